@@ -1,0 +1,118 @@
+"""Offline stand-ins for the Hub: a generated sentiment dataset with planted label noise and
+ambiguity (ground truth saved beside it), and a tiny BERT with a word-level tokenizer built from
+that data, saved with ``save_pretrained`` so it loads through ``--model_name_or_path DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+LABEL_NAMES = ("negative", "positive")
+POSITIVE = ("wonderful brilliant moving delightful superb charming gripping funny warm clever "
+            "beautiful touching stunning fresh witty engaging inventive heartfelt joyful masterful").split()
+NEGATIVE = ("dull boring awful tedious clumsy bland painful lifeless messy stale shallow "
+            "tiresome dreadful flat annoying weak pointless sloppy forgettable hollow").split()
+FILLER = ("the a this that film movie story plot cast script acting director scene ending "
+          "is was feels seems and but with its of really quite rather somewhat overall "
+          "performance dialogue pace music camera").split()
+#: kinds of generated example and their shares of the training set
+KINDS = {"easy": 0.55, "hard": 0.15, "ambiguous": 0.18, "flipped": 0.12}
+
+
+def _sentence(rng: np.random.Generator, n_pos: int, n_neg: int) -> str:
+    words = list(rng.choice(POSITIVE, n_pos)) + list(rng.choice(NEGATIVE, n_neg))
+    words += list(rng.choice(FILLER, int(rng.integers(5, 10))))
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def make_examples(n: int, *, seed: int = 0, noisy: bool = True) -> list[dict]:
+    """``n`` labelled sentences. With ``noisy``, a share is ambiguous (as many positive as negative
+    cue words, random label) or flipped (a clear sentence with the wrong label).
+
+    Each record: ``sentence``, ``label`` (name), ``clean_label`` (name, or None when ambiguous), ``kind``.
+    """
+    rng = np.random.default_rng(seed)
+    kinds = np.array(list(KINDS)) if noisy else np.array(["easy", "hard"])
+    p = np.array(list(KINDS.values())) if noisy else np.array([0.75, 0.25])
+    out = []
+    for kind in rng.choice(kinds, size=n, p=p / p.sum()):
+        y = int(rng.integers(2))
+        if kind == "ambiguous":
+            k = int(rng.integers(1, 3))
+            text, clean, label = _sentence(rng, k, k), None, int(rng.integers(2))
+        else:
+            strong = 1 if kind == "hard" else int(rng.integers(2, 4))  # cue words for the clean label
+            n_pos, n_neg = (strong, 0) if y == 1 else (0, strong)
+            text, clean = _sentence(rng, n_pos, n_neg), y
+            label = 1 - y if kind == "flipped" else y
+        out.append({"sentence": text, "label": LABEL_NAMES[label],
+                    "clean_label": None if clean is None else LABEL_NAMES[clean], "kind": str(kind)})
+    return out
+
+
+def write_demo_dataset(out_dir: str | Path, *, n_train: int = 2000, n_validation: int = 400,
+                       seed: int = 0) -> dict[str, Path]:
+    """Write ``train.jsonl`` (with planted noise), ``validation.jsonl`` (clean) and
+    ``train_truth.jsonl`` (guid = row index, kind, clean label) into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train = make_examples(n_train, seed=seed)
+    val = make_examples(n_validation, seed=seed + 1, noisy=False)
+    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
+    with open(paths["train"], "w") as fh:
+        fh.writelines(json.dumps({"sentence": r["sentence"], "label": r["label"]}) + "\n" for r in train)
+    with open(paths["validation"], "w") as fh:
+        fh.writelines(json.dumps({"sentence": r["sentence"], "label": r["label"]}) + "\n" for r in val)
+    with open(paths["truth"], "w") as fh:
+        fh.writelines(json.dumps({"guid": i, "kind": r["kind"], "label": r["label"], "clean_label": r["clean_label"]}) + "\n"
+                      for i, r in enumerate(train))
+    logger.info("demo dataset: %d train (%s), %d validation -> %s", n_train,
+                {k: sum(r["kind"] == k for r in train) for k in KINDS}, n_validation, out)
+    return paths
+
+
+def build_tokenizer(texts, *, model_max_length: int = 128):
+    """A lower-casing word-level BERT-style tokenizer whose vocabulary is the words of ``texts``."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words = sorted({w for t in texts for w in t.lower().split()})
+    vocab = {w: i for i, w in enumerate(specials + words)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=model_max_length,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+
+
+def build_tiny_bert(out_dir: str | Path, texts, *, hidden_size: int = 64, num_layers: int = 2,
+                    num_heads: int = 2, num_labels: int = 2, seed: int = 0) -> Path:
+    """Save a randomly initialised small BERT classifier and a tokenizer built from ``texts``."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = build_tokenizer(texts)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
+                        num_attention_heads=num_heads, intermediate_size=4 * hidden_size,
+                        max_position_embeddings=tokenizer.model_max_length, num_labels=num_labels,
+                        pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config)
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    logger.info("tiny BERT (%d layers, %d wide, vocab %d) -> %s", num_layers, hidden_size, len(tokenizer), out)
+    return out

@@ -1,0 +1,182 @@
+"""Fine-tune a sequence classifier and record its training dynamics (``run_glue_and_record_td.py``).
+
+Shaped like transformers' ``run_glue.py``: dataclass arguments parsed by ``HfArgumentParser``
+together with ``TrainingArguments``; loading and tokenisation live in :mod:`training_dynamics.data`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+from .data import DataError, load_text_classification, tokenize
+from .glue_metrics import classification_metrics
+from .record import TD_MODES, DynamicsTrainer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(metadata={"help": "Hub model id (e.g. prajjwal1/bert-tiny) or a local folder saved with save_pretrained."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
+    ignore_mismatched_sizes: bool = field(default=False, metadata={"help": "Re-initialise a classifier head whose size differs from the number of labels."})
+
+
+@dataclass
+class DataArguments:
+    task_name: str | None = field(default=None, metadata={"help": "A GLUE classification task loaded from the Hub: cola, mnli, mrpc, qnli, qqp, rte, sst2, wnli."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .tsv, .json, .jsonl or .parquet (instead of --task_name)."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
+    text_columns: str | None = field(default=None, metadata={"help": "Comma-separated text column(s), one or two (a pair). Default: guessed (sentence1,sentence2 / premise,hypothesis / sentence / text)."})
+    label_column: str | None = field(default=None, metadata={"help": "Label column. Default: label (or labels, gold)."})
+    class_names: str | None = field(default=None, metadata={"help": "Comma-separated class (label) names in id order, to fix the label-to-id map (default: sorted distinct labels)."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N training examples only (quick runs)."})
+    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
+
+    def __post_init__(self):
+        if not self.task_name and not self.train_file:
+            raise ValueError("give --task_name (a GLUE task) or --train_file")
+        if self.task_name and self.train_file:
+            raise ValueError("give --task_name or --train_file, not both")
+
+
+@dataclass
+class DynamicsArguments:
+    dy_log_dir: str = field(default="dy_log", metadata={"help": "Root folder of recorded dynamics."})
+    td_mode: str = field(default="in_training", metadata={"help": "in_training: logits of each example's own training forward pass (dropout on, no extra compute; the paper's code). post_epoch: one extra eval-mode pass over the training set after each epoch."})
+    td_format: str = field(default="jsonl", metadata={"help": "jsonl (the seed's format) or npz (binary, for large datasets)."})
+    dy_task_name: str | None = field(default=None, metadata={"help": "Run folder's task part: <dy_log_dir>/<dy_task_name>/<dy_model_name>. Default: --task_name, else the training file's stem."})
+    dy_model_name: str | None = field(default=None, metadata={"help": "Run folder's model part. Default: last path part of --model_name_or_path."})
+
+    def __post_init__(self):
+        if self.td_mode not in TD_MODES:
+            raise ValueError(f"--td_mode must be one of {', '.join(TD_MODES)}, not {self.td_mode!r}")
+        if self.td_format not in store.FORMATS:
+            raise ValueError(f"--td_format must be one of {', '.join(store.FORMATS)}, not {self.td_format!r}")
+
+
+def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: DynamicsArguments) -> Path:
+    """``<dy_log_dir>/<task>/<model>``: the seed's layout."""
+    task = dy_args.dy_task_name or data_args.task_name or Path(data_args.train_file).stem
+    model = dy_args.dy_model_name or Path(model_args.model_name_or_path.rstrip("/")).name
+    return Path(dy_args.dy_log_dir) / task / model
+
+
+def _split(s: str | None) -> list[str] | None:
+    return [x.strip() for x in s.split(",") if x.strip()] if s else None
+
+
+def _default_ddp_backend(argv: list[str]) -> list[str]:
+    """Under torchrun on a machine without a GPU, use gloo unless the user chose a backend."""
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() \
+            and not any(a.startswith("--ddp_backend") for a in argv):
+        return [*argv, "--ddp_backend", "gloo"]
+    return argv
+
+
+def parse_args(argv: list[str] | None = None):
+    """Parse (model, data, dynamics, training) arguments; ``--help`` lists them all."""
+    from transformers import HfArgumentParser, TrainingArguments
+
+    argv = _default_ddp_backend(list(sys.argv[1:] if argv is None else argv))
+    parser = HfArgumentParser((ModelArguments, DataArguments, DynamicsArguments, TrainingArguments),
+                              description=__doc__.split("\n\n")[0])
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
+                  training_args, *, train_filter=None) -> DynamicsTrainer:
+    """Load data, tokenizer and model, and return a ready :class:`DynamicsTrainer`.
+
+    ``train_filter``: optional callable ``Dataset -> Dataset`` applied to the loaded training set
+    (guids already assigned), e.g. to keep a selected region.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+    data = load_text_classification(
+        task_name=data_args.task_name, train_file=data_args.train_file, validation_file=data_args.validation_file,
+        text_columns=_split(data_args.text_columns), label_column=data_args.label_column,
+        label_names=_split(data_args.class_names), max_train_samples=data_args.max_train_samples,
+        cache_dir=model_args.cache_dir)
+    train = train_filter(data.train) if train_filter else data.train
+    if len(train) == 0:
+        raise DataError("no training examples left to train on")
+    id2label = dict(enumerate(data.label_names))
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,
+                                        label2id={v: k for k, v in id2label.items()}, cache_dir=model_args.cache_dir)
+    if getattr(config, "problem_type", None) == "regression":
+        raise DataError(f"{model_args.model_name_or_path} is a regression model; training dynamics need a classifier")
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_args.model_name_or_path, config=config, cache_dir=model_args.cache_dir,
+        ignore_mismatched_sizes=model_args.ignore_mismatched_sizes)
+    with training_args.main_process_first(desc="tokenizing"):
+        train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length)
+        val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length) \
+            if data.validation is not None else None
+    if val_tok is not None:
+        val_tok = val_tok.remove_columns("guid")
+    task = data_args.task_name
+
+    def compute_metrics(p):
+        return classification_metrics(np.asarray(p.predictions), np.asarray(p.label_ids), task)
+
+    meta = {"data": {**data.source, "max_train_samples": data_args.max_train_samples},
+            "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
+            "seed": training_args.seed}
+    return DynamicsTrainer(
+        model=model, args=training_args, train_dataset=train_tok, eval_dataset=val_tok,
+        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics if val_tok is not None else None,
+        dynamics_dir=store.dynamics_dir(run_dir(data_args, model_args, dy_args)),
+        td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta)
+
+
+def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None) -> dict:
+    """Train (always), record dynamics, save model + tokenizer, evaluate when there is a validation set.
+
+    Returns the evaluation metrics (empty without a validation set).
+    """
+    from transformers import set_seed
+
+    set_seed(training_args.seed)
+    trainer = build_trainer(model_args, data_args, dy_args, training_args, train_filter=train_filter)
+    resume = training_args.resume_from_checkpoint
+    if resume is not None and resume.lower() in ("last", "true"):
+        resume = True  # the newest checkpoint-* in --output_dir
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model()
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+    metrics = {}
+    if trainer.eval_dataset is not None:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    logger.info("dynamics in %s", trainer.dynamics_dir)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``run_glue_and_record_td.py`` entry point."""
+    import transformers
+
+    from .cli import setup_logging
+
+    model_args, data_args, dy_args, training_args = parse_args(argv)
+    setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
+    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+    train_and_record(model_args, data_args, dy_args, training_args)
+    return 0
