@@ -6,15 +6,16 @@ together with ``TrainingArguments``; loading and tokenisation live in :mod:`trai
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import store
+from . import selection, store
 from .data import DataError, load_text_classification, tokenize
 from .glue_metrics import classification_metrics
 from .record import TD_MODES, DynamicsTrainer
@@ -62,6 +63,63 @@ class DynamicsArguments:
             raise ValueError(f"--td_format must be one of {', '.join(store.FORMATS)}, not {self.td_format!r}")
 
 
+@dataclass
+class SelectionArguments:
+    """Retrain on a subset chosen by ``data_selection.py`` (the seed's ``run_glue.sh`` flags)."""
+
+    with_data_selection: bool = field(default=False, metadata={"help": "Train only on the examples of one region of an indices file (see data_selection.py); evaluate on the full validation set."})
+    data_selection_region: str | None = field(default=None, metadata={"help": "Region to train on: hard, easy, ambiguous or random (any name in the indices file; may be left out when the file holds a single list)."})
+    data_selection_file: str | None = field(default=None, metadata={"help": "Indices file: a JSON list of guids, or an object of region -> list of guids. Default: <dy_log_dir>/<task>/<data_selection_model_name>/three_regions_data_indices.json."})
+    data_selection_model_name: str | None = field(default=None, metadata={"help": "Model part of the folder of the run the selection was made from. Default: --dy_model_name, else the last part of --model_name_or_path."})
+    record_dynamics: bool = field(default=False, metadata={"help": "With --with_data_selection: record the training dynamics of the subset too (off by default), to <dy_log_dir>/<task>/<model>_<region>, never over the run it was selected from. Runs without a selection always record."})
+
+    def __post_init__(self):
+        if not self.with_data_selection and (self.data_selection_region or self.data_selection_file
+                                             or self.data_selection_model_name):
+            raise ValueError("--data_selection_region, --data_selection_file and --data_selection_model_name need --with_data_selection")
+
+    @property
+    def record(self) -> bool:
+        """Whether this run records dynamics."""
+        return self.record_dynamics or not self.with_data_selection
+
+
+def selection_file(data_args: DataArguments, model_args: ModelArguments, dy_args: DynamicsArguments,
+                   sel_args: SelectionArguments) -> Path:
+    """The indices file a selection run reads (``--data_selection_file`` or the seed's default)."""
+    if sel_args.data_selection_file:
+        return Path(sel_args.data_selection_file)
+    source = replace(dy_args, dy_model_name=sel_args.data_selection_model_name or dy_args.dy_model_name)
+    return run_dir(data_args, model_args, source) / selection.INDICES_NAME
+
+
+def selection_filter(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
+                     training_args, sel_args: SelectionArguments):
+    """Read the selected guids now (fail before loading a model) and return
+    ``(train_filter, dy_args)``: the filter keeps exactly those guids of the loaded training set
+    (matched by guid, whatever the row order) and records the selection in
+    ``<output_dir>/data_selection.json``; ``dy_args`` points a recording to
+    ``<dy_log_dir>/<task>/<model>_<region>`` so it never overwrites the source run."""
+    path = selection_file(data_args, model_args, dy_args, sel_args)
+    region, guids = selection.read_indices(path, sel_args.data_selection_region)
+    rec_args = replace(dy_args, dy_model_name=f"{run_dir(data_args, model_args, dy_args).name}_{region}")
+    source = path.parent.resolve()
+    if sel_args.record and run_dir(data_args, model_args, rec_args).resolve() == source:
+        raise ValueError(f"{path}: recording this run would overwrite the dynamics it was selected from; pass --dy_model_name")
+
+    def keep(train):
+        kept = selection.select_guids(train, guids, where=f"{path}: region {region!r}")
+        logger.info("training on region %r of %s: %d of %d examples", region, path, len(kept), len(train))
+        if training_args.should_save:
+            with store.atomic_write(Path(training_args.output_dir) / "data_selection.json") as fh:
+                json.dump({"data_selection_file": str(path), "region": region, "num_selected": len(kept),
+                           "num_train_examples": len(train), "guids": [int(g) for g in kept["guid"]]}, fh)
+                fh.write("\n")
+        return kept
+
+    return keep, rec_args
+
+
 def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: DynamicsArguments) -> Path:
     """``<dy_log_dir>/<task>/<model>``: the seed's layout."""
     task = dy_args.dy_task_name or data_args.task_name or Path(data_args.train_file).stem
@@ -73,22 +131,34 @@ def _split(s: str | None) -> list[str] | None:
     return [x.strip() for x in s.split(",") if x.strip()] if s else None
 
 
-def _default_ddp_backend(argv: list[str]) -> list[str]:
-    """Under torchrun on a machine without a GPU, use gloo unless the user chose a backend."""
+def _cpu_ddp_defaults(argv: list[str]) -> list[str]:
+    """Under torchrun on a machine without a GPU, pick gloo + CPU unless the user chose otherwise.
+
+    Without both, transformers 5 / accelerate do not enter multi-CPU mode: every process would train
+    alone as "process 0" and they would overwrite each other's files.
+    """
     import torch
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() \
-            and not any(a.startswith("--ddp_backend") for a in argv):
-        return [*argv, "--ddp_backend", "gloo"]
-    return argv
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.cuda.is_available():
+        return argv
+    extra = []
+    if not any(a.startswith("--ddp_backend") for a in argv):
+        extra += ["--ddp_backend", "gloo"]
+    if not any(a.startswith("--use_cpu") for a in argv):
+        extra += ["--use_cpu", "true"]
+    return [*argv, *extra]
 
 
-def parse_args(argv: list[str] | None = None):
-    """Parse (model, data, dynamics, training) arguments; ``--help`` lists them all."""
+def parse_args(argv: list[str] | None = None, *, with_selection: bool = False):
+    """Parse (model, data, dynamics, training) arguments; ``--help`` lists them all.
+
+    ``with_selection=True`` also parses :class:`SelectionArguments` and returns it fifth.
+    """
     from transformers import HfArgumentParser, TrainingArguments
 
-    argv = _default_ddp_backend(list(sys.argv[1:] if argv is None else argv))
-    parser = HfArgumentParser((ModelArguments, DataArguments, DynamicsArguments, TrainingArguments),
+    argv = _cpu_ddp_defaults(list(sys.argv[1:] if argv is None else argv))
+    classes = (ModelArguments, DataArguments, DynamicsArguments, TrainingArguments)
+    parser = HfArgumentParser(classes + ((SelectionArguments,) if with_selection else ()),
                               description=__doc__.split("\n\n")[0])
     if len(argv) == 1 and argv[0].endswith(".json"):
         return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
@@ -96,11 +166,12 @@ def parse_args(argv: list[str] | None = None):
 
 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
-                  training_args, *, train_filter=None) -> DynamicsTrainer:
+                  training_args, *, train_filter=None, record: bool = True):
     """Load data, tokenizer and model, and return a ready :class:`DynamicsTrainer`.
 
     ``train_filter``: optional callable ``Dataset -> Dataset`` applied to the loaded training set
     (guids already assigned), e.g. to keep a selected region.
+    ``record=False``: a plain ``transformers.Trainer`` that records nothing.
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
@@ -135,6 +206,12 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
     meta = {"data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
             "seed": training_args.seed}
+    if not record:
+        from transformers import Trainer
+
+        return Trainer(model=model, args=training_args, train_dataset=train_tok.remove_columns("guid"),
+                       eval_dataset=val_tok, processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
+                       compute_metrics=compute_metrics if val_tok is not None else None)
     return DynamicsTrainer(
         model=model, args=training_args, train_dataset=train_tok, eval_dataset=val_tok,
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
@@ -143,15 +220,25 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta)
 
 
-def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None) -> dict:
+def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None,
+                     sel_args: SelectionArguments | None = None) -> dict:
     """Train (always), record dynamics, save model + tokenizer, evaluate when there is a validation set.
 
-    Returns the evaluation metrics (empty without a validation set).
+    ``sel_args``: train on a selected region only (see :func:`selection_filter`); recording is
+    then off unless ``--record_dynamics``. Returns the evaluation metrics (empty without a
+    validation set).
     """
     from transformers import set_seed
 
+    record = True
+    if sel_args is not None:
+        record = sel_args.record
+        if sel_args.with_data_selection:
+            if train_filter is not None:
+                raise ValueError("give a train_filter or a data selection, not both")
+            train_filter, dy_args = selection_filter(model_args, data_args, dy_args, training_args, sel_args)
     set_seed(training_args.seed)
-    trainer = build_trainer(model_args, data_args, dy_args, training_args, train_filter=train_filter)
+    trainer = build_trainer(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume.lower() in ("last", "true"):
         resume = True  # the newest checkpoint-* in --output_dir
@@ -165,7 +252,8 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
-    logger.info("dynamics in %s", trainer.dynamics_dir)
+    if record:
+        logger.info("dynamics in %s", trainer.dynamics_dir)
     return metrics
 
 
@@ -175,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from .cli import setup_logging
 
-    model_args, data_args, dy_args, training_args = parse_args(argv)
+    model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, with_selection=True)
     setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    train_and_record(model_args, data_args, dy_args, training_args)
+    train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args)
     return 0

@@ -1,0 +1,96 @@
+"""Shared fixtures: offline demo data, a tiny BERT saved to disk, CLI runner, synthetic dynamics.
+
+Nothing here touches the Hub or ../shared: every test runs on a fresh clone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+N_TRAIN = 150  # not divisible by the batch sizes the tests use
+
+
+def run_cli(script: str, *args, check: bool = True, env: dict | None = None, timeout: int = 600,
+            launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run a top-level script of the repo (``script`` relative to the repo root) as a user would."""
+    cmd = [*(launcher or [sys.executable]), str(ROOT / script), *map(str, args)]
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=full_env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} exited {proc.returncode}\n--- stderr ---\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> dict[str, Path]:
+    """Generated train (with planted noise) / validation jsonl files and their ground truth."""
+    from training_dynamics.demo_data import write_demo_dataset
+
+    return write_demo_dataset(tmp_path_factory.mktemp("demo_data"), n_train=N_TRAIN, n_validation=40, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(demo_data, tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT and word-level tokenizer saved with save_pretrained."""
+    from training_dynamics.demo_data import build_tiny_bert
+
+    texts = [json.loads(line)["sentence"] for line in open(demo_data["train"])]
+    texts += [json.loads(line)["sentence"] for line in open(demo_data["validation"])]
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), texts, hidden_size=32, num_layers=2, num_heads=2)
+
+
+def train_args(model: Path, data: dict, out: Path, *extra, epochs: int = 3) -> list[str]:
+    """CLI arguments of a quick recording run on the demo data."""
+    return ["--model_name_or_path", model, "--train_file", data["train"], "--validation_file", data["validation"],
+            "--output_dir", out / "model_out", "--dy_log_dir", out / "dy_log", "--num_train_epochs", epochs,
+            "--per_device_train_batch_size", 16, "--per_device_eval_batch_size", 64, "--learning_rate", "5e-3",
+            "--report_to", "none", "--save_strategy", "no", "--seed", 1, "--disable_tqdm", "true", *extra]
+
+
+@pytest.fixture(scope="session")
+def recorded_run(demo_data, tiny_model, tmp_path_factory) -> Path:
+    """A real 4-epoch recording run on the demo data; returns its run folder ``dy_log/train/<model>``."""
+    out = tmp_path_factory.mktemp("recorded")
+    run_cli("run_glue_and_record_td.py", *train_args(tiny_model, demo_data, out, "--dy_model_name", "tiny", epochs=4))
+    return out / "dy_log" / "train" / "tiny"
+
+
+def write_synthetic_dynamics(dy_dir: Path, *, n: int = 50, epochs: int = 4, classes: int = 2, seed: int = 0,
+                             fmt: str = "jsonl", shuffle: bool = False) -> dict[str, np.ndarray]:
+    """Random seed-format dynamics (logits drift toward gold over epochs); returns the arrays written."""
+    from training_dynamics import store
+
+    rng = np.random.default_rng(seed)
+    guids = rng.choice(10 * n, size=n, replace=False).astype(np.int64)
+    gold = rng.integers(classes, size=n)
+    logits = rng.normal(size=(n, epochs, classes)).astype(np.float32)
+    logits[np.arange(n), :, gold] += np.linspace(0, 3, epochs)[None, :] * rng.uniform(-0.5, 1.5, size=(n, 1))
+    for e in range(epochs):
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        store.write_epoch(dy_dir, e, guids[order], logits[order, e], gold[order], fmt=fmt)
+    return {"guids": guids, "gold": gold, "logits": logits}
+
+
+@pytest.fixture
+def synthetic_dynamics(tmp_path):
+    """Factory: ``synthetic_dynamics(**kw)`` writes dynamics under a run folder and returns (run_dir, arrays)."""
+
+    def make(**kw):
+        run = tmp_path / "run"
+        arrays = write_synthetic_dynamics(run / "training_dynamics", **kw)
+        return run, arrays
+
+    return make

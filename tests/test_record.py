@@ -1,0 +1,232 @@
+"""Recording training dynamics: real CLI runs on the tiny demo model and data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import N_TRAIN, ROOT, run_cli, train_args
+
+SCRIPT = "run_glue_and_record_td.py"
+
+
+def read_epoch(path: Path) -> dict[int, dict]:
+    """guid -> line of a jsonl epoch file; asserts every guid appears once."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    by_guid = {r["guid"]: r for r in rows}
+    assert len(by_guid) == len(rows), f"{path}: repeated guids"
+    return by_guid
+
+
+def gold_of(demo_data) -> dict[int, int]:
+    names = sorted({json.loads(line)["label"] for line in open(demo_data["train"])})
+    return {i: names.index(json.loads(line)["label"]) for i, line in enumerate(open(demo_data["train"]))}
+
+
+def eval_logits(model_dir: Path, texts: list[str]) -> np.ndarray:
+    """A fresh eval-mode, no-grad forward pass of a saved model."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        return model(**tok(texts, padding=True, return_tensors="pt")).logits.numpy()
+
+
+def demo_texts(demo_data) -> list[str]:
+    return [json.loads(line)["sentence"] for line in open(demo_data["train"])]
+
+
+def dy_dir(out: Path, model: str = "tiny") -> Path:
+    return out / "dy_log" / "train" / model / "training_dynamics"
+
+
+def test_each_example_once_per_epoch_with_grad_accumulation(demo_data, tiny_model, tmp_path):
+    run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--gradient_accumulation_steps", 2,
+                                "--dy_model_name", "tiny", epochs=3))
+    d = dy_dir(tmp_path)
+    assert sorted(p.name for p in d.glob("dynamics_epoch_*")) == [f"dynamics_epoch_{e}.jsonl" for e in range(3)]
+    gold = gold_of(demo_data)
+    for e in range(3):
+        rows = read_epoch(d / f"dynamics_epoch_{e}.jsonl")
+        assert set(rows) == set(range(N_TRAIN))
+        assert all(r["gold"] == gold[g] for g, r in rows.items())
+        assert all(len(r[f"logits_epoch_{e}"]) == 2 and r["device"] == "cpu" for r in rows.values())
+    meta = json.loads((d / "dynamics_meta.json").read_text())
+    assert meta["label_names"] == ["negative", "positive"]
+    assert meta["num_examples"] == N_TRAIN and meta["epochs_completed"] == 3 and meta["td_mode"] == "in_training"
+    assert meta["data"]["text_columns"] == ["sentence"]
+    assert (tmp_path / "model_out" / "config.json").exists() and (tmp_path / "model_out" / "tokenizer.json").exists()
+    results = json.loads((tmp_path / "model_out" / "eval_results.json").read_text())
+    assert 0.0 <= results["eval_accuracy"] <= 1.0
+
+
+def test_post_epoch_logits_equal_final_model_eval_pass(demo_data, tiny_model, tmp_path):
+    run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--td_mode", "post_epoch", "--dy_model_name", "tiny",
+                                epochs=2))
+    rows = read_epoch(dy_dir(tmp_path) / "dynamics_epoch_1.jsonl")
+    recorded = np.array([rows[g]["logits_epoch_1"] for g in range(N_TRAIN)])
+    fresh = eval_logits(tmp_path / "model_out", demo_texts(demo_data))
+    np.testing.assert_allclose(recorded, fresh, atol=1e-4)
+    # the model trained: epoch-0 logits differ from the final ones
+    first = read_epoch(dy_dir(tmp_path) / "dynamics_epoch_0.jsonl")
+    assert not np.allclose([first[g]["logits_epoch_0"] for g in range(N_TRAIN)], recorded, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def dropout_free_model(tiny_model, tmp_path_factory) -> Path:
+    from transformers import AutoConfig
+
+    out = tmp_path_factory.mktemp("nodrop")
+    for f in tiny_model.iterdir():
+        shutil.copy(f, out / f.name)
+    cfg = AutoConfig.from_pretrained(out)
+    cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = 0.0
+    cfg.save_pretrained(out)
+    return out
+
+
+def test_in_training_logits_equal_initial_model_when_frozen(demo_data, dropout_free_model, tmp_path):
+    run_cli(SCRIPT, *train_args(dropout_free_model, demo_data, tmp_path, "--learning_rate", 0, "--dy_model_name", "tiny",
+                                "--gradient_accumulation_steps", 2, epochs=2))
+    initial = eval_logits(dropout_free_model, demo_texts(demo_data))
+    for e in range(2):
+        rows = read_epoch(dy_dir(tmp_path) / f"dynamics_epoch_{e}.jsonl")
+        np.testing.assert_allclose([rows[g][f"logits_epoch_{e}"] for g in range(N_TRAIN)], initial, atol=1e-4)
+
+
+def test_torchrun_two_processes_record_each_example_once(demo_data, tiny_model, tmp_path):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
+    # 150 examples, 2 processes x 16 per batch: the sampler pads the last batch with repeated examples
+    run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--dy_model_name", "tiny", epochs=2),
+            launcher=torchrun, env={"OMP_NUM_THREADS": "1"})
+    d = dy_dir(tmp_path)
+    assert sorted(p.name for p in d.glob("dynamics_epoch_*")) == ["dynamics_epoch_0.jsonl", "dynamics_epoch_1.jsonl"]
+    for e in range(2):
+        lines = (d / f"dynamics_epoch_{e}.jsonl").read_text().splitlines()
+        assert len(lines) == N_TRAIN
+        assert set(read_epoch(d / f"dynamics_epoch_{e}.jsonl")) == set(range(N_TRAIN))
+    state = json.loads((tmp_path / "model_out" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 * 5  # ceil(150 / (2 x 16)) steps per epoch: the two processes split the data
+
+
+class _Crash(Exception):
+    pass
+
+
+def _train_in_process(model, demo_data, out: Path, *, crash_at: int | None = None, resume: bool = False):
+    """Train 3 epochs with checkpoints every 5 steps (10 steps per epoch); optionally crash at a step."""
+    from transformers import TrainerCallback
+
+    from training_dynamics.train import build_trainer, parse_args
+
+    args = train_args(model, demo_data, out, "--dy_model_name", "tiny", "--save_strategy", "steps", "--save_steps", 5,
+                      epochs=3)
+    margs, dargs, yargs, targs = parse_args([str(a) for a in args])
+    trainer = build_trainer(margs, dargs, yargs, targs)
+
+    class CrashAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == crash_at:
+                raise _Crash
+
+    if crash_at:
+        trainer.add_callback(CrashAt)
+    trainer.train(resume_from_checkpoint=True if resume else None)
+
+
+@pytest.mark.parametrize("crash_at,checkpoint", [(12, 10), (17, 15)], ids=["after-epoch-1", "mid-epoch-2"])
+def test_resume_from_checkpoint_keeps_each_epoch_once(demo_data, tiny_model, tmp_path, crash_at, checkpoint):
+    ref = tmp_path / "ref"
+    _train_in_process(tiny_model, demo_data, ref)
+    run = tmp_path / "run"
+    with pytest.raises(_Crash):
+        _train_in_process(tiny_model, demo_data, run, crash_at=crash_at)
+    d = dy_dir(run)
+    assert [p.name for p in d.glob("dynamics_epoch_*")] == ["dynamics_epoch_0.jsonl"]
+    for ckpt in (run / "model_out").glob("checkpoint-*"):  # as if the crash came right after this checkpoint
+        if int(ckpt.name.split("-")[1]) > checkpoint:
+            shutil.rmtree(ckpt)
+    epoch0_before = (d / "dynamics_epoch_0.jsonl").read_bytes()
+    _train_in_process(tiny_model, demo_data, run, resume=True)
+    assert sorted(p.name for p in d.glob("dynamics_epoch_*")) == [f"dynamics_epoch_{e}.jsonl" for e in range(3)]
+    assert (d / "dynamics_epoch_0.jsonl").read_bytes() == epoch0_before
+    assert json.loads((d / "dynamics_meta.json").read_text())["epochs_completed"] == 3
+    for e in range(3):  # a resumed run records what an uninterrupted one does
+        got, want = read_epoch(d / f"dynamics_epoch_{e}.jsonl"), read_epoch(dy_dir(ref) / f"dynamics_epoch_{e}.jsonl")
+        assert set(got) == set(range(N_TRAIN))
+        np.testing.assert_allclose([got[g][f"logits_epoch_{e}"] for g in range(N_TRAIN)],
+                                   [want[g][f"logits_epoch_{e}"] for g in range(N_TRAIN)], atol=1e-5)
+
+
+def test_tsv_custom_text_column_string_labels_and_npz(tiny_model, tmp_path):
+    tsv = tmp_path / "reviews.tsv"
+    rows = [("wonderful brilliant film", "pos"), ("dull boring plot", "neg"), ("superb warm cast", "pos"),
+            ("awful tedious script", "neg"), ("charming witty story", "pos")] * 4
+    tsv.write_text("id_text\treview\tsentiment\n" + "".join(f"x{i}\t{t}\t{y}\n" for i, (t, y) in enumerate(rows)))
+    run_cli(SCRIPT, "--model_name_or_path", tiny_model, "--train_file", tsv, "--text_columns", "review",
+            "--label_column", "sentiment", "--output_dir", tmp_path / "m", "--dy_log_dir", tmp_path / "dy",
+            "--num_train_epochs", 1, "--report_to", "none", "--save_strategy", "no", "--td_format", "npz",
+            "--dy_task_name", "reviews", "--dy_model_name", "bert")
+    d = tmp_path / "dy" / "reviews" / "bert" / "training_dynamics"
+    with np.load(d / "dynamics_epoch_0.npz") as z:
+        np.testing.assert_array_equal(z["guid"], np.arange(20))
+        np.testing.assert_array_equal(z["gold"], [1 if y == "pos" else 0 for _, y in rows])
+        assert z["logits"].shape == (20, 2)
+    meta = json.loads((d / "dynamics_meta.json").read_text())
+    assert meta["label_names"] == ["neg", "pos"] and meta["data"]["text_columns"] == ["review"]
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["id2label"] == {"0": "neg", "1": "pos"}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing_file", "unknown_column", "regression", "empty", "unknown_task", "stsb"])
+def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
+    data = {
+        "missing_file": ["--train_file", tmp_path / "nope.csv"],
+        "unknown_column": ["--train_file", _write(tmp_path / "a.csv", "sentence,label\nhi,0\nyo,1\n"),
+                           "--text_columns", "review"],
+        "regression": ["--train_file", _write(tmp_path / "r.csv", "sentence,label\nhi,0.5\nyo,3.2\n")],
+        "empty": ["--train_file", _write(tmp_path / "e.jsonl", "")],
+        "unknown_task": ["--task_name", "sst3"],
+        "stsb": ["--task_name", "stsb"],
+    }[case]
+    proc = run_cli(SCRIPT, "--model_name_or_path", tiny_model, *data, "--output_dir", tmp_path / "o",
+                   "--dy_log_dir", tmp_path / "dy", "--report_to", "none", check=False)
+    assert proc.returncode == 2, proc.stderr
+    err = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert len(err) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    expect = {"missing_file": "nope.csv: no such file", "unknown_column": "unknown column(s) review",
+              "regression": "regression", "empty": "empty", "unknown_task": "unknown task 'sst3'", "stsb": "regression"}
+    assert expect[case] in err[0]
+    assert not (tmp_path / "dy").exists()
+
+
+def test_shell_script_defaults_and_overrides():
+    text = (ROOT / "run_glue_and_record_td.sh").read_text()
+    assert 'TASK_NAME="${TASK_NAME:-sst2}"' in text and 'MODEL="${MODEL:-prajjwal1/bert-tiny}"' in text
+    assert "torchrun --nproc_per_node" in text
+    proc = subprocess.run(["bash", "-n", str(ROOT / "run_glue_and_record_td.sh")], capture_output=True)
+    assert proc.returncode == 0
+
+
+def test_shell_script_runs_offline(demo_data, tiny_model, tmp_path):
+    """TRAIN_FILE / MODEL from the environment: the .sh trains the local demo model on a file."""
+    env = {"MODEL": str(tiny_model), "EPOCHS": "1", "DY_LOG_DIR": str(tmp_path / "dy"), "OUTPUT_DIR": str(tmp_path / "o"),
+           "TRAIN_FILE": str(demo_data["train"])}
+    proc = subprocess.run(["bash", str(ROOT / "run_glue_and_record_td.sh"), "--report_to", "none", "--save_strategy", "no"],
+                          cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ, **env,
+                                                                        "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len((tmp_path / "dy" / "train" / tiny_model.name / "training_dynamics" / "dynamics_epoch_0.jsonl")
+               .read_text().splitlines()) == N_TRAIN
