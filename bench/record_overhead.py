@@ -1,0 +1,78 @@
+"""Recording overhead: wall time of DynamicsTrainer (each td_mode) / plain transformers.Trainer.
+
+Same data (generated demo set), model (small BERT from config) and seed; the three trainers run
+interleaved, round after round, in one process, and the median of each is compared, so machine
+noise hits all three alike. Last line: ``overhead_ratio=<in_training / plain>``.
+
+    python bench/record_overhead.py [--n_train 2000 --epochs 5 --rounds 5 --hidden_size 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                          TrainingArguments, set_seed)
+
+from training_dynamics.data import load_text_classification, tokenize
+from training_dynamics.demo_data import build_tiny_bert, write_demo_dataset
+from training_dynamics.record import DynamicsTrainer
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n_train", type=int, default=2000, help="demo training examples")
+    p.add_argument("--epochs", type=int, default=5, help="epochs per training run")
+    p.add_argument("--batch_size", type=int, default=32, help="per-device batch size")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median taken)")
+    p.add_argument("--hidden_size", type=int, default=128, help="BERT width (2 layers)")
+    p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
+    args = p.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="td_overhead_"))
+    paths = write_demo_dataset(work / "data", n_train=args.n_train, n_validation=10, seed=0)
+    texts = [json.loads(line)["sentence"] for line in open(paths["train"])]
+    model_dir = build_tiny_bert(work / "model", texts, hidden_size=args.hidden_size, num_layers=2,
+                                num_heads=2, seed=0)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    data = load_text_classification(train_file=str(paths["train"]))
+    train = tokenize(data.train, tok, data.text_columns, 128)
+    collator = DataCollatorWithPadding(tok)
+    steps = args.epochs * -(-len(train) // args.batch_size)
+
+    def run(mode: str, r: int) -> float:
+        set_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        targs = TrainingArguments(output_dir=str(work / "out"), num_train_epochs=args.epochs, learning_rate=3e-3,
+                                  per_device_train_batch_size=args.batch_size, save_strategy="no",
+                                  logging_strategy="no", report_to="none", disable_tqdm=True, seed=0)
+        kw = dict(model=model, args=targs, train_dataset=train, data_collator=collator)
+        trainer = Trainer(**kw) if mode == "plain" else \
+            DynamicsTrainer(**kw, dynamics_dir=work / "dy" / mode / str(r), td_mode=mode)
+        t0 = time.perf_counter()
+        trainer.train()
+        return time.perf_counter() - t0
+
+    modes = ["plain", "in_training", "post_epoch"]
+    run("plain", -1)  # warm-up: first-call costs (kernels, allocator) hit no one mode
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(args.rounds):
+        for m in modes[r % 3:] + modes[:r % 3]:  # rotate the order each round
+            times[m].append(run(m, r))
+            print(f"round {r} {m:12s} {times[m][-1]:7.2f} s", flush=True)
+    med = {m: statistics.median(v) for m, v in times.items()}
+    print(f"\n{args.n_train} examples x {args.epochs} epochs = {steps} steps, batch {args.batch_size}, "
+          f"BERT 2x{args.hidden_size}, torch threads {torch.get_num_threads()}, {args.rounds} rounds")
+    for m in modes:
+        print(f"{m:12s} median {med[m]:7.2f} s   ratio {med[m] / med['plain']:.3f}   runs {[round(t, 2) for t in times[m]]}")
+    print(f"post_epoch_ratio={med['post_epoch'] / med['plain']:.3f}")
+    print(f"overhead_ratio={med['in_training'] / med['plain']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
