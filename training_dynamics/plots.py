@@ -1,0 +1,538 @@
+"""Data maps (Swayamdipta et al., 2020): variability on x, confidence on y, one point per example.
+
+Every function takes a td_metrics-style ``pandas.DataFrame`` (one row per example, columns
+``guid, confidence, variability, correctness, ...``) and returns a matplotlib ``Figure``; nothing
+here needs a display (Agg-safe) or seaborn. Loading a run folder or a metrics file for plotting is
+:func:`load_run_metrics`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import metrics, store
+from .metrics import METRICS_NAME, SETTINGS_NAME
+
+logger = logging.getLogger(__name__)
+
+#: colormap of the correctness bins (0 = never correct ... 1 = always correct); perceptually uniform
+CORRECTNESS_CMAP = "plasma"
+CORRECTNESS_CMAP_RANGE = (0.0, 0.82)  # stop before plasma's pale yellow, which vanishes on white
+#: colormap for a continuous ``hue`` column
+CONTINUOUS_CMAP = "viridis"
+#: one marker per correctness bin (cycled when there are more bins than markers)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "p", "h", "*", "<", ">")
+NEVER_LEARNED_COLOR = "#b0b0b0"
+REGION_LABELS = {"easy": "easy-to-learn", "ambiguous": "ambiguous", "hard": "hard-to-learn"}
+#: where the paper puts the region names (axes fraction; y spans confidence 0..1, x variability 0..max)
+REGION_LABEL_XY = {"easy": (0.27, 0.85), "ambiguous": (0.88, 0.5), "hard": (0.35, 0.25)}
+
+
+# --------------------------------------------------------------------------- correctness bins
+def correctness_levels(num_epochs: int) -> np.ndarray:
+    """(E+1,) correctness fractions 0, 1/E, ..., 1 — one bin per possible number of correct epochs."""
+    if int(num_epochs) < 1:
+        raise ValueError(f"num_epochs must be >= 1, not {num_epochs}")
+    return np.arange(int(num_epochs) + 1) / int(num_epochs)
+
+
+def correctness_labels(num_epochs: int) -> list[str]:
+    """Legend labels of the E+1 correctness bins: ``0.0, 0.25, 0.5, 0.75, 1.0`` for E=4."""
+    out = []
+    for v in correctness_levels(num_epochs):
+        s = f"{v:.2f}".rstrip("0")
+        out.append(s + "0" if s.endswith(".") else s)
+    return out
+
+
+def correctness_bins(correctness: Sequence[float] | np.ndarray, num_epochs: int) -> np.ndarray:
+    """(N,) int bin of each example: its number of correct epochs, 0..E.
+
+    ``correctness`` is a count of correct epochs (N,). Bins are fixed by ``num_epochs`` (E), not by the
+    observed maximum, so a run where nobody is right every epoch still has an empty 1.0 bin.
+    """
+    c = np.asarray(correctness, dtype=float)
+    if c.size and not np.isfinite(c).all():
+        raise ValueError("correctness has missing or non-finite values")
+    k = np.rint(c).astype(np.int64)
+    if c.size and (np.abs(c - k) > 1e-6).any():
+        raise ValueError("correctness must count correct epochs (whole numbers); "
+                         f"got e.g. {c[np.abs(c - k) > 1e-6][0]}")
+    if c.size and (k.min() < 0 or k.max() > num_epochs):
+        raise ValueError(f"correctness {k.max() if k.max() > num_epochs else k.min()} is outside 0..{num_epochs} "
+                         f"(num_epochs={num_epochs}); pass the run's number of epochs (--num_epochs / --burn_out)")
+    return k
+
+
+def correctness_colors(num_epochs: int) -> np.ndarray:
+    """(E+1, 4) RGBA colour of each correctness bin, dark blue (never correct) to orange (always)."""
+    import matplotlib
+
+    lo, hi = CORRECTNESS_CMAP_RANGE
+    return matplotlib.colormaps[CORRECTNESS_CMAP](lo + (hi - lo) * correctness_levels(num_epochs))
+
+
+def infer_num_epochs(df: pd.DataFrame) -> int:
+    """E from ``df.attrs["num_epochs"]`` (set by :func:`load_run_metrics`), else the observed maximum
+    correctness (with a warning: a run where no example is always correct then looks wrong)."""
+    if df.attrs.get("num_epochs"):
+        return int(df.attrs["num_epochs"])
+    if "correctness" not in df or not len(df):
+        raise ValueError("cannot tell the number of epochs: pass num_epochs")
+    e = int(np.nanmax(df["correctness"].to_numpy(float)))
+    logger.warning("number of epochs not given; assuming %d, the largest correctness observed", max(e, 1))
+    return max(e, 1)
+
+
+# --------------------------------------------------------------------------- regions
+def _annotate_regions(ax, colors: dict[str, object]) -> None:
+    """Boxed region names where the paper puts them: easy top-left, ambiguous middle-right, hard bottom-left."""
+    for name, (fx, fy) in REGION_LABEL_XY.items():
+        ax.annotate(REGION_LABELS[name], xy=(fx, fy), xycoords="axes fraction", ha="center", va="center",
+                    fontsize=12, color="black", zorder=5,
+                    bbox=dict(boxstyle="round,pad=0.3", ec=colors[name], lw=2, fc="white", alpha=0.85))
+
+
+# --------------------------------------------------------------------------- drawing
+def _marker_size(n: int) -> float:
+    """Scatter marker area: 30 pt² for small sets, shrinking with sqrt(N) so 400k points stay legible."""
+    return float(np.clip(30.0 * np.sqrt(2000.0 / max(n, 1)), 1.0, 30.0))
+
+
+def _hue_kind(df: pd.DataFrame, hue: str) -> str:
+    if hue == "correctness":
+        return "correctness"
+    s = df[hue]
+    if s.dtype == bool or not pd.api.types.is_numeric_dtype(s):
+        return "categorical"
+    if pd.api.types.is_integer_dtype(s) and s.nunique() <= 10 and hue != "forgetfulness":
+        return "categorical"
+    return "continuous"
+
+
+def _hue_values(df: pd.DataFrame, hue: str) -> np.ndarray:
+    """Values of a continuous hue column; the never-learned forgetfulness sentinel becomes NaN."""
+    v = df[hue].to_numpy(float).copy()
+    if hue == "forgetfulness":
+        nl = df["never_learned"].to_numpy(bool) if "never_learned" in df else v >= 1000
+        v[nl] = np.nan
+    return v
+
+
+def _marker_paths(markers: Sequence[str]) -> list:
+    """Matplotlib paths of marker symbols, to mix several markers in one scatter collection."""
+    from matplotlib.markers import MarkerStyle
+
+    out = []
+    for m in markers:
+        ms = MarkerStyle(m)
+        out.append(ms.get_path().transformed(ms.get_transform()))
+    return out
+
+
+def _scatter_mixed(ax, x, y, colors, codes, n_codes: int, *, order: np.ndarray, **kw):
+    """One rasterised scatter whose point i has colour ``colors[codes[i]]`` and marker ``MARKERS[codes[i]]``,
+    drawn in ``order`` (a seeded shuffle, so no group systematically hides another)."""
+    paths = _marker_paths([MARKERS[k % len(MARKERS)] for k in range(n_codes)])
+    x, y, codes = x[order], y[order], codes[order]
+    sc = ax.scatter(x, y, c=np.asarray(colors)[codes], **kw)
+    sc.set_paths([paths[k] for k in codes])
+    return sc
+
+
+def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | None, size: float,
+              alpha: float, norm=None, label_names: Sequence[str] | None = None, legend: bool = True,
+              seed: int = 0):
+    """Scatter one data map into ``ax``; returns the mappable of a continuous hue (else None)."""
+    import matplotlib
+    from matplotlib.lines import Line2D
+
+    x, y = df["variability"].to_numpy(float), df["confidence"].to_numpy(float)
+    order = np.random.default_rng(seed).permutation(len(x))
+    common = dict(s=size, linewidths=0, alpha=alpha, rasterized=True)
+    mappable = None
+    handles, legend_title = [], None
+    if kind == "correctness":
+        codes = correctness_bins(df["correctness"].to_numpy(), num_epochs)
+        colors, labels = correctness_colors(num_epochs), correctness_labels(num_epochs)
+        _scatter_mixed(ax, x, y, colors, codes, num_epochs + 1, order=order, **common)
+        handles = [Line2D([], [], ls="", marker=MARKERS[k % len(MARKERS)], color=colors[k], markersize=7,
+                          label=labels[k]) for k in range(num_epochs + 1)]
+        legend_title = "correctness"
+    elif kind == "categorical":
+        vals = df[hue]
+        cats = sorted(vals.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
+        cmap = matplotlib.colormaps["tab10"]
+        colors = [cmap(i % 10) for i in range(len(cats))] + [NEVER_LEARNED_COLOR]
+        codes = np.full(len(df), len(cats), np.int64)  # missing values: grey
+        for i, c in enumerate(cats):
+            codes[(vals == c).to_numpy()] = i
+        _scatter_mixed(ax, x, y, colors, codes, len(cats) + 1, order=order, **common)
+        for i, c in enumerate(cats):
+            name = (label_names[int(c)] if label_names is not None and hue in ("gold", "last_pred")
+                    and 0 <= int(c) < len(label_names) else str(c))
+            handles.append(Line2D([], [], ls="", marker=MARKERS[i % len(MARKERS)], color=colors[i],
+                                  markersize=7, label=name))
+        legend_title = hue
+    else:
+        v = _hue_values(df, hue)
+        bad = ~np.isfinite(v)
+        if bad.any():
+            ax.scatter(x[bad], y[bad], color=NEVER_LEARNED_COLOR, marker="x", **common)
+            what = "never learned" if hue == "forgetfulness" else f"no {hue}"
+            handles = [Line2D([], [], ls="", marker="x", color=NEVER_LEARNED_COLOR, label=what)]
+        o = order[~bad[order]]
+        mappable = ax.scatter(x[o], y[o], c=v[o], cmap=CONTINUOUS_CMAP, norm=norm, **common)
+    if legend and handles:  # below the map, so it never hides points
+        ax.legend(handles=handles, title=legend_title, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+                  fontsize=9, title_fontsize=9, frameon=False, ncol=min(len(handles), 11))
+    ax.set_xlabel("variability")
+    ax.set_ylabel("confidence")
+    ax.grid(True, lw=0.4, alpha=0.5)
+    return mappable
+
+
+def _draw_histograms(axes, df: pd.DataFrame, num_epochs: int | None) -> None:
+    """Side panels as in the paper: confidence, variability and correctness counts."""
+    a1, a2, a3 = axes
+    conf, var = df["confidence"].to_numpy(float), df["variability"].to_numpy(float)
+    h, edges = np.histogram(conf, bins=40, range=(0.0, 1.0))
+    a1.stairs(h, edges, fill=True, color="#622a87", alpha=0.85)
+    a1.set_xlabel("confidence")
+    hi = max(float(np.nanmax(var)) if len(var) else 0.5, 1e-6)
+    h, edges = np.histogram(var, bins=40, range=(0.0, hi))
+    a2.stairs(h, edges, fill=True, color="teal", alpha=0.85)
+    a2.set_xlabel("variability")
+    if num_epochs is not None and "correctness" in df:
+        counts = np.bincount(correctness_bins(df["correctness"].to_numpy(), num_epochs), minlength=num_epochs + 1)
+        labels = correctness_labels(num_epochs)
+        a3.bar(np.arange(num_epochs + 1), counts, color=correctness_colors(num_epochs), width=0.8)
+        a3.set_xticks(np.arange(num_epochs + 1), labels, rotation=0 if num_epochs <= 8 else 90, fontsize=8)
+        a3.set_xlabel("correctness")
+    else:
+        a3.set_visible(False)
+    for a in axes:
+        a.set_ylabel("count")
+        a.grid(True, lw=0.4, alpha=0.5)
+        a.tick_params(labelsize=8)
+
+
+def plot_data_map(
+    df: pd.DataFrame,
+    *,
+    hue: str = "correctness",
+    num_epochs: int | None = None,
+    show_hist: bool = False,
+    title: str | None = None,
+    max_points: int | None = None,
+    seed: int = 0,
+    facet_by_gold: bool = False,
+    label_names: Sequence[str] | None = None,
+    ax=None,
+):
+    """Draw the data map of ``df`` and return the matplotlib ``Figure``.
+
+    Args:
+        df: one row per example (N rows) with ``variability``, ``confidence`` and the ``hue`` column
+            (``gold`` for ``facet_by_gold``; ``correctness`` for the histograms).
+        hue: ``"correctness"`` (default: E+1 bins of correct epochs / E, a colour and marker per bin),
+            or any other column: numeric -> continuous colormap + colorbar, bool/labels -> categories.
+        num_epochs: E, the number of epochs the metrics cover (fixes the correctness bins); default
+            ``df.attrs["num_epochs"]``, else the largest correctness seen (logged as a warning).
+        show_hist: add side panels with the confidence, variability and correctness histograms.
+        title: figure title (e.g. ``"SST-2-RoBERTa Data Map"``).
+        max_points: draw a seeded random subsample of at most this many points (the histograms
+            still count all rows). Default: every point.
+        facet_by_gold: one data map per gold label, side by side.
+        label_names: names of the label ids, for facet titles and ``hue="gold"``/``"last_pred"``.
+        ax: draw into this axes (no histograms, no facets); default a new figure.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    if not len(df):
+        raise ValueError("no examples to plot")
+    for col in ("confidence", "variability"):
+        if col not in df:
+            raise ValueError(f"metrics have no {col!r} column (columns: {', '.join(map(str, df.columns))})")
+    if hue not in df:
+        raise ValueError(f"unknown hue column {hue!r}; choose one of: {', '.join(map(str, df.columns))}")
+    if facet_by_gold and "gold" not in df:
+        raise ValueError("facet_by_gold needs a 'gold' column in the metrics")
+    if ax is not None and (show_hist or facet_by_gold):
+        raise ValueError("show_hist and facet_by_gold draw several panels: call with ax=None")
+    kind = _hue_kind(df, hue)
+    if num_epochs is None and "correctness" in df and (kind == "correctness" or show_hist):
+        num_epochs = infer_num_epochs(df)
+    if kind == "correctness" or (show_hist and "correctness" in df):
+        correctness_bins(df["correctness"].to_numpy(), num_epochs)  # validate once, early
+
+    shown = df
+    if max_points is not None and len(df) > max_points:
+        shown = df.sample(n=int(max_points), random_state=seed)
+        logger.info("plotting a random %d of %d examples (seed %d)", len(shown), len(df), seed)
+    size = _marker_size(len(shown))
+    alpha = 0.9 if len(shown) <= 5000 else 0.6
+
+    if facet_by_gold:
+        golds = sorted(shown["gold"].unique().tolist())
+        panels = [(g, shown[shown["gold"] == g], df[df["gold"] == g]) for g in golds]
+    else:
+        panels = [(None, shown, df)]
+    ncol = len(panels)
+    if ax is not None:
+        fig, map_axes, hist_axes = ax.figure, [ax], None
+    elif show_hist:
+        fig = plt.figure(figsize=(5.8 * ncol + 3.6, 8.5), layout="constrained")
+        gs = fig.add_gridspec(3, ncol + 1, width_ratios=[4] * ncol + [1.6])
+        map_axes = [fig.add_subplot(gs[:, 0])]
+        map_axes += [fig.add_subplot(gs[:, i], sharex=map_axes[0], sharey=map_axes[0]) for i in range(1, ncol)]
+        hist_axes = [fig.add_subplot(gs[i, ncol]) for i in range(3)]
+    else:
+        fig, axs = plt.subplots(1, ncol, figsize=(7.5 * ncol if ncol > 1 else 8, 6), sharex=True, sharey=True,
+                                squeeze=False, layout="constrained")
+        map_axes, hist_axes = list(axs[0]), None
+
+    norm = None
+    if kind == "continuous":
+        v = _hue_values(shown, hue)
+        v = v[np.isfinite(v)]
+        norm = matplotlib.colors.Normalize(*(np.nanmin(v), np.nanmax(v)) if v.size else (0, 1))
+    if kind == "correctness":
+        c = correctness_colors(num_epochs)
+        region_colors = {"easy": c[-1], "hard": c[0], "ambiguous": "black"}
+    else:
+        region_colors = {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
+
+    mappable = None
+    for i, (a, (g, part, full)) in enumerate(zip(map_axes, panels)):
+        m = _draw_map(a, part, hue=hue, kind=kind, num_epochs=num_epochs, size=size, alpha=alpha, norm=norm,
+                      label_names=label_names, legend=(i == 0), seed=seed)
+        mappable = mappable or m
+        _annotate_regions(a, region_colors)
+        if g is not None:
+            name = label_names[int(g)] if label_names is not None and 0 <= int(g) < len(label_names) else str(g)
+            a.set_title(f"gold = {name} (n={len(full):,})", fontsize=11)
+        if i > 0:
+            a.set_ylabel("")
+        # same limits on every panel: confidence 0..1, variability 0..the largest shown
+        a.set_ylim(-0.03, 1.03)
+        a.set_xlim(-0.01, max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05))
+    if mappable is not None:
+        cb = fig.colorbar(mappable, ax=map_axes, shrink=0.85, pad=0.01)
+        cb.set_label(hue + (" (never learned in grey)" if hue == "forgetfulness" else ""))
+    if len(shown) < len(df):
+        map_axes[0].text(0.99, 0.01, f"{len(shown):,} of {len(df):,} examples shown", transform=map_axes[0].transAxes,
+                         ha="right", va="bottom", fontsize=8, color="0.3")
+    if hist_axes is not None:
+        _draw_histograms(hist_axes, df, num_epochs if "correctness" in df else None)
+    if title:
+        (fig.suptitle if (facet_by_gold or show_hist) and ax is None else map_axes[0].set_title)(title, fontsize=14)
+    return fig
+
+
+# --------------------------------------------------------------------------- saving
+def save_figure(fig, stem: str | os.PathLike, *, formats: Sequence[str] = ("png", "pdf"), dpi: int = 150) -> list[Path]:
+    """Save ``fig`` as ``<stem>.<fmt>`` for each format, atomically; returns the paths written."""
+    paths = []
+    for fmt in formats:
+        path = Path(f"{stem}.{fmt}")
+        with store.atomic_write(path, "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=dpi)
+        paths.append(path)
+    return paths
+
+
+def file_stem(text: str) -> str:
+    """A safe file-name part: ``"SST-2 / bert tiny"`` -> ``"SST-2_bert_tiny"``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass
+class RunMetrics:
+    """Per-example metrics of one run, ready to plot."""
+
+    df: pd.DataFrame
+    num_epochs: int | None  #: epochs the metrics cover (after burn-out); None when unknown
+    task: str
+    model: str
+    label_names: list[str] | None
+    source: Path
+
+
+def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a td_metrics-style jsonl (one object per line with at least guid, confidence, variability)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        df = pd.read_json(path, lines=True, dtype=False)
+    except ValueError:
+        with open(path, encoding="utf-8") as fh:
+            for i, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+        raise ValueError(f"{path}: not a jsonl file of metrics") from None
+    if not len(df):
+        raise ValueError(f"{path}: no examples")
+    missing = [c for c in ("guid", "confidence", "variability") if c not in df]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
+    for col in ("confidence", "variability"):
+        bad = ~np.isfinite(pd.to_numeric(df[col], errors="coerce").to_numpy(float))
+        if bad.any():
+            raise ValueError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
+    return df
+
+
+def _settings_epochs(path: Path) -> int | None:
+    """Epochs used (``burn_out``) recorded in a ``td_metrics_settings.json``; None when absent."""
+    try:
+        with open(path / SETTINGS_NAME, encoding="utf-8") as fh:
+            e = json.load(fh).get("burn_out")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(e) if isinstance(e, int) and e > 0 else None
+
+
+def load_run_metrics(path: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,
+                     num_epochs: int | None = None) -> RunMetrics:
+    """Metrics of a run folder (``dy_log/<task>/<model>``; computed via ``metrics.load_td_metrics`` when
+    ``td_metrics.jsonl`` is missing or stale) or of a td_metrics-style jsonl file.
+
+    ``df.attrs["num_epochs"]`` is set to E when it is known (given, or the ``burn_out`` recorded in
+    ``td_metrics_settings.json``); a bare metrics file needs ``num_epochs`` for exact correctness bins.
+    """
+    path = Path(path)
+    label_names = None
+    if path.is_dir():
+        dy_dir = store.dynamics_dir(path)
+        if dy_dir.is_dir():
+            df = metrics.load_td_metrics(path, burn_out=burn_out, include_ci=include_ci)
+            num_epochs = num_epochs or _settings_epochs(path)
+            label_names = store.read_meta(dy_dir).get("label_names")
+        elif (path / METRICS_NAME).is_file():
+            logger.warning("%s has no %s/; using %s as it is", path, store.DYNAMICS_SUBDIR, METRICS_NAME)
+            df = read_metrics_file(path / METRICS_NAME)
+            num_epochs = num_epochs or _settings_epochs(path)
+        else:
+            raise FileNotFoundError(f"{path}: neither {store.DYNAMICS_SUBDIR}/ nor {METRICS_NAME} found")
+        task, model = path.resolve().parent.name, path.resolve().name
+    elif path.is_file():
+        df = read_metrics_file(path)
+        task, model = path.stem, ""
+        if path.name == METRICS_NAME:
+            task, model = path.resolve().parent.parent.name, path.resolve().parent.name
+            num_epochs = num_epochs or _settings_epochs(path.parent)
+    else:
+        raise FileNotFoundError(f"{path}: no such run folder or metrics file")
+    if num_epochs:
+        df.attrs["num_epochs"] = int(num_epochs)
+    return RunMetrics(df=df, num_epochs=int(num_epochs) if num_epochs else None, task=task, model=model,
+                      label_names=list(label_names) if label_names else None, source=path)
+
+
+# --------------------------------------------------------------------------- interactive
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:16px;color:#222}
+#wrap{position:relative;display:inline-block}
+canvas{border:1px solid #ccc;cursor:crosshair}
+#tip{position:absolute;pointer-events:none;background:#fff;border:1px solid #888;border-radius:4px;
+padding:4px 6px;font-size:12px;max-width:420px;display:none;box-shadow:0 1px 4px rgba(0,0,0,.2)}
+#legend span{display:inline-block;margin-right:12px;font-size:13px}
+#legend i{display:inline-block;width:11px;height:11px;border-radius:50%;margin-right:4px;vertical-align:middle}
+</style></head><body>
+<h3>__TITLE__</h3>
+<div id="legend">correctness: </div>
+<div id="wrap"><canvas id="c" width="820" height="620"></canvas><div id="tip"></div></div>
+<p style="font-size:12px;color:#666">x = variability, y = confidence; hover a point for its details.
+__NOTE__</p>
+<script>
+const D = __DATA__;
+const cv = document.getElementById("c"), ctx = cv.getContext("2d"), tip = document.getElementById("tip");
+const W = cv.width, H = cv.height, L = 60, R = 20, T = 15, B = 45;
+const xmax = Math.max(0.05, D.x.reduce((a, b) => a > b ? a : b, 0) * 1.06);
+const px = v => L + v / xmax * (W - L - R), py = v => H - B - v * (H - T - B);
+function axes() {
+  ctx.strokeStyle = "#999"; ctx.fillStyle = "#333"; ctx.font = "12px sans-serif"; ctx.lineWidth = 1;
+  ctx.beginPath(); ctx.moveTo(L, T); ctx.lineTo(L, H - B); ctx.lineTo(W - R, H - B); ctx.stroke();
+  for (let i = 0; i <= 5; i++) { const y = i / 5; ctx.fillText(y.toFixed(1), L - 30, py(y) + 4); }
+  const step = xmax > 0.25 ? 0.1 : xmax > 0.1 ? 0.05 : 0.01;
+  for (let x = 0; x <= xmax + 1e-9; x += step) ctx.fillText(x.toFixed(2), px(x) - 12, H - B + 16);
+  ctx.fillText("variability", W / 2 - 30, H - 8);
+  ctx.save(); ctx.translate(16, H / 2 + 30); ctx.rotate(-Math.PI / 2); ctx.fillText("confidence", 0, 0); ctx.restore();
+}
+const r = D.x.length > 20000 ? 1.5 : D.x.length > 2000 ? 2.5 : 3.5;
+axes();
+ctx.globalAlpha = 0.75;
+for (let i = 0; i < D.x.length; i++) {
+  ctx.fillStyle = D.colors[D.k[i]]; ctx.beginPath(); ctx.arc(px(D.x[i]), py(D.y[i]), r, 0, 6.2832); ctx.fill();
+}
+ctx.globalAlpha = 1;
+const lg = document.getElementById("legend");
+D.labels.forEach((t, k) => { lg.innerHTML += `<span><i style="background:${D.colors[k]}"></i>${t}</span>`; });
+const esc = s => String(s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
+cv.addEventListener("mousemove", ev => {
+  const b = cv.getBoundingClientRect(), mx = ev.clientX - b.left, my = ev.clientY - b.top;
+  let best = -1, bd = 64;
+  for (let i = 0; i < D.x.length; i++) {
+    const dx = px(D.x[i]) - mx, dy = py(D.y[i]) - my, d = dx * dx + dy * dy;
+    if (d < bd) { bd = d; best = i; }
+  }
+  if (best < 0) { tip.style.display = "none"; return; }
+  let h = `<b>guid ${D.guid[best]}</b><br>confidence ${D.y[best]}<br>variability ${D.x[best]}<br>correctness ${D.labels[D.k[best]]}`;
+  if (D.gold) h += `<br>gold ${esc(D.gold[best])}`;
+  if (D.text) h += `<br><i>${esc(D.text[best])}</i>`;
+  tip.innerHTML = h; tip.style.display = "block";
+  tip.style.left = Math.min(mx + 12, W - 200) + "px"; tip.style.top = (my + 12) + "px";
+});
+cv.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+</script></body></html>
+"""
+
+
+def write_interactive_html(df: pd.DataFrame, path: str | os.PathLike, *, num_epochs: int | None = None,
+                           title: str = "Data Map", texts: dict[int, str] | None = None,
+                           label_names: Sequence[str] | None = None, max_points: int | None = None,
+                           seed: int = 0) -> Path:
+    """A self-contained HTML data map (canvas + inline JS, no network): colour = correctness bin,
+    hover shows guid, coordinates, correctness, gold and (when ``texts`` maps guid -> text) the text."""
+    import html
+    from matplotlib.colors import to_hex
+
+    num_epochs = num_epochs or infer_num_epochs(df)
+    shown = df.sample(n=int(max_points), random_state=seed) if max_points and len(df) > max_points else df
+    shown = shown.iloc[np.random.default_rng(seed).permutation(len(shown))]
+    data = {"x": np.round(shown["variability"].to_numpy(float), 4).tolist(),
+            "y": np.round(shown["confidence"].to_numpy(float), 4).tolist(),
+            "k": correctness_bins(shown["correctness"].to_numpy(), num_epochs).tolist(),
+            "guid": shown["guid"].astype("int64").tolist(),
+            "colors": [to_hex(c) for c in correctness_colors(num_epochs)],
+            "labels": correctness_labels(num_epochs)}
+    if "gold" in shown:
+        g = shown["gold"].to_numpy()
+        data["gold"] = [label_names[int(v)] if label_names and 0 <= int(v) < len(label_names) else str(v) for v in g]
+    if texts:
+        data["text"] = [texts.get(int(g), "") for g in data["guid"]]
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    note = f"Showing {len(shown):,} of {len(df):,} examples." if len(shown) < len(df) else f"{len(df):,} examples."
+    page = (_HTML.replace("__TITLE__", html.escape(title)).replace("__NOTE__", note).replace("__DATA__", payload))
+    path = Path(path)
+    with store.atomic_write(path) as fh:
+        fh.write(page)
+    return path
