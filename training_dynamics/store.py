@@ -2,25 +2,50 @@
 
 Layout of a run folder (``dy_log/<task>/<model>``)::
 
-    training_dynamics/dynamics_epoch_<e>.jsonl   one line per example per epoch
+    training_dynamics/dynamics_epoch_<e>.jsonl   one line per example per epoch (or .npz)
     training_dynamics/dynamics_meta.json         label names, data source, model, mode, epochs
     td_metrics.jsonl                             per-example metrics (td_metrics.py)
+
+Reading (:func:`read_dynamics`) accepts every format the writer produces -- the seed's jsonl
+(``{"guid": 7, "logits_epoch_<e>": [...], "gold": 1, "device": "cpu"}``; ``device`` and any other
+extra key are ignored) and ``.npz`` (arrays ``guid``, ``logits``, ``gold``), even mixed across
+epochs -- and validates it. Every problem raises :class:`DynamicsError` with a one-line message
+``<file>: <example>: <what is wrong>``, where the example is ``line <k> (guid <g>)`` in a jsonl
+file (1-based line number) or ``row <i> (guid <g>)`` in an npz file (0-based array row).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
+
 DYNAMICS_SUBDIR = "training_dynamics"
 META_NAME = "dynamics_meta.json"
 FORMATS = ("jsonl", "npz")
+EPOCH_FILE_RE = re.compile(r"dynamics_epoch_(\d+)\.(jsonl|npz)")
+_JSON_BLOCK_SIZE = 4 << 20  # pyarrow parses blocks of this many bytes in parallel
+_INT64 = np.iinfo(np.int64)
+
+
+class DynamicsError(ValueError):
+    """Bad or inconsistent dynamics files; the message is one line naming the file and the example."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def dynamics_dir(run_dir: str | os.PathLike) -> Path:
@@ -39,12 +64,14 @@ def epoch_path(dy_dir: str | os.PathLike, epoch: int, fmt: str = "jsonl") -> Pat
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
     """Open a temp file beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    A crash mid-write never leaves a half file under the final name.
+    A crash mid-write never leaves a half file under the final name. The file gets the usual
+    permissions (``0o666`` minus the umask), not the private ``0o600`` of a temp file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
@@ -113,3 +140,461 @@ def write_epoch(
             for g, r, y in zip(guids.tolist(), rows, gold.tolist())
         )
     return path
+
+
+def write_jsonl_columns(path: str | os.PathLike, columns: dict[str, np.ndarray], *, chunk: int = 1 << 15) -> Path:
+    """Write equal-length 1-d arrays as JSON lines ``{"<name>": value, ...}`` (keys in dict order), atomically.
+
+    Vectorised with pyarrow (no Python loop per row; chunks formatted on two threads): floats are
+    written in their shortest exact form (they read back bit for bit), bools as true/false,
+    non-finite floats as null.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(next(iter(columns.values()))) if columns else 0
+    starts = list(range(0, n, chunk))
+    with atomic_write(path, "wb") as fh, ThreadPoolExecutor(max_workers=2) as pool:
+        for i in range(0, len(starts), 4):  # a few chunks in flight: bounded memory
+            for text in pool.map(lambda s: _jsonl_chunk(columns, s, s + chunk), starts[i:i + 4]):
+                fh.write(text)
+    return Path(path)
+
+
+def _jsonl_chunk(columns: dict[str, np.ndarray], start: int, stop: int) -> memoryview:
+    """Rows ``start:stop`` of ``columns`` as JSON lines (utf-8 bytes)."""
+    import pyarrow.compute as pc
+
+    parts: list[Any] = []
+    for i, (name, values) in enumerate(columns.items()):
+        text = pc.cast(_to_arrow(np.asarray(values[start:stop])), "string")
+        if text.null_count:
+            text = pc.fill_null(text, _arrow_str("null"))
+        parts += [_arrow_str(("{" if i == 0 else ",") + json.dumps(name) + ":"), text]
+    lines = pc.binary_join_element_wise(*parts, _arrow_str("}\n"), _arrow_str(""))
+    ends = np.frombuffer(lines.buffers()[1], dtype=np.int32)[[lines.offset, lines.offset + len(lines)]]
+    return memoryview(lines.buffers()[2])[ends[0]:ends[1]]
+
+
+# pyarrow converts Python objects (pa.array, pa.scalar, Array.to_numpy) only after importing pandas,
+# which costs more than the whole computation at SST-2 scale; these helpers go through buffers.
+
+
+def _to_arrow(values: np.ndarray) -> Any:
+    """(N,) float / int / bool numpy array -> pyarrow array; non-finite floats become null."""
+    import pyarrow as pa
+
+    n = len(values)
+    if values.dtype.kind == "b":
+        return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
+    if values.dtype.kind in "iu":
+        return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(np.ascontiguousarray(values, np.int64))])
+    values = np.ascontiguousarray(values, np.float64)
+    finite = np.isfinite(values)
+    valid = None if finite.all() else pa.py_buffer(np.packbits(finite, bitorder="little"))
+    return pa.Array.from_buffers(pa.float64(), n, [valid, pa.py_buffer(values)])
+
+
+def _arrow_str(text: str) -> Any:
+    """A pyarrow string scalar."""
+    import pyarrow as pa
+
+    data = text.encode()
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
+    return pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])[0]
+
+
+def _from_arrow(arr: Any, dtype: type) -> np.ndarray:
+    """Zero-copy numpy view of a null-free fixed-width pyarrow array (``int64``/``float64``/``int32``)."""
+    dtype = np.dtype(dtype)
+    if len(arr) == 0:
+        return np.zeros(0, dtype)
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading and validation
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dynamics:
+    """All recorded epochs of a run, aligned by example.
+
+    Rows follow the order of the first epoch file (``dynamics_epoch_0``): row ``i`` is the
+    ``i``-th example of that file (the seed's ``index``; for this project's writer, the training
+    row order). Later epochs may list the examples in any order; they are aligned by guid.
+
+    Attributes:
+        guids: (N,) int64 example ids.
+        gold: (N,) int64 label ids (the same in every epoch; checked).
+        logits: (N, E, C) float64 logits of example ``n`` at epoch ``e``.
+        dy_dir: the ``training_dynamics`` folder read.
+        meta: ``dynamics_meta.json`` (``{}`` for seed runs, which have none).
+        files: (E,) the epoch files read, in epoch order.
+        sources: per file ``{"file", "size", "mtime_ns"}``, taken before reading (staleness checks).
+    """
+
+    guids: np.ndarray
+    gold: np.ndarray
+    logits: np.ndarray
+    dy_dir: Path
+    meta: dict = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
+
+    @property
+    def num_examples(self) -> int:
+        return int(self.logits.shape[0])
+
+    @property
+    def num_epochs(self) -> int:
+        return int(self.logits.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.logits.shape[2])
+
+
+def list_epoch_files(dy_dir: str | os.PathLike) -> list[Path]:
+    """The epoch files of a dynamics folder in epoch order, checked to be numbered 0, 1, ..., E-1.
+
+    Raises:
+        DynamicsError: no such folder, no epoch files, a gap in the numbering, or one epoch
+            present in two formats.
+    """
+    dy_dir = Path(dy_dir)
+    if not dy_dir.is_dir():
+        raise DynamicsError(f"{dy_dir}: no such folder (expected a run's {DYNAMICS_SUBDIR} folder "
+                            "holding dynamics_epoch_<e>.jsonl files)")
+    by_epoch: dict[int, list[Path]] = {}
+    for path in dy_dir.iterdir():
+        m = EPOCH_FILE_RE.fullmatch(path.name)
+        if m:
+            by_epoch.setdefault(int(m.group(1)), []).append(path)
+    if not by_epoch:
+        raise DynamicsError(f"{dy_dir}: no dynamics files (dynamics_epoch_<e>.jsonl or .npz): "
+                            "is this a recorded run's training_dynamics folder?")
+    for e, paths in sorted(by_epoch.items()):
+        if len(paths) > 1:
+            names = " and ".join(sorted(p.name for p in paths))
+            raise DynamicsError(f"{dy_dir}: epoch {e} is recorded twice ({names}); remove one")
+    last = max(by_epoch)
+    missing = [e for e in range(last + 1) if e not in by_epoch]
+    if missing:
+        found = ", ".join(map(str, sorted(by_epoch)))
+        raise DynamicsError(f"{dy_dir}: dynamics_epoch_{missing[0]} is missing (epochs found: {found}); "
+                            "epochs must be numbered 0, 1, 2, ... without gaps")
+    return [by_epoch[e][0] for e in range(last + 1)]
+
+
+def file_stat(path: Path) -> dict:
+    """``{"file": name, "size": bytes, "mtime_ns": ...}``: enough to notice that a file changed."""
+    st = path.stat()
+    return {"file": path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class _EpochRows:
+    """One epoch file's arrays, as read, with helpers that name an example in error messages."""
+
+    def __init__(self, path: Path, epoch: int, guids: np.ndarray, logits: np.ndarray, gold: np.ndarray):
+        self.path, self.epoch = path, epoch
+        self.guids, self.logits, self.gold = guids, logits, gold
+        self.order = self.sorted = None  # filled by check()
+        self._line_numbers: np.ndarray | None = None
+
+    @property
+    def is_jsonl(self) -> bool:
+        return self.path.suffix == ".jsonl"
+
+    def at(self, row: int) -> str:
+        """``line <k>`` (jsonl, 1-based) or ``row <i>`` (npz, 0-based) of the ``row``-th record."""
+        return f"line {self.line_of(row)}" if self.is_jsonl else f"row {row}"
+
+    def where(self, row: int) -> str:
+        """``line <k> (guid <g>)`` or ``row <i> (guid <g>)``."""
+        return f"{self.at(row)} (guid {int(self.guids[row])})"
+
+    def line_of(self, row: int) -> int:
+        """1-based line number of the ``row``-th record (blank lines are skipped; only on errors)."""
+        if self._line_numbers is None:
+            with open(self.path, "rb") as fh:
+                self._line_numbers = np.array([k for k, line in enumerate(fh, 1) if line.strip()])
+        return int(self._line_numbers[row])
+
+    def fail(self, row: int | None, what: str) -> DynamicsError:
+        return DynamicsError(f"{self.path}: {what}" if row is None else f"{self.path}: {self.where(row)}: {what}")
+
+    def check(self) -> None:
+        """Checks within one file: examples present, >= 2 classes, finite logits, gold in range, no repeats."""
+        n, c = self.logits.shape
+        if n == 0:
+            raise self.fail(None, "no examples (empty file)")
+        if c < 2:
+            raise self.fail(None, f"{c} logit(s) per example: training dynamics need a classifier with at least "
+                                  "2 classes (a regression task has none)")
+        bad = np.flatnonzero(~np.isfinite(self.logits).all(axis=1))
+        if bad.size:
+            raise self.fail(bad[0], f"logits are not finite: {self.logits[bad[0]].tolist()}")
+        bad = np.flatnonzero((self.gold < 0) | (self.gold >= c))
+        if bad.size:
+            raise self.fail(bad[0], f"gold {self.gold[bad[0]]} is outside the {c} classes 0..{c - 1}")
+        self.order = np.argsort(self.guids)
+        self.sorted = self.guids[self.order]
+        dup = self.sorted[1:][self.sorted[1:] == self.sorted[:-1]]
+        if dup.size:  # name the first line that repeats an earlier one
+            seen: set[int] = set()
+            for row in np.flatnonzero(np.isin(self.guids, dup)).tolist():
+                g = int(self.guids[row])
+                if g in seen:
+                    first = int(np.flatnonzero(self.guids == g)[0])
+                    raise self.fail(row, f"example repeated in this epoch (also at {self.at(first)})")
+                seen.add(g)
+
+
+def _read_npz(path: Path, epoch: int) -> _EpochRows:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("guid", "logits", "gold") if k not in z.files]
+            if missing:
+                raise DynamicsError(f"{path}: no array {missing[0]!r} (arrays: {', '.join(z.files)})")
+            guids, logits, gold = z["guid"], z["logits"], z["gold"]
+    except DynamicsError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, ValueError, ... from a damaged file
+        raise DynamicsError(f"{path}: not a readable .npz file (truncated or damaged?): {exc}") from None
+    for name, arr in (("guid", guids), ("gold", gold)):
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+            raise DynamicsError(f"{path}: array {name!r} must be 1-d integers, got {arr.dtype} {arr.shape}")
+    if logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating) or not (len(logits) == len(guids) == len(gold)):
+        raise DynamicsError(f"{path}: array 'logits' must be (N, C) floats matching guid {guids.shape} and "
+                            f"gold {gold.shape}, got {logits.dtype} {logits.shape}")
+    return _EpochRows(path, epoch, guids.astype(np.int64), logits.astype(np.float64), gold.astype(np.int64))
+
+
+def _read_jsonl_fast(path: Path, epoch: int) -> _EpochRows:
+    """Parse with pyarrow's multithreaded JSON reader; raises pyarrow's error on malformed input."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    key = f"logits_epoch_{epoch}"
+    schema = pa.schema([("guid", pa.int64()), (key, pa.list_(pa.float64())), ("gold", pa.int64())])
+    table = pj.read_json(path, read_options=pj.ReadOptions(block_size=_JSON_BLOCK_SIZE),
+                         parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
+    guid_col, lg_col, gold_col = (table.column(i).combine_chunks() for i in range(3))
+    n = table.num_rows
+    rows = _EpochRows(path, epoch, np.zeros(n, np.int64), np.zeros((n, 0)), np.zeros(n, np.int64))
+    if n == 0:
+        return rows  # blank lines only: check() names it
+    if guid_col.null_count:
+        row = int(np.flatnonzero(guid_col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DynamicsError(f"{path}: line {rows.line_of(row)}: no 'guid' ({_keys_of(path, rows.line_of(row))})")
+    rows.guids = _from_arrow(guid_col, np.int64)
+    for col, name in ((gold_col, "gold"), (lg_col, key)):
+        if col.null_count:
+            row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+            raise rows.fail(row, f"no {name!r} ({_keys_of(path, rows.line_of(row))})")
+    rows.gold = _from_arrow(gold_col, np.int64)
+    offsets = np.frombuffer(lg_col.buffers()[1], dtype=np.int32, count=n + 1, offset=lg_col.offset * 4)
+    lengths = np.diff(offsets)
+    c = int(lengths[0])
+    bad = np.flatnonzero(lengths != c)
+    if bad.size:
+        raise rows.fail(bad[0], f"{lengths[bad[0]]} logits, but line {rows.line_of(0)} has {c}: "
+                                "every example needs one logit per class")
+    values = lg_col.flatten()
+    if values.null_count:
+        row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0]) // c
+        raise rows.fail(row, "logits contain null")
+    rows.logits = _from_arrow(values, np.float64).reshape(n, c)
+    return rows
+
+
+def _keys_of(path: Path, lineno: int) -> str:
+    """``keys: a, b`` of the record on line ``lineno`` (for error messages)."""
+    with open(path, "rb") as fh:
+        for k, line in enumerate(fh, 1):
+            if k == lineno:
+                try:
+                    return "keys: " + ", ".join(json.loads(line))
+                except (ValueError, TypeError):
+                    return "not a JSON object"
+    return "no such line"
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and _INT64.min <= x <= _INT64.max
+
+
+def _read_jsonl_slow(path: Path, epoch: int) -> _EpochRows:
+    """Line-by-line reader: used only when the fast reader fails, to name the exact bad line.
+
+    Accepts what the fast reader accepts (blank lines skipped, extra keys ignored, no ``device``
+    needed); NaN/Infinity tokens parse here and are rejected later by :meth:`_EpochRows.check`.
+    """
+    key = f"logits_epoch_{epoch}"
+    guids: list[int] = []
+    gold: list[int] = []
+    logits: list[list[float]] = []
+    ncls = first_line = None
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                what = f"column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                if not line.endswith(b"\n"):
+                    raise DynamicsError(f"{path}: line {lineno}: truncated last line ({what}): "
+                                        "was the recording interrupted?") from None
+                raise DynamicsError(f"{path}: line {lineno}: invalid JSON at {what}") from None
+            if not isinstance(rec, dict):
+                raise DynamicsError(f"{path}: line {lineno}: not a JSON object")
+            g = rec.get("guid")
+            if not _is_int(g):
+                raise DynamicsError(f"{path}: line {lineno}: 'guid' must be an integer, got {g!r}")
+            where = f"{path}: line {lineno} (guid {g})"
+            y = rec.get("gold")
+            if not _is_int(y):
+                raise DynamicsError(f"{where}: 'gold' must be an integer label id, got {y!r}")
+            lg = rec.get(key)
+            if lg is None:
+                raise DynamicsError(f"{where}: no {key!r} (keys: {', '.join(rec)})")
+            if not isinstance(lg, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in lg):
+                raise DynamicsError(f"{where}: {key!r} must be a list of numbers, got {lg!r}")
+            if ncls is None:
+                ncls, first_line = len(lg), lineno
+            elif len(lg) != ncls:
+                raise DynamicsError(f"{where}: {len(lg)} logits, but line {first_line} has {ncls}: "
+                                    "every example needs one logit per class")
+            guids.append(g)
+            gold.append(y)
+            logits.append(lg)
+    arr = np.array(logits, dtype=np.float64).reshape(len(logits), ncls or 0)
+    return _EpochRows(path, epoch, np.array(guids, dtype=np.int64), arr, np.array(gold, dtype=np.int64))
+
+
+def _read_jsonl(path: Path, epoch: int) -> _EpochRows:
+    if path.stat().st_size == 0:
+        raise DynamicsError(f"{path}: no examples (empty file)")
+    try:
+        return _read_jsonl_fast(path, epoch)
+    except DynamicsError:
+        raise
+    except Exception as exc:  # pyarrow.ArrowInvalid & co: find and name the bad line the slow way
+        logger.debug("fast JSON reader failed on %s (%s); re-reading line by line", path, exc)
+        return _read_jsonl_slow(path, epoch)
+
+
+def _read_epoch_file(path: str | os.PathLike, epoch: int) -> _EpochRows:
+    """Read and check one epoch file (jsonl or npz); rows in file order."""
+    path = Path(path)
+    rows = _read_npz(path, epoch) if path.suffix == ".npz" else _read_jsonl(path, epoch)
+    rows.check()
+    return rows
+
+
+def _check_meta(dy_dir: Path, meta: dict, n: int, e: int, c: int, first: Path) -> None:
+    where = dy_dir / META_NAME
+    if isinstance(meta.get("num_labels"), int) and meta["num_labels"] != c:
+        raise DynamicsError(f"{where}: num_labels is {meta['num_labels']}, but {first.name} has {c} logits per example")
+    if isinstance(meta.get("num_examples"), int) and meta["num_examples"] != n:
+        raise DynamicsError(f"{where}: num_examples is {meta['num_examples']}, but {first.name} has {n} examples")
+    done = meta.get("epochs_completed")
+    if isinstance(done, int) and done > e:
+        raise DynamicsError(f"{dy_dir}: dynamics_epoch_{e} is missing ({META_NAME} says {done} epochs were "
+                            f"completed, files exist for epochs 0..{e - 1})")
+
+
+def read_dynamics(dy_dir: str | os.PathLike, *, progress: bool = True) -> Dynamics:
+    """Read every epoch file of a ``training_dynamics`` folder into one aligned (N, E, C) array.
+
+    Args:
+        dy_dir: the folder holding ``dynamics_epoch_<e>.jsonl`` / ``.npz`` (and ``dynamics_meta.json``).
+        progress: show a tqdm progress bar (bytes read) on stderr.
+
+    Returns:
+        :class:`Dynamics`, rows in the order of the first epoch file.
+
+    Raises:
+        DynamicsError: one line naming the file and example, for: no folder / no files, a gap in
+            the epoch numbering (or fewer files than ``dynamics_meta.json`` says were completed),
+            an empty file, a truncated or malformed line, a missing key, non-finite logits,
+            a different number of logits than the other examples / epochs, gold outside
+            ``0..C-1`` or changing between epochs, an example repeated in an epoch, guid sets
+            that differ between epochs, and ``num_labels``/``num_examples`` disagreeing with the meta.
+    """
+    dy_dir = Path(dy_dir)
+    paths = list_epoch_files(dy_dir)
+    sources = [file_stat(p) for p in paths]
+    try:
+        meta = read_meta(dy_dir)
+    except ValueError as exc:
+        raise DynamicsError(f"{dy_dir / META_NAME}: not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise DynamicsError(f"{dy_dir / META_NAME}: expected a JSON object, got {type(meta).__name__}")
+    logits = gold = first = None
+    with _progress_bar(sum(s["size"] for s in sources), f"reading {len(paths)} epoch file(s)", progress) as bar:
+        for e, (path, src) in enumerate(zip(paths, sources)):
+            rows = _read_epoch_file(path, e)
+            bar.update(src["size"])
+            if first is None:
+                first = rows
+                n, c = rows.logits.shape
+                logits = np.empty((n, len(paths), c), dtype=np.float64)
+                logits[:, 0] = rows.logits
+                gold = rows.gold
+                continue
+            logits[:, e], gold_e, perm = _align(first, rows)
+            bad = np.flatnonzero(gold_e != gold)
+            if bad.size:
+                r0 = int(bad[0])
+                r = r0 if perm is None else int(perm[r0])
+                raise rows.fail(r, f"gold {rows.gold[r]}, but gold {gold[r0]} in {first.path.name} "
+                                   f"{first.where(r0)}: the label must not change between epochs")
+    n, e, c = logits.shape
+    _check_meta(dy_dir, meta, n, e, c, first.path)
+    logger.debug("read %d examples x %d epochs x %d classes from %s", n, e, c, dy_dir)
+    return Dynamics(guids=first.guids, gold=gold, logits=logits, dy_dir=dy_dir, meta=meta, files=paths,
+                    sources=sources)
+
+
+class _NoBar:
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
+    """A tqdm bar in bytes; tqdm is imported only when one is shown (start-up time matters here)."""
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
+
+
+def _align(first: _EpochRows, rows: _EpochRows) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(N, C) logits and (N,) gold of ``rows`` in ``first``'s row order, and the permutation used."""
+    c0, c = first.logits.shape[1], rows.logits.shape[1]
+    if c != c0:
+        raise rows.fail(None, f"{c} logits per example, but {first.path.name} has {c0}")
+    if np.array_equal(rows.guids, first.guids):
+        return rows.logits, rows.gold, None
+    if not np.array_equal(rows.sorted, first.sorted):
+        missing = np.setdiff1d(first.sorted, rows.sorted, assume_unique=True)
+        if missing.size:
+            r0 = int(first.order[np.searchsorted(first.sorted, missing)].min())
+            raise rows.fail(None, f"example guid {first.guids[r0]} ({first.at(r0)} of {first.path.name}) "
+                                  "is missing from this epoch")
+        extra = np.setdiff1d(rows.sorted, first.sorted, assume_unique=True)
+        r = int(rows.order[np.searchsorted(rows.sorted, extra)].min())
+        raise rows.fail(r, f"example not in {first.path.name}: the epochs hold different examples")
+    perm = np.empty_like(first.order)
+    perm[first.order] = rows.order  # row of rows for each row of first
+    return rows.logits[perm], rows.gold[perm], perm
