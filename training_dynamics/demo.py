@@ -20,11 +20,13 @@ from pathlib import Path
 
 from .cli import setup_logging
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("training_dynamics.demo")
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "demo"
+#: two tiny BERTs from configs, and the learning rate each trains well with
 MODELS = {"weak": {"hidden_size": 16, "num_layers": 1, "num_heads": 1},
           "strong": {"hidden_size": 128, "num_layers": 2, "num_heads": 2}}
+LEARNING_RATE = {"weak": "3e-3", "strong": "1e-3"}
 
 
 def _run(script: str, *args) -> None:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         _run("run_glue_and_record_td.py", "--model_name_or_path", model, "--train_file", data["train"],
              "--validation_file", data["validation"], "--dy_task_name", TASK, "--dy_log_dir", dy_log,
              "--output_dir", out / "outputs" / model.name, "--num_train_epochs", args.epochs,
-             "--learning_rate", "3e-3", "--per_device_train_batch_size", 32, "--per_device_eval_batch_size", 128,
+             "--learning_rate", LEARNING_RATE[name], "--per_device_train_batch_size", 32, "--per_device_eval_batch_size", 128,
              "--save_strategy", "no", "--report_to", "none", "--seed", args.seed, "--disable_tqdm", "true")
     strong = dy_log / TASK / models["strong"].name
     weak = dy_log / TASK / models["weak"].name
