@@ -1,0 +1,340 @@
+"""Rank training examples by how likely their label is wrong (``find_label_issues.py``).
+
+Two sources, one output schema (``label_issues.jsonl`` + ``.csv`` + ``label_issues_settings.json``):
+
+* ``model``: one batched, no-grad, eval-mode pass of a trained classifier over a dataset. Score =
+  per-example cross-entropy of the gold label (``loss``); probabilities are a softmax over the
+  *classes* of each example. The model's classes are matched to the data's labels **by name**
+  (``config.id2label``), never by position or by the order labels happen to appear in.
+* ``dynamics``: no model pass. Score = ``1-confidence`` (low mean gold probability over epochs) or
+  ``-aum`` (low area under the margin), from the recorded training dynamics; probabilities are the
+  mean over epochs of each epoch's softmax, so ``probabilities[gold] == confidence``.
+
+In both, a higher ``score`` is more suspicious and ``rank`` 1 is the most suspicious example.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import metrics, selection, store
+from .data import DataError, TextClassificationData, example_texts, load_from_meta, load_text_classification
+
+logger = logging.getLogger(__name__)
+
+ISSUES_NAME = "label_issues.jsonl"
+ISSUES_CSV = "label_issues.csv"
+SETTINGS_NAME = "label_issues_settings.json"
+SOURCES = ("model", "dynamics")
+#: dynamics scores: option -> (score_name, metric column, sign applied so that higher = more suspicious)
+DYNAMICS_SCORES = {"confidence": ("1-confidence", "confidence"), "aum": ("-aum", "aum")}
+COLUMNS = ["rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
+           "score", "score_name", "region"]
+_GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
+
+
+# -- arithmetic -----------------------------------------------------------------------------------
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-softmax over the last axis (the classes), in float64. ``logits``: (..., C)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def loss_and_probabilities(logits: np.ndarray, gold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example cross-entropy (no reduction) and class probabilities.
+
+    Args:
+        logits: (N, C) model outputs.
+        gold: (N,) int label ids.
+    Returns:
+        loss (N,) float64 and probabilities (N, C) float64 whose rows sum to 1.
+    """
+    logp = log_softmax(logits)
+    gold = np.asarray(gold, dtype=np.int64)
+    return -logp[np.arange(len(gold)), gold], np.exp(logp)
+
+
+def align_labels(model_names: Sequence[str], data_names: Sequence[str], *,
+                 trust_order: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Map the data's label ids to the model's class ids **by name** (exact, else case-insensitive
+    when that is unambiguous).
+
+    Args:
+        model_names: (C,) the model's class names, ``config.id2label[i]`` for i = 0..C-1.
+        data_names: (K,) the data's label names in data-id order (K <= C).
+        trust_order: only for a model whose config has generic names (``LABEL_0``, ...): take its
+            class i to be the data's i-th label.
+    Returns:
+        ``data_to_model`` (K,) int, the model class of each data label id, and the label names of
+        the output in model-class order (the data's spelling; the model's for classes the data lacks).
+    Raises:
+        ValueError: when a data label has no class of that name in the model.
+    """
+    model_names = [str(n) for n in model_names]
+    data_names = [str(n) for n in data_names]
+    generic = all(_GENERIC_LABEL.match(n) for n in model_names)
+    if trust_order:
+        if not generic:
+            raise ValueError(f"--trust_label_order is only for models without label names; this model names its "
+                             f"classes {model_names}, and they are matched by name")
+        if len(model_names) != len(data_names):
+            raise ValueError(f"the model has {len(model_names)} classes but the data has {len(data_names)} labels "
+                             f"{data_names}")
+        return np.arange(len(data_names), dtype=np.int64), data_names
+    index = {n: i for i, n in enumerate(model_names)}
+    if len(index) != len(model_names):
+        raise ValueError(f"the model's label names repeat: {model_names}")
+    folded = {n.casefold(): i for i, n in enumerate(model_names)}
+    if len(folded) == len(model_names):  # "NEGATIVE" (a Hub model) matches "negative" (GLUE) when unambiguous
+        index = {**folded, **index}
+        data_names_key = [n if n in index else n.casefold() for n in data_names]
+    else:
+        data_names_key = data_names
+    missing = [n for n, key in zip(data_names, data_names_key) if key not in index]
+    if missing:
+        hint = (" (its config has no label names: pass --trust_label_order if its class i is the data's "
+                "i-th label, or --class_names)") if generic else " (pass --class_names to name the data's labels)"
+        raise ValueError(f"data label(s) {missing} are not among the model's classes {model_names} "
+                         f"(config.id2label){hint}")
+    mapping = np.array([index[key] for key in data_names_key], dtype=np.int64)
+    if len(np.unique(mapping)) != len(mapping):
+        raise ValueError(f"data labels {data_names} map onto the same model class ({model_names}); pass --class_names")
+    names = list(model_names)
+    for j, m in enumerate(mapping):  # the data's spelling, so corrections name the dataset's labels
+        names[m] = data_names[j]
+    return mapping, names
+
+
+def rank_examples(*, guids: np.ndarray, texts: Sequence[str], gold: np.ndarray, probabilities: np.ndarray,
+                  score: np.ndarray, score_name: str, label_names: Sequence[str],
+                  region: Sequence[str] | None = None, extra: dict[str, np.ndarray] | None = None,
+                  top_k: int | None = None) -> pd.DataFrame:
+    """The ranked issues table, most suspicious first (ties: lower guid first).
+
+    Args:
+        guids, gold, score: (N,) arrays; texts, region: N strings each.
+        probabilities: (N, C) class probabilities in ``label_names`` order.
+        extra: more (N,) columns to keep (e.g. ``loss``, ``variability``).
+        top_k: keep only the first ``top_k`` rows.
+    Returns:
+        DataFrame with :data:`COLUMNS` then the ``extra`` columns; ``df.attrs["label_names"]``.
+    """
+    guids = np.asarray(guids, dtype=np.int64)
+    gold = np.asarray(gold, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    score = np.asarray(score, dtype=np.float64)
+    names = np.asarray([str(n) for n in label_names], dtype=object)
+    n = len(guids)
+    if probabilities.shape != (n, len(names)) or gold.shape != (n,) or score.shape != (n,) or len(texts) != n:
+        raise ValueError(f"shapes disagree: guids {guids.shape}, gold {gold.shape}, score {score.shape}, "
+                         f"probabilities {probabilities.shape}, {len(texts)} texts, {len(names)} label names")
+    if not np.isfinite(score).all():
+        raise ValueError(f"guid {guids[~np.isfinite(score)][0]}: score is not finite")
+    order = np.lexsort((guids, -score))
+    predicted = probabilities.argmax(axis=1)
+    df = pd.DataFrame({
+        "rank": np.arange(1, n + 1),
+        "guid": guids[order],
+        "text": np.asarray(texts, dtype=object)[order],
+        "gold": gold[order],
+        "gold_name": names[gold[order]],
+        "predicted": predicted[order],
+        "predicted_name": names[predicted[order]],
+        "probabilities": list(probabilities[order]),
+        "score": score[order],
+        "score_name": score_name,
+        "region": np.asarray(region if region is not None else [""] * n, dtype=object)[order],
+    })
+    for key, values in (extra or {}).items():
+        df[key] = np.asarray(values)[order]
+    df.attrs["label_names"] = names.tolist()
+    return df.head(top_k).copy() if top_k is not None else df
+
+
+# -- model source ---------------------------------------------------------------------------------
+def predict_logits(model, tokenizer, texts: Sequence[Sequence[str]], *, batch_size: int = 64,
+                   max_seq_length: int = 128, device: str | None = None, progress: bool = True) -> np.ndarray:
+    """Logits of a sequence classifier, batched, ``model.eval()`` and ``torch.no_grad()``.
+
+    Args:
+        texts: one sequence of N strings per text column (one column, or two for a pair).
+    Returns:
+        (N, C) float32 logits in input order. Batches are formed from length-sorted inputs (less padding).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    model.eval()
+    n = len(texts[0])
+    order = np.argsort([len(t) for t in texts[0]], kind="stable")
+    out = np.empty((n, model.config.num_labels), dtype=np.float32)
+    with torch.no_grad():
+        for start in tqdm(range(0, n, batch_size), desc="scoring", unit="batch", disable=not progress):
+            rows = order[start:start + batch_size]
+            enc = tokenizer(*([col[i] for i in rows] for col in texts), truncation=True,
+                            max_length=max_seq_length, padding=True, return_tensors="pt")
+            enc = {k: v.to(device) for k, v in enc.items()}
+            out[rows] = model(**enc).logits.float().cpu().numpy()
+    return out
+
+
+def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, batch_size: int = 64,
+                      max_seq_length: int = 128, device: str | None = None, trust_label_order: bool = False,
+                      regions: pd.Series | None = None, cache_dir: str | None = None, progress: bool = True,
+                      top_k: int | None = None) -> pd.DataFrame:
+    """Score every training example of ``data`` with a trained model; rank by loss (highest first).
+
+    ``regions``: optional region label per guid (index = guid) from recorded dynamics.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+    if getattr(model.config, "problem_type", None) == "regression":
+        raise ValueError(f"{model_name_or_path} is a regression model; label issues need a classifier")
+    model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    data_to_model, label_names = align_labels(model_names, data.label_names, trust_order=trust_label_order)
+    train = data.train
+    logits = predict_logits(model, tokenizer, [train[c] for c in data.text_columns], batch_size=batch_size,
+                            max_seq_length=max_seq_length, device=device, progress=progress)
+    gold = data_to_model[np.asarray(train["label"], dtype=np.int64)]
+    loss, probs = loss_and_probabilities(logits, gold)
+    guids = np.asarray(train["guid"], dtype=np.int64)
+    region = _regions_for(guids, regions)
+    return rank_examples(guids=guids, texts=example_texts(train, data.text_columns), gold=gold,
+                         probabilities=probs, score=loss, score_name="loss", label_names=label_names,
+                         region=region, extra={"loss": loss}, top_k=top_k)
+
+
+# -- dynamics source ------------------------------------------------------------------------------
+def region_labels(run_dir: str | os.PathLike, *, burn_out: int | None = None, proportion: float = 0.33) -> pd.Series:
+    """Region (``easy``/``ambiguous``/``hard``/``""``) of each recorded example, indexed by guid."""
+    df = metrics.load_td_metrics(run_dir, burn_out=burn_out)
+    region = selection.region_of(df, proportion=proportion)
+    return pd.Series(np.asarray(region, dtype=object), index=df["guid"].to_numpy(np.int64))
+
+
+def _regions_for(guids: np.ndarray, regions: pd.Series | None) -> list[str]:
+    if regions is None:
+        return [""] * len(guids)
+    return regions.reindex(guids).fillna("").astype(str).tolist()
+
+
+def issues_from_dynamics(run_dir: str | os.PathLike, *, score: str = "confidence", burn_out: int | None = None,
+                         proportion: float = 0.33, data: TextClassificationData | None = None,
+                         progress: bool = True, top_k: int | None = None) -> pd.DataFrame:
+    """Rank recorded examples by low confidence or low AUM (no model pass).
+
+    Args:
+        run_dir: a run folder ``dy_log/<task>/<model>``.
+        score: ``"confidence"`` (score = 1 - confidence) or ``"aum"`` (score = -aum).
+        burn_out: use the first ``burn_out`` epochs (default: all).
+        data: the training data, for the texts; default: reloaded from ``dynamics_meta.json``.
+    """
+    if score not in DYNAMICS_SCORES:
+        raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
+    score_name, column = DYNAMICS_SCORES[score]
+    df = metrics.load_td_metrics(run_dir, burn_out=burn_out)
+    dyn = store.read_dynamics(store.dynamics_dir(run_dir), progress=progress)
+    epochs = dyn.logits.shape[1] if burn_out is None else min(burn_out, dyn.logits.shape[1])
+    probs = np.exp(log_softmax(dyn.logits[:, :epochs])).mean(axis=1)  # (N, C)
+    region = pd.Series(np.asarray(selection.region_of(df, proportion=proportion), dtype=object),
+                       index=df["guid"].to_numpy(np.int64))
+    df = df.set_index("guid").reindex(dyn.guids)
+    if df[column].isna().any():
+        raise DataError(f"{run_dir}: td_metrics and the dynamics files disagree on the guids; delete td_metrics.jsonl")
+    label_names = list(dyn.meta.get("label_names") or [str(i) for i in range(dyn.logits.shape[2])])
+    texts = _texts_for(dyn.guids, data if data is not None else _data_from_meta(dyn.meta, run_dir))
+    values = df[column].to_numpy(np.float64)
+    extra = {k: df[k].to_numpy() for k in ("confidence", "variability", "correctness", "aum") if k in df}
+    return rank_examples(guids=dyn.guids, texts=texts, gold=dyn.gold, probabilities=probs,
+                         score=(1.0 - values) if score == "confidence" else -values, score_name=score_name,
+                         label_names=label_names, region=region.reindex(dyn.guids).fillna("").tolist(),
+                         extra=extra, top_k=top_k)
+
+
+def _data_from_meta(meta: dict, run_dir) -> TextClassificationData | None:
+    if not meta.get("data"):
+        logger.warning("%s: dynamics_meta.json names no dataset; texts are left empty (pass --train_file)", run_dir)
+        return None
+    return load_from_meta(meta)
+
+
+def _texts_for(guids: np.ndarray, data: TextClassificationData | None) -> list[str]:
+    """Texts of ``guids`` (N,) from the training set; ``""`` each when there is no data."""
+    if data is None:
+        return [""] * len(guids)
+    texts = pd.Series(example_texts(data.train, data.text_columns), index=np.asarray(data.train["guid"], np.int64))
+    missing = ~np.isin(guids, texts.index.to_numpy())
+    if missing.any():
+        raise DataError(f"guid {guids[missing][0]} of the dynamics is not in the training data "
+                        f"({data.source.get('train_file', data.source.get('task_name'))})")
+    return texts.reindex(guids).tolist()
+
+
+# -- output ---------------------------------------------------------------------------------------
+def dataset_name(source: dict) -> str:
+    """A short name of the data source: the GLUE task or the training file's path."""
+    return str(source.get("task_name") or source.get("train_file") or "")
+
+
+def write_issues(df: pd.DataFrame, output_dir: str | os.PathLike, settings: dict) -> dict[str, Path]:
+    """Write ``label_issues.jsonl``, ``label_issues.csv`` and ``label_issues_settings.json`` atomically."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"jsonl": out / ISSUES_NAME, "csv": out / ISSUES_CSV, "settings": out / SETTINGS_NAME}
+    rows = df.assign(probabilities=[[float(p) for p in ps] for ps in df["probabilities"]])
+    with store.atomic_write(paths["jsonl"]) as fh:
+        rows.to_json(fh, orient="records", lines=True, force_ascii=False, double_precision=15)
+    with store.atomic_write(paths["csv"]) as fh:
+        rows.assign(probabilities=[json.dumps(p) for p in rows["probabilities"]]).to_csv(fh, index=False)
+    store.write_json(paths["settings"], {**settings, "num_rows": len(df), "columns": list(df.columns)})
+    logger.info("wrote %d ranked examples to %s (+ .csv)", len(df), paths["jsonl"])
+    return paths
+
+
+def read_issues(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
+    """Read ``label_issues.jsonl`` and the settings file beside it (``{}`` when missing)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+    if not rows:
+        raise ValueError(f"{path}: no examples")
+    df = pd.DataFrame(rows)
+    missing = [c for c in ("guid", "text", "gold", "probabilities", "score") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (not written by find_label_issues.py?)")
+    settings_path = path.parent / SETTINGS_NAME
+    settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
+    return df, settings
+
+
+def load_data(*, task_name: str | None, train_file: str | None, text_columns: Sequence[str] | None,
+              label_column: str | None, class_names: Sequence[str] | None, max_train_samples: int | None,
+              cache_dir: str | None = None) -> TextClassificationData:
+    """The training data to score (same options as ``run_glue_and_record_td.py``)."""
+    if task_name and train_file:
+        raise ValueError("give --task_name or --train_file, not both")
+    return load_text_classification(task_name=task_name, train_file=train_file, text_columns=text_columns,
+                                    label_column=label_column, label_names=class_names,
+                                    max_train_samples=max_train_samples, cache_dir=cache_dir)
