@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import metrics, selection, store
 from .data import DataError, TextClassificationData, example_texts, load_from_meta, load_text_classification
+from .metrics import log_softmax
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +43,6 @@ _GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
 
 
 # -- arithmetic -----------------------------------------------------------------------------------
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Log-softmax over the last axis (the classes), in float64. ``logits``: (..., C)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def loss_and_probabilities(logits: np.ndarray, gold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-example cross-entropy (no reduction) and class probabilities.
 
@@ -58,7 +52,7 @@ def loss_and_probabilities(logits: np.ndarray, gold: np.ndarray) -> tuple[np.nda
     Returns:
         loss (N,) float64 and probabilities (N, C) float64 whose rows sum to 1.
     """
-    logp = log_softmax(logits)
+    logp = log_softmax(np.asarray(logits, dtype=np.float64))
     gold = np.asarray(gold, dtype=np.int64)
     return -logp[np.arange(len(gold)), gold], np.exp(logp)
 
