@@ -230,3 +230,18 @@ def test_shell_script_runs_offline(demo_data, tiny_model, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len((tmp_path / "dy" / "train" / tiny_model.name / "training_dynamics" / "dynamics_epoch_0.jsonl")
                .read_text().splitlines()) == N_TRAIN
+
+
+def test_validation_file_falls_back_to_its_own_label_column(tiny_model, tmp_path):
+    """Retraining on corrected labels: the train file has corrected_label, the validation file label."""
+    rows = [("wonderful brilliant film", "positive"), ("dull boring plot", "negative")] * 6
+    train = _write(tmp_path / "corrected.jsonl", "".join(
+        json.dumps({"guid": 10 + i, "sentence": t, "original_label": y, "corrected_label": y}) + "\n"
+        for i, (t, y) in enumerate(rows)))
+    val = _write(tmp_path / "val.jsonl", "".join(json.dumps({"sentence": t, "label": y}) + "\n" for t, y in rows[:4]))
+    run_cli(SCRIPT, "--model_name_or_path", tiny_model, "--train_file", train, "--validation_file", val,
+            "--label_column", "corrected_label", "--output_dir", tmp_path / "m", "--dy_log_dir", tmp_path / "dy",
+            "--num_train_epochs", 1, "--report_to", "none", "--save_strategy", "no")
+    assert "eval_accuracy" in json.loads((tmp_path / "m" / "eval_results.json").read_text())
+    rec = read_epoch(tmp_path / "dy" / "corrected" / tiny_model.name / "training_dynamics" / "dynamics_epoch_0.jsonl")
+    assert sorted(rec) == list(range(10, 22))  # guids from the file's guid column

@@ -109,8 +109,12 @@ def load_text_classification(
         vwhere = source.get("validation_file", where)
         if len(val) == 0:
             raise DataError(f"{vwhere}: the validation set is empty")
-        _check_columns(val, [*text_columns, label_column], vwhere)
-        val = _normalise(val, text_columns, label_column, names, vwhere)
+        val_label = label_column
+        if label_column not in val.column_names:  # e.g. train on corrected_label, validate on the original file
+            val_label = _guess_label_column(val.column_names, vwhere)
+            logger.info("%s: no column %r, using %r as its labels", vwhere, label_column, val_label)
+        _check_columns(val, [*text_columns, val_label], vwhere)
+        val = _normalise(val, text_columns, val_label, names, vwhere)
     if max_train_samples is not None:
         train = train.select(range(min(max_train_samples, len(train))))
     source.update(text_columns=list(text_columns), label_column=label_column)
