@@ -28,7 +28,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import store
+from . import metrics, store
+from .label_errors import read_issues
 
 logger = logging.getLogger(__name__)
 
@@ -551,16 +552,12 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     The data map comes from ``model_dir`` (a recorded run folder), else from the run the issues
     were ranked from (``run_dir`` in the settings) when it still exists; else there is none.
     """
-    from .label_errors import read_issues
-
     issues, settings = read_issues(issues_path)
     label_names = settings.get("label_names") or label_names_from_rows(issues)
     data_map = None
     run = model_dir or settings.get("run_dir")
     if run is not None:
-        from . import metrics, store as _store
-
-        if model_dir is None and not _store.dynamics_dir(run).is_dir():
+        if model_dir is None and not store.dynamics_dir(run).is_dir():
             logger.warning("%s: no recorded dynamics any more; the page has no data map", run)
         else:
             data_map = metrics.load_td_metrics(run, burn_out=burn_out if burn_out is not None else settings.get("burn_out"))
