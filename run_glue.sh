@@ -1,13 +1,13 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Retrain on one region of the training set and evaluate on the full validation set (the seed's script).
-#   1. record:  bash run_glue_and_record_td.sh
+#   1. record:  sh run_glue_and_record_td.sh
 #   2. select:  python data_selection.py --task_name sst2 --model_name bert-tiny --burn_out 4
-#   3. retrain: REGION=ambiguous bash run_glue.sh      -> $OUTPUT_DIR/eval_results.json
+#   3. retrain: REGION=ambiguous sh run_glue.sh      -> $OUTPUT_DIR/eval_results.json
 # Every variable can be overridden from the environment, e.g.
-#   TASK_NAME=mnli MODEL=roberta-base REGION=hard EPOCHS=3 bash run_glue.sh
+#   TASK_NAME=mnli MODEL=roberta-base REGION=hard EPOCHS=3 sh run_glue.sh
 # Extra flags are passed through to run_glue_and_record_td.py (see its --help), e.g. --record_dynamics
 # to record the subset's own dynamics (to $DY_LOG_DIR/<task>/<model>_<region>).
-set -euo pipefail
+set -eu
 
 TASK_NAME="${TASK_NAME:-sst2}"                  # a GLUE classification task from the Hub
 MODEL="${MODEL:-prajjwal1/bert-tiny}"           # model to retrain: Hub id or local folder
@@ -26,21 +26,10 @@ SEED="${SEED:-42}"
 OUTPUT_DIR="${OUTPUT_DIR:-outputs/${TASK_NAME}/$(basename "$MODEL")_${REGION}}"
 PYTHON="${PYTHON:-python}"
 
-if [ -n "$TRAIN_FILE" ]; then
-  DATA=(--train_file "$TRAIN_FILE")
-  [ -n "$VALIDATION_FILE" ] && DATA+=(--validation_file "$VALIDATION_FILE")
-else
-  DATA=(--task_name "$TASK_NAME")
-fi
-[ -n "$DY_TASK_NAME" ] && DATA+=(--dy_task_name "$DY_TASK_NAME")
-SELECTION=(--with_data_selection --data_selection_model_name "$SELECTION_MODEL")
-[ -n "$REGION" ] && SELECTION+=(--data_selection_region "$REGION")  # empty: the file's only list
-[ -n "$SELECTION_FILE" ] && SELECTION+=(--data_selection_file "$SELECTION_FILE")
-
-"$PYTHON" run_glue_and_record_td.py \
+# Flags as positional parameters (POSIX sh has no arrays); extra command-line flags stay last, so they win.
+set -- \
   --model_name_or_path "$MODEL" \
-  "${DATA[@]}" \
-  "${SELECTION[@]}" \
+  --with_data_selection --data_selection_model_name "$SELECTION_MODEL" \
   --num_train_epochs "$EPOCHS" \
   --per_device_train_batch_size "$BATCH_SIZE" \
   --learning_rate "$LR" \
@@ -51,5 +40,15 @@ SELECTION=(--with_data_selection --data_selection_model_name "$SELECTION_MODEL")
   --report_to none \
   --seed "$SEED" \
   "$@"
+if [ -n "$REGION" ]; then set -- --data_selection_region "$REGION" "$@"; fi  # empty: the file's only list
+if [ -n "$SELECTION_FILE" ]; then set -- --data_selection_file "$SELECTION_FILE" "$@"; fi
+if [ -n "$DY_TASK_NAME" ]; then set -- --dy_task_name "$DY_TASK_NAME" "$@"; fi
+if [ -n "$TRAIN_FILE" ]; then
+  if [ -n "$VALIDATION_FILE" ]; then set -- --validation_file "$VALIDATION_FILE" "$@"; fi
+  set -- --train_file "$TRAIN_FILE" "$@"
+else
+  set -- --task_name "$TASK_NAME" "$@"
+fi
 
+"$PYTHON" run_glue_and_record_td.py "$@"
 echo "evaluation metrics: $OUTPUT_DIR/eval_results.json"

@@ -218,7 +218,7 @@ def test_plot_sh(synthetic_dynamics, tmp_path):
     run, _ = synthetic_dynamics(n=40, epochs=5)
     env = {"DY_LOG_DIR": str(run.parent.parent), "TASK_NAME": run.parent.name, "MODEL": run.name,
            "BURN_OUT": "2", "PYTHON": sys.executable, "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
-    proc = subprocess.run(["bash", str(ROOT / "plot.sh"), "--plots_dir", str(tmp_path / "p")], cwd=ROOT, env=env,
+    proc = subprocess.run(["sh", str(ROOT / "plot.sh"), "--plots_dir", str(tmp_path / "p")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "p" / f"{run.parent.name}_{run.name}_data_map.png").stat().st_size > 1000

@@ -216,20 +216,24 @@ def test_shell_script_defaults_and_overrides():
     text = (ROOT / "run_glue_and_record_td.sh").read_text()
     assert 'TASK_NAME="${TASK_NAME:-sst2}"' in text and 'MODEL="${MODEL:-prajjwal1/bert-tiny}"' in text
     assert "torchrun --nproc_per_node" in text
-    proc = subprocess.run(["bash", "-n", str(ROOT / "run_glue_and_record_td.sh")], capture_output=True)
+    proc = subprocess.run(["sh", "-n", str(ROOT / "run_glue_and_record_td.sh")], capture_output=True)
     assert proc.returncode == 0
 
 
 def test_shell_script_runs_offline(demo_data, tiny_model, tmp_path):
-    """TRAIN_FILE / MODEL from the environment: the .sh trains the local demo model on a file."""
+    """POSIX sh (as the README types it); TRAIN_FILE / VALIDATION_FILE / MODEL from the environment train the
+    local demo model on files; extra flags come last and win over the script's own (EPOCHS=1, then 2)."""
     env = {"MODEL": str(tiny_model), "EPOCHS": "1", "DY_LOG_DIR": str(tmp_path / "dy"), "OUTPUT_DIR": str(tmp_path / "o"),
-           "TRAIN_FILE": str(demo_data["train"])}
-    proc = subprocess.run(["bash", str(ROOT / "run_glue_and_record_td.sh"), "--report_to", "none", "--save_strategy", "no"],
+           "TRAIN_FILE": str(demo_data["train"]), "VALIDATION_FILE": str(demo_data["validation"])}
+    proc = subprocess.run(["sh", str(ROOT / "run_glue_and_record_td.sh"), "--report_to", "none", "--save_strategy", "no",
+                           "--num_train_epochs", "2"],
                           cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ, **env,
                                                                         "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len((tmp_path / "dy" / "train" / tiny_model.name / "training_dynamics" / "dynamics_epoch_0.jsonl")
-               .read_text().splitlines()) == N_TRAIN
+    td = tmp_path / "dy" / "train" / tiny_model.name / "training_dynamics"
+    assert sorted(p.name for p in td.glob("dynamics_epoch_*.jsonl")) == ["dynamics_epoch_0.jsonl", "dynamics_epoch_1.jsonl"]
+    assert len((td / "dynamics_epoch_1.jsonl").read_text().splitlines()) == N_TRAIN
+    assert "eval_accuracy" in json.loads((tmp_path / "o" / "eval_results.json").read_text())
 
 
 def test_validation_file_falls_back_to_its_own_label_column(tiny_model, tmp_path):

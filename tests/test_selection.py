@@ -276,7 +276,7 @@ def test_run_glue_sh(recorded_run, selected, demo_data, tiny_model, tmp_path):
            "TRAIN_FILE": str(demo_data["train"]), "VALIDATION_FILE": str(demo_data["validation"]), "DY_LOG_DIR": str(dy_log),
            "SELECTION_FILE": str(selected / "three_regions_data_indices.json"),
            "EPOCHS": "1", "BATCH_SIZE": "16", "LR": "5e-3", "OUTPUT_DIR": str(tmp_path / "out")}
-    proc = subprocess.run(["bash", str(ROOT / "run_glue.sh"), "--disable_tqdm", "true"], cwd=ROOT, env=env,
+    proc = subprocess.run(["sh", str(ROOT / "run_glue.sh"), "--disable_tqdm", "true"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     hard = json.loads((selected / "three_regions_data_indices.json").read_text())["hard"]
