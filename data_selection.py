@@ -37,14 +37,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m.add_argument("--burn_out", type=int, default=None, help="Use the first N epochs only (default: all recorded).")
     m.add_argument("--include_ci", action="store_true", help="Variability with the small-sample correction sqrt(var + var^2/(E-1)).")
     r = p.add_argument_group("three regions (default)")
-    r.add_argument("--proportion", type=float, default=0.33, help="Share of the training set in each region: round(q*N) examples (default: 0.33).")
+    r.add_argument("--proportion", type=float, default=0.33, help="Share of the training set in each region: round(q*N) examples, halves rounded up (default: 0.33).")
     r.add_argument("--seed", type=int, default=42, help="Seed of the 'random' baseline region of the same size (default: 42).")
     f = p.add_argument_group("the paper's filtering (instead of the three regions)")
     f.add_argument("--metric", choices=list(selection.USUAL_ASCENDING), metavar="METRIC",
                    help="Select by this metric column: " + ", ".join(
         f"{k} ({'lowest' if v else 'highest'} first)" for k, v in selection.USUAL_ASCENDING.items()) + ".")
     f.add_argument("--worst", action="store_true", help="Flip the metric's usual order (e.g. highest confidence first).")
-    f.add_argument("--both_ends", action="store_true", help="Half from each end of the order.")
+    f.add_argument("--both_ends", action="store_true", help="70%% from the front of the order and 30%% from the back (the paper's split).")
     f.add_argument("--fractions", default=None,
                    help="Comma-separated fractions, one file each: selection_<metric>[_worst][_both_ends]_<fraction>.json "
                         "(default: --proportion).")
@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = _run_folder(args)
     out = Path(args.output_dir) if args.output_dir else run_dir
     df = _load_metrics(args, run_dir)
+    if args.metrics_file and (args.burn_out is not None or args.include_ci):
+        logger.warning("--burn_out / --include_ci are ignored with --metrics_file (its metrics are used as they are)")
+    for q in args.fractions if args.metric else [args.proportion]:
+        if selection.selection_size(len(df), q) == 0:
+            raise ValueError(f"a fraction of {q:g} of {len(df)} examples selects none; choose a larger one")
     data = _training_data(run_dir) if args.write_data else None  # fail before writing anything
     n = len(df)
     common = {"run_dir": str(run_dir), "metrics_file": args.metrics_file, "burn_out": args.burn_out,

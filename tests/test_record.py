@@ -249,3 +249,25 @@ def test_validation_file_falls_back_to_its_own_label_column(tiny_model, tmp_path
     assert "eval_accuracy" in json.loads((tmp_path / "m" / "eval_results.json").read_text())
     rec = read_epoch(tmp_path / "dy" / "corrected" / tiny_model.name / "training_dynamics" / "dynamics_epoch_0.jsonl")
     assert sorted(rec) == list(range(10, 22))  # guids from the file's guid column
+
+
+def test_class_names_name_integer_labels_reorder_string_and_hub_labels(tmp_path):
+    """--class_names: names integer ids 0..K-1, fixes the id order of string labels, reorders ClassLabel names."""
+    import datasets
+
+    from training_dynamics.data import DataError, _label_names, _normalise, load_text_classification
+
+    ints = _write(tmp_path / "ints.csv", "sentence,label\ngood,1\nbad,0\nfine,1\n")
+    data = load_text_classification(train_file=str(ints), label_names=["negative", "positive"])
+    assert data.label_names == ["negative", "positive"] and data.train["label"] == [1, 0, 1]
+    with pytest.raises(DataError, match="row 0 has label id 1 outside 0..0"):
+        load_text_classification(train_file=str(ints), label_names=["only"])
+    strs = _write(tmp_path / "strs.csv", "sentence,label\ngood,pos\nbad,neg\n")
+    assert load_text_classification(train_file=str(strs)).train["label"] == [1, 0]  # sorted: neg, pos
+    assert load_text_classification(train_file=str(strs), label_names=["pos", "neg"]).train["label"] == [0, 1]
+    hub = datasets.Dataset.from_dict({"sentence": ["a", "b", "c"], "label": [0, 1, 1]}, features=datasets.Features(
+        {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["negative", "positive"])}))
+    names = _label_names(hub, "label", ["positive", "negative"], "hub")
+    assert names == ["positive", "negative"] and _normalise(hub, ["sentence"], "label", names, "hub")["label"] == [1, 0, 0]
+    with pytest.raises(DataError, match="are not the dataset's label names"):
+        _label_names(hub, "label", ["pos", "neg"], "hub")

@@ -103,8 +103,10 @@ def test_select_by_metric_usual_order_and_worst():
 def test_select_by_metric_both_ends():
     df = table()
     # confidence ascending: 80 .05, 10 .10, 90 .20, 20 .50, 40 .50, 70 .60, 60 .70, 50 .90, 30 .95, 0 .99
-    assert selection.select_by_metric(df, "confidence", fraction=0.5, both_ends=True) == [80, 10, 0, 30, 50]
-    assert selection.select_by_metric(df, "confidence", fraction=0.5, both_ends=True, worst=True) == [0, 30, 80, 10, 90]
+    # k = 5: floor(0.7 * 5) = 3 from the front, 2 from the back (the paper's train_dy_filtering.py split)
+    assert selection.select_by_metric(df, "confidence", fraction=0.5, both_ends=True) == [80, 10, 90, 0, 30]
+    assert selection.select_by_metric(df, "confidence", fraction=0.5, both_ends=True, worst=True) == [0, 30, 50, 80, 10]
+    assert selection.select_by_metric(df, "confidence", fraction=0.5, both_ends=True, front_share=0.5) == [80, 10, 0, 30, 50]
     everything = selection.select_by_metric(df, "confidence", fraction=1.0, both_ends=True)
     assert sorted(everything) == sorted(GUIDS)  # no overlap, no repeat
 
@@ -207,6 +209,8 @@ def test_cli_paper_filtering_fractions(tmp_path):
     (["--worst"], "--worst, --both_ends and --fractions go with --metric"),
     (["--metric", "loss", "--fractions", "0.1,2"], "must lie in (0, 1], not 2.0"),
     (["--proportion", "0.5", "--metrics_file", "missing.jsonl"], "missing.jsonl: no such metrics file"),
+    (["--metric", "loss", "--fractions", "0.3,0.01"], "a fraction of 0.01 of 10 examples selects none"),
+    (["--proportion", "0.04"], "a fraction of 0.04 of 10 examples selects none"),
 ])
 def test_cli_errors(tmp_path, args, message):
     metrics = tmp_path / "m.jsonl"

@@ -165,11 +165,17 @@ def _check_columns(ds, needed: Sequence[str], where: str) -> None:
 
 
 def _label_names(ds, label_column: str, given: Sequence[str] | None, where: str) -> list[str]:
-    """Label names, in id order: ClassLabel names, given names, or sorted distinct values."""
+    """Label names, in id order: ClassLabel names, given names, or sorted distinct values.
+
+    Given names reorder a ClassLabel's names (ids follow the names), name the ids 0..K-1 of integer
+    labels, or fix the id order of string labels.
+    """
     import datasets
 
     feat = ds.features[label_column]
     if isinstance(feat, datasets.ClassLabel):
+        if given and sorted(given) != sorted(feat.names):
+            raise DataError(f"{where}: --class_names {list(given)} are not the dataset's label names {feat.names}")
         return list(given) if given else list(feat.names)
     values = ds[label_column]
     if any(isinstance(v, float) and not float(v).is_integer() for v in values):
@@ -201,15 +207,16 @@ def _normalise(ds, text_columns, label_column: str, names: list[str], where: str
     index = {name: i for i, name in enumerate(names)}
     feat = ds.features[label_column]
     raw = ds[label_column]
-    if isinstance(feat, datasets.ClassLabel):
-        ids = np.asarray(raw, dtype=np.int64)
+    if isinstance(feat, datasets.ClassLabel):  # ids follow the names (given names may reorder them)
+        ids = np.asarray([index[name] for name in feat.names], dtype=np.int64)[np.asarray(raw, dtype=np.int64)]
+    elif all(isinstance(v, (int, float, np.integer)) and not isinstance(v, bool) for v in raw):
+        ids = np.asarray(raw, dtype=np.int64)  # integer labels are ids; names name 0..K-1
     else:
         ids = np.empty(n, dtype=np.int64)
         for row, v in enumerate(raw):
-            key = str(int(v)) if isinstance(v, (int, float, np.integer)) and not isinstance(v, bool) else str(v)
-            if key not in index:
+            if str(v) not in index:
                 raise DataError(f"{where}: row {row} has label {v!r}, not one of {names}")
-            ids[row] = index[key]
+            ids[row] = index[str(v)]
     if (ids < 0).any() or (ids >= len(names)).any():
         row = int(np.flatnonzero((ids < 0) | (ids >= len(names)))[0])
         raise DataError(f"{where}: row {row} has label id {ids[row]} outside 0..{len(names) - 1}")

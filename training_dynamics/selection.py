@@ -51,6 +51,9 @@ USUAL_ASCENDING: dict[str, bool] = {
 }
 
 
+#: share of a ``both_ends`` selection taken from the front of the order (the paper's code: 0.7)
+BOTH_ENDS_FRONT = 0.7
+
 def selection_size(n: int, fraction: float) -> int:
     """Number of examples a fraction selects: round-half-up(``fraction``·``n``), within [0, n].
 
@@ -94,14 +97,15 @@ def rank(df: pd.DataFrame, metric: str, *, ascending: bool) -> np.ndarray:
 
 
 def select_by_metric(df: pd.DataFrame, metric: str, *, fraction: float, worst: bool = False,
-                     both_ends: bool = False, ascending: bool | None = None) -> list[int]:
+                     both_ends: bool = False, front_share: float = BOTH_ENDS_FRONT,
+                     ascending: bool | None = None) -> list[int]:
     """Guids of the ``selection_size(N, fraction)`` examples at the front of ``metric``'s order.
 
     The order is the metric's usual one (:data:`USUAL_ASCENDING`: lowest confidence, highest
     variability, ... first — the paper's "most valuable for training"); ``worst=True`` reverses it
     (highest confidence first, ...); ``ascending`` forces a direction for any other numeric column.
-    ``both_ends=True`` takes half (rounded down) from the front and the rest from the back of the
-    order, without overlap. Ties are broken by ascending guid. Returned in rank order (front
+    ``both_ends=True`` takes ``floor(front_share·k)`` from the front (70% by default, as the
+    paper's ``train_dy_filtering.py``) and the rest from the back of the order, without overlap. Ties are broken by ascending guid. Returned in rank order (front
     first; with ``both_ends`` the front part, then the back part from the very end inward).
     """
     if ascending is None:
@@ -111,7 +115,9 @@ def select_by_metric(df: pd.DataFrame, metric: str, *, fraction: float, worst: b
     order = rank(df, metric, ascending=ascending != worst)
     k = selection_size(len(order), fraction)
     if both_ends:
-        front = k // 2
+        if not 0 <= front_share <= 1:
+            raise ValueError(f"front_share must lie in [0, 1], not {front_share!r}")
+        front = math.floor(front_share * k + 1e-9)
         chosen = np.concatenate([order[:front], order[::-1][: k - front]])
     else:
         chosen = order[:k]

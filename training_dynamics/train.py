@@ -37,7 +37,7 @@ class DataArguments:
     validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
     text_columns: str | None = field(default=None, metadata={"help": "Comma-separated text column(s), one or two (a pair). Default: guessed (sentence1,sentence2 / premise,hypothesis / sentence / text)."})
     label_column: str | None = field(default=None, metadata={"help": "Label column. Default: label (or labels, gold)."})
-    class_names: str | None = field(default=None, metadata={"help": "Comma-separated class (label) names in id order, to fix the label-to-id map (default: sorted distinct labels)."})
+    class_names: str | None = field(default=None, metadata={"help": "Comma-separated class (label) names in id order: fixes the id order of string labels, names the ids 0..K-1 of integer labels, or reorders a Hub task's names (default: the task's names, else sorted distinct labels)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N training examples only (quick runs)."})
     max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
 
