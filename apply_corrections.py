@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from training_dynamics import corrections as co
-from training_dynamics.cli import run, setup_logging
+from training_dynamics.cli import HelpFormatter, run, setup_logging
 from training_dynamics.data import load_text_classification
 
 
@@ -20,7 +20,7 @@ def _split(s: str | None) -> list[str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="apply_corrections.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--corrections", required=True, help="corrections.json exported by the review page.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--train_file", help="The dataset that was reviewed: .csv, .tsv, .json, .jsonl or .parquet.")

@@ -16,14 +16,14 @@ import sys
 from pathlib import Path
 
 from training_dynamics import compare, plots
-from training_dynamics.cli import run, setup_logging
+from training_dynamics.cli import HelpFormatter, run, setup_logging
 
 logger = logging.getLogger("compare_models")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="compare_models.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--weak_dir", type=Path, required=True, help="Run folder of the weak model (dy_log/<task>/<model>), "
                    "or its td_metrics-style jsonl.")
     p.add_argument("--strong_dir", type=Path, required=True, help="Run folder (or metrics jsonl) of the strong model.")

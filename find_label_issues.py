@@ -14,7 +14,7 @@ from pathlib import Path
 
 from training_dynamics import label_errors as le
 from training_dynamics import store
-from training_dynamics.cli import run, setup_logging
+from training_dynamics.cli import HelpFormatter, run, setup_logging
 
 
 def _split(s: str | None) -> list[str] | None:
@@ -23,7 +23,7 @@ def _split(s: str | None) -> list[str] | None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="find_label_issues.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--source", required=True, choices=le.SOURCES, help="Score with a trained model, or from recorded dynamics.")
     p.add_argument("--output_dir", required=True, help="Where label_issues.jsonl, label_issues.csv and label_issues_settings.json go.")
     p.add_argument("--top_k", type=int, default=None, help="Keep only the K most suspicious examples (default: all).")

@@ -15,14 +15,14 @@ import sys
 from pathlib import Path
 
 from training_dynamics import plots, store
-from training_dynamics.cli import run, setup_logging
+from training_dynamics.cli import HelpFormatter, run, setup_logging
 
 logger = logging.getLogger("plot_cartography")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="plot_cartography.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model_dir", type=Path, help="Run folder dy_log/<task>/<model> (with training_dynamics/).")
     src.add_argument("--metrics_file", type=Path, help="A td_metrics-style jsonl (guid, confidence, variability, "

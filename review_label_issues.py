@@ -11,13 +11,13 @@ import logging
 import sys
 from pathlib import Path
 
-from training_dynamics.cli import run, setup_logging
+from training_dynamics.cli import HelpFormatter, run, setup_logging
 from training_dynamics.review import build_review_page
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="review_label_issues.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--issues", required=True, help="label_issues.jsonl written by find_label_issues.py.")
     p.add_argument("--output", help="The HTML page to write (default: review.html beside --issues).")
     p.add_argument("--model_dir", help="A recorded run folder dy_log/<task>/<model> whose data map the page shows "

@@ -196,8 +196,11 @@ def test_dynamics_ranking_by_confidence_and_aum(recorded_run, demo_data, tmp_pat
     assert set(got["guid"].head(len(hard))) == set(hard)
 
     out = tmp_path / "aum"
+    saved = {name: (recorded_run / name).read_bytes() for name in (metrics.METRICS_NAME, metrics.SETTINGS_NAME)}
     run_cli("find_label_issues.py", "--source", "dynamics", "--model_dir", recorded_run, "--output_dir", out,
             "--score", "aum", "--burn_out", 3, "--top_k", 10, "--disable_tqdm")
+    # ranking only reads the run: the all-epoch td_metrics.jsonl stays as it was
+    assert all((recorded_run / name).read_bytes() == data for name, data in saved.items())
     got = _read_jsonl(out / le.ISSUES_NAME)
     z = dyn.logits[:, :3]
     zg = z[np.arange(n), :, dyn.gold]

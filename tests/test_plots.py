@@ -157,6 +157,20 @@ def test_save_figure_png_and_pdf(tmp_path):
     plt.close(fig)
 
 
+def test_interactive_page_keeps_dataset_text_inert(tmp_path):
+    """Text that would close the script block, and a title with a placeholder, stay plain data."""
+    import re
+
+    df = metrics_df(n=3, epochs=2)
+    evil = "</script><!--<script>alert(1)</script> & __NOTE__"
+    texts = {int(g): evil for g in df["guid"]}
+    page = plots.write_interactive_html(df, tmp_path / "m.html", num_epochs=2, title="t __DATA__ <b>", texts=texts).read_text()
+    assert page.count("<script") == 1 and page.count("</script>") == 1 and "alert(1)</script>" not in page
+    assert "<h3>t __DATA__ &lt;b&gt;</h3>" in page
+    data = json.loads(re.search(r"const D = (.*?);\n", page).group(1))
+    assert data["text"] == [evil] * 3 and sorted(data["guid"]) == sorted(df["guid"].tolist())
+
+
 # --------------------------------------------------------------------------- CLI
 def test_cli_on_recorded_dynamics(synthetic_dynamics, tmp_path):
     run, arrays = synthetic_dynamics(n=60, epochs=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from typing import Callable
@@ -25,3 +26,15 @@ def run(main: Callable[[], int | None], prog: str) -> int:
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` that appends ``(default: X)`` to a flag only when it has a real default and its
+    help text does not already state one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text.lower() or action.default in (None, False, argparse.SUPPRESS)
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"

@@ -214,7 +214,7 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
 # -- dynamics source ------------------------------------------------------------------------------
 def region_labels(run_dir: str | os.PathLike, *, burn_out: int | None = None, proportion: float = 0.33) -> pd.Series:
     """Region (``easy``/``ambiguous``/``hard``/``""``) of each recorded example, indexed by guid."""
-    df = metrics.load_td_metrics(run_dir, burn_out=burn_out)
+    df = metrics.load_td_metrics(run_dir, burn_out=burn_out, save=False)
     region = selection.region_of(df, proportion=proportion)
     return pd.Series(np.asarray(region, dtype=object), index=df["guid"].to_numpy(np.int64))
 
@@ -239,22 +239,18 @@ def issues_from_dynamics(run_dir: str | os.PathLike, *, score: str = "confidence
     if score not in DYNAMICS_SCORES:
         raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
     score_name, column = DYNAMICS_SCORES[score]
-    df = metrics.load_td_metrics(run_dir, burn_out=burn_out)
     dyn = store.read_dynamics(store.dynamics_dir(run_dir), progress=progress)
-    epochs = dyn.logits.shape[1] if burn_out is None else min(burn_out, dyn.logits.shape[1])
+    epochs = metrics.resolve_burn_out(burn_out, dyn.logits.shape[1], where=store.dynamics_dir(run_dir))
+    df = metrics.compute_td_metrics(dyn, burn_out=epochs)  # rows in dyn.guids order
     probs = np.exp(log_softmax(dyn.logits[:, :epochs])).mean(axis=1)  # (N, C)
-    region = pd.Series(np.asarray(selection.region_of(df, proportion=proportion), dtype=object),
-                       index=df["guid"].to_numpy(np.int64))
-    df = df.set_index("guid").reindex(dyn.guids)
-    if df[column].isna().any():
-        raise DataError(f"{run_dir}: td_metrics and the dynamics files disagree on the guids; delete td_metrics.jsonl")
+    region = selection.region_of(df, proportion=proportion)
     label_names = list(dyn.meta.get("label_names") or [str(i) for i in range(dyn.logits.shape[2])])
     texts = _texts_for(dyn.guids, data if data is not None else _data_from_meta(dyn.meta, run_dir))
     values = df[column].to_numpy(np.float64)
     extra = {k: df[k].to_numpy() for k in ("confidence", "variability", "correctness", "aum") if k in df}
     return rank_examples(guids=dyn.guids, texts=texts, gold=dyn.gold, probabilities=probs,
                          score=(1.0 - values) if score == "confidence" else -values, score_name=score_name,
-                         label_names=label_names, region=region.reindex(dyn.guids).fillna("").tolist(),
+                         label_names=label_names, region=list(region),
                          extra=extra, top_k=top_k)
 
 

@@ -330,11 +330,12 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def load_td_metrics(run_dir: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,
-                    progress: bool = False) -> pd.DataFrame:
+                    progress: bool = False, save: bool = True) -> pd.DataFrame:
     """The metrics of a run: ``<run_dir>/td_metrics.jsonl`` when fresh for these settings, else recomputed.
 
     Fresh means :func:`td_metrics_are_fresh`; otherwise :func:`write_td_metrics` recomputes and
-    rewrites the files (so the next call is fast).
+    rewrites the files (so the next call is fast). With ``save=False`` (tools that only read a
+    run) they are recomputed in memory and the files on disk are left as they are.
 
     Returns:
         The DataFrame of :func:`compute_td_metrics`.
@@ -349,4 +350,7 @@ def load_td_metrics(run_dir: str | os.PathLike, *, burn_out: int | None = None, 
             return df
         except Exception as exc:  # damaged despite matching stats: recompute
             logger.warning("could not read %s (%s); recomputing", path, exc)
+    if not save:
+        dynamics = store.read_dynamics(store.dynamics_dir(run_dir), progress=progress)
+        return compute_td_metrics(dynamics, burn_out=burn_out, include_ci=include_ci)
     return pd.DataFrame(write_td_metrics(run_dir, burn_out=burn_out, include_ci=include_ci, progress=progress)[0])

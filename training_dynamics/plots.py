@@ -529,9 +529,9 @@ def write_interactive_html(df: pd.DataFrame, path: str | os.PathLike, *, num_epo
         data["gold"] = [label_names[int(v)] if label_names and 0 <= int(v) < len(label_names) else str(v) for v in g]
     if texts:
         data["text"] = [texts.get(int(g), "") for g in data["guid"]]
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     note = f"Showing {len(shown):,} of {len(df):,} examples." if len(shown) < len(df) else f"{len(df):,} examples."
-    page = (_HTML.replace("__TITLE__", html.escape(title)).replace("__NOTE__", note).replace("__DATA__", payload))
+    parts = {"TITLE": html.escape(title), "NOTE": note, "DATA": store.json_for_html(data)}
+    page = re.sub(r"__(TITLE|NOTE|DATA)__", lambda m: parts[m.group(1)], _HTML)  # one pass: no text is re-substituted
     path = Path(path)
     with store.atomic_write(path) as fh:
         fh.write(page)

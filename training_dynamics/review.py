@@ -29,22 +29,10 @@ import numpy as np
 import pandas as pd
 
 from . import metrics, store
+from .store import json_for_html
 from .label_errors import read_issues
 
 logger = logging.getLogger(__name__)
-
-_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def json_for_html(obj) -> str:
-    """JSON safe to embed in a ``<script type="application/json">`` block.
-
-    ``<``, ``>``, ``&``, U+2028 and U+2029 become ``\\uXXXX`` escapes (they only occur inside JSON
-    strings, where the escape means the same character), so no text can close the block.
-    """
-    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.translate(str.maketrans(_ESCAPES))
-
 
 def dataset_id(dataset: str, label_names: Sequence[str]) -> str:
     """A short stable id of (dataset, label names): the page's localStorage key. Choices are per
@@ -560,7 +548,8 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
         if model_dir is None and not store.dynamics_dir(run).is_dir():
             logger.warning("%s: no recorded dynamics any more; the page has no data map", run)
         else:
-            data_map = metrics.load_td_metrics(run, burn_out=burn_out if burn_out is not None else settings.get("burn_out"))
+            data_map = metrics.load_td_metrics(run, burn_out=burn_out if burn_out is not None else settings.get("burn_out"),
+                                                    save=False)
     score_name = settings.get("score_name") or (str(issues["score_name"].iloc[0]) if "score_name" in issues else "score")
     payload = review_payload(issues, label_names=label_names, dataset=str(settings.get("dataset", "")),
                              score_name=score_name, data_map=data_map, max_map_points=max_map_points, title=title)

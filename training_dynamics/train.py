@@ -131,8 +131,8 @@ def _split(s: str | None) -> list[str] | None:
     return [x.strip() for x in s.split(",") if x.strip()] if s else None
 
 
-def _cpu_ddp_defaults(argv: list[str]) -> list[str]:
-    """Under torchrun on a machine without a GPU, pick gloo + CPU unless the user chose otherwise.
+def _cpu_ddp_defaults() -> dict:
+    """Under torchrun on a machine without a GPU: gloo + CPU, unless the user chose otherwise.
 
     Without both, transformers 5 / accelerate do not enter multi-CPU mode: every process would train
     alone as "process 0" and they would overwrite each other's files.
@@ -140,29 +140,34 @@ def _cpu_ddp_defaults(argv: list[str]) -> list[str]:
     import torch
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.cuda.is_available():
-        return argv
-    extra = []
-    if not any(a.startswith("--ddp_backend") for a in argv):
-        extra += ["--ddp_backend", "gloo"]
-    if not any(a.startswith("--use_cpu") for a in argv):
-        extra += ["--use_cpu", "true"]
-    return [*argv, *extra]
+        return {}
+    return {"ddp_backend": "gloo", "use_cpu": True}
+
+
+def _with_cpu_ddp_defaults(argv: list[str]) -> list[str] | dict:
+    """``argv``, or the contents of its single ``.json`` file, plus :func:`_cpu_ddp_defaults` where
+    the user set neither."""
+    defaults = _cpu_ddp_defaults()
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        with open(argv[0], encoding="utf-8") as fh:
+            return {**defaults, **json.load(fh)}
+    return argv + [x for flag, value in defaults.items() if not any(a.startswith(f"--{flag}") for a in argv)
+                   for x in (f"--{flag}", str(value).lower())]
 
 
 def parse_args(argv: list[str] | None = None, *, with_selection: bool = False):
-    """Parse (model, data, dynamics, training) arguments; ``--help`` lists them all.
+    """Parse (model, data, dynamics, training) arguments, or one ``.json`` file of them; ``--help``
+    lists them all.
 
     ``with_selection=True`` also parses :class:`SelectionArguments` and returns it fifth.
     """
     from transformers import HfArgumentParser, TrainingArguments
 
-    argv = _cpu_ddp_defaults(list(sys.argv[1:] if argv is None else argv))
+    raw = _with_cpu_ddp_defaults(list(sys.argv[1:] if argv is None else argv))
     classes = (ModelArguments, DataArguments, DynamicsArguments, TrainingArguments)
     parser = HfArgumentParser(classes + ((SelectionArguments,) if with_selection else ()),
                               description=__doc__.split("\n\n")[0])
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(args=argv)
+    return parser.parse_dict(raw) if isinstance(raw, dict) else parser.parse_args_into_dataclasses(args=raw)
 
 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
