@@ -69,8 +69,15 @@ def test_each_example_once_per_epoch_with_grad_accumulation(demo_data, tiny_mode
 
 
 def test_post_epoch_logits_equal_final_model_eval_pass(demo_data, tiny_model, tmp_path):
+    # persistent workers: the pass's loader must not replace the cached validation loader
     run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--td_mode", "post_epoch", "--dy_model_name", "tiny",
-                                epochs=2))
+                                "--dataloader_num_workers", 1, "--dataloader_persistent_workers", "true",
+                                "--eval_strategy", "epoch", epochs=2))
+    val = [json.loads(line) for line in open(demo_data["validation"])]
+    pred = eval_logits(tmp_path / "model_out", [r["sentence"] for r in val]).argmax(-1)
+    gold = [["negative", "positive"].index(r["label"]) for r in val]
+    evaluated = json.loads((tmp_path / "model_out" / "eval_results.json").read_text())
+    assert evaluated["eval_accuracy"] == pytest.approx(np.mean(pred == gold))  # on the validation set
     rows = read_epoch(dy_dir(tmp_path) / "dynamics_epoch_1.jsonl")
     recorded = np.array([rows[g]["logits_epoch_1"] for g in range(N_TRAIN)])
     fresh = eval_logits(tmp_path / "model_out", demo_texts(demo_data))
@@ -190,7 +197,8 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", ["missing_file", "unknown_column", "regression", "empty", "unknown_task", "stsb"])
+@pytest.mark.parametrize("case", ["missing_file", "unknown_column", "regression", "empty", "unknown_task", "stsb",
+                                  "missing_label", "drop_last"])
 def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
     data = {
         "missing_file": ["--train_file", tmp_path / "nope.csv"],
@@ -200,6 +208,9 @@ def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
         "empty": ["--train_file", _write(tmp_path / "e.jsonl", "")],
         "unknown_task": ["--task_name", "sst3"],
         "stsb": ["--task_name", "stsb"],
+        "missing_label": ["--train_file", _write(tmp_path / "m.csv", "sentence,label\nhi,1\nyo,0\nho,\n")],
+        "drop_last": ["--train_file", _write(tmp_path / "d.csv", "sentence,label\nhi,1\nyo,0\n"),
+                      "--dataloader_drop_last", "true"],
     }[case]
     proc = run_cli(SCRIPT, "--model_name_or_path", tiny_model, *data, "--output_dir", tmp_path / "o",
                    "--dy_log_dir", tmp_path / "dy", "--report_to", "none", check=False)
@@ -207,7 +218,8 @@ def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
     err = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert len(err) == 1 and "Traceback" not in proc.stderr, proc.stderr
     expect = {"missing_file": "nope.csv: no such file", "unknown_column": "unknown column(s) review",
-              "regression": "regression", "empty": "empty", "unknown_task": "unknown task 'sst3'", "stsb": "regression"}
+              "regression": "regression", "empty": "empty", "unknown_task": "unknown task 'sst3'", "stsb": "regression",
+              "missing_label": "row 2 has no label in column 'label'", "drop_last": "dataloader_drop_last drops"}
     assert expect[case] in err[0]
     assert not (tmp_path / "dy").exists()
 

@@ -10,6 +10,7 @@ Conventions (DESIGN.md):
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,14 +179,15 @@ def _label_names(ds, label_column: str, given: Sequence[str] | None, where: str)
             raise DataError(f"{where}: --class_names {list(given)} are not the dataset's label names {feat.names}")
         return list(given) if given else list(feat.names)
     values = ds[label_column]
+    row = next((i for i, v in enumerate(values) if v is None or (isinstance(v, str) and not v.strip())
+                or (isinstance(v, float) and math.isnan(v))), None)
+    if row is not None:  # an empty csv cell must not become a class of its own
+        raise DataError(f"{where}: row {row} has no label in column {label_column!r}")
     if any(isinstance(v, float) and not float(v).is_integer() for v in values):
         raise DataError(f"{where}: column {label_column!r} holds real-valued labels (a regression task); "
                         "training dynamics need classification labels")
     if given:
         return [str(g) for g in given]
-    if any(v is None for v in values):
-        row = next(i for i, v in enumerate(values) if v is None)
-        raise DataError(f"{where}: row {row} has no label in column {label_column!r}")
     distinct = sorted({v for v in values}, key=lambda v: (isinstance(v, str), v))
     if all(isinstance(v, (int, float, np.integer)) for v in distinct):
         ints = [int(v) for v in distinct]

@@ -130,6 +130,9 @@ class DynamicsTrainer(Trainer):
         super().__init__(*args, **kwargs)
         if self.train_dataset is None:
             raise ValueError("DynamicsTrainer needs a train_dataset")
+        if self.args.dataloader_drop_last:
+            raise ValueError("dataloader_drop_last drops training examples every epoch, so their dynamics would be "
+                             "missing; set it to false to record training dynamics")
         ds = self.train_dataset
         label_col = next((c for c in ("label", "labels") if c in ds.column_names), None)
         if label_col is None:
@@ -165,7 +168,10 @@ class DynamicsTrainer(Trainer):
         model = self.model
         was_training = model.training
         model.eval()
-        loader = self.get_eval_dataloader(self.train_dataset)
+        # not get_eval_dataloader: with persistent workers it caches the loader under "eval", and
+        # every later evaluate() would then run on the training set
+        loader = self._get_dataloader(self.train_dataset, description="post-epoch pass",
+                                      batch_size=self.args.eval_batch_size, sampler_fn=self._get_eval_sampler)
         try:
             with torch.no_grad():
                 for inputs in tqdm(loader, desc=f"post-epoch pass {self._td_epoch}", leave=False,
@@ -231,8 +237,8 @@ class DynamicsTrainer(Trainer):
         self._td_epoch = first
         if self.is_world_process_zero():
             self.dynamics_dir.mkdir(parents=True, exist_ok=True)
-            stale = [p for p in self.dynamics_dir.glob("dynamics_epoch_*.*")
-                     if p.suffix.lstrip(".") in store.FORMATS and int(p.stem.rsplit("_", 1)[1]) >= first]
+            stale = [p for p in self.dynamics_dir.glob("dynamics_epoch_*.*") if p.suffix.lstrip(".") in store.FORMATS
+                     and p.stem.rsplit("_", 1)[1].isdigit() and int(p.stem.rsplit("_", 1)[1]) >= first]
             for p in stale:
                 logger.warning("removing %s from an earlier run (this run records epoch %d on)", p, first)
                 p.unlink()
