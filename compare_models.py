@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "refusing runs whose example sets differ.")
     p.add_argument("--proportion", type=float, default=0.33, help="Size of each region (easy, ambiguous, hard) as a "
                    "fraction of the examples, for the transition table.")
+    p.add_argument("--num_epochs", type=int, default=None, help="Epochs a bare metrics jsonl covers, for correctness "
+                   "as a fraction of epochs (needed when no td_metrics_settings.json lies beside it).")
     p.add_argument("--seed", type=int, default=0, help="Seed of the drawing order of the scatter plots.")
     args = p.parse_args(argv)
     if args.burn_out is not None and args.burn_out < 1:
@@ -46,7 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _load(path: Path, args: argparse.Namespace) -> plots.RunMetrics:
     if path.is_file() and (args.burn_out or args.include_ci):
         raise ValueError(f"{path}: --burn_out and --include_ci need run folders (a metrics file is used as it is)")
-    return plots.load_run_metrics(path, burn_out=args.burn_out, include_ci=args.include_ci)
+    rm = plots.load_run_metrics(path, burn_out=args.burn_out, include_ci=args.include_ci,
+                                num_epochs=args.num_epochs if path.is_file() else None)
+    if rm.num_epochs is None:  # never guess E from the largest correctness seen
+        raise ValueError(f"{path}: pass --num_epochs (nothing beside it says how many epochs its correctness counts cover)")
+    return rm
 
 
 def main(argv: list[str] | None = None) -> int:

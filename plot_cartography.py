@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.metrics_file and (args.burn_out or args.include_ci):
         raise ValueError(f"{src}: --burn_out and --include_ci need --model_dir (a metrics file is plotted as it is)")
     rm = plots.load_run_metrics(src, burn_out=args.burn_out, include_ci=args.include_ci, num_epochs=args.num_epochs)
+    if rm.num_epochs is None:  # never guess E from the largest correctness seen: the bins would be wrong
+        raise ValueError(f"{src}: pass --num_epochs (no td_metrics_settings.json beside it says how many epochs "
+                         "the correctness counts cover)")
     name = f"{rm.task}-{rm.model}" if rm.model else rm.task
     title = args.title or f"{name} Data Map"
     plots_dir = args.plots_dir or ((args.model_dir or args.metrics_file.parent) / "plots")

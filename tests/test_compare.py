@@ -168,3 +168,20 @@ def test_cli_refuses_mismatched_runs_unless_intersection(tmp_path):
     summary = json.loads((out / "compare_summary.json").read_text())
     assert (summary["weak_epochs"], summary["strong_epochs"], summary["proportion"]) == (3, 3, 0.25)
     assert all(json.loads(r)["delta_correctness"] is not None for r in rows)  # same epochs: counts compare
+
+
+def test_cli_bare_metrics_files_need_num_epochs(tmp_path):
+    """Published-style coordinates (no settings file beside them): E is never guessed from the data."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for name in ("weak", "strong"):
+        df = pd.DataFrame({"guid": np.arange(30), "confidence": rng.random(30), "variability": rng.random(30) / 3,
+                           "correctness": rng.integers(0, 5, 30)})  # 6 epochs, but nobody was right in all of them
+        paths.append(tmp_path / f"{name}.jsonl")
+        df.to_json(paths[-1], orient="records", lines=True)
+    args = ["--weak_dir", paths[0], "--strong_dir", paths[1], "--output_dir", tmp_path / "cmp"]
+    proc = run_cli(SCRIPT, *args, check=False)
+    assert proc.returncode == 2 and f"{paths[0]}: pass --num_epochs" in proc.stderr and "Traceback" not in proc.stderr
+    run_cli(SCRIPT, *args, "--num_epochs", 6)
+    summary = json.loads((tmp_path / "cmp" / "compare_summary.json").read_text())
+    assert (summary["weak_epochs"], summary["strong_epochs"]) == (6, 6)

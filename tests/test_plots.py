@@ -206,8 +206,9 @@ def test_cli_metrics_file(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--hue", "nope"], "unknown hue column 'nope'"),
+    (["--hue", "nope", "--num_epochs", 4], "unknown hue column 'nope'"),
     (["--num_epochs", 2], "outside 0..2"),
+    ([], "m.jsonl: pass --num_epochs"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message):
     df = metrics_df(n=20, epochs=4)

@@ -105,8 +105,9 @@ def select_by_metric(df: pd.DataFrame, metric: str, *, fraction: float, worst: b
     variability, ... first — the paper's "most valuable for training"); ``worst=True`` reverses it
     (highest confidence first, ...); ``ascending`` forces a direction for any other numeric column.
     ``both_ends=True`` takes ``floor(front_share·k)`` from the front (70% by default, as the
-    paper's ``train_dy_filtering.py``) and the rest from the back of the order, without overlap. Ties are broken by ascending guid. Returned in rank order (front
-    first; with ``both_ends`` the front part, then the back part from the very end inward).
+    paper's ``train_dy_filtering.py``) and the rest from the back of the order, without overlap.
+    Ties are broken by ascending guid. Returned in rank order (front first; with ``both_ends`` the
+    front part, then the back part from the very end inward).
     """
     if ascending is None:
         if metric not in USUAL_ASCENDING:
@@ -129,8 +130,9 @@ def three_regions(df: pd.DataFrame, *, proportion: float = 0.33, seed: int | Non
 
     hard = lowest confidence; easy = highest confidence; ambiguous = highest variability (ties:
     ascending guid). With ``seed``, also ``random``: as many guids drawn uniformly without
-    replacement (``numpy.random.default_rng(seed)``), in ascending guid order. Regions may overlap
-    when ``proportion`` > 1/3.
+    replacement (``numpy.random.default_rng(seed)``), in ascending guid order. Hard and easy overlap
+    only when ``proportion`` > 1/2; ambiguous (high variability) can share examples with either at
+    any proportion, since a low-confidence example often varies a lot.
     """
     _check(df, ["confidence", "variability"])
     guids = df[GUID].to_numpy(dtype=np.int64)
