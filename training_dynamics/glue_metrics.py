@@ -6,6 +6,8 @@ import numpy as np
 
 #: extra metrics GLUE reports per task (accuracy is always reported)
 TASK_METRICS = {"cola": ("matthews_correlation",), "mrpc": ("f1",), "qqp": ("f1",)}
+#: the class whose F1 GLUE reports (its id 1 in the Hub's label order)
+POSITIVE_CLASS = {"mrpc": "equivalent", "qqp": "duplicate"}
 
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -32,16 +34,20 @@ def matthews_correlation(pred: np.ndarray, gold: np.ndarray) -> float:
     return float((c * s - t @ p) / denom) if denom else 0.0
 
 
-def classification_metrics(logits: np.ndarray, gold: np.ndarray, task_name: str | None = None) -> dict[str, float]:
+def classification_metrics(logits: np.ndarray, gold: np.ndarray, task_name: str | None = None,
+                           label_names: list[str] | None = None) -> dict[str, float]:
     """Accuracy, plus F1 / Matthews correlation where GLUE reports them for ``task_name``.
 
-    ``logits``: (N, C); ``gold``: (N,) label ids.
+    ``logits``: (N, C); ``gold``: (N,) label ids. F1 is of the class GLUE scores (``equivalent``,
+    ``duplicate``), found by name in ``label_names`` when given (``--class_names`` may reorder them).
     """
     pred = np.argmax(logits, axis=-1)
     out = {"accuracy": accuracy(pred, gold)}
-    extra = TASK_METRICS.get((task_name or "").lower(), ())
+    task = (task_name or "").lower()
+    extra = TASK_METRICS.get(task, ())
     if "f1" in extra:
-        out["f1"] = f1_binary(pred, gold)
+        names = list(label_names or [])
+        out["f1"] = f1_binary(pred, gold, positive=names.index(POSITIVE_CLASS[task]) if POSITIVE_CLASS[task] in names else 1)
     if "matthews_correlation" in extra:
         out["matthews_correlation"] = matthews_correlation(pred, gold)
     return out

@@ -206,7 +206,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
     task = data_args.task_name
 
     def compute_metrics(p):
-        return classification_metrics(np.asarray(p.predictions), np.asarray(p.label_ids), task)
+        return classification_metrics(np.asarray(p.predictions), np.asarray(p.label_ids), task, data.label_names)
 
     meta = {"data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
