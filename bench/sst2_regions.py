@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                "SEED": str(args.seed), "OUTPUT_DIR": str(region_out)}
         if region == "all":
             env["SELECTION_FILE"] = str(run_dir / "all.json")
-        timings[f"retrain {region}"] = sh(["bash", "run_glue.sh", "--per_device_eval_batch_size", 256,
+        timings[f"retrain {region}"] = sh(["sh", "run_glue.sh", "--per_device_eval_batch_size", 256,
                                            "--disable_tqdm", "true", "--logging_steps", 200], env=env)
 
     rows = []
