@@ -147,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _training_data(run_dir: Path):
     """The run's training texts, found through its ``dynamics_meta.json``."""
-    from training_dynamics import store
+    from training_dynamics import dynamics_file
     from training_dynamics.data import load_from_meta
 
-    meta = store.read_meta(store.dynamics_dir(run_dir))
+    meta = dynamics_file.read_meta(dynamics_file.dynamics_dir(run_dir))
     if not meta:
-        raise FileNotFoundError(f"{store.dynamics_dir(run_dir) / store.META_NAME}: no such file; --write_data needs the "
+        raise FileNotFoundError(f"{dynamics_file.dynamics_dir(run_dir) / dynamics_file.META_NAME}: no such file; --write_data needs the "
                                 "run's dynamics_meta.json to find the training texts")
     return load_from_meta(meta)
 

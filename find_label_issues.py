@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from training_dynamics import label_errors as le
-from training_dynamics import store
+from training_dynamics import dynamics_file
 from training_dynamics.cli import HelpFormatter, run, setup_logging
 
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         df = le.issues_from_dynamics(args.model_dir, score=args.score, burn_out=args.burn_out,
                                      proportion=args.proportion, data=data, progress=progress, top_k=args.top_k)
-        meta = store.read_meta(store.dynamics_dir(args.model_dir))
+        meta = dynamics_file.read_meta(dynamics_file.dynamics_dir(args.model_dir))
         source = data.source if data is not None else meta.get("data", {})
         settings.update(score_name=le.DYNAMICS_SCORES[args.score][0], score=args.score, burn_out=args.burn_out,
                         data=source, dataset=le.dataset_name(source), model_name_or_path=meta.get("model_name_or_path"))

@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from training_dynamics import plots, store
+from training_dynamics import dynamics_file, plots
 from training_dynamics.cli import HelpFormatter, run, setup_logging
 
 logger = logging.getLogger("plot_cartography")
@@ -55,7 +55,7 @@ def _texts(model_dir: Path) -> dict[int, str] | None:
     """guid -> training text of a run, from its dynamics_meta.json; None when the data cannot be loaded."""
     from training_dynamics.data import example_texts, load_from_meta
 
-    meta = store.read_meta(store.dynamics_dir(model_dir))
+    meta = dynamics_file.read_meta(dynamics_file.dynamics_dir(model_dir))
     if not meta:
         return None
     try:

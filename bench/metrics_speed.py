@@ -125,7 +125,7 @@ def generate(run_dir: Path, n: int, epochs: int, classes: int, *, seed: int = 0)
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    from training_dynamics import store
+    from training_dynamics import dynamics_file
 
     rng = np.random.default_rng(seed)
     guids = rng.choice(10 * n, size=n, replace=False).astype(np.int64)
@@ -135,7 +135,7 @@ def generate(run_dir: Path, n: int, epochs: int, classes: int, *, seed: int = 0)
         logits = rng.normal(size=(n, classes)).astype(np.float32)
         logits[np.arange(n), gold] += 3 * e / max(epochs - 1, 1) * speed
         order = rng.permutation(n)
-        store.write_epoch(store.dynamics_dir(run_dir), e, guids[order], logits[order], gold[order], device="cuda:0")
+        dynamics_file.write_epoch(dynamics_file.dynamics_dir(run_dir), e, guids[order], logits[order], gold[order], device="cuda:0")
 
 
 def timed(cmd: list[str], log: Path) -> tuple[float, float, float, int]:

@@ -71,7 +71,7 @@ def recorded_run(demo_data, tiny_model, tmp_path_factory) -> Path:
 def write_synthetic_dynamics(dy_dir: Path, *, n: int = 50, epochs: int = 4, classes: int = 2, seed: int = 0,
                              fmt: str = "jsonl", shuffle: bool = False) -> dict[str, np.ndarray]:
     """Random seed-format dynamics (logits drift toward gold over epochs); returns the arrays written."""
-    from training_dynamics import store
+    from training_dynamics import dynamics_file
 
     rng = np.random.default_rng(seed)
     guids = rng.choice(10 * n, size=n, replace=False).astype(np.int64)
@@ -80,7 +80,7 @@ def write_synthetic_dynamics(dy_dir: Path, *, n: int = 50, epochs: int = 4, clas
     logits[np.arange(n), :, gold] += np.linspace(0, 3, epochs)[None, :] * rng.uniform(-0.5, 1.5, size=(n, 1))
     for e in range(epochs):
         order = rng.permutation(n) if shuffle else np.arange(n)
-        store.write_epoch(dy_dir, e, guids[order], logits[order, e], gold[order], fmt=fmt)
+        dynamics_file.write_epoch(dy_dir, e, guids[order], logits[order, e], gold[order], fmt=fmt)
     return {"guids": guids, "gold": gold, "logits": logits}
 
 

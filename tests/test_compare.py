@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli, write_synthetic_dynamics
-from training_dynamics import compare, store
+from training_dynamics import compare, dynamics_file
 
 SCRIPT = "compare_models.py"
 
@@ -110,14 +110,14 @@ def test_spearman():
 def two_runs(tmp_path, n=60, strong_n=None):
     """A weak 4-epoch and a strong 5-epoch run over the same guids (the strong run's first ``strong_n``)."""
     weak = tmp_path / "dy_log" / "demo" / "weak"
-    arrays = write_synthetic_dynamics(store.dynamics_dir(weak), n=n, epochs=4, seed=0)
+    arrays = write_synthetic_dynamics(dynamics_file.dynamics_dir(weak), n=n, epochs=4, seed=0)
     strong = tmp_path / "dy_log" / "demo" / "strong"
     rng = np.random.default_rng(1)
     k = strong_n or n
     logits = rng.normal(size=(k, 5, 2))
     logits[np.arange(k), :, arrays["gold"][:k]] += 2.0
     for e in range(5):
-        store.write_epoch(store.dynamics_dir(strong), e, arrays["guids"][:k], logits[:, e], arrays["gold"][:k])
+        dynamics_file.write_epoch(dynamics_file.dynamics_dir(strong), e, arrays["guids"][:k], logits[:, e], arrays["gold"][:k])
     return weak, strong
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli, train_args
-from training_dynamics import store
+from training_dynamics import dynamics_file
 from training_dynamics.corrections import write_corrected
 
 
@@ -62,7 +62,7 @@ def test_apply_corrections_in_every_format_and_retrain(demo_data, tiny_model, tm
     del args[i:i + 2]  # the original validation file has no corrected_label column
     run_cli("run_glue_and_record_td.py", *args)
     run = tmp_path / "dy_log" / "fixed" / "fixed"
-    dyn = store.read_dynamics(store.dynamics_dir(run), progress=False)
+    dyn = dynamics_file.read_dynamics(dynamics_file.dynamics_dir(run), progress=False)
     names = dyn.meta["label_names"]
     assert names == ["negative", "positive"] and dyn.meta["data"]["label_column"] == "corrected_label"
     assert dyn.guids.tolist() == list(range(len(labels)))

@@ -12,7 +12,7 @@ import torch
 
 from conftest import run_cli
 from training_dynamics import label_errors as le
-from training_dynamics import metrics, selection, store
+from training_dynamics import dynamics_file, metrics, selection
 
 
 def _read_jsonl(path) -> pd.DataFrame:
@@ -173,7 +173,7 @@ def test_dynamics_ranking_by_confidence_and_aum(recorded_run, demo_data, tmp_pat
     run_cli("find_label_issues.py", "--source", "dynamics", "--model_dir", recorded_run, "--output_dir", out,
             "--disable_tqdm")
     got = _read_jsonl(out / le.ISSUES_NAME)
-    dyn = store.read_dynamics(store.dynamics_dir(recorded_run), progress=False)
+    dyn = dynamics_file.read_dynamics(dynamics_file.dynamics_dir(recorded_run), progress=False)
     n = len(dyn.guids)
     p = np.exp(dyn.logits - dyn.logits.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)

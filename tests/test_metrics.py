@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from conftest import ROOT, run_cli, write_synthetic_dynamics
 
-from training_dynamics import metrics, store
+from training_dynamics import dynamics_file, metrics
 from training_dynamics.metrics import COLUMNS, compute_td_metrics, load_td_metrics
-from training_dynamics.store import Dynamics, DynamicsError
+from training_dynamics.dynamics_file import Dynamics, DynamicsError
 
 
 def dyn(logits, gold, guids=None) -> Dynamics:
@@ -252,14 +252,14 @@ def test_extreme_logits_are_stable():
 
 def test_shuffled_epochs_give_the_same_metrics(synthetic_dynamics, tmp_path):
     run, arrays = synthetic_dynamics(n=60, epochs=4, classes=3, shuffle=True, seed=3)
-    d = store.read_dynamics(store.dynamics_dir(run), progress=False)
+    d = dynamics_file.read_dynamics(dynamics_file.dynamics_dir(run), progress=False)
     df = compute_td_metrics(d)
     first_file = [json.loads(line)["guid"] for line in open(d.files[0])]
     assert df["guid"].tolist() == first_file  # seed order: the first epoch file's
     assert df["index"].tolist() == list(range(60))
     # the same dynamics written in one fixed order, and the arrays themselves
     write_synthetic_dynamics(tmp_path / "ordered" / "training_dynamics", n=60, epochs=4, classes=3, seed=3)
-    ordered = compute_td_metrics(store.read_dynamics(tmp_path / "ordered" / "training_dynamics", progress=False))
+    ordered = compute_td_metrics(dynamics_file.read_dynamics(tmp_path / "ordered" / "training_dynamics", progress=False))
     direct = compute_td_metrics(dyn(arrays["logits"].astype(np.float64), arrays["gold"], arrays["guids"]))
     a = df.set_index("guid").drop(columns="index").sort_index()
     for other in (ordered, direct):
@@ -271,7 +271,7 @@ def test_npz_equals_jsonl(tmp_path):
     for fmt in ("jsonl", "npz"):
         dy = tmp_path / fmt / "training_dynamics"
         write_synthetic_dynamics(dy, n=40, epochs=3, classes=3, seed=5, fmt=fmt, shuffle=True)
-        dfs.append(compute_td_metrics(store.read_dynamics(dy, progress=False), include_ci=True))
+        dfs.append(compute_td_metrics(dynamics_file.read_dynamics(dy, progress=False), include_ci=True))
     pd.testing.assert_frame_equal(dfs[0], dfs[1], check_exact=True)
 
 
@@ -283,7 +283,7 @@ def test_npz_equals_jsonl(tmp_path):
 def test_td_metrics_cli_on_recorded_run(recorded_run, tmp_path):
     recorded_run = shutil.copytree(recorded_run, tmp_path / "run")  # leave the shared fixture untouched
     run_cli("td_metrics.py", "--model_dir", recorded_run)
-    meta = json.loads((store.dynamics_dir(recorded_run) / store.META_NAME).read_text())
+    meta = json.loads((dynamics_file.dynamics_dir(recorded_run) / dynamics_file.META_NAME).read_text())
     lines = (recorded_run / metrics.METRICS_NAME).read_text().splitlines()
     assert len(lines) == meta["num_examples"] == 150
     rows = [json.loads(line) for line in lines]
@@ -291,7 +291,7 @@ def test_td_metrics_cli_on_recorded_run(recorded_run, tmp_path):
     # recompute from the raw epoch files, the slow obvious way
     raw = [{} for _ in range(4)]
     for e in range(4):
-        for line in open(store.epoch_path(store.dynamics_dir(recorded_run), e)):
+        for line in open(dynamics_file.epoch_path(dynamics_file.dynamics_dir(recorded_run), e)):
             rec = json.loads(line)
             raw[e][rec["guid"]] = (rec[f"logits_epoch_{e}"], rec["gold"])
     guids = [r["guid"] for r in rows]
@@ -327,12 +327,12 @@ def test_load_td_metrics_reuses_fresh_and_recomputes_stale(synthetic_dynamics, m
     first = load_td_metrics(run)
     assert (run / metrics.METRICS_NAME).exists() and (run / metrics.SETTINGS_NAME).exists()
     assert (run / metrics.SUMMARY_NAME).exists()
-    pd.testing.assert_frame_equal(first, compute_td_metrics(store.read_dynamics(store.dynamics_dir(run))))
+    pd.testing.assert_frame_equal(first, compute_td_metrics(dynamics_file.read_dynamics(dynamics_file.dynamics_dir(run))))
     assert metrics.td_metrics_are_fresh(run)
 
-    real_read = store.read_dynamics
+    real_read = dynamics_file.read_dynamics
     calls = []
-    monkeypatch.setattr(store, "read_dynamics", lambda *a, **k: calls.append(1) or real_read(*a, **k))
+    monkeypatch.setattr(dynamics_file, "read_dynamics", lambda *a, **k: calls.append(1) or real_read(*a, **k))
     again = load_td_metrics(run)
     assert calls == []  # read back from td_metrics.jsonl, not recomputed
     pd.testing.assert_frame_equal(again, first, check_exact=True)  # floats are written exactly
@@ -348,7 +348,7 @@ def test_load_td_metrics_reuses_fresh_and_recomputes_stale(synthetic_dynamics, m
     assert calls == [1, 1]
 
     # an epoch file changes: stale, recomputed from the new logits
-    write_synthetic_dynamics(store.dynamics_dir(run), n=30, epochs=3, classes=2, seed=8)
+    write_synthetic_dynamics(dynamics_file.dynamics_dir(run), n=30, epochs=3, classes=2, seed=8)
     assert not metrics.td_metrics_are_fresh(run, burn_out=2, include_ci=True)
     changed = load_td_metrics(run, burn_out=2, include_ci=True)
     assert calls == [1, 1, 1]

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import run_cli
 from training_dynamics import label_errors as le
-from training_dynamics import review, store
+from training_dynamics import dynamics_file, fileio, review, web
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -61,7 +61,7 @@ def _write_run(tmp: Path) -> tuple[Path, Path]:
     train = tmp / "train.jsonl"
     train.write_text("".join(json.dumps({"sentence": t, "label": y}) + "\n" for t, y, _ in ROWS), encoding="utf-8")
     run = tmp / "dy_log" / "train" / "m"
-    dy = store.dynamics_dir(run)
+    dy = dynamics_file.dynamics_dir(run)
     guids = np.arange(len(ROWS))
     gold = np.array([LABELS.index(y) for _, y, _ in ROWS])
     for e in range(3):
@@ -70,8 +70,8 @@ def _write_run(tmp: Path) -> tuple[Path, Path]:
             ce = c + 0.04 * (e - 1) * (i + 1) / 5  # a little spread over epochs
             others = [k for k in range(3) if k != gold[i]]
             p[i, gold[i]], p[i, others[0]], p[i, others[1]] = ce, 0.7 * (1 - ce), 0.3 * (1 - ce)
-        store.write_epoch(dy, e, guids, np.log(p), gold)
-    store.write_json(dy / store.META_NAME, {
+        dynamics_file.write_epoch(dy, e, guids, np.log(p), gold)
+    fileio.write_json(dy / dynamics_file.META_NAME, {
         "data": {"train_file": str(train.resolve()), "text_columns": ["sentence"], "label_column": "label"},
         "label_names": LABELS, "num_examples": len(ROWS), "num_labels": 3, "epochs_completed": 3})
     return train, run
@@ -106,7 +106,7 @@ def test_embedded_data_cannot_close_its_script_block(page_path):
 
 def test_json_for_html_round_trips():
     obj = {"t": ["<b>&amp;</b>", "\u2028\u2029", "</script>", "é ✓"]}
-    text = review.json_for_html(obj)
+    text = web.json_for_html(obj)
     assert json.loads(text) == obj and not any(ch in text for ch in "<>&\u2028\u2029")
 
 

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import plots, selection, store
+from . import fileio, plots, selection
 
 logger = logging.getLogger(__name__)
 
@@ -254,13 +254,13 @@ def write_comparison(out_dir: str | os.PathLike, cmp: pd.DataFrame, table: pd.Da
     out = Path(out_dir)
     paths = {"jsonl": out / "compare.jsonl", "csv": out / "compare.csv", "transitions_csv": out / "region_transitions.csv",
              "transitions_md": out / "region_transitions.md", "summary": out / "compare_summary.json"}
-    with store.atomic_write(paths["jsonl"]) as fh:
+    with fileio.atomic_write(paths["jsonl"]) as fh:
         cmp.to_json(fh, orient="records", lines=True, double_precision=10)
-    with store.atomic_write(paths["csv"]) as fh:
+    with fileio.atomic_write(paths["csv"]) as fh:
         cmp.to_csv(fh, index=False)
-    with store.atomic_write(paths["transitions_csv"]) as fh:
+    with fileio.atomic_write(paths["transitions_csv"]) as fh:
         table.to_csv(fh)
-    with store.atomic_write(paths["transitions_md"]) as fh:
+    with fileio.atomic_write(paths["transitions_md"]) as fh:
         fh.write(transition_markdown(table))
     summary = {**settings, "num_examples": len(cmp),
                "spearman": {k: (None if np.isnan(v) else v) for k, v in correlations.items()},
@@ -269,7 +269,7 @@ def write_comparison(out_dir: str | os.PathLike, cmp: pd.DataFrame, table: pd.Da
                "never_learned": {"weak": int(cmp["weak_never_learned"].sum()),
                                  "strong": int(cmp["strong_never_learned"].sum())},
                "transitions": {r: {c: int(table.loc[r, c]) for c in table.columns} for r in table.index}}
-    store.write_json(paths["summary"], summary)
+    fileio.write_json(paths["summary"], summary)
     return paths
 
 

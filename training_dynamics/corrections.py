@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import store
+from . import fileio
 from .data import TextClassificationData
 
 logger = logging.getLogger(__name__)
@@ -151,10 +151,10 @@ def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None
         if suffix not in OUTPUT_FORMATS:
             raise ValueError(f"{out}: unsupported extension {out.suffix!r}; use one of {', '.join(OUTPUT_FORMATS)}")
         if suffix == ".parquet":
-            with store.atomic_write(out, "wb") as fh:
+            with fileio.atomic_write(out, "wb") as fh:
                 df.to_parquet(fh, index=False)
         else:
-            with store.atomic_write(out) as fh:
+            with fileio.atomic_write(out) as fh:
                 if suffix == ".csv":
                     df.to_csv(fh, index=False)
                 else:

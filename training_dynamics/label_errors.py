@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import metrics, selection, store
+from . import dynamics_file, fileio, metrics, selection
 from .data import DataError, TextClassificationData, example_texts, load_from_meta, load_text_classification
 from .metrics import log_softmax
 
@@ -239,8 +239,8 @@ def issues_from_dynamics(run_dir: str | os.PathLike, *, score: str = "confidence
     if score not in DYNAMICS_SCORES:
         raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
     score_name, column = DYNAMICS_SCORES[score]
-    dyn = store.read_dynamics(store.dynamics_dir(run_dir), progress=progress)
-    epochs = metrics.resolve_burn_out(burn_out, dyn.logits.shape[1], where=store.dynamics_dir(run_dir))
+    dyn = dynamics_file.read_dynamics(dynamics_file.dynamics_dir(run_dir), progress=progress)
+    epochs = metrics.resolve_burn_out(burn_out, dyn.logits.shape[1], where=dynamics_file.dynamics_dir(run_dir))
     df = metrics.compute_td_metrics(dyn, burn_out=epochs)  # rows in dyn.guids order
     probs = np.exp(log_softmax(dyn.logits[:, :epochs])).mean(axis=1)  # (N, C)
     region = selection.region_of(df, proportion=proportion)
@@ -285,11 +285,11 @@ def write_issues(df: pd.DataFrame, output_dir: str | os.PathLike, settings: dict
     out.mkdir(parents=True, exist_ok=True)
     paths = {"jsonl": out / ISSUES_NAME, "csv": out / ISSUES_CSV, "settings": out / SETTINGS_NAME}
     rows = df.assign(probabilities=[[float(p) for p in ps] for ps in df["probabilities"]])
-    with store.atomic_write(paths["jsonl"]) as fh:
+    with fileio.atomic_write(paths["jsonl"]) as fh:
         rows.to_json(fh, orient="records", lines=True, force_ascii=False, double_precision=15)
-    with store.atomic_write(paths["csv"]) as fh:
+    with fileio.atomic_write(paths["csv"]) as fh:
         rows.assign(probabilities=[json.dumps(p) for p in rows["probabilities"]]).to_csv(fh, index=False)
-    store.write_json(paths["settings"], {**settings, "num_rows": len(df), "columns": list(df.columns)})
+    fileio.write_json(paths["settings"], {**settings, "num_rows": len(df), "columns": list(df.columns)})
     logger.info("wrote %d ranked examples to %s (+ .csv)", len(df), paths["jsonl"])
     return paths
 

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import __version__, store
-from .store import Dynamics, DynamicsError
+from . import dynamics_file, fileio, __version__
+from .dynamics_file import Dynamics, DynamicsError
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metrics.py starts faster without it
     import pandas as pd
@@ -252,7 +252,7 @@ def _settings(dynamics: Dynamics, burn_out: int, include_ci: bool) -> dict:
         "num_classes": dynamics.num_classes,
         "columns": list(COLUMNS),
         "version": __version__,
-        "dynamics_dir": store.DYNAMICS_SUBDIR,
+        "dynamics_dir": dynamics_file.DYNAMICS_SUBDIR,
         "sources": dynamics.sources,
     }
 
@@ -272,20 +272,20 @@ def write_td_metrics(run_dir: str | os.PathLike, *, burn_out: int | None = None,
         frame; this path avoids importing pandas).
     """
     run_dir = Path(run_dir)
-    dy_dir = store.dynamics_dir(run_dir)
+    dy_dir = dynamics_file.dynamics_dir(run_dir)
     t0 = time.perf_counter()
-    burn_out = resolve_burn_out(burn_out, len(store.list_epoch_files(dy_dir)), where=dy_dir)  # before reading
-    dynamics = store.read_dynamics(dy_dir, progress=progress)
+    burn_out = resolve_burn_out(burn_out, len(dynamics_file.list_epoch_files(dy_dir)), where=dy_dir)  # before reading
+    dynamics = dynamics_file.read_dynamics(dy_dir, progress=progress)
     t1 = time.perf_counter()
     per_epoch = per_epoch_arrays(dynamics.logits, dynamics.gold)  # once, for the metrics and the summary
     cols = td_metrics_columns(dynamics, burn_out=burn_out, include_ci=include_ci, per_epoch=per_epoch)
     summary = training_summary_columns(dynamics, per_epoch=per_epoch)
     t2 = time.perf_counter()
-    store.write_jsonl_columns(run_dir / METRICS_NAME, cols)
-    store.write_jsonl_columns(run_dir / SUMMARY_NAME, summary)
+    fileio.write_jsonl_columns(run_dir / METRICS_NAME, cols)
+    fileio.write_jsonl_columns(run_dir / SUMMARY_NAME, summary)
     settings = _settings(dynamics, burn_out, include_ci)
-    settings["output"] = store.file_stat(run_dir / METRICS_NAME)
-    store.write_json(run_dir / SETTINGS_NAME, settings)
+    settings["output"] = fileio.file_stat(run_dir / METRICS_NAME)
+    fileio.write_json(run_dir / SETTINGS_NAME, settings)
     logger.info("%d examples x %d epochs x %d classes: read %.2fs, metrics %.2fs, write %.2fs",
                 dynamics.num_examples, dynamics.num_epochs, dynamics.num_classes, t1 - t0, t2 - t1,
                 time.perf_counter() - t2)
@@ -303,9 +303,9 @@ def td_metrics_are_fresh(run_dir: str | os.PathLike, *, burn_out: int | None = N
     try:
         with open(run_dir / SETTINGS_NAME, encoding="utf-8") as fh:
             saved = json.load(fh)
-        files = store.list_epoch_files(store.dynamics_dir(run_dir))
-        current = [store.file_stat(p) for p in files]
-        output = store.file_stat(run_dir / METRICS_NAME)
+        files = dynamics_file.list_epoch_files(dynamics_file.dynamics_dir(run_dir))
+        current = [fileio.file_stat(p) for p in files]
+        output = fileio.file_stat(run_dir / METRICS_NAME)
     except (OSError, ValueError):
         return False
     if burn_out is None:
@@ -351,6 +351,6 @@ def load_td_metrics(run_dir: str | os.PathLike, *, burn_out: int | None = None, 
         except Exception as exc:  # damaged despite matching stats: recompute
             logger.warning("could not read %s (%s); recomputing", path, exc)
     if not save:
-        dynamics = store.read_dynamics(store.dynamics_dir(run_dir), progress=progress)
+        dynamics = dynamics_file.read_dynamics(dynamics_file.dynamics_dir(run_dir), progress=progress)
         return compute_td_metrics(dynamics, burn_out=burn_out, include_ci=include_ci)
     return pd.DataFrame(write_td_metrics(run_dir, burn_out=burn_out, include_ci=include_ci, progress=progress)[0])

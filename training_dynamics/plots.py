@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import metrics, store
+from . import dynamics_file, fileio, metrics, web
 from .metrics import METRICS_NAME, SETTINGS_NAME
 
 logger = logging.getLogger(__name__)
@@ -346,7 +346,7 @@ def save_figure(fig, stem: str | os.PathLike, *, formats: Sequence[str] = ("png"
     paths = []
     for fmt in formats:
         path = Path(f"{stem}.{fmt}")
-        with store.atomic_write(path, "wb") as fh:
+        with fileio.atomic_write(path, "wb") as fh:
             fig.savefig(fh, format=fmt, dpi=dpi)
         paths.append(path)
     return paths
@@ -419,17 +419,17 @@ def load_run_metrics(path: str | os.PathLike, *, burn_out: int | None = None, in
     path = Path(path)
     label_names = None
     if path.is_dir():
-        dy_dir = store.dynamics_dir(path)
+        dy_dir = dynamics_file.dynamics_dir(path)
         if dy_dir.is_dir():
             df = metrics.load_td_metrics(path, burn_out=burn_out, include_ci=include_ci)
             num_epochs = num_epochs or _settings_epochs(path)
-            label_names = store.read_meta(dy_dir).get("label_names")
+            label_names = dynamics_file.read_meta(dy_dir).get("label_names")
         elif (path / METRICS_NAME).is_file():
-            logger.warning("%s has no %s/; using %s as it is", path, store.DYNAMICS_SUBDIR, METRICS_NAME)
+            logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
             df = read_metrics_file(path / METRICS_NAME)
             num_epochs = num_epochs or _settings_epochs(path)
         else:
-            raise FileNotFoundError(f"{path}: neither {store.DYNAMICS_SUBDIR}/ nor {METRICS_NAME} found")
+            raise FileNotFoundError(f"{path}: neither {dynamics_file.DYNAMICS_SUBDIR}/ nor {METRICS_NAME} found")
         task, model = path.resolve().parent.name, path.resolve().name
     elif path.is_file():
         df = read_metrics_file(path)
@@ -530,9 +530,9 @@ def write_interactive_html(df: pd.DataFrame, path: str | os.PathLike, *, num_epo
     if texts:
         data["text"] = [texts.get(int(g), "") for g in data["guid"]]
     note = f"Showing {len(shown):,} of {len(df):,} examples." if len(shown) < len(df) else f"{len(df):,} examples."
-    parts = {"TITLE": html.escape(title), "NOTE": note, "DATA": store.json_for_html(data)}
+    parts = {"TITLE": html.escape(title), "NOTE": note, "DATA": web.json_for_html(data)}
     page = re.sub(r"__(TITLE|NOTE|DATA)__", lambda m: parts[m.group(1)], _HTML)  # one pass: no text is re-substituted
     path = Path(path)
-    with store.atomic_write(path) as fh:
+    with fileio.atomic_write(path) as fh:
         fh.write(page)
     return path

@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import Trainer, TrainerCallback
 
-from . import store
+from . import dynamics_file, fileio
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +125,8 @@ class DynamicsTrainer(Trainer):
                  td_format: str = "jsonl", dynamics_meta: dict | None = None, **kwargs):
         if td_mode not in TD_MODES:
             raise ValueError(f"td_mode must be one of {TD_MODES}, not {td_mode!r}")
-        if td_format not in store.FORMATS:
-            raise ValueError(f"td_format must be one of {store.FORMATS}, not {td_format!r}")
+        if td_format not in dynamics_file.FORMATS:
+            raise ValueError(f"td_format must be one of {dynamics_file.FORMATS}, not {td_format!r}")
         super().__init__(*args, **kwargs)
         if self.train_dataset is None:
             raise ValueError("DynamicsTrainer needs a train_dataset")
@@ -216,7 +216,7 @@ class DynamicsTrainer(Trainer):
         logits, filled = self._gathered()
         if self.args.should_save and int(filled.sum()) > 0:
             folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-            with store.atomic_write(folder / PARTIAL_NAME, "wb") as fh:
+            with fileio.atomic_write(folder / PARTIAL_NAME, "wb") as fh:
                 torch.save({"epoch": self._td_epoch, "logits": logits.cpu(), "filled": filled.cpu()}, fh)
 
     def _write_meta(self, epochs_completed: int) -> None:
@@ -230,14 +230,14 @@ class DynamicsTrainer(Trainer):
             "num_train_epochs": self.args.num_train_epochs,
         }
         meta.setdefault("label_names", [self.model.config.id2label.get(i, str(i)) for i in range(self.recorder.num_labels)])
-        store.write_json(self.dynamics_dir / store.META_NAME, meta)
+        fileio.write_json(self.dynamics_dir / dynamics_file.META_NAME, meta)
 
     def _begin_training(self, state) -> None:
         first = math.floor(state.epoch + 1e-6) if state.epoch else 0
         self._td_epoch = first
         if self.is_world_process_zero():
             self.dynamics_dir.mkdir(parents=True, exist_ok=True)
-            stale = [p for p in self.dynamics_dir.glob("dynamics_epoch_*.*") if p.suffix.lstrip(".") in store.FORMATS
+            stale = [p for p in self.dynamics_dir.glob("dynamics_epoch_*.*") if p.suffix.lstrip(".") in dynamics_file.FORMATS
                      and p.stem.rsplit("_", 1)[1].isdigit() and int(p.stem.rsplit("_", 1)[1]) >= first]
             for p in stale:
                 logger.warning("removing %s from an earlier run (this run records epoch %d on)", p, first)
@@ -267,7 +267,7 @@ class DynamicsTrainer(Trainer):
                                self._td_epoch, n_filled, len(self.recorder))
             else:
                 guids, lg, gold = self.recorder.finalize(logits, filled)
-                path = store.write_epoch(self.dynamics_dir, self._td_epoch, guids, lg, gold,
+                path = dynamics_file.write_epoch(self.dynamics_dir, self._td_epoch, guids, lg, gold,
                                          device=str(self.args.device), fmt=self.td_format)
                 self._write_meta(self._td_epoch + 1)
                 logger.info("wrote %s (%d examples)", path, len(guids))

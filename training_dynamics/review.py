@@ -28,8 +28,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import metrics, store
-from .store import json_for_html
+from . import dynamics_file, fileio, metrics, web
 from .label_errors import read_issues
 
 logger = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ def render_html(payload: dict) -> str:
     script_hash = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode()
     csp = (f"default-src 'none'; script-src 'sha256-{script_hash}'; style-src 'unsafe-inline'; "
            "img-src data: blob:; connect-src 'none'; form-action 'none'; base-uri 'none'")
-    parts = {"CSP": csp, "CSS": _CSS, "DATA": json_for_html(payload), "SCRIPT": _SCRIPT}
+    parts = {"CSP": csp, "CSS": _CSS, "DATA": web.json_for_html(payload), "SCRIPT": _SCRIPT}
     # one pass: text substituted in (the data) is never scanned for placeholders again
     return re.sub(r"__(CSP|CSS|DATA|SCRIPT)__", lambda m: parts[m.group(1)], _TEMPLATE)
 
@@ -107,7 +106,7 @@ def render_html(payload: dict) -> str:
 def write_review_page(path: str | os.PathLike, payload: dict) -> Path:
     """Write the page atomically; returns its path."""
     path = Path(path)
-    with store.atomic_write(path) as fh:
+    with fileio.atomic_write(path) as fh:
         fh.write(render_html(payload))
     logger.info("review page with %d examples -> %s", len(payload["items"]["guid"]), path)
     return path
@@ -545,7 +544,7 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     data_map = None
     run = model_dir or settings.get("run_dir")
     if run is not None:
-        if model_dir is None and not store.dynamics_dir(run).is_dir():
+        if model_dir is None and not dynamics_file.dynamics_dir(run).is_dir():
             logger.warning("%s: no recorded dynamics any more; the page has no data map", run)
         else:
             data_map = metrics.load_td_metrics(run, burn_out=burn_out if burn_out is not None else settings.get("burn_out"),

@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import store
+from . import fileio
 
 logger = logging.getLogger(__name__)
 
@@ -175,10 +175,10 @@ def write_indices(path: str | os.PathLike, selections: dict[str, Sequence[int]],
     """Write ``{"name": [guid, ...], ...}`` atomically, and ``settings`` beside it
     (``<stem>_settings.json``). Returns the indices path."""
     path = Path(path)
-    with store.atomic_write(path) as fh:
+    with fileio.atomic_write(path) as fh:
         fh.write("{" + ",\n ".join(f"{json.dumps(k)}: {json.dumps([int(g) for g in v])}"
                                   for k, v in selections.items()) + "}\n")
-    store.write_json(settings_path(path), settings)
+    fileio.write_json(settings_path(path), settings)
     return path
 
 
@@ -248,7 +248,7 @@ def write_selected_data(path: str | os.PathLike, ds, guids: np.ndarray, *, text_
     rows = select_guids(ds, guids, where=str(path))
     names = np.asarray(label_names, dtype=object)[np.asarray(rows["label"], dtype=np.int64)]
     cols = {c: rows[c] for c in text_columns}
-    with store.atomic_write(path) as fh:
+    with fileio.atomic_write(path) as fh:
         for i, (label, guid) in enumerate(zip(names.tolist(), rows[GUID])):
             fh.write(json.dumps({**{c: cols[c][i] for c in text_columns}, "label": label, GUID: int(guid)},
                                 ensure_ascii=False) + "\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import selection, store
+from . import dynamics_file, fileio, selection
 from .data import DataError, load_text_classification, tokenize
 from .glue_metrics import classification_metrics
 from .record import TD_MODES, DynamicsTrainer
@@ -59,8 +59,8 @@ class DynamicsArguments:
     def __post_init__(self):
         if self.td_mode not in TD_MODES:
             raise ValueError(f"--td_mode must be one of {', '.join(TD_MODES)}, not {self.td_mode!r}")
-        if self.td_format not in store.FORMATS:
-            raise ValueError(f"--td_format must be one of {', '.join(store.FORMATS)}, not {self.td_format!r}")
+        if self.td_format not in dynamics_file.FORMATS:
+            raise ValueError(f"--td_format must be one of {', '.join(dynamics_file.FORMATS)}, not {self.td_format!r}")
 
 
 @dataclass
@@ -111,7 +111,7 @@ def selection_filter(model_args: ModelArguments, data_args: DataArguments, dy_ar
         kept = selection.select_guids(train, guids, where=f"{path}: region {region!r}")
         logger.info("training on region %r of %s: %d of %d examples", region, path, len(kept), len(train))
         if training_args.should_save:
-            with store.atomic_write(Path(training_args.output_dir) / "data_selection.json") as fh:
+            with fileio.atomic_write(Path(training_args.output_dir) / "data_selection.json") as fh:
                 json.dump({"data_selection_file": str(path), "region": region, "num_selected": len(kept),
                            "num_train_examples": len(train), "guids": [int(g) for g in kept["guid"]]}, fh)
                 fh.write("\n")
@@ -221,7 +221,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         model=model, args=training_args, train_dataset=train_tok, eval_dataset=val_tok,
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics if val_tok is not None else None,
-        dynamics_dir=store.dynamics_dir(run_dir(data_args, model_args, dy_args)),
+        dynamics_dir=dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta)
 
 

@@ -1,4 +1,4 @@
-"""Read, write and validate training-dynamics files (the seed's formats, see DESIGN.md).
+"""The training-dynamics file format: write, read and validate epoch files (docs/design.md).
 
 Layout of a run folder (``dy_log/<task>/<model>``)::
 
@@ -20,13 +20,13 @@ import json
 import logging
 import os
 import re
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
+
+from .fileio import atomic_write, file_stat, numpy_view
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +42,6 @@ class DynamicsError(ValueError):
     """Bad or inconsistent dynamics files; the message is one line naming the file and the example."""
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def dynamics_dir(run_dir: str | os.PathLike) -> Path:
     """The ``training_dynamics`` folder of a run folder."""
     return Path(run_dir) / DYNAMICS_SUBDIR
@@ -59,37 +53,6 @@ def epoch_path(dy_dir: str | os.PathLike, epoch: int, fmt: str = "jsonl") -> Pat
         raise ValueError(f"unknown dynamics format {fmt!r}; choose one of {FORMATS}")
     return Path(dy_dir) / f"dynamics_epoch_{epoch}.{fmt}"
 
-
-@contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
-    """Open a temp file beside ``path``; rename it onto ``path`` only if the block succeeds.
-
-    A crash mid-write never leaves a half file under the final name. The file gets the usual
-    permissions (``0o666`` minus the umask), not the private ``0o600`` of a temp file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    with atomic_write(path) as fh:
-        json.dump(obj, fh, indent=2, sort_keys=False)
-        fh.write("\n")
 
 
 def read_meta(dy_dir: str | os.PathLike) -> dict:
@@ -142,73 +105,6 @@ def write_epoch(
     return path
 
 
-def write_jsonl_columns(path: str | os.PathLike, columns: dict[str, np.ndarray], *, chunk: int = 1 << 15) -> Path:
-    """Write equal-length 1-d arrays as JSON lines ``{"<name>": value, ...}`` (keys in dict order), atomically.
-
-    Vectorised with pyarrow (no Python loop per row; chunks formatted on two threads): floats are
-    written in their shortest exact form (they read back bit for bit), bools as true/false,
-    non-finite floats as null.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    n = len(next(iter(columns.values()))) if columns else 0
-    starts = list(range(0, n, chunk))
-    with atomic_write(path, "wb") as fh, ThreadPoolExecutor(max_workers=2) as pool:
-        for i in range(0, len(starts), 4):  # a few chunks in flight: bounded memory
-            for text in pool.map(lambda s: _jsonl_chunk(columns, s, s + chunk), starts[i:i + 4]):
-                fh.write(text)
-    return Path(path)
-
-
-def _jsonl_chunk(columns: dict[str, np.ndarray], start: int, stop: int) -> memoryview:
-    """Rows ``start:stop`` of ``columns`` as JSON lines (utf-8 bytes)."""
-    import pyarrow.compute as pc
-
-    parts: list[Any] = []
-    for i, (name, values) in enumerate(columns.items()):
-        text = pc.cast(_to_arrow(np.asarray(values[start:stop])), "string")
-        if text.null_count:
-            text = pc.fill_null(text, _arrow_str("null"))
-        parts += [_arrow_str(("{" if i == 0 else ",") + json.dumps(name) + ":"), text]
-    lines = pc.binary_join_element_wise(*parts, _arrow_str("}\n"), _arrow_str(""))
-    ends = np.frombuffer(lines.buffers()[1], dtype=np.int32)[[lines.offset, lines.offset + len(lines)]]
-    return memoryview(lines.buffers()[2])[ends[0]:ends[1]]
-
-
-# pyarrow converts Python objects (pa.array, pa.scalar, Array.to_numpy) only after importing pandas,
-# which costs more than the whole computation at SST-2 scale; these helpers go through buffers.
-
-
-def _to_arrow(values: np.ndarray) -> Any:
-    """(N,) float / int / bool numpy array -> pyarrow array; non-finite floats become null."""
-    import pyarrow as pa
-
-    n = len(values)
-    if values.dtype.kind == "b":
-        return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
-    if values.dtype.kind in "iu":
-        return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(np.ascontiguousarray(values, np.int64))])
-    values = np.ascontiguousarray(values, np.float64)
-    finite = np.isfinite(values)
-    valid = None if finite.all() else pa.py_buffer(np.packbits(finite, bitorder="little"))
-    return pa.Array.from_buffers(pa.float64(), n, [valid, pa.py_buffer(values)])
-
-
-def _arrow_str(text: str) -> Any:
-    """A pyarrow string scalar."""
-    import pyarrow as pa
-
-    data = text.encode()
-    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
-    return pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])[0]
-
-
-def _from_arrow(arr: Any, dtype: type) -> np.ndarray:
-    """Zero-copy numpy view of a null-free fixed-width pyarrow array (``int64``/``float64``/``int32``)."""
-    dtype = np.dtype(dtype)
-    if len(arr) == 0:
-        return np.zeros(0, dtype)
-    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,11 +182,6 @@ def list_epoch_files(dy_dir: str | os.PathLike) -> list[Path]:
                             "epochs must be numbered 0, 1, 2, ... without gaps")
     return [by_epoch[e][0] for e in range(last + 1)]
 
-
-def file_stat(path: Path) -> dict:
-    """``{"file": name, "size": bytes, "mtime_ns": ...}``: enough to notice that a file changed."""
-    st = path.stat()
-    return {"file": path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 class _EpochRows:
@@ -388,12 +279,12 @@ def _read_jsonl_fast(path: Path, epoch: int) -> _EpochRows:
     if guid_col.null_count:
         row = int(np.flatnonzero(guid_col.is_null().to_numpy(zero_copy_only=False))[0])
         raise DynamicsError(f"{path}: line {rows.line_of(row)}: no 'guid' ({_keys_of(path, rows.line_of(row))})")
-    rows.guids = _from_arrow(guid_col, np.int64)
+    rows.guids = numpy_view(guid_col, np.int64)
     for col, name in ((gold_col, "gold"), (lg_col, key)):
         if col.null_count:
             row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
             raise rows.fail(row, f"no {name!r} ({_keys_of(path, rows.line_of(row))})")
-    rows.gold = _from_arrow(gold_col, np.int64)
+    rows.gold = numpy_view(gold_col, np.int64)
     offsets = np.frombuffer(lg_col.buffers()[1], dtype=np.int32, count=n + 1, offset=lg_col.offset * 4)
     lengths = np.diff(offsets)
     c = int(lengths[0])
@@ -405,7 +296,7 @@ def _read_jsonl_fast(path: Path, epoch: int) -> _EpochRows:
     if values.null_count:
         row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0]) // c
         raise rows.fail(row, "logits contain null")
-    rows.logits = _from_arrow(values, np.float64).reshape(n, c)
+    rows.logits = numpy_view(values, np.float64).reshape(n, c)
     return rows
 
 
@@ -600,14 +491,3 @@ def _align(first: _EpochRows, rows: _EpochRows) -> tuple[np.ndarray, np.ndarray,
     return rows.logits[perm], rows.gold[perm], perm
 
 
-_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def json_for_html(obj) -> str:
-    """JSON safe to embed in an HTML ``<script>`` block (``type="application/json"`` or classic).
-
-    ``<``, ``>``, ``&``, U+2028 and U+2029 become ``\\uXXXX`` escapes (they only occur inside JSON
-    strings, where the escape means the same character), so no text can close the block.
-    """
-    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.translate(str.maketrans(_HTML_ESCAPES))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import run_cli, write_synthetic_dynamics
 
-from training_dynamics import store
-from training_dynamics.store import DynamicsError, read_dynamics
+from training_dynamics import dynamics_file, fileio
+from training_dynamics.dynamics_file import DynamicsError, read_dynamics
 
 N, E = 6, 3
 
@@ -18,7 +18,7 @@ N, E = 6, 3
 def make_run(tmp_path: Path, **kw) -> tuple[Path, Path, dict]:
     """A run folder with good synthetic dynamics (N examples, E epochs, 2 classes, file order = guid order)."""
     run = tmp_path / "run"
-    dy = store.dynamics_dir(run)
+    dy = dynamics_file.dynamics_dir(run)
     arrays = write_synthetic_dynamics(dy, **({"n": N, "epochs": E, "classes": 2, "seed": 1} | kw))
     return run, dy, arrays
 
@@ -49,7 +49,7 @@ def guid_at(path: Path, lineno: int) -> int:
 @pytest.mark.parametrize("fmt", ["jsonl", "npz"])
 def test_read_round_trip(tmp_path, fmt):
     run, dy, arrays = make_run(tmp_path, fmt=fmt, classes=3)
-    store.write_json(dy / store.META_NAME, {"num_labels": 3, "num_examples": N, "epochs_completed": E})
+    fileio.write_json(dy / dynamics_file.META_NAME, {"num_labels": 3, "num_examples": N, "epochs_completed": E})
     d = read_dynamics(dy, progress=False)
     assert d.logits.shape == (N, E, 3) and d.logits.dtype == np.float64
     assert d.guids.dtype == np.int64 and d.gold.dtype == np.int64
@@ -77,7 +77,7 @@ def test_mixed_formats_across_epochs(tmp_path):
     _, dy, arrays = make_run(tmp_path)
     path = dy / "dynamics_epoch_1.jsonl"
     path.unlink()
-    store.write_epoch(dy, 1, arrays["guids"][::-1], arrays["logits"][::-1, 1], arrays["gold"][::-1], fmt="npz")
+    dynamics_file.write_epoch(dy, 1, arrays["guids"][::-1], arrays["logits"][::-1, 1], arrays["gold"][::-1], fmt="npz")
     d = read_dynamics(dy, progress=False)
     np.testing.assert_array_equal(d.logits, arrays["logits"].astype(np.float64))
 
@@ -105,7 +105,7 @@ def test_slow_path_reads_the_same(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("pretend pyarrow failed")
 
-    monkeypatch.setattr(store, "_read_jsonl_fast", boom)
+    monkeypatch.setattr(dynamics_file, "_read_jsonl_fast", boom)
     slow = read_dynamics(dy, progress=False)
     for name in ("guids", "gold", "logits"):
         np.testing.assert_array_equal(getattr(slow, name), getattr(fast, name))
@@ -143,7 +143,7 @@ def _gap(run, dy, a):
 
 
 def _last_epoch_missing(run, dy, a):
-    store.write_json(dy / store.META_NAME, {"epochs_completed": 3})
+    fileio.write_json(dy / dynamics_file.META_NAME, {"epochs_completed": 3})
     (dy / "dynamics_epoch_2.jsonl").unlink()
     return ["dynamics_epoch_2 is missing", "says 3 epochs were completed"]
 
@@ -210,13 +210,13 @@ def _npz_nan(run, dy, a):
     logits = a["logits"][:, 1].copy()
     logits[4, 0] = np.nan
     (dy / "dynamics_epoch_1.jsonl").unlink()
-    p = store.write_epoch(dy, 1, a["guids"], logits, a["gold"], fmt="npz")
+    p = dynamics_file.write_epoch(dy, 1, a["guids"], logits, a["gold"], fmt="npz")
     return [f"{p}: row 4 (guid {a['guids'][4]}): logits are not finite"]
 
 
 def _npz_damaged(run, dy, a):
     (dy / "dynamics_epoch_2.jsonl").unlink()
-    p = store.write_epoch(dy, 2, a["guids"], a["logits"][:, 2], a["gold"], fmt="npz")
+    p = dynamics_file.write_epoch(dy, 2, a["guids"], a["logits"][:, 2], a["gold"], fmt="npz")
     p.write_bytes(p.read_bytes()[:100])
     return [f"{p}: not a readable .npz file"]
 
@@ -228,7 +228,7 @@ def _classes_within_file(run, dy, a):
 
 
 def _classes_across_epochs(run, dy, a):
-    p = store.write_epoch(dy, 1, a["guids"], np.zeros((N, 3)), a["gold"])
+    p = dynamics_file.write_epoch(dy, 1, a["guids"], np.zeros((N, 3)), a["gold"])
     return [f"{p}: 3 logits per example, but dynamics_epoch_0.jsonl has 2"]
 
 
@@ -257,19 +257,19 @@ def _empty_file(run, dy, a):
 
 
 def _two_formats(run, dy, a):
-    store.write_epoch(dy, 1, a["guids"], a["logits"][:, 1], a["gold"], fmt="npz")
+    dynamics_file.write_epoch(dy, 1, a["guids"], a["logits"][:, 1], a["gold"], fmt="npz")
     return [str(dy), "epoch 1 is recorded twice (dynamics_epoch_1.jsonl and dynamics_epoch_1.npz)"]
 
 
 def _one_logit(run, dy, a):
     for e in range(E):
-        p = store.write_epoch(dy, e, a["guids"], np.zeros((N, 1)), np.zeros(N, int))
+        p = dynamics_file.write_epoch(dy, e, a["guids"], np.zeros((N, 1)), np.zeros(N, int))
     return ["dynamics_epoch_0.jsonl: 1 logit(s) per example", "regression"]
 
 
 def _meta_num_labels(run, dy, a):
-    store.write_json(dy / store.META_NAME, {"num_labels": 3, "epochs_completed": E})
-    return [f"{dy / store.META_NAME}: num_labels is 3, but dynamics_epoch_0.jsonl has 2 logits per example"]
+    fileio.write_json(dy / dynamics_file.META_NAME, {"num_labels": 3, "epochs_completed": E})
+    return [f"{dy / dynamics_file.META_NAME}: num_labels is 3, but dynamics_epoch_0.jsonl has 2 logits per example"]
 
 
 def _guid_not_int(run, dy, a):
@@ -315,7 +315,7 @@ def test_write_jsonl_columns_round_trips_exactly(tmp_path):
     cols = {"guid": rng.integers(2**40, size=11), "x": rng.normal(size=11) * 10.0 ** rng.integers(-20, 20, size=11),
             "flag": rng.random(11) < 0.5, "y": np.array([0.1, 1 / 3, -0.0, 5e-324, 1e300, np.nan, np.inf, 1.0, 2.5,
                                                           -1e-7, 7.0])}
-    path = store.write_jsonl_columns(tmp_path / "out.jsonl", cols, chunk=4)  # several chunks
+    path = fileio.write_jsonl_columns(tmp_path / "out.jsonl", cols, chunk=4)  # several chunks
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rows) == 11 and all(list(r) == ["guid", "x", "flag", "y"] for r in rows)
     assert [r["guid"] for r in rows] == cols["guid"].tolist()
