@@ -1,54 +1,11 @@
 #!/usr/bin/env python
-"""Apply reviewed corrections (corrections.json from the review page) and write the corrected dataset.
+"""Apply reviewed corrections and write the corrected dataset.
 
-Columns: guid, the text column(s), original_label, corrected_label, review_action. Retrain on it with
-run_glue_and_record_td.py --train_file OUT --label_column corrected_label.
+The original project's script name for `training-dynamics apply` (same flags; --help lists them).
 """
-from __future__ import annotations
-
-import argparse
 import sys
 
-from training_dynamics import corrections as co
-from training_dynamics.cli import HelpFormatter, run, setup_logging
-from training_dynamics.data import load_text_classification
-
-
-def _split(s: str | None) -> list[str] | None:
-    return [x.strip() for x in s.split(",") if x.strip()] if s else None
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="apply_corrections.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
-    p.add_argument("--corrections", required=True, help="corrections.json exported by the review page.")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--train_file", help="The dataset that was reviewed: .csv, .tsv, .json, .jsonl or .parquet.")
-    src.add_argument("--task_name", help="A GLUE classification task (its training split, from the Hub).")
-    p.add_argument("--text_columns", help="Comma-separated text column(s). Default: guessed.")
-    p.add_argument("--label_column", help="Label column. Default: label (or labels, gold, corrected_label).")
-    p.add_argument("--class_names", help="Comma-separated label names in id order (as given to find_label_issues.py).")
-    p.add_argument("--output", help="Corrected dataset file: .jsonl, .json (lines), .csv or .parquet.")
-    p.add_argument("--save_to_disk", help="Also (or instead) write a datasets.save_to_disk folder.")
-    p.add_argument("--push_to_hub", metavar="REPO", help="Also upload the corrected dataset to the Hub as REPO (needs a login).")
-    p.add_argument("--private", action="store_true", help="With --push_to_hub: make the Hub dataset private.")
-    p.add_argument("--cache_dir", help="Where Hub downloads are cached.")
-    args = p.parse_args(argv)
-    if not (args.output or args.save_to_disk or args.push_to_hub):
-        p.error("give --output FILE, --save_to_disk DIR and/or --push_to_hub REPO")
-    if args.output and not args.output.lower().endswith(co.OUTPUT_FORMATS):
-        p.error(f"--output must end with one of {', '.join(co.OUTPUT_FORMATS)}")
-    setup_logging()
-    corrections = co.read_corrections(args.corrections)
-    data = load_text_classification(task_name=args.task_name, train_file=args.train_file,
-                                    text_columns=_split(args.text_columns), label_column=args.label_column,
-                                    label_names=_split(args.class_names), cache_dir=args.cache_dir)
-    df = co.apply_corrections(data, corrections, where=args.corrections)
-    co.write_corrected(df, output=args.output, save_to_disk=args.save_to_disk)
-    if args.push_to_hub:
-        co.push_to_hub(df, args.push_to_hub, private=args.private)
-    return 0
-
+from training_dynamics.cli import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main, "apply_corrections.py"))
+    sys.exit(run_command("apply", sys.argv[1:], prog="apply_corrections.py"))

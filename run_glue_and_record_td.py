@@ -1,13 +1,11 @@
 #!/usr/bin/env python
-"""Fine-tune a transformer on a GLUE task or a local file and record its training dynamics.
+"""Fine-tune a transformer and record its training dynamics.
 
-Dynamics go to <dy_log_dir>/<task>/<model>/training_dynamics/dynamics_epoch_<e>.jsonl.
-Run with --help for every flag (model, data, dynamics and all of TrainingArguments).
+The original project's script name for `training-dynamics record` (same flags; --help lists them).
 """
 import sys
 
-from training_dynamics.cli import run
-from training_dynamics.train import main
+from training_dynamics.cli import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main, "run_glue_and_record_td.py"))
+    sys.exit(run_command("record", sys.argv[1:], prog="run_glue_and_record_td.py"))

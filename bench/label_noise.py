@@ -39,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from training_dynamics.cli import setup_logging  # noqa: E402
+from training_dynamics.cli.args import DataArguments  # noqa: E402
 
 logger = logging.getLogger("label_noise")
 NOISE_MODES = ("uniform", "class_conditional")
@@ -139,8 +140,7 @@ def cv_probabilities(work: Path, *, texts, noisy, names, model: Path, train_comm
                            "--train_file", fold / "train.jsonl", "--output_dir", fold / "model",
                            "--dy_log_dir", fold / "dy_log", *train_common])
         t0 = time.perf_counter()
-        data = le.load_data(task_name=None, train_file=str(fold / "heldout.jsonl"), text_columns=None,
-                            label_column=None, class_names=names, max_train_samples=None)
+        data = DataArguments(train_file=str(fold / "heldout.jsonl"), class_names=",".join(names)).load()
         df = le.issues_from_model(data, str(fold / "model"), batch_size=128, progress=False)
         cols = [df.attrs["label_names"].index(name) for name in names]
         probs[df["guid"].to_numpy()] = np.array(df["probabilities"].tolist())[:, cols]

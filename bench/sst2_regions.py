@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from training_dynamics.cli import setup_logging  # noqa: E402
+from training_dynamics.run import METRICS_NAME, read_td_metrics  # noqa: E402
 
 logger = logging.getLogger("sst2_regions")
 REGIONS = ("easy", "hard", "ambiguous", "random")
@@ -121,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     regions = args.regions.split(",")
     baseline = out / "outputs" / "full"
     if suffix:  # the 100% baseline at the retrain rate: a "region" holding every guid
-        from training_dynamics import metrics, selection
+        from training_dynamics import selection
 
         regions.append("all")
         baseline = out / f"outputs{suffix}" / "all"
-        guids = metrics.read_td_metrics(run_dir / metrics.METRICS_NAME)["guid"].tolist()
+        guids = read_td_metrics(run_dir / METRICS_NAME)["guid"].tolist()
         selection.write_indices(run_dir / "all.json", {"all": guids}, {"what": "every training guid"})
     for region in regions:
         region_out = out / f"outputs{suffix}" / region

@@ -283,7 +283,7 @@ def _burn_out_too_large(run, dy, a):
 
 
 def _burn_out_zero(run, dy, a):
-    return ["--burn_out", 0, "burn_out must be a whole number of epochs >= 1, got 0"]
+    return ["--burn_out", 0, "--burn_out must be >= 1, not 0"]
 
 
 BAD_INPUTS = [_empty_folder, _no_folder, _gap, _last_epoch_missing, _example_missing, _example_repeated,

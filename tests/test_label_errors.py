@@ -13,6 +13,8 @@ import torch
 from conftest import run_cli
 from training_dynamics import label_errors as le
 from training_dynamics import dynamics_file, metrics, selection
+from training_dynamics.run import METRICS_NAME, SETTINGS_NAME, Run
+from training_dynamics.cli.args import DataArguments
 
 
 def _read_jsonl(path) -> pd.DataFrame:
@@ -113,7 +115,7 @@ def test_model_ranking_equals_a_manual_per_example_computation(recorded_run, dem
     assert (np.diff(got["score"].to_numpy()) <= 0).all()
     assert set(got["score_name"]) == {"loss"}
     # regions of the recorded run, matched by guid
-    df = metrics.load_td_metrics(recorded_run)
+    df = Run(recorded_run).metrics()
     want_region = pd.Series(selection.region_of(df).to_numpy(), index=df["guid"])
     assert g["region"].tolist() == want_region.reindex(g.index).tolist()
     assert {"hard", "easy", "ambiguous"} <= set(g["region"])
@@ -140,8 +142,7 @@ def test_model_labels_are_matched_by_name_not_position(recorded_run, demo_data, 
     model.config.label2id = {"positive": 0, "negative": 1}
     model.save_pretrained(flipped)
 
-    data = le.load_data(task_name=None, train_file=str(demo_data["train"]), text_columns=None, label_column=None,
-                        class_names=None, max_train_samples=None)
+    data = DataArguments(train_file=str(demo_data["train"])).load()
     assert data.label_names == ["negative", "positive"]  # sorted: the opposite of the flipped model
     a = le.issues_from_model(data, str(src), batch_size=32, progress=False).set_index("guid").sort_index()
     b = le.issues_from_model(data, str(flipped), batch_size=32, progress=False).set_index("guid").sort_index()
@@ -160,8 +161,7 @@ def test_model_without_label_names_needs_trust_label_order(tiny_model, demo_data
     err = proc.stderr.strip().splitlines()[-1]
     assert err.startswith("find_label_issues.py: error: ") and "--trust_label_order" in err
     assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
-    data = le.load_data(task_name=None, train_file=str(demo_data["train"]), text_columns=None, label_column=None,
-                        class_names=None, max_train_samples=None)
+    data = DataArguments(train_file=str(demo_data["train"])).load()
     got = le.issues_from_model(data, str(tiny_model), trust_label_order=True, top_k=5, progress=False)
     assert len(got) == 5 and got.attrs["label_names"] == ["negative", "positive"]
     assert set(got["region"]) == {""}  # no dynamics given
@@ -190,13 +190,13 @@ def test_dynamics_ranking_by_confidence_and_aum(recorded_run, demo_data, tmp_pat
     assert set(got["score_name"]) == {"1-confidence"}
     texts = [r["sentence"] for r in _demo_rows(demo_data)]
     assert g["text"].tolist() == [texts[i] for i in g.index]  # guid = row index of the demo file
-    df = metrics.load_td_metrics(recorded_run)
+    df = Run(recorded_run).metrics()
     assert g["region"].tolist() == pd.Series(selection.region_of(df).to_numpy(), index=df["guid"]).reindex(g.index).tolist()
     hard = selection.three_regions(df)["hard"]  # lowest confidence = the top of this ranking
     assert set(got["guid"].head(len(hard))) == set(hard)
 
     out = tmp_path / "aum"
-    saved = {name: (recorded_run / name).read_bytes() for name in (metrics.METRICS_NAME, metrics.SETTINGS_NAME)}
+    saved = {name: (recorded_run / name).read_bytes() for name in (METRICS_NAME, SETTINGS_NAME)}
     run_cli("find_label_issues.py", "--source", "dynamics", "--model_dir", recorded_run, "--output_dir", out,
             "--score", "aum", "--burn_out", 3, "--top_k", 10, "--disable_tqdm")
     # ranking only reads the run: the all-epoch td_metrics.jsonl stays as it was
@@ -214,7 +214,7 @@ def test_dynamics_ranking_by_confidence_and_aum(recorded_run, demo_data, tmp_pat
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--source", "dynamics"], "needs --model_dir"),
+    (["--source", "dynamics"], "needs --run_dir"),
     (["--source", "model", "--train_file", "x.jsonl"], "needs --model_name_or_path"),
     (["--source", "dynamics", "--model_dir", "no/such/run"], "no/such/run"),
 ])

@@ -17,7 +17,8 @@ import pytest
 from conftest import ROOT, run_cli, write_synthetic_dynamics
 
 from training_dynamics import dynamics_file, metrics
-from training_dynamics.metrics import COLUMNS, compute_td_metrics, load_td_metrics
+from training_dynamics.metrics import COLUMNS, compute_td_metrics
+from training_dynamics.run import METRICS_NAME, SETTINGS_NAME, SUMMARY_NAME, Run
 from training_dynamics.dynamics_file import Dynamics, DynamicsError
 
 
@@ -284,7 +285,7 @@ def test_td_metrics_cli_on_recorded_run(recorded_run, tmp_path):
     recorded_run = shutil.copytree(recorded_run, tmp_path / "run")  # leave the shared fixture untouched
     run_cli("td_metrics.py", "--model_dir", recorded_run)
     meta = json.loads((dynamics_file.dynamics_dir(recorded_run) / dynamics_file.META_NAME).read_text())
-    lines = (recorded_run / metrics.METRICS_NAME).read_text().splitlines()
+    lines = (recorded_run / METRICS_NAME).read_text().splitlines()
     assert len(lines) == meta["num_examples"] == 150
     rows = [json.loads(line) for line in lines]
     assert all(list(r) == list(COLUMNS) for r in rows)
@@ -302,21 +303,21 @@ def test_td_metrics_cli_on_recorded_run(recorded_run, tmp_path):
     ref = reference(logits, gold, include_ci=False)
     for col, expected in ref.items():
         np.testing.assert_allclose([r[col] for r in rows], expected, rtol=1e-9, atol=1e-12, err_msg=col)
-    summary = [json.loads(line) for line in open(recorded_run / metrics.SUMMARY_NAME)]
+    summary = [json.loads(line) for line in open(recorded_run / SUMMARY_NAME)]
     assert [s["epoch"] for s in summary] == [0, 1, 2, 3]
     for e, s in enumerate(summary):
         acc = np.mean([np.argmax(raw[e][g][0]) == raw[e][g][1] for g in guids])
         assert s["accuracy"] == pytest.approx(acc, abs=1e-12) and s["num_examples"] == 150
         assert s["loss"] == pytest.approx(np.mean([-math.log(
             math.exp(raw[e][g][0][raw[e][g][1]]) / sum(math.exp(v) for v in raw[e][g][0])) for g in guids]), rel=1e-9)
-    settings = json.loads((recorded_run / metrics.SETTINGS_NAME).read_text())
+    settings = json.loads((recorded_run / SETTINGS_NAME).read_text())
     assert settings["burn_out"] == 4 and settings["epochs_used"] == [0, 1, 2, 3] and settings["include_ci"] is False
     assert [s["file"] for s in settings["sources"]] == [f"dynamics_epoch_{e}.jsonl" for e in range(4)]
     # a second run with --burn_out 2 --include_ci changes what is written
     run_cli("td_metrics.py", "--model_dir", recorded_run, "--burn_out", 2, "--include_ci", "--no_progress")
-    settings = json.loads((recorded_run / metrics.SETTINGS_NAME).read_text())
+    settings = json.loads((recorded_run / SETTINGS_NAME).read_text())
     assert settings["burn_out"] == 2 and settings["include_ci"] is True
-    rows2 = [json.loads(line) for line in open(recorded_run / metrics.METRICS_NAME)]
+    rows2 = [json.loads(line) for line in open(recorded_run / METRICS_NAME)]
     ref2 = reference(logits[:, :2], gold, include_ci=True)
     np.testing.assert_allclose([r["variability"] for r in rows2], ref2["variability"], rtol=1e-9, atol=1e-12)
     assert max(r["correctness"] for r in rows2) <= 2
@@ -324,48 +325,48 @@ def test_td_metrics_cli_on_recorded_run(recorded_run, tmp_path):
 
 def test_load_td_metrics_reuses_fresh_and_recomputes_stale(synthetic_dynamics, monkeypatch):
     run, _ = synthetic_dynamics(n=30, epochs=3, classes=2, seed=7)
-    first = load_td_metrics(run)
-    assert (run / metrics.METRICS_NAME).exists() and (run / metrics.SETTINGS_NAME).exists()
-    assert (run / metrics.SUMMARY_NAME).exists()
+    first = Run(run).metrics()
+    assert (run / METRICS_NAME).exists() and (run / SETTINGS_NAME).exists()
+    assert (run / SUMMARY_NAME).exists()
     pd.testing.assert_frame_equal(first, compute_td_metrics(dynamics_file.read_dynamics(dynamics_file.dynamics_dir(run))))
-    assert metrics.td_metrics_are_fresh(run)
+    assert Run(run).metrics_are_fresh()
 
     real_read = dynamics_file.read_dynamics
     calls = []
     monkeypatch.setattr(dynamics_file, "read_dynamics", lambda *a, **k: calls.append(1) or real_read(*a, **k))
-    again = load_td_metrics(run)
+    again = Run(run).metrics()
     assert calls == []  # read back from td_metrics.jsonl, not recomputed
     pd.testing.assert_frame_equal(again, first, check_exact=True)  # floats are written exactly
     assert list(again.columns) == list(COLUMNS) and again["never_learned"].dtype == bool
     assert again["correctness"].dtype == np.int64
 
-    two = load_td_metrics(run, burn_out=2)  # other settings: recomputed
+    two = Run(run).metrics(burn_out=2)  # other settings: recomputed
     assert calls == [1] and two["correctness"].max() <= 2
-    assert json.loads((run / metrics.SETTINGS_NAME).read_text())["burn_out"] == 2
-    load_td_metrics(run, burn_out=2)
+    assert json.loads((run / SETTINGS_NAME).read_text())["burn_out"] == 2
+    Run(run).metrics(burn_out=2)
     assert calls == [1]
-    load_td_metrics(run, burn_out=2, include_ci=True)
+    Run(run).metrics(burn_out=2, include_ci=True)
     assert calls == [1, 1]
 
     # an epoch file changes: stale, recomputed from the new logits
     write_synthetic_dynamics(dynamics_file.dynamics_dir(run), n=30, epochs=3, classes=2, seed=8)
-    assert not metrics.td_metrics_are_fresh(run, burn_out=2, include_ci=True)
-    changed = load_td_metrics(run, burn_out=2, include_ci=True)
+    assert not Run(run).metrics_are_fresh(burn_out=2, include_ci=True)
+    changed = Run(run).metrics(burn_out=2, include_ci=True)
     assert calls == [1, 1, 1]
     assert not np.allclose(changed["confidence"], two["confidence"])
 
     # td_metrics.jsonl replaced by something else (e.g. the seed's output): stale
-    (run / metrics.METRICS_NAME).write_text('{"guid": 1}\n')
-    assert not metrics.td_metrics_are_fresh(run, burn_out=2, include_ci=True)
-    load_td_metrics(run, burn_out=2, include_ci=True)
+    (run / METRICS_NAME).write_text('{"guid": 1}\n')
+    assert not Run(run).metrics_are_fresh(burn_out=2, include_ci=True)
+    Run(run).metrics(burn_out=2, include_ci=True)
     assert calls == [1, 1, 1, 1]
 
 
 def test_outputs_are_readable_by_others(synthetic_dynamics):
     """Atomic writes must not leave the private 0600 mode of temp files."""
     run, _ = synthetic_dynamics(n=5, epochs=1)
-    metrics.write_td_metrics(run, progress=False)
-    mode = os.stat(run / metrics.METRICS_NAME).st_mode & 0o777
+    Run(run).write_metrics(progress=False)
+    mode = os.stat(run / METRICS_NAME).st_mode & 0o777
     assert mode == 0o666 & ~_umask()
 
 
@@ -378,7 +379,7 @@ def _umask() -> int:
 def test_td_metrics_cli_does_not_import_pandas(synthetic_dynamics):
     """Process start-up dominates at SST-2 scale: the td_metrics.py path stays free of pandas."""
     run, _ = synthetic_dynamics(n=20, epochs=2)
-    code = ("import runpy, sys; main = runpy.run_path('td_metrics.py')['main']; "
+    code = ("import sys; from training_dynamics.cli.metrics import main; "
             f"main(['--model_dir', {str(run)!r}, '--no_progress']); assert 'pandas' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
-    assert len((run / metrics.METRICS_NAME).read_text().splitlines()) == 20
+    assert len((run / METRICS_NAME).read_text().splitlines()) == 20

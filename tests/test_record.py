@@ -132,11 +132,12 @@ def _train_in_process(model, demo_data, out: Path, *, crash_at: int | None = Non
     """Train 3 epochs with checkpoints every 5 steps (10 steps per epoch); optionally crash at a step."""
     from transformers import TrainerCallback
 
-    from training_dynamics.train import build_trainer, parse_args
+    from training_dynamics.cli.record import parse_args
+    from training_dynamics.train import build_trainer
 
     args = train_args(model, demo_data, out, "--dy_model_name", "tiny", "--save_strategy", "steps", "--save_steps", 5,
                       epochs=3)
-    margs, dargs, yargs, targs = parse_args([str(a) for a in args])
+    margs, dargs, yargs, targs, _ = parse_args([str(a) for a in args])
     trainer = build_trainer(margs, dargs, yargs, targs)
 
     class CrashAt(TrainerCallback):
@@ -287,17 +288,17 @@ def test_class_names_name_integer_labels_reorder_string_and_hub_labels(tmp_path)
 
 def test_arguments_from_one_json_file_get_the_cpu_torchrun_defaults_too(tmp_path, monkeypatch):
     """run_glue.py's `script.py args.json` form; under torchrun without a GPU it picks gloo + CPU as the flags do."""
-    from training_dynamics import train
-    from training_dynamics.train import parse_args
+    from training_dynamics.cli import record
+    from training_dynamics.cli.record import parse_args
 
     config = _write(tmp_path / "args.json", json.dumps({"model_name_or_path": "m", "train_file": "t.jsonl",
                                                          "output_dir": str(tmp_path / "o"), "num_train_epochs": 2}))
-    margs, dargs, yargs, targs = parse_args([str(config)])
+    margs, dargs, yargs, targs, _ = parse_args([str(config)])
     assert (margs.model_name_or_path, dargs.train_file, targs.num_train_epochs) == ("m", "t.jsonl", 2)
     assert targs.ddp_backend is None
     # what torchrun without a GPU gets (a real WORLD_SIZE > 1 would make TrainingArguments start a process group)
-    monkeypatch.setattr(train, "_cpu_ddp_defaults", lambda: {"ddp_backend": "gloo", "use_cpu": True})
-    assert train._with_cpu_ddp_defaults([str(config)]) == {**json.loads(config.read_text()), "ddp_backend": "gloo",
+    monkeypatch.setattr(record, "_cpu_ddp_defaults", lambda: {"ddp_backend": "gloo", "use_cpu": True})
+    assert record.with_cpu_ddp_defaults([str(config)]) == {**json.loads(config.read_text()), "ddp_backend": "gloo",
                                                             "use_cpu": True}
-    assert train._with_cpu_ddp_defaults(["--x", "1", "--ddp_backend", "nccl"]) == ["--x", "1", "--ddp_backend", "nccl",
+    assert record.with_cpu_ddp_defaults(["--x", "1", "--ddp_backend", "nccl"]) == ["--x", "1", "--ddp_backend", "nccl",
                                                                                    "--use_cpu", "true"]

@@ -19,6 +19,7 @@ import pytest
 from conftest import run_cli
 from training_dynamics import label_errors as le
 from training_dynamics import dynamics_file, fileio, review, web
+from training_dynamics.run import Run
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -81,7 +82,7 @@ def _write_run(tmp: Path) -> tuple[Path, Path]:
 def page_path(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("review")
     train, run = _write_run(tmp)
-    df = le.issues_from_dynamics(run, progress=False)
+    df = le.issues_from_dynamics(Run(run), progress=False)
     le.write_issues(df, tmp / "issues", {"source": "dynamics", "score_name": "1-confidence", "run_dir": str(run),
                                          "dataset": str(train.resolve()), "label_names": df.attrs["label_names"]})
     out = tmp / "issues" / "review.html"

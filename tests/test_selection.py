@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT, run_cli, train_args
 from training_dynamics import selection
+from training_dynamics.run import Run
 
 
 # -- a hand-made metrics table ------------------------------------------------------------------
@@ -235,7 +236,7 @@ def read_epoch(path: Path) -> dict[int, int]:
 def test_end_to_end_regions_from_a_recorded_run(recorded_run, selected, demo_data):
     from training_dynamics import metrics
 
-    df = metrics.load_td_metrics(recorded_run, burn_out=4)
+    df = Run(recorded_run).metrics(burn_out=4)
     regions = json.loads((selected / "three_regions_data_indices.json").read_text())
     assert regions == selection.three_regions(df, proportion=0.33, seed=42)
     assert all(len(v) == 50 for v in regions.values())  # round(0.33 * 150)
@@ -293,7 +294,7 @@ def test_run_glue_sh(recorded_run, selected, demo_data, tiny_model, tmp_path):
 
 def test_retrain_on_a_single_list_file(demo_data, tiny_model, tmp_path):
     """A --fractions file holds one list: no region needed; the run records to <model>_<its name>."""
-    from training_dynamics.train import main
+    from training_dynamics.cli.record import main
 
     guids = list(range(3, 150, 7))
     path = selection.write_indices(tmp_path / "selection_loss_0.15.json", {"loss_0.15": guids}, {})
@@ -305,7 +306,7 @@ def test_retrain_on_a_single_list_file(demo_data, tiny_model, tmp_path):
 
 def _retrain(argv, capsys) -> tuple[int, str]:
     from training_dynamics.cli import run
-    from training_dynamics.train import main
+    from training_dynamics.cli.record import main
 
     rc = run(lambda: main([str(a) for a in argv]), "run_glue_and_record_td.py")
     err = capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Load a text-classification dataset (GLUE task or local file), map labels, assign guids, tokenize.
 
-Conventions (DESIGN.md):
+Conventions (docs/design.md):
 - ``guid`` is the dataset's ``idx`` (or ``guid``) column when it has one, else the row index in the
   file / split *before* any selection or shuffling.
 - String labels are mapped to ids in sorted order unless ``label_names`` fixes the order; the
@@ -230,6 +230,11 @@ def _normalise(ds, text_columns, label_column: str, names: list[str], where: str
     ds = ds.select_columns(keep)
     ds = ds.add_column(LABEL, ids.tolist()).add_column(GUID, guids.tolist())
     return ds
+
+
+def split_list(text: str | None) -> list[str] | None:
+    """A comma-separated flag value as a list: ``"a, b,c"`` -> ``["a", "b", "c"]``; empty -> ``None``."""
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
 
 
 def tokenize(ds, tokenizer, text_columns: Sequence[str], max_seq_length: int = 128):

@@ -1,27 +1,19 @@
-"""The offline demo of the whole pipeline (``make demo``).
+"""The offline demo of the whole pipeline (``training-dynamics demo``, ``make demo``).
 
 Generates a sentiment dataset with planted label noise and ambiguity, builds two tiny BERTs from
-configs (a weak and a strong one), then runs every stage through its real command-line script,
-printing each command exactly as a user would type it::
-
-    python -m training_dynamics.demo --output_dir demo_output
+configs (a weak and a strong one), then runs every stage through its real command (in this
+process), logging each command exactly as a user would type it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from .cli import setup_logging
-
 logger = logging.getLogger("training_dynamics.demo")
-ROOT = Path(__file__).resolve().parents[1]
 TASK = "demo"
 #: two tiny BERTs from configs, and the learning rate each trains well with
 MODELS = {"weak": {"hidden_size": 16, "num_layers": 1, "num_heads": 1},
@@ -29,15 +21,16 @@ MODELS = {"weak": {"hidden_size": 16, "num_layers": 1, "num_heads": 1},
 LEARNING_RATE = {"weak": "3e-3", "strong": "1e-3"}
 
 
-def _run(script: str, *args) -> None:
-    """Run a top-level script of the repo, echoing the command."""
-    cmd = [sys.executable, script, *map(str, args)]
-    shown = " ".join(shlex.quote(c) for c in ["python", *cmd[1:]])
-    logger.info("$ %s", shown)
+def _run(command: str, *args) -> None:
+    """Run one ``training-dynamics`` command in this process, logging it as a user would type it."""
+    from .cli import run_command
+
+    argv = [str(a) for a in args]
+    logger.info("$ %s", " ".join(shlex.quote(c) for c in ["training-dynamics", command, *argv]))
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT)
-    if proc.returncode != 0:
-        raise SystemExit(f"demo: step failed ({proc.returncode}): {shown}")
+    code = run_command(command, argv)
+    if code != 0:
+        raise SystemExit(f"demo: step failed ({code}): training-dynamics {command}")
     logger.info("  done in %.1f s", time.perf_counter() - t0)
 
 
@@ -60,41 +53,30 @@ def prepare(out: Path, *, n_train: int, seed: int) -> tuple[dict[str, Path], dic
     return data, models
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the offline demo end to end."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--output_dir", default="demo_output", help="Everything the demo makes goes here (default: demo_output).")
-    p.add_argument("--n_train", type=int, default=2000, help="Training examples to generate (default 2000).")
-    p.add_argument("--epochs", type=int, default=5, help="Training epochs (default 5).")
-    p.add_argument("--seed", type=int, default=42, help="Seed for data, models and training.")
-    args = p.parse_args(argv)
-    setup_logging()
-    out = Path(args.output_dir).resolve()
+def run_demo(output_dir: str | Path = "demo_output", *, n_train: int = 2000, epochs: int = 5, seed: int = 42) -> Path:
+    """Run the offline demo end to end into ``output_dir``; returns its absolute path."""
+    out = Path(output_dir).resolve()
     dy_log = out / "dy_log"
     t0 = time.perf_counter()
-    data, models = prepare(out, n_train=args.n_train, seed=args.seed)
-
+    data, models = prepare(out, n_train=n_train, seed=seed)
     for name, model in models.items():
-        _run("run_glue_and_record_td.py", "--model_name_or_path", model, "--train_file", data["train"],
+        _run("record", "--model_name_or_path", model, "--train_file", data["train"],
              "--validation_file", data["validation"], "--dy_task_name", TASK, "--dy_log_dir", dy_log,
-             "--output_dir", out / "outputs" / model.name, "--num_train_epochs", args.epochs,
-             "--learning_rate", LEARNING_RATE[name], "--per_device_train_batch_size", 32, "--per_device_eval_batch_size", 128,
-             "--save_strategy", "no", "--report_to", "none", "--seed", args.seed, "--disable_tqdm", "true")
+             "--output_dir", out / "outputs" / model.name, "--num_train_epochs", epochs,
+             "--learning_rate", LEARNING_RATE[name], "--per_device_train_batch_size", 32,
+             "--per_device_eval_batch_size", 128, "--save_strategy", "no", "--report_to", "none", "--seed", seed,
+             "--disable_tqdm", "true")
     strong = dy_log / TASK / models["strong"].name
     weak = dy_log / TASK / models["weak"].name
-    burn_out = str(args.epochs)
-    _run("td_metrics.py", "--model_dir", strong, "--burn_out", burn_out)
-    _run("plot_cartography.py", "--model_dir", strong, "--burn_out", burn_out, "--show_hist",
-         "--plots_dir", out / "plots")
-    _run("data_selection.py", "--model_dir", strong, "--burn_out", burn_out, "--proportion", "0.33")
-    _run("compare_models.py", "--weak_dir", weak, "--strong_dir", strong, "--burn_out", burn_out,
-         "--output_dir", out / "compare")
-    _run("find_label_issues.py", "--source", "dynamics", "--model_dir", strong, "--output_dir", out / "label_issues")
-    _run("review_label_issues.py", "--issues", out / "label_issues" / "label_issues.jsonl", "--model_dir", strong,
-         "--output", out / "label_issues" / "review.html")
+    _run("metrics", "--run_dir", strong, "--burn_out", epochs)
+    _run("plot", "--run_dir", strong, "--burn_out", epochs, "--show_hist", "--output_dir", out / "plots")
+    _run("select", "--run_dir", strong, "--burn_out", epochs, "--proportion", "0.33")
+    _run("compare", "--weak_dir", weak, "--strong_dir", strong, "--burn_out", epochs, "--output_dir", out / "compare")
+    _run("find-issues", "--source", "dynamics", "--run_dir", strong, "--output_dir", out / "label_issues")
+    _run("review", "--issues", out / "label_issues" / "label_issues.jsonl", "--run_dir", strong)
     report(out, strong, data["truth"])
     logger.info("demo finished in %.0f s; everything is in %s", time.perf_counter() - t0, out)
-    return 0
+    return out
 
 
 def report(out: Path, run: Path, truth_file: Path) -> None:
@@ -114,7 +96,3 @@ def report(out: Path, run: Path, truth_file: Path) -> None:
                 n_flipped, found, 100 * found / max(n_flipped, 1))
     logger.info("data map: %s", ", ".join(str(p) for p in sorted((out / "plots").glob("*.png"))))
     logger.info("review page (open in a browser): %s", out / "label_issues" / "review.html")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

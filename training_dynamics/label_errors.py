@@ -25,9 +25,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import dynamics_file, fileio, metrics, selection
-from .data import DataError, TextClassificationData, example_texts, load_from_meta, load_text_classification
+from . import fileio, metrics, selection
+from .data import TextClassificationData, example_texts
 from .metrics import log_softmax
+from .run import Run
 
 logger = logging.getLogger(__name__)
 
@@ -212,11 +213,11 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
 
 
 # -- dynamics source ------------------------------------------------------------------------------
-def region_labels(run_dir: str | os.PathLike, *, burn_out: int | None = None, proportion: float = 0.33) -> pd.Series:
+def region_labels(run: Run, *, burn_out: int | None = None, proportion: float = 0.33) -> pd.Series:
     """Region (``easy``/``ambiguous``/``hard``/``""``) of each recorded example, indexed by guid."""
-    df = metrics.load_td_metrics(run_dir, burn_out=burn_out, save=False)
+    df = run.metrics(burn_out=burn_out, save=False)
     region = selection.region_of(df, proportion=proportion)
-    return pd.Series(np.asarray(region, dtype=object), index=df["guid"].to_numpy(np.int64))
+    return pd.Series(np.asarray(region, dtype=object), index=df["guid"].to_numpy())
 
 
 def _regions_for(guids: np.ndarray, regions: pd.Series | None) -> list[str]:
@@ -225,52 +226,37 @@ def _regions_for(guids: np.ndarray, regions: pd.Series | None) -> list[str]:
     return regions.reindex(guids).fillna("").astype(str).tolist()
 
 
-def issues_from_dynamics(run_dir: str | os.PathLike, *, score: str = "confidence", burn_out: int | None = None,
+def issues_from_dynamics(run: Run, *, score: str = "confidence", burn_out: int | None = None,
                          proportion: float = 0.33, data: TextClassificationData | None = None,
                          progress: bool = True, top_k: int | None = None) -> pd.DataFrame:
     """Rank recorded examples by low confidence or low AUM (no model pass).
 
     Args:
-        run_dir: a run folder ``dy_log/<task>/<model>``.
+        run: a recorded run (see :class:`training_dynamics.run.Run`).
         score: ``"confidence"`` (score = 1 - confidence) or ``"aum"`` (score = -aum).
         burn_out: use the first ``burn_out`` epochs (default: all).
-        data: the training data, for the texts; default: reloaded from ``dynamics_meta.json``.
+        data: the training data, for the texts; default: the data named in the run's meta (texts are
+            left empty, with a warning, when it names none).
     """
     if score not in DYNAMICS_SCORES:
         raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
     score_name, column = DYNAMICS_SCORES[score]
-    dyn = dynamics_file.read_dynamics(dynamics_file.dynamics_dir(run_dir), progress=progress)
-    epochs = metrics.resolve_burn_out(burn_out, dyn.logits.shape[1], where=dynamics_file.dynamics_dir(run_dir))
+    dyn = run.dynamics(progress=progress)
+    epochs = metrics.resolve_burn_out(burn_out, dyn.num_epochs, where=run.dynamics_dir)
     df = metrics.compute_td_metrics(dyn, burn_out=epochs)  # rows in dyn.guids order
     probs = np.exp(log_softmax(dyn.logits[:, :epochs])).mean(axis=1)  # (N, C)
     region = selection.region_of(df, proportion=proportion)
-    label_names = list(dyn.meta.get("label_names") or [str(i) for i in range(dyn.logits.shape[2])])
-    texts = _texts_for(dyn.guids, data if data is not None else _data_from_meta(dyn.meta, run_dir))
+    label_names = run.label_names or [str(i) for i in range(dyn.num_classes)]
+    if data is None and not run.meta.get("data"):
+        logger.warning("%s: dynamics_meta.json names no dataset; texts are left empty (pass --train_file)", run.path)
+        texts = [""] * dyn.num_examples
+    else:
+        texts = run.texts(dyn.guids, data)
     values = df[column].to_numpy(np.float64)
     extra = {k: df[k].to_numpy() for k in ("confidence", "variability", "correctness", "aum") if k in df}
     return rank_examples(guids=dyn.guids, texts=texts, gold=dyn.gold, probabilities=probs,
                          score=(1.0 - values) if score == "confidence" else -values, score_name=score_name,
-                         label_names=label_names, region=list(region),
-                         extra=extra, top_k=top_k)
-
-
-def _data_from_meta(meta: dict, run_dir) -> TextClassificationData | None:
-    if not meta.get("data"):
-        logger.warning("%s: dynamics_meta.json names no dataset; texts are left empty (pass --train_file)", run_dir)
-        return None
-    return load_from_meta(meta)
-
-
-def _texts_for(guids: np.ndarray, data: TextClassificationData | None) -> list[str]:
-    """Texts of ``guids`` (N,) from the training set; ``""`` each when there is no data."""
-    if data is None:
-        return [""] * len(guids)
-    texts = pd.Series(example_texts(data.train, data.text_columns), index=np.asarray(data.train["guid"], np.int64))
-    missing = ~np.isin(guids, texts.index.to_numpy())
-    if missing.any():
-        raise DataError(f"guid {guids[missing][0]} of the dynamics is not in the training data "
-                        f"({data.source.get('train_file', data.source.get('task_name'))})")
-    return texts.reindex(guids).tolist()
+                         label_names=label_names, region=list(region), extra=extra, top_k=top_k)
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -317,14 +303,3 @@ def read_issues(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     settings_path = path.parent / SETTINGS_NAME
     settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
     return df, settings
-
-
-def load_data(*, task_name: str | None, train_file: str | None, text_columns: Sequence[str] | None,
-              label_column: str | None, class_names: Sequence[str] | None, max_train_samples: int | None,
-              cache_dir: str | None = None) -> TextClassificationData:
-    """The training data to score (same options as ``run_glue_and_record_td.py``)."""
-    if task_name and train_file:
-        raise ValueError("give --task_name or --train_file, not both")
-    return load_text_classification(task_name=task_name, train_file=train_file, text_columns=text_columns,
-                                    label_column=label_column, label_names=class_names,
-                                    max_train_samples=max_train_samples, cache_dir=cache_dir)

@@ -1,6 +1,6 @@
 """Per-example training-dynamics metrics (data-map coordinates), vectorised over (N, E, C) arrays.
 
-Definitions (DESIGN.md), over the first ``burn_out`` epochs ``e = 0..E-1`` (E = ``burn_out``;
+Definitions (docs/metrics.md), over the first ``burn_out`` epochs ``e = 0..E-1`` (E = ``burn_out``;
 default all recorded epochs), with ``z_e`` the logits of an example at epoch ``e``, ``y`` its gold
 label and ``p_e = softmax(z_e)[y]`` computed as ``exp(log_softmax(z_e)[y])`` (max-shifted, stable):
 
@@ -25,25 +25,21 @@ label and ``p_e = softmax(z_e)[y]`` computed as ``exp(log_softmax(z_e)[y])`` (ma
 - ``last_pred``           argmax(z_{E-1}): the prediction at the last epoch used
 - ``gold``                y
 
-``td_metrics.jsonl`` holds one line per example, in the order of the first epoch file; ``index``
-is the position of the example in that file (the seed's meaning; for this project's writer, the
-training row order).
+Pure arrays in, arrays out: reading epoch files is :mod:`dynamics_file`'s job, caching the result in
+a run folder's ``td_metrics.jsonl`` is :class:`training_dynamics.run.Run`'s. Rows keep the order of
+the first epoch file; ``index`` is the position of the example in that file (the seed's meaning; for
+this project's writer, the training row order).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
-import time
-from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import dynamics_file, fileio, __version__
 from .dynamics_file import Dynamics, DynamicsError
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metrics.py starts faster without it
@@ -51,14 +47,10 @@ if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metri
 
 logger = logging.getLogger(__name__)
 
-METRICS_NAME = "td_metrics.jsonl"
-SETTINGS_NAME = "td_metrics_settings.json"
-SUMMARY_NAME = "td_training_summary.jsonl"
 NEVER_LEARNED_FORGETFULNESS = 1000
 SEED_COLUMNS = ("guid", "index", "threshold_closeness", "confidence", "variability", "correctness", "forgetfulness")
 EXTRA_COLUMNS = ("never_learned", "loss", "aum", "aleatoric", "el2n", "last_pred", "gold")
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
-_INT_COLUMNS = ("guid", "index", "correctness", "forgetfulness", "last_pred", "gold")
 
 
 def _reduce_classes(ufunc: np.ufunc, x: np.ndarray) -> np.ndarray:
@@ -240,117 +232,3 @@ def training_summary(dynamics: Dynamics) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(training_summary_columns(dynamics))
-
-
-def _settings(dynamics: Dynamics, burn_out: int, include_ci: bool) -> dict:
-    return {
-        "burn_out": burn_out,
-        "include_ci": bool(include_ci),
-        "epochs_used": list(range(burn_out)),
-        "num_epochs_recorded": dynamics.num_epochs,
-        "num_examples": dynamics.num_examples,
-        "num_classes": dynamics.num_classes,
-        "columns": list(COLUMNS),
-        "version": __version__,
-        "dynamics_dir": dynamics_file.DYNAMICS_SUBDIR,
-        "sources": dynamics.sources,
-    }
-
-
-def write_td_metrics(run_dir: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,
-                     progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Read ``<run_dir>/training_dynamics``, compute the metrics and write, atomically, into ``run_dir``:
-
-    - ``td_metrics.jsonl``: :func:`compute_td_metrics` (one line per example, floats exact);
-    - ``td_training_summary.jsonl``: :func:`training_summary` (one line per recorded epoch);
-    - ``td_metrics_settings.json``: burn_out, include_ci, epochs used, and the name, size and
-      mtime of every source file (plus those of ``td_metrics.jsonl``), so that
-      :func:`load_td_metrics` can tell whether the metrics are stale.
-
-    Returns:
-        (metrics, summary) as ``{column: array}`` dicts (``pandas.DataFrame(metrics)`` makes the
-        frame; this path avoids importing pandas).
-    """
-    run_dir = Path(run_dir)
-    dy_dir = dynamics_file.dynamics_dir(run_dir)
-    t0 = time.perf_counter()
-    burn_out = resolve_burn_out(burn_out, len(dynamics_file.list_epoch_files(dy_dir)), where=dy_dir)  # before reading
-    dynamics = dynamics_file.read_dynamics(dy_dir, progress=progress)
-    t1 = time.perf_counter()
-    per_epoch = per_epoch_arrays(dynamics.logits, dynamics.gold)  # once, for the metrics and the summary
-    cols = td_metrics_columns(dynamics, burn_out=burn_out, include_ci=include_ci, per_epoch=per_epoch)
-    summary = training_summary_columns(dynamics, per_epoch=per_epoch)
-    t2 = time.perf_counter()
-    fileio.write_jsonl_columns(run_dir / METRICS_NAME, cols)
-    fileio.write_jsonl_columns(run_dir / SUMMARY_NAME, summary)
-    settings = _settings(dynamics, burn_out, include_ci)
-    settings["output"] = fileio.file_stat(run_dir / METRICS_NAME)
-    fileio.write_json(run_dir / SETTINGS_NAME, settings)
-    logger.info("%d examples x %d epochs x %d classes: read %.2fs, metrics %.2fs, write %.2fs",
-                dynamics.num_examples, dynamics.num_epochs, dynamics.num_classes, t1 - t0, t2 - t1,
-                time.perf_counter() - t2)
-    return cols, summary
-
-
-def td_metrics_are_fresh(run_dir: str | os.PathLike, *, burn_out: int | None = None,
-                         include_ci: bool = False) -> bool:
-    """Whether ``<run_dir>/td_metrics.jsonl`` was written for these settings from the epoch files now present.
-
-    Compares ``td_metrics_settings.json`` with the current epoch files (names, sizes, mtimes), the
-    resolved ``burn_out``, ``include_ci``, the columns and ``td_metrics.jsonl``'s own size and mtime.
-    """
-    run_dir = Path(run_dir)
-    try:
-        with open(run_dir / SETTINGS_NAME, encoding="utf-8") as fh:
-            saved = json.load(fh)
-        files = dynamics_file.list_epoch_files(dynamics_file.dynamics_dir(run_dir))
-        current = [fileio.file_stat(p) for p in files]
-        output = fileio.file_stat(run_dir / METRICS_NAME)
-    except (OSError, ValueError):
-        return False
-    if burn_out is None:
-        burn_out = len(files)
-    return (isinstance(saved, dict) and saved.get("burn_out") == burn_out
-            and saved.get("include_ci") == bool(include_ci) and saved.get("columns") == list(COLUMNS)
-            and saved.get("sources") == current and saved.get("output") == output)
-
-
-def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a ``td_metrics.jsonl`` written by :func:`write_td_metrics` (fast; dtypes and exact floats kept)."""
-    import pyarrow as pa
-    import pyarrow.json as pj
-
-    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_()}
-    schema = pa.schema([(c, types.get(c, pa.float64())) for c in COLUMNS])
-    table = pj.read_json(path, parse_options=pj.ParseOptions(explicit_schema=schema,
-                                                              unexpected_field_behavior="ignore"))
-    if any(table.column(c).null_count for c in COLUMNS):
-        raise ValueError(f"{path}: missing values")
-    return table.to_pandas()
-
-
-def load_td_metrics(run_dir: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,
-                    progress: bool = False, save: bool = True) -> pd.DataFrame:
-    """The metrics of a run: ``<run_dir>/td_metrics.jsonl`` when fresh for these settings, else recomputed.
-
-    Fresh means :func:`td_metrics_are_fresh`; otherwise :func:`write_td_metrics` recomputes and
-    rewrites the files (so the next call is fast). With ``save=False`` (tools that only read a
-    run) they are recomputed in memory and the files on disk are left as they are.
-
-    Returns:
-        The DataFrame of :func:`compute_td_metrics`.
-    """
-    import pandas as pd
-
-    path = Path(run_dir) / METRICS_NAME
-    if td_metrics_are_fresh(run_dir, burn_out=burn_out, include_ci=include_ci):
-        try:
-            df = read_td_metrics(path)
-            logger.info("using %s (up to date)", path)
-            return df
-        except Exception as exc:  # damaged despite matching stats: recompute
-            logger.warning("could not read %s (%s); recomputing", path, exc)
-    if not save:
-        dynamics = dynamics_file.read_dynamics(dynamics_file.dynamics_dir(run_dir), progress=progress)
-        return compute_td_metrics(dynamics, burn_out=burn_out, include_ci=include_ci)
-    return pd.DataFrame(write_td_metrics(run_dir, burn_out=burn_out, include_ci=include_ci, progress=progress)[0])

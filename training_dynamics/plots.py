@@ -3,24 +3,21 @@
 Every function takes a td_metrics-style ``pandas.DataFrame`` (one row per example, columns
 ``guid, confidence, variability, correctness, ...``) and returns a matplotlib ``Figure``; nothing
 here needs a display (Agg-safe) or seaborn. Loading a run folder or a metrics file for plotting is
-:func:`load_run_metrics`.
+:func:`training_dynamics.run.load_metrics`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import dynamics_file, fileio, metrics, web
-from .metrics import METRICS_NAME, SETTINGS_NAME
+from . import fileio, web
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +79,7 @@ def correctness_colors(num_epochs: int) -> np.ndarray:
 
 
 def infer_num_epochs(df: pd.DataFrame) -> int:
-    """E from ``df.attrs["num_epochs"]`` (set by :func:`load_run_metrics`), else the observed maximum
+    """E from ``df.attrs["num_epochs"]`` (set by :func:`training_dynamics.run.load_metrics`), else the observed maximum
     correctness (with a warning: a run where no example is always correct then looks wrong)."""
     if df.attrs.get("num_epochs"):
         return int(df.attrs["num_epochs"])
@@ -355,94 +352,6 @@ def save_figure(fig, stem: str | os.PathLike, *, formats: Sequence[str] = ("png"
 def file_stem(text: str) -> str:
     """A safe file-name part: ``"SST-2 / bert tiny"`` -> ``"SST-2_bert_tiny"``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
-
-
-# --------------------------------------------------------------------------- loading
-@dataclass
-class RunMetrics:
-    """Per-example metrics of one run, ready to plot."""
-
-    df: pd.DataFrame
-    num_epochs: int | None  #: epochs the metrics cover (after burn-out); None when unknown
-    task: str
-    model: str
-    label_names: list[str] | None
-    source: Path
-
-
-def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a td_metrics-style jsonl (one object per line with at least guid, confidence, variability)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        df = pd.read_json(path, lines=True, dtype=False)
-    except ValueError:
-        with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-        raise ValueError(f"{path}: not a jsonl file of metrics") from None
-    if not len(df):
-        raise ValueError(f"{path}: no examples")
-    missing = [c for c in ("guid", "confidence", "variability") if c not in df]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
-    for col in ("confidence", "variability"):
-        bad = ~np.isfinite(pd.to_numeric(df[col], errors="coerce").to_numpy(float))
-        if bad.any():
-            raise ValueError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
-    return df
-
-
-def _settings_epochs(path: Path) -> int | None:
-    """Epochs used (``burn_out``) recorded in a ``td_metrics_settings.json``; None when absent."""
-    try:
-        with open(path / SETTINGS_NAME, encoding="utf-8") as fh:
-            e = json.load(fh).get("burn_out")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return int(e) if isinstance(e, int) and e > 0 else None
-
-
-def load_run_metrics(path: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,
-                     num_epochs: int | None = None) -> RunMetrics:
-    """Metrics of a run folder (``dy_log/<task>/<model>``; computed via ``metrics.load_td_metrics`` when
-    ``td_metrics.jsonl`` is missing or stale) or of a td_metrics-style jsonl file.
-
-    ``df.attrs["num_epochs"]`` is set to E when it is known (given, or the ``burn_out`` recorded in
-    ``td_metrics_settings.json``); a bare metrics file needs ``num_epochs`` for exact correctness bins.
-    """
-    path = Path(path)
-    label_names = None
-    if path.is_dir():
-        dy_dir = dynamics_file.dynamics_dir(path)
-        if dy_dir.is_dir():
-            df = metrics.load_td_metrics(path, burn_out=burn_out, include_ci=include_ci)
-            num_epochs = num_epochs or _settings_epochs(path)
-            label_names = dynamics_file.read_meta(dy_dir).get("label_names")
-        elif (path / METRICS_NAME).is_file():
-            logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
-            df = read_metrics_file(path / METRICS_NAME)
-            num_epochs = num_epochs or _settings_epochs(path)
-        else:
-            raise FileNotFoundError(f"{path}: neither {dynamics_file.DYNAMICS_SUBDIR}/ nor {METRICS_NAME} found")
-        task, model = path.resolve().parent.name, path.resolve().name
-    elif path.is_file():
-        df = read_metrics_file(path)
-        task, model = path.stem, ""
-        if path.name == METRICS_NAME:
-            task, model = path.resolve().parent.parent.name, path.resolve().parent.name
-            num_epochs = num_epochs or _settings_epochs(path.parent)
-    else:
-        raise FileNotFoundError(f"{path}: no such run folder or metrics file")
-    if num_epochs:
-        df.attrs["num_epochs"] = int(num_epochs)
-    return RunMetrics(df=df, num_epochs=int(num_epochs) if num_epochs else None, task=task, model=model,
-                      label_names=list(label_names) if label_names else None, source=path)
 
 
 # --------------------------------------------------------------------------- interactive

@@ -28,8 +28,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import dynamics_file, fileio, metrics, web
+from . import fileio, web
 from .label_errors import read_issues
+from .run import Run
 
 logger = logging.getLogger(__name__)
 
@@ -542,13 +543,14 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     issues, settings = read_issues(issues_path)
     label_names = settings.get("label_names") or label_names_from_rows(issues)
     data_map = None
-    run = model_dir or settings.get("run_dir")
-    if run is not None:
-        if model_dir is None and not dynamics_file.dynamics_dir(run).is_dir():
-            logger.warning("%s: no recorded dynamics any more; the page has no data map", run)
+    folder = model_dir or settings.get("run_dir")
+    if folder is not None:
+        run = Run(folder)
+        if model_dir is None and not run.dynamics_dir.is_dir():
+            logger.warning("%s: no recorded dynamics any more; the page has no data map", folder)
         else:
-            data_map = metrics.load_td_metrics(run, burn_out=burn_out if burn_out is not None else settings.get("burn_out"),
-                                                    save=False)
+            data_map = run.require().metrics(burn_out=burn_out if burn_out is not None else settings.get("burn_out"),
+                                             save=False)
     score_name = settings.get("score_name") or (str(issues["score_name"].iloc[0]) if "score_name" in issues else "score")
     payload = review_payload(issues, label_names=label_names, dataset=str(settings.get("dataset", "")),
                              score_name=score_name, data_map=data_map, max_map_points=max_map_points, title=title)

@@ -3,7 +3,7 @@
 Small functions over the metrics table that :func:`training_dynamics.metrics.compute_td_metrics`
 returns (one row per example, a ``guid`` column and one column per metric):
 
-* :func:`three_regions` — the seed's hard-to-learn / easy-to-learn / ambiguous regions (DESIGN.md
+* :func:`three_regions` — the seed's hard-to-learn / easy-to-learn / ambiguous regions (docs/design.md
   "Regions"), plus a seeded random baseline of the same size;
 * :func:`region_of` — the region label of every row (for plots and tables);
 * :func:`select_by_metric` — the original paper's filtering: any metric, its usual order or the

@@ -1,87 +1,27 @@
 """Fine-tune a sequence classifier and record its training dynamics (``run_glue_and_record_td.py``).
 
-Shaped like transformers' ``run_glue.py``: dataclass arguments parsed by ``HfArgumentParser``
-together with ``TrainingArguments``; loading and tokenisation live in :mod:`training_dynamics.data`.
+Shaped like transformers' ``run_glue.py``: the argument dataclasses (:mod:`training_dynamics.cli.args`)
+and ``TrainingArguments`` in, a trained model and recorded dynamics out; loading and tokenisation
+live in :mod:`training_dynamics.data`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from . import dynamics_file, fileio, selection
-from .data import DataError, load_text_classification, tokenize
+from .cli.args import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
+from .data import DataError, tokenize
 from .glue_metrics import classification_metrics
-from .record import TD_MODES, DynamicsTrainer
+from .record import DynamicsTrainer
+from .run import model_run_name
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ModelArguments:
-    model_name_or_path: str = field(metadata={"help": "Hub model id (e.g. prajjwal1/bert-tiny) or a local folder saved with save_pretrained."})
-    cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
-    ignore_mismatched_sizes: bool = field(default=False, metadata={"help": "Re-initialise a classifier head whose size differs from the number of labels."})
-
-
-@dataclass
-class DataArguments:
-    task_name: str | None = field(default=None, metadata={"help": "A GLUE classification task loaded from the Hub: cola, mnli, mrpc, qnli, qqp, rte, sst2, wnli."})
-    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .tsv, .json, .jsonl or .parquet (instead of --task_name)."})
-    validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
-    text_columns: str | None = field(default=None, metadata={"help": "Comma-separated text column(s), one or two (a pair). Default: guessed (sentence1,sentence2 / premise,hypothesis / sentence / text)."})
-    label_column: str | None = field(default=None, metadata={"help": "Label column. Default: label (or labels, gold)."})
-    class_names: str | None = field(default=None, metadata={"help": "Comma-separated class (label) names in id order: fixes the id order of string labels, names the ids 0..K-1 of integer labels, or reorders a Hub task's names (default: the task's names, else sorted distinct labels)."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N training examples only (quick runs)."})
-    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
-
-    def __post_init__(self):
-        if not self.task_name and not self.train_file:
-            raise ValueError("give --task_name (a GLUE task) or --train_file")
-        if self.task_name and self.train_file:
-            raise ValueError("give --task_name or --train_file, not both")
-
-
-@dataclass
-class DynamicsArguments:
-    dy_log_dir: str = field(default="dy_log", metadata={"help": "Root folder of recorded dynamics."})
-    td_mode: str = field(default="in_training", metadata={"help": "in_training: logits of each example's own training forward pass (dropout on, no extra compute; the paper's code). post_epoch: one extra eval-mode pass over the training set after each epoch."})
-    td_format: str = field(default="jsonl", metadata={"help": "jsonl (the seed's format) or npz (binary, for large datasets)."})
-    dy_task_name: str | None = field(default=None, metadata={"help": "Run folder's task part: <dy_log_dir>/<dy_task_name>/<dy_model_name>. Default: --task_name, else the training file's stem."})
-    dy_model_name: str | None = field(default=None, metadata={"help": "Run folder's model part. Default: last path part of --model_name_or_path."})
-
-    def __post_init__(self):
-        if self.td_mode not in TD_MODES:
-            raise ValueError(f"--td_mode must be one of {', '.join(TD_MODES)}, not {self.td_mode!r}")
-        if self.td_format not in dynamics_file.FORMATS:
-            raise ValueError(f"--td_format must be one of {', '.join(dynamics_file.FORMATS)}, not {self.td_format!r}")
-
-
-@dataclass
-class SelectionArguments:
-    """Retrain on a subset chosen by ``data_selection.py`` (the seed's ``run_glue.sh`` flags)."""
-
-    with_data_selection: bool = field(default=False, metadata={"help": "Train only on the examples of one region of an indices file (see data_selection.py); evaluate on the full validation set."})
-    data_selection_region: str | None = field(default=None, metadata={"help": "Region to train on: hard, easy, ambiguous or random (any name in the indices file; may be left out when the file holds a single list)."})
-    data_selection_file: str | None = field(default=None, metadata={"help": "Indices file: a JSON list of guids, or an object of region -> list of guids. Default: <dy_log_dir>/<task>/<data_selection_model_name>/three_regions_data_indices.json."})
-    data_selection_model_name: str | None = field(default=None, metadata={"help": "Model part of the folder of the run the selection was made from. Default: --dy_model_name, else the last part of --model_name_or_path."})
-    record_dynamics: bool = field(default=False, metadata={"help": "With --with_data_selection: record the training dynamics of the subset too (off by default), to <dy_log_dir>/<task>/<model>_<region>, never over the run it was selected from. Runs without a selection always record."})
-
-    def __post_init__(self):
-        if not self.with_data_selection and (self.data_selection_region or self.data_selection_file
-                                             or self.data_selection_model_name):
-            raise ValueError("--data_selection_region, --data_selection_file and --data_selection_model_name need --with_data_selection")
-
-    @property
-    def record(self) -> bool:
-        """Whether this run records dynamics."""
-        return self.record_dynamics or not self.with_data_selection
 
 
 def selection_file(data_args: DataArguments, model_args: ModelArguments, dy_args: DynamicsArguments,
@@ -121,53 +61,10 @@ def selection_filter(model_args: ModelArguments, data_args: DataArguments, dy_ar
 
 
 def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: DynamicsArguments) -> Path:
-    """``<dy_log_dir>/<task>/<model>``: the seed's layout."""
+    """``<dy_log_dir>/<task>/<model>``: the seed's layout (model part: :func:`run.model_run_name`)."""
     task = dy_args.dy_task_name or data_args.task_name or Path(data_args.train_file).stem
-    model = dy_args.dy_model_name or Path(model_args.model_name_or_path.rstrip("/")).name
+    model = dy_args.dy_model_name or model_run_name(model_args.model_name_or_path)
     return Path(dy_args.dy_log_dir) / task / model
-
-
-def _split(s: str | None) -> list[str] | None:
-    return [x.strip() for x in s.split(",") if x.strip()] if s else None
-
-
-def _cpu_ddp_defaults() -> dict:
-    """Under torchrun on a machine without a GPU: gloo + CPU, unless the user chose otherwise.
-
-    Without both, transformers 5 / accelerate do not enter multi-CPU mode: every process would train
-    alone as "process 0" and they would overwrite each other's files.
-    """
-    import torch
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.cuda.is_available():
-        return {}
-    return {"ddp_backend": "gloo", "use_cpu": True}
-
-
-def _with_cpu_ddp_defaults(argv: list[str]) -> list[str] | dict:
-    """``argv``, or the contents of its single ``.json`` file, plus :func:`_cpu_ddp_defaults` where
-    the user set neither."""
-    defaults = _cpu_ddp_defaults()
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        with open(argv[0], encoding="utf-8") as fh:
-            return {**defaults, **json.load(fh)}
-    return argv + [x for flag, value in defaults.items() if not any(a.startswith(f"--{flag}") for a in argv)
-                   for x in (f"--{flag}", str(value).lower())]
-
-
-def parse_args(argv: list[str] | None = None, *, with_selection: bool = False):
-    """Parse (model, data, dynamics, training) arguments, or one ``.json`` file of them; ``--help``
-    lists them all.
-
-    ``with_selection=True`` also parses :class:`SelectionArguments` and returns it fifth.
-    """
-    from transformers import HfArgumentParser, TrainingArguments
-
-    raw = _with_cpu_ddp_defaults(list(sys.argv[1:] if argv is None else argv))
-    classes = (ModelArguments, DataArguments, DynamicsArguments, TrainingArguments)
-    parser = HfArgumentParser(classes + ((SelectionArguments,) if with_selection else ()),
-                              description=__doc__.split("\n\n")[0])
-    return parser.parse_dict(raw) if isinstance(raw, dict) else parser.parse_args_into_dataclasses(args=raw)
 
 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
@@ -180,11 +77,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-    data = load_text_classification(
-        task_name=data_args.task_name, train_file=data_args.train_file, validation_file=data_args.validation_file,
-        text_columns=_split(data_args.text_columns), label_column=data_args.label_column,
-        label_names=_split(data_args.class_names), max_train_samples=data_args.max_train_samples,
-        cache_dir=model_args.cache_dir)
+    data = data_args.load(cache_dir=model_args.cache_dir, validation_file=data_args.validation_file)
     train = train_filter(data.train) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training examples left to train on")
@@ -260,16 +153,3 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     if record:
         logger.info("dynamics in %s", trainer.dynamics_dir)
     return metrics
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``run_glue_and_record_td.py`` entry point."""
-    import transformers
-
-    from .cli import setup_logging
-
-    model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, with_selection=True)
-    setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args)
-    return 0

@@ -1,0 +1,7 @@
+"""``python -m training_dynamics <command>``: the same as ``training-dynamics <command>``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""Shared command-line plumbing: logging, one-line errors, and parsing dataclass arguments."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any, Callable, Sequence
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError, OSError)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Configure the root logger once, for a command-line entry point (never at import).
+
+    ``force=True`` replaces any handler installed earlier, so no line is printed twice.
+    """
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=level, stream=sys.stderr, force=True)
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "fsspec", "matplotlib", "PIL", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run(main: Callable[[], int | None], prog: str) -> int:
+    """Call ``main``; an expected error becomes ``prog: error: <message>`` on one line and exit 2."""
+    try:
+        return int(main() or 0)
+    except EXPECTED_ERRORS as exc:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{prog}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` that shows each flag once (``--run_dir, --model_dir DIR``: the dashed twins that
+    ``HfArgumentParser`` adds are accepted but not listed), no value placeholder on switches, and
+    ``(default: X)`` only where a flag has a real default its help text does not already state."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings:
+            return super()._format_action_invocation(action)
+        names = ", ".join(o for o in action.option_strings if "-" not in o[2:])
+        if action.nargs == 0 or (action.nargs == "?" and action.const is True):  # a switch
+            return names
+        return f"{names} {self._format_args(action, self._get_default_metavar_for_optional(action))}"
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text.lower() or action.default in (None, False, argparse.SUPPRESS)
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def parser_for(dataclass_types: Sequence[type], *, prog: str, doc: str | None):
+    """An ``HfArgumentParser`` over ``dataclass_types`` with this project's help style.
+
+    ``doc``: the command's module docstring; its first paragraph is the description and the rest
+    (usage examples) is shown after the flags.
+    """
+    from transformers import HfArgumentParser
+
+    head, _, rest = (doc or "").strip().partition("\n\n")
+    return HfArgumentParser(list(dataclass_types), prog=prog, usage=f"{prog} [flags]   (--help lists them)",
+                            description=head, epilog=rest or None, formatter_class=HelpFormatter)
+
+
+def parse(dataclass_types: Sequence[type], argv: Sequence[str] | None, *, prog: str, doc: str | None) -> tuple[Any, ...]:
+    """Parse ``argv`` into one instance of each dataclass (``--help`` lists them all, grouped).
+
+    A value a dataclass refuses (its ``__post_init__``) or an unknown flag raises ``ValueError``,
+    which :func:`run` prints as one line.
+    """
+    parser = parser_for(dataclass_types, prog=prog, doc=doc)
+    return parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv),
+                                              look_for_args_file=False)

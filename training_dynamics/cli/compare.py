@@ -1,0 +1,86 @@
+"""Compare the data maps of a weak and a strong model trained on the same examples.
+
+  training-dynamics compare --weak_dir dy_log/sst2/bert-tiny --strong_dir dy_log/sst2/roberta-large \\
+      --output_dir outputs/compare_sst2 --burn_out 4
+
+Writes compare.jsonl/.csv (per-example deltas, strong - weak), region_transitions.csv/.md,
+compare_summary.json, delta_data_map.png/.pdf and strong_vs_weak.png/.pdf into --output_dir.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .args import MetricsArguments, RegionArguments
+from .common import parse, setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CompareArguments:
+    _argument_group_name = "the two runs"
+    weak_dir: str = field(metadata={"help": "Run folder of the weak model (dy_log/<task>/<model>), or its "
+                                    "td_metrics-style jsonl."})
+    strong_dir: str = field(metadata={"help": "Run folder (or metrics jsonl) of the strong model."})
+    output_dir: str = field(metadata={"help": "Folder for the comparison files and plots."})
+    intersection: bool = field(default=False, metadata={"help": "Compare the examples both runs share instead of "
+                               "refusing runs whose example sets differ."})
+    num_epochs: int | None = field(default=None, metadata={"help": "Epochs a bare metrics jsonl covers, for "
+                                   "correctness as a fraction of epochs (needed when no td_metrics_settings.json "
+                                   "lies beside it)."})
+    seed: int = field(default=42, metadata={"help": "Seed of the drawing order of the scatter plots."})
+
+
+def _load(path: str, args: CompareArguments, metric_args: MetricsArguments):
+    from ..run import load_metrics
+
+    is_file = Path(path).is_file()
+    rm = load_metrics(path, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
+                      num_epochs=args.num_epochs if is_file else None)
+    if rm.num_epochs is None:  # never guess E from the largest correctness seen
+        raise ValueError(f"{path}: pass --num_epochs (nothing beside it says how many epochs its correctness counts cover)")
+    return rm
+
+
+def main(argv: list[str] | None = None, *, prog: str = "training-dynamics compare") -> int:
+    """Align the two runs, compute deltas and region transitions, write files and plots."""
+    args, metric_args, region_args = parse((CompareArguments, MetricsArguments, RegionArguments), argv,
+                                           prog=prog, doc=__doc__)
+    setup_logging()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .. import compare, plots
+
+    weak, strong = _load(args.weak_dir, args, metric_args), _load(args.strong_dir, args, metric_args)
+    w, s = compare.align_runs(weak.df, strong.df, intersection=args.intersection,
+                              where=f"{args.weak_dir} vs {args.strong_dir}")
+    if weak.num_epochs != strong.num_epochs:
+        logger.info("the runs cover %s and %s epochs: correctness is compared as a fraction of epochs",
+                    weak.num_epochs, strong.num_epochs)
+    proportion = region_args.proportion
+    cmp = compare.compare_runs(w, s, weak_epochs=weak.num_epochs, strong_epochs=strong.num_epochs, proportion=proportion)
+    table = compare.transition_table(cmp["weak_region"], cmp["strong_region"])
+    corr = compare.rank_correlations(cmp)
+    settings = {"weak": args.weak_dir, "strong": args.strong_dir, "burn_out": metric_args.burn_out,
+                "include_ci": metric_args.include_ci, "intersection": args.intersection, "proportion": proportion,
+                "weak_epochs": weak.num_epochs, "strong_epochs": strong.num_epochs}
+    out = Path(args.output_dir)
+    written = list(compare.write_comparison(out, cmp, table, corr, settings).values())
+    names = f"{weak.model or weak.task} → {strong.model or strong.task}"
+    written += plots.save_figure(compare.plot_delta_map(cmp, seed=args.seed,
+                                                        title=f"Delta data map, {names} (n={len(cmp):,})"),
+                                 out / "delta_data_map")
+    written += plots.save_figure(compare.plot_strong_vs_weak(cmp, correlations=corr, seed=args.seed,
+                                                             title=f"Strong vs weak: {names} (n={len(cmp):,})"),
+                                 out / "strong_vs_weak")
+    print(f"Region transitions (rows: weak {weak.model or weak.task}, columns: strong {strong.model or strong.task}; "
+          f"proportion {proportion}):\n")
+    print(compare.transition_markdown(table))
+    print("Spearman rank correlation (weak vs strong): " + ", ".join(f"{m} {v:.3f}" for m, v in corr.items()))
+    for path in written:
+        logger.info("wrote %s", path)
+    return 0

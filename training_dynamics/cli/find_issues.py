@@ -1,0 +1,98 @@
+"""Rank training examples by how likely their label is wrong; writes label_issues.jsonl + .csv.
+
+  --source model:    one no-grad pass of a trained model; score = per-example cross-entropy (loss).
+  --source dynamics: recorded training dynamics only; score = 1-confidence (default) or -aum.
+
+Higher score = more suspicious; rank 1 first. Review the result with `training-dynamics review`.
+
+  training-dynamics find-issues --source dynamics --run_dir dy_log/sst2/bert-tiny --output_dir issues
+  training-dynamics find-issues --source model --model_name_or_path outputs/sst2-bert-tiny \\
+      --task_name sst2 --output_dir issues
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .args import DataArguments, ProgressArguments, RegionArguments
+from .common import parse, setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FindIssuesArguments:
+    _argument_group_name = "ranking"
+    source: Literal["model", "dynamics"] = field(metadata={"help": "Score with a trained model, or from recorded dynamics."})
+    output_dir: str = field(metadata={"help": "Where label_issues.jsonl, label_issues.csv and label_issues_settings.json go."})
+    top_k: int | None = field(default=None, metadata={"help": "Keep only the K most suspicious examples (default: all)."})
+    run_dir: str | None = field(default=None, metadata={"aliases": ["--model_dir"], "help": "A recorded run folder "
+                                "dy_log/<task>/<model>. Required for --source dynamics; with --source model it adds "
+                                "each example's region."})
+    score: Literal["confidence", "aum"] = field(default="confidence", metadata={"help": "Dynamics source: rank by "
+                                                "low confidence (score = 1-confidence) or low AUM (score = -aum)."})
+    burn_out: int | None = field(default=None, metadata={"help": "Use only the first N epochs of the dynamics (default: all)."})
+
+    def __post_init__(self):
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError("--top_k must be at least 1")
+        if self.source == "dynamics" and not self.run_dir:
+            raise ValueError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
+
+
+@dataclass
+class ScoringModelArguments:
+    _argument_group_name = "model source"
+    model_name_or_path: str | None = field(default=None, metadata={"help": "A trained classifier: a local folder "
+                                           "saved with save_pretrained, or a Hub id."})
+    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"aliases": ["--batch_size"],
+                                            "help": "Examples per forward pass."})
+    device: str | None = field(default=None, metadata={"help": "torch device (default: cuda when available, else cpu)."})
+    trust_label_order: bool = field(default=False, metadata={"help": "Only for a model whose config has no label "
+                                    "names (LABEL_0, LABEL_1, ...): take its class i to be the data's i-th label. "
+                                    "Named classes are always matched by name."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
+
+
+def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-issues") -> int:
+    """Rank, write the issues files, log the top few."""
+    args, model_args, data_args, region_args, progress = parse(
+        (FindIssuesArguments, ScoringModelArguments, DataArguments, RegionArguments, ProgressArguments), argv,
+        prog=prog, doc=__doc__)
+    if args.source == "model" and not model_args.model_name_or_path:
+        raise ValueError("--source model needs --model_name_or_path")
+    if args.source == "model" and not data_args.given:
+        raise ValueError("--source model needs --task_name or --train_file")
+    setup_logging()
+    from .. import label_errors as le
+    from ..run import Run
+
+    show = not progress.disable_tqdm
+    data = data_args.load(cache_dir=model_args.cache_dir) if data_args.given else None
+    run = Run(args.run_dir).require() if args.run_dir else None
+    settings = {"source": args.source, "top_k": args.top_k}
+    if args.source == "model":
+        regions = le.region_labels(run, burn_out=args.burn_out, proportion=region_args.proportion) if run else None
+        df = le.issues_from_model(data, model_args.model_name_or_path, batch_size=model_args.per_device_eval_batch_size,
+                                  max_seq_length=model_args.max_seq_length, device=model_args.device,
+                                  trust_label_order=model_args.trust_label_order, regions=regions,
+                                  cache_dir=model_args.cache_dir, progress=show, top_k=args.top_k)
+        settings.update(score_name="loss", model_name_or_path=model_args.model_name_or_path, data=data.source,
+                        dataset=le.dataset_name(data.source))
+    else:
+        df = le.issues_from_dynamics(run, score=args.score, burn_out=args.burn_out, proportion=region_args.proportion,
+                                     data=data, progress=show, top_k=args.top_k)
+        source = data.source if data is not None else run.meta.get("data", {})
+        settings.update(score_name=le.DYNAMICS_SCORES[args.score][0], score=args.score, burn_out=args.burn_out,
+                        data=source, dataset=le.dataset_name(source), model_name_or_path=run.meta.get("model_name_or_path"))
+    if run is not None:
+        settings.update(run_dir=str(run.path.resolve()), proportion=region_args.proportion)
+    settings["label_names"] = df.attrs["label_names"]
+    le.write_issues(df, args.output_dir, settings)
+    top = df.head(5)
+    logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
+    return 0

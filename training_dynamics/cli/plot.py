@@ -1,0 +1,83 @@
+"""Draw the data map of a recorded run (or of a td_metrics-style jsonl) as PNG + PDF.
+
+  training-dynamics plot --run_dir dy_log/sst2/bert-tiny --burn_out 4 --show_hist
+  training-dynamics plot --metrics_file coordinates.jsonl --num_epochs 6 --output_dir plots
+
+td_metrics.jsonl is (re)computed first when it is missing or stale for --burn_out / --include_ci.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .args import MapSourceArguments, MetricsArguments
+from .common import parse, setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PlotArguments:
+    _argument_group_name = "the plot"
+    output_dir: str | None = field(default=None, metadata={"aliases": ["--plots_dir"], "help": "Output folder "
+                                   "(default: <run_dir>/plots, or plots/ beside --metrics_file)."})
+    show_hist: bool = field(default=False, metadata={"help": "Add confidence, variability and correctness histograms."})
+    hue: str = field(default="correctness", metadata={"help": "Colour by this metric column (e.g. forgetfulness, aum, "
+                     "el2n, gold); correctness gets one colour and marker per bin."})
+    facet_by_gold: bool = field(default=False, metadata={"help": "One data map per gold label."})
+    max_map_points: int | None = field(default=None, metadata={"aliases": ["--max_instances_to_plot"], "help":
+                                       "Plot a seeded random subsample of at most N examples (default: all)."})
+    seed: int = field(default=42, metadata={"help": "Seed of the subsample and of the drawing order."})
+    title: str | None = field(default=None, metadata={"help": "Figure title (default: '<task>-<model> Data Map')."})
+    interactive: bool = field(default=False, metadata={"help": "Also write a self-contained HTML data map with hover "
+                              "details (guid, metrics, text when the training data can be found), zoom and pan."})
+
+    def __post_init__(self):
+        if self.max_map_points is not None and self.max_map_points < 1:
+            raise ValueError(f"--max_map_points must be >= 1, not {self.max_map_points}")
+
+
+def _texts(rm) -> dict | None:
+    """guid -> training text of a run; None (with a warning) when the data cannot be loaded."""
+    if rm.run is None or not rm.run.meta:
+        return None
+    try:
+        guids = rm.df["guid"].tolist()
+        return dict(zip(guids, rm.run.texts(guids)))
+    except Exception as exc:  # noqa: BLE001 - texts are optional: Hub offline, file moved, ...
+        logger.warning("no texts in the interactive map: %s", " ".join(str(exc).split())[:200])
+        return None
+
+
+def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot") -> int:
+    """Draw and save the data map (and the interactive page)."""
+    src, metric_args, args = parse((MapSourceArguments, MetricsArguments, PlotArguments), argv, prog=prog, doc=__doc__)
+    setup_logging()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .. import plots
+    from ..run import load_metrics
+
+    rm = load_metrics(src.source, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
+                      num_epochs=src.num_epochs)
+    if rm.num_epochs is None:  # never guess E from the largest correctness seen: the bins would be wrong
+        raise ValueError(f"{src.source}: pass --num_epochs (no td_metrics_settings.json beside it says how many "
+                         "epochs the correctness counts cover)")
+    title = args.title or f"{rm.name} Data Map"
+    out = Path(args.output_dir) if args.output_dir else Path(src.run_dir or Path(src.metrics_file).parent) / "plots"
+    stem = plots.file_stem(f"{rm.task}_{rm.model}" if rm.model else rm.task) + "_data_map"
+    stem += ("" if args.hue == "correctness" else f"_{plots.file_stem(args.hue)}") + ("_by_gold" if args.facet_by_gold else "")
+    fig = plots.plot_data_map(rm.df, hue=args.hue, num_epochs=rm.num_epochs, show_hist=args.show_hist, title=title,
+                              max_points=args.max_map_points, seed=args.seed, facet_by_gold=args.facet_by_gold,
+                              label_names=rm.label_names)
+    written = plots.save_figure(fig, out / stem)
+    if args.interactive:
+        written.append(plots.write_interactive_html(rm.df, out / f"{stem}.html", num_epochs=rm.num_epochs, title=title,
+                                                    texts=_texts(rm), label_names=rm.label_names,
+                                                    max_points=args.max_map_points, seed=args.seed))
+    for path in written:
+        logger.info("wrote %s", path)
+    return 0

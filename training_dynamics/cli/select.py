@@ -1,0 +1,142 @@
+"""Select hard-to-learn / easy-to-learn / ambiguous training examples from recorded dynamics.
+
+  training-dynamics select --run_dir dy_log/sst2/bert-tiny --burn_out 4
+
+writes dy_log/sst2/bert-tiny/three_regions_data_indices.json ({"hard": [guid...], "easy": [...],
+"ambiguous": [...], "random": [...]}) and the settings used beside it. The paper's filtering:
+
+  training-dynamics select --run_dir dy_log/sst2/bert-tiny --metric variability --fractions 0.1,0.25,0.33
+
+writes one selection_<metric>[_worst][_both_ends]_<fraction>.json per fraction. Retrain on a
+selection with run_glue.sh (or `training-dynamics record --with_data_selection`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..selection import USUAL_ASCENDING
+from .args import MetricsArguments, RegionArguments
+from .common import parse, setup_logging
+
+logger = logging.getLogger(__name__)
+MetricName = Literal[tuple(USUAL_ASCENDING)]
+
+
+@dataclass
+class SelectSourceArguments:
+    _argument_group_name = "which run"
+    run_dir: str | None = field(default=None, metadata={"aliases": ["--model_dir"], "help": "The run folder "
+                                "<dy_log_dir>/<task>/<model> (holding training_dynamics/)."})
+    task_name: str | None = field(default=None, metadata={"help": "Or name it: the task part of <dy_log_dir>/<task_name>/<model_name>."})
+    model_name: str | None = field(default=None, metadata={"help": "The model part of the run folder."})
+    dy_log_dir: str = field(default="dy_log", metadata={"help": "Root folder of recorded dynamics."})
+    metrics_file: str | None = field(default=None, metadata={"help": "Select from an existing td_metrics.jsonl (e.g. "
+                                     "the seed's) instead of computing metrics from a run's dynamics."})
+
+    def __post_init__(self):
+        if not self.run_dir and not self.metrics_file and not (self.task_name and self.model_name):
+            raise ValueError("give --run_dir, or --task_name and --model_name, or --metrics_file")
+
+    @property
+    def folder(self) -> Path:
+        """The run folder (for a bare metrics file: the folder holding it)."""
+        if self.run_dir:
+            return Path(self.run_dir)
+        if self.task_name and self.model_name:
+            return Path(self.dy_log_dir) / self.task_name / self.model_name
+        return Path(self.metrics_file).parent
+
+
+@dataclass
+class SelectArguments:
+    _argument_group_name = "what to select"
+    seed: int = field(default=42, metadata={"help": "Seed of the 'random' baseline region of the same size."})
+    metric: MetricName | None = field(default=None, metadata={"help": "The paper's filtering instead of the three "
+                                      "regions: select by this metric column, in its usual order (" + ", ".join(
+                                          f"{k}: {'lowest' if v else 'highest'} first" for k, v in USUAL_ASCENDING.items()) + ")."})
+    worst: bool = field(default=False, metadata={"help": "Flip the metric's usual order (e.g. highest confidence first)."})
+    both_ends: bool = field(default=False, metadata={"help": "70%% from the front of the order and 30%% from the back (the paper's split)."})
+    fractions: str | None = field(default=None, metadata={"help": "Comma-separated fractions, one file each: "
+                                  "selection_<metric>[_worst][_both_ends]_<fraction>.json (default: --proportion)."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where the indices files go (default: the run folder)."})
+    write_data: bool = field(default=False, metadata={"help": "Also write each selection's rows (text, label name, guid) "
+                             "to <output_dir>/selected_data/<name>.jsonl, a file --train_file accepts."})
+
+    def __post_init__(self):
+        if (self.worst or self.both_ends or self.fractions) and not self.metric:
+            raise ValueError("--worst, --both_ends and --fractions go with --metric")
+
+    def fraction_list(self, proportion: float) -> list[float]:
+        """The fractions to select (``--fractions``, else ``--proportion``), checked to lie in (0, 1]."""
+        try:
+            values = [float(x) for x in (self.fractions or str(proportion)).split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"--fractions must be comma-separated numbers, not {self.fractions!r}") from None
+        for q in values:
+            if not 0 < q <= 1:
+                raise ValueError(f"fractions must lie in (0, 1], not {q}")
+        return values
+
+    def name(self, fraction: float) -> str:
+        """E.g. ``confidence_worst_0.25``: the selection's key in its file ``selection_<name>.json``."""
+        return f"{self.metric}{'_worst' if self.worst else ''}{'_both_ends' if self.both_ends else ''}_{fraction:g}"
+
+
+def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select") -> int:
+    """Metrics -> indices file(s) [-> data files]."""
+    src, metric_args, region_args, args = parse((SelectSourceArguments, MetricsArguments, RegionArguments,
+                                                 SelectArguments), argv, prog=prog, doc=__doc__)
+    setup_logging()
+    from .. import selection
+    from ..run import Run, load_metrics
+
+    if src.metrics_file and (metric_args.burn_out is not None or metric_args.include_ci):
+        logger.warning("--burn_out / --include_ci are ignored with --metrics_file (its metrics are used as they are)")
+        metric_args = MetricsArguments()
+    fractions = args.fraction_list(region_args.proportion)
+    folder = src.folder
+    out = Path(args.output_dir) if args.output_dir else folder
+    if src.metrics_file:
+        df = load_metrics(src.metrics_file).df
+    else:
+        df = Run(folder).require().metrics(burn_out=metric_args.burn_out, include_ci=metric_args.include_ci)
+    for q in fractions if args.metric else [region_args.proportion]:
+        if selection.selection_size(len(df), q) == 0:
+            raise ValueError(f"a fraction of {q:g} of {len(df)} examples selects none; choose a larger one")
+    data = Run(folder).data() if args.write_data else None  # fail before writing anything
+    n = len(df)
+    common = {"run_dir": str(folder), "metrics_file": src.metrics_file, "burn_out": metric_args.burn_out,
+              "include_ci": metric_args.include_ci, "num_examples": n}
+    written: dict[str, list[int]] = {}  # selection name -> guids
+    if args.metric:
+        for fraction in fractions:
+            guids = selection.select_by_metric(df, args.metric, fraction=fraction, worst=args.worst,
+                                               both_ends=args.both_ends)
+            name = args.name(fraction)
+            ascending = USUAL_ASCENDING.get(args.metric, True) != args.worst
+            path = selection.write_indices(out / f"selection_{name}.json", {name: guids}, {
+                **common, "metric": args.metric, "worst": args.worst, "both_ends": args.both_ends,
+                "fraction": fraction, "size": len(guids), "order": "ascending" if ascending else "descending"})
+            logger.info("%s: %s -> %s", name, selection.describe(df, guids, ("confidence", "variability", args.metric)), path)
+            written[name] = guids
+    else:
+        regions = selection.three_regions(df, proportion=region_args.proportion, seed=args.seed)
+        sizes = {k: len(v) for k, v in regions.items()}
+        path = selection.write_indices(out / selection.INDICES_NAME, regions, {
+            **common, "proportion": region_args.proportion, "seed": args.seed, "sizes": sizes,
+            "definition": "hard: lowest confidence; easy: highest confidence; ambiguous: highest variability; "
+                          "random: uniform without replacement; ties by ascending guid"})
+        for name, guids in regions.items():
+            logger.info("%-9s %s", name, selection.describe(df, guids))
+            written[name] = guids
+        logger.info("wrote %s (%d of %d examples per region)", path, sizes["hard"], n)
+    if data is not None:
+        for name, guids in written.items():
+            path = selection.write_selected_data(out / "selected_data" / f"{name}.jsonl", data.train, guids,
+                                                 text_columns=data.text_columns, label_names=data.label_names)
+            logger.info("wrote %s (%d rows)", path, len(guids))
+    return 0

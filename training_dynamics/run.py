@@ -1,0 +1,397 @@
+"""A run folder ``dy_log/<task>/<model>`` and everything it holds: the one place that knows its layout.
+
+::
+
+    <run>/training_dynamics/dynamics_epoch_<e>.jsonl   recorded epochs (or .npz; see dynamics_file)
+    <run>/training_dynamics/dynamics_meta.json         label names, data source, model, mode, epochs
+    <run>/td_metrics.jsonl                             per-example metrics (cached; see metrics)
+    <run>/td_metrics_settings.json                     what the cached metrics were computed from
+    <run>/td_training_summary.jsonl                    loss and accuracy per recorded epoch
+
+Every tool goes through :class:`Run` (or :func:`load_metrics` for "a run folder or a metrics file"):
+the cached metrics are reused when fresh and recomputed otherwise, and the training texts are found
+through the data source named in the meta.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from . import __version__, dynamics_file, fileio, metrics
+from .dynamics_file import Dynamics, DynamicsError
+
+if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metrics starts faster without it
+    import pandas as pd
+
+    from .data import TextClassificationData
+
+logger = logging.getLogger(__name__)
+
+METRICS_NAME = "td_metrics.jsonl"
+SETTINGS_NAME = "td_metrics_settings.json"
+SUMMARY_NAME = "td_training_summary.jsonl"
+_INT_COLUMNS = ("guid", "index", "correctness", "forgetfulness", "last_pred", "gold")
+#: last path parts that say nothing about a model: the run is named after the folder above them
+_GENERIC_PART = re.compile(r"(model|models|final|final_model|best|best_model|last|output|outputs|out|"
+                           r"pretrained|saved_model|checkpoint|checkpoint-\d+|snapshots?|[0-9a-f]{40})", re.I)
+
+
+def model_run_name(model_name_or_path: str) -> str:
+    """The model part of a run folder: the last path part of the model, made to explain itself.
+
+    ``prajjwal1/bert-tiny`` -> ``bert-tiny``; ``outputs/sst2-minilm/model`` -> ``sst2-minilm``;
+    ``outputs/minilm/checkpoint-500`` -> ``minilm-checkpoint-500``. A local folder whose parts are all
+    generic takes the model type of its ``config.json`` (e.g. ``bert``).
+    """
+    parts = [p for p in Path(str(model_name_or_path).rstrip("/\\")).parts if p not in ("/", ".", "..", "")]
+    kept: list[str] = []
+    for part in reversed(parts):
+        if not _GENERIC_PART.fullmatch(part):
+            kept.insert(0, part)
+            break
+        if part.lower().startswith("checkpoint-"):
+            kept.insert(0, part)
+    if not kept or _GENERIC_PART.fullmatch(kept[0]):
+        kept.insert(0, _config_model_type(model_name_or_path) or "model")
+    return "-".join(kept)
+
+
+def _config_model_type(path: str) -> str | None:
+    try:
+        with open(Path(path) / "config.json", encoding="utf-8") as fh:
+            return str(json.load(fh).get("model_type") or "") or None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+class Run:
+    """One run folder: its recorded dynamics, meta, cached metrics and the training texts.
+
+    Args:
+        path: the run folder ``<dy_log_dir>/<task>/<model>`` (holding ``training_dynamics/``).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @classmethod
+    def at(cls, dy_log_dir: str | os.PathLike, task: str, model: str) -> "Run":
+        """The run folder ``<dy_log_dir>/<task>/<model>`` (the seed's layout)."""
+        return cls(Path(dy_log_dir) / task / model)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # -- names and layout ---------------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        return self.path.resolve().parent.name
+
+    @property
+    def model(self) -> str:
+        return self.path.resolve().name
+
+    @property
+    def name(self) -> str:
+        """``<task>-<model>``, for titles."""
+        return f"{self.task}-{self.model}"
+
+    @property
+    def dynamics_dir(self) -> Path:
+        return dynamics_file.dynamics_dir(self.path)
+
+    @property
+    def has_dynamics(self) -> bool:
+        """Whether any epoch file has been written (a folder a new recording must not overwrite)."""
+        d = self.dynamics_dir
+        return d.is_dir() and any(dynamics_file.EPOCH_FILE_RE.fullmatch(p.name) for p in d.iterdir())
+
+    def require(self) -> "Run":
+        """``self``, or a one-line error when the folder holds no recorded dynamics."""
+        if not self.dynamics_dir.is_dir():
+            what = "no such run folder" if not self.path.exists() else "no such folder"
+            raise FileNotFoundError(f"{self.dynamics_dir}: {what} (a run folder holds training_dynamics/; "
+                                    "record one with `training-dynamics record` first)")
+        return self
+
+    # -- what the recording wrote -------------------------------------------------------------
+    @cached_property
+    def meta(self) -> dict:
+        """``dynamics_meta.json`` (``{}`` for seed runs, which have none)."""
+        try:
+            meta = dynamics_file.read_meta(self.dynamics_dir)
+        except ValueError as exc:
+            raise DynamicsError(f"{self.dynamics_dir / dynamics_file.META_NAME}: not valid JSON: {exc}") from None
+        if not isinstance(meta, dict):
+            raise DynamicsError(f"{self.dynamics_dir / dynamics_file.META_NAME}: expected a JSON object")
+        return meta
+
+    def epoch_files(self) -> list[Path]:
+        """The epoch files in epoch order (checked: numbered 0..E-1)."""
+        return dynamics_file.list_epoch_files(self.dynamics_dir)
+
+    @property
+    def num_epochs(self) -> int:
+        """Epochs recorded (epoch files present)."""
+        return len(self.epoch_files())
+
+    @property
+    def label_names(self) -> list[str] | None:
+        names = self.meta.get("label_names")
+        return [str(n) for n in names] if names else None
+
+    def dynamics(self, *, progress: bool = True) -> Dynamics:
+        """All recorded epochs as one aligned (N, E, C) array (validated)."""
+        return dynamics_file.read_dynamics(self.require().dynamics_dir, progress=progress)
+
+    # -- metrics (cached in td_metrics.jsonl) -------------------------------------------------
+    def write_metrics(self, *, burn_out: int | None = None, include_ci: bool = False,
+                      progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Compute the metrics and write, atomically, into the run folder:
+
+        - ``td_metrics.jsonl``: one line per example (floats exact);
+        - ``td_training_summary.jsonl``: one line per recorded epoch;
+        - ``td_metrics_settings.json``: burn_out, include_ci, epochs used, and the name, size and mtime
+          of every source file (and of ``td_metrics.jsonl``), so :meth:`metrics_are_fresh` can tell.
+
+        Returns:
+            (metrics, summary) as ``{column: array}`` dicts (no pandas needed).
+        """
+        t0 = time.perf_counter()
+        burn_out = metrics.resolve_burn_out(burn_out, len(self.require().epoch_files()), where=self.dynamics_dir)
+        dyn = self.dynamics(progress=progress)
+        t1 = time.perf_counter()
+        per_epoch = metrics.per_epoch_arrays(dyn.logits, dyn.gold)  # once, for the metrics and the summary
+        cols = metrics.td_metrics_columns(dyn, burn_out=burn_out, include_ci=include_ci, per_epoch=per_epoch)
+        summary = metrics.training_summary_columns(dyn, per_epoch=per_epoch)
+        t2 = time.perf_counter()
+        fileio.write_jsonl_columns(self.path / METRICS_NAME, cols)
+        fileio.write_jsonl_columns(self.path / SUMMARY_NAME, summary)
+        settings = self._settings(dyn, burn_out, include_ci)
+        settings["output"] = fileio.file_stat(self.path / METRICS_NAME)
+        fileio.write_json(self.path / SETTINGS_NAME, settings)
+        logger.info("%d examples x %d epochs x %d classes: read %.2fs, metrics %.2fs, write %.2fs",
+                    dyn.num_examples, dyn.num_epochs, dyn.num_classes, t1 - t0, t2 - t1, time.perf_counter() - t2)
+        return cols, summary
+
+    @staticmethod
+    def _settings(dyn: Dynamics, burn_out: int, include_ci: bool) -> dict:
+        return {"burn_out": burn_out, "include_ci": bool(include_ci), "epochs_used": list(range(burn_out)),
+                "num_epochs_recorded": dyn.num_epochs, "num_examples": dyn.num_examples,
+                "num_classes": dyn.num_classes, "columns": list(metrics.COLUMNS), "version": __version__,
+                "dynamics_dir": dynamics_file.DYNAMICS_SUBDIR, "sources": dyn.sources}
+
+    def metrics_settings(self) -> dict:
+        """``td_metrics_settings.json`` (``{}`` when absent or unreadable)."""
+        try:
+            with open(self.path / SETTINGS_NAME, encoding="utf-8") as fh:
+                saved = json.load(fh)
+        except (OSError, ValueError):
+            return {}
+        return saved if isinstance(saved, dict) else {}
+
+    def metrics_are_fresh(self, *, burn_out: int | None = None, include_ci: bool = False) -> bool:
+        """Whether ``td_metrics.jsonl`` was written for these settings from the epoch files now present.
+
+        Compares the settings file with the current epoch files (names, sizes, mtimes), the resolved
+        ``burn_out``, ``include_ci``, the columns and ``td_metrics.jsonl``'s own size and mtime.
+        """
+        saved = self.metrics_settings()
+        try:
+            files = self.epoch_files()
+            current = [fileio.file_stat(p) for p in files]
+            output = fileio.file_stat(self.path / METRICS_NAME)
+        except (OSError, ValueError):
+            return False
+        if burn_out is None:
+            burn_out = len(files)
+        return (saved.get("burn_out") == burn_out and saved.get("include_ci") == bool(include_ci)
+                and saved.get("columns") == list(metrics.COLUMNS) and saved.get("sources") == current
+                and saved.get("output") == output)
+
+    def metrics(self, *, burn_out: int | None = None, include_ci: bool = False, progress: bool = False,
+                save: bool = True) -> pd.DataFrame:
+        """Per-example metrics: ``td_metrics.jsonl`` when fresh for these settings, else recomputed.
+
+        Recomputed metrics are written back (the next call is fast) unless ``save=False`` (tools
+        that only read a run leave its files as they are).
+        """
+        import pandas as pd
+
+        path = self.path / METRICS_NAME
+        if self.metrics_are_fresh(burn_out=burn_out, include_ci=include_ci):
+            try:
+                df = read_td_metrics(path)
+                logger.info("using %s (up to date)", path)
+                return df
+            except Exception as exc:  # damaged despite matching stats: recompute
+                logger.warning("could not read %s (%s); recomputing", path, exc)
+        if not save:
+            return metrics.compute_td_metrics(self.dynamics(progress=progress), burn_out=burn_out,
+                                              include_ci=include_ci)
+        return pd.DataFrame(self.write_metrics(burn_out=burn_out, include_ci=include_ci, progress=progress)[0])
+
+    # -- the training data --------------------------------------------------------------------
+    def data(self, *, train_file: str | None = None, cache_dir: str | None = None) -> TextClassificationData:
+        """The training data the run was recorded on, from the source named in its meta.
+
+        ``train_file``: read the texts from this file instead (the data moved); columns and label
+        names still come from the meta.
+        """
+        from .data import DataError, load_text_classification
+
+        src = dict(self.meta.get("data") or {})
+        where = self.dynamics_dir / dynamics_file.META_NAME
+        if train_file:
+            src.update(train_file=str(train_file), task_name=None)
+        if not (src.get("task_name") or src.get("train_file")):
+            raise DataError(f"{where}: names no training data; pass --train_file")
+        if src.get("train_file") and not os.path.exists(src["train_file"]):
+            raise DataError(f"{src['train_file']}: the training file named in {where} is gone "
+                            "(moved?); pass --train_file with its new path")
+        return load_text_classification(
+            task_name=src.get("task_name"), train_file=src.get("train_file"), text_columns=src.get("text_columns"),
+            label_column=src.get("label_column"), label_names=self.meta.get("label_names"),
+            max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+
+    def texts(self, guids: Sequence[int], data: TextClassificationData | None = None) -> list[str]:
+        """The display text of each of ``guids`` (pairs joined by `` [SEP] ``), from ``data`` or :meth:`data`."""
+        return texts_for(guids, data if data is not None else self.data())
+
+
+def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
+    """Texts of ``guids`` from the training set of ``data``; a one-line error for a guid it lacks."""
+    import pandas as pd
+
+    from .data import DataError, example_texts
+
+    guids = np.asarray(guids)
+    texts = pd.Series(example_texts(data.train, data.text_columns), index=np.asarray(data.train["guid"]))
+    missing = ~np.isin(guids, texts.index.to_numpy())
+    if missing.any():
+        raise DataError(f"guid {guids[missing][0]} of the dynamics is not in the training data "
+                        f"({data.source.get('train_file') or data.source.get('task_name')}); pass --train_file")
+    return texts.reindex(guids).tolist()
+
+
+# -- metrics tables (a run folder's cache, or a bare file such as published coordinates) --------
+def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a ``td_metrics.jsonl`` written by :meth:`Run.write_metrics` (fast; dtypes and exact floats kept)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_()}
+    schema = pa.schema([(c, types.get(c, pa.float64())) for c in metrics.COLUMNS])
+    table = pj.read_json(path, parse_options=pj.ParseOptions(explicit_schema=schema,
+                                                              unexpected_field_behavior="ignore"))
+    if any(table.column(c).null_count for c in metrics.COLUMNS):
+        raise ValueError(f"{path}: missing values")
+    return table.to_pandas()
+
+
+def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a td_metrics-style jsonl (one object per line with at least guid, confidence, variability)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        df = pd.read_json(path, lines=True, dtype=False)
+    except ValueError:
+        with open(path, encoding="utf-8") as fh:
+            for i, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+        raise ValueError(f"{path}: not a jsonl file of metrics") from None
+    if not len(df):
+        raise ValueError(f"{path}: no examples")
+    missing = [c for c in ("guid", "confidence", "variability") if c not in df]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
+    for col in ("confidence", "variability"):
+        bad = ~np.isfinite(pd.to_numeric(df[col], errors="coerce").to_numpy(float))
+        if bad.any():
+            raise ValueError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
+    return df
+
+
+@dataclass
+class RunMetrics:
+    """Per-example metrics of one run (or metrics file), with what is known about them."""
+
+    df: pd.DataFrame
+    num_epochs: int | None  #: epochs the metrics cover (after burn-out); None when unknown
+    task: str
+    model: str
+    label_names: list[str] | None
+    source: Path
+    run: Run | None = None  #: the run folder, when the metrics come from one
+
+    @property
+    def name(self) -> str:
+        """``<task>-<model>`` (or the file's stem), for titles."""
+        return f"{self.task}-{self.model}" if self.model else self.task
+
+
+def _settings_epochs(folder: Path) -> int | None:
+    e = Run(folder).metrics_settings().get("burn_out")
+    return int(e) if isinstance(e, int) and e > 0 else None
+
+
+def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,
+                 num_epochs: int | None = None, save: bool = True) -> RunMetrics:
+    """Metrics of a run folder (cached or recomputed, see :meth:`Run.metrics`) or of a td_metrics-style
+    jsonl file, such as published data-map coordinates (used as it is).
+
+    ``num_epochs`` (the epochs the correctness counts cover) comes from the settings file when known;
+    a bare metrics file needs it given. ``df.attrs["num_epochs"]`` is set when it is known.
+    """
+    path = Path(path)
+    label_names = None
+    run = None
+    if path.is_dir():
+        if dynamics_file.dynamics_dir(path).is_dir():
+            run = Run(path)
+            df = run.metrics(burn_out=burn_out, include_ci=include_ci, save=save)
+            num_epochs = num_epochs or burn_out or run.num_epochs
+            label_names = run.label_names
+        elif (path / METRICS_NAME).is_file():
+            if burn_out or include_ci:
+                raise ValueError(f"{path}: --burn_out and --include_ci need recorded dynamics "
+                                 f"({dynamics_file.DYNAMICS_SUBDIR}/); {METRICS_NAME} alone is used as it is")
+            logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
+            df = read_metrics_file(path / METRICS_NAME)
+            num_epochs = num_epochs or _settings_epochs(path)
+        else:
+            raise FileNotFoundError(f"{path}: neither {dynamics_file.DYNAMICS_SUBDIR}/ nor {METRICS_NAME} found")
+        task, model = path.resolve().parent.name, path.resolve().name
+    elif path.is_file():
+        if burn_out or include_ci:
+            raise ValueError(f"{path}: --burn_out and --include_ci need a run folder (a metrics file is used as it is)")
+        df = read_metrics_file(path)
+        task, model = path.stem, ""
+        if path.name == METRICS_NAME:
+            task, model = path.resolve().parent.parent.name, path.resolve().parent.name
+            num_epochs = num_epochs or _settings_epochs(path.parent)
+    elif path.suffix in (".jsonl", ".json"):
+        raise FileNotFoundError(f"{path}: no such metrics file")
+    else:
+        raise FileNotFoundError(f"{path}: no such run folder or metrics file")
+    if num_epochs:
+        df.attrs["num_epochs"] = int(num_epochs)
+    return RunMetrics(df=df, num_epochs=int(num_epochs) if num_epochs else None, task=task, model=model,
+                      label_names=label_names, source=path, run=run)
