@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Apply reviewed corrections (corrections.json from the review page) and write the corrected dataset.
 
-Columns: guid, the text column(s), original_label, corrected_label, review_action. Retrain on it with
+Columns: guid, the text column(s), original_label, corrected_label, review_action, review_note. The
+corrections must carry the fingerprint of this very data (else --ignore_fingerprint). Retrain on it with
 run_glue_and_record_td.py --train_file OUT --label_column corrected_label.
 """
 from __future__ import annotations
@@ -11,7 +12,6 @@ import sys
 
 from training_dynamics import corrections as co
 from training_dynamics.cli import HelpFormatter, run, setup_logging
-from training_dynamics.data import load_text_classification
 
 
 def _split(s: str | None) -> list[str] | None:
@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--class_names", help="Comma-separated label names in id order (as given to find_label_issues.py).")
     p.add_argument("--output", help="Corrected dataset file: .jsonl, .json (lines), .csv or .parquet.")
     p.add_argument("--save_to_disk", help="Also (or instead) write a datasets.save_to_disk folder.")
+    p.add_argument("--ignore_fingerprint", action="store_true", help="Apply to data that changed since the review: corrections whose example (guid, text, label) is unchanged are applied, the others skipped with a warning.")
+    p.add_argument("--unsure", choices=co.UNSURE_POLICIES, default="keep", help="Examples marked unsure: keep them (original label) or drop them from the output.")
     p.add_argument("--push_to_hub", metavar="REPO", help="Also upload the corrected dataset to the Hub as REPO (needs a login).")
     p.add_argument("--private", action="store_true", help="With --push_to_hub: make the Hub dataset private.")
     p.add_argument("--cache_dir", help="Where Hub downloads are cached.")
@@ -39,14 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.output and not args.output.lower().endswith(co.OUTPUT_FORMATS):
         p.error(f"--output must end with one of {', '.join(co.OUTPUT_FORMATS)}")
     setup_logging()
-    corrections = co.read_corrections(args.corrections)
-    data = load_text_classification(task_name=args.task_name, train_file=args.train_file,
-                                    text_columns=_split(args.text_columns), label_column=args.label_column,
-                                    label_names=_split(args.class_names), cache_dir=args.cache_dir)
-    df = co.apply_corrections(data, corrections, where=args.corrections)
-    co.write_corrected(df, output=args.output, save_to_disk=args.save_to_disk)
-    if args.push_to_hub:
-        co.push_to_hub(df, args.push_to_hub, private=args.private)
+    co.apply_corrections_file(args.corrections, train_file=args.train_file, task_name=args.task_name,
+                              text_columns=_split(args.text_columns), label_column=args.label_column,
+                              class_names=_split(args.class_names), cache_dir=args.cache_dir, output=args.output,
+                              save_to_disk=args.save_to_disk, ignore_fingerprint=args.ignore_fingerprint, unsure=args.unsure,
+                              push_to_hub_repo=args.push_to_hub, private=args.private)
     return 0
 
 
