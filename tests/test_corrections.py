@@ -1,5 +1,5 @@
 """apply_corrections.py: corrected datasets in every format, retraining on them, bad corrections,
-and fingerprints binding corrections to the reviewed data."""
+fingerprints binding corrections to the reviewed data, and outputs that never destroy inputs."""
 
 from __future__ import annotations
 
@@ -60,6 +60,11 @@ def _reviewed(train: Path, path: Path, choices: list[tuple]) -> Path:
     return _write(path, out, data.label_names, fp)
 
 
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes (to prove nothing changed)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 ROWS = [{"sentence": t, "label": y} for t, y in
         [("good", "pos"), ("bad", "neg"), ("fine", "pos"), ("awful", "neg"), ("meh", "neg")]]
 
@@ -92,6 +97,7 @@ def test_apply_corrections_in_every_format_and_retrain(demo_data, tiny_model, tm
     import datasets
 
     assert datasets.load_from_disk(str(tmp_path / "fixed_ds")).to_pandas().equals(df)
+    assert json.loads((tmp_path / "fixed_ds" / co.SAVE_MARKER).read_text())["rows"] == len(labels)
     for suffix, read in ((".csv", lambda p: pd.read_csv(p, keep_default_na=False)), (".parquet", pd.read_parquet)):
         write_corrected(df, output=tmp_path / f"fixed{suffix}")
         pd.testing.assert_frame_equal(read(tmp_path / f"fixed{suffix}"), df, check_dtype=False)
@@ -187,6 +193,89 @@ def test_unsure_keep_or_drop(tmp_path):
     assert keep["review_action"].tolist() == ["unsure", "unreviewed", "unreviewed", "relabel", "unsure"]
     assert keep["corrected_label"].tolist() == ["pos", "neg", "pos", "pos", "neg"]
     assert drop["guid"].tolist() == [1, 2, 3] and drop["corrected_label"].tolist() == ["neg", "pos", "pos"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case, flags, message", [
+    ("output is the training file", ["--output", "{train}"], "--output {train} is the input"),
+    ("output is the training file by another path", ["--output", "{tmp}/data/../data/train.jsonl"], "is the input"),
+    ("output is a link to the training file", ["--output", "{tmp}/link.jsonl"], "is the input"),
+    ("output is the corrections file", ["--output", "{tmp}/corrections.json"], "is the input"),
+    ("save_to_disk holds the input", ["--save_to_disk", "{tmp}/data"], "is or contains the input"),
+    ("save_to_disk holds the input, overwrite asked", ["--save_to_disk", "{tmp}/data", "--overwrite_output_dir"],
+     "is or contains the input"),
+    ("save_to_disk is the input", ["--save_to_disk", "{train}"], "is or contains the input"),
+    ("save_to_disk holds notes", ["--save_to_disk", "{tmp}/notes"], "is not empty; choose a new folder, or pass "
+                                                                     "--overwrite_output_dir"),
+    ("save_to_disk holds notes, overwrite asked", ["--save_to_disk", "{tmp}/notes", "--overwrite_output_dir"],
+     "was not written by apply_corrections.py"),
+    ("output inside save_to_disk", ["--save_to_disk", "{tmp}/new", "--output", "{tmp}/new/x.jsonl"],
+     "is inside --save_to_disk"),
+])
+def test_outputs_never_destroy_inputs_or_other_files(tmp_path, case, flags, message):
+    """Each refusal: exit 2, one line naming how to proceed, and not one byte changed or added."""
+    train = _jsonl((tmp_path / "data").mkdir() or tmp_path / "data" / "train.jsonl", ROWS)
+    (tmp_path / "data" / "README.txt").write_text("my notes about the data\n")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me\n")
+    (tmp_path / "link.jsonl").symlink_to(train)
+    _reviewed(train, tmp_path / "corrections.json", [(1, "relabel", "pos")])
+    before = _tree(tmp_path)
+    args = [a.format(tmp=tmp_path, train=train) for a in flags]
+    proc = run_cli(SCRIPT, "--train_file", train, "--corrections", tmp_path / "corrections.json", *args, check=False)
+    assert proc.returncode == 2, (case, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("apply_corrections.py: error: "), proc.stderr
+    assert message.format(train=train) in lines[0], lines[0]
+    assert _tree(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "corrections.json", "data", "link.jsonl", "notes"]
+
+
+@pytest.mark.slow
+def test_overwrite_output_dir_replaces_only_a_previous_save(tmp_path):
+    import datasets
+
+    train = _jsonl(tmp_path / "train.jsonl", ROWS)
+    c1 = _reviewed(train, tmp_path / "c1.json", [(1, "relabel", "pos")])
+    c2 = _reviewed(train, tmp_path / "c2.json", [(3, "relabel", "pos")])
+    ds = tmp_path / "fixed_ds"
+    run_cli(SCRIPT, "--train_file", train, "--corrections", c1, "--save_to_disk", ds)
+    first = _tree(ds)
+    assert set(json.loads(first[co.SAVE_MARKER])["entries"]) == set(first) - {co.SAVE_MARKER}
+    proc = run_cli(SCRIPT, "--train_file", train, "--corrections", c2, "--save_to_disk", ds, check=False)
+    assert proc.returncode == 2 and "--overwrite_output_dir" in proc.stderr and _tree(ds) == first
+
+    run_cli(SCRIPT, "--train_file", train, "--corrections", c2, "--save_to_disk", ds, "--overwrite_output_dir")
+    assert datasets.load_from_disk(str(ds))["corrected_label"] == ["pos", "neg", "pos", "pos", "neg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c1.json", "c2.json", "fixed_ds", "train.jsonl"]  # no debris
+
+    (ds / "my_analysis.ipynb").write_text("{}")
+    second = _tree(ds)
+    proc = run_cli(SCRIPT, "--train_file", train, "--corrections", c1, "--save_to_disk", ds, "--overwrite_output_dir",
+                   check=False)
+    assert proc.returncode == 2 and "holds files apply_corrections.py did not write (my_analysis.ipynb)" in proc.stderr
+    assert _tree(ds) == second
+
+
+def test_check_outputs_in_process(tmp_path):
+    (tmp_path / "d.jsonl").mkdir()
+    with pytest.raises(co.CorrectionsError, match="is a folder; give a file name"):
+        co.check_outputs(output=tmp_path / "d.jsonl")
+    with pytest.raises(co.CorrectionsError, match="unsupported extension '.txt'"):
+        write_corrected(pd.DataFrame({"a": [1]}), output=tmp_path / "x.txt")
+    co.check_outputs(output=tmp_path / "new.jsonl", save_to_disk=tmp_path / "new_ds", inputs=[tmp_path / "d.jsonl"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl"]
+
+
+def test_remove_entries_keeps_what_the_marker_does_not_list(tmp_path):
+    """The last line of defence when replacing a save: only listed entries are deleted."""
+    old = tmp_path / "old"
+    (old / "sub").mkdir(parents=True)
+    for name in ("a.arrow", "sub/b.json", "stranger.txt"):
+        (old / name).write_text("x")
+    (old / co.SAVE_MARKER).write_text("{}")
+    co._remove_entries(old, ["sub/b.json", "sub", "a.arrow"])
+    assert _tree(old) == {"stranger.txt": b"x"}
 
 
 def test_64bit_guids_are_exact(tmp_path):

@@ -19,7 +19,7 @@ training data, so corrections are never applied to a text the reviewer did not s
 The corrected dataset has ``guid``, the original text column(s), ``original_label``,
 ``corrected_label`` (label names), ``review_action`` (``relabel``, ``keep``, ``unsure`` or
 ``unreviewed``) and ``review_note``. ``keep`` and ``unsure`` keep the original label. Every check
-runs before anything is written.
+runs before anything is written; outputs never replace an input or files this module did not write.
 """
 
 from __future__ import annotations
@@ -47,11 +47,13 @@ ACTIONS = ("relabel", "keep", "unsure")
 UNREVIEWED = "unreviewed"
 UNSURE_POLICIES = ("keep", "drop")
 OUTPUT_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
+#: written into every --save_to_disk folder: what this module wrote there (and may replace later)
+SAVE_MARKER = ".apply_corrections.json"
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
 class CorrectionsError(ValueError):
-    """Bad corrections file; the CLI prints the message on one line and exits 2."""
+    """Bad corrections file or refused output; the CLI prints the message on one line and exits 2."""
 
 
 # -- fingerprints ---------------------------------------------------------------------------------
@@ -265,41 +267,138 @@ def apply_corrections(data: TextClassificationData, corrections: Corrections, *,
 
 
 # -- writing --------------------------------------------------------------------------------------
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _within(path: Path, folder: Path) -> bool:
+    p, f = path.resolve(), folder.resolve()
+    return p == f or f in p.parents
+
+
+def _saved_entries(folder: Path) -> list[str]:
+    """Everything a previous save listed in ``folder``'s marker; refuses a folder holding anything else."""
+    try:
+        listed = set(json.loads((folder / SAVE_MARKER).read_text(encoding="utf-8"))["entries"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CorrectionsError(f"--save_to_disk {folder} is not empty and was not written by apply_corrections.py "
+                               f"(no {SAVE_MARKER}); choose a new or empty folder") from None
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*")} - {SAVE_MARKER}
+    extra = sorted(present - listed)
+    if extra:
+        shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+        raise CorrectionsError(f"--save_to_disk {folder} holds files apply_corrections.py did not write ({shown}); "
+                               "move them away or choose a new folder")
+    return sorted(present, key=lambda e: e.count("/"), reverse=True)  # deepest first
+
+
+def check_outputs(*, output: str | os.PathLike | None = None, save_to_disk: str | os.PathLike | None = None,
+                  inputs: Sequence[str | os.PathLike] = (), overwrite_output_dir: bool = False) -> None:
+    """Refuse, before anything is written, an output that would destroy an input or unrelated files.
+
+    ``output`` may not be an input (same path or the same file by a link) nor a folder;
+    ``save_to_disk`` may not be a file, nor be or contain an input or ``output``. An existing
+    non-empty ``save_to_disk`` folder is replaced only with ``overwrite_output_dir``, and only when it
+    holds nothing but what an earlier save listed in its :data:`SAVE_MARKER`.
+    """
+    ins = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    if output is not None:
+        out = Path(output)
+        hit = next((i for i in ins if _same_file(out, i)), None)
+        if hit is not None:
+            raise CorrectionsError(f"--output {output} is the input {hit}; write the corrected dataset to a new file")
+        if out.is_dir():
+            raise CorrectionsError(f"--output {output} is a folder; give a file name (or use --save_to_disk)")
+    if save_to_disk is None:
+        return
+    dest = Path(save_to_disk)
+    hit = next((i for i in ins if _within(i, dest)), None)
+    if hit is not None:
+        raise CorrectionsError(f"--save_to_disk {save_to_disk} is or contains the input {hit}; choose a new folder")
+    if output is not None and _within(Path(output), dest):
+        raise CorrectionsError(f"--output {output} is inside --save_to_disk {save_to_disk}, which is replaced as a "
+                               "whole; write them to separate places")
+    if dest.exists() and not dest.is_dir():
+        raise CorrectionsError(f"--save_to_disk {save_to_disk} is a file; give a folder name")
+    if dest.is_dir() and any(dest.iterdir()):
+        if not overwrite_output_dir:
+            raise CorrectionsError(f"--save_to_disk {save_to_disk} is not empty; choose a new folder, or pass "
+                                   "--overwrite_output_dir to replace the corrected dataset an earlier "
+                                   "apply_corrections.py wrote there")
+        _saved_entries(dest)
+
+
+def _save_folder(df: pd.DataFrame, dest: Path) -> None:
+    """``datasets.save_to_disk`` into a temp folder beside ``dest`` (+ marker), then swap it in; an
+    earlier save there is removed entry by entry, as its marker lists."""
+    import datasets
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    old, entries = None, []
+    try:
+        os.chmod(tmp, 0o777 & ~fileio._umask())
+        datasets.Dataset.from_pandas(df, preserve_index=False).save_to_disk(str(tmp))
+        fileio.write_json(tmp / SAVE_MARKER, {"written_by": "apply_corrections.py", "rows": len(df),
+                                              "entries": sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*"))})
+        if dest.is_dir() and any(dest.iterdir()):
+            entries = _saved_entries(dest)  # checked again right before the swap
+            old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".old"))
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not dest.exists():
+            os.replace(old, dest)
+        raise
+    if old is not None:
+        _remove_entries(old, entries)
+
+
+def _remove_entries(folder: Path, entries: list[str]) -> None:
+    """Remove the listed entries (deepest first), the marker and the folder; anything else stays."""
+    for e in [*entries, SAVE_MARKER]:
+        p = folder / e
+        try:
+            p.rmdir() if p.is_dir() and not p.is_symlink() else p.unlink()
+        except OSError:
+            pass
+    try:
+        folder.rmdir()
+    except OSError:
+        logger.warning("%s: left in place (it holds files the previous save did not list)", folder)
+
+
 def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None,
-                    save_to_disk: str | os.PathLike | None = None) -> list[Path]:
+                    save_to_disk: str | os.PathLike | None = None, inputs: Sequence[str | os.PathLike] = (),
+                    overwrite_output_dir: bool = False) -> list[Path]:
     """Write the corrected table as ``.jsonl``/``.json``/``.csv``/``.parquet`` and/or a
-    ``datasets.save_to_disk`` folder, each atomically (temp file or folder, then rename)."""
+    ``datasets.save_to_disk`` folder, each atomically (temp file or folder, then rename), after
+    :func:`check_outputs` (``inputs``: the files read, which are never overwritten)."""
+    if output is not None and Path(output).suffix.lower() not in OUTPUT_FORMATS:
+        raise CorrectionsError(f"{output}: unsupported extension {Path(output).suffix!r}; use one of "
+                               f"{', '.join(OUTPUT_FORMATS)}")
+    check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
     written = []
     if output is not None:
         out = Path(output)
         suffix = out.suffix.lower()
-        if suffix not in OUTPUT_FORMATS:
-            raise ValueError(f"{out}: unsupported extension {out.suffix!r}; use one of {', '.join(OUTPUT_FORMATS)}")
-        if suffix == ".parquet":
-            with fileio.atomic_write(out, "wb") as fh:
+        with fileio.atomic_write(out, "wb" if suffix == ".parquet" else "w") as fh:
+            if suffix == ".parquet":
                 df.to_parquet(fh, index=False)
-        else:
-            with fileio.atomic_write(out) as fh:
-                if suffix == ".csv":
-                    df.to_csv(fh, index=False)
-                else:
-                    df.to_json(fh, orient="records", lines=True, force_ascii=False)
+            elif suffix == ".csv":
+                df.to_csv(fh, index=False)
+            else:
+                df.to_json(fh, orient="records", lines=True, force_ascii=False)
         written.append(out)
     if save_to_disk is not None:
-        import datasets
-
-        dest = Path(save_to_disk)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
-        try:
-            datasets.Dataset.from_pandas(df, preserve_index=False).save_to_disk(str(tmp))
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        written.append(dest)
+        _save_folder(df, Path(save_to_disk))
+        written.append(Path(save_to_disk))
     for p in written:
         logger.info("corrected dataset (%d rows) -> %s", len(df), p)
     return written
@@ -317,11 +416,13 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
                            task_name: str | None = None, text_columns: Sequence[str] | None = None,
                            label_column: str | None = None, class_names: Sequence[str] | None = None,
                            cache_dir: str | None = None, output: str | os.PathLike | None = None,
-                           save_to_disk: str | os.PathLike | None = None, ignore_fingerprint: bool = False,
-                           unsure: str = "keep", push_to_hub_repo: str | None = None,
+                           save_to_disk: str | os.PathLike | None = None, overwrite_output_dir: bool = False,
+                           ignore_fingerprint: bool = False, unsure: str = "keep", push_to_hub_repo: str | None = None,
                            private: bool = False) -> pd.DataFrame:
-    """``apply_corrections.py`` as a function: every check (corrections, fingerprints, labels) runs
-    before anything is written; returns the corrected table."""
+    """``apply_corrections.py`` as a function: every check (outputs, corrections, fingerprints,
+    labels) runs before anything is written; returns the corrected table."""
+    inputs = [corrections, train_file]
+    check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
     parsed = read_corrections(corrections)
     data = load_text_classification(task_name=task_name, train_file=train_file, text_columns=text_columns,
                                     label_column=label_column, label_names=class_names, cache_dir=cache_dir)
@@ -329,7 +430,8 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
     check_dataset_fingerprint(data, parsed, ignore=ignore_fingerprint, where=where, fingerprints=fingerprints)
     df = apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
                            fingerprints=fingerprints)
-    write_corrected(df, output=output, save_to_disk=save_to_disk)
+    write_corrected(df, output=output, save_to_disk=save_to_disk, inputs=inputs,
+                    overwrite_output_dir=overwrite_output_dir)
     if push_to_hub_repo:
         push_to_hub(df, push_to_hub_repo, private=private)
     return df
