@@ -158,20 +158,25 @@ def test_save_figure_png_and_pdf(tmp_path):
 
 
 def test_interactive_page_keeps_dataset_text_inert(tmp_path):
-    """Text that would close the script block, and a title with a placeholder, stay plain data."""
+    """Text that would close the script block, and a title with markup or a placeholder, stay plain
+    data; the page is the shared template with its CSP; guids travel as exact strings."""
     import re
 
     df = metrics_df(n=3, epochs=2)
-    evil = "</script><!--<script>alert(1)</script> & __NOTE__"
+    df["guid"] = [2 ** 60, 2 ** 60 + 1, 2 ** 60 + 2]  # one double in JavaScript
+    evil = "</script><!--<script>alert(1)</script> & {{ note }}"
     texts = {int(g): evil for g in df["guid"]}
-    page = plots.write_interactive_html(df, tmp_path / "m.html", num_epochs=2, title="t __DATA__ <b>", texts=texts).read_text()
-    assert page.count("<script") == 1 and page.count("</script>") == 1 and "alert(1)</script>" not in page
-    assert "<h3>t __DATA__ &lt;b&gt;</h3>" in page
-    data = json.loads(re.search(r"const D = (.*?);\n", page).group(1))
-    assert data["text"] == [evil] * 3 and sorted(data["guid"]) == sorted(df["guid"].tolist())
+    page = plots.write_interactive_html(df, tmp_path / "m.html", num_epochs=2, title="t {{ data }} <b>", texts=texts).read_text()
+    assert page.count("<script") == 2 and page.count("</script>") == 2 and "alert(1)</script>" not in page
+    assert "<h1>t {{ data }} &lt;b&gt;</h1>" in page and "<title>t {{ data }} &lt;b&gt;</title>" in page
+    assert "default-src 'none'" in page and "script-src 'sha256-" in page
+    data = json.loads(re.search(r'<script type="application/json" id="td-data">(.*?)</script>', page, re.S).group(1))
+    assert data["text"] == [evil] * 3 and sorted(data["guid"]) == [str(g) for g in sorted(df["guid"].tolist())]
+    assert sorted(zip(data["guid"], data["x"])) == sorted(zip(map(str, df["guid"]), df["variability"].round(4)))
 
 
 # --------------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_on_recorded_dynamics(synthetic_dynamics, tmp_path):
     run, arrays = synthetic_dynamics(n=60, epochs=5)
     proc = run_cli(SCRIPT, "--model_dir", run, "--burn_out", 3, "--show_hist", "--interactive")
@@ -186,6 +191,7 @@ def test_cli_on_recorded_dynamics(synthetic_dynamics, tmp_path):
     assert json.loads((run / "td_metrics_settings.json").read_text())["burn_out"] == 3
     page = (out / f"{stem}.html").read_text()
     assert "<script src" not in page and "http" not in page.split("<script>")[1]  # self-contained
+    assert "TDDataMap" in page  # the data-map component the review page uses too
     assert '"labels":["0.0","0.33","0.67","1.0"]' in page
     assert "wrote" in proc.stderr
 
@@ -195,6 +201,7 @@ def test_cli_on_recorded_dynamics(synthetic_dynamics, tmp_path):
     assert (tmp_path / "p" / f"{stem}_aum_by_gold.pdf").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_cli_metrics_file(tmp_path):
     """Published coordinates (guid, index, confidence, variability, correctness) plotted with --num_epochs."""
     df = metrics_df(n=50, epochs=6, max_correct=5)[["guid", "index", "confidence", "variability", "correctness"]]
@@ -228,6 +235,7 @@ def test_cli_bad_metrics_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_plot_sh(synthetic_dynamics, tmp_path):
     """The seed-style wrapper: TASK_NAME / MODEL / BURN_OUT from the environment, extra flags passed on."""
     run, _ = synthetic_dynamics(n=40, epochs=5)

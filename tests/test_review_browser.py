@@ -1,11 +1,14 @@
-"""The review page: self-contained, escaped, and driven for real in headless Chromium (Playwright).
+"""The review page and the interactive data map: self-contained, escaped, and driven for real in
+headless Chromium (Playwright).
 
-The browser test needs Debian's ``chromium`` (``/usr/bin/chromium``) and the ``playwright`` package;
-it fails when they are missing under CI (``CI=true``) and is skipped elsewhere.
+The browser tests need Debian's ``chromium`` (``/usr/bin/chromium``) and the ``playwright``
+package; they fail when those are missing under CI (``CI=true``) and are skipped elsewhere.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -17,8 +20,9 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
+from training_dynamics import corrections, dynamics_file, fileio, plots, review, web
 from training_dynamics import label_errors as le
-from training_dynamics import dynamics_file, fileio, review, web
+from training_dynamics.data import example_texts, load_text_classification
 from training_dynamics.run import Run
 
 CHROMIUM = "/usr/bin/chromium"
@@ -30,6 +34,7 @@ LABELS = ["negative", "neutral", "positive"]
 # guid = row: (text, gold label, mean gold probability -> confidence ranking 3, 4, 1, 2, 0)
 ROWS = [("a fine, quiet film", "neutral", 0.9), (XSS, "positive", 0.3), (BREAKOUT, "negative", 0.5),
         ("dull and tedious", "positive", 0.1), ("wonderful from start to end", "negative", 0.15)]
+BIG = 2 ** 60  # int64 ids that JavaScript numbers cannot tell apart (2**60 + 1 == 2**60 as a double)
 
 
 def _in_ci() -> bool:
@@ -57,6 +62,62 @@ def browser():
         b.close()
 
 
+class Tab:
+    """A page opened from disk, with its dialogs, errors (page errors, console errors such as CSP
+    violations) and requests recorded."""
+
+    def __init__(self, context, path: Path):
+        self.page = context.new_page()
+        self.dialogs, self.errors, self.requests = [], [], []
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.goto(path)
+
+    def goto(self, path: Path) -> None:
+        self.page.goto(path.resolve().as_uri())
+        self.page.wait_for_selector("body[data-ready='1']")
+
+    def reload(self) -> None:
+        self.page.reload()
+        self.page.wait_for_selector("body[data-ready='1']")
+
+    def item(self, guid):
+        return self.page.locator(f".item[data-guid='{guid}']")
+
+    def status(self, guid) -> str:
+        return self.item(guid).get_attribute("data-status")
+
+    def guids(self) -> list[str]:
+        return self.page.locator(".item").evaluate_all("els => els.map(e => e.dataset.guid)")
+
+    def export(self) -> dict:
+        with self.page.expect_download() as dl:
+            self.page.click("#export")
+        assert dl.value.suggested_filename == "corrections.json"
+        return json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
+
+    def to_screen(self, x: float, y: float) -> tuple[float, float]:
+        """Page coordinates of the data point (variability x, confidence y) in the current map view."""
+        canvas = self.page.locator("#map")
+        lay = json.loads(canvas.get_attribute("data-layout"))
+        box = canvas.bounding_box()
+        w, h = int(canvas.get_attribute("width")), int(canvas.get_attribute("height"))
+        cx = lay["left"] + (w - lay["left"] - lay["right"]) * (x - lay["x0"]) / (lay["x1"] - lay["x0"])
+        cy = h - lay["bottom"] - (h - lay["top"] - lay["bottom"]) * (y - lay["y0"]) / (lay["y1"] - lay["y0"])
+        return box["x"] + cx * box["width"] / w, box["y"] + cy * box["height"] / h
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [] and self.errors == [], (self.dialogs, self.errors)
+        assert all(u.startswith(("file:", "blob:", "data:")) for u in self.requests), self.requests
+
+
+def _payload(html: Path) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="td-data">(.*?)</script>',
+                                html.read_text(encoding="utf-8"), re.S).group(1))
+
+
 def _write_run(tmp: Path) -> tuple[Path, Path]:
     """A 5-example, 3-class training file and a recorded run of it (3 epochs) with planned confidences."""
     train = tmp / "train.jsonl"
@@ -78,19 +139,47 @@ def _write_run(tmp: Path) -> tuple[Path, Path]:
     return train, run
 
 
+def _rank(train: Path, out: Path, *, flagged: tuple = ()) -> Path:
+    """Rank a training file as find_label_issues.py does (probabilities from a fixed seed; no model)
+    and write label_issues.jsonl + settings; ``flagged`` guids get ``is_label_issue`` true."""
+    data = load_text_classification(train_file=str(train))
+    guids = np.asarray(data.train["guid"], dtype=np.int64)
+    gold = np.asarray(data.train["label"], dtype=np.int64)
+    probs = np.random.default_rng(0).dirichlet(np.ones(len(data.label_names)), size=len(guids))
+    df = le.rank_examples(guids=guids, texts=example_texts(data.train, data.text_columns), gold=gold,
+                          probabilities=probs, score=1 - probs[np.arange(len(gold)), gold], score_name="1-confidence",
+                          label_names=data.label_names, extra={"is_label_issue": np.isin(guids, flagged)})
+    le.write_issues(df, out, {"source": "model", "score_name": "1-confidence", "data": data.source,
+                              "dataset": le.dataset_name(data.source), "label_names": df.attrs["label_names"]})
+    return out / le.ISSUES_NAME
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def page_path(tmp_path_factory) -> dict:
+    """The review page of a recorded run, made by review_label_issues.py."""
     tmp = tmp_path_factory.mktemp("review")
     train, run = _write_run(tmp)
     df = le.issues_from_dynamics(Run(run), progress=False)
+    source = {"train_file": str(train.resolve()), "text_columns": ["sentence"], "label_column": "label"}
     le.write_issues(df, tmp / "issues", {"source": "dynamics", "score_name": "1-confidence", "run_dir": str(run),
-                                         "dataset": str(train.resolve()), "label_names": df.attrs["label_names"]})
+                                         "data": source, "dataset": str(train.resolve()),
+                                         "label_names": df.attrs["label_names"]})
     out = tmp / "issues" / "review.html"
     run_cli("review_label_issues.py", "--issues", tmp / "issues" / le.ISSUES_NAME, "--output", out)
     return {"html": out, "train": train, "issues": df, "tmp": tmp}
 
 
 # -- without a browser ------------------------------------------------------------------------------
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+@pytest.mark.slow  # the page_path fixture runs review_label_issues.py
 def test_embedded_data_cannot_close_its_script_block(page_path):
     html = page_path["html"].read_text(encoding="utf-8")
     assert html.count("<script") == 2 and html.count("</script>") == 2  # the data block and the page's code
@@ -98,11 +187,42 @@ def test_embedded_data_cannot_close_its_script_block(page_path):
     assert not any(ch in block for ch in "<>&\u2028\u2029")
     data = json.loads(block)
     assert XSS in data["items"]["text"] and BREAKOUT in data["items"]["text"]
-    assert data["label_names"] == LABELS
+    assert data["label_names"] == LABELS and data["items"]["guid"] == ["3", "4", "1", "2", "0"]  # guids as strings
     assert data["map"] is not None and len(data["map"]["x"]) == len(ROWS)
-    # self-contained: no network, no innerHTML; the CSP allows only this page's script
+    # self-contained: no network, no innerHTML; the CSP allows exactly this page's script and style
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html) and "innerHTML" not in html
-    assert "default-src 'none'" in html and "script-src 'sha256-" in html
+    script = re.search(r"<script>(.*)</script>", html, re.S).group(1)
+    style = re.search(r"<style>(.*)</style>", html, re.S).group(1)
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html).group(1)
+    assert f"script-src {_csp_hash(script)};" in csp and f"style-src {_csp_hash(style)};" in csp
+    assert "default-src 'none'" in csp and "connect-src 'none'" in csp and "unsafe-inline" not in csp
+    assert "TDDataMap" in script  # the shared data-map component
+    # the title names the file, and no absolute path is written into the page
+    assert "<title>Label review: train.jsonl</title>" in html and str(page_path["tmp"]) not in html
+
+
+def test_text_in_the_template_is_escaped():
+    """A title or warning with markup (e.g. from a file name) is escaped by the templater; dataset
+    text in the payload cannot close the data block."""
+    issues = pd.DataFrame({"guid": [1], "text": [BREAKOUT], "gold": [0], "probabilities": [[0.4, 0.6]], "score": [0.6]})
+    payload = review.review_payload(issues, label_names=["a", "b"], title="</title><script>alert(3)</script>",
+                                    warnings=["<b>bold</b> & co"])
+    html = review.render_html(payload)
+    assert html.count("<script") == 2 and "alert(3)</script>" not in html
+    assert "<title>&lt;/title&gt;&lt;script&gt;alert(3)&lt;/script&gt;</title>" in html
+    assert "<p class=\"warn\">&lt;b&gt;bold&lt;/b&gt; &amp; co</p>" in html
+
+
+def test_templates_are_package_data_and_assets_cannot_break_out(monkeypatch):
+    from importlib import resources
+
+    files = {p.name for p in resources.files("training_dynamics.web").iterdir()}
+    assert {"base.html.j2", "review.html.j2", "data_map.html.j2", "data_map.js", "review.js", "data_map_page.js",
+            "base.css", "review.css"} <= files
+    real = web.asset
+    monkeypatch.setattr(web, "asset", lambda name: "var x = '</SCRIPT>';" if name == "evil.js" else real(name))
+    with pytest.raises(ValueError, match="cannot be inlined"):
+        web.render("data_map.html.j2", payload={}, scripts=("evil.js",), styles=("base.css",), title="t", note="")
 
 
 def test_json_for_html_round_trips():
@@ -111,22 +231,42 @@ def test_json_for_html_round_trips():
     assert json.loads(text) == obj and not any(ch in text for ch in "<>&\u2028\u2029")
 
 
-# -- in the browser ---------------------------------------------------------------------------------
-def test_review_in_headless_chromium(browser, page_path, tmp_path):
-    html, issues = page_path["html"], page_path["issues"]
-    assert issues["guid"].tolist() == [3, 4, 1, 2, 0]  # ranked by low confidence
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1200, "height": 1600})
-    page = context.new_page()
-    dialogs, errors, requests = [], [], []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("request", lambda r: requests.append(r.url))
-    page.goto(html.resolve().as_uri())
-    page.wait_for_selector("body[data-ready='1']")
+def test_payload_metrics_flags_and_label_warning():
+    issues = pd.DataFrame({"rank": [1, 2], "guid": [BIG + 1, BIG], "text": ["x", "y"], "gold": [1, 0],
+                           "predicted": [0, 0], "probabilities": [[0.7, 0.3], [0.6, 0.4]], "score": [0.7, 0.4],
+                           "loss": [0.7, 0.4], "aum": [-1.5, np.nan], "is_label_issue": [True, False]})
+    p = review.review_payload(issues, label_names=["0", "1"], dataset="t.jsonl", score_name="loss",
+                              dataset_fingerprint="f" * 64)
+    assert p["items"]["guid"] == [str(BIG + 1), str(BIG)]
+    assert [(m["name"], m["label"], m["values"]) for m in p["metrics"]] == [
+        ("score", "loss", [0.7, 0.4]), ("aum", "aum", [-1.5, None])]  # loss is the score itself: shown once
+    assert p["flags"] == [{"name": "is_label_issue", "label": "flagged", "values": [True, False]}]
+    assert p["storage_key"] == "td-review:" + "f" * 32
+    assert p["items"]["fp"] == [corrections.example_fingerprint("x", "1"), corrections.example_fingerprint("y", "0")]
+    assert len(p["warnings"]) == 1 and "Only integer label ids are known (0, 1)" in p["warnings"][0]
+    assert review.label_warning(["neg", "pos"]) is None
+    assert review.short_dataset_name({"data": {"train_file": "/a/b/train.csv"}}) == "train.csv"
+    assert review.short_dataset_name({"data": {"task_name": "sst2"}, "dataset": "sst2"}) == "sst2"
 
-    def item(guid):
-        return page.locator(f".item[data-guid='{guid}']")
+
+# -- in the browser ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_review_in_headless_chromium(browser, page_path, tmp_path):
+    html, issues, train = page_path["html"], page_path["issues"], page_path["train"]
+    assert issues["guid"].tolist() == [3, 4, 1, 2, 0]  # ranked by low confidence
+    data = _payload(html)
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
+    tab = Tab(context, html)
+    page, item = tab.page, tab.item
+
+    # the first screen: the title names the file; the first examples are fully visible; the map has a legend
+    assert page.title() == "Label review: train.jsonl" and page.text_content("h1") == "Label review: train.jsonl"
+    for k in range(3):
+        box = page.locator(".item").nth(k).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 800, (k, box)
+    legend = page.text_content("#map-legend")
+    assert all(f"gold {n}" in legend for n in LABELS) and "reviewed" in legend and "rest of the run" in legend
+    assert page.is_visible("#map") and not page.is_visible("#warnings .warn")
 
     # every example shown, dataset text as literal text, nothing injected
     assert page.locator(".item").count() == len(ROWS)
@@ -135,14 +275,23 @@ def test_review_in_headless_chromium(browser, page_path, tmp_path):
     assert page.locator("main img, main script").count() == 0
     assert page.text_content("#progress") == "0 / 5 reviewed"
 
-    # filters: gold label, then minimum score
+    # filters: gold label; a metric range (the score, 1 - confidence >= 0.8: guids 3 and 4)
     page.select_option("#f-gold", "2")  # positive
-    assert sorted(int(g) for g in page.locator(".item").evaluate_all("els => els.map(e => e.dataset.guid)")) == [1, 3]
+    assert sorted(tab.guids()) == ["1", "3"]
     page.select_option("#f-gold", "")
-    page.fill("#f-score", "0.8")
-    assert page.locator(".item").count() == 2  # 1 - confidence >= 0.8: guids 3 and 4
-    page.fill("#f-score", "")
-    assert page.locator(".item").count() == len(ROWS)
+    assert page.input_value("#f-metric") == "0" and data["metrics"][0]["name"] == "score"
+    page.fill("#f-min", "0.8")
+    assert sorted(tab.guids()) == ["3", "4"]
+    page.fill("#f-min", "")
+    # sort by any metric present: variability, low first
+    names = [m["name"] for m in data["metrics"]]
+    assert {"score", "confidence", "variability", "correctness", "aum"} <= set(names)
+    k = names.index("variability")
+    page.select_option("#sort", f"m:{k}:asc")
+    var = dict(zip(data["items"]["guid"], data["metrics"][k]["values"]))
+    assert tab.guids() == sorted(var, key=lambda g: (var[g], data["items"]["rank"][data["items"]["guid"].index(g)]))
+    assert item(3).locator("[data-metric='variability'] b").text_content() == f"{var['3']:.3f}"
+    page.select_option("#sort", "rank")
 
     # relabel guid 3 by click; guid 4 by key "3" (positive), which moves on to guid 1: "u" = unsure
     item(3).locator("button[data-label='negative']").click()
@@ -150,51 +299,227 @@ def test_review_in_headless_chromium(browser, page_path, tmp_path):
     page.keyboard.press("3")
     page.keyboard.press("u")
     assert page.text_content("#progress") == "3 / 5 reviewed"
+    # a note on guid 0; keys typed into it are text, not choices
+    item(0).locator(".note").click()
+    page.keyboard.type("k u 0 z: check")
+    assert tab.status(0) == "" and page.text_content("#progress") == "3 / 5 reviewed"
+    # undo the last choice, by key and by button
+    item(2).locator(".text").click()
+    page.keyboard.press("k")
+    assert tab.status(2) == "keep"
+    page.keyboard.press("z")
+    assert tab.status(2) == "" and tab.status(1) == "unsure"
+    item(2).locator("button[data-action='keep']").click()
+    page.click("#undo")
+    assert tab.status(2) == "" and page.text_content("#progress") == "3 / 5 reviewed"
+    page.keyboard.press("e")  # the focused card's note field; Esc leaves it
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Note on guid 2"
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement === document.body")
 
-    page.reload()
-    page.wait_for_selector("body[data-ready='1']")
-    status = {g: item(g).get_attribute("data-status") for g in range(len(ROWS))}
+    tab.reload()
+    status = {g: tab.status(g) for g in range(len(ROWS))}
     assert status == {0: "", 1: "unsure", 2: "", 3: "relabel", 4: "relabel"}
     assert page.text_content("#progress") == "3 / 5 reviewed"
     assert item(3).locator(".state").text_content() == "relabel \u2192 negative"
+    assert item(0).locator(".note").input_value() == "k u 0 z: check"
 
-    # the data map: hover over guid 1 shows its text (literally), a click jumps to it
-    canvas = page.locator("#map")
-    layout = json.loads(canvas.get_attribute("data-layout"))
-    box = canvas.bounding_box()
-    w, h = int(canvas.get_attribute("width")), int(canvas.get_attribute("height"))
-    i = issues["guid"].tolist().index(1)
-    dmap = json.loads(re.search(r'id="td-data">(.*?)</script>', html.read_text(), re.S).group(1))["map"]
-    x = layout["left"] + (w - layout["left"] - layout["right"]) * dmap["x"][i] / layout["xmax"]
-    y = h - layout["bottom"] - (h - layout["top"] - layout["bottom"]) * dmap["y"][i]
-    page.mouse.move(box["x"] + x * box["width"] / w, box["y"] + y * box["height"] / h)
+    # map <-> list: hovering guid 1 shows its text literally; clicking the point focuses its card;
+    # clicking a card highlights its point
+    i = data["items"]["guid"].index("1")
+    pt = tab.to_screen(data["map"]["x"][i], data["map"]["y"][i])
+    page.mouse.move(*pt)
     assert page.is_visible("#tip") and XSS in page.text_content("#tip")
-    page.mouse.click(box["x"] + x * box["width"] / w, box["y"] + y * box["height"] / h)
+    page.mouse.click(*pt)
     assert page.locator(".item.focused").get_attribute("data-guid") == "1"
+    assert page.get_attribute("#map", "data-highlight-guid") == "1"
+    item(4).locator(".text").click()
+    assert page.get_attribute("#map", "data-highlight-guid") == "4"
 
-    with page.expect_download() as dl:
-        page.click("#export")
-    assert dl.value.suggested_filename == "corrections.json"
-    exported = json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
+    # zoom (wheel), pan (drag), reset
+    full = json.loads(page.get_attribute("#map", "data-layout"))
+    page.mouse.move(*pt)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function("w => JSON.parse(document.getElementById('map').dataset.layout).x1 - "
+                           "JSON.parse(document.getElementById('map').dataset.layout).x0 < w", arg=full["x1"] - full["x0"])
+    zoomed = json.loads(page.get_attribute("#map", "data-layout"))
+    assert zoomed["y1"] - zoomed["y0"] < full["y1"] - full["y0"]
+    page.mouse.move(pt[0], pt[1])
+    page.mouse.down()
+    page.mouse.move(pt[0] + 40, pt[1] + 30, steps=4)
+    page.mouse.up()
+    panned = json.loads(page.get_attribute("#map", "data-layout"))
+    assert panned["x0"] < zoomed["x0"] and panned["y0"] > zoomed["y0"]  # dragged right/down: shows more left/up
+    page.click("#map-reset")
+    assert json.loads(page.get_attribute("#map", "data-layout")) == full
+
+    # drag a box (shift+drag) around the two least confident examples: the list shows exactly them
+    ys = sorted(zip(data["map"]["y"], data["items"]["guid"]))
+    cut = (ys[1][0] + ys[2][0]) / 2
+    a = tab.to_screen(full["x0"] + 0.01 * (full["x1"] - full["x0"]), cut)
+    b = tab.to_screen(full["x1"] - 0.01 * (full["x1"] - full["x0"]), full["y0"] + 0.005)
+    page.keyboard.down("Shift")
+    page.mouse.move(*a)
+    page.mouse.down()
+    page.mouse.move(*b, steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    assert sorted(tab.guids()) == sorted(g for _, g in ys[:2]) == ["3", "4"]
+    assert page.text_content("#map-count") == "2 examples"
+    page.click("#map-clear")
+    assert page.locator(".item").count() == len(ROWS) and not page.is_visible("#map-filter")
+
+    exported = tab.export()
+    fp, example_fps = corrections.data_fingerprints(load_text_classification(train_file=str(train)))
+    efp = {g: example_fps[g] for g in range(len(ROWS))}
     assert exported == {
-        "dataset": str(page_path["train"].resolve()),
+        "dataset": "train.jsonl",
+        "dataset_fingerprint": fp,
         "label_names": LABELS,
         "corrections": [
-            {"guid": 3, "action": "relabel", "label": "negative", "original_label": "positive"},
-            {"guid": 4, "action": "relabel", "label": "positive", "original_label": "negative"},
-            {"guid": 1, "action": "unsure", "label": None, "original_label": "positive"},
+            {"guid": "3", "example_fingerprint": efp[3], "action": "relabel", "label": "negative",
+             "original_label": "positive"},
+            {"guid": "4", "example_fingerprint": efp[4], "action": "relabel", "label": "positive",
+             "original_label": "negative"},
+            {"guid": "1", "example_fingerprint": efp[1], "action": "unsure", "label": None, "original_label": "positive"},
+            {"guid": "0", "example_fingerprint": efp[0], "action": None, "label": None, "original_label": "neutral",
+             "note": "k u 0 z: check"},
         ],
     }
-    assert dialogs == [] and errors == []
-    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
+    tab.assert_clean()
     context.close()
 
-    # the export is what apply_corrections.py takes
-    corrections = tmp_path / "corrections.json"
-    corrections.write_text(json.dumps(exported), encoding="utf-8")
-    run_cli("apply_corrections.py", "--train_file", page_path["train"], "--corrections", corrections,
-            "--output", tmp_path / "fixed.jsonl")
+    # the export is what apply_corrections.py takes (its fingerprint matches the training file)
+    corr = tmp_path / "corrections.json"
+    corr.write_text(json.dumps(exported), encoding="utf-8")
+    run_cli("apply_corrections.py", "--train_file", train, "--corrections", corr, "--output", tmp_path / "fixed.jsonl")
     fixed = pd.read_json(tmp_path / "fixed.jsonl", lines=True)
     assert fixed["corrected_label"].tolist() == ["neutral", "positive", "negative", "negative", "positive"]
     assert fixed["review_action"].tolist() == ["unreviewed", "unsure", "unreviewed", "relabel", "relabel"]
+    assert fixed["review_note"].tolist() == ["k u 0 z: check", "", "", "", ""]
     assert fixed["sentence"].tolist() == [t for t, _, _ in ROWS]
+
+
+@pytest.mark.slow
+def test_narrow_window_collapses_the_map(browser, page_path):
+    context = browser.new_context(viewport={"width": 760, "height": 700})
+    tab = Tab(context, page_path["html"])
+    assert tab.page.evaluate("document.getElementById('map-details').open") is False
+    box = tab.page.locator(".item").first.bounding_box()
+    assert box["y"] + box["height"] <= 700
+    tab.assert_clean()
+    context.close()
+
+
+@pytest.mark.slow
+def test_choices_stay_with_their_example(browser, tmp_path):
+    """Review v1 of a file; reorder its rows (guids are row numbers, so guid 2 names another text)
+    or change the reviewed text; rebuild the page: the old choice never shows on another text nor
+    is exported for it, and reappears when the data is as reviewed again."""
+    texts = ["first text", "second text", "third text", "fourth text"]
+    rows = [{"text": t, "label": y} for t, y in zip(texts, ["a", "b", "a", "b"])]
+    train, out = _jsonl(tmp_path / "train.jsonl", rows), tmp_path / "issues"
+    html = tmp_path / "review.html"
+
+    def build():
+        review.build_review_page(_rank(train, out), html)
+
+    build()
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    tab = Tab(context, html)
+    tab.item(2).locator("button[data-label='b']").click()
+    v1 = tab.export()
+    assert [(c["guid"], c["action"], c["label"]) for c in v1["corrections"]] == [("2", "relabel", "b")]
+    v1_key = _payload(html)["storage_key"]
+
+    _jsonl(train, rows[::-1])  # reordered: guid 2 is now "second text"
+    build()
+    tab.reload()
+    assert tab.item(2).locator(".text").text_content() == "second text"
+    assert all(tab.status(g) == "" for g in range(4)) and tab.export()["corrections"] == []
+    # even a choice carried over under this page's key stays off another text
+    key = _payload(html)["storage_key"]
+    assert key != v1_key
+    tab.page.evaluate("([a, b]) => localStorage.setItem(b, localStorage.getItem(a))", [v1_key, key])
+    tab.reload()
+    assert all(tab.status(g) == "" for g in range(4)) and tab.export()["corrections"] == []
+    assert tab.page.text_content("#progress") == "0 / 4 reviewed"
+
+    _jsonl(train, [{**r, "text": r["text"] + " (edited)"} if i == 2 else r for i, r in enumerate(rows)])
+    build()
+    tab.reload()
+    assert tab.status(2) == "" and tab.export()["corrections"] == []
+
+    _jsonl(train, rows)  # the data as reviewed: the choice is back, on its text
+    build()
+    tab.reload()
+    assert tab.status(2) == "relabel" and tab.item(2).locator(".text").text_content() == "third text"
+    assert tab.export() == v1
+    tab.assert_clean()
+    context.close()
+
+
+@pytest.mark.slow
+def test_64bit_guids_flags_and_integer_labels(browser, tmp_path):
+    """idx values 2**60 + k (int64; JavaScript numbers merge them) stay exact from the file through
+    the page (click, export) to apply_corrections.py. Integer-only labels show a warning; the
+    is_label_issue column shows as a tag and a filter."""
+    ids = [BIG + k for k in range(4)]
+    rows = [{"idx": i, "sentence": f"sentence {k}", "label": y} for k, (i, y) in enumerate(zip(ids, [1, 1, 0, 0]))]
+    train = _jsonl(tmp_path / "train.jsonl", rows)
+    issues = _rank(train, tmp_path / "issues", flagged=(BIG + 1,))
+    html = tmp_path / "review.html"
+    run_cli("review_label_issues.py", "--issues", issues, "--output", html)
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    tab = Tab(context, html)
+    assert sorted(tab.guids()) == [str(i) for i in ids]
+    assert "Only integer label ids are known (0, 1)" in tab.page.text_content("#warnings")
+    assert tab.item(BIG + 1).locator(".tag.flag").text_content() == "flagged"
+    tab.page.select_option("#f-flag", "0:1")
+    assert tab.guids() == [str(BIG + 1)]
+    tab.page.select_option("#f-flag", "")
+
+    tab.item(BIG + 1).locator("button[data-label='0']").click()
+    assert tab.status(BIG + 1) == "relabel" and tab.status(BIG) == ""
+    exported = tab.export()
+    assert [(c["guid"], c["action"], c["label"]) for c in exported["corrections"]] == [(str(BIG + 1), "relabel", "0")]
+    tab.assert_clean()
+    context.close()
+
+    corr = tmp_path / "corrections.json"
+    corr.write_text(json.dumps(exported), encoding="utf-8")
+    run_cli("apply_corrections.py", "--train_file", train, "--corrections", corr, "--output", tmp_path / "fixed.jsonl")
+    fixed = [json.loads(line) for line in (tmp_path / "fixed.jsonl").read_text().splitlines()]
+    assert [(r["guid"], r["corrected_label"], r["review_action"]) for r in fixed] == [
+        (BIG, "1", "unreviewed"), (BIG + 1, "0", "relabel"), (BIG + 2, "0", "unreviewed"), (BIG + 3, "0", "unreviewed")]
+
+
+@pytest.mark.slow
+def test_data_map_page_in_headless_chromium(browser, tmp_path):
+    """plot_cartography.py --interactive: the same component, with a correctness legend, hover
+    details shown literally, zoom and reset; 64-bit guids exact."""
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"guid": [BIG + k for k in range(30)], "confidence": rng.uniform(0, 1, 30),
+                       "variability": rng.uniform(0, 0.4, 30), "correctness": rng.integers(0, 3, 30),
+                       "gold": rng.integers(0, 2, 30)})
+    texts = {BIG + k: XSS if k == 0 else f"text {k}" for k in range(30)}
+    path = plots.write_interactive_html(df, tmp_path / "map.html", num_epochs=2, title="SST-2 <map>", texts=texts,
+                                        label_names=["neg", "pos"])
+    data = _payload(path)
+    assert sorted(data["guid"]) == sorted(str(g) for g in df["guid"])
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    tab = Tab(context, path)
+    page = tab.page
+    assert page.title() == "SST-2 <map>" and page.text_content("h1") == "SST-2 <map>"
+    assert page.text_content("#map-legend") == "correctness0.00.51.0"
+    i = data["guid"].index(str(BIG))
+    page.mouse.move(*tab.to_screen(data["x"][i], data["y"][i]))
+    tip = page.text_content("#tip")
+    assert page.is_visible("#tip") and tip.startswith(f"guid {BIG}\n") and tip.endswith("\n" + XSS)
+    full = page.get_attribute("#map", "data-layout")
+    page.mouse.wheel(0, -300)
+    page.wait_for_function("f => document.getElementById('map').dataset.layout !== f", arg=full)
+    page.click("#map-reset")
+    assert page.get_attribute("#map", "data-layout") == full
+    tab.assert_clean()
+    context.close()

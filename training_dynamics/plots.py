@@ -355,92 +355,33 @@ def file_stem(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- interactive
-_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:16px;color:#222}
-#wrap{position:relative;display:inline-block}
-canvas{border:1px solid #ccc;cursor:crosshair}
-#tip{position:absolute;pointer-events:none;background:#fff;border:1px solid #888;border-radius:4px;
-padding:4px 6px;font-size:12px;max-width:420px;display:none;box-shadow:0 1px 4px rgba(0,0,0,.2)}
-#legend span{display:inline-block;margin-right:12px;font-size:13px}
-#legend i{display:inline-block;width:11px;height:11px;border-radius:50%;margin-right:4px;vertical-align:middle}
-</style></head><body>
-<h3>__TITLE__</h3>
-<div id="legend">correctness: </div>
-<div id="wrap"><canvas id="c" width="820" height="620"></canvas><div id="tip"></div></div>
-<p style="font-size:12px;color:#666">x = variability, y = confidence; hover a point for its details.
-__NOTE__</p>
-<script>
-const D = __DATA__;
-const cv = document.getElementById("c"), ctx = cv.getContext("2d"), tip = document.getElementById("tip");
-const W = cv.width, H = cv.height, L = 60, R = 20, T = 15, B = 45;
-const xmax = Math.max(0.05, D.x.reduce((a, b) => a > b ? a : b, 0) * 1.06);
-const px = v => L + v / xmax * (W - L - R), py = v => H - B - v * (H - T - B);
-function axes() {
-  ctx.strokeStyle = "#999"; ctx.fillStyle = "#333"; ctx.font = "12px sans-serif"; ctx.lineWidth = 1;
-  ctx.beginPath(); ctx.moveTo(L, T); ctx.lineTo(L, H - B); ctx.lineTo(W - R, H - B); ctx.stroke();
-  for (let i = 0; i <= 5; i++) { const y = i / 5; ctx.fillText(y.toFixed(1), L - 30, py(y) + 4); }
-  const step = xmax > 0.25 ? 0.1 : xmax > 0.1 ? 0.05 : 0.01;
-  for (let x = 0; x <= xmax + 1e-9; x += step) ctx.fillText(x.toFixed(2), px(x) - 12, H - B + 16);
-  ctx.fillText("variability", W / 2 - 30, H - 8);
-  ctx.save(); ctx.translate(16, H / 2 + 30); ctx.rotate(-Math.PI / 2); ctx.fillText("confidence", 0, 0); ctx.restore();
-}
-const r = D.x.length > 20000 ? 1.5 : D.x.length > 2000 ? 2.5 : 3.5;
-axes();
-ctx.globalAlpha = 0.75;
-for (let i = 0; i < D.x.length; i++) {
-  ctx.fillStyle = D.colors[D.k[i]]; ctx.beginPath(); ctx.arc(px(D.x[i]), py(D.y[i]), r, 0, 6.2832); ctx.fill();
-}
-ctx.globalAlpha = 1;
-const lg = document.getElementById("legend");
-D.labels.forEach((t, k) => { lg.innerHTML += `<span><i style="background:${D.colors[k]}"></i>${t}</span>`; });
-const esc = s => String(s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
-cv.addEventListener("mousemove", ev => {
-  const b = cv.getBoundingClientRect(), mx = ev.clientX - b.left, my = ev.clientY - b.top;
-  let best = -1, bd = 64;
-  for (let i = 0; i < D.x.length; i++) {
-    const dx = px(D.x[i]) - mx, dy = py(D.y[i]) - my, d = dx * dx + dy * dy;
-    if (d < bd) { bd = d; best = i; }
-  }
-  if (best < 0) { tip.style.display = "none"; return; }
-  let h = `<b>guid ${D.guid[best]}</b><br>confidence ${D.y[best]}<br>variability ${D.x[best]}<br>correctness ${D.labels[D.k[best]]}`;
-  if (D.gold) h += `<br>gold ${esc(D.gold[best])}`;
-  if (D.text) h += `<br><i>${esc(D.text[best])}</i>`;
-  tip.innerHTML = h; tip.style.display = "block";
-  tip.style.left = Math.min(mx + 12, W - 200) + "px"; tip.style.top = (my + 12) + "px";
-});
-cv.addEventListener("mouseleave", () => { tip.style.display = "none"; });
-</script></body></html>
-"""
-
-
 def write_interactive_html(df: pd.DataFrame, path: str | os.PathLike, *, num_epochs: int | None = None,
                            title: str = "Data Map", texts: dict[int, str] | None = None,
                            label_names: Sequence[str] | None = None, max_points: int | None = None,
                            seed: int = 0) -> Path:
-    """A self-contained HTML data map (canvas + inline JS, no network): colour = correctness bin,
-    hover shows guid, coordinates, correctness, gold and (when ``texts`` maps guid -> text) the text."""
-    import html
+    """A self-contained HTML data map (``web/data_map.html.j2``: the shared canvas component, no
+    network): colour = correctness bin, with a legend, wheel zoom, drag pan and reset; hover shows
+    guid, coordinates, correctness, gold and (when ``texts`` maps guid -> text) the text."""
     from matplotlib.colors import to_hex
 
     num_epochs = num_epochs or infer_num_epochs(df)
     shown = df.sample(n=int(max_points), random_state=seed) if max_points and len(df) > max_points else df
     shown = shown.iloc[np.random.default_rng(seed).permutation(len(shown))]
+    guids = shown["guid"].to_numpy(np.int64)
     data = {"x": np.round(shown["variability"].to_numpy(float), 4).tolist(),
             "y": np.round(shown["confidence"].to_numpy(float), 4).tolist(),
             "k": correctness_bins(shown["correctness"].to_numpy(), num_epochs).tolist(),
-            "guid": shown["guid"].astype("int64").tolist(),
+            "guid": [str(int(g)) for g in guids],  # strings: 64-bit ids stay exact in JavaScript
             "colors": [to_hex(c) for c in correctness_colors(num_epochs)],
             "labels": correctness_labels(num_epochs)}
     if "gold" in shown:
         g = shown["gold"].to_numpy()
         data["gold"] = [label_names[int(v)] if label_names and 0 <= int(v) < len(label_names) else str(v) for v in g]
     if texts:
-        data["text"] = [texts.get(int(g), "") for g in data["guid"]]
+        data["text"] = [texts.get(int(g), "") for g in guids]
     note = f"Showing {len(shown):,} of {len(df):,} examples." if len(shown) < len(df) else f"{len(df):,} examples."
-    parts = {"TITLE": html.escape(title), "NOTE": note, "DATA": web.json_for_html(data)}
-    page = re.sub(r"__(TITLE|NOTE|DATA)__", lambda m: parts[m.group(1)], _HTML)  # one pass: no text is re-substituted
+    page = web.render("data_map.html.j2", payload=data, scripts=("data_map.js", "data_map_page.js"),
+                      styles=("base.css",), title=title, note=note)
     path = Path(path)
     with fileio.atomic_write(path) as fh:
         fh.write(page)

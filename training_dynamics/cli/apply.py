@@ -1,6 +1,8 @@
 """Apply reviewed corrections (corrections.json from the review page) and write the corrected dataset.
 
-Columns: guid, the text column(s), original_label, corrected_label, review_action. Retrain on it with
+Columns: guid, the text column(s), original_label, corrected_label, review_action, review_note. The
+corrections must carry the fingerprint of this very data (else --ignore_fingerprint); outputs never
+replace an input or files an earlier run did not write. Retrain on the result with
 `training-dynamics record --train_file OUT --label_column corrected_label`.
 
   training-dynamics apply --train_file train.jsonl --corrections corrections.json --output corrected.jsonl
@@ -9,7 +11,9 @@ Columns: guid, the text column(s), original_label, corrected_label, review_actio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from ..data import split_list
 from .args import DataArguments
 from .common import parse, setup_logging
 
@@ -18,8 +22,17 @@ from .common import parse, setup_logging
 class ApplyArguments:
     _argument_group_name = "corrections"
     corrections: str = field(metadata={"help": "corrections.json exported by the review page."})
-    output: str | None = field(default=None, metadata={"help": "Corrected dataset file: .jsonl, .json (lines), .csv or .parquet."})
-    save_to_disk: str | None = field(default=None, metadata={"help": "Also (or instead) write a datasets.save_to_disk folder."})
+    output: str | None = field(default=None, metadata={"help": "Corrected dataset file: .jsonl, .json (lines), .csv "
+                               "or .parquet (never one of the inputs)."})
+    save_to_disk: str | None = field(default=None, metadata={"help": "Also (or instead) write a datasets.save_to_disk "
+                                     "folder (a new or empty one)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Let --save_to_disk replace the corrected "
+                                       "dataset an earlier run wrote there (only that; a folder holding other files is refused)."})
+    ignore_fingerprint: bool = field(default=False, metadata={"help": "Apply to data that changed since the review: "
+                                     "corrections whose example (guid, text, label) is unchanged are applied, the "
+                                     "others skipped with a warning."})
+    unsure: Literal["keep", "drop"] = field(default="keep", metadata={"help": "Examples marked unsure: keep them "
+                                            "(with their original label) or drop them from the output."})
     push_to_hub: str | None = field(default=None, metadata={"help": "Also upload the corrected dataset to the Hub "
                                     "under this repo id (needs a login)."})
     private: bool = field(default=False, metadata={"help": "With --push_to_hub: make the Hub dataset private."})
@@ -35,17 +48,19 @@ class ApplyArguments:
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics apply") -> int:
-    """Read corrections, load the data, apply, write."""
+    """Check everything, then apply and write."""
     args, data_args = parse((ApplyArguments, DataArguments), argv, prog=prog, doc=__doc__)
     if not data_args.given:
         raise ValueError("give --train_file (the dataset that was reviewed) or --task_name")
+    if data_args.max_train_samples is not None:
+        raise ValueError("--max_train_samples does not apply here: corrections apply to the whole dataset")
     setup_logging()
-    from .. import corrections as co
+    from ..corrections import apply_corrections_file
 
-    corrections = co.read_corrections(args.corrections)
-    data = data_args.load(cache_dir=args.cache_dir)
-    df = co.apply_corrections(data, corrections, where=args.corrections)
-    co.write_corrected(df, output=args.output, save_to_disk=args.save_to_disk)
-    if args.push_to_hub:
-        co.push_to_hub(df, args.push_to_hub, private=args.private)
+    apply_corrections_file(args.corrections, train_file=data_args.train_file, task_name=data_args.task_name,
+                           text_columns=split_list(data_args.text_columns), label_column=data_args.label_column,
+                           class_names=split_list(data_args.class_names), cache_dir=args.cache_dir, output=args.output,
+                           save_to_disk=args.save_to_disk, overwrite_output_dir=args.overwrite_output_dir,
+                           ignore_fingerprint=args.ignore_fingerprint, unsure=args.unsure,
+                           push_to_hub_repo=args.push_to_hub, private=args.private)
     return 0

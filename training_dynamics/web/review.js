@@ -1,0 +1,388 @@
+/* The label-review page (review_label_issues.py). The payload comes from #td-data; dataset text
+ * reaches the DOM through textContent and attributes only.
+ *
+ * Choices are kept in localStorage under DATA.storage_key (derived from the fingerprint of the whole
+ * training set) as {guid: {fp, action, label, note}}; guids are strings, so 64-bit ids stay exact.
+ * A saved choice counts only while its fp equals the fingerprint of the example's text and label on
+ * this page: it never shows on, nor is exported for, another text.
+ */
+(function () {
+  var DATA = JSON.parse(document.getElementById("td-data").textContent);
+  var L = DATA.label_names, C = L.length, IT = DATA.items, N = IT.guid.length;
+  var METRICS = DATA.metrics, FLAGS = DATA.flags, KEY = DATA.storage_key, PAGE = 50;
+  var COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#9333ea", "#475569"];
+  var color = function (c) { return COLORS[c % COLORS.length]; };
+  var $ = function (id) { return document.getElementById(id); };
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function opt(sel, value, text) { var o = el("option", null, text); o.value = value; sel.appendChild(o); }
+  function warn(text) { $("warnings").appendChild(el("p", "warn", text)); }
+  function fmt(v) { return v === null ? "\u2013" : Math.abs(v) >= 100 || v === Math.round(v) ? String(v) : v.toFixed(3); }
+
+  // -- saved choices ---------------------------------------------------------------------------------
+  var store = {}, storageOk = true, undoStack = [];
+  try { store = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { storageOk = false; }
+  if (typeof store !== "object" || Array.isArray(store)) store = {};
+  function save() {
+    try { localStorage.setItem(KEY, JSON.stringify(store)); } catch (e) {
+      if (storageOk) warn("This browser does not keep the choices (localStorage is off): export before closing the page.");
+      storageOk = false;
+    }
+  }
+  function rec(pos) {  // the saved record of the example at pos, only if it was made on this very text + label
+    var r = Object.prototype.hasOwnProperty.call(store, IT.guid[pos]) ? store[IT.guid[pos]] : null;
+    return r && typeof r === "object" && r.fp === IT.fp[pos] ? r : null;
+  }
+  function status(pos) { var r = rec(pos); return r && r.action ? r.action : ""; }
+  function note(pos) { var r = rec(pos); return r && r.note ? String(r.note) : ""; }
+  function put(pos, fields) {
+    var r = rec(pos) || {fp: IT.fp[pos]};
+    for (var k in fields) r[k] = fields[k];
+    if (!r.action && !r.note) delete store[IT.guid[pos]]; else store[IT.guid[pos]] = r;
+    save();
+  }
+  function setChoice(pos, action, cls) {
+    var r = rec(pos), before = {action: r && r.action ? r.action : null, label: r && r.action ? r.label : null}, next;
+    if (action === null) next = {action: null, label: null};
+    else if (action === "class") next = {action: cls === IT.gold[pos] ? "keep" : "relabel", label: L[cls]};
+    else if (action === "keep") next = {action: "keep", label: L[IT.gold[pos]]};
+    else next = {action: "unsure", label: null};
+    if (before.action === next.action && before.label === next.label) return;
+    undoStack.push({pos: pos, before: before});
+    put(pos, next);
+    changed(pos);
+  }
+  function undo() {
+    var u = undoStack.pop();
+    if (!u) return;
+    put(u.pos, u.before);
+    changed(u.pos);
+    jumpTo(u.pos);
+  }
+  function changed(pos) {
+    refreshItem(pos); progress();
+    $("undo").disabled = !undoStack.length;
+    if (map) map.draw();
+  }
+
+  // -- filter + sort ---------------------------------------------------------------------------------
+  var view = [], inView = [], page = 0, focus = -1, mapSel = null;
+  function computeView() {
+    var fg = $("f-gold").value, fp = $("f-pred").value, fr = $("f-region").value, fa = $("f-agree").value;
+    var fs = $("f-status").value, ft = $("f-text").value.toLowerCase(), ff = $("f-flag").value;
+    var fm = METRICS[+$("f-metric").value], lo = parseFloat($("f-min").value), hi = parseFloat($("f-max").value);
+    var flag = ff ? FLAGS[+ff.split(":")[0]].values : null, want = ff.split(":")[1] === "1";
+    view = []; inView = [];
+    for (var i = 0; i < N; i++) {
+      inView.push(false);
+      if (fg !== "" && IT.gold[i] !== +fg) continue;
+      if (fp !== "" && IT.predicted[i] !== +fp) continue;
+      if (fr !== "" && IT.region[i] !== (fr === "(none)" ? "" : fr)) continue;
+      if (fa === "agree" && IT.predicted[i] !== IT.gold[i]) continue;
+      if (fa === "disagree" && IT.predicted[i] === IT.gold[i]) continue;
+      if (fm && (!isNaN(lo) || !isNaN(hi))) {
+        var v = fm.values[i];
+        if (v === null || (!isNaN(lo) && v < lo) || (!isNaN(hi) && v > hi)) continue;
+      }
+      if (flag && (flag[i] === true) !== want) continue;
+      var st = status(i);
+      if (fs === "todo" && st) continue;
+      if (fs === "done" && !st) continue;
+      if (fs === "note" && !note(i)) continue;
+      if (fs && ["todo", "done", "note"].indexOf(fs) < 0 && st !== fs) continue;
+      if (ft && IT.text[i].toLowerCase().indexOf(ft) < 0) continue;
+      if (mapSel && !mapSel[i]) continue;
+      view.push(i); inView[i] = true;
+    }
+    view.sort(comparator($("sort").value));
+    page = 0; focus = view.length ? 0 : -1;
+    render();
+    if (map) map.draw();
+  }
+  function comparator(s) {
+    var byRank = function (a, b) { return IT.rank[a] - IT.rank[b]; }, parts = s.split(":");
+    if (parts[0] === "m") {
+      var vals = METRICS[+parts[1]].values, dir = parts[2] === "asc" ? 1 : -1;
+      return function (a, b) {
+        var x = vals[a], y = vals[b];
+        if (x === null || y === null) return x === y ? byRank(a, b) : x === null ? 1 : -1;
+        return x !== y ? dir * (x - y) : byRank(a, b);
+      };
+    }
+    if (parts[0] === "f") {
+      var fl = FLAGS[+parts[1]].values;
+      return function (a, b) { return (fl[b] === true) - (fl[a] === true) || byRank(a, b); };
+    }
+    var key = {gold: IT.gold, predicted: IT.predicted, region: IT.region}[s];
+    if (!key) return byRank;
+    return function (a, b) { return key[a] < key[b] ? -1 : key[a] > key[b] ? 1 : byRank(a, b); };
+  }
+  function clearFilters() {
+    ["f-gold", "f-pred", "f-region", "f-agree", "f-status", "f-flag", "f-min", "f-max", "f-text"].forEach(function (id) { $(id).value = ""; });
+    setMapSel(null, false);
+  }
+  function setMapSel(list, recompute) {
+    if (list === null) {
+      mapSel = null;
+      if (map) map.clearSelection();
+    } else {
+      mapSel = {};
+      list.forEach(function (i) { mapSel[i] = true; });
+      $("map-count").textContent = list.length + (list.length === 1 ? " example" : " examples");
+    }
+    $("map-filter").hidden = mapSel === null;
+    if (recompute !== false) computeView();
+  }
+
+  // -- rendering -------------------------------------------------------------------------------------
+  var rows = {};  // pos -> element on the current page
+  function render() {
+    var list = $("list");
+    list.replaceChildren();
+    rows = {};
+    var pages = Math.max(1, Math.ceil(view.length / PAGE));
+    page = Math.min(Math.max(page, 0), pages - 1);
+    $("page-info").textContent = "page " + (page + 1) + "/" + pages;
+    $("prev-page").disabled = page === 0; $("next-page").disabled = page >= pages - 1;
+    $("shown").textContent = view.length + " of " + N + " shown";
+    if (!view.length) { list.appendChild(el("p", "empty", "No example matches the filters.")); return; }
+    for (var v = page * PAGE; v < Math.min(view.length, (page + 1) * PAGE); v++) {
+      rows[view[v]] = buildItem(view[v], v);
+      list.appendChild(rows[view[v]]);
+    }
+    markFocus(false);
+  }
+  function buildMeta(pos) {
+    var meta = el("div", "meta");
+    meta.appendChild(el("span", "rank", "#" + IT.rank[pos]));
+    meta.appendChild(el("span", "guid", "guid " + IT.guid[pos]));
+    var gp = el("span");
+    gp.appendChild(document.createTextNode("gold ")); gp.appendChild(el("b", "gold", L[IT.gold[pos]]));
+    gp.appendChild(document.createTextNode(" \u00b7 pred ")); gp.appendChild(el("b", "pred", L[IT.predicted[pos]]));
+    meta.appendChild(gp);
+    METRICS.forEach(function (m) {
+      var s = el("span", "metric");
+      s.setAttribute("data-metric", m.name);
+      s.appendChild(document.createTextNode(m.label + " ")); s.appendChild(el("b", null, fmt(m.values[pos])));
+      meta.appendChild(s);
+    });
+    if (IT.region[pos]) meta.appendChild(el("span", "tag", IT.region[pos]));
+    FLAGS.forEach(function (f) { if (f.values[pos] === true) meta.appendChild(el("span", "tag flag", f.label)); });
+    return meta;
+  }
+  function buildProbs(pos) {
+    var bar = el("div", "probs"), leg = [], p = IT.probabilities[pos];
+    for (var c = 0; c < C; c++) {
+      var seg = el("span");
+      seg.style.width = (100 * p[c]).toFixed(2) + "%"; seg.style.backgroundColor = color(c); seg.title = L[c] + " " + p[c].toFixed(3);
+      bar.appendChild(seg);
+      leg.push(L[c] + " " + p[c].toFixed(2));
+    }
+    return [bar, el("span", "plegend", leg.join(" \u00b7 "))];
+  }
+  function buildActions(pos) {
+    var acts = el("div", "actions"), b;
+    for (var c = 0; c < C; c++) {
+      b = el("button", c === IT.gold[pos] ? "gold-btn" : null, (c < 9 ? (c + 1) + " " : "") + L[c]);
+      b.type = "button"; b.setAttribute("data-label", L[c]); b.setAttribute("data-class", String(c));
+      acts.appendChild(b);
+    }
+    [["keep", "keep (k)"], ["unsure", "unsure (u)"], ["clear", "clear (0)"]].forEach(function (a) {
+      b = el("button", a[0] === "clear" ? "ghost" : null, a[1]); b.type = "button"; b.setAttribute("data-action", a[0]);
+      acts.appendChild(b);
+    });
+    acts.appendChild(el("span", "state"));
+    return acts;
+  }
+  function buildItem(pos, v) {
+    var row = el("article", "item");
+    row.setAttribute("data-guid", IT.guid[pos]);
+    row.setAttribute("data-pos", String(pos));
+    row.appendChild(buildMeta(pos));
+    row.appendChild(el("div", "text", IT.text[pos]));
+    var row2 = el("div", "row2");
+    buildProbs(pos).forEach(function (e) { row2.appendChild(e); });
+    row2.appendChild(buildActions(pos));
+    var nt = el("input", "note");
+    nt.type = "text"; nt.placeholder = "note"; nt.maxLength = 2000; nt.value = note(pos);
+    nt.setAttribute("aria-label", "Note on guid " + IT.guid[pos]);
+    nt.addEventListener("input", function () { put(pos, {note: nt.value}); progress(); });
+    row2.appendChild(nt);
+    row.appendChild(row2);
+    row.addEventListener("click", function (ev) {
+      var t = ev.target.closest("button");
+      focus = v; markFocus(false);
+      if (!t) return;
+      if (t.hasAttribute("data-class")) setChoice(pos, "class", +t.getAttribute("data-class"));
+      else if (t.getAttribute("data-action") === "clear") setChoice(pos, null);
+      else setChoice(pos, t.getAttribute("data-action"));
+    });
+    paintItem(row, pos);
+    return row;
+  }
+  function paintItem(row, pos) {
+    var r = rec(pos), st = status(pos);
+    row.classList.remove("s-relabel", "s-keep", "s-unsure");
+    if (st) row.classList.add("s-" + st);
+    row.setAttribute("data-status", st);
+    var btns = row.querySelectorAll(".actions button");
+    for (var k = 0; k < btns.length; k++) {
+      var b = btns[k], on = false;
+      if (st && b.hasAttribute("data-class")) on = st === "relabel" && r.label === b.getAttribute("data-label");
+      else if (st) on = st === b.getAttribute("data-action");
+      b.classList.toggle("on", on);
+    }
+    row.querySelector(".state").textContent = !st ? "" : st === "relabel" ? "relabel \u2192 " + r.label
+      : st === "keep" ? "keep " + r.label : "unsure";
+    var nt = row.querySelector(".note");
+    if (nt !== document.activeElement) nt.value = note(pos);
+  }
+  function refreshItem(pos) { if (rows[pos]) paintItem(rows[pos], pos); }
+  function markFocus(scroll) {
+    var old = document.querySelector(".item.focused");
+    if (old) old.classList.remove("focused");
+    var pos = focus >= 0 && focus < view.length ? view[focus] : -1;
+    if (map) {
+      map.setHighlight(pos);
+      $("map").setAttribute("data-highlight-guid", pos >= 0 ? IT.guid[pos] : "");
+    }
+    if (pos < 0 || !rows[pos]) return;
+    rows[pos].classList.add("focused");
+    if (scroll) rows[pos].scrollIntoView({block: "nearest"});
+  }
+  function moveFocus(delta) {
+    if (!view.length) return;
+    focus = Math.min(Math.max(focus + delta, 0), view.length - 1);
+    var want = Math.floor(focus / PAGE);
+    if (want !== page) { page = want; render(); }
+    markFocus(true);
+  }
+  function jumpTo(pos) {
+    var v = view.indexOf(pos);
+    if (v < 0) { clearFilters(); computeView(); v = view.indexOf(pos); }
+    focus = v; page = Math.floor(v / PAGE); render(); markFocus(true);
+  }
+  function progress() {
+    var n = 0, notes = 0, cnt = {relabel: 0, keep: 0, unsure: 0};
+    for (var i = 0; i < N; i++) { var s = status(i); if (s) { n++; cnt[s]++; } if (note(i)) notes++; }
+    $("progress").textContent = n + " / " + N + " reviewed";
+    $("counts").textContent = cnt.relabel + " relabel \u00b7 " + cnt.keep + " keep \u00b7 " + cnt.unsure + " unsure" +
+      (notes ? " \u00b7 " + notes + (notes === 1 ? " note" : " notes") : "");
+  }
+
+  // -- keys ------------------------------------------------------------------------------------------
+  document.addEventListener("keydown", function (ev) {
+    var t = ev.target, k = ev.key;
+    if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) {
+      if (k === "Escape" && t.classList.contains("note")) { t.blur(); ev.preventDefault(); }
+      return;
+    }
+    if ((ev.ctrlKey || ev.metaKey) && !ev.altKey && !ev.shiftKey && (k === "z" || k === "Z")) { undo(); ev.preventDefault(); return; }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var pos = focus >= 0 && focus < view.length ? view[focus] : -1;
+    if (k === "ArrowDown" || k === "j" || k === "n") { moveFocus(1); }
+    else if (k === "ArrowUp" || k === "p") { moveFocus(-1); }
+    else if (k === "ArrowRight" || k === "PageDown") { moveFocus(PAGE - (focus % PAGE)); }
+    else if (k === "ArrowLeft" || k === "PageUp") { moveFocus(-(focus % PAGE) - PAGE); }
+    else if (k === "z") { undo(); }
+    else if (pos >= 0 && /^[1-9]$/.test(k) && +k <= C) { setChoice(pos, "class", +k - 1); moveFocus(1); }
+    else if (pos >= 0 && k === "k") { setChoice(pos, "keep"); moveFocus(1); }
+    else if (pos >= 0 && k === "u") { setChoice(pos, "unsure"); moveFocus(1); }
+    else if (pos >= 0 && (k === "0" || k === "Backspace" || k === "Delete")) { setChoice(pos, null); }
+    else if (pos >= 0 && k === "e" && rows[pos]) { rows[pos].querySelector(".note").focus(); }
+    else return;
+    ev.preventDefault();
+  });
+  function keysHelp() {
+    var h = $("keys-help"), parts = [
+      [C <= 9 ? "1\u2013" + C : "1\u20139", C <= 9 ? "set the focused example's label (" + L.map(function (n, i) { return (i + 1) + " " + n; }).join(", ") + "); its gold label means keep" : "set one of the first 9 labels (click for the others)"],
+      ["k", "keep the gold label"], ["u", "unsure"], ["0", "clear the choice"], ["z / Ctrl+Z", "undo the last choice"],
+      ["e", "write a note (Esc leaves it)"], ["\u2193 / j / n", "next example"], ["\u2191 / p", "previous example"],
+      ["\u2192 / \u2190", "next / previous page"]];
+    parts.forEach(function (p, i) {
+      h.appendChild(el("kbd", null, p[0])); h.appendChild(document.createTextNode(" " + p[1] + (i < parts.length - 1 ? " \u00b7 " : ".")));
+    });
+    h.appendChild(document.createTextNode(" Choosing a label by key moves on to the next example. Choices and notes are saved in this browser (localStorage) for this exact dataset and survive a reload; \u201cExport corrections\u201d downloads corrections.json."));
+  }
+
+  // -- export ----------------------------------------------------------------------------------------
+  function corrections() {
+    var out = [];
+    for (var i = 0; i < N; i++) {
+      var r = rec(i), st = status(i), nt = note(i);
+      if (!st && !nt) continue;
+      var c = {guid: IT.guid[i], example_fingerprint: IT.fp[i], action: st || null,
+               label: st === "relabel" || st === "keep" ? r.label : null, original_label: L[IT.gold[i]]};
+      if (nt) c.note = nt;
+      out.push([IT.rank[i], c]);
+    }
+    out.sort(function (a, b) { return a[0] - b[0]; });
+    return {dataset: DATA.dataset, dataset_fingerprint: DATA.dataset_fingerprint, label_names: L,
+            corrections: out.map(function (x) { return x[1]; })};
+  }
+  $("export").addEventListener("click", function () {
+    var blob = new Blob([JSON.stringify(corrections(), null, 2) + "\n"], {type: "application/json"});
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob); a.download = "corrections.json";
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+  });
+  $("clear-all").addEventListener("click", function () {
+    var mine = [];
+    for (var i = 0; i < N; i++) if (rec(i)) mine.push(i);
+    if (!mine.length || !window.confirm("Forget the choices and notes of " + mine.length + " examples on this page?")) return;
+    mine.forEach(function (i) { delete store[IT.guid[i]]; });
+    undoStack = []; save(); render(); progress(); $("undo").disabled = true;
+    if (map) map.draw();
+  });
+  $("undo").addEventListener("click", undo);
+
+  // -- data map --------------------------------------------------------------------------------------
+  var M = DATA.map, map = null;
+  if (M) {
+    $("map-wrap").hidden = false;
+    if (window.innerWidth < 1000) $("map-details").open = false;
+    map = TDDataMap({
+      canvas: $("map"), legend: $("map-legend"), tip: $("tip"), resetButton: $("map-reset"), boxButton: $("map-box"),
+      x: M.x, y: M.y, bgX: M.bg_x, bgY: M.bg_y,
+      color: function (i) { return color(IT.gold[i]); },
+      look: function (i) { return !inView[i] ? "faint" : status(i) ? "hollow" : "full"; },
+      legendItems: L.map(function (n, c) { return {label: "gold " + n, color: color(c)}; }).concat([
+        {label: "reviewed", color: "#6b7280", kind: "hollow"}, {label: "filtered out", color: "#6b7280", kind: "faint"},
+        {label: "rest of the run (" + M.bg_x.length + " of " + M.total + ")", color: "#94a3b8", kind: "bg"}]),
+      tipText: function (i) {
+        return "#" + IT.rank[i] + "  gold " + L[IT.gold[i]] + " \u00b7 pred " + L[IT.predicted[i]] + "\n" + IT.text[i];
+      },
+      onClick: jumpTo,
+      onSelect: function (list) { setMapSel(list); }
+    });
+  }
+
+  // -- start -----------------------------------------------------------------------------------------
+  var sort = $("sort");
+  opt(sort, "rank", "most suspicious first");
+  METRICS.forEach(function (m, k) { opt(sort, "m:" + k + ":desc", m.label + " \u2193 high first"); opt(sort, "m:" + k + ":asc", m.label + " \u2191 low first"); });
+  opt(sort, "gold", "gold label"); opt(sort, "predicted", "predicted label");
+  METRICS.forEach(function (m, k) { opt($("f-metric"), String(k), m.label); });
+  FLAGS.forEach(function (f, k) { opt($("f-flag"), k + ":1", f.label); opt($("f-flag"), k + ":0", "not " + f.label); opt(sort, "f:" + k, f.label + " first"); });
+  $("flag-wrap").hidden = !FLAGS.length;
+  L.forEach(function (n, c) { opt($("f-gold"), String(c), n); opt($("f-pred"), String(c), n); });
+  var regions = [];
+  IT.region.forEach(function (r) { if (regions.indexOf(r) < 0) regions.push(r); });
+  if (regions.length === 1 && regions[0] === "") $("region-wrap").hidden = true;
+  else opt(sort, "region", "region");
+  regions.sort().forEach(function (r) { opt($("f-region"), r === "" ? "(none)" : r, r === "" ? "(none)" : r); });
+  ["sort", "f-gold", "f-pred", "f-region", "f-agree", "f-status", "f-flag", "f-metric"].forEach(function (id) { $(id).addEventListener("change", computeView); });
+  ["f-min", "f-max", "f-text"].forEach(function (id) { $(id).addEventListener("input", computeView); });
+  $("map-clear").addEventListener("click", function () { setMapSel(null); });
+  $("prev-page").addEventListener("click", function () { moveFocus(-(focus % PAGE) - PAGE); });
+  $("next-page").addEventListener("click", function () { moveFocus(PAGE - (focus % PAGE)); });
+  if (!storageOk) warn("This browser does not keep the choices (localStorage is off): export before closing the page.");
+  keysHelp(); progress(); computeView();
+  document.body.setAttribute("data-ready", "1");
+})();
