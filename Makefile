@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_DIR ?= demo_output
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-fast notebook clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: install  ## offline demo of the whole pipeline (data + tiny model made locally)
-	$(BIN)/python -m training_dynamics.demo --output_dir $(DEMO_DIR)
+demo: install  ## offline demo of the whole pipeline (data + tiny models made locally)
+	$(BIN)/training-dynamics demo --output_dir $(DEMO_DIR)
 
-test: install  ## the test suite
+test: install  ## the whole test suite
 	$(BIN)/python -m pytest -q tests
+
+test-fast: install  ## the edit-test loop: everything but the slow tests (under a minute)
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+notebook: install  ## re-execute plot_demo.ipynb in place (its outputs are committed)
+	TD_DEMO_DIR=$(DEMO_DIR) $(BIN)/python -c "import nbformat; from nbclient import NotebookClient; \
+	nb = nbformat.read('plot_demo.ipynb', 4); NotebookClient(nb, timeout=900, kernel_name='python3').execute(); \
+	nbformat.write(nb, 'plot_demo.ipynb')"
 
 clean:
 	rm -rf $(DEMO_DIR) dy_log/*/ .pytest_cache

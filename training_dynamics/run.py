@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -151,8 +152,21 @@ class Run:
         return [str(n) for n in names] if names else None
 
     def dynamics(self, *, progress: bool = True) -> Dynamics:
-        """All recorded epochs as one aligned (N, E, C) array (validated)."""
-        return dynamics_file.read_dynamics(self.require().dynamics_dir, progress=progress)
+        """All recorded epochs as one aligned (N, E, C) array (validated); warns about an unfinished
+        run (fewer epochs than planned) and about a single epoch (variability 0)."""
+        dyn = dynamics_file.read_dynamics(self.require().dynamics_dir, progress=progress)
+        self.warn_if_incomplete(dyn.num_epochs)
+        return dyn
+
+    def warn_if_incomplete(self, num_epochs: int) -> None:
+        """Log what an honest reader of metrics over ``num_epochs`` recorded epochs must know."""
+        planned = self.meta.get("num_train_epochs")
+        if isinstance(planned, (int, float)) and not isinstance(planned, bool) and num_epochs < math.ceil(planned - 1e-9):
+            logger.warning("%s: only %d of %d planned epochs were recorded (the run was interrupted?); the metrics "
+                           "cover those %d", self.path, num_epochs, math.ceil(planned - 1e-9), num_epochs)
+        if num_epochs == 1:
+            logger.warning("%s: one epoch recorded: variability is 0 for every example, so the ambiguous region and "
+                           "any ranking by variability are meaningless; record 2 or more epochs", self.path)
 
     # -- metrics (cached in td_metrics.jsonl) -------------------------------------------------
     def write_metrics(self, *, burn_out: int | None = None, include_ci: bool = False,

@@ -96,6 +96,18 @@ def rank(df: pd.DataFrame, metric: str, *, ascending: bool) -> np.ndarray:
     return np.lexsort((guids, values if ascending else -values))
 
 
+def variability_is_constant(df: pd.DataFrame) -> bool:
+    """Whether every example has the same variability (0 after one epoch): a ranking by it is arbitrary."""
+    v = df["variability"].to_numpy(dtype=np.float64) if "variability" in df else np.zeros(0)
+    return len(v) > 1 and float(np.ptp(v)) == 0.0
+
+
+def _refuse_constant_variability(df: pd.DataFrame, what: str) -> None:
+    if variability_is_constant(df):
+        raise ValueError(f"variability is {df['variability'].iloc[0]:g} for every example (a run of one epoch?), so "
+                         f"{what} would be arbitrary; record 2 or more epochs, or select by --metric confidence")
+
+
 def select_by_metric(df: pd.DataFrame, metric: str, *, fraction: float, worst: bool = False,
                      both_ends: bool = False, front_share: float = BOTH_ENDS_FRONT,
                      ascending: bool | None = None) -> list[int]:
@@ -113,6 +125,8 @@ def select_by_metric(df: pd.DataFrame, metric: str, *, fraction: float, worst: b
         if metric not in USUAL_ASCENDING:
             raise ValueError(f"no usual order for metric {metric!r}; choose one of {', '.join(USUAL_ASCENDING)}")
         ascending = USUAL_ASCENDING[metric]
+    if metric == "variability":
+        _refuse_constant_variability(df, "a selection by variability")
     order = rank(df, metric, ascending=ascending != worst)
     k = selection_size(len(order), fraction)
     if both_ends:
@@ -133,8 +147,13 @@ def three_regions(df: pd.DataFrame, *, proportion: float = 0.33, seed: int | Non
     replacement (``numpy.random.default_rng(seed)``), in ascending guid order. Hard and easy overlap
     only when ``proportion`` > 1/2; ambiguous (high variability) can share examples with either at
     any proportion, since a low-confidence example often varies a lot.
+
+    Raises:
+        ValueError: every example has the same variability (a one-epoch run): "ambiguous" would be
+            the first guids, not the ambiguous examples.
     """
     _check(df, ["confidence", "variability"])
+    _refuse_constant_variability(df, "the ambiguous region")
     guids = df[GUID].to_numpy(dtype=np.int64)
     k = selection_size(len(df), proportion)
     regions = {
@@ -151,9 +170,16 @@ def three_regions(df: pd.DataFrame, *, proportion: float = 0.33, seed: int | Non
 def region_of(df: pd.DataFrame, *, proportion: float = 0.33) -> pd.Series:
     """Region label per row ("hard", "easy", "ambiguous" or ""), indexed like ``df``.
 
-    A row in two regions gets the first of hard, easy, ambiguous.
+    A row in two regions gets the first of hard, easy, ambiguous. When every example has the same
+    variability (one epoch), no row is labelled ambiguous.
     """
-    regions = three_regions(df, proportion=proportion)
+    if variability_is_constant(df):
+        k = selection_size(len(df), proportion)
+        regions = {"hard": select_by_metric(df, "confidence", fraction=proportion) if k else [],
+                   "easy": select_by_metric(df, "confidence", fraction=proportion, worst=True) if k else [],
+                   "ambiguous": []}
+    else:
+        regions = three_regions(df, proportion=proportion)
     guids = df[GUID].to_numpy(dtype=np.int64)
     labels = np.full(len(df), "", dtype=object)
     for name in reversed(REGIONS):  # later assignments win: hard last

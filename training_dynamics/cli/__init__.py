@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     if argv[0] not in COMMANDS:
-        close = [c for c in COMMANDS if c.startswith(argv[0][:3])]
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         print(f"{PROG}: error: unknown command {argv[0]!r}{hint}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
