@@ -55,7 +55,7 @@ def _reviewed(train: Path, path: Path, choices: list[tuple]) -> Path:
     data = load_text_classification(train_file=str(train))
     fp, examples = co.data_fingerprints(data)
     names = dict(zip(np.asarray(data.train["guid"]).tolist(), np.asarray(data.label_names)[data.train["label"]]))
-    out = [{"guid": str(g), "example_fingerprint": examples[g], "action": a, "label": lb, "original_label": names[g],
+    out = [{"guid": str(g), "example_fingerprint": examples[str(g)], "action": a, "label": lb, "original_label": names[g],
             **({"note": rest[0]} if rest else {})} for g, a, lb, *rest in choices]
     return _write(path, out, data.label_names, fp)
 
@@ -126,8 +126,9 @@ def test_apply_corrections_in_every_format_and_retrain(demo_data, tiny_model, tm
     ([{"guid": 1, "action": "delete", "label": None}], "action 'delete' is not one of relabel, keep, unsure"),
     ([{"guid": 1, "action": None, "label": None}], "action None is not one of relabel, keep, unsure"),
     ([{"guid": 1, "action": "keep"}, {"guid": "1", "action": "unsure"}], "guid 1 is corrected twice"),
-    ([{"guid": "x", "action": "keep"}], "guid 'x' is not an integer"),
-    ([{"guid": str(2 ** 64), "action": "keep"}], f"guid {2 ** 64} does not fit in 64 bits"),
+    ([{"guid": "x", "action": "keep"}], "correction 0: guid x is not in train.jsonl"),
+    ([{"guid": 2 ** 64, "action": "keep"}], f"guid {2 ** 64} does not fit in 64 bits"),
+    ([{"guid": 1.5, "action": "keep"}], "guid 1.5 is not an integer or a string id"),
     ([{"guid": 1, "action": "keep", "example_fingerprint": "0" * 16}],
      "correction 0 (guid 1): the example's text or label is not the one reviewed"),
 ])
@@ -284,7 +285,7 @@ def test_64bit_guids_are_exact(tmp_path):
     data = load_text_classification(train_file=str(f))
     corr = _write(tmp_path / "c.json", [{"guid": str(BIG + 1), "action": "relabel", "label": "0"}], ["0", "1"])
     parsed = co.read_corrections(corr)
-    assert parsed.guids.tolist() == [BIG + 1]
+    assert parsed.guids.tolist() == [str(BIG + 1)]  # the text key the page exports
     df = co.apply_corrections(data, parsed)
     assert df["guid"].tolist() == [BIG, BIG + 1, BIG + 2]
     assert df["corrected_label"].tolist() == ["0", "0", "0"] and df["review_action"].tolist()[1] == "relabel"
@@ -318,3 +319,17 @@ def test_apply_in_process_keeps_pair_columns(tmp_path):
     assert df["guid"].tolist() == [10, 20, 30]
     assert df["corrected_label"].tolist() == ["0", "2", "2"]
     assert df["review_action"].tolist() == ["keep", "unreviewed", "relabel"]
+
+
+def test_string_guids_are_matched_as_they_are(tmp_path):
+    """String ids (SNLI pairIDs) go through review and apply unchanged."""
+    rows = [{"pairID": f"{k}r1n#{k}", "sentence": f"s{k}", "label": ["neg", "pos"][k % 2]} for k in range(4)]
+    f = _jsonl(tmp_path / "t.jsonl", [{"idx": r["pairID"], **r} for r in rows])
+    data = load_text_classification(train_file=str(f), text_columns=["sentence"])
+    assert data.train["guid"] == [r["pairID"] for r in rows]
+    fp, examples = co.data_fingerprints(data)
+    corr = _write(tmp_path / "c.json", [{"guid": "1r1n#1", "action": "relabel", "label": "neg",
+                                         "example_fingerprint": examples["1r1n#1"]}], ["neg", "pos"], fp)
+    df = co.apply_corrections(data, co.read_corrections(corr))
+    assert df["guid"].tolist() == [r["pairID"] for r in rows]
+    assert df["corrected_label"].tolist() == ["neg", "neg", "neg", "pos"]

@@ -272,10 +272,16 @@ def _meta_num_labels(run, dy, a):
     return [f"{dy / dynamics_file.META_NAME}: num_labels is 3, but dynamics_epoch_0.jsonl has 2 logits per example"]
 
 
-def _guid_not_int(run, dy, a):
+def _guid_mixes_kinds(run, dy, a):
     p = dy / "dynamics_epoch_0.jsonl"
     edit_record(p, 2, guid="abc")
-    return [f"{p}: line 2: 'guid' must be an integer, got 'abc'"]
+    return [f"{p}: line 2: 'guid' 'abc' mixes integer and string ids (the first line has {a['guids'][0]})"]
+
+
+def _guid_float(run, dy, a):
+    p = dy / "dynamics_epoch_0.jsonl"
+    edit_record(p, 3, guid=1.5)
+    return [f"{p}: line 3: 'guid' must be an integer or a string, got 1.5"]
 
 
 def _burn_out_too_large(run, dy, a):
@@ -290,7 +296,7 @@ BAD_INPUTS = [_empty_folder, _no_folder, _gap, _last_epoch_missing, _example_mis
               _extra_example, _guid_sets_differ, _gold_changes, _gold_out_of_range, _gold_negative, _nan_logits,
               _inf_logits, _npz_nan, _npz_damaged, _classes_within_file, _classes_across_epochs,
               _truncated_last_line, _invalid_json, _wrong_key, _empty_file, _two_formats, _one_logit,
-              _meta_num_labels, _guid_not_int, _burn_out_too_large, _burn_out_zero]
+              _meta_num_labels, _guid_mixes_kinds, _guid_float, _burn_out_too_large, _burn_out_zero]
 
 
 @pytest.mark.parametrize("spoil", BAD_INPUTS, ids=[f.__name__.lstrip("_") for f in BAD_INPUTS])
@@ -323,3 +329,28 @@ def test_write_jsonl_columns_round_trips_exactly(tmp_path):
     assert [r["flag"] for r in rows] == cols["flag"].tolist()
     assert [r["y"] for r in rows][:5] == [0.1, 1 / 3, -0.0, 5e-324, 1e300]
     assert [r["y"] for r in rows][5:7] == [None, None]  # JSON has no NaN/inf
+
+
+def test_string_ids_round_trip_in_both_formats(tmp_path):
+    """SNLI pairIDs / WinoGrande qIDs are kept as they are; epochs may list them in any order."""
+    guids = np.array(["3416050480.jpg#4r1n", 'q"2', "é-3", "id 4"])
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 3, 2)).astype(np.float32)
+    for e, fmt in enumerate(("jsonl", "npz", "jsonl")):
+        order = rng.permutation(4)
+        dynamics_file.write_epoch(tmp_path, e, guids[order], logits[order, e], np.array([0, 1, 1, 0])[order], fmt=fmt)
+    dyn = read_dynamics(tmp_path, progress=False)
+    np.testing.assert_array_equal(np.sort(dyn.guids), np.sort(guids))
+    row = {g: i for i, g in enumerate(dyn.guids.tolist())}
+    for i, g in enumerate(guids.tolist()):
+        np.testing.assert_allclose(dyn.logits[row[g]], logits[i], rtol=1e-6)
+
+
+def test_ids_must_be_one_kind_of_integers_or_strings():
+    assert dynamics_file.as_guids([3, 1]).dtype == np.int64
+    assert dynamics_file.as_guids(["b", "a"]).tolist() == ["b", "a"]
+    assert dynamics_file.as_guids(np.array([2**60 + 1])).tolist() == [2**60 + 1]
+    for bad, msg in (([1.0, 2.0], "not real numbers"), ([1, "a"], "mix integers and strings"),
+                     ([True], "not booleans"), ([None, "a"], "not NoneType")):
+        with pytest.raises(ValueError, match=msg):
+            dynamics_file.as_guids(bad)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, plots, selection
+from .dynamics_file import as_guids
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def align_runs(weak: pd.DataFrame, strong: pd.DataFrame, *, intersection: bool =
         if dup.any():
             raise ValueError(f"{where + ': ' if where else ''}{name} run: guid {df['guid'][dup].iloc[0]}: "
                              "appears more than once")
-    wg, sg = weak["guid"].to_numpy(np.int64), strong["guid"].to_numpy(np.int64)
+    wg, sg = as_guids(weak["guid"]), as_guids(strong["guid"])
     in_strong = np.isin(wg, sg)
     in_weak = np.isin(sg, wg)
     shared = int(in_strong.sum())
@@ -106,7 +107,7 @@ def compare_runs(weak: pd.DataFrame, strong: pd.DataFrame, *, weak_epochs: int |
         raise ValueError("runs are not aligned by guid: call align_runs first")
     ew = weak_epochs or plots.infer_num_epochs(weak)
     es = strong_epochs or plots.infer_num_epochs(strong)
-    out = {"guid": weak["guid"].to_numpy(np.int64)}
+    out = {"guid": as_guids(weak["guid"])}
     if "gold" in weak or "gold" in strong:
         gw = weak["gold"] if "gold" in weak else strong["gold"]
         out["gold"] = gw.to_numpy()

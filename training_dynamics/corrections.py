@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ import pandas as pd
 
 from . import fileio
 from .data import TextClassificationData, example_texts, load_text_classification
+from .dynamics_file import as_guids
 
 logger = logging.getLogger(__name__)
 
@@ -69,23 +69,27 @@ def dataset_fingerprint(guids: Sequence[int], texts: Sequence[str], labels: Sequ
     added or removed example, or a guid that now names another text gives another one.
     """
     digest = hashlib.sha256()
-    for i in np.argsort(np.asarray(guids, dtype=np.int64), kind="stable"):
-        digest.update(json.dumps([str(int(guids[i])), texts[i], labels[i]], ensure_ascii=False).encode("utf-8"))
+    ids = as_guids(guids)
+    keys = guid_keys(ids)
+    for i in np.argsort(ids, kind="stable"):
+        digest.update(json.dumps([keys[i], texts[i], labels[i]], ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
 
 
 def data_fingerprints(data: TextClassificationData,
                       label_names: Sequence[str] | None = None) -> tuple[str, pd.Series]:
-    """The dataset fingerprint of ``data.train`` and each example's fingerprint (a Series indexed by guid).
+    """The dataset fingerprint of ``data.train`` and each example's fingerprint (a Series indexed by
+    :func:`guid_keys`).
 
     ``label_names`` name the label ids (default ``data.label_names``).
     """
     names = np.asarray(label_names if label_names is not None else data.label_names, dtype=object)
-    guids = np.asarray(data.train["guid"], dtype=np.int64)
+    guids = as_guids(data.train["guid"])
     texts = example_texts(data.train, data.text_columns)
     labels = names[np.asarray(data.train["label"], dtype=np.int64)].tolist()
-    examples = pd.Series([example_fingerprint(t, y) for t, y in zip(texts, labels)], index=guids, dtype=object)
+    examples = pd.Series([example_fingerprint(t, y) for t, y in zip(texts, labels)], index=guid_keys(guids),
+                         dtype=object)
     return dataset_fingerprint(guids, texts, labels), examples
 
 
@@ -106,20 +110,27 @@ class Corrections:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        self.guids = np.asarray(guid_keys(self.guids), dtype=str)  # the text keys the page uses
         k = len(self.guids)
         self.example_fingerprints = list(self.example_fingerprints) or [None] * k
         self.notes = list(self.notes) or [""] * k
 
 
-def _guid(value, where: str) -> int:
-    """A guid given as an integer or a string of decimal digits (64-bit ids stay exact)."""
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value.strip()):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise CorrectionsError(f"{where}: guid {value!r} is not an integer")
-    if not _INT64[0] <= value <= _INT64[1]:
-        raise CorrectionsError(f"{where}: guid {value} does not fit in 64 bits")
-    return value
+def _guid(value, where: str) -> str:
+    """A guid as the key the page and the data share: its text (``"7"`` for the integer 7 or the
+    string the page exported for it, ``"pair-7"`` for a string id); 64-bit integers stay exact."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise CorrectionsError(f"{where}: guid {value} does not fit in 64 bits")
+        return str(value)
+    if isinstance(value, str) and value:
+        return value
+    raise CorrectionsError(f"{where}: guid {value!r} is not an integer or a string id")
+
+
+def guid_keys(guids) -> list[str]:
+    """The text key of each id (see :func:`_guid`): how corrections are matched to the data."""
+    return [str(g) for g in as_guids(guids).tolist()]
 
 
 def read_corrections(path: str | os.PathLike) -> Corrections:
@@ -134,7 +145,7 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
     if not isinstance(obj, dict) or not isinstance(obj.get("corrections"), list):
         raise CorrectionsError(f"{path}: expected an object with a 'corrections' list (exported by the review page)")
     rows: dict[str, list] = {k: [] for k in ("guids", "actions", "labels", "originals", "fps", "notes")}
-    seen: set[int] = set()
+    seen: set[str] = set()
     for i, c in enumerate(obj["corrections"]):
         where = f"{path}: correction {i}"
         if not isinstance(c, dict):
@@ -159,7 +170,7 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
         rows["notes"].append(note)
     fingerprint = obj.get("dataset_fingerprint")
     return Corrections(dataset=str(obj.get("dataset", "")), label_names=[str(n) for n in obj.get("label_names", [])],
-                       guids=np.asarray(rows["guids"], dtype=np.int64), actions=rows["actions"], labels=rows["labels"],
+                       guids=np.asarray(rows["guids"], dtype=str), actions=rows["actions"], labels=rows["labels"],
                        original_labels=rows["originals"], example_fingerprints=rows["fps"], notes=rows["notes"],
                        dataset_fingerprint=str(fingerprint) if fingerprint else None)
 
@@ -230,9 +241,9 @@ def apply_corrections(data: TextClassificationData, corrections: Corrections, *,
     if unsure not in UNSURE_POLICIES:
         raise CorrectionsError(f"unsure must be one of {', '.join(UNSURE_POLICIES)}, not {unsure!r}")
     names = np.asarray(data.label_names, dtype=object)
-    guids = np.asarray(data.train["guid"], dtype=np.int64)
+    guids = as_guids(data.train["guid"])
     original = names[np.asarray(data.train["label"], dtype=np.int64)]
-    pos = pd.Series(np.arange(len(guids)), index=guids).reindex(corrections.guids)
+    pos = pd.Series(np.arange(len(guids)), index=guid_keys(guids)).reindex(corrections.guids)
     changed = _changed(data, corrections, pos, original, where, fingerprints[1] if fingerprints else None)
     if changed and not skip_changed:
         raise CorrectionsError(changed[0][1])

@@ -64,6 +64,46 @@ def read_meta(dy_dir: str | os.PathLike) -> dict:
         return json.load(fh)
 
 
+def as_guids(values: Any, *, where: str = "guid") -> np.ndarray:
+    """Example ids as an array: int64 when every id is an integer, else ``str`` (ids such as SNLI
+    ``pairID``s or WinoGrande ``qID``s are kept as they are, never converted).
+
+    Raises:
+        ValueError: ids that are floats (a truncated id could merge two examples), booleans, missing,
+            or a mix of integers and strings; ``where`` names the column in the message.
+    """
+    # a typed array keeps its dtype; a plain sequence is inspected value by value (np.asarray would
+    # silently turn [1, "a"] into strings)
+    arr = np.asarray(values) if hasattr(values, "dtype") else np.asarray(list(values), dtype=object)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    kind = arr.dtype.kind
+    if kind in "iu" or len(arr) == 0:
+        return arr.astype(np.int64)
+    if kind in "US":
+        return arr.astype(str)
+    if kind == "O":
+        values = arr.tolist()
+        is_int = [isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values]
+        is_str = [isinstance(v, str) for v in values]
+        if all(is_int):
+            return np.asarray(values, dtype=np.int64)
+        if all(is_str):
+            return np.asarray(values, dtype=str)
+        odd = [v for v, i, t in zip(values, is_int, is_str) if not (i or t)]
+        if not odd:
+            raise ValueError(f"{where}: ids mix integers and strings ({values[is_int.index(True)]!r} and "
+                             f"{values[is_str.index(True)]!r}); use one kind for every example")
+        raise ValueError(f"{where}: ids must be integers or strings, not {type(odd[0]).__name__} (e.g. {odd[0]!r})")
+    what = {"f": "real numbers", "b": "booleans", "c": "complex numbers"}.get(kind, f"{arr.dtype} values")
+    raise ValueError(f"{where}: ids must be integers or strings, not {what} (e.g. {arr.tolist()[0]!r})")
+
+
+def guid_list(guids: np.ndarray) -> list:
+    """Ids as JSON-ready Python ints or strs."""
+    return np.asarray(guids).tolist()
+
+
 def write_epoch(
     dy_dir: str | os.PathLike,
     epoch: int,
@@ -77,13 +117,13 @@ def write_epoch(
     """Write one epoch of dynamics atomically and return its path.
 
     Args:
-        guids: (N,) int stable example ids.
+        guids: (N,) stable example ids: integers, or strings (see :func:`as_guids`).
         logits: (N, C) float logits of each example this epoch.
         gold: (N,) int label ids the model was trained on.
         device: recorded in each jsonl line, as in the seed.
         fmt: ``"jsonl"`` (seed format, default) or ``"npz"`` (binary, for scale).
     """
-    guids = np.asarray(guids, dtype=np.int64)
+    guids = as_guids(guids)
     logits = np.asarray(logits, dtype=np.float32)
     gold = np.asarray(gold, dtype=np.int64)
     if logits.ndim != 2 or not (len(guids) == len(gold) == len(logits)):
@@ -100,11 +140,18 @@ def write_epoch(
     with atomic_write(path) as fh:
         fh.writelines(
             f'{{"guid": {g}, "{key}": {json.dumps(r)}, "gold": {y}, "device": {dev}}}\n'
-            for g, r, y in zip(guids.tolist(), rows, gold.tolist())
+            for g, r, y in zip(_json_ids(guids), rows, gold.tolist())
         )
     return path
 
 
+
+
+def _json_ids(guids: np.ndarray) -> list[str]:
+    """Each id as JSON text: ``7`` or ``"pair-7"`` (escaped as JSON requires)."""
+    if guids.dtype.kind in "iu":
+        return [str(g) for g in guids.tolist()]
+    return [json.dumps(g, ensure_ascii=False) for g in guids.tolist()]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,7 +168,7 @@ class Dynamics:
     row order). Later epochs may list the examples in any order; they are aligned by guid.
 
     Attributes:
-        guids: (N,) int64 example ids.
+        guids: (N,) example ids: int64, or str (see :func:`as_guids`).
         gold: (N,) int64 label ids (the same in every epoch; checked).
         logits: (N, E, C) float64 logits of example ``n`` at epoch ``e``.
         dy_dir: the ``training_dynamics`` folder read.
@@ -203,7 +250,7 @@ class _EpochRows:
 
     def where(self, row: int) -> str:
         """``line <k> (guid <g>)`` or ``row <i> (guid <g>)``."""
-        return f"{self.at(row)} (guid {int(self.guids[row])})"
+        return f"{self.at(row)} (guid {self.guids[row]})"
 
     def line_of(self, row: int) -> int:
         """1-based line number of the ``row``-th record (blank lines are skipped; only on errors)."""
@@ -233,9 +280,9 @@ class _EpochRows:
         self.sorted = self.guids[self.order]
         dup = self.sorted[1:][self.sorted[1:] == self.sorted[:-1]]
         if dup.size:  # name the first line that repeats an earlier one
-            seen: set[int] = set()
+            seen: set = set()
             for row in np.flatnonzero(np.isin(self.guids, dup)).tolist():
-                g = int(self.guids[row])
+                g = self.guids[row]
                 if g in seen:
                     first = int(np.flatnonzero(self.guids == g)[0])
                     raise self.fail(row, f"example repeated in this epoch (also at {self.at(first)})")
@@ -253,13 +300,14 @@ def _read_npz(path: Path, epoch: int) -> _EpochRows:
         raise
     except Exception as exc:  # zipfile.BadZipFile, EOFError, ValueError, ... from a damaged file
         raise DynamicsError(f"{path}: not a readable .npz file (truncated or damaged?): {exc}") from None
-    for name, arr in (("guid", guids), ("gold", gold)):
-        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise DynamicsError(f"{path}: array {name!r} must be 1-d integers, got {arr.dtype} {arr.shape}")
+    if guids.ndim != 1 or guids.dtype.kind not in "iuU":
+        raise DynamicsError(f"{path}: array 'guid' must be 1-d integers or strings, got {guids.dtype} {guids.shape}")
+    if gold.ndim != 1 or not np.issubdtype(gold.dtype, np.integer):
+        raise DynamicsError(f"{path}: array 'gold' must be 1-d integers, got {gold.dtype} {gold.shape}")
     if logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating) or not (len(logits) == len(guids) == len(gold)):
         raise DynamicsError(f"{path}: array 'logits' must be (N, C) floats matching guid {guids.shape} and "
                             f"gold {gold.shape}, got {logits.dtype} {logits.shape}")
-    return _EpochRows(path, epoch, guids.astype(np.int64), logits.astype(np.float64), gold.astype(np.int64))
+    return _EpochRows(path, epoch, as_guids(guids), logits.astype(np.float64), gold.astype(np.int64))
 
 
 def _read_jsonl_fast(path: Path, epoch: int) -> _EpochRows:
@@ -268,9 +316,17 @@ def _read_jsonl_fast(path: Path, epoch: int) -> _EpochRows:
     import pyarrow.json as pj
 
     key = f"logits_epoch_{epoch}"
-    schema = pa.schema([("guid", pa.int64()), (key, pa.list_(pa.float64())), ("gold", pa.int64())])
-    table = pj.read_json(path, read_options=pj.ReadOptions(block_size=_JSON_BLOCK_SIZE),
-                         parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
+    fields = [(key, pa.list_(pa.float64())), ("gold", pa.int64())]
+    table = None
+    for guid_type in (pa.int64(), pa.string()):  # integer ids (the usual), else string ids
+        schema = pa.schema([("guid", guid_type), *fields])
+        try:
+            table = pj.read_json(path, read_options=pj.ReadOptions(block_size=_JSON_BLOCK_SIZE),
+                                 parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
+            break
+        except pa.ArrowInvalid:
+            if guid_type == pa.string():
+                raise
     guid_col, lg_col, gold_col = (table.column(i).combine_chunks() for i in range(3))
     n = table.num_rows
     rows = _EpochRows(path, epoch, np.zeros(n, np.int64), np.zeros((n, 0)), np.zeros(n, np.int64))
@@ -279,7 +335,8 @@ def _read_jsonl_fast(path: Path, epoch: int) -> _EpochRows:
     if guid_col.null_count:
         row = int(np.flatnonzero(guid_col.is_null().to_numpy(zero_copy_only=False))[0])
         raise DynamicsError(f"{path}: line {rows.line_of(row)}: no 'guid' ({_keys_of(path, rows.line_of(row))})")
-    rows.guids = numpy_view(guid_col, np.int64)
+    rows.guids = numpy_view(guid_col, np.int64) if guid_col.type == pa.int64() else \
+        np.asarray(guid_col.to_numpy(zero_copy_only=False), dtype=str)
     for col, name in ((gold_col, "gold"), (lg_col, key)):
         if col.null_count:
             row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
@@ -323,7 +380,7 @@ def _read_jsonl_slow(path: Path, epoch: int) -> _EpochRows:
     needed); NaN/Infinity tokens parse here and are rejected later by :meth:`_EpochRows.check`.
     """
     key = f"logits_epoch_{epoch}"
-    guids: list[int] = []
+    guids: list[int | str] = []
     gold: list[int] = []
     logits: list[list[float]] = []
     ncls = first_line = None
@@ -342,8 +399,11 @@ def _read_jsonl_slow(path: Path, epoch: int) -> _EpochRows:
             if not isinstance(rec, dict):
                 raise DynamicsError(f"{path}: line {lineno}: not a JSON object")
             g = rec.get("guid")
-            if not _is_int(g):
-                raise DynamicsError(f"{path}: line {lineno}: 'guid' must be an integer, got {g!r}")
+            if not (_is_int(g) or isinstance(g, str)):
+                raise DynamicsError(f"{path}: line {lineno}: 'guid' must be an integer or a string, got {g!r}")
+            if guids and isinstance(g, str) != isinstance(guids[0], str):
+                raise DynamicsError(f"{path}: line {lineno}: 'guid' {g!r} mixes integer and string ids "
+                                    f"(the first line has {guids[0]!r})")
             where = f"{path}: line {lineno} (guid {g})"
             y = rec.get("gold")
             if not _is_int(y):
@@ -362,7 +422,8 @@ def _read_jsonl_slow(path: Path, epoch: int) -> _EpochRows:
             gold.append(y)
             logits.append(lg)
     arr = np.array(logits, dtype=np.float64).reshape(len(logits), ncls or 0)
-    return _EpochRows(path, epoch, np.array(guids, dtype=np.int64), arr, np.array(gold, dtype=np.int64))
+    return _EpochRows(path, epoch, as_guids(guids) if guids else np.zeros(0, np.int64), arr,
+                      np.array(gold, dtype=np.int64))
 
 
 def _read_jsonl(path: Path, epoch: int) -> _EpochRows:
@@ -473,6 +534,10 @@ def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
 def _align(first: _EpochRows, rows: _EpochRows) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(N, C) logits and (N,) gold of ``rows`` in ``first``'s row order, and the permutation used."""
     c0, c = first.logits.shape[1], rows.logits.shape[1]
+    if (rows.guids.dtype.kind == "U") != (first.guids.dtype.kind == "U"):
+        kinds = {True: "string", False: "integer"}
+        raise rows.fail(None, f"{kinds[rows.guids.dtype.kind == 'U']} ids, but {first.path.name} has "
+                              f"{kinds[first.guids.dtype.kind == 'U']} ids: the epochs hold different examples")
     if c != c0:
         raise rows.fail(None, f"{c} logits per example, but {first.path.name} has {c0}")
     if np.array_equal(rows.guids, first.guids):

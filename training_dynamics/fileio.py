@@ -86,7 +86,11 @@ def _jsonl_chunk(columns: dict[str, np.ndarray], start: int, stop: int) -> memor
 
     parts: list[Any] = []
     for i, (name, values) in enumerate(columns.items()):
-        text = pc.cast(_to_arrow(np.asarray(values[start:stop])), "string")
+        chunk = np.asarray(values[start:stop])
+        if chunk.dtype.kind in "UO":  # string ids: JSON-quoted
+            text = _arrow_strings([json.dumps(str(v), ensure_ascii=False) for v in chunk.tolist()])
+        else:
+            text = pc.cast(_to_arrow(chunk), "string")
         if text.null_count:
             text = pc.fill_null(text, _arrow_str("null"))
         parts += [_arrow_str(("{" if i == 0 else ",") + json.dumps(name) + ":"), text]
@@ -114,13 +118,19 @@ def _to_arrow(values: np.ndarray) -> Any:
     return pa.Array.from_buffers(pa.float64(), n, [valid, pa.py_buffer(values)])
 
 
-def _arrow_str(text: str) -> Any:
-    """A pyarrow string scalar."""
+def _arrow_strings(texts: list[str]) -> Any:
+    """A pyarrow string array built from its buffers (no pandas import)."""
     import pyarrow as pa
 
-    data = text.encode()
-    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
-    return pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])[0]
+    data = [t.encode() for t in texts]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in data], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+
+
+def _arrow_str(text: str) -> Any:
+    """A pyarrow string scalar."""
+    return _arrow_strings([text])[0]
 
 
 def numpy_view(arr: Any, dtype: type) -> np.ndarray:

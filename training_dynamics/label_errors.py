@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import fileio, metrics, selection
 from .data import TextClassificationData, example_texts
+from .dynamics_file import as_guids
 from .metrics import log_softmax
 from .run import Run
 
@@ -123,7 +124,7 @@ def rank_examples(*, guids: np.ndarray, texts: Sequence[str], gold: np.ndarray, 
     Returns:
         DataFrame with :data:`COLUMNS` then the ``extra`` columns; ``df.attrs["label_names"]``.
     """
-    guids = np.asarray(guids, dtype=np.int64)
+    guids = as_guids(guids)
     gold = np.asarray(gold, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     score = np.asarray(score, dtype=np.float64)
@@ -205,7 +206,7 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
                             max_seq_length=max_seq_length, device=device, progress=progress)
     gold = data_to_model[np.asarray(train["label"], dtype=np.int64)]
     loss, probs = loss_and_probabilities(logits, gold)
-    guids = np.asarray(train["guid"], dtype=np.int64)
+    guids = as_guids(train["guid"])
     region = _regions_for(guids, regions)
     return rank_examples(guids=guids, texts=example_texts(train, data.text_columns), gold=gold,
                          probabilities=probs, score=loss, score_name="loss", label_names=label_names,

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, web
+from .dynamics_file import as_guids
 
 logger = logging.getLogger(__name__)
 
@@ -367,18 +368,18 @@ def write_interactive_html(df: pd.DataFrame, path: str | os.PathLike, *, num_epo
     num_epochs = num_epochs or infer_num_epochs(df)
     shown = df.sample(n=int(max_points), random_state=seed) if max_points and len(df) > max_points else df
     shown = shown.iloc[np.random.default_rng(seed).permutation(len(shown))]
-    guids = shown["guid"].to_numpy(np.int64)
+    guids = as_guids(shown["guid"])
     data = {"x": np.round(shown["variability"].to_numpy(float), 4).tolist(),
             "y": np.round(shown["confidence"].to_numpy(float), 4).tolist(),
             "k": correctness_bins(shown["correctness"].to_numpy(), num_epochs).tolist(),
-            "guid": [str(int(g)) for g in guids],  # strings: 64-bit ids stay exact in JavaScript
+            "guid": [str(g) for g in guids.tolist()],  # strings: 64-bit ids stay exact in JavaScript
             "colors": [to_hex(c) for c in correctness_colors(num_epochs)],
             "labels": correctness_labels(num_epochs)}
     if "gold" in shown:
         g = shown["gold"].to_numpy()
         data["gold"] = [label_names[int(v)] if label_names and 0 <= int(v) < len(label_names) else str(v) for v in g]
     if texts:
-        data["text"] = [texts.get(int(g), "") for g in guids]
+        data["text"] = [texts.get(g, "") for g in guids.tolist()]
     note = f"Showing {len(shown):,} of {len(df):,} examples." if len(shown) < len(df) else f"{len(df):,} examples."
     page = web.render("data_map.html.j2", payload=data, scripts=("data_map.js", "data_map_page.js"),
                       styles=("base.css",), title=title, note=note)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from . import corrections, fileio, web
 from .data import DataError, TextClassificationData, load_text_classification
+from .dynamics_file import as_guids
 from .label_errors import read_issues
 from .run import Run
 
@@ -109,9 +110,9 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
         raise ValueError(f"guid {issues['guid'].iloc[int(np.flatnonzero((gold < 0) | (gold >= c))[0])]}: "
                          f"gold label outside 0..{c - 1}")
     n = len(issues)
-    guids = issues["guid"].to_numpy(np.int64)
+    guids = as_guids(issues["guid"])
     texts = issues["text"].fillna("").astype(str).tolist()
-    items = {"guid": [str(int(g)) for g in guids],
+    items = {"guid": corrections.guid_keys(guids),
              "fp": [corrections.example_fingerprint(t, label_names[g]) for t, g in zip(texts, gold)],
              "rank": (issues["rank"].to_numpy(np.int64) if "rank" in issues else np.arange(1, n + 1)).tolist(),
              "text": texts, "gold": gold.tolist(),
@@ -193,8 +194,8 @@ def _data_label_names(data: TextClassificationData, issues: pd.DataFrame, label_
     names = list(data.label_names)
     if any(n != str(i) for i, n in enumerate(names)):
         return names
-    ids = pd.Series(np.asarray(data.train["label"], np.int64), index=np.asarray(data.train["guid"], np.int64))
-    seen = ids.reindex(issues["guid"].to_numpy(np.int64))
+    ids = pd.Series(np.asarray(data.train["label"], np.int64), index=as_guids(data.train["guid"]))
+    seen = ids.reindex(as_guids(issues["guid"]))
     for data_id, gold in zip(seen.to_numpy(), issues["gold"].to_numpy(np.int64)):
         if not np.isnan(data_id) and names[int(data_id)] == str(int(data_id)):
             names[int(data_id)] = str(label_names[gold])
@@ -211,7 +212,7 @@ def data_check(issues: pd.DataFrame, settings: dict, label_names: Sequence[str])
     fingerprint, example_fps = corrections.data_fingerprints(data, _data_label_names(data, issues, label_names))
     texts = issues["text"].fillna("").astype(str)
     shown = [corrections.example_fingerprint(t, str(label_names[g])) for t, g in zip(texts, issues["gold"])]
-    current = example_fps.reindex(issues["guid"].to_numpy(np.int64)).to_numpy()
+    current = example_fps.reindex(corrections.guid_keys(issues["guid"])).to_numpy()
     stale = int(sum(a != b for a, b in zip(shown, current)))
     if not stale:
         return fingerprint, []

@@ -289,8 +289,8 @@ def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
 
     from .data import DataError, example_texts
 
-    guids = np.asarray(guids)
-    texts = pd.Series(example_texts(data.train, data.text_columns), index=np.asarray(data.train["guid"]))
+    guids = dynamics_file.as_guids(guids)
+    texts = pd.Series(example_texts(data.train, data.text_columns), index=dynamics_file.as_guids(data.train["guid"]))
     missing = ~np.isin(guids, texts.index.to_numpy())
     if missing.any():
         raise DataError(f"guid {guids[missing][0]} of the dynamics is not in the training data "
@@ -305,9 +305,16 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
     import pyarrow.json as pj
 
     types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_()}
-    schema = pa.schema([(c, types.get(c, pa.float64())) for c in metrics.COLUMNS])
-    table = pj.read_json(path, parse_options=pj.ParseOptions(explicit_schema=schema,
-                                                              unexpected_field_behavior="ignore"))
+    table = None
+    for guid_type in (pa.int64(), pa.string()):  # integer ids (the usual), else string ids
+        schema = pa.schema([(c, guid_type if c == "guid" else types.get(c, pa.float64())) for c in metrics.COLUMNS])
+        try:
+            table = pj.read_json(path, parse_options=pj.ParseOptions(explicit_schema=schema,
+                                                                      unexpected_field_behavior="ignore"))
+            break
+        except pa.ArrowInvalid:
+            if guid_type == pa.string():
+                raise
     if any(table.column(c).null_count for c in metrics.COLUMNS):
         raise ValueError(f"{path}: missing values")
     return table.to_pandas()

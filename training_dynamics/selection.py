@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio
+from .dynamics_file import as_guids, guid_list
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def rank(df: pd.DataFrame, metric: str, *, ascending: bool) -> np.ndarray:
     """Row positions (N,) of ``df`` sorted by ``metric`` (ties: ascending ``guid``)."""
     _check(df, [metric])
     values = _values(df, metric)
-    guids = df[GUID].to_numpy(dtype=np.int64)
+    guids = as_guids(df[GUID])
     return np.lexsort((guids, values if ascending else -values))
 
 
@@ -136,7 +137,7 @@ def select_by_metric(df: pd.DataFrame, metric: str, *, fraction: float, worst: b
         chosen = np.concatenate([order[:front], order[::-1][: k - front]])
     else:
         chosen = order[:k]
-    return df[GUID].to_numpy(dtype=np.int64)[chosen].tolist()
+    return guid_list(as_guids(df[GUID])[chosen])
 
 
 def three_regions(df: pd.DataFrame, *, proportion: float = 0.33, seed: int | None = None) -> dict[str, list[int]]:
@@ -154,7 +155,7 @@ def three_regions(df: pd.DataFrame, *, proportion: float = 0.33, seed: int | Non
     """
     _check(df, ["confidence", "variability"])
     _refuse_constant_variability(df, "the ambiguous region")
-    guids = df[GUID].to_numpy(dtype=np.int64)
+    guids = as_guids(df[GUID])
     k = selection_size(len(df), proportion)
     regions = {
         "hard": guids[rank(df, "confidence", ascending=True)[:k]].tolist(),
@@ -180,16 +181,16 @@ def region_of(df: pd.DataFrame, *, proportion: float = 0.33) -> pd.Series:
                    "ambiguous": []}
     else:
         regions = three_regions(df, proportion=proportion)
-    guids = df[GUID].to_numpy(dtype=np.int64)
+    guids = as_guids(df[GUID])
     labels = np.full(len(df), "", dtype=object)
     for name in reversed(REGIONS):  # later assignments win: hard last
-        labels[np.isin(guids, np.asarray(regions[name], dtype=np.int64))] = name
+        labels[np.isin(guids, as_guids(regions[name]))] = name
     return pd.Series(labels, index=df.index, name="region", dtype=object)
 
 
 def describe(df: pd.DataFrame, guids: Sequence[int], metrics: Sequence[str] = ("confidence", "variability", "correctness")) -> str:
     """One line: size and [min, max] of a few metrics over the selected guids."""
-    rows = df[df[GUID].isin(np.asarray(guids, dtype=np.int64))]
+    rows = df[df[GUID].isin(as_guids(guids))]
     if len(rows) == 0:
         return "0 examples"
     parts = [f"{metric} [{rows[metric].min():.3g}, {rows[metric].max():.3g}]" for metric in metrics if metric in rows]
@@ -202,7 +203,7 @@ def write_indices(path: str | os.PathLike, selections: dict[str, Sequence[int]],
     (``<stem>_settings.json``). Returns the indices path."""
     path = Path(path)
     with fileio.atomic_write(path) as fh:
-        fh.write("{" + ",\n ".join(f"{json.dumps(k)}: {json.dumps([int(g) for g in v])}"
+        fh.write("{" + ",\n ".join(f"{json.dumps(k)}: {json.dumps(guid_list(as_guids(v)), ensure_ascii=False)}"
                                   for k, v in selections.items()) + "}\n")
     fileio.write_json(settings_path(path), settings)
     return path
@@ -215,7 +216,7 @@ def settings_path(indices_path: str | os.PathLike) -> Path:
 
 
 def read_indices(path: str | os.PathLike, region: str | None = None) -> tuple[str, np.ndarray]:
-    """Read one selection from an indices file; returns (region name, guids (K,) int64).
+    """Read one selection from an indices file; returns (region name, guids (K,): int64 or str).
 
     The file holds either a JSON list of guids or an object mapping names to lists (the seed's
     ``{"hard": [...], "easy": [...], "ambiguous": [...]}``). ``region`` picks a name; it may be
@@ -240,9 +241,9 @@ def read_indices(path: str | os.PathLike, region: str | None = None) -> tuple[st
     if region not in obj:
         raise ValueError(f"{path}: unknown region {region!r}; choose one of {', '.join(obj)}")
     values = obj[region]
-    if not isinstance(values, list) or not all(isinstance(g, int) and not isinstance(g, bool) for g in values):
-        raise ValueError(f"{path}: region {region!r} must be a list of integer guids")
-    guids = np.asarray(values, dtype=np.int64)
+    if not isinstance(values, list):
+        raise ValueError(f"{path}: region {region!r} must be a list of guids")
+    guids = as_guids(values, where=f"{path}: region {region!r}")
     if len(guids) == 0:
         raise ValueError(f"{path}: region {region!r} is empty")
     uniq, counts = np.unique(guids, return_counts=True)
@@ -256,12 +257,12 @@ def select_guids(ds, guids: np.ndarray, *, where: str = "selection"):
     in the dataset's own order. Every guid must be present: matching is by id, never by position."""
     if GUID not in ds.column_names:
         raise ValueError(f"{where}: the training set has no {GUID!r} column to match guids against")
-    have = np.asarray(ds[GUID], dtype=np.int64)
-    guids = np.asarray(guids, dtype=np.int64)
+    have = as_guids(ds[GUID])
+    guids = as_guids(guids)
     missing = guids[~np.isin(guids, have)]
     if len(missing):
         raise ValueError(f"{where}: {len(missing)} of {len(guids)} selected guids are not in the training set "
-                         f"(first: {missing[0]}; training guids span {have.min()}..{have.max()}, {len(have)} examples)")
+                         f"(first: {missing[0]!r}; the training set has {len(have)} examples, e.g. guid {have[0]!r})")
     return ds.select(np.flatnonzero(np.isin(have, guids)))
 
 
@@ -276,6 +277,6 @@ def write_selected_data(path: str | os.PathLike, ds, guids: np.ndarray, *, text_
     cols = {c: rows[c] for c in text_columns}
     with fileio.atomic_write(path) as fh:
         for i, (label, guid) in enumerate(zip(names.tolist(), rows[GUID])):
-            fh.write(json.dumps({**{c: cols[c][i] for c in text_columns}, "label": label, GUID: int(guid)},
+            fh.write(json.dumps({**{c: cols[c][i] for c in text_columns}, "label": label, GUID: guid},
                                 ensure_ascii=False) + "\n")
     return Path(path)

@@ -53,7 +53,7 @@ def selection_filter(model_args: ModelArguments, data_args: DataArguments, dy_ar
         if training_args.should_save:
             with fileio.atomic_write(Path(training_args.output_dir) / "data_selection.json") as fh:
                 json.dump({"data_selection_file": str(path), "region": region, "num_selected": len(kept),
-                           "num_train_examples": len(train), "guids": [int(g) for g in kept["guid"]]}, fh)
+                           "num_train_examples": len(train), "guids": list(kept["guid"])}, fh)
                 fh.write("\n")
         return kept
 
