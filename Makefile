@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_DIR ?= demo_output
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-fast clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: install  ## offline demo of the whole pipeline (data + tiny model made loc
 
 test: install  ## the test suite
 	$(BIN)/python -m pytest -q tests
+
+test-fast: install  ## the unit tests only: no training, no notebook, no browser (under a minute)
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 clean:
 	rm -rf $(DEMO_DIR) dy_log/*/ .pytest_cache

@@ -26,6 +26,7 @@ def _write(path, corrections, label_names=("negative", "positive")):
     return path
 
 
+@pytest.mark.slow
 def test_apply_corrections_in_every_format_and_retrain(demo_data, tiny_model, tmp_path):
     labels = _labels(demo_data)
     corr = _write(tmp_path / "corrections.json", [

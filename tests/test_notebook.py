@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from conftest import ROOT
@@ -19,6 +20,7 @@ def test_notebook_is_committed_without_outputs():
     assert not any("def plot" in c.source or "plt.scatter" in c.source for c in code), "plotting belongs in the package"
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     monkeypatch.setenv("TD_DEMO_DIR", str(tmp_path / "demo"))
     monkeypatch.setenv("TD_DEMO_N_TRAIN", "600")

@@ -172,6 +172,7 @@ def test_interactive_page_keeps_dataset_text_inert(tmp_path):
 
 
 # --------------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_on_recorded_dynamics(synthetic_dynamics, tmp_path):
     run, arrays = synthetic_dynamics(n=60, epochs=5)
     proc = run_cli(SCRIPT, "--model_dir", run, "--burn_out", 3, "--show_hist", "--interactive")
@@ -195,6 +196,7 @@ def test_cli_on_recorded_dynamics(synthetic_dynamics, tmp_path):
     assert (tmp_path / "p" / f"{stem}_aum_by_gold.pdf").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_cli_metrics_file(tmp_path):
     """Published coordinates (guid, index, confidence, variability, correctness) plotted with --num_epochs."""
     df = metrics_df(n=50, epochs=6, max_correct=5)[["guid", "index", "confidence", "variability", "correctness"]]
@@ -228,6 +230,7 @@ def test_cli_bad_metrics_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_plot_sh(synthetic_dynamics, tmp_path):
     """The seed-style wrapper: TASK_NAME / MODEL / BURN_OUT from the environment, extra flags passed on."""
     run, _ = synthetic_dynamics(n=40, epochs=5)

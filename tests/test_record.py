@@ -48,6 +48,7 @@ def dy_dir(out: Path, model: str = "tiny") -> Path:
     return out / "dy_log" / "train" / model / "training_dynamics"
 
 
+@pytest.mark.slow
 def test_each_example_once_per_epoch_with_grad_accumulation(demo_data, tiny_model, tmp_path):
     run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--gradient_accumulation_steps", 2,
                                 "--dy_model_name", "tiny", epochs=3))
@@ -68,6 +69,7 @@ def test_each_example_once_per_epoch_with_grad_accumulation(demo_data, tiny_mode
     assert 0.0 <= results["eval_accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_post_epoch_logits_equal_final_model_eval_pass(demo_data, tiny_model, tmp_path):
     # persistent workers: the pass's loader must not replace the cached validation loader
     run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--td_mode", "post_epoch", "--dy_model_name", "tiny",
@@ -100,6 +102,7 @@ def dropout_free_model(tiny_model, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_in_training_logits_equal_initial_model_when_frozen(demo_data, dropout_free_model, tmp_path):
     run_cli(SCRIPT, *train_args(dropout_free_model, demo_data, tmp_path, "--learning_rate", 0, "--dy_model_name", "tiny",
                                 "--gradient_accumulation_steps", 2, epochs=2))
@@ -109,6 +112,7 @@ def test_in_training_logits_equal_initial_model_when_frozen(demo_data, dropout_f
         np.testing.assert_allclose([rows[g][f"logits_epoch_{e}"] for g in range(N_TRAIN)], initial, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_record_each_example_once(demo_data, tiny_model, tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
     # 150 examples, 2 processes x 16 per batch: the sampler pads the last batch with repeated examples
@@ -149,6 +153,7 @@ def _train_in_process(model, demo_data, out: Path, *, crash_at: int | None = Non
     trainer.train(resume_from_checkpoint=True if resume else None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crash_at,checkpoint", [(12, 10), (17, 15)], ids=["after-epoch-1", "mid-epoch-2"])
 def test_resume_from_checkpoint_keeps_each_epoch_once(demo_data, tiny_model, tmp_path, crash_at, checkpoint):
     ref = tmp_path / "ref"
@@ -173,6 +178,7 @@ def test_resume_from_checkpoint_keeps_each_epoch_once(demo_data, tiny_model, tmp
                                    [want[g][f"logits_epoch_{e}"] for g in range(N_TRAIN)], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_tsv_custom_text_column_string_labels_and_npz(tiny_model, tmp_path):
     tsv = tmp_path / "reviews.tsv"
     rows = [("wonderful brilliant film", "pos"), ("dull boring plot", "neg"), ("superb warm cast", "pos"),
@@ -197,6 +203,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing_file", "unknown_column", "regression", "empty", "unknown_task", "stsb",
                                   "missing_label", "drop_last"])
 def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
@@ -232,6 +239,7 @@ def test_shell_script_defaults_and_overrides():
     assert proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_shell_script_runs_offline(demo_data, tiny_model, tmp_path):
     """POSIX sh (as the README types it); TRAIN_FILE / VALIDATION_FILE / MODEL from the environment train the
     local demo model on files; extra flags come last and win over the script's own (EPOCHS=1, then 2)."""
@@ -248,6 +256,7 @@ def test_shell_script_runs_offline(demo_data, tiny_model, tmp_path):
     assert "eval_accuracy" in json.loads((tmp_path / "o" / "eval_results.json").read_text())
 
 
+@pytest.mark.slow
 def test_validation_file_falls_back_to_its_own_label_column(tiny_model, tmp_path):
     """Retraining on corrected labels: the train file has corrected_label, the validation file label."""
     rows = [("wonderful brilliant film", "positive"), ("dull boring plot", "negative")] * 6
@@ -285,6 +294,7 @@ def test_class_names_name_integer_labels_reorder_string_and_hub_labels(tmp_path)
         _label_names(hub, "label", ["pos", "neg"], "hub")
 
 
+@pytest.mark.slow
 def test_arguments_from_one_json_file_get_the_cpu_torchrun_defaults_too(tmp_path, monkeypatch):
     """run_glue.py's `script.py args.json` form; under torchrun without a GPU it picks gloo + CPU as the flags do."""
     from training_dynamics import train

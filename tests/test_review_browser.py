@@ -111,6 +111,7 @@ def test_json_for_html_round_trips():
 
 
 # -- in the browser ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_review_in_headless_chromium(browser, page_path, tmp_path):
     html, issues = page_path["html"], page_path["issues"]
     assert issues["guid"].tolist() == [3, 4, 1, 2, 0]  # ranked by low confidence
