@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dynamics_file, fileio, selection
-from .data import DataError, load_text_classification, tokenize
+from .data import DataError, check_trainable, load_text_classification, tokenize
 from .glue_metrics import classification_metrics
 from .record import TD_MODES, DynamicsTrainer
 
@@ -185,6 +185,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         text_columns=_split(data_args.text_columns), label_column=data_args.label_column,
         label_names=_split(data_args.class_names), max_train_samples=data_args.max_train_samples,
         cache_dir=model_args.cache_dir)
+    check_trainable(data, data.source.get("train_file", data_args.task_name), max_train_samples=data_args.max_train_samples)
     train = train_filter(data.train) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training examples left to train on")
