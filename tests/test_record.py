@@ -114,7 +114,9 @@ def test_in_training_logits_equal_initial_model_when_frozen(demo_data, dropout_f
 
 @pytest.mark.slow
 def test_torchrun_two_processes_record_each_example_once(demo_data, tiny_model, tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
+    # --standalone: the rendezvous store binds a port the OS picks (localhost:0) and the workers use that store;
+    # a fixed --master_port failed whenever another run (another checkout's test suite) held it
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     # 150 examples, 2 processes x 16 per batch: the sampler pads the last batch with repeated examples
     run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--dy_model_name", "tiny", epochs=2),
             launcher=torchrun, env={"OMP_NUM_THREADS": "1"})
