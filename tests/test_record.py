@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -242,12 +243,37 @@ def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
     assert not (tmp_path / "dy").exists()
 
 
-def test_shell_script_defaults_and_overrides():
-    text = (ROOT / "run_glue_and_record_td.sh").read_text()
-    assert 'TASK_NAME="${TASK_NAME:-sst2}"' in text and 'MODEL="${MODEL:-prajjwal1/bert-tiny}"' in text
-    assert "torchrun --nproc_per_node" in text
-    proc = subprocess.run(["sh", "-n", str(ROOT / "run_glue_and_record_td.sh")], capture_output=True)
-    assert proc.returncode == 0
+def _shell_script_command(tmp_path: Path, *args: str, **env: str) -> list[str]:
+    """The command line run_glue_and_record_td.sh runs, captured by a stand-in for python (a dry run)."""
+    fake = tmp_path / "fake_python"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    clean = {k: v for k, v in os.environ.items() if k not in ("TASK_NAME", "MODEL", "EPOCHS", "TRAIN_FILE",
+                                                               "VALIDATION_FILE", "OUTPUT_DIR", "DY_LOG_DIR")}
+    proc = subprocess.run(["sh", str(ROOT / "run_glue_and_record_td.sh"), *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**clean, "PYTHON": str(fake), **env}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def _flag(argv: list[str], name: str) -> str:
+    """Value of the last ``name`` flag (argparse: the last one wins)."""
+    return argv[len(argv) - 1 - argv[::-1].index(name) + 1]
+
+
+def test_shell_script_defaults_and_overrides(tmp_path):
+    argv = _shell_script_command(tmp_path)
+    assert argv[0] == "run_glue_and_record_td.py"
+    assert (_flag(argv, "--task_name"), _flag(argv, "--model_name_or_path"), _flag(argv, "--num_train_epochs"),
+            _flag(argv, "--output_dir")) == ("sst2", "prajjwal1/bert-tiny", "5", "outputs/sst2/bert-tiny")
+    assert "--train_file" not in argv
+    # environment overrides; extra flags come last, so they win over the script's own
+    argv = _shell_script_command(tmp_path, "--num_train_epochs", "2", "--td_format", "npz", MODEL="org/my-model",
+                                 TRAIN_FILE="t.csv", VALIDATION_FILE="v.csv", EPOCHS="3")
+    assert (_flag(argv, "--train_file"), _flag(argv, "--validation_file"), _flag(argv, "--model_name_or_path"),
+            _flag(argv, "--output_dir")) == ("t.csv", "v.csv", "org/my-model", "outputs/sst2/my-model")
+    assert "--task_name" not in argv
+    assert _flag(argv, "--num_train_epochs") == "2" and argv[-2:] == ["--td_format", "npz"]
 
 
 @pytest.mark.slow
