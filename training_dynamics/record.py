@@ -249,7 +249,7 @@ class DynamicsTrainer(Trainer):
         self.recorder.reset()
         partial = Path(self._td_resume) / PARTIAL_NAME if self._td_resume else None
         if partial is not None and partial.exists():
-            saved = torch.load(partial, map_location="cpu")
+            saved = torch.load(partial, map_location="cpu", weights_only=True)  # only tensors and ints
             if saved["epoch"] == self._td_epoch:
                 self.recorder.load_state(saved["logits"], saved["filled"])
                 logger.info("resumed epoch %d with %d rows already recorded", self._td_epoch, int(saved["filled"].sum()))
