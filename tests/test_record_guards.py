@@ -33,6 +33,20 @@ def _run_cli(argv: list[str], capsys) -> tuple[int, list[str]]:
     return rc, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 
+# -- refused before loading anything ------------------------------------------------------------
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_no_epochs_is_a_one_line_error(tmp_path, capsys, epochs):
+    rc, err = _run_cli(_argv(tmp_path, "--num_train_epochs", epochs), capsys)
+    assert rc == 2 and err == [f"{PROG}: error: --num_train_epochs must be positive, not {epochs} (or give --max_steps)"]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "dy_log").exists()
+
+
+def test_max_steps_makes_zero_epochs_fine():
+    train.check_training_length(types.SimpleNamespace(max_steps=5, num_train_epochs=0))
+    with pytest.raises(ValueError, match="must be positive, not -0.5"):
+        train.check_training_length(types.SimpleNamespace(max_steps=-1, num_train_epochs=-0.5))
+
+
 # -- the checkpoint's partial epoch -------------------------------------------------------------
 def _begin_epoch_from(partial_dir: Path, epoch: int = 0) -> DynamicsRecorder:
     """Run DynamicsTrainer._begin_epoch on a stand-in trainer resuming from ``partial_dir``."""

@@ -226,6 +226,13 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta)
 
 
+def check_training_length(training_args) -> None:
+    """Refuse a run that would train nothing (``--num_train_epochs`` 0 or negative, no ``--max_steps``)."""
+    if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
+        raise ValueError(f"--num_train_epochs must be positive, not {training_args.num_train_epochs:g} "
+                         "(or give --max_steps)")
+
+
 def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None,
                      sel_args: SelectionArguments | None = None) -> dict:
     """Train (always), record dynamics, save model + tokenizer, evaluate when there is a validation set.
@@ -236,6 +243,7 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     """
     from transformers import set_seed
 
+    check_training_length(training_args)
     record = True
     if sel_args is not None:
         record = sel_args.record
