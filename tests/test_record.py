@@ -344,6 +344,7 @@ def test_arguments_from_one_json_file_get_the_cpu_torchrun_defaults_too(tmp_path
     assert targs.ddp_backend is None
     # what torchrun without a GPU gets (a real WORLD_SIZE > 1 would make TrainingArguments start a process group)
     monkeypatch.setattr(train, "_cpu_ddp_defaults", lambda: {"ddp_backend": "gloo", "use_cpu": True})
+    monkeypatch.setattr(train, "_no_accelerator_defaults", lambda: {})  # (tested in test_record_guards)
     assert train._with_cpu_ddp_defaults([str(config)]) == {**json.loads(config.read_text()), "ddp_backend": "gloo",
                                                             "use_cpu": True}
     assert train._with_cpu_ddp_defaults(["--x", "1", "--ddp_backend", "nccl"]) == ["--x", "1", "--ddp_backend", "nccl",

@@ -70,3 +70,86 @@ def test_partial_epoch_is_loaded_with_weights_only(tmp_path, monkeypatch):
                 "extra": argparse.Namespace(x=1)}, tmp_path / record.PARTIAL_NAME)
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         _begin_epoch_from(tmp_path)
+
+
+# -- logs and defaults --------------------------------------------------------------------------
+@pytest.fixture
+def library_loggers():
+    """Restore the libraries' logger handlers and propagation after the test."""
+    import transformers  # noqa: F401  (attaches its handler)
+
+    names = ("transformers", "datasets", "huggingface_hub")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in names}
+    yield
+    for n, (handlers, propagate) in saved.items():
+        lg = logging.getLogger(n)
+        lg.handlers[:] = handlers
+        lg.propagate = propagate
+
+
+def test_one_handler_for_every_library_record(library_loggers):
+    """Under CI=true transformers both keeps its own handler and propagates: every line came out twice."""
+    logging.getLogger("transformers").propagate = True  # what CI=true gives
+    seen: list[str] = []
+    root_handler = logging.Handler()
+    root_handler.emit = lambda r: seen.append(r.getMessage())
+    logging.getLogger().addHandler(root_handler)
+    try:
+        train.single_log_handler()
+        for name in ("transformers", "datasets", "huggingface_hub"):
+            assert logging.getLogger(name).handlers == [] and logging.getLogger(name).propagate
+            logging.getLogger(f"{name}.sub").warning("from %s", name)
+    finally:
+        logging.getLogger().removeHandler(root_handler)
+    assert seen == ["from transformers", "from datasets", "from huggingface_hub"]
+
+
+@pytest.mark.parametrize("accelerator", [False, True])
+def test_no_pinned_memory_without_an_accelerator_unless_asked(monkeypatch, tmp_path, accelerator):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: accelerator)
+    if hasattr(torch, "accelerator"):
+        monkeypatch.setattr(torch.accelerator, "is_available", lambda: accelerator)
+    argv = _argv(tmp_path)
+    expect = [] if accelerator else ["--dataloader_pin_memory", "false"]
+    assert train._with_cpu_ddp_defaults(argv) == argv + expect
+    assert train._with_cpu_ddp_defaults(argv + ["--dataloader_pin_memory", "true"])[-2:] == ["--dataloader_pin_memory",
+                                                                                          "true"]
+    if not accelerator:  # (TrainingArguments would set up the faked GPU)
+        assert train.parse_args(argv)[3].dataloader_pin_memory is False
+        assert train.parse_args(argv + ["--dataloader_pin_memory", "true"])[3].dataloader_pin_memory is True
+
+
+class _Model:
+    base_model_prefix = "bert"
+
+
+def test_load_report_in_one_line():
+    assert train.load_report_line(_Model(), "m", {"missing_keys": [], "unexpected_keys": [],
+                                                  "mismatched_keys": []}) is None
+    level, line = train.load_report_line(_Model(), "base", {"missing_keys": {"classifier.weight", "classifier.bias"}})
+    assert level == logging.INFO and "\n" not in line
+    assert line == ("loaded base: weights 2 newly initialised (classifier.bias, classifier.weight); "
+                    "fine-tuning trains the new head")
+    body = {f"bert.encoder.layer.{i}.weight" for i in range(5)}
+    level, line = train.load_report_line(_Model(), "mlm", {"missing_keys": body, "unexpected_keys": {"cls.bias"}})
+    assert level == logging.WARNING
+    assert line == ("loaded mlm: weights 5 newly initialised (bert.encoder.layer.0.weight, bert.encoder.layer.1.weight, "
+                    "bert.encoder.layer.2.weight, ... (2 more)); 1 unused from the checkpoint (cls.bias)")
+    level, line = train.load_report_line(_Model(), "m3", {"mismatched_keys": [("classifier.weight", (3, 8), (2, 8))]})
+    assert level == logging.WARNING and "1 re-initialised for a size mismatch (classifier.weight)" in line
+
+
+def test_load_classifier_logs_one_line_not_the_table(tmp_path, caplog):
+    from transformers import AutoModelForSequenceClassification, BertConfig, BertModel
+
+    cfg = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=16)
+    BertModel(cfg).save_pretrained(tmp_path / "base")
+    args = train.ModelArguments(model_name_or_path=str(tmp_path / "base"))
+    with caplog.at_level(logging.INFO):
+        model = train.load_classifier(AutoModelForSequenceClassification, args, BertConfig.from_pretrained(
+            tmp_path / "base", num_labels=3))
+    assert model.config.num_labels == 3
+    assert not [r for r in caplog.records if "LOAD REPORT" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if r.name == "training_dynamics.train"]
+    assert lines == [f"loaded {tmp_path / 'base'}: weights 2 newly initialised (classifier.bias, classifier.weight); "
+                     "fine-tuning trains the new head"]

@@ -144,10 +144,19 @@ def _cpu_ddp_defaults() -> dict:
     return {"ddp_backend": "gloo", "use_cpu": True}
 
 
+def _no_accelerator_defaults() -> dict:
+    """Without a GPU (or other accelerator): no pinned memory, which only warns there, unless the user asks."""
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    available = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+    return {} if available else {"dataloader_pin_memory": False}
+
+
 def _with_cpu_ddp_defaults(argv: list[str]) -> list[str] | dict:
-    """``argv``, or the contents of its single ``.json`` file, plus :func:`_cpu_ddp_defaults` where
-    the user set neither."""
-    defaults = _cpu_ddp_defaults()
+    """``argv``, or the contents of its single ``.json`` file, plus :func:`_cpu_ddp_defaults` and
+    :func:`_no_accelerator_defaults` where the user set neither."""
+    defaults = {**_cpu_ddp_defaults(), **_no_accelerator_defaults()}
     if len(argv) == 1 and argv[0].endswith(".json"):
         with open(argv[0], encoding="utf-8") as fh:
             return {**defaults, **json.load(fh)}
@@ -168,6 +177,70 @@ def parse_args(argv: list[str] | None = None, *, with_selection: bool = False):
     parser = HfArgumentParser(classes + ((SelectionArguments,) if with_selection else ()),
                               description=__doc__.split("\n\n")[0])
     return parser.parse_dict(raw) if isinstance(raw, dict) else parser.parse_args_into_dataclasses(args=raw)
+
+
+class _HoldLoadReport(logging.Filter):
+    """Holds back transformers' multi-line weight-loading table ("... LOAD REPORT ...")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in record.getMessage():
+            self.held.append(record)
+            return False
+        return True
+
+
+def _names(keys, limit: int = 3) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:limit]) + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def load_report_line(model, name: str, info: dict) -> tuple[int, str] | None:
+    """``(level, message)``: transformers' weight-loading report on one line (``None``: nothing to report).
+
+    New weights only in the task head (the usual fine-tuning case) are INFO; new weights in the
+    model body or weights re-initialised for a size mismatch are a WARNING.
+    """
+    missing, unexpected = set(info.get("missing_keys") or ()), set(info.get("unexpected_keys") or ())
+    mismatched = {k[0] if isinstance(k, (tuple, list)) else k for k in info.get("mismatched_keys") or ()}
+    if not (missing or unexpected or mismatched):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} newly initialised ({_names(missing)})")
+    if mismatched:
+        parts.append(f"{len(mismatched)} re-initialised for a size mismatch ({_names(mismatched)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unused from the checkpoint ({_names(unexpected)})")
+    prefix = getattr(model, "base_model_prefix", "") or "\0"
+    body = mismatched or {k for k in missing if k.startswith(prefix + ".")}
+    level = logging.WARNING if body else logging.INFO
+    return level, f"loaded {name}: weights {'; '.join(parts)}" + ("" if body else "; fine-tuning trains the new head")
+
+
+def load_classifier(auto_class, model_args: ModelArguments, config):
+    """``auto_class.from_pretrained`` with transformers' long weight-loading table logged as one line
+    (the table itself only when loading fails, as it explains the error)."""
+    hold = _HoldLoadReport()
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    report_logger.addFilter(hold)
+    try:
+        model, info = auto_class.from_pretrained(
+            model_args.model_name_or_path, config=config, cache_dir=model_args.cache_dir,
+            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes, output_loading_info=True)
+    except BaseException:
+        report_logger.removeFilter(hold)
+        for record in hold.held:
+            report_logger.handle(record)
+        raise
+    report_logger.removeFilter(hold)
+    line = load_report_line(model, model_args.model_name_or_path, info)
+    if line is not None:
+        logger.log(*line)
+    return model
 
 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
@@ -195,9 +268,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
     if getattr(config, "problem_type", None) == "regression":
         raise DataError(f"{model_args.model_name_or_path} is a regression model; training dynamics need a classifier")
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_args.model_name_or_path, config=config, cache_dir=model_args.cache_dir,
-        ignore_mismatched_sizes=model_args.ignore_mismatched_sizes)
+    model = load_classifier(AutoModelForSequenceClassification, model_args, config)
     with training_args.main_process_first(desc="tokenizing"):
         train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length)
         val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length) \
@@ -271,6 +342,29 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     return metrics
 
 
+#: libraries that attach their own stderr handler at import; under CI=true (transformers) or always
+#: (datasets, huggingface_hub) they also propagate to the root logger, so each line came out twice
+_OWN_HANDLER_LIBRARIES = ("transformers", "datasets", "huggingface_hub")
+
+
+def single_log_handler() -> None:
+    """Route the libraries' log records through the root logger's handler only (one line per record).
+
+    Call after configuring the root logger. The libraries are imported first, as they attach their
+    handler when imported.
+    """
+    import datasets  # noqa: F401
+    import huggingface_hub  # noqa: F401
+    import transformers
+
+    transformers.utils.logging.disable_default_handler()
+    for name in _OWN_HANDLER_LIBRARIES:
+        lib = logging.getLogger(name)
+        for handler in list(lib.handlers):
+            lib.removeHandler(handler)
+        lib.propagate = True
+
+
 def main(argv: list[str] | None = None) -> int:
     """``run_glue_and_record_td.py`` entry point."""
     import transformers
@@ -279,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, with_selection=True)
     setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
+    single_log_handler()
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
     train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args)
     return 0
