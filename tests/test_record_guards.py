@@ -47,6 +47,75 @@ def test_max_steps_makes_zero_epochs_fine():
         train.check_training_length(types.SimpleNamespace(max_steps=-1, num_train_epochs=-0.5))
 
 
+def test_run_folder_with_dynamics_is_refused(tmp_path, capsys):
+    dy = tmp_path / "dy_log" / "train" / "tiny" / "training_dynamics"
+    write_synthetic_dynamics(dy, epochs=3)
+    before = {p.name: p.read_bytes() for p in dy.iterdir()}
+    rc, err = _run_cli(_argv(tmp_path, "--num_train_epochs", 2), capsys)
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith(f"{PROG}: error: {dy} already holds training dynamics (epochs 0..2); pass "
+                             "--overwrite_dynamics") and "--dy_model_name" in err[0]
+    assert {p.name: p.read_bytes() for p in dy.iterdir()} == before
+    # with the flag (or when resuming) the check passes: the run goes on to load the (missing) data
+    for extra in (["--overwrite_dynamics", "true"], ["--resume_from_checkpoint", "last"]):
+        rc, err = _run_cli(_argv(tmp_path, "--num_train_epochs", 2, *extra), capsys)
+        assert rc == 2 and "train.jsonl: no such file" in err[-1], err
+
+
+def test_check_dynamics_dir_counts_only_epoch_files(tmp_path):
+    dy = tmp_path / "training_dynamics"
+    record.check_dynamics_dir(dy, overwrite=False)  # no folder
+    dy.mkdir()
+    (dy / dynamics_file.META_NAME).write_text("{}")
+    (dy / ".dynamics_epoch_0.jsonl.x1.tmp").write_text("")
+    (dy / "dynamics_epoch_x.jsonl").write_text("")
+    record.check_dynamics_dir(dy, overwrite=False)  # a meta and stray files are not a recorded run
+    (dy / "dynamics_epoch_1.npz").write_bytes(b"")
+    with pytest.raises(FileExistsError, match=r"already holds training dynamics \(epochs 1..1\)"):
+        record.check_dynamics_dir(dy, overwrite=False)
+    record.check_dynamics_dir(dy, overwrite=True)
+
+
+# -- the swap of a new run into the run folder --------------------------------------------------
+def _folder(path: Path, files: dict[str, str]) -> Path:
+    path.mkdir(parents=True)
+    for name, text in files.items():
+        (path / name).write_text(text)
+    return path
+
+
+def _contents(path: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(path.iterdir())}
+
+
+def test_swap_in_replaces_the_whole_folder(tmp_path):
+    dy = _folder(tmp_path / "training_dynamics", {"dynamics_epoch_0.jsonl": "old0", "dynamics_epoch_1.jsonl": "old1",
+                                                   "dynamics_meta.json": "old"})
+    staged = _folder(record.staging_dir(dy), {"dynamics_epoch_0.jsonl": "new0", "dynamics_meta.json": "new"})
+    record.swap_in(staged, dy)
+    assert _contents(dy) == {"dynamics_epoch_0.jsonl": "new0", "dynamics_meta.json": "new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["training_dynamics"]
+    fresh = tmp_path / "other" / "training_dynamics"
+    record.swap_in(_folder(record.staging_dir(fresh), {"dynamics_epoch_0.jsonl": "a"}), fresh)
+    assert _contents(fresh) == {"dynamics_epoch_0.jsonl": "a"}
+
+
+def test_recover_an_interrupted_swap(tmp_path):
+    dy = tmp_path / "training_dynamics"
+    # killed between the two renames, the new run's epoch 0 complete: finish the swap
+    _folder(tmp_path / ".training_dynamics.old", {"dynamics_epoch_0.jsonl": "old0"})
+    _folder(record.staging_dir(dy), {"dynamics_epoch_0.jsonl": "new0"})
+    record.recover_swap(dy)
+    assert _contents(dy) == {"dynamics_epoch_0.jsonl": "new0"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["training_dynamics"]
+    # only the old folder left: put it back
+    dy.rename(tmp_path / ".training_dynamics.old")
+    record.recover_swap(dy)
+    assert _contents(dy) == {"dynamics_epoch_0.jsonl": "new0"}
+    record.recover_swap(dy)  # nothing to do
+    assert _contents(dy) == {"dynamics_epoch_0.jsonl": "new0"}
+
+
 # -- the checkpoint's partial epoch -------------------------------------------------------------
 def _begin_epoch_from(partial_dir: Path, epoch: int = 0) -> DynamicsRecorder:
     """Run DynamicsTrainer._begin_epoch on a stand-in trainer resuming from ``partial_dir``."""

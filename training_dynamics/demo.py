@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
              "--validation_file", data["validation"], "--dy_task_name", TASK, "--dy_log_dir", dy_log,
              "--output_dir", out / "outputs" / model.name, "--num_train_epochs", args.epochs,
              "--learning_rate", LEARNING_RATE[name], "--per_device_train_batch_size", 32, "--per_device_eval_batch_size", 128,
-             "--save_strategy", "no", "--report_to", "none", "--seed", args.seed, "--disable_tqdm", "true")
+             "--save_strategy", "no", "--report_to", "none", "--seed", args.seed, "--disable_tqdm", "true",
+             "--overwrite_dynamics", "true")  # a rerun of the demo records again
     strong = dy_log / TASK / models["strong"].name
     weak = dy_log / TASK / models["weak"].name
     burn_out = str(args.epochs)

@@ -18,7 +18,7 @@ import numpy as np
 from . import dynamics_file, fileio, selection
 from .data import DataError, check_trainable, load_text_classification, tokenize
 from .glue_metrics import classification_metrics
-from .record import TD_MODES, DynamicsTrainer
+from .record import TD_MODES, DynamicsTrainer, check_dynamics_dir
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class DynamicsArguments:
     td_format: str = field(default="jsonl", metadata={"help": "jsonl (the seed's format) or npz (binary, for large datasets)."})
     dy_task_name: str | None = field(default=None, metadata={"help": "Run folder's task part: <dy_log_dir>/<dy_task_name>/<dy_model_name>. Default: --task_name, else the training file's stem."})
     dy_model_name: str | None = field(default=None, metadata={"help": "Run folder's model part. Default: last path part of --model_name_or_path."})
+    overwrite_dynamics: bool = field(default=False, metadata={"help": "Let a new recording (not --resume_from_checkpoint) replace the dynamics already in its run folder; they are replaced only once the new run completes its first epoch. Without it such a folder is refused."})
 
     def __post_init__(self):
         if self.td_mode not in TD_MODES:
@@ -294,7 +295,8 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics if val_tok is not None else None,
         dynamics_dir=dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
-        td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta)
+        td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
+        overwrite_dynamics=dy_args.overwrite_dynamics)
 
 
 def check_training_length(training_args) -> None:
@@ -322,11 +324,14 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
             if train_filter is not None:
                 raise ValueError("give a train_filter or a data selection, not both")
             train_filter, dy_args = selection_filter(model_args, data_args, dy_args, training_args, sel_args)
-    set_seed(training_args.seed)
-    trainer = build_trainer(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume.lower() in ("last", "true"):
         resume = True  # the newest checkpoint-* in --output_dir
+    if record and resume is None:  # before loading anything
+        check_dynamics_dir(dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
+                           overwrite=dy_args.overwrite_dynamics)
+    set_seed(training_args.seed)
+    trainer = build_trainer(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     trainer.log_metrics("train", result.metrics)
@@ -338,8 +343,20 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
     if record:
-        logger.info("dynamics in %s", trainer.dynamics_dir)
+        log_recorded(trainer)
     return metrics
+
+
+def log_recorded(trainer: DynamicsTrainer) -> None:
+    """The last line of a recording: the run folder and the epochs this run recorded there."""
+    written, folder = trainer.epochs_written, trainer.dynamics_dir
+    if written:
+        logger.info("run folder %s: this run recorded the training dynamics of epoch(s) %s in %s", folder.parent,
+                    f"{written[0]}..{written[-1]}" if len(written) > 1 else written[0], folder.name)
+    else:
+        kept = trainer.recorded_epochs()
+        logger.warning("run folder %s: this run recorded no training dynamics%s", folder.parent,
+                       f" ({folder.name} keeps the {len(kept)} epoch(s) recorded before)" if kept else "")
 
 
 #: libraries that attach their own stderr handler at import; under CI=true (transformers) or always
