@@ -259,10 +259,10 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         text_columns=_split(data_args.text_columns), label_column=data_args.label_column,
         label_names=_split(data_args.class_names), max_train_samples=data_args.max_train_samples,
         cache_dir=model_args.cache_dir)
-    check_trainable(data, data.source.get("train_file", data_args.task_name), max_train_samples=data_args.max_train_samples)
-    train = train_filter(data.train) if train_filter else data.train
+    train = train_filter(data.train) if train_filter else data.train  # (a selection's own errors come first)
     if len(train) == 0:
         raise DataError("no training examples left to train on")
+    check_trainable(data, data.source.get("train_file", data_args.task_name), max_train_samples=data_args.max_train_samples)
     id2label = dict(enumerate(data.label_names))
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,
                                         label2id={v: k for k, v in id2label.items()}, cache_dir=model_args.cache_dir)
