@@ -138,7 +138,7 @@ def cv_probabilities(work: Path, *, texts, noisy, names, model: Path, train_comm
         if not (fold / "model" / "train_results.json").exists():  # finished folds are kept on a rerun
             t_train += sh([sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", model,
                            "--train_file", fold / "train.jsonl", "--output_dir", fold / "model",
-                           "--dy_log_dir", fold / "dy_log", *train_common])
+                           "--dy_log_dir", fold / "dy_log", "--overwrite_dynamics", "true", *train_common])
         t0 = time.perf_counter()
         data = DataArguments(train_file=str(fold / "heldout.jsonl"), class_names=",".join(names)).load()
         df = le.issues_from_model(data, str(fold / "model"), batch_size=128, progress=False)
@@ -183,7 +183,7 @@ def run_config(dataset: str, mode: str, args, out: Path) -> dict:
         timings["train + record dynamics"] = sh([sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", model,
                                                  "--train_file", work / "train.jsonl", "--output_dir", full,
                                                  "--dy_log_dir", work / "dy_log", "--dy_task_name", "noisy",
-                                                 "--dy_model_name", "m", *common])
+                                                 "--dy_model_name", "m", "--overwrite_dynamics", "true", *common])
     steps = {"loss": ["--source", "model", "--model_name_or_path", full, "--train_file", work / "train.jsonl",
                       "--batch_size", 256],
              "confidence": ["--source", "dynamics", "--model_dir", run_dir, "--score", "confidence"],

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                                        "--train_file", train_tsv, "--validation_file", val_tsv,
                                        *(["--max_train_samples", args.max_train_samples] if args.max_train_samples else []),
                                        "--dy_log_dir", dy_log, "--dy_task_name", task, "--dy_model_name", run_name,
-                                       "--output_dir", full, *common])
+                                       "--overwrite_dynamics", "true", "--output_dir", full, *common])
     run_dir = dy_log / task / run_name
     if not (run_dir / "three_regions_data_indices.json").exists():
         timings["data_selection"] = sh([sys.executable, "data_selection.py", "--model_dir", run_dir, "--burn_out", args.epochs,

@@ -121,6 +121,7 @@ def two_runs(tmp_path, n=60, strong_n=None):
     return weak, strong
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path):
     weak, strong = two_runs(tmp_path)
     out = tmp_path / "cmp"
@@ -151,6 +152,7 @@ def test_cli_end_to_end(tmp_path):
     assert (out / "region_transitions.md").read_text() in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_refuses_mismatched_runs_unless_intersection(tmp_path):
     weak, strong = two_runs(tmp_path, n=50, strong_n=40)
     out = tmp_path / "cmp"
@@ -170,6 +172,7 @@ def test_cli_refuses_mismatched_runs_unless_intersection(tmp_path):
     assert all(json.loads(r)["delta_correctness"] is not None for r in rows)  # same epochs: counts compare
 
 
+@pytest.mark.slow
 def test_cli_bare_metrics_files_need_num_epochs(tmp_path):
     """Published-style coordinates (no settings file beside them): E is never guessed from the data."""
     rng = np.random.default_rng(0)

@@ -75,6 +75,7 @@ def test_rank_examples_sorts_by_score_then_guid():
 
 
 # -- model source -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_model_ranking_equals_a_manual_per_example_computation(recorded_run, demo_data, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -127,6 +128,7 @@ def test_model_ranking_equals_a_manual_per_example_computation(recorded_run, dem
     assert settings["label_names"] == names and settings["score_name"] == "loss" and settings["source"] == "model"
 
 
+@pytest.mark.slow
 def test_model_labels_are_matched_by_name_not_position(recorded_run, demo_data, tmp_path):
     """A model whose id2label order is the reverse of the data's sorted order gives the same ranking."""
     from transformers import AutoModelForSequenceClassification
@@ -154,6 +156,7 @@ def test_model_labels_are_matched_by_name_not_position(recorded_run, demo_data, 
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_model_without_label_names_needs_trust_label_order(tiny_model, demo_data, tmp_path):
     proc = run_cli("find_label_issues.py", "--source", "model", "--model_name_or_path", tiny_model,
                    "--train_file", demo_data["train"], "--output_dir", tmp_path / "o", "--disable_tqdm", check=False)
@@ -168,6 +171,7 @@ def test_model_without_label_names_needs_trust_label_order(tiny_model, demo_data
 
 
 # -- dynamics source --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_dynamics_ranking_by_confidence_and_aum(recorded_run, demo_data, tmp_path):
     out = tmp_path / "conf"
     run_cli("find_label_issues.py", "--source", "dynamics", "--model_dir", recorded_run, "--output_dir", out,

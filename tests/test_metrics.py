@@ -281,6 +281,7 @@ def test_npz_equals_jsonl(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_td_metrics_cli_on_recorded_run(recorded_run, tmp_path):
     recorded_run = shutil.copytree(recorded_run, tmp_path / "run")  # leave the shared fixture untouched
     run_cli("td_metrics.py", "--model_dir", recorded_run)

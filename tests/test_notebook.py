@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import json
+import re
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from conftest import ROOT
@@ -19,8 +21,11 @@ def test_notebook_is_committed_without_outputs():
     assert not any("def plot" in c.source or "plt.scatter" in c.source for c in code), "plotting belongs in the package"
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
-    monkeypatch.setenv("TD_DEMO_DIR", str(tmp_path / "demo"))
+    """The notebook makes the demo in TD_DEMO_DIR (600 examples) and its outputs describe what it made."""
+    demo_dir = tmp_path / "demo"
+    monkeypatch.setenv("TD_DEMO_DIR", str(demo_dir))
     monkeypatch.setenv("TD_DEMO_N_TRAIN", "600")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel draws inline, as for a user
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -29,6 +34,15 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2, "the data map and the delta map are drawn"
+    # what it wrote: both runs recorded 5 epochs of the 600 generated examples, then every later stage ran
+    strong = demo_dir / "dy_log" / "demo" / "tiny-bert-strong"
+    for run in (strong, strong.with_name("tiny-bert-weak")):
+        assert len((run / "training_dynamics" / "dynamics_epoch_4.jsonl").read_text().splitlines()) == 600
+    assert (strong / "three_regions_data_indices.json").exists() and list((demo_dir / "plots").glob("*.png"))
+    assert (demo_dir / "label_issues" / "review.html").exists()
+    # what it printed is computed from those files
     text = "".join(o.get("text", "") for o in outputs)
-    assert "planted label flips" in text and (tmp_path / "demo" / "label_issues" / "review.html").exists()
-    assert os.environ["TD_DEMO_DIR"] == str(tmp_path / "demo")
+    assert "(600, 5, 2) examples x epochs x classes; labels: ['negative', 'positive']" in text
+    truth = [json.loads(line) for line in open(demo_dir / "data" / "train_truth.jsonl")]
+    n_flipped = sum(r["kind"] == "flipped" for r in truth)
+    assert re.search(rf"\d+% of the top {n_flipped} ranked examples are planted label flips", text), text

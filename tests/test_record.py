@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,7 @@ def dy_dir(out: Path, model: str = "tiny") -> Path:
     return out / "dy_log" / "train" / model / "training_dynamics"
 
 
+@pytest.mark.slow
 def test_each_example_once_per_epoch_with_grad_accumulation(demo_data, tiny_model, tmp_path):
     run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--gradient_accumulation_steps", 2,
                                 "--dy_model_name", "tiny", epochs=3))
@@ -68,6 +70,7 @@ def test_each_example_once_per_epoch_with_grad_accumulation(demo_data, tiny_mode
     assert 0.0 <= results["eval_accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_post_epoch_logits_equal_final_model_eval_pass(demo_data, tiny_model, tmp_path):
     # persistent workers: the pass's loader must not replace the cached validation loader
     run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--td_mode", "post_epoch", "--dy_model_name", "tiny",
@@ -100,6 +103,7 @@ def dropout_free_model(tiny_model, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_in_training_logits_equal_initial_model_when_frozen(demo_data, dropout_free_model, tmp_path):
     run_cli(SCRIPT, *train_args(dropout_free_model, demo_data, tmp_path, "--learning_rate", 0, "--dy_model_name", "tiny",
                                 "--gradient_accumulation_steps", 2, epochs=2))
@@ -109,8 +113,11 @@ def test_in_training_logits_equal_initial_model_when_frozen(demo_data, dropout_f
         np.testing.assert_allclose([rows[g][f"logits_epoch_{e}"] for g in range(N_TRAIN)], initial, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_record_each_example_once(demo_data, tiny_model, tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
+    # --standalone: the rendezvous store binds a port the OS picks (localhost:0) and the workers use that store;
+    # a fixed --master_port failed whenever another run (another checkout's test suite) held it
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     # 150 examples, 2 processes x 16 per batch: the sampler pads the last batch with repeated examples
     run_cli(SCRIPT, *train_args(tiny_model, demo_data, tmp_path, "--dy_model_name", "tiny", epochs=2),
             launcher=torchrun, env={"OMP_NUM_THREADS": "1"})
@@ -150,6 +157,7 @@ def _train_in_process(model, demo_data, out: Path, *, crash_at: int | None = Non
     trainer.train(resume_from_checkpoint=True if resume else None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crash_at,checkpoint", [(12, 10), (17, 15)], ids=["after-epoch-1", "mid-epoch-2"])
 def test_resume_from_checkpoint_keeps_each_epoch_once(demo_data, tiny_model, tmp_path, crash_at, checkpoint):
     ref = tmp_path / "ref"
@@ -174,6 +182,7 @@ def test_resume_from_checkpoint_keeps_each_epoch_once(demo_data, tiny_model, tmp
                                    [want[g][f"logits_epoch_{e}"] for g in range(N_TRAIN)], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_tsv_custom_text_column_string_labels_and_npz(tiny_model, tmp_path):
     tsv = tmp_path / "reviews.tsv"
     rows = [("wonderful brilliant film", "pos"), ("dull boring plot", "neg"), ("superb warm cast", "pos"),
@@ -198,8 +207,9 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing_file", "unknown_column", "regression", "empty", "unknown_task", "stsb",
-                                  "missing_label", "drop_last"])
+                                  "missing_label", "drop_last", "one_class", "string_idx", "surrogate"])
 def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
     data = {
         "missing_file": ["--train_file", tmp_path / "nope.csv"],
@@ -212,6 +222,12 @@ def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
         "missing_label": ["--train_file", _write(tmp_path / "m.csv", "sentence,label\nhi,1\nyo,0\nho,\n")],
         "drop_last": ["--train_file", _write(tmp_path / "d.csv", "sentence,label\nhi,1\nyo,0\n"),
                       "--dataloader_drop_last", "true"],
+        # a transformers traceback before; with --ignore_mismatched_sizes a 1-logit regression
+        "one_class": ["--train_file", _write(tmp_path / "one.csv", "sentence,label\nhi,pos\nyo,pos\n"),
+                      "--ignore_mismatched_sizes", "true"],
+        "string_idx": ["--train_file", _write(tmp_path / "s.jsonl", '{"idx": "id-0", "sentence": "hi", "label": 0}\n'
+                                                                     '{"idx": "id-1", "sentence": "yo", "label": 1}\n')],
+        "surrogate": ["--train_file", _write(tmp_path / "u.jsonl", '{"sentence": "hi \\ud800", "label": 0}\n')],
     }[case]
     proc = run_cli(SCRIPT, "--model_name_or_path", tiny_model, *data, "--output_dir", tmp_path / "o",
                    "--dy_log_dir", tmp_path / "dy", "--report_to", "none", check=False)
@@ -220,19 +236,48 @@ def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
     assert len(err) == 1 and "Traceback" not in proc.stderr, proc.stderr
     expect = {"missing_file": "nope.csv: no such file", "unknown_column": "unknown column(s) review",
               "regression": "regression", "empty": "empty", "unknown_task": "unknown task 'sst3'", "stsb": "regression",
-              "missing_label": "row 2 has no label in column 'label'", "drop_last": "dataloader_drop_last drops"}
+              "missing_label": "row 2 has no label in column 'label'", "drop_last": "dataloader_drop_last drops",
+              "one_class": "one.csv: only one class (['pos'])",
+              "string_idx": "s.jsonl: row 0 has id 'id-0' in column 'idx': example ids must be integers",
+              "surrogate": "u.jsonl: row 0 (line 1), column 'sentence': lone UTF-16 surrogate"}
     assert expect[case] in err[0]
     assert not (tmp_path / "dy").exists()
 
 
-def test_shell_script_defaults_and_overrides():
-    text = (ROOT / "run_glue_and_record_td.sh").read_text()
-    assert 'TASK_NAME="${TASK_NAME:-sst2}"' in text and 'MODEL="${MODEL:-prajjwal1/bert-tiny}"' in text
-    assert "torchrun --nproc_per_node" in text
-    proc = subprocess.run(["sh", "-n", str(ROOT / "run_glue_and_record_td.sh")], capture_output=True)
-    assert proc.returncode == 0
+def _shell_script_command(tmp_path: Path, *args: str, **env: str) -> list[str]:
+    """The command line run_glue_and_record_td.sh runs, captured by a stand-in for python (a dry run)."""
+    fake = tmp_path / "fake_python"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    clean = {k: v for k, v in os.environ.items() if k not in ("TASK_NAME", "MODEL", "EPOCHS", "TRAIN_FILE",
+                                                               "VALIDATION_FILE", "OUTPUT_DIR", "DY_LOG_DIR")}
+    proc = subprocess.run(["sh", str(ROOT / "run_glue_and_record_td.sh"), *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**clean, "PYTHON": str(fake), **env}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
 
 
+def _flag(argv: list[str], name: str) -> str:
+    """Value of the last ``name`` flag (argparse: the last one wins)."""
+    return argv[len(argv) - 1 - argv[::-1].index(name) + 1]
+
+
+def test_shell_script_defaults_and_overrides(tmp_path):
+    argv = _shell_script_command(tmp_path)
+    assert argv[0] == "run_glue_and_record_td.py"
+    assert (_flag(argv, "--task_name"), _flag(argv, "--model_name_or_path"), _flag(argv, "--num_train_epochs"),
+            _flag(argv, "--output_dir")) == ("sst2", "prajjwal1/bert-tiny", "5", "outputs/sst2/bert-tiny")
+    assert "--train_file" not in argv
+    # environment overrides; extra flags come last, so they win over the script's own
+    argv = _shell_script_command(tmp_path, "--num_train_epochs", "2", "--td_format", "npz", MODEL="org/my-model",
+                                 TRAIN_FILE="t.csv", VALIDATION_FILE="v.csv", EPOCHS="3")
+    assert (_flag(argv, "--train_file"), _flag(argv, "--validation_file"), _flag(argv, "--model_name_or_path"),
+            _flag(argv, "--output_dir")) == ("t.csv", "v.csv", "org/my-model", "outputs/sst2/my-model")
+    assert "--task_name" not in argv
+    assert _flag(argv, "--num_train_epochs") == "2" and argv[-2:] == ["--td_format", "npz"]
+
+
+@pytest.mark.slow
 def test_shell_script_runs_offline(demo_data, tiny_model, tmp_path):
     """POSIX sh (as the README types it); TRAIN_FILE / VALIDATION_FILE / MODEL from the environment train the
     local demo model on files; extra flags come last and win over the script's own (EPOCHS=1, then 2)."""
@@ -249,6 +294,7 @@ def test_shell_script_runs_offline(demo_data, tiny_model, tmp_path):
     assert "eval_accuracy" in json.loads((tmp_path / "o" / "eval_results.json").read_text())
 
 
+@pytest.mark.slow
 def test_validation_file_falls_back_to_its_own_label_column(tiny_model, tmp_path):
     """Retraining on corrected labels: the train file has corrected_label, the validation file label."""
     rows = [("wonderful brilliant film", "positive"), ("dull boring plot", "negative")] * 6
@@ -286,6 +332,7 @@ def test_class_names_name_integer_labels_reorder_string_and_hub_labels(tmp_path)
         _label_names(hub, "label", ["pos", "neg"], "hub")
 
 
+@pytest.mark.slow
 def test_arguments_from_one_json_file_get_the_cpu_torchrun_defaults_too(tmp_path, monkeypatch):
     """run_glue.py's `script.py args.json` form; under torchrun without a GPU it picks gloo + CPU as the flags do."""
     from training_dynamics.cli import record
@@ -298,6 +345,7 @@ def test_arguments_from_one_json_file_get_the_cpu_torchrun_defaults_too(tmp_path
     assert targs.ddp_backend is None
     # what torchrun without a GPU gets (a real WORLD_SIZE > 1 would make TrainingArguments start a process group)
     monkeypatch.setattr(record, "_cpu_ddp_defaults", lambda: {"ddp_backend": "gloo", "use_cpu": True})
+    monkeypatch.setattr(record, "_no_accelerator_defaults", lambda: {})  # (tested in test_record_guards)
     assert record.with_cpu_ddp_defaults([str(config)]) == {**json.loads(config.read_text()), "ddp_backend": "gloo",
                                                             "use_cpu": True}
     assert record.with_cpu_ddp_defaults(["--x", "1", "--ddp_backend", "nccl"]) == ["--x", "1", "--ddp_backend", "nccl",

@@ -233,6 +233,7 @@ def read_epoch(path: Path) -> dict[int, int]:
     return {r["guid"]: r["gold"] for r in map(json.loads, path.read_text().splitlines())}
 
 
+@pytest.mark.slow
 def test_end_to_end_regions_from_a_recorded_run(recorded_run, selected, demo_data):
     from training_dynamics import metrics
 
@@ -254,6 +255,7 @@ def test_end_to_end_regions_from_a_recorded_run(recorded_run, selected, demo_dat
         assert rows[g]["sentence"] == text and rows[g]["label"] == ["negative", "positive"][label]
 
 
+@pytest.mark.slow
 def test_retrain_on_a_region_trains_exactly_on_it(recorded_run, selected, demo_data, tiny_model, tmp_path):
     """run_glue.sh's command with --record_dynamics: the recorded epoch holds exactly the region's guids."""
     ambiguous = json.loads((selected / "three_regions_data_indices.json").read_text())["ambiguous"]
@@ -271,6 +273,7 @@ def test_retrain_on_a_region_trains_exactly_on_it(recorded_run, selected, demo_d
     assert 0 <= results["eval_accuracy"] <= 1 and "eval_loss" in results
 
 
+@pytest.mark.slow
 def test_run_glue_sh(recorded_run, selected, demo_data, tiny_model, tmp_path):
     """The script itself, with environment overrides; no dynamics recorded by default."""
     import subprocess
@@ -292,6 +295,7 @@ def test_run_glue_sh(recorded_run, selected, demo_data, tiny_model, tmp_path):
     assert not (dy_log / "train" / f"{tiny_model.name}_hard").exists() and not (dy_log / "train" / "tiny_hard").exists()
 
 
+@pytest.mark.slow
 def test_retrain_on_a_single_list_file(demo_data, tiny_model, tmp_path):
     """A --fractions file holds one list: no region needed; the run records to <model>_<its name>."""
     from training_dynamics.cli.record import main
@@ -315,6 +319,7 @@ def _retrain(argv, capsys) -> tuple[int, str]:
     return rc, last
 
 
+@pytest.mark.slow
 def test_retrain_errors(demo_data, tiny_model, tmp_path, capsys):
     base = [*train_args(tiny_model, demo_data, tmp_path, epochs=1), "--dy_model_name", "tiny", "--with_data_selection"]
     default = tmp_path / "dy_log" / "train" / "tiny" / "three_regions_data_indices.json"  # the seed's default path

@@ -5,13 +5,23 @@ Conventions (docs/design.md):
   file / split *before* any selection or shuffling.
 - String labels are mapped to ids in sorted order unless ``label_names`` fixes the order; the
   names are kept so every later tool can show them.
+- Ids (``idx`` / ``guid``) must be integers: text ids, floats and empty cells are refused (a float id
+  would be silently truncated).
+- A label column must hold classes: all numbers or all strings (a file mixing ``1`` and ``"1"`` is
+  refused), not one of the text columns, and -- unless ``label_names`` names the classes -- at most
+  :data:`MAX_CLASSES` distinct labels, and at most half as many distinct labels as examples once there
+  are :data:`MIN_EXAMPLES_FOR_UNIQUE_RULE` or more examples (a text or id column picked as the label).
+- Text must be valid Unicode: a lone UTF-16 surrogate (``"\\ud800"`` in a JSON file) is refused,
+  naming the file, row and column.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -37,6 +47,9 @@ GLUE_TASKS: dict[str, tuple[str, ...]] = {
 GLUE_VALIDATION_SPLIT = {"mnli": "validation_matched"}
 REGRESSION_TASKS = {"stsb"}
 FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+MAX_CLASSES = 1000  #: more distinct labels than this: not a class column (unless label_names are given)
+MIN_EXAMPLES_FOR_UNIQUE_RULE = 50  #: from this many examples on, > half distinct labels: not a class column
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_CANDIDATES = (("sentence1", "sentence2"), ("premise", "hypothesis"), ("question", "sentence"),
                     ("sentence",), ("text",), ("content",), ("review",))
 
@@ -104,6 +117,9 @@ def load_text_classification(
     if len(train) == 0:
         raise DataError(f"{where}: the training set is empty")
     _check_columns(train, [*text_columns, label_column], where)
+    if label_column in text_columns:
+        raise DataError(f"{where}: column {label_column!r} is both the label column and a text column; "
+                        "pass --label_column and --text_columns naming different columns")
     names = _label_names(train, label_column, label_names, where)
     train = _normalise(train, text_columns, label_column, names, where)
     if val is not None:
@@ -138,11 +154,66 @@ def _load_file(path: str, cache_dir: str | None):
     kwargs = {"delimiter": "\t", "quoting": 3} if p.suffix.lower() == ".tsv" else {}
     if builder == "csv":
         kwargs["keep_default_na"] = False  # the text "null" or "NA" is a sentence, not a missing value
+    parser_log = logging.getLogger("datasets.packaged_modules")  # logs the parse error our DataError states
+    level = parser_log.level
+    parser_log.setLevel(logging.CRITICAL)
     try:
         ds = datasets.load_dataset(builder, data_files={"data": str(p)}, split="data", cache_dir=cache_dir, **kwargs)
     except Exception as exc:  # datasets wraps parser errors in many types
-        raise DataError(f"{path}: cannot be read as {builder}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        if builder == "json":
+            _check_json_text(p)  # names the row and column of the usual culprit
+        raise DataError(f"{path}: cannot be read as {builder}: {_reason(exc)}") from exc
+    finally:
+        parser_log.setLevel(level)
     return ds
+
+
+def _reason(exc: BaseException) -> str:
+    """First line of the most specific message in an exception chain (datasets wraps the parser's)."""
+    messages = []
+    while exc is not None and len(messages) < 10:
+        messages.append(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        exc = exc.__cause__ or exc.__context__
+    generic = ("An error occurred while generating the dataset",)
+    return next((m for m in messages if m not in generic), messages[0])
+
+
+def _json_records(path: Path):
+    """``(row, line, record)`` of a JSON lines file, or of a JSON array file (line ``None``)."""
+    with open(path, encoding="utf-8", errors="surrogatepass") as fh:
+        text = fh.read()
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except ValueError:
+            return
+        yield from ((row, None, rec) for row, rec in enumerate(records if isinstance(records, list) else []))
+        return
+    row = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            return
+        yield row, lineno, rec
+        row += 1
+
+
+def _check_json_text(path: Path) -> None:
+    """Raise a :class:`DataError` naming row and column of the first lone UTF-16 surrogate in a JSON file."""
+    for row, lineno, rec in _json_records(path):
+        for col, value in (rec.items() if isinstance(rec, dict) else ()):
+            if isinstance(value, str) and _SURROGATE.search(value):
+                raise DataError(_surrogate_message(str(path), row, col, value, lineno))
+
+
+def _surrogate_message(where: str, row: int, column: str, text: str, lineno: int | None = None) -> str:
+    pos = _SURROGATE.search(text).start()
+    line = f" (line {lineno})" if lineno is not None else ""
+    return (f"{where}: row {row}{line}, column {column!r}: lone UTF-16 surrogate {text[pos]!r} at character {pos} "
+            "is not valid Unicode text; fix or remove it")
 
 
 def _guess_label_column(columns: Sequence[str], where: str) -> str:
@@ -178,6 +249,7 @@ def _label_names(ds, label_column: str, given: Sequence[str] | None, where: str)
         if given and sorted(given) != sorted(feat.names):
             raise DataError(f"{where}: --class_names {list(given)} are not the dataset's label names {feat.names}")
         return list(given) if given else list(feat.names)
+    _check_label_types(ds, label_column, where)
     values = ds[label_column]
     row = next((i for i, v in enumerate(values) if v is None or (isinstance(v, str) and not v.strip())
                 or (isinstance(v, float) and math.isnan(v))), None)
@@ -189,12 +261,73 @@ def _label_names(ds, label_column: str, given: Sequence[str] | None, where: str)
     if given:
         return [str(g) for g in given]
     distinct = sorted({v for v in values}, key=lambda v: (isinstance(v, str), v))
+    _check_class_count(len(distinct), len(values), label_column, where)
     if all(isinstance(v, (int, float, np.integer)) for v in distinct):
         ints = [int(v) for v in distinct]
         if ints[0] < 0:
             raise DataError(f"{where}: negative label {ints[0]} in column {label_column!r} (unlabelled test split?)")
+        if max(ints) + 1 > MAX_CLASSES:
+            raise DataError(f"{where}: label {max(ints)} in column {label_column!r} makes {max(ints) + 1} classes "
+                            f"(ids 0..{max(ints)}), more than {MAX_CLASSES}: is it a class column? Pass --class_names "
+                            "to use it anyway")
         return [str(i) for i in range(max(ints) + 1)]
     return [str(v) for v in distinct]
+
+
+def _check_class_count(n_distinct: int, n: int, label_column: str, where: str) -> None:
+    """Refuse a label column with too many distinct values to be classes (a text or id column)."""
+    if n_distinct > MAX_CLASSES or (n >= MIN_EXAMPLES_FOR_UNIQUE_RULE and n_distinct > n // 2):
+        raise DataError(f"{where}: column {label_column!r} has {n_distinct} distinct labels in {n} examples: is it a "
+                        f"text or id column? (at most {MAX_CLASSES} classes, and at most one distinct label per two "
+                        "examples); pass --label_column, or --class_names to use it anyway")
+
+
+def _check_label_types(ds, label_column: str, where: str) -> None:
+    """Labels are all numbers or all strings: ``1`` and ``"1"`` in one file are refused, not guessed at."""
+    import datasets
+
+    values = ds[label_column]
+    kinds = {row: isinstance(v, str) for row, v in enumerate(values) if v is not None}
+    mixed = isinstance(ds.features[label_column], getattr(datasets, "Json", ())) or len(set(kinds.values())) > 1
+    if not mixed:
+        return
+    example = ""
+    if where and Path(where).suffix.lower() in (".json", ".jsonl") and Path(where).is_file():
+        example = _first_type_change(Path(where), label_column)  # the file's own types, before any decoding
+    if not example and len(set(kinds.values())) > 1:
+        first = next(iter(kinds))
+        other = next(r for r, k in kinds.items() if k != kinds[first])
+        example = f" (row {first}: {values[first]!r}, row {other}: {values[other]!r})"
+    raise DataError(f"{where}: column {label_column!r} mixes numbers and strings{example}: write every label as a "
+                    "number or every label as a string")
+
+
+def _first_type_change(path: Path, column: str) -> str:
+    """`` (row i: 1, row j: '1')``: the first record whose label has another JSON type than the first one's."""
+    first = None
+    for row, _, rec in _json_records(path):
+        if not isinstance(rec, dict) or rec.get(column) is None:
+            continue
+        value = rec[column]
+        if first is None:
+            first = (row, value)
+        elif type(value) is not type(first[1]) and not {type(value), type(first[1])} <= {int, float}:
+            return f" (row {first[0]}: {first[1]!r}, row {row}: {value!r})"
+    return ""
+
+
+def check_trainable(data: "TextClassificationData", where: str, *, max_train_samples: int | None = None) -> None:
+    """Raise a :class:`DataError` unless the training set has examples of at least 2 classes.
+
+    One class would make a 1-logit model (a regression) or a classifier that cannot be wrong.
+    """
+    if data.num_labels < 2:
+        raise DataError(f"{where}: only one class ({data.label_names}): a classifier needs at least 2 classes")
+    present = np.unique(np.asarray(data.train[LABEL], dtype=np.int64))
+    if len(present) < 2:
+        subset = f" (the first {max_train_samples}, --max_train_samples)" if max_train_samples else ""
+        raise DataError(f"{where}: every training example{subset} has label {data.label_names[int(present[0])]!r}: "
+                        "a classifier needs examples of at least 2 classes")
 
 
 def _normalise(ds, text_columns, label_column: str, names: list[str], where: str):
@@ -203,7 +336,7 @@ def _normalise(ds, text_columns, label_column: str, names: list[str], where: str
 
     n = len(ds)
     guid_col = next((c for c in ("idx", GUID) if c in ds.column_names), None)
-    guids = np.asarray(ds[guid_col], dtype=np.int64) if guid_col else np.arange(n, dtype=np.int64)
+    guids = _guids(ds, guid_col, where) if guid_col else np.arange(n, dtype=np.int64)
     if len(np.unique(guids)) != n:
         raise DataError(f"{where}: column {guid_col!r} has repeated ids")
     index = {name: i for i, name in enumerate(names)}
@@ -223,9 +356,7 @@ def _normalise(ds, text_columns, label_column: str, names: list[str], where: str
         row = int(np.flatnonzero((ids < 0) | (ids >= len(names)))[0])
         raise DataError(f"{where}: row {row} has label id {ids[row]} outside 0..{len(names) - 1}")
     for col in text_columns:
-        bad = next((i for i, t in enumerate(ds[col]) if not isinstance(t, str)), None)
-        if bad is not None:
-            raise DataError(f"{where}: row {bad} has no text in column {col!r}")
+        _check_texts(ds[col], col, where)
     keep = [c for c in ds.column_names if c in text_columns]
     ds = ds.select_columns(keep)
     ds = ds.add_column(LABEL, ids.tolist()).add_column(GUID, guids.tolist())
@@ -235,6 +366,35 @@ def _normalise(ds, text_columns, label_column: str, names: list[str], where: str
 def split_list(text: str | None) -> list[str] | None:
     """A comma-separated flag value as a list: ``"a, b,c"`` -> ``["a", "b", "c"]``; empty -> ``None``."""
     return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+def _check_texts(texts, column: str, where: str) -> None:
+    """Every row holds a string of valid Unicode (no lone UTF-16 surrogate)."""
+    for row, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise DataError(f"{where}: row {row} has no text in column {column!r}")
+        if _SURROGATE.search(text):
+            raise DataError(_surrogate_message(where, row, column, text))
+
+
+def _guids(ds, column: str, where: str) -> np.ndarray:
+    """The integer ids of column ``column``; text, float, bool and missing ids are refused."""
+    import datasets
+
+    feat = ds.features[column]
+    dtype = getattr(feat, "dtype", None)
+    values = ds[column]
+    if isinstance(feat, datasets.Value) and dtype in ("bool",):
+        raise DataError(f"{where}: column {column!r} holds true/false values: example ids must be integers")
+    if isinstance(feat, datasets.Value) and dtype is not None and dtype.startswith(("float", "double")):
+        row = next((i for i, v in enumerate(values) if v is None or not float(v).is_integer()), 0)
+        raise DataError(f"{where}: column {column!r} holds floats (row {row}: {values[row]!r}): example ids must be "
+                        "integers (a float id would be truncated)")
+    row = next((i for i, v in enumerate(values) if not isinstance(v, (int, np.integer)) or isinstance(v, bool)), None)
+    if row is not None:
+        what = "no id" if values[row] is None else f"id {values[row]!r}"
+        raise DataError(f"{where}: row {row} has {what} in column {column!r}: example ids must be integers")
+    return np.asarray(values, dtype=np.int64)
 
 
 def tokenize(ds, tokenizer, text_columns: Sequence[str], max_seq_length: int = 128):

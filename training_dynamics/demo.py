@@ -65,7 +65,7 @@ def run_demo(output_dir: str | Path = "demo_output", *, n_train: int = 2000, epo
              "--output_dir", out / "outputs" / model.name, "--num_train_epochs", epochs,
              "--learning_rate", LEARNING_RATE[name], "--per_device_train_batch_size", 32,
              "--per_device_eval_batch_size", 128, "--save_strategy", "no", "--report_to", "none", "--seed", seed,
-             "--disable_tqdm", "true")
+             "--disable_tqdm", "true", "--overwrite_dynamics", "true")  # a rerun of the demo records again
     strong = dy_log / TASK / models["strong"].name
     weak = dy_log / TASK / models["weak"].name
     _run("metrics", "--run_dir", strong, "--burn_out", epochs)

@@ -9,15 +9,29 @@ Two pieces:
   forward pass itself (``td_mode="in_training"``: dropout on, no extra compute, as in the paper's
   code) or from one extra eval-mode, no-grad pass after each epoch (``td_mode="post_epoch"``), and
   writes ``dynamics_epoch_<e>.jsonl`` atomically at each epoch end (main process only).
+
+Nothing recorded is lost or mixed:
+
+* A new recording (no ``resume_from_checkpoint``) refuses a ``training_dynamics`` folder that holds
+  epoch files unless ``overwrite_dynamics``; even then it writes into a staging folder beside it
+  (``.training_dynamics.new``) and swaps it in only once its epoch 0 is complete, so an interrupted
+  first epoch leaves the old run as it was, and the folder never holds epochs of two runs.
+* A resumed recording keeps the epochs before the checkpoint; an epoch whose file was not written
+  (a kill during the write) is written from the checkpoint's recorded rows.
+* A full disk ends the run with :class:`DiskFullError`, one line naming the file; the files written
+  before are intact (every write is atomic).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -107,6 +121,112 @@ def _logits_of(outputs: Any) -> torch.Tensor:
     return outputs["logits"] if isinstance(outputs, dict) else outputs[1]
 
 
+class DiskFullError(OSError):
+    """The disk filled up while writing dynamics; the message (one line) names the file."""
+
+
+@contextmanager
+def _naming_full_disk(path: Path) -> Iterator[None]:
+    """Turn "no space left on device" while writing ``path`` into a :class:`DiskFullError` naming it."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"{path}: cannot write, the disk is full (no space left on device); "
+                                "the files written before are intact") from exc
+        raise
+
+
+def epoch_files(dy_dir: str | os.PathLike) -> list[Path]:
+    """The ``dynamics_epoch_<e>.<jsonl|npz>`` files in ``dy_dir`` (none when it does not exist)."""
+    dy_dir = Path(dy_dir)
+    if not dy_dir.is_dir():
+        return []
+    return sorted(p for p in dy_dir.iterdir() if dynamics_file.EPOCH_FILE_RE.fullmatch(p.name))
+
+
+def _epoch_of(path: Path) -> int:
+    return int(dynamics_file.EPOCH_FILE_RE.fullmatch(path.name).group(1))
+
+
+def check_dynamics_dir(dy_dir: str | os.PathLike, *, overwrite: bool) -> None:
+    """Refuse to start a new recording in a folder that holds recorded epochs, unless ``overwrite``.
+
+    Raises:
+        FileExistsError: one line suggesting ``--overwrite_dynamics`` or another ``--dy_model_name``.
+    """
+    files = epoch_files(dy_dir)
+    if files and not overwrite:
+        epochs = sorted(_epoch_of(p) for p in files)
+        raise FileExistsError(f"{dy_dir} already holds training dynamics (epochs {epochs[0]}..{epochs[-1]}); pass "
+                              "--overwrite_dynamics to replace them (they are kept until the new run completes its "
+                              "first epoch), or another --dy_model_name")
+
+
+def staging_dir(dy_dir: str | os.PathLike) -> Path:
+    """Where a new recording writes until its first epoch is complete (beside ``dy_dir``)."""
+    dy_dir = Path(dy_dir)
+    return dy_dir.with_name(f".{dy_dir.name}.new")
+
+
+def _retired_dir(dy_dir: Path) -> Path:
+    return dy_dir.with_name(f".{dy_dir.name}.old")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def swap_in(staged: Path, dy_dir: Path) -> None:
+    """Replace ``dy_dir`` by the folder ``staged``: two renames, then the old folder is deleted.
+
+    A crash between the renames leaves no ``dy_dir`` (readers fail loudly, never read a mix);
+    :func:`recover_swap` finishes the swap.
+    """
+    retired = _retired_dir(dy_dir)
+    if retired.exists():
+        shutil.rmtree(retired)
+    if dy_dir.exists():
+        os.rename(dy_dir, retired)
+    os.rename(staged, dy_dir)
+    _fsync_dir(dy_dir.parent)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def recover_swap(dy_dir: str | os.PathLike) -> None:
+    """Finish a :func:`swap_in` interrupted between its two renames (the staged run had completed an epoch)."""
+    dy_dir = Path(dy_dir)
+    retired, staged = _retired_dir(dy_dir), staging_dir(dy_dir)
+    if dy_dir.exists() or not retired.exists():
+        return
+    if epoch_files(staged):
+        os.rename(staged, dy_dir)
+        shutil.rmtree(retired, ignore_errors=True)
+        logger.warning("%s: finished replacing the old dynamics by the new run's (interrupted before)", dy_dir)
+    else:
+        os.rename(retired, dy_dir)
+        logger.warning("%s: restored the dynamics an interrupted run was replacing", dy_dir)
+
+
+def load_partial(path: str | os.PathLike) -> dict:
+    """A checkpoint's ``td_partial_epoch.pt``: ``{"epoch": int, "logits": (N, C), "filled": (N,)}``.
+
+    Loaded with ``weights_only=True``: it holds only tensors and ints, so nothing else is unpickled.
+    """
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 class DynamicsTrainer(Trainer):
     """A ``Trainer`` that records every training example's logits once per epoch.
 
@@ -115,6 +235,9 @@ class DynamicsTrainer(Trainer):
         td_mode: ``"in_training"`` (default) or ``"post_epoch"`` (see module docstring).
         td_format: ``"jsonl"`` (seed format, default) or ``"npz"``.
         dynamics_meta: extra fields for ``dynamics_meta.json`` (label names, data source, ...).
+        overwrite_dynamics: let a new (not resumed) recording replace epoch files already in
+            ``dynamics_dir`` (else ``train`` raises ``FileExistsError``); they are replaced only once
+            the new run completes its first epoch.
 
     The training dataset needs a ``label`` (or ``labels``) column; its ``guid`` (or ``idx``) column
     gives the example ids, else the row index does. A ``td_row`` column is added so the ids survive
@@ -122,7 +245,8 @@ class DynamicsTrainer(Trainer):
     """
 
     def __init__(self, *args, dynamics_dir: str | os.PathLike, td_mode: str = "in_training",
-                 td_format: str = "jsonl", dynamics_meta: dict | None = None, **kwargs):
+                 td_format: str = "jsonl", dynamics_meta: dict | None = None, overwrite_dynamics: bool = False,
+                 **kwargs):
         if td_mode not in TD_MODES:
             raise ValueError(f"td_mode must be one of {TD_MODES}, not {td_mode!r}")
         if td_format not in dynamics_file.FORMATS:
@@ -145,8 +269,11 @@ class DynamicsTrainer(Trainer):
         self.dynamics_dir = Path(dynamics_dir)
         self.td_mode, self.td_format = td_mode, td_format
         self.dynamics_meta = dict(dynamics_meta or {})
+        self.overwrite_dynamics = overwrite_dynamics
         self._td_epoch = 0
         self._td_resume: str | None = None
+        self._td_staged = False  # writing into staging_dir(dynamics_dir) until the first epoch is complete
+        self.epochs_written: list[int] = []  #: epochs the last ``train`` call wrote
         self.add_callback(_RecordEachEpoch(self))
 
     # -- capture ----------------------------------------------------------------------------
@@ -207,7 +334,18 @@ class DynamicsTrainer(Trainer):
             if resume_from_checkpoint is None:
                 raise ValueError(f"No valid checkpoint found in output directory ({self.args.output_dir})")
         self._td_resume = resume_from_checkpoint or None
+        if self.is_world_process_zero():
+            recover_swap(self.dynamics_dir)
+        if self._td_resume is None:
+            check_dynamics_dir(self.dynamics_dir, overwrite=self.overwrite_dynamics)
+        self._td_staged = self._td_resume is None
+        self.epochs_written = []
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    @property
+    def _td_out(self) -> Path:
+        """The folder epoch files go to now: the staging folder until a new run's first epoch is complete."""
+        return staging_dir(self.dynamics_dir) if self._td_staged else self.dynamics_dir
 
     def _save_checkpoint(self, model, trial) -> None:
         super()._save_checkpoint(model, trial)
@@ -215,8 +353,8 @@ class DynamicsTrainer(Trainer):
             return
         logits, filled = self._gathered()
         if self.args.should_save and int(filled.sum()) > 0:
-            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-            with fileio.atomic_write(folder / PARTIAL_NAME, "wb") as fh:
+            path = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}" / PARTIAL_NAME
+            with _naming_full_disk(path), fileio.atomic_write(path, "wb") as fh:
                 torch.save({"epoch": self._td_epoch, "logits": logits.cpu(), "filled": filled.cpu()}, fh)
 
     def _write_meta(self, epochs_completed: int) -> None:
@@ -230,26 +368,86 @@ class DynamicsTrainer(Trainer):
             "num_train_epochs": self.args.num_train_epochs,
         }
         meta.setdefault("label_names", [self.model.config.id2label.get(i, str(i)) for i in range(self.recorder.num_labels)])
-        fileio.write_json(self.dynamics_dir / dynamics_file.META_NAME, meta)
+        path = self._td_out / dynamics_file.META_NAME
+        with _naming_full_disk(path):
+            fileio.write_json(path, meta)
+
+    def _write_epoch(self, epoch: int, logits: torch.Tensor, filled: torch.Tensor) -> Path:
+        """Write a complete epoch and the meta saying it is done (main process)."""
+        guids, lg, gold = self.recorder.finalize(logits, filled)
+        path = dynamics_file.epoch_path(self._td_out, epoch, self.td_format)
+        with _naming_full_disk(path):
+            dynamics_file.write_epoch(self._td_out, epoch, guids, lg, gold, device=str(self.args.device),
+                                      fmt=self.td_format)
+        self._write_meta(epoch + 1)
+        self.epochs_written.append(epoch)
+        return path
 
     def _begin_training(self, state) -> None:
         first = math.floor(state.epoch + 1e-6) if state.epoch else 0
         self._td_epoch = first
-        if self.is_world_process_zero():
-            self.dynamics_dir.mkdir(parents=True, exist_ok=True)
-            stale = [p for p in self.dynamics_dir.glob("dynamics_epoch_*.*") if p.suffix.lstrip(".") in dynamics_file.FORMATS
-                     and p.stem.rsplit("_", 1)[1].isdigit() and int(p.stem.rsplit("_", 1)[1]) >= first]
-            for p in stale:
+        self._td_staged = self._td_staged or first == 0  # resumed inside epoch 0: nothing of this run to keep
+        if not self.is_world_process_zero():
+            return
+        if self._td_staged:
+            self._begin_new_recording()
+        else:
+            self._begin_resumed_recording(first)
+
+    def _begin_new_recording(self) -> None:
+        """Start writing into a fresh staging folder; the dynamics folder is not touched yet."""
+        staged = self._td_out
+        if staged.exists():
+            shutil.rmtree(staged)  # left by an interrupted earlier attempt
+        staged.mkdir(parents=True)
+        self._write_meta(0)
+        old = epoch_files(self.dynamics_dir)
+        logger.info("recording the training dynamics of %d examples into %s%s", len(self.recorder), self.dynamics_dir,
+                    f" (the {len(old)} epoch file(s) there are replaced once epoch 0 is complete)" if old else "")
+
+    def recorded_epochs(self) -> list[int]:
+        """The epochs with a dynamics file in :attr:`dynamics_dir`."""
+        return sorted(_epoch_of(p) for p in epoch_files(self.dynamics_dir))
+
+    def _begin_resumed_recording(self, first: int) -> None:
+        """Keep the epochs before ``first``; remove later ones and half-written temp files."""
+        self.dynamics_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging_dir(self.dynamics_dir), ignore_errors=True)  # a new run interrupted in its epoch 0
+        for p in epoch_files(self.dynamics_dir):
+            if _epoch_of(p) >= first:
                 logger.warning("removing %s from an earlier run (this run records epoch %d on)", p, first)
                 p.unlink()
-            self._write_meta(first)
+        for p in self.dynamics_dir.glob(".dynamics_*.tmp"):
+            p.unlink()  # an atomic write killed before its rename
+        if first > 0 and not any(_epoch_of(p) == first - 1 for p in epoch_files(self.dynamics_dir)):
+            self._restore_epoch(first - 1)
+        done = {_epoch_of(p) for p in epoch_files(self.dynamics_dir)}
+        completed = next(e for e in range(first + 1) if e not in done)
+        if completed < first:
+            logger.warning("%s: epoch %d has no dynamics file and the checkpoint cannot restore it; resume from "
+                           "an earlier checkpoint to record it", self.dynamics_dir, completed)
+        self._write_meta(completed)
+        logger.info("recording the training dynamics of %d examples into %s from epoch %d on (resumed from %s)",
+                    len(self.recorder), self.dynamics_dir, first, self._td_resume)
+
+    def _restore_epoch(self, epoch: int) -> None:
+        """Write ``epoch`` from the checkpoint's recorded rows when the run was killed while writing it."""
+        partial = Path(self._td_resume) / PARTIAL_NAME if self._td_resume else None
+        if partial is None or not partial.exists():
+            return
+        saved = load_partial(partial)
+        if saved["epoch"] == epoch and bool((saved["filled"] > 0).all()):
+            logger.warning("epoch %d has no dynamics file (interrupted while writing it?): writing it from %s",
+                           epoch, partial)
+            path = self._write_epoch(epoch, saved["logits"].float(), saved["filled"])
+            logger.info("wrote %s (%d examples)", path, len(self.recorder))
 
     def _begin_epoch(self, state) -> None:
         self._td_epoch = math.floor(state.epoch + 1e-6)
         self.recorder.reset()
         partial = Path(self._td_resume) / PARTIAL_NAME if self._td_resume else None
         if partial is not None and partial.exists():
-            saved = torch.load(partial, map_location="cpu")
+            saved = load_partial(partial)
             if saved["epoch"] == self._td_epoch:
                 self.recorder.load_state(saved["logits"], saved["filled"])
                 logger.info("resumed epoch %d with %d rows already recorded", self._td_epoch, int(saved["filled"].sum()))
@@ -260,18 +458,32 @@ class DynamicsTrainer(Trainer):
             self.recorder.reset()
             self._post_epoch_pass()
         logits, filled = self._gathered()
+        complete = int((filled > 0).sum()) == len(self.recorder)
         if self.is_world_process_zero():
-            n_filled = int((filled > 0).sum())
-            if n_filled < len(self.recorder):
-                logger.warning("epoch %d stopped early: %d of %d examples recorded; no dynamics file written",
-                               self._td_epoch, n_filled, len(self.recorder))
+            if complete:
+                path = self._write_epoch(self._td_epoch, logits, filled)
+                if self._td_staged:
+                    swap_in(self._td_out, self.dynamics_dir)
+                logger.info("wrote %s (%d examples)", self.dynamics_dir / path.name, len(self.recorder))
             else:
-                guids, lg, gold = self.recorder.finalize(logits, filled)
-                path = dynamics_file.write_epoch(self.dynamics_dir, self._td_epoch, guids, lg, gold,
-                                         device=str(self.args.device), fmt=self.td_format)
-                self._write_meta(self._td_epoch + 1)
-                logger.info("wrote %s (%d examples)", path, len(guids))
+                self._warn_incomplete(int((filled > 0).sum()))
+        if complete:
+            self._td_staged = False
         self.recorder.reset()
+
+    def _warn_incomplete(self, n_filled: int) -> None:
+        """Training stopped inside an epoch (``--max_steps``): say that it gets no dynamics file."""
+        cause = f"--max_steps {self.args.max_steps} ended training" if self.args.max_steps > 0 else "training ended"
+        nothing = (" -- no epoch was completed, so no training dynamics were recorded"
+                   if self._td_staged or self._td_epoch == 0 else "")
+        logger.warning("%s inside epoch %d (%d of %d examples seen): an incomplete epoch gets no dynamics file%s",
+                       cause, self._td_epoch, n_filled, len(self.recorder), nothing)
+
+    def _end_training(self) -> None:
+        """A new run that completed no epoch leaves the dynamics folder as it was."""
+        if self._td_staged and self.is_world_process_zero():
+            shutil.rmtree(self._td_out, ignore_errors=True)
+        self._td_staged = False
 
 
 class _RecordEachEpoch(TrainerCallback):
@@ -288,3 +500,6 @@ class _RecordEachEpoch(TrainerCallback):
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self.trainer._end_epoch()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.trainer._end_training()

@@ -16,9 +16,9 @@ import numpy as np
 
 from . import dynamics_file, fileio, selection
 from .cli.args import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
-from .data import DataError, tokenize
+from .data import DataError, check_trainable, tokenize
 from .glue_metrics import classification_metrics
-from .record import DynamicsTrainer
+from .record import DynamicsTrainer, check_dynamics_dir
 from .run import model_run_name
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,70 @@ def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: Dynam
     return Path(dy_args.dy_log_dir) / task / model
 
 
+class _HoldLoadReport(logging.Filter):
+    """Holds back transformers' multi-line weight-loading table ("... LOAD REPORT ...")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in record.getMessage():
+            self.held.append(record)
+            return False
+        return True
+
+
+def _names(keys, limit: int = 3) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:limit]) + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def load_report_line(model, name: str, info: dict) -> tuple[int, str] | None:
+    """``(level, message)``: transformers' weight-loading report on one line (``None``: nothing to report).
+
+    New weights only in the task head (the usual fine-tuning case) are INFO; new weights in the
+    model body or weights re-initialised for a size mismatch are a WARNING.
+    """
+    missing, unexpected = set(info.get("missing_keys") or ()), set(info.get("unexpected_keys") or ())
+    mismatched = {k[0] if isinstance(k, (tuple, list)) else k for k in info.get("mismatched_keys") or ()}
+    if not (missing or unexpected or mismatched):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} newly initialised ({_names(missing)})")
+    if mismatched:
+        parts.append(f"{len(mismatched)} re-initialised for a size mismatch ({_names(mismatched)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unused from the checkpoint ({_names(unexpected)})")
+    prefix = getattr(model, "base_model_prefix", "") or "\0"
+    body = mismatched or {k for k in missing if k.startswith(prefix + ".")}
+    level = logging.WARNING if body else logging.INFO
+    return level, f"loaded {name}: weights {'; '.join(parts)}" + ("" if body else "; fine-tuning trains the new head")
+
+
+def load_classifier(auto_class, model_args: ModelArguments, config):
+    """``auto_class.from_pretrained`` with transformers' long weight-loading table logged as one line
+    (the table itself only when loading fails, as it explains the error)."""
+    hold = _HoldLoadReport()
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    report_logger.addFilter(hold)
+    try:
+        model, info = auto_class.from_pretrained(
+            model_args.model_name_or_path, config=config, cache_dir=model_args.cache_dir,
+            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes, output_loading_info=True)
+    except BaseException:
+        report_logger.removeFilter(hold)
+        for record in hold.held:
+            report_logger.handle(record)
+        raise
+    report_logger.removeFilter(hold)
+    line = load_report_line(model, model_args.model_name_or_path, info)
+    if line is not None:
+        logger.log(*line)
+    return model
+
+
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
                   training_args, *, train_filter=None, record: bool = True):
     """Load data, tokenizer and model, and return a ready :class:`DynamicsTrainer`.
@@ -78,18 +142,17 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
     data = data_args.load(cache_dir=model_args.cache_dir, validation_file=data_args.validation_file)
-    train = train_filter(data.train) if train_filter else data.train
+    train = train_filter(data.train) if train_filter else data.train  # (a selection's own errors come first)
     if len(train) == 0:
         raise DataError("no training examples left to train on")
+    check_trainable(data, data.source.get("train_file", data_args.task_name), max_train_samples=data_args.max_train_samples)
     id2label = dict(enumerate(data.label_names))
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,
                                         label2id={v: k for k, v in id2label.items()}, cache_dir=model_args.cache_dir)
     if getattr(config, "problem_type", None) == "regression":
         raise DataError(f"{model_args.model_name_or_path} is a regression model; training dynamics need a classifier")
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_args.model_name_or_path, config=config, cache_dir=model_args.cache_dir,
-        ignore_mismatched_sizes=model_args.ignore_mismatched_sizes)
+    model = load_classifier(AutoModelForSequenceClassification, model_args, config)
     with training_args.main_process_first(desc="tokenizing"):
         train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length)
         val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length) \
@@ -115,7 +178,15 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics if val_tok is not None else None,
         dynamics_dir=dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
-        td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta)
+        td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
+        overwrite_dynamics=dy_args.overwrite_dynamics)
+
+
+def check_training_length(training_args) -> None:
+    """Refuse a run that would train nothing (``--num_train_epochs`` 0 or negative, no ``--max_steps``)."""
+    if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
+        raise ValueError(f"--num_train_epochs must be positive, not {training_args.num_train_epochs:g} "
+                         "(or give --max_steps)")
 
 
 def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None,
@@ -128,6 +199,7 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     """
     from transformers import set_seed
 
+    check_training_length(training_args)
     record = True
     if sel_args is not None:
         record = sel_args.record
@@ -135,11 +207,14 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
             if train_filter is not None:
                 raise ValueError("give a train_filter or a data selection, not both")
             train_filter, dy_args = selection_filter(model_args, data_args, dy_args, training_args, sel_args)
-    set_seed(training_args.seed)
-    trainer = build_trainer(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume.lower() in ("last", "true"):
         resume = True  # the newest checkpoint-* in --output_dir
+    if record and resume is None:  # before loading anything
+        check_dynamics_dir(dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
+                           overwrite=dy_args.overwrite_dynamics)
+    set_seed(training_args.seed)
+    trainer = build_trainer(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     trainer.log_metrics("train", result.metrics)
@@ -151,5 +226,41 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
     if record:
-        logger.info("dynamics in %s", trainer.dynamics_dir)
+        log_recorded(trainer)
     return metrics
+
+
+def log_recorded(trainer: DynamicsTrainer) -> None:
+    """The last line of a recording: the run folder and the epochs this run recorded there."""
+    written, folder = trainer.epochs_written, trainer.dynamics_dir
+    if written:
+        logger.info("run folder %s: this run recorded the training dynamics of epoch(s) %s in %s", folder.parent,
+                    f"{written[0]}..{written[-1]}" if len(written) > 1 else written[0], folder.name)
+    else:
+        kept = trainer.recorded_epochs()
+        logger.warning("run folder %s: this run recorded no training dynamics%s", folder.parent,
+                       f" ({folder.name} keeps the {len(kept)} epoch(s) recorded before)" if kept else "")
+
+
+#: libraries that attach their own stderr handler at import; under CI=true (transformers) or always
+#: (datasets, huggingface_hub) they also propagate to the root logger, so each line came out twice
+_OWN_HANDLER_LIBRARIES = ("transformers", "datasets", "huggingface_hub")
+
+
+def single_log_handler() -> None:
+    """Route the libraries' log records through the root logger's handler only (one line per record).
+
+    Call after configuring the root logger. The libraries are imported first, as they attach their
+    handler when imported.
+    """
+    import datasets  # noqa: F401
+    import huggingface_hub  # noqa: F401
+    import transformers
+
+    transformers.utils.logging.disable_default_handler()
+    for name in _OWN_HANDLER_LIBRARIES:
+        lib = logging.getLogger(name)
+        for handler in list(lib.handlers):
+            lib.removeHandler(handler)
+        lib.propagate = True
+

@@ -42,10 +42,19 @@ def _cpu_ddp_defaults() -> dict:
     return {"ddp_backend": "gloo", "use_cpu": True}
 
 
+def _no_accelerator_defaults() -> dict:
+    """Without a GPU (or other accelerator): no pinned memory, which only warns there, unless the user asks."""
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    available = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+    return {} if available else {"dataloader_pin_memory": False}
+
+
 def with_cpu_ddp_defaults(argv: list[str]) -> list[str] | dict:
-    """``argv``, or the contents of its single ``.json`` file, plus :func:`_cpu_ddp_defaults` where
-    the user set neither."""
-    defaults = _cpu_ddp_defaults()
+    """``argv``, or the contents of its single ``.json`` file, plus :func:`_cpu_ddp_defaults` and
+    :func:`_no_accelerator_defaults` where the user set neither."""
+    defaults = {**_cpu_ddp_defaults(), **_no_accelerator_defaults()}
     if len(argv) == 1 and argv[0].endswith(".json"):
         with open(argv[0], encoding="utf-8") as fh:
             return {**defaults, **json.load(fh)}
@@ -103,11 +112,12 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
     """Train, record, save the model, evaluate."""
     import transformers
 
-    from ..train import train_and_record
+    from ..train import single_log_handler, train_and_record
     from .common import setup_logging
 
     model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog)
     setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
+    single_log_handler()
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
     train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args)
     return 0
