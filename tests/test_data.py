@@ -97,9 +97,17 @@ def test_sparse_integer_labels_making_too_many_classes_are_refused(tmp_path):
 
 
 # -- ids ----------------------------------------------------------------------------------------
-def test_text_ids_are_refused_naming_file_and_column(tmp_path):
+def test_string_ids_are_kept_as_they_are(tmp_path):
     path = _jsonl(tmp_path / "ids.jsonl", [{"idx": f"id-{i}", "sentence": "x", "label": i % 2} for i in range(4)])
-    with pytest.raises(DataError, match=r"ids\.jsonl: row 0 has id 'id-0' in column 'idx': example ids must be integers"):
+    assert _load(path).train["guid"] == ["id-0", "id-1", "id-2", "id-3"]
+
+
+def test_an_integer_and_its_string_never_merge_silently(tmp_path):
+    """The json loader reads a column holding 1 and "1" as one type; the two rows are then refused
+    as a repeated id, never merged (a mix that reaches the library as Python values is refused too:
+    test_dynamics_file)."""
+    path = _jsonl(tmp_path / "ids.jsonl", [{"idx": g, "sentence": "x", "label": i % 2} for i, g in enumerate([1, "1"])])
+    with pytest.raises(DataError, match=r"ids\.jsonl: column 'idx' has repeated ids"):
         _load(path)
 
 

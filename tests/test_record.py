@@ -209,7 +209,7 @@ def _write(path: Path, text: str) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing_file", "unknown_column", "regression", "empty", "unknown_task", "stsb",
-                                  "missing_label", "drop_last", "one_class", "string_idx", "surrogate"])
+                                  "missing_label", "drop_last", "one_class", "float_idx", "surrogate"])
 def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
     data = {
         "missing_file": ["--train_file", tmp_path / "nope.csv"],
@@ -225,8 +225,8 @@ def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
         # a transformers traceback before; with --ignore_mismatched_sizes a 1-logit regression
         "one_class": ["--train_file", _write(tmp_path / "one.csv", "sentence,label\nhi,pos\nyo,pos\n"),
                       "--ignore_mismatched_sizes", "true"],
-        "string_idx": ["--train_file", _write(tmp_path / "s.jsonl", '{"idx": "id-0", "sentence": "hi", "label": 0}\n'
-                                                                     '{"idx": "id-1", "sentence": "yo", "label": 1}\n')],
+        "float_idx": ["--train_file", _write(tmp_path / "s.jsonl", '{"idx": 0.5, "sentence": "hi", "label": 0}\n'
+                                                                    '{"idx": 1.5, "sentence": "yo", "label": 1}\n')],
         "surrogate": ["--train_file", _write(tmp_path / "u.jsonl", '{"sentence": "hi \\ud800", "label": 0}\n')],
     }[case]
     proc = run_cli(SCRIPT, "--model_name_or_path", tiny_model, *data, "--output_dir", tmp_path / "o",
@@ -238,7 +238,7 @@ def test_bad_input_gives_one_line_error(case, tiny_model, tmp_path):
               "regression": "regression", "empty": "empty", "unknown_task": "unknown task 'sst3'", "stsb": "regression",
               "missing_label": "row 2 has no label in column 'label'", "drop_last": "dataloader_drop_last drops",
               "one_class": "one.csv: only one class (['pos'])",
-              "string_idx": "s.jsonl: row 0 has id 'id-0' in column 'idx': example ids must be integers",
+              "float_idx": "s.jsonl: column 'idx' holds floats (row 0: 0.5)",
               "surrogate": "u.jsonl: row 0 (line 1), column 'sentence': lone UTF-16 surrogate"}
     assert expect[case] in err[0]
     assert not (tmp_path / "dy").exists()

@@ -378,23 +378,28 @@ def _check_texts(texts, column: str, where: str) -> None:
 
 
 def _guids(ds, column: str, where: str) -> np.ndarray:
-    """The integer ids of column ``column``; text, float, bool and missing ids are refused."""
+    """The ids of column ``column``: integers (int64) or strings (kept as they are, e.g. SNLI
+    ``pairID``s); float, bool, missing and mixed ids are refused."""
     import datasets
+
+    from .dynamics_file import as_guids
 
     feat = ds.features[column]
     dtype = getattr(feat, "dtype", None)
     values = ds[column]
     if isinstance(feat, datasets.Value) and dtype in ("bool",):
-        raise DataError(f"{where}: column {column!r} holds true/false values: example ids must be integers")
+        raise DataError(f"{where}: column {column!r} holds true/false values: example ids must be integers or strings")
     if isinstance(feat, datasets.Value) and dtype is not None and dtype.startswith(("float", "double")):
         row = next((i for i, v in enumerate(values) if v is None or not float(v).is_integer()), 0)
         raise DataError(f"{where}: column {column!r} holds floats (row {row}: {values[row]!r}): example ids must be "
-                        "integers (a float id would be truncated)")
-    row = next((i for i, v in enumerate(values) if not isinstance(v, (int, np.integer)) or isinstance(v, bool)), None)
+                        "integers or strings (a float id would be truncated)")
+    row = next((i for i, v in enumerate(values) if v is None or (isinstance(v, str) and not v)), None)
     if row is not None:
-        what = "no id" if values[row] is None else f"id {values[row]!r}"
-        raise DataError(f"{where}: row {row} has {what} in column {column!r}: example ids must be integers")
-    return np.asarray(values, dtype=np.int64)
+        raise DataError(f"{where}: row {row} has no id in column {column!r}")
+    try:
+        return as_guids(values, where=f"{where}: column {column!r}")
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
 
 
 def tokenize(ds, tokenizer, text_columns: Sequence[str], max_seq_length: int = 128):
@@ -410,18 +415,3 @@ def example_texts(ds, text_columns: Sequence[str]) -> list[str]:
     """One display string per example; pairs are joined with `` [SEP] ``."""
     cols = [ds[c] for c in text_columns]
     return [" [SEP] ".join(parts) for parts in zip(*cols)]
-
-
-def load_from_meta(meta: dict, *, cache_dir: str | None = None) -> TextClassificationData:
-    """Reload the training data a run was recorded on, from its ``dynamics_meta.json``."""
-    src = meta.get("data", {})
-    if not (src.get("task_name") or src.get("train_file")):
-        raise DataError("dynamics_meta.json names no data source (task_name or train_file)")
-    if src.get("train_file") and not os.path.exists(src["train_file"]):
-        raise DataError(f"{src['train_file']}: the training file named in dynamics_meta.json is gone")
-    return load_text_classification(
-        task_name=src.get("task_name"), train_file=src.get("train_file"),
-        text_columns=src.get("text_columns"), label_column=src.get("label_column"),
-        label_names=meta.get("label_names"), max_train_samples=src.get("max_train_samples"),
-        cache_dir=cache_dir,
-    )

@@ -51,13 +51,13 @@ class DynamicsRecorder:
     """Per-epoch logits buffer for ``N`` examples and ``C`` classes, filled by row index.
 
     Args:
-        guids: (N,) stable example ids, in row order.
+        guids: (N,) stable example ids (integers or strings), in row order.
         gold: (N,) label ids the model is trained on.
         num_labels: number of classes ``C``.
     """
 
     def __init__(self, guids: np.ndarray, gold: np.ndarray, num_labels: int):
-        self.guids = np.asarray(guids, dtype=np.int64)
+        self.guids = dynamics_file.as_guids(guids)
         self.gold = np.asarray(gold, dtype=np.int64)
         if self.guids.shape != self.gold.shape or self.guids.ndim != 1:
             raise ValueError(f"guids {self.guids.shape} and gold {self.gold.shape} must be equal 1-d shapes")
