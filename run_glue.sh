@@ -13,7 +13,8 @@ TASK_NAME="${TASK_NAME:-sst2}"                  # a GLUE classification task fro
 MODEL="${MODEL:-prajjwal1/bert-tiny}"           # model to retrain: Hub id or local folder
 REGION="${REGION-ambiguous}"                    # hard | easy | ambiguous | random (a name in the indices file)
 DY_LOG_DIR="${DY_LOG_DIR:-dy_log}"
-SELECTION_MODEL="${SELECTION_MODEL:-$(basename "$MODEL")}"  # run folder the selection was made from: $DY_LOG_DIR/<task>/$SELECTION_MODEL
+SELECTION_MODEL="${SELECTION_MODEL:-}"        # run folder the selection was made from: $DY_LOG_DIR/<task>/$SELECTION_MODEL
+                                                #   (default: the run name of MODEL, as the recording chose it)
 SELECTION_FILE="${SELECTION_FILE:-}"            # any indices file (default: <that run folder>/three_regions_data_indices.json)
 TRAIN_FILE="${TRAIN_FILE:-}"                    # set to train on a local csv/tsv/json/jsonl/parquet file instead
 VALIDATION_FILE="${VALIDATION_FILE:-}"
@@ -29,7 +30,7 @@ PYTHON="${PYTHON:-python}"
 # Flags as positional parameters (POSIX sh has no arrays); extra command-line flags stay last, so they win.
 set -- \
   --model_name_or_path "$MODEL" \
-  --with_data_selection --data_selection_model_name "$SELECTION_MODEL" \
+  --with_data_selection \
   --num_train_epochs "$EPOCHS" \
   --per_device_train_batch_size "$BATCH_SIZE" \
   --learning_rate "$LR" \
@@ -41,6 +42,7 @@ set -- \
   --seed "$SEED" \
   "$@"
 if [ -n "$REGION" ]; then set -- --data_selection_region "$REGION" "$@"; fi  # empty: the file's only list
+if [ -n "$SELECTION_MODEL" ]; then set -- --data_selection_model_name "$SELECTION_MODEL" "$@"; fi
 if [ -n "$SELECTION_FILE" ]; then set -- --data_selection_file "$SELECTION_FILE" "$@"; fi
 if [ -n "$DY_TASK_NAME" ]; then set -- --dy_task_name "$DY_TASK_NAME" "$@"; fi
 if [ -n "$TRAIN_FILE" ]; then

@@ -351,6 +351,6 @@ def test_ids_must_be_one_kind_of_integers_or_strings():
     assert dynamics_file.as_guids(["b", "a"]).tolist() == ["b", "a"]
     assert dynamics_file.as_guids(np.array([2**60 + 1])).tolist() == [2**60 + 1]
     for bad, msg in (([1.0, 2.0], "not real numbers"), ([1, "a"], "mix integers and strings"),
-                     ([True], "not booleans"), ([None, "a"], "not NoneType")):
+                     ([True], "not booleans"), ([None, "a"], "not missing values")):
         with pytest.raises(ValueError, match=msg):
             dynamics_file.as_guids(bad)

@@ -42,9 +42,7 @@ def test_one_epoch_warns_and_selection_refuses_variability_regions(tmp_path, cap
     assert "one epoch recorded: variability is 0 for every example" in caplog.text
     assert (df["variability"] == 0).all()
     with pytest.raises(ValueError, match="variability is 0 for every example .* the ambiguous region would be arbitrary"):
-        selection.three_regions(df, seed=1)
-    with pytest.raises(ValueError, match="a selection by variability would be arbitrary"):
-        selection.select_by_metric(df, "variability", fraction=0.3)
+        selection.refuse_constant_variability(df, "the ambiguous region")
     hard = selection.select_by_metric(df, "confidence", fraction=0.3)  # confidence still ranks
     assert len(hard) == 9
     labels = selection.region_of(df)  # for display: no row is called ambiguous
@@ -66,7 +64,7 @@ def test_burn_out_of_one_epoch_also_refuses(tmp_path):
     run = _run_with_plan(tmp_path, recorded=3, planned=3)
     df = run.metrics(burn_out=1)
     with pytest.raises(ValueError, match="ambiguous region would be arbitrary"):
-        selection.three_regions(df)
+        selection.refuse_constant_variability(df, "the ambiguous region")
     assert not selection.variability_is_constant(run.metrics())
 
 

@@ -29,8 +29,12 @@ def _argv(tmp_path: Path, *extra) -> list[str]:
             "--dy_model_name", "tiny", *map(str, extra)]
 
 
+def _train(model_args, data_args, dy_args, training_args, sel_args):
+    return train.train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args)
+
+
 def _run_cli(argv: list[str], capsys) -> tuple[int, list[str]]:
-    rc = cli_run(lambda: train.train_and_record(*record_cli.parse_args(argv)), PROG)
+    rc = cli_run(lambda: _train(*record_cli.parse_args(argv)), PROG)
     return rc, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 

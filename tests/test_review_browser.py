@@ -371,7 +371,7 @@ def test_review_in_headless_chromium(browser, page_path, tmp_path):
 
     exported = tab.export()
     fp, example_fps = corrections.data_fingerprints(load_text_classification(train_file=str(train)))
-    efp = {g: example_fps[g] for g in range(len(ROWS))}
+    efp = {g: example_fps[str(g)] for g in range(len(ROWS))}  # indexed by the text key of each guid
     assert exported == {
         "dataset": "train.jsonl",
         "dataset_fingerprint": fp,
@@ -522,4 +522,37 @@ def test_data_map_page_in_headless_chromium(browser, tmp_path):
     page.click("#map-reset")
     assert page.get_attribute("#map", "data-layout") == full
     tab.assert_clean()
+    context.close()
+
+
+# -- hostile texts through the whole pipeline ----------------------------------------------------------
+HOSTILE = [XSS, BREAKOUT, "\u202eevil RTL override\u202c then normal", "nul \x00 inside", "line\u2028sep\u2029para",
+           "<!--<script>alert(5)</script>-->", "emoji 🎬 and ✓ é", "javascript:alert(6)", "x" * (1 << 20)]
+
+
+@pytest.mark.slow
+def test_hostile_texts_go_through_record_rank_and_review_inert(browser, tiny_model, tmp_path):
+    """HTML/script, RTL, NUL, U+2028 and a 1 MB line: recorded, ranked and shown as literal text in
+    Chromium; nothing runs, nothing is fetched. A lone surrogate is refused in one line (test_data)."""
+    rows = [{"sentence": t, "label": ["negative", "positive"][i % 2]} for i, t in enumerate(HOSTILE * 3)]
+    train = tmp_path / "hostile.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    run_cli("run_glue_and_record_td.py", "--model_name_or_path", tiny_model, "--train_file", train,
+            "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy_log", "--num_train_epochs", 2,
+            "--per_device_train_batch_size", 8, "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true",
+            "--dy_model_name", "tiny")
+    run = tmp_path / "dy_log" / "hostile" / "tiny"
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--output_dir", tmp_path / "issues")
+    run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / le.ISSUES_NAME)
+    html = tmp_path / "issues" / "review.html"
+    page_text = html.read_text(encoding="utf-8")
+    assert page_text.count("<script") == 2 and "alert(2)</script>" not in page_text and "\x00" not in page_text
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = Tab(context, html)
+    assert tab.page.locator(".item").count() == len(rows)
+    for guid in (0, 1, 2, 3, 4, 5, 6, 7):  # the first copy of each short text, shown exactly
+        assert tab.item(guid).locator(".text").text_content() == rows[guid]["sentence"], guid
+    assert len(tab.item(8).locator(".text").text_content()) == 1 << 20
+    assert tab.page.locator("main img, main script, main iframe").count() == 0
+    assert not tab.dialogs and not tab.errors and all(u.startswith("file://") for u in tab.requests)
     context.close()

@@ -152,7 +152,7 @@ def test_read_indices(tmp_path):
     assert region == "list" and guids.tolist() == [5, 7]
     with pytest.raises(FileNotFoundError, match="no such indices file"):
         selection.read_indices(tmp_path / "nope.json", "hard")
-    for bad, msg in (('{"hard": [1, 1]}', "guid 1 more than once"), ('{"hard": ["a"]}', "integer guids"),
+    for bad, msg in (('{"hard": [1, 1]}', "guid 1 more than once"), ('{"hard": [1.5]}', "ids must be integers or strings, not real numbers"),
                      ('{"hard": []}', "empty"), ("{", "not valid JSON")):
         (tmp_path / "bad.json").write_text(bad)
         with pytest.raises(ValueError, match=msg):

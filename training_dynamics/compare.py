@@ -188,7 +188,7 @@ def _legend_regions(ax) -> None:
               title="weak model's region", fontsize=8, title_fontsize=8, loc="lower right", framealpha=0.85)
 
 
-def plot_delta_map(cmp: pd.DataFrame, *, title: str | None = None, seed: int = 0):
+def plot_delta_map(cmp: pd.DataFrame, *, title: str | None = None, seed: int = 42):
     """Delta data map: x = Δ variability, y = Δ confidence (strong − weak), colour = Δ correctness
     (fraction of epochs, diverging around 0). Returns the ``Figure``."""
     import matplotlib.pyplot as plt
@@ -220,7 +220,7 @@ def plot_delta_map(cmp: pd.DataFrame, *, title: str | None = None, seed: int = 0
 
 
 def plot_strong_vs_weak(cmp: pd.DataFrame, *, correlations: dict[str, float] | None = None,
-                        title: str | None = None, seed: int = 0):
+                        title: str | None = None, seed: int = 42):
     """Two scatters, strong (y) against weak (x), of confidence and of variability, coloured by the
     weak model's region, with the diagonal. Returns the ``Figure``."""
     import matplotlib.pyplot as plt

@@ -94,9 +94,20 @@ def as_guids(values: Any, *, where: str = "guid") -> np.ndarray:
         if not odd:
             raise ValueError(f"{where}: ids mix integers and strings ({values[is_int.index(True)]!r} and "
                              f"{values[is_str.index(True)]!r}); use one kind for every example")
-        raise ValueError(f"{where}: ids must be integers or strings, not {type(odd[0]).__name__} (e.g. {odd[0]!r})")
-    what = {"f": "real numbers", "b": "booleans", "c": "complex numbers"}.get(kind, f"{arr.dtype} values")
-    raise ValueError(f"{where}: ids must be integers or strings, not {what} (e.g. {arr.tolist()[0]!r})")
+        bad = odd[0]
+    else:
+        bad = arr.tolist()[0]
+    raise ValueError(f"{where}: ids must be integers or strings, not {_kind_of(bad)} (e.g. {bad!r})")
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "missing values"
+    if isinstance(value, (bool, np.bool_)):
+        return "booleans"
+    if isinstance(value, (float, np.floating)):
+        return "real numbers"
+    return f"{type(value).__name__} values"
 
 
 def guid_list(guids: np.ndarray) -> list:

@@ -149,7 +149,7 @@ def _scatter_mixed(ax, x, y, colors, codes, n_codes: int, *, order: np.ndarray, 
 
 def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | None, size: float,
               alpha: float, norm=None, label_names: Sequence[str] | None = None, legend: bool = True,
-              seed: int = 0):
+              seed: int = 42):
     """Scatter one data map into ``ax``; returns the mappable of a continuous hue (else None)."""
     import matplotlib
     from matplotlib.lines import Line2D
@@ -232,7 +232,7 @@ def plot_data_map(
     show_hist: bool = False,
     title: str | None = None,
     max_points: int | None = None,
-    seed: int = 0,
+    seed: int = 42,
     facet_by_gold: bool = False,
     label_names: Sequence[str] | None = None,
     ax=None,
@@ -359,7 +359,7 @@ def file_stem(text: str) -> str:
 def write_interactive_html(df: pd.DataFrame, path: str | os.PathLike, *, num_epochs: int | None = None,
                            title: str = "Data Map", texts: dict[int, str] | None = None,
                            label_names: Sequence[str] | None = None, max_points: int | None = None,
-                           seed: int = 0) -> Path:
+                           seed: int = 42) -> Path:
     """A self-contained HTML data map (``web/data_map.html.j2``: the shared canvas component, no
     network): colour = correctness bin, with a legend, wheel zoom, drag pan and reset; hover shows
     guid, coordinates, correctness, gold and (when ``texts`` maps guid -> text) the text."""

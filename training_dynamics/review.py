@@ -85,7 +85,7 @@ def label_warning(label_names: Sequence[str]) -> str | None:
 
 def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset: str = "", score_name: str = "score",
                    data_map: pd.DataFrame | None = None, max_map_points: int = 20000, title: str | None = None,
-                   seed: int = 0, dataset_fingerprint: str | None = None, warnings: Sequence[str] = ()) -> dict:
+                   seed: int = 42, dataset_fingerprint: str | None = None, warnings: Sequence[str] = ()) -> dict:
     """Everything the page shows, as plain JSON-able data.
 
     Args:

@@ -103,7 +103,8 @@ def variability_is_constant(df: pd.DataFrame) -> bool:
     return len(v) > 1 and float(np.ptp(v)) == 0.0
 
 
-def _refuse_constant_variability(df: pd.DataFrame, what: str) -> None:
+def refuse_constant_variability(df: pd.DataFrame, what: str) -> None:
+    """A one-line error when every example has the same variability: ``what`` would be arbitrary."""
     if variability_is_constant(df):
         raise ValueError(f"variability is {df['variability'].iloc[0]:g} for every example (a run of one epoch?), so "
                          f"{what} would be arbitrary; record 2 or more epochs, or select by --metric confidence")
@@ -126,8 +127,6 @@ def select_by_metric(df: pd.DataFrame, metric: str, *, fraction: float, worst: b
         if metric not in USUAL_ASCENDING:
             raise ValueError(f"no usual order for metric {metric!r}; choose one of {', '.join(USUAL_ASCENDING)}")
         ascending = USUAL_ASCENDING[metric]
-    if metric == "variability":
-        _refuse_constant_variability(df, "a selection by variability")
     order = rank(df, metric, ascending=ascending != worst)
     k = selection_size(len(order), fraction)
     if both_ends:
@@ -149,12 +148,10 @@ def three_regions(df: pd.DataFrame, *, proportion: float = 0.33, seed: int | Non
     only when ``proportion`` > 1/2; ambiguous (high variability) can share examples with either at
     any proportion, since a low-confidence example often varies a lot.
 
-    Raises:
-        ValueError: every example has the same variability (a one-epoch run): "ambiguous" would be
-            the first guids, not the ambiguous examples.
+    With the same variability everywhere (a one-epoch run) "ambiguous" is just the first guids:
+    ``training-dynamics select`` refuses that (:func:`refuse_constant_variability`).
     """
     _check(df, ["confidence", "variability"])
-    _refuse_constant_variability(df, "the ambiguous region")
     guids = as_guids(df[GUID])
     k = selection_size(len(df), proportion)
     regions = {
@@ -262,7 +259,7 @@ def select_guids(ds, guids: np.ndarray, *, where: str = "selection"):
     missing = guids[~np.isin(guids, have)]
     if len(missing):
         raise ValueError(f"{where}: {len(missing)} of {len(guids)} selected guids are not in the training set "
-                         f"(first: {missing[0]!r}; the training set has {len(have)} examples, e.g. guid {have[0]!r})")
+                         f"(first: {missing.tolist()[0]!r}; the training set has {len(have)} examples, e.g. guid {have.tolist()[0]!r})")
     return ds.select(np.flatnonzero(np.isin(have, guids)))
 
 

@@ -15,7 +15,6 @@ from typing import Literal
 from ..data import load_text_classification, split_list
 
 
-
 def _check_positive(**values: int | None) -> None:
     for name, v in values.items():
         if v is not None and v < 1:

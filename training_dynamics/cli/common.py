@@ -52,6 +52,15 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def headless_matplotlib() -> None:
+    """Agg for a command run from a shell; left alone inside Jupyter, where the demo's commands run
+    in the kernel and the notebook's own figures must stay inline."""
+    import matplotlib
+
+    if "ipykernel" not in sys.modules:
+        matplotlib.use("Agg")
+
+
 def parser_for(dataclass_types: Sequence[type], *, prog: str, doc: str | None):
     """An ``HfArgumentParser`` over ``dataclass_types`` with this project's help style.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .args import MetricsArguments, RegionArguments
-from .common import parse, setup_logging
+from .common import headless_matplotlib, parse, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics compar
     args, metric_args, region_args = parse((CompareArguments, MetricsArguments, RegionArguments), argv,
                                            prog=prog, doc=__doc__)
     setup_logging()
-    import matplotlib
+    headless_matplotlib()
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
     from .. import compare, plots
 
     weak, strong = _load(args.weak_dir, args, metric_args), _load(args.strong_dir, args, metric_args)
@@ -71,12 +71,12 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics compar
     out = Path(args.output_dir)
     written = list(compare.write_comparison(out, cmp, table, corr, settings).values())
     names = f"{weak.model or weak.task} → {strong.model or strong.task}"
-    written += plots.save_figure(compare.plot_delta_map(cmp, seed=args.seed,
-                                                        title=f"Delta data map, {names} (n={len(cmp):,})"),
-                                 out / "delta_data_map")
-    written += plots.save_figure(compare.plot_strong_vs_weak(cmp, correlations=corr, seed=args.seed,
-                                                             title=f"Strong vs weak: {names} (n={len(cmp):,})"),
-                                 out / "strong_vs_weak")
+    for fig, stem in ((compare.plot_delta_map(cmp, seed=args.seed, title=f"Delta data map, {names} (n={len(cmp):,})"),
+                       "delta_data_map"),
+                      (compare.plot_strong_vs_weak(cmp, correlations=corr, seed=args.seed,
+                                                   title=f"Strong vs weak: {names} (n={len(cmp):,})"), "strong_vs_weak")):
+        written += plots.save_figure(fig, out / stem)
+        plt.close(fig)
     print(f"Region transitions (rows: weak {weak.model or weak.task}, columns: strong {strong.model or strong.task}; "
           f"proportion {proportion}):\n")
     print(compare.transition_markdown(table))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .args import MapSourceArguments, MetricsArguments
-from .common import parse, setup_logging
+from .common import headless_matplotlib, parse, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     """Draw and save the data map (and the interactive page)."""
     src, metric_args, args = parse((MapSourceArguments, MetricsArguments, PlotArguments), argv, prog=prog, doc=__doc__)
     setup_logging()
-    import matplotlib
+    headless_matplotlib()
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
     from .. import plots
     from ..run import load_metrics
 
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
                               max_points=args.max_map_points, seed=args.seed, facet_by_gold=args.facet_by_gold,
                               label_names=rm.label_names)
     written = plots.save_figure(fig, out / stem)
+    plt.close(fig)
     if args.interactive:
         written.append(plots.write_interactive_html(rm.df, out / f"{stem}.html", num_epochs=rm.num_epochs, title=title,
                                                     texts=_texts(rm), label_names=rm.label_names,

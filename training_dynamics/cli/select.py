@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
         df = load_metrics(src.metrics_file).df
     else:
         df = Run(folder).require().metrics(burn_out=metric_args.burn_out, include_ci=metric_args.include_ci)
+    if args.metric in (None, "variability"):
+        selection.refuse_constant_variability(df, "the ambiguous region" if args.metric is None
+                                              else "a selection by variability")
     for q in fractions if args.metric else [region_args.proportion]:
         if selection.selection_size(len(df), q) == 0:
             raise ValueError(f"a fraction of {q:g} of {len(df)} examples selects none; choose a larger one")
