@@ -5,7 +5,10 @@ Nothing here touches the Hub or ../shared: every test runs on a fresh clone.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -23,15 +26,51 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 N_TRAIN = 150  # not divisible by the batch sizes the tests use
 
 
+#: the scripts that run in the test process (same code path, no interpreter start-up per call);
+#: the recording script and anything with its own environment or launcher runs in a subprocess
+IN_PROCESS = {"td_metrics.py": "metrics", "plot_cartography.py": "plot", "data_selection.py": "select",
+              "compare_models.py": "compare", "find_label_issues.py": "find-issues",
+              "review_label_issues.py": "review", "apply_corrections.py": "apply"}
+
+
 def run_cli(script: str, *args, check: bool = True, env: dict | None = None, timeout: int = 600,
-            launcher: list[str] | None = None) -> subprocess.CompletedProcess:
-    """Run a top-level script of the repo (``script`` relative to the repo root) as a user would."""
-    cmd = [*(launcher or [sys.executable]), str(ROOT / script), *map(str, args)]
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=full_env, timeout=timeout)
+            launcher: list[str] | None = None, in_process: bool | None = None) -> subprocess.CompletedProcess:
+    """Run a top-level script of the repo (``script`` relative to the repo root) as a user would.
+
+    The analysis scripts run in this process by default (``in_process``): the same entry point the
+    shim calls, with stdout/stderr captured and the exit status returned, minus a second of
+    interpreter and library start-up per call. ``test_cli`` runs every shim as a real process.
+    """
+    argv = [str(a) for a in args]
+    if in_process is None:
+        in_process = script in IN_PROCESS and env is None and launcher is None
+    if in_process:
+        proc = _run_in_process(IN_PROCESS[script], script, argv)
+    else:
+        cmd = [*(launcher or [sys.executable]), str(ROOT / script), *argv]
+        full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=full_env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} exited {proc.returncode}\n--- stderr ---\n{proc.stderr[-4000:]}")
     return proc
+
+
+def _run_in_process(command: str, prog: str, argv: list[str]) -> subprocess.CompletedProcess:
+    from training_dynamics.cli import run_command
+
+    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = run_command(command, argv, prog=prog)
+            except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    finally:
+        os.chdir(cwd)
+        for handler in list(logging.getLogger().handlers):  # setup_logging bound one to the captured stream
+            logging.getLogger().removeHandler(handler)
+    return subprocess.CompletedProcess([prog, *argv], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")

@@ -141,13 +141,13 @@ def test_umbrella_command_and_shim_write_the_same_metrics(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "training_dynamics", "metrics", "--run_dir", str(tmp_path / "a"),
                            "--disable_tqdm"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    run_cli("td_metrics.py", "--model_dir", tmp_path / "b", "--no_progress")
+    run_cli("td_metrics.py", "--model_dir", tmp_path / "b", "--no_progress", in_process=False)
     assert (tmp_path / "a" / METRICS_NAME).read_text() == (tmp_path / "b" / METRICS_NAME).read_text()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", list(SHIMS))
 def test_each_original_script_is_the_command(command):
-    proc = run_cli(SHIMS[command], "--help")
+    proc = run_cli(SHIMS[command], "--help", in_process=False)
     assert proc.stdout.startswith(f"usage: {SHIMS[command]} [flags]")
     assert (ROOT / SHIMS[command]).read_text().count("\n") < 15  # a thin shim

@@ -120,9 +120,9 @@ class Run:
     def require(self) -> "Run":
         """``self``, or a one-line error when the folder holds no recorded dynamics."""
         if not self.dynamics_dir.is_dir():
-            what = "no such run folder" if not self.path.exists() else "no such folder"
-            raise FileNotFoundError(f"{self.dynamics_dir}: {what} (a run folder holds training_dynamics/; "
-                                    "record one with `training-dynamics record` first)")
+            where = f"{self.path}: no such run folder" if not self.path.exists() else f"{self.dynamics_dir}: no such folder"
+            raise FileNotFoundError(f"{where} (a run folder holds training_dynamics/; record one with "
+                                    "`training-dynamics record` first)")
         return self
 
     # -- what the recording wrote -------------------------------------------------------------
