@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from . import corrections, fileio, web
-from .data import DataError, TextClassificationData, load_text_classification
+from .data import DataError, TextClassificationData
 from .dynamics_file import as_guids
 from .label_errors import read_issues
-from .run import Run
+from .run import Run, load_source
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +180,8 @@ def _training_data(settings: dict) -> TextClassificationData | None:
     if not (src.get("train_file") or src.get("task_name")):
         logger.warning("the issues' settings name no training data; the page has no dataset fingerprint")
         return None
-    try:
-        return load_text_classification(task_name=src.get("task_name"), train_file=src.get("train_file"),
-                                        text_columns=src.get("text_columns"), label_column=src.get("label_column"))
+    try:  # the whole file (as apply_corrections reads it), its own label names
+        return load_source({k: v for k, v in src.items() if k != "max_train_samples"}, where="the issues' settings")
     except (DataError, OSError, ValueError) as exc:
         logger.warning("cannot read the training data (%s); the page has no dataset fingerprint", exc)
         return None

@@ -262,25 +262,36 @@ class Run:
         ``train_file``: read the texts from this file instead (the data moved); columns and label
         names still come from the meta.
         """
-        from .data import DataError, load_text_classification
-
         src = dict(self.meta.get("data") or {})
-        where = self.dynamics_dir / dynamics_file.META_NAME
         if train_file:
             src.update(train_file=str(train_file), task_name=None)
-        if not (src.get("task_name") or src.get("train_file")):
-            raise DataError(f"{where}: names no training data; pass --train_file")
-        if src.get("train_file") and not os.path.exists(src["train_file"]):
-            raise DataError(f"{src['train_file']}: the training file named in {where} is gone "
-                            "(moved?); pass --train_file with its new path")
-        return load_text_classification(
-            task_name=src.get("task_name"), train_file=src.get("train_file"), text_columns=src.get("text_columns"),
-            label_column=src.get("label_column"), label_names=self.meta.get("label_names"),
-            max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+        return load_source(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
+                           where=self.dynamics_dir / dynamics_file.META_NAME)
 
     def texts(self, guids: Sequence[int], data: TextClassificationData | None = None) -> list[str]:
         """The display text of each of ``guids`` (pairs joined by `` [SEP] ``), from ``data`` or :meth:`data`."""
         return texts_for(guids, data if data is not None else self.data())
+
+
+def load_source(src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
+                where: str | os.PathLike = "the settings") -> TextClassificationData:
+    """Load the data a recorded source names (``{"task_name" | "train_file", "text_columns",
+    "label_column", "max_train_samples"}``, as a run's meta or a ranking's settings hold it).
+
+    Raises:
+        DataError: the source names no data, or its file is gone (the message suggests --train_file).
+    """
+    from .data import DataError, load_text_classification
+
+    if not (src.get("task_name") or src.get("train_file")):
+        raise DataError(f"{where}: names no training data; pass --train_file")
+    if src.get("train_file") and not os.path.exists(src["train_file"]):
+        raise DataError(f"{src['train_file']}: the training file named in {where} is gone "
+                        "(moved?); pass --train_file with its new path")
+    return load_text_classification(
+        task_name=src.get("task_name"), train_file=src.get("train_file"), text_columns=src.get("text_columns"),
+        label_column=src.get("label_column"), label_names=label_names,
+        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
 
 
 def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
