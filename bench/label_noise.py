@@ -207,6 +207,8 @@ def train_config(cfg: dict, args) -> dict:
     work, texts, noisy, names, common = cfg["work"], cfg["texts"], cfg["noisy"], cfg["names"], cfg["common"]
     timings = load_timings(work)
     full = work / "model_full"
+    if (full / "train_results.json").exists() and "train + record dynamics" not in timings:  # driver was stopped
+        timings["train + record dynamics"] = json.loads((full / "train_results.json").read_text())["train_runtime"]
     if not (full / "train_results.json").exists():
         timings["train + record dynamics"] = sh([sys.executable, "run_glue_and_record_td.py", "--model_name_or_path",
                                                  cfg["model"], "--train_file", work / "train.jsonl", "--output_dir", full,
@@ -251,6 +253,7 @@ def run_config(dataset: str, mode: str, args, out: Path) -> dict:
     save_timings(work, timings)
     one_run = n * epochs  # training compute in example-epochs
     rankings = {RANKINGS[k]: (t["score"], one_run) for k, t in tables.items()}
+    rankings |= {name: (sc, one_run) for name, sc in early_epoch_scores(run_dir, n).items()}
     decisions = {}
     dyn, model = tables["dyn_confidence"], tables["loss"]
     for k in DYNAMICS_RANKINGS:
@@ -311,6 +314,24 @@ def run_config(dataset: str, mode: str, args, out: Path) -> dict:
               "step_wall_s": timings}
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def early_epoch_scores(run_dir: Path, n: int) -> dict[str, np.ndarray]:
+    """Low confidence and mean loss over the first k epochs only (k < all), per guid (N,)."""
+    from training_dynamics import label_errors as le
+    from training_dynamics import metrics
+    from training_dynamics.run import Run
+
+    dyn = Run(run_dir).dynamics(progress=False)
+    assert sorted(dyn.guids.tolist()) == list(range(n))
+    out = {}
+    for k in range(1, dyn.num_epochs):
+        cols = metrics.td_metrics_columns(dyn, burn_out=k)
+        for score in ("confidence", "loss"):
+            values = np.empty(n)
+            values[dyn.guids] = le.dynamics_score(cols, score)
+            out[f"{RANKINGS['dyn_' + score]}, first {k} epoch(s)"] = values
+    return out
 
 
 def read_table(issues_dir: Path, n: int) -> dict[str, np.ndarray]:

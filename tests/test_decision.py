@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ import pytest
 from training_dynamics import decision, dynamics_file
 from training_dynamics.run import Run
 
-pytest.importorskip("cleanlab")
+needs_cleanlab = pytest.mark.skipif(importlib.util.find_spec("cleanlab") is None, reason="pip install cleanlab")
 
 C = 3
 
@@ -55,7 +57,8 @@ def test_top_k_breaks_ties_by_guid():
     assert flagged.tolist() == [False, True, True, False]
 
 
-@pytest.mark.parametrize("rule", ["rank_count", "confident_learning", "loss_mixture"])
+@pytest.mark.parametrize("rule", [pytest.param("rank_count", marks=needs_cleanlab),
+                                  pytest.param("confident_learning", marks=needs_cleanlab), "loss_mixture"])
 def test_rules_find_planted_flips_and_count_them_per_class_pair(rule):
     d = planted()
     dec = decision.decide(rule, gold=d["noisy"], probabilities=d["probs"], score=d["loss"], loss=d["loss"])
@@ -72,6 +75,7 @@ def test_rules_find_planted_flips_and_count_them_per_class_pair(rule):
     assert dec.describe(["a", "b", "c"]).startswith(f"{rule}: estimated {dec.num_flagged} of 3000 labels wrong")
 
 
+@needs_cleanlab
 def test_rank_count_flags_the_top_of_the_given_ranking():
     d = planted(seed=1)
     score = d["loss"]
@@ -81,6 +85,7 @@ def test_rank_count_flags_the_top_of_the_given_ranking():
     assert score[dec.flagged].min() >= score[~dec.flagged].max()
 
 
+@needs_cleanlab
 def test_no_noise_flags_few():
     d = planted(seed=2, strength=6.0)
     clean_loss = -np.log(d["probs"][np.arange(3000), d["clean"]])
@@ -161,3 +166,12 @@ def test_decide_table_adds_columns_in_table_order():
 def test_unknown_rule_is_an_error():
     with pytest.raises(ValueError, match="--decision must be one of"):
         decision.decide("magic", gold=np.zeros(2, int), probabilities=np.full((2, 2), 0.5), score=np.zeros(2))
+
+
+def test_missing_cleanlab_is_a_one_line_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cleanlab", None)  # import cleanlab now raises ImportError
+    d = planted(n=100)
+    for rule in ("rank_count", "confident_learning"):
+        with pytest.raises(ValueError, match=rf"--decision {rule} needs cleanlab: pip install cleanlab"):
+            decision.decide(rule, gold=d["noisy"], probabilities=d["probs"], score=d["loss"])
+    assert decision.decide("loss_mixture", gold=d["noisy"], probabilities=d["probs"], score=d["loss"], loss=d["loss"])

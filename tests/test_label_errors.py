@@ -217,9 +217,39 @@ def test_dynamics_ranking_by_confidence_and_aum(recorded_run, demo_data, tmp_pat
     (["--source", "dynamics"], "needs --run_dir"),
     (["--source", "model", "--train_file", "x.jsonl"], "needs --model_name_or_path"),
     (["--source", "dynamics", "--model_dir", "no/such/run"], "no/such/run"),
+    (["--source", "model", "--model_name_or_path", "m", "--train_file", "x.jsonl", "--decision", "aum_threshold"],
+     "needs --source dynamics and --threshold_run_dir"),
 ])
 def test_bad_input_is_a_one_line_error(args, message, tmp_path):
     proc = run_cli("find_label_issues.py", *args, "--output_dir", tmp_path / "o", check=False)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr.strip().splitlines()[-1] and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_decision_end_to_end_flags_the_planted_flips(recorded_run, demo_data, tmp_path):
+    pytest.importorskip("cleanlab")
+    truth = pd.DataFrame([json.loads(line) for line in open(demo_data["truth"], encoding="utf-8")]).set_index("guid")
+    flipped = truth["kind"] == "flipped"
+    out = tmp_path / "decided"
+    proc = run_cli("find_label_issues.py", "--source", "dynamics", "--model_dir", recorded_run, "--output_dir", out,
+                   "--disable_tqdm")  # the default ranking and decision
+    got = _read_jsonl(out / le.ISSUES_NAME).set_index("guid")
+    settings = json.loads((out / le.SETTINGS_NAME).read_text())
+    dec = settings["decision"]
+    flagged = got["is_label_issue"].astype(bool)
+    assert dec["num_label_issues"] == int(flagged.sum()) == sum(p["count"] for p in dec["by_class_pair"])
+    assert f"estimated {dec['num_label_issues']} of {len(got)} labels wrong" in proc.stdout
+    assert (got["likely_true"] != got["gold"]).all()
+    assert set(got.loc[flagged, "likely_true_name"]) <= {"negative", "positive"}
+    # the flagged set is the top of the ranking, and holds most of the planted flips
+    assert got["rank"][flagged].max() == int(flagged.sum())
+    caught = flipped.reindex(got.index)[flagged]
+    assert caught.mean() >= 0.5 and caught.sum() >= 0.6 * flipped.sum(), (caught.mean(), caught.sum(), flipped.sum())
+    # --top_k keeps the decision of the whole set, --decision none leaves the columns out
+    run_cli("find_label_issues.py", "--source", "dynamics", "--model_dir", recorded_run, "--output_dir", tmp_path / "k",
+            "--top_k", 5, "--decision", "none", "--disable_tqdm")
+    assert "is_label_issue" not in _read_jsonl(tmp_path / "k" / le.ISSUES_NAME)
+    assert json.loads((tmp_path / "k" / le.SETTINGS_NAME).read_text())["decision"] == {"rule": "none"}
+
