@@ -263,6 +263,8 @@ def run_config(dataset: str, mode: str, args, out: Path) -> dict:
                                                                                 dyn["score"]), one_run)
     decisions["loss_mixture (dynamics mean loss)"] = (timed_decision("loss_mixture", noisy, dyn["probs"], dyn["score"],
                                                                      loss=tables["dyn_loss"]["score"]), one_run)
+    decisions["aum_mixture (dynamics AUM)"] = (timed_decision("aum_mixture", noisy, dyn["probs"], dyn["score"],
+                                                              aum=-tables["dyn_aum"]["score"]), one_run)
     decisions["rank_count: loss, final model"] = (timed_decision("rank_count", noisy, model["probs"], model["score"]),
                                                   one_run)
     decisions["confident_learning (final-model probabilities)"] = (timed_decision(

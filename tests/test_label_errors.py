@@ -228,28 +228,32 @@ def test_bad_input_is_a_one_line_error(args, message, tmp_path):
 
 
 @pytest.mark.slow
-def test_decision_end_to_end_flags_the_planted_flips(recorded_run, demo_data, tmp_path):
+def test_decision_end_to_end_on_a_recorded_run(recorded_run, demo_data, tmp_path):
+    """The default ranking and decision through the script; the flagged set is the top of the ranking.
+    (The 150-example fixture model is too weak to find its flips: precision and recall are tested on
+    planted noise in test_decision.py.)"""
     pytest.importorskip("cleanlab")
-    truth = pd.DataFrame([json.loads(line) for line in open(demo_data["truth"], encoding="utf-8")]).set_index("guid")
-    flipped = truth["kind"] == "flipped"
     out = tmp_path / "decided"
     proc = run_cli("find_label_issues.py", "--source", "dynamics", "--model_dir", recorded_run, "--output_dir", out,
-                   "--disable_tqdm")  # the default ranking and decision
-    got = _read_jsonl(out / le.ISSUES_NAME).set_index("guid")
+                   "--disable_tqdm")
+    got = _read_jsonl(out / le.ISSUES_NAME)
     settings = json.loads((out / le.SETTINGS_NAME).read_text())
     dec = settings["decision"]
     flagged = got["is_label_issue"].astype(bool)
+    assert dec["rule"] == "rank_count" and dec["num_examples"] == len(got)
     assert dec["num_label_issues"] == int(flagged.sum()) == sum(p["count"] for p in dec["by_class_pair"])
     assert f"estimated {dec['num_label_issues']} of {len(got)} labels wrong" in proc.stdout
     assert (got["likely_true"] != got["gold"]).all()
-    assert set(got.loc[flagged, "likely_true_name"]) <= {"negative", "positive"}
-    # the flagged set is the top of the ranking, and holds most of the planted flips
-    assert got["rank"][flagged].max() == int(flagged.sum())
-    caught = flipped.reindex(got.index)[flagged]
-    assert caught.mean() >= 0.5 and caught.sum() >= 0.6 * flipped.sum(), (caught.mean(), caught.sum(), flipped.sum())
-    # --top_k keeps the decision of the whole set, --decision none leaves the columns out
+    assert set(got["likely_true_name"]) <= {"negative", "positive"}
+    assert flagged.tolist() == (got["rank"] <= int(flagged.sum())).tolist()  # the top of the ranking
+    pairs = got[flagged].groupby(["gold_name", "likely_true_name"]).size().to_dict()
+    assert pairs == {(p["given"], p["likely_true"]): p["count"] for p in dec["by_class_pair"]}
+    # --top_k keeps the decision over the whole set; --decision none leaves the columns out
     run_cli("find_label_issues.py", "--source", "dynamics", "--model_dir", recorded_run, "--output_dir", tmp_path / "k",
-            "--top_k", 5, "--decision", "none", "--disable_tqdm")
-    assert "is_label_issue" not in _read_jsonl(tmp_path / "k" / le.ISSUES_NAME)
-    assert json.loads((tmp_path / "k" / le.SETTINGS_NAME).read_text())["decision"] == {"rule": "none"}
-
+            "--top_k", 5, "--disable_tqdm")
+    top = _read_jsonl(tmp_path / "k" / le.ISSUES_NAME)
+    assert len(top) == 5 and top["is_label_issue"].tolist() == got["is_label_issue"].head(5).tolist()
+    run_cli("find_label_issues.py", "--source", "dynamics", "--model_dir", recorded_run, "--output_dir", tmp_path / "n",
+            "--decision", "none", "--disable_tqdm")
+    assert "is_label_issue" not in _read_jsonl(tmp_path / "n" / le.ISSUES_NAME)
+    assert json.loads((tmp_path / "n" / le.SETTINGS_NAME).read_text())["decision"] == {"rule": "none"}

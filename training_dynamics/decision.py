@@ -13,6 +13,8 @@ Rules (``--decision``):
   ``prune_by_noise_rate``) on the same probabilities (Northcutt et al., 2021).
 * ``loss_mixture``: a two-component Gaussian mixture fitted to the per-example loss; an example is
   flagged when the high-loss component is the more probable (as DivideMix, Li et al., 2020).
+* ``aum_mixture``: the same mixture fitted to the AUM (closer to two Gaussians than the loss,
+  whose clean examples pile up near 0 with a long tail); the low-AUM component is flagged.
 * ``aum_threshold``: AUM below the 99th percentile of the AUMs of *threshold samples*, examples
   given a fake extra class in a second run (Pleiss et al., 2020). Needs that run.
 * ``none``: no decision (rank only).
@@ -30,7 +32,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-DECISIONS = ("rank_count", "confident_learning", "loss_mixture", "aum_threshold", "none")
+DECISIONS = ("rank_count", "confident_learning", "loss_mixture", "aum_mixture", "aum_threshold", "none")
 DEFAULT_DECISION = "rank_count"
 FAKE_CLASS = "__threshold__"
 
@@ -160,17 +162,21 @@ def fit_two_gaussians(x: np.ndarray, *, iterations: int = 200, tol: float = 1e-8
     return {"weights": weights[order], "means": means[order], "stds": stds[order], "posterior_high": resp[:, order[1]]}
 
 
-def loss_mixture(gold: np.ndarray, probabilities: np.ndarray, loss: np.ndarray) -> Decision:
-    """Flag examples whose loss the high-loss component of a two-Gaussian mixture explains better.
+def mixture_decision(rule: str, gold: np.ndarray, probabilities: np.ndarray, suspicion: np.ndarray, **details) -> Decision:
+    """Flag the examples whose ``suspicion`` the higher-mean component of a two-Gaussian fit explains better."""
+    fit = fit_two_gaussians(suspicion)
+    return _decision(rule, fit["posterior_high"] > 0.5, gold, np.asarray(probabilities, dtype=np.float64),
+                     mixture={k: [float(v) for v in fit[k]] for k in ("weights", "means", "stds")}, **details)
 
-    The mixture is fitted to ``log(loss)`` (losses of learned examples span decades near 0).
-    """
-    loss = np.asarray(loss, dtype=np.float64)
-    fit = fit_two_gaussians(np.log(np.maximum(loss, 1e-12)))
-    flagged = fit["posterior_high"] > 0.5
-    return _decision("loss_mixture", flagged, gold, np.asarray(probabilities, dtype=np.float64),
-                     mixture={k: [float(v) for v in fit[k]] for k in ("weights", "means", "stds")},
-                     fitted_to="log(loss)")
+
+def loss_mixture(gold: np.ndarray, probabilities: np.ndarray, loss: np.ndarray) -> Decision:
+    """Two-Gaussian mixture on the per-example loss (DivideMix); the high-loss component is flagged."""
+    return mixture_decision("loss_mixture", gold, probabilities, np.asarray(loss, dtype=np.float64), fitted_to="loss")
+
+
+def aum_mixture(gold: np.ndarray, probabilities: np.ndarray, aum: np.ndarray) -> Decision:
+    """Two-Gaussian mixture on the AUM; the low-AUM component is flagged."""
+    return mixture_decision("aum_mixture", gold, probabilities, -np.asarray(aum, dtype=np.float64), fitted_to="-aum")
 
 
 def aum_threshold_value(fake_aum: np.ndarray, *, percentile: float = 99.0) -> float:
@@ -210,6 +216,10 @@ def decide(rule: str, *, gold: np.ndarray, probabilities: np.ndarray, score: np.
         if loss is None:
             raise ValueError("--decision loss_mixture needs per-example losses")
         return loss_mixture(gold, probabilities, loss)
+    if rule == "aum_mixture":
+        if aum is None:
+            raise ValueError("--decision aum_mixture needs --source dynamics (the AUM)")
+        return aum_mixture(gold, probabilities, aum)
     if rule == "aum_threshold":
         if aum is None or threshold is None:
             raise ValueError("--decision aum_threshold needs --source dynamics and --threshold_run_dir "

@@ -41,10 +41,11 @@ class FindIssuesArguments:
         "help": "Dynamics source: rank by low confidence (score = 1-confidence), low AUM (-aum), high mean loss "
                 "over epochs, or rank_mean (the mean of the confidence and AUM ranks)."})
     burn_out: int | None = field(default=None, metadata={"help": "Use only the first N epochs of the dynamics (default: all)."})
-    decision: Literal["rank_count", "confident_learning", "loss_mixture", "aum_threshold", "none"] = field(
+    decision: Literal["rank_count", "confident_learning", "loss_mixture", "aum_mixture", "aum_threshold", "none"] = field(
         default="rank_count", metadata={"help": "Which labels to flag (is_label_issue): rank_count (the top "
                                         "cleanlab-estimated-count of the ranking), confident_learning (cleanlab's "
-                                        "flagged set), loss_mixture (two-Gaussian mixture on the loss), aum_threshold "
+                                        "flagged set), loss_mixture / aum_mixture (two-Gaussian mixture on the loss / on "
+                                        "the AUM, dynamics only), aum_threshold "
                                         "(AUM below the threshold of --threshold_run_dir) or none. cleanlab rules "
                                         "need `pip install cleanlab`."})
     threshold_run_dir: str | None = field(default=None, metadata={"help": "For --decision aum_threshold: a run of the "
@@ -58,6 +59,8 @@ class FindIssuesArguments:
             raise ValueError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
         if self.decision == "aum_threshold" and (self.source != "dynamics" or not self.threshold_run_dir):
             raise ValueError("--decision aum_threshold needs --source dynamics and --threshold_run_dir")
+        if self.decision == "aum_mixture" and self.source != "dynamics":
+            raise ValueError("--decision aum_mixture needs --source dynamics (the AUM)")
 
 
 @dataclass
