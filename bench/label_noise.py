@@ -256,9 +256,12 @@ def run_config(dataset: str, mode: str, args, out: Path) -> dict:
     rankings |= {name: (sc, one_run) for name, sc in early_epoch_scores(run_dir, n).items()}
     decisions = {}
     dyn, model = tables["dyn_confidence"], tables["loss"]
+    early = early_probabilities(run_dir, n)
     for k in DYNAMICS_RANKINGS:
         decisions[f"rank_count: {RANKINGS['dyn_' + k]}"] = (timed_decision(
-            "rank_count", noisy, dyn["probs"], tables["dyn_" + k]["score"]), one_run)
+            "rank_count", noisy, dyn["probs"], tables["dyn_" + k]["score"], count_probabilities=early), one_run)
+    decisions["rank_count: low confidence (dynamics), count from all epochs"] = (timed_decision(
+        "rank_count", noisy, dyn["probs"], dyn["score"]), one_run)
     decisions["confident_learning (dynamics probabilities)"] = (timed_decision("confident_learning", noisy, dyn["probs"],
                                                                                 dyn["score"]), one_run)
     decisions["loss_mixture (dynamics mean loss)"] = (timed_decision("loss_mixture", noisy, dyn["probs"], dyn["score"],
@@ -316,6 +319,17 @@ def run_config(dataset: str, mode: str, args, out: Path) -> dict:
               "step_wall_s": timings}
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def early_probabilities(run_dir: Path, n: int) -> np.ndarray:
+    """(N, C) per guid: the run's probabilities over the epochs ``find-issues`` counts from by default."""
+    from training_dynamics import label_errors as le
+    from training_dynamics.run import Run
+
+    guids, probs, _ = le.count_probabilities([Run(run_dir)])
+    out = np.empty_like(probs)
+    out[guids] = probs
+    return out
 
 
 def early_epoch_scores(run_dir: Path, n: int) -> dict[str, np.ndarray]:

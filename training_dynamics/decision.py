@@ -9,6 +9,8 @@ Rules (``--decision``):
 * ``rank_count`` (cleanlab's count, our ranking): cleanlab estimates *how many* labels are wrong
   from the confident joint of the labels and the probabilities
   (``cleanlab.count.num_label_issues``); the top that many examples of the ranking are flagged.
+  From dynamics the count uses the probabilities of the first half of the epochs (rounded up),
+  before the model has fitted many wrong labels.
 * ``confident_learning``: cleanlab's own flagged set (``cleanlab.filter.find_label_issues``,
   ``prune_by_noise_rate``) on the same probabilities (Northcutt et al., 2021).
 * ``loss_mixture``: a two-component Gaussian mixture fitted to the per-example loss; an example is
@@ -108,15 +110,26 @@ def top_k(score: np.ndarray, k: int, guids: np.ndarray | None = None) -> np.ndar
 
 # -- the rules ----------------------------------------------------------------------------------
 def rank_count(gold: np.ndarray, probabilities: np.ndarray, score: np.ndarray, *,
-               guids: np.ndarray | None = None) -> Decision:
-    """Flag the top ``cleanlab.count.num_label_issues(gold, probabilities)`` examples of ``score``."""
+               guids: np.ndarray | None = None, count_probabilities: np.ndarray | None = None) -> Decision:
+    """Flag the top ``cleanlab.count.num_label_issues(gold, count_probabilities)`` examples of ``score``.
+
+    ``count_probabilities`` (N, C), default ``probabilities``: what the count is estimated from. From
+    dynamics, the first half of the epochs (:func:`count_epochs`): later epochs have begun to fit the
+    wrong labels, which makes them look right and the count too low.
+    """
     _cleanlab("rank_count")
     from cleanlab.count import num_label_issues
 
     gold = np.asarray(gold, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    k = int(num_label_issues(gold, probabilities, estimation_method="off_diagonal_calibrated"))
+    counted = probabilities if count_probabilities is None else np.asarray(count_probabilities, dtype=np.float64)
+    k = int(num_label_issues(gold, counted, estimation_method="off_diagonal_calibrated"))
     return _decision("rank_count", top_k(score, k, guids), gold, probabilities, estimated_count=k)
+
+
+def count_epochs(num_epochs: int) -> int:
+    """Epochs whose probabilities ``rank_count`` counts from by default: the first half, rounded up."""
+    return max(1, -(-int(num_epochs) // 2))
 
 
 def confident_learning(gold: np.ndarray, probabilities: np.ndarray, *,
@@ -204,12 +217,13 @@ def threshold_labels(gold: np.ndarray, num_classes: int, *, seed: int = 0) -> np
 
 
 def decide(rule: str, *, gold: np.ndarray, probabilities: np.ndarray, score: np.ndarray, loss: np.ndarray | None = None,
-           aum: np.ndarray | None = None, threshold: float | None = None, guids: np.ndarray | None = None) -> Decision | None:
+           aum: np.ndarray | None = None, threshold: float | None = None, guids: np.ndarray | None = None,
+           count_probabilities: np.ndarray | None = None) -> Decision | None:
     """Apply ``rule`` (one of :data:`DECISIONS`); ``None`` for ``"none"``."""
     if rule == "none":
         return None
     if rule == "rank_count":
-        return rank_count(gold, probabilities, score, guids=guids)
+        return rank_count(gold, probabilities, score, guids=guids, count_probabilities=count_probabilities)
     if rule == "confident_learning":
         return confident_learning(gold, probabilities)
     if rule == "loss_mixture":
@@ -247,15 +261,24 @@ def aum_threshold_from_run(run, *, fake_class: str = FAKE_CLASS, burn_out: int |
     return value
 
 
-def decide_table(df, rule: str, *, threshold: float | None = None):
+def decide_table(df, rule: str, *, threshold: float | None = None, count_probabilities=None):
     """Apply ``rule`` to a ranked issues table (:func:`label_errors.rank_examples`, every row); returns the
-    table with ``is_label_issue`` and ``likely_true`` columns added, and the :class:`Decision` (``None`` for none)."""
+    table with ``is_label_issue`` and ``likely_true`` columns added, and the :class:`Decision` (``None`` for none).
+
+    ``count_probabilities``: optional ``(guids (N,), probabilities (N, C))`` for ``rank_count``'s count.
+    """
     probs = np.array(df["probabilities"].tolist(), dtype=np.float64)
     gold = df["gold"].to_numpy(np.int64)
+    guids = df["guid"].to_numpy()
+    counted = None
+    if count_probabilities is not None:
+        count_guids, count_probs = count_probabilities
+        order = np.argsort(count_guids, kind="stable")
+        counted = np.asarray(count_probs)[order[np.searchsorted(count_guids, guids, sorter=order)]]
     dec = decide(rule, gold=gold, probabilities=probs, score=df["score"].to_numpy(np.float64),
                  loss=df["loss"].to_numpy(np.float64) if "loss" in df else None,
                  aum=df["aum"].to_numpy(np.float64) if "aum" in df else None, threshold=threshold,
-                 guids=df["guid"].to_numpy())
+                 guids=guids, count_probabilities=counted)
     out = df.copy()
     out.attrs = dict(df.attrs)
     if dec is None:

@@ -294,6 +294,20 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
                          label_names=label_names, region=list(region), extra=extra, top_k=top_k)
 
 
+def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,
+                        burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(guids (N,), probabilities (N, C), epochs used): the runs' probabilities averaged over their
+    first ``count_epochs`` epochs (default :func:`decision.count_epochs` of the epochs in use), for
+    ``rank_count``'s estimate of how many labels are wrong."""
+    from .decision import count_epochs as default_epochs
+    from .multirun import average_runs
+
+    used = min(r.num_epochs for r in runs) if burn_out is None else burn_out
+    epochs = count_epochs if count_epochs is not None else default_epochs(used)
+    cols, probs = average_runs(runs, burn_out=epochs, progress=False)
+    return cols["guid"], probs, epochs
+
+
 # -- output ---------------------------------------------------------------------------------------
 def dataset_name(source: dict) -> str:
     """A short name of the data source: the GLUE task or the training file's path."""

@@ -48,6 +48,9 @@ class FindIssuesArguments:
                                         "the AUM, dynamics only), aum_threshold "
                                         "(AUM below the threshold of --threshold_run_dir) or none. cleanlab rules "
                                         "need `pip install cleanlab`."})
+    count_epochs: int | None = field(default=None, metadata={"help": "--decision rank_count from dynamics: estimate "
+                                     "the count from the probabilities of the first N epochs (default: the first half, "
+                                     "rounded up, before the model fits the wrong labels)."})
     threshold_run_dir: str | None = field(default=None, metadata={"help": "For --decision aum_threshold: a run of the "
                                           "same data in which about N/(C+1) examples were given the fake class "
                                           "__threshold__ (Pleiss et al., 2020)."})
@@ -118,7 +121,11 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     threshold = None
     if args.decision == "aum_threshold":
         threshold = decision.aum_threshold_from_run(Run(args.threshold_run_dir).require(), burn_out=args.burn_out)
-    df, dec = decision.decide_table(df, args.decision, threshold=threshold)
+    counted = None
+    if args.decision == "rank_count" and args.source == "dynamics":
+        counted = le.count_probabilities(runs, count_epochs=args.count_epochs, burn_out=args.burn_out)
+        settings["count_epochs"] = counted[2]
+    df, dec = decision.decide_table(df, args.decision, threshold=threshold, count_probabilities=counted[:2] if counted else None)
     if args.top_k is not None:
         df = df.head(args.top_k).copy()
     settings["label_names"] = df.attrs["label_names"]
