@@ -61,7 +61,7 @@ class Decision:
                 "by_class_pair": pairs, **self.details}
 
     def describe(self, label_names: Sequence[str]) -> str:
-        """One line: ``estimated 503 of 5000 labels wrong (10.1%): 0 -> 1: 248, 1 -> 0: 255``."""
+        """One line: ``rank_count: estimated 579 of 5000 labels wrong (11.6%): 0 -> 1: 304, 1 -> 0: 275``."""
         n = len(self.flagged)
         pairs = ", ".join(f"{p['given']} -> {p['likely_true']}: {p['count']}" for p in self.summary(label_names)["by_class_pair"])
         return (f"{self.rule}: estimated {self.num_flagged} of {n} labels wrong "
