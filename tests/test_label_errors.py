@@ -219,6 +219,8 @@ def test_dynamics_ranking_by_confidence_and_aum(recorded_run, demo_data, tmp_pat
     (["--source", "dynamics", "--model_dir", "no/such/run"], "no/such/run"),
     (["--source", "model", "--model_name_or_path", "m", "--train_file", "x.jsonl", "--decision", "aum_threshold"],
      "needs --source dynamics and --threshold_run_dir"),
+    (["--source", "model", "--model_name_or_path", "m", "--train_file", "x.jsonl", "--count_epochs", "2"],
+     "--count_epochs is for --decision rank_count with --source dynamics"),
 ])
 def test_bad_input_is_a_one_line_error(args, message, tmp_path):
     proc = run_cli("find_label_issues.py", *args, "--output_dir", tmp_path / "o", check=False)

@@ -62,6 +62,10 @@ class FindIssuesArguments:
             raise ValueError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
         if self.decision == "aum_threshold" and (self.source != "dynamics" or not self.threshold_run_dir):
             raise ValueError("--decision aum_threshold needs --source dynamics and --threshold_run_dir")
+        if self.count_epochs is not None and (self.decision != "rank_count" or self.source != "dynamics"):
+            raise ValueError("--count_epochs is for --decision rank_count with --source dynamics")
+        if self.count_epochs is not None and self.count_epochs < 1:
+            raise ValueError("--count_epochs must be at least 1")
         if self.decision == "aum_mixture" and self.source != "dynamics":
             raise ValueError("--decision aum_mixture needs --source dynamics (the AUM)")
 
