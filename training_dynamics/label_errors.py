@@ -37,8 +37,12 @@ ISSUES_NAME = "label_issues.jsonl"
 ISSUES_CSV = "label_issues.csv"
 SETTINGS_NAME = "label_issues_settings.json"
 SOURCES = ("model", "dynamics")
-#: dynamics scores: option -> (score_name, metric column, sign applied so that higher = more suspicious)
-DYNAMICS_SCORES = {"confidence": ("1-confidence", "confidence"), "aum": ("-aum", "aum")}
+#: dynamics scores: option -> (score_name, what it is); higher = more suspicious
+DYNAMICS_SCORES = {"confidence": ("1-confidence", "low mean gold probability over epochs"),
+                   "aum": ("-aum", "low area under the margin"),
+                   "loss": ("mean loss", "mean cross-entropy of the gold label over epochs"),
+                   "rank_mean": ("mean rank(1-confidence, -aum)", "mean of the two ranks, as a fraction of N")}
+DEFAULT_DYNAMICS_SCORE = "confidence"
 COLUMNS = ["rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
            "score", "score_name", "region"]
 _GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
@@ -227,37 +231,82 @@ def _regions_for(guids: np.ndarray, regions: pd.Series | None) -> list[str]:
     return regions.reindex(guids).fillna("").astype(str).tolist()
 
 
-def issues_from_dynamics(run: Run, *, score: str = "confidence", burn_out: int | None = None,
+def ranks01(x: np.ndarray) -> np.ndarray:
+    """(N,) average ranks of ``x`` scaled to (0, 1] (ties share their mean rank)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    sorted_x = x[order]
+    first = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
+    group = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x))
+    ranks[order] = ((starts + ends + 1) / 2.0)[group]  # 1-based mean rank of each tie group
+    return ranks / len(x)
+
+
+def dynamics_score(cols: dict[str, np.ndarray], score: str) -> np.ndarray:
+    """(N,) suspicion score (higher = more suspicious) from metric columns; see :data:`DYNAMICS_SCORES`."""
+    if score == "confidence":
+        return 1.0 - np.asarray(cols["confidence"], dtype=np.float64)
+    if score == "aum":
+        return -np.asarray(cols["aum"], dtype=np.float64)
+    if score == "loss":
+        return np.asarray(cols["loss"], dtype=np.float64)
+    if score == "rank_mean":
+        return (ranks01(-np.asarray(cols["confidence"])) + ranks01(-np.asarray(cols["aum"]))) / 2.0
+    raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
+
+
+def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAMICS_SCORE, burn_out: int | None = None,
                          proportion: float = 0.33, data: TextClassificationData | None = None,
                          progress: bool = True, top_k: int | None = None) -> pd.DataFrame:
-    """Rank recorded examples by low confidence or low AUM (no model pass).
+    """Rank recorded examples from their training dynamics (no model pass).
 
     Args:
-        run: a recorded run (see :class:`training_dynamics.run.Run`).
-        score: ``"confidence"`` (score = 1 - confidence) or ``"aum"`` (score = -aum).
-        burn_out: use the first ``burn_out`` epochs (default: all).
-        data: the training data, for the texts; default: the data named in the run's meta (texts are
-            left empty, with a warning, when it names none).
+        run: a recorded run (see :class:`training_dynamics.run.Run`), or several runs of the same
+            data whose metrics and probabilities are averaged (:mod:`training_dynamics.multirun`).
+        score: one of :data:`DYNAMICS_SCORES`.
+        burn_out: use the first ``burn_out`` epochs of each run (default: all).
+        data: the training data, for the texts; default: the data named in the first run's meta
+            (texts are left empty, with a warning, when it names none).
+    Returns:
+        The ranked table with the columns ``confidence``, ``variability``, ``correctness``, ``aum``
+        and ``loss`` kept.
     """
+    from .multirun import average_runs
+
     if score not in DYNAMICS_SCORES:
         raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
-    score_name, column = DYNAMICS_SCORES[score]
-    dyn = run.dynamics(progress=progress)
-    epochs = metrics.resolve_burn_out(burn_out, dyn.num_epochs, where=run.dynamics_dir)
-    df = metrics.compute_td_metrics(dyn, burn_out=epochs)  # rows in dyn.guids order
-    probs = np.exp(log_softmax(dyn.logits[:, :epochs])).mean(axis=1)  # (N, C)
+    runs = [run] if isinstance(run, Run) else list(run)
+    cols, probs = average_runs(runs, burn_out=burn_out, progress=progress)
+    df = pd.DataFrame(cols)
     region = selection.region_of(df, proportion=proportion)
-    label_names = run.label_names or [str(i) for i in range(dyn.num_classes)]
-    if data is None and not run.meta.get("data"):
-        logger.warning("%s: dynamics_meta.json names no dataset; texts are left empty (pass --train_file)", run.path)
-        texts = [""] * dyn.num_examples
+    first = runs[0]
+    label_names = first.label_names or [str(i) for i in range(probs.shape[1])]
+    if data is None and not first.meta.get("data"):
+        logger.warning("%s: dynamics_meta.json names no dataset; texts are left empty (pass --train_file)", first.path)
+        texts = [""] * len(df)
     else:
-        texts = run.texts(dyn.guids, data)
-    values = df[column].to_numpy(np.float64)
-    extra = {k: df[k].to_numpy() for k in ("confidence", "variability", "correctness", "aum") if k in df}
-    return rank_examples(guids=dyn.guids, texts=texts, gold=dyn.gold, probabilities=probs,
-                         score=(1.0 - values) if score == "confidence" else -values, score_name=score_name,
+        texts = first.texts(cols["guid"], data)
+    extra = {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
+    return rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
+                         score=dynamics_score(cols, score), score_name=DYNAMICS_SCORES[score][0],
                          label_names=label_names, region=list(region), extra=extra, top_k=top_k)
+
+
+def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,
+                        burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(guids (N,), probabilities (N, C), epochs used): the runs' probabilities averaged over their
+    first ``count_epochs`` epochs (default :func:`decision.count_epochs` of the epochs in use), for
+    ``rank_count``'s estimate of how many labels are wrong."""
+    from .decision import count_epochs as default_epochs
+    from .multirun import average_runs
+
+    used = min(r.num_epochs for r in runs) if burn_out is None else burn_out
+    epochs = count_epochs if count_epochs is not None else default_epochs(used)
+    cols, probs = average_runs(runs, burn_out=epochs, progress=False)
+    return cols["guid"], probs, epochs
 
 
 # -- output ---------------------------------------------------------------------------------------

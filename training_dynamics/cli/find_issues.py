@@ -1,11 +1,15 @@
 """Rank training examples by how likely their label is wrong; writes label_issues.jsonl + .csv.
 
   --source model:    one no-grad pass of a trained model; score = per-example cross-entropy (loss).
-  --source dynamics: recorded training dynamics only; score = 1-confidence (default) or -aum.
+  --source dynamics: recorded training dynamics only (one run, or several of the same data,
+                     averaged); score = 1-confidence (default), -aum, mean loss or their mean rank.
 
-Higher score = more suspicious; rank 1 first. Review the result with `training-dynamics review`.
+Higher score = more suspicious; rank 1 first. --decision flags the likely wrong labels
+(is_label_issue) and prints how many there are per given -> likely-true class pair.
+Review the result with `training-dynamics review`.
 
   training-dynamics find-issues --source dynamics --run_dir dy_log/sst2/bert-tiny --output_dir issues
+  training-dynamics find-issues --source dynamics --run_dir dy_log/sst2/seed1 dy_log/sst2/seed2 --output_dir issues
   training-dynamics find-issues --source model --model_name_or_path outputs/sst2-bert-tiny \\
       --task_name sst2 --output_dir issues
 """
@@ -29,18 +33,41 @@ class FindIssuesArguments:
     source: Literal["model", "dynamics"] = field(metadata={"help": "Score with a trained model, or from recorded dynamics."})
     output_dir: str = field(metadata={"help": "Where label_issues.jsonl, label_issues.csv and label_issues_settings.json go."})
     top_k: int | None = field(default=None, metadata={"help": "Keep only the K most suspicious examples (default: all)."})
-    run_dir: str | None = field(default=None, metadata={"aliases": ["--model_dir"], "help": "A recorded run folder "
-                                "dy_log/<task>/<model>. Required for --source dynamics; with --source model it adds "
-                                "each example's region."})
-    score: Literal["confidence", "aum"] = field(default="confidence", metadata={"help": "Dynamics source: rank by "
-                                                "low confidence (score = 1-confidence) or low AUM (score = -aum)."})
+    run_dir: list[str] | None = field(default=None, metadata={"aliases": ["--model_dir"], "help": "Recorded run "
+                                      "folder(s) dy_log/<task>/<model>; several runs of the same data (seeds or models) "
+                                      "are averaged. Required for --source dynamics; with --source model they add "
+                                      "each example's region."})
+    score: Literal["confidence", "aum", "loss", "rank_mean"] = field(default="confidence", metadata={
+        "help": "Dynamics source: rank by low confidence (score = 1-confidence), low AUM (-aum), high mean loss "
+                "over epochs, or rank_mean (the mean of the confidence and AUM ranks)."})
     burn_out: int | None = field(default=None, metadata={"help": "Use only the first N epochs of the dynamics (default: all)."})
+    decision: Literal["rank_count", "confident_learning", "loss_mixture", "aum_mixture", "aum_threshold", "none"] = field(
+        default="rank_count", metadata={"help": "Which labels to flag (is_label_issue): rank_count (the top "
+                                        "cleanlab-estimated-count of the ranking), confident_learning (cleanlab's "
+                                        "flagged set), loss_mixture / aum_mixture (two-Gaussian mixture on the loss / on "
+                                        "the AUM, dynamics only), aum_threshold "
+                                        "(AUM below the threshold of --threshold_run_dir) or none. cleanlab rules "
+                                        "need `pip install cleanlab`."})
+    count_epochs: int | None = field(default=None, metadata={"help": "--decision rank_count from dynamics: estimate "
+                                     "the count from the probabilities of the first N epochs (default: the first half, "
+                                     "rounded up, before the model fits the wrong labels)."})
+    threshold_run_dir: str | None = field(default=None, metadata={"help": "For --decision aum_threshold: a run of the "
+                                          "same data in which about N/(C+1) examples were given the fake class "
+                                          "__threshold__ (Pleiss et al., 2020)."})
 
     def __post_init__(self):
         if self.top_k is not None and self.top_k < 1:
             raise ValueError("--top_k must be at least 1")
         if self.source == "dynamics" and not self.run_dir:
             raise ValueError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
+        if self.decision == "aum_threshold" and (self.source != "dynamics" or not self.threshold_run_dir):
+            raise ValueError("--decision aum_threshold needs --source dynamics and --threshold_run_dir")
+        if self.count_epochs is not None and (self.decision != "rank_count" or self.source != "dynamics"):
+            raise ValueError("--count_epochs is for --decision rank_count with --source dynamics")
+        if self.count_epochs is not None and self.count_epochs < 1:
+            raise ValueError("--count_epochs must be at least 1")
+        if self.decision == "aum_mixture" and self.source != "dynamics":
+            raise ValueError("--decision aum_mixture needs --source dynamics (the AUM)")
 
 
 @dataclass
@@ -68,31 +95,48 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     if args.source == "model" and not data_args.given:
         raise ValueError("--source model needs --task_name or --train_file")
     setup_logging()
+    from .. import decision
     from .. import label_errors as le
     from ..run import Run
 
     show = not progress.disable_tqdm
     data = data_args.load(cache_dir=model_args.cache_dir) if data_args.given else None
-    run = Run(args.run_dir).require() if args.run_dir else None
+    runs = [Run(path).require() for path in args.run_dir or []]
     settings = {"source": args.source, "top_k": args.top_k}
     if args.source == "model":
-        regions = le.region_labels(run, burn_out=args.burn_out, proportion=region_args.proportion) if run else None
+        regions = le.region_labels(runs[0], burn_out=args.burn_out, proportion=region_args.proportion) if runs else None
         df = le.issues_from_model(data, model_args.model_name_or_path, batch_size=model_args.per_device_eval_batch_size,
                                   max_seq_length=model_args.max_seq_length, device=model_args.device,
                                   trust_label_order=model_args.trust_label_order, regions=regions,
-                                  cache_dir=model_args.cache_dir, progress=show, top_k=args.top_k)
+                                  cache_dir=model_args.cache_dir, progress=show)
         settings.update(score_name="loss", model_name_or_path=model_args.model_name_or_path, data=data.source,
                         dataset=le.dataset_name(data.source))
     else:
-        df = le.issues_from_dynamics(run, score=args.score, burn_out=args.burn_out, proportion=region_args.proportion,
-                                     data=data, progress=show, top_k=args.top_k)
-        source = data.source if data is not None else run.meta.get("data", {})
+        df = le.issues_from_dynamics(runs, score=args.score, burn_out=args.burn_out, proportion=region_args.proportion,
+                                     data=data, progress=show)
+        source = data.source if data is not None else runs[0].meta.get("data", {})
         settings.update(score_name=le.DYNAMICS_SCORES[args.score][0], score=args.score, burn_out=args.burn_out,
-                        data=source, dataset=le.dataset_name(source), model_name_or_path=run.meta.get("model_name_or_path"))
-    if run is not None:
-        settings.update(run_dir=str(run.path.resolve()), proportion=region_args.proportion)
+                        data=source, dataset=le.dataset_name(source),
+                        model_name_or_path=runs[0].meta.get("model_name_or_path"))
+    if runs:
+        settings.update(run_dir=str(runs[0].path.resolve()), proportion=region_args.proportion)
+        if len(runs) > 1:
+            settings["run_dirs"] = [str(r.path.resolve()) for r in runs]
+    threshold = None
+    if args.decision == "aum_threshold":
+        threshold = decision.aum_threshold_from_run(Run(args.threshold_run_dir).require(), burn_out=args.burn_out)
+    counted = None
+    if args.decision == "rank_count" and args.source == "dynamics":
+        counted = le.count_probabilities(runs, count_epochs=args.count_epochs, burn_out=args.burn_out)
+        settings["count_epochs"] = counted[2]
+    df, dec = decision.decide_table(df, args.decision, threshold=threshold, count_probabilities=counted[:2] if counted else None)
+    if args.top_k is not None:
+        df = df.head(args.top_k).copy()
     settings["label_names"] = df.attrs["label_names"]
+    settings["decision"] = dec.summary(df.attrs["label_names"]) if dec is not None else {"rule": "none"}
     le.write_issues(df, args.output_dir, settings)
     top = df.head(5)
     logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
+    if dec is not None:
+        print(dec.describe(df.attrs["label_names"]))
     return 0
