@@ -21,7 +21,7 @@ Rules (``--decision``):
   given a fake extra class in a second run (Pleiss et al., 2020). Needs that run.
 * ``none``: no decision (rank only).
 
-cleanlab is an optional dependency (``pip install cleanlab``), imported only by the rules that use it.
+cleanlab (a dependency) is imported only by the rules that use it.
 """
 
 from __future__ import annotations
