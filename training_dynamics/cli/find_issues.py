@@ -46,8 +46,7 @@ class FindIssuesArguments:
                                         "cleanlab-estimated-count of the ranking), confident_learning (cleanlab's "
                                         "flagged set), loss_mixture / aum_mixture (two-Gaussian mixture on the loss / on "
                                         "the AUM, dynamics only), aum_threshold "
-                                        "(AUM below the threshold of --threshold_run_dir) or none. cleanlab rules "
-                                        "need `pip install cleanlab`."})
+                                        "(AUM below the threshold of --threshold_run_dir) or none."})
     count_epochs: int | None = field(default=None, metadata={"help": "--decision rank_count from dynamics: estimate "
                                      "the count from the probabilities of the first N epochs (default: the first half, "
                                      "rounded up, before the model fits the wrong labels)."})
