@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import fileio, metrics, selection
+from . import fileio, selection
 from .data import TextClassificationData, example_texts
 from .dynamics_file import as_guids
 from .metrics import log_softmax
