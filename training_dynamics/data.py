@@ -410,7 +410,7 @@ def tokenize(ds, tokenizer, text_columns: Sequence[str], max_seq_length: int = 1
     return ds.map(fn, batched=True, remove_columns=list(text_columns), desc="Tokenizing")
 
 
-def example_texts(ds, text_columns: Sequence[str]) -> list[str]:
-    """One display string per example; pairs are joined with `` [SEP] ``."""
+def example_texts(ds, text_columns: Sequence[str], *, separator: str | None = None) -> list[str]:
+    """One display string per example; pairs are joined with ``separator`` (default `` [SEP] ``)."""
     cols = [ds[c] for c in text_columns]
-    return [" [SEP] ".join(parts) for parts in zip(*cols)]
+    return [(separator or " [SEP] ").join(parts) for parts in zip(*cols)]

@@ -17,6 +17,9 @@ Rules (``--decision``):
   flagged when the high-loss component is the more probable (as DivideMix, Li et al., 2020).
 * ``aum_mixture``: the same mixture fitted to the AUM (closer to two Gaussians than the loss,
   whose clean examples pile up near 0 with a long tail); the low-AUM component is flagged.
+* ``score_mixture``: the same mixture fitted to the ranking's own score (``--score``); the more
+  suspicious component is flagged. The default for generative runs (suspicious responses), where
+  there are no classes to count label errors between.
 * ``aum_threshold``: AUM below the 99th percentile of the AUMs of *threshold samples*, examples
   given a fake extra class in a second run (Pleiss et al., 2020). Needs that run.
 * ``none``: no decision (rank only).
@@ -34,8 +37,9 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-DECISIONS = ("rank_count", "confident_learning", "loss_mixture", "aum_mixture", "aum_threshold", "none")
+DECISIONS = ("rank_count", "confident_learning", "loss_mixture", "aum_mixture", "score_mixture", "aum_threshold", "none")
 DEFAULT_DECISION = "rank_count"
+DEFAULT_GENERATIVE_DECISION = "score_mixture"  #: a generative run has one "class" (the response): nothing to count
 FAKE_CLASS = "__threshold__"
 
 
@@ -60,12 +64,15 @@ class Decision:
         return {"rule": self.rule, "num_label_issues": self.num_flagged, "num_examples": int(len(self.flagged)),
                 "by_class_pair": pairs, **self.details}
 
-    def describe(self, label_names: Sequence[str]) -> str:
-        """One line: ``rank_count: estimated 579 of 5000 labels wrong (11.6%): 0 -> 1: 304, 1 -> 0: 275``."""
+    def describe(self, label_names: Sequence[str], *, generative: bool = False) -> str:
+        """One line: ``rank_count: estimated 579 of 5000 labels wrong (11.6%): 0 -> 1: 304, 1 -> 0: 275``
+        (generative: ``score_mixture: 163 of 2000 responses flagged as suspicious (8.2%)``)."""
         n = len(self.flagged)
+        share = f"({100.0 * self.num_flagged / max(n, 1):.1f}%)"
+        if generative:
+            return f"{self.rule}: {self.num_flagged} of {n} responses flagged as suspicious {share}"
         pairs = ", ".join(f"{p['given']} -> {p['likely_true']}: {p['count']}" for p in self.summary(label_names)["by_class_pair"])
-        return (f"{self.rule}: estimated {self.num_flagged} of {n} labels wrong "
-                f"({100.0 * self.num_flagged / max(n, 1):.1f}%){': ' + pairs if pairs else ''}")
+        return f"{self.rule}: estimated {self.num_flagged} of {n} labels wrong {share}{': ' + pairs if pairs else ''}"
 
 
 # -- shared arithmetic --------------------------------------------------------------------------
@@ -192,6 +199,11 @@ def aum_mixture(gold: np.ndarray, probabilities: np.ndarray, aum: np.ndarray) ->
     return mixture_decision("aum_mixture", gold, probabilities, -np.asarray(aum, dtype=np.float64), fitted_to="-aum")
 
 
+def score_mixture(gold: np.ndarray, probabilities: np.ndarray, score: np.ndarray) -> Decision:
+    """Two-Gaussian mixture on the ranking's score (higher = more suspicious); the high component is flagged."""
+    return mixture_decision("score_mixture", gold, probabilities, np.asarray(score, dtype=np.float64), fitted_to="score")
+
+
 def aum_threshold_value(fake_aum: np.ndarray, *, percentile: float = 99.0) -> float:
     """Pleiss et al. (2020): the ``percentile``-th percentile of the threshold samples' AUMs."""
     fake_aum = np.asarray(fake_aum, dtype=np.float64)
@@ -234,6 +246,8 @@ def decide(rule: str, *, gold: np.ndarray, probabilities: np.ndarray, score: np.
         if aum is None:
             raise ValueError("--decision aum_mixture needs --source dynamics (the AUM)")
         return aum_mixture(gold, probabilities, aum)
+    if rule == "score_mixture":
+        return score_mixture(gold, probabilities, score)
     if rule == "aum_threshold":
         if aum is None or threshold is None:
             raise ValueError("--decision aum_threshold needs --source dynamics and --threshold_run_dir "

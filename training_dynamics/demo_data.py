@@ -1,6 +1,7 @@
 """Offline stand-ins for the Hub: a generated sentiment dataset with planted label noise and
 ambiguity (ground truth saved beside it), and a tiny BERT with a word-level tokenizer built from
-that data, saved with ``save_pretrained`` so it loads through ``--model_name_or_path DIR``.
+that data, saved with ``save_pretrained`` so it loads through ``--model_name_or_path DIR``; and for
+generative fine-tuning, prompt/response pairs with planted bad responses and a tiny GPT-2.
 """
 
 from __future__ import annotations
@@ -115,4 +116,97 @@ def build_tiny_bert(out_dir: str | Path, texts, *, hidden_size: int = 64, num_la
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     logger.info("tiny BERT (%d layers, %d wide, vocab %d) -> %s", num_layers, hidden_size, len(tokenizer), out)
+    return out
+
+
+# -- generative: prompt/response data and a tiny GPT-2 --------------------------------------------
+ANIMALS = {  # name: (kind, food, home)
+    "fox": ("mammal", "mice", "forest"), "owl": ("bird", "mice", "forest"), "cod": ("fish", "shrimp", "sea"),
+    "frog": ("amphibian", "flies", "pond"), "bee": ("insect", "nectar", "hive"), "cow": ("mammal", "grass", "farm"),
+    "hawk": ("bird", "rabbits", "cliffs"), "eel": ("fish", "worms", "river"), "newt": ("amphibian", "snails", "pond"),
+    "ant": ("insect", "seeds", "nest"), "bear": ("mammal", "berries", "forest"), "duck": ("bird", "weeds", "lake"),
+    "shark": ("fish", "seals", "sea"), "toad": ("amphibian", "beetles", "garden"), "moth": ("insect", "nectar", "meadow"),
+    "goat": ("mammal", "shrubs", "hills"), "crow": ("bird", "grain", "fields"), "trout": ("fish", "flies", "stream"),
+    "wasp": ("insect", "caterpillars", "nest"), "seal": ("mammal", "fish", "coast"), "swan": ("bird", "weeds", "lake"),
+    "pike": ("fish", "frogs", "river"), "horse": ("mammal", "hay", "farm"), "wren": ("bird", "spiders", "hedges"),
+}
+PROMPTS = ("tell me about the {a}", "what is a {a}", "describe the {a} please", "give facts about the {a}",
+           "what do you know about the {a}", "explain what a {a} is")
+RESPONSES = ("it is a {k} that eats {f} and lives in the {h}",
+             "a {k} . it eats {f} and its home is the {h}")
+
+
+def make_instructions(n: int, *, seed: int = 0, bad_rate: float = 0.1) -> list[dict]:
+    """``n`` prompt/response pairs about animals; a share ``bad_rate`` of the responses is *bad*: the
+    response of another prompt, about another animal (the planted errors).
+
+    Each record: ``prompt``, ``response``, ``kind`` (``good`` or ``bad``), ``clean_response``.
+    """
+    rng = np.random.default_rng(seed)
+    names = sorted(ANIMALS)
+    out = []
+    for _ in range(n):
+        a = str(rng.choice(names))
+        k, f, h = ANIMALS[a]
+        prompt = str(rng.choice(PROMPTS)).format(a=a)
+        clean = str(rng.choice(RESPONSES)).format(a=a, k=k, f=f, h=h)
+        out.append({"prompt": prompt, "response": clean, "kind": "good", "clean_response": clean, "animal": a})
+    for i in rng.choice(n, size=int(round(bad_rate * n)), replace=False):
+        other = out[int(rng.integers(n))]
+        while other["animal"] == out[i]["animal"]:  # a response about another animal
+            other = out[int(rng.integers(n))]
+        out[i] = {**out[i], "response": other["clean_response"], "kind": "bad"}
+    return out
+
+
+def write_generative_demo(out_dir: str | Path, *, n_train: int = 1000, n_validation: int = 200, seed: int = 0,
+                          bad_rate: float = 0.1) -> dict[str, Path]:
+    """Write ``train.jsonl`` (prompt, response; with planted bad responses), ``validation.jsonl`` (clean)
+    and ``train_truth.jsonl`` (guid = row index, kind, clean response) into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train = make_instructions(n_train, seed=seed, bad_rate=bad_rate)
+    val = make_instructions(n_validation, seed=seed + 1, bad_rate=0.0)
+    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
+    for key, rows in (("train", train), ("validation", val)):
+        with open(paths[key], "w") as fh:
+            fh.writelines(json.dumps({"prompt": r["prompt"], "response": r["response"]}) + "\n" for r in rows)
+    with open(paths["truth"], "w") as fh:
+        fh.writelines(json.dumps({"guid": i, "kind": r["kind"], "clean_response": r["clean_response"]}) + "\n"
+                      for i, r in enumerate(train))
+    logger.info("generative demo dataset: %d train (%d bad responses), %d validation -> %s", n_train,
+                sum(r["kind"] == "bad" for r in train), n_validation, out)
+    return paths
+
+
+def build_causal_tokenizer(texts, *, model_max_length: int = 64):
+    """A lower-casing word-level tokenizer for a causal LM (``<pad>``, ``<unk>``, ``<eos>``; no BOS)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "<eos>"]
+    words = sorted({w for t in texts for w in t.lower().split()})
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(specials + words)}, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>",
+                                   model_max_length=model_max_length, model_input_names=["input_ids", "attention_mask"])
+
+
+def build_tiny_gpt2(out_dir: str | Path, texts, *, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 2,
+                    max_length: int = 64, seed: int = 0) -> Path:
+    """Save a randomly initialised small GPT-2 and a word-level tokenizer built from ``texts``."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = build_causal_tokenizer(texts, model_max_length=max_length)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=max_length, n_embd=hidden_size, n_layer=num_layers,
+                        n_head=num_heads, bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(config)
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    logger.info("tiny GPT-2 (%d layers, %d wide, vocab %d) -> %s", num_layers, hidden_size, len(tokenizer), out)
     return out

@@ -9,7 +9,10 @@ Layout of a run folder (``dy_log/<task>/<model>``)::
 Reading (:func:`read_dynamics`) accepts every format the writer produces -- the seed's jsonl
 (``{"guid": 7, "logits_epoch_<e>": [...], "gold": 1, "device": "cpu"}``; ``device`` and any other
 extra key are ignored) and ``.npz`` (arrays ``guid``, ``logits``, ``gold``), even mixed across
-epochs -- and validates it. Every problem raises :class:`DynamicsError` with a one-line message
+epochs -- and validates it. A generative run (a causal LM on prompt/response data, ``meta["kind"]
+== "generative"``) stores a few numbers per example instead of logits (:data:`GENERATIVE_VALUES`):
+``{"guid": 7, "logprob_epoch_<e>": -1.2, "token_accuracy_epoch_<e>": 0.6, "margin_epoch_<e>": 0.4,
+"el2n_epoch_<e>": 0.7, "num_tokens": 12, "device": "cpu"}`` (npz: one array per name). Every problem raises :class:`DynamicsError` with a one-line message
 ``<file>: <example>: <what is wrong>``, where the example is ``line <k> (guid <g>)`` in a jsonl
 file (1-based line number) or ``row <i> (guid <g>)`` in an npz file (0-based array row).
 """
@@ -36,6 +39,11 @@ FORMATS = ("jsonl", "npz")
 EPOCH_FILE_RE = re.compile(r"dynamics_epoch_(\d+)\.(jsonl|npz)")
 _JSON_BLOCK_SIZE = 4 << 20  # pyarrow parses blocks of this many bytes in parallel
 _INT64 = np.iinfo(np.int64)
+#: what a generative run records per example and epoch, over the response tokens: mean log-probability
+#: of the gold token, share of tokens whose greedy argmax is the gold token, mean margin (gold logit -
+#: largest other logit), mean ||softmax - onehot||_2; and the number of response tokens
+GENERATIVE_VALUES = ("logprob", "token_accuracy", "margin", "el2n", "num_tokens")
+GENERATIVE = "generative"
 
 
 class DynamicsError(ValueError):
@@ -158,6 +166,30 @@ def write_epoch(
 
 
 
+def write_generative_epoch(dy_dir: str | os.PathLike, epoch: int, guids: np.ndarray, values: np.ndarray, *,
+                           device: str = "cpu", fmt: str = "jsonl") -> Path:
+    """Write one epoch of a generative run atomically: ``values`` (N, 5) in :data:`GENERATIVE_VALUES` order."""
+    guids = as_guids(guids)
+    values = np.asarray(values, dtype=np.float32)
+    if values.shape != (len(guids), len(GENERATIVE_VALUES)):
+        raise ValueError(f"values {values.shape} must be (N, {len(GENERATIVE_VALUES)}) for {len(guids)} guids")
+    path = epoch_path(dy_dir, epoch, fmt)
+    n_tokens = np.rint(values[:, -1]).astype(np.int64)
+    if fmt == "npz":
+        with atomic_write(path, "wb") as fh:
+            np.savez(fh, guid=guids, **{k: values[:, i] for i, k in enumerate(GENERATIVE_VALUES[:-1])},
+                     num_tokens=n_tokens)
+        return path
+    keys = [json.dumps(f"{k}_epoch_{epoch}") for k in GENERATIVE_VALUES[:-1]]
+    dev = json.dumps(device)
+    with atomic_write(path) as fh:
+        fh.writelines(
+            "{" + f'"guid": {g}, ' + "".join(f"{k}: {json.dumps(v)}, " for k, v in zip(keys, row)) +
+            f'"num_tokens": {n}, "device": {dev}}}\n'
+            for g, row, n in zip(_json_ids(guids), values[:, :-1].tolist(), n_tokens.tolist()))
+    return path
+
+
 def _json_ids(guids: np.ndarray) -> list[str]:
     """Each id as JSON text: ``7`` or ``"pair-7"`` (escaped as JSON requires)."""
     if guids.dtype.kind in "iu":
@@ -186,6 +218,10 @@ class Dynamics:
         meta: ``dynamics_meta.json`` (``{}`` for seed runs, which have none).
         files: (E,) the epoch files read, in epoch order.
         sources: per file ``{"file", "size", "mtime_ns"}``, taken before reading (staleness checks).
+        values: generative runs only: (N, E, 5) in :data:`GENERATIVE_VALUES` order. Their ``logits``
+            are then two-class stand-ins ``[log p_e, log(1 - p_e)]`` with ``p_e`` = exp(mean token
+            log-probability) and ``gold`` 0 ("the response"), so that code reading probabilities
+            sees ``[p_e, 1 - p_e]``.
     """
 
     guids: np.ndarray
@@ -195,6 +231,12 @@ class Dynamics:
     meta: dict = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
+    values: np.ndarray | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"classification"`` or ``"generative"``."""
+        return GENERATIVE if self.values is not None else "classification"
 
     @property
     def num_examples(self) -> int:
@@ -249,6 +291,7 @@ class _EpochRows:
         self.path, self.epoch = path, epoch
         self.guids, self.logits, self.gold = guids, logits, gold
         self.order = self.sorted = None  # filled by check()
+        self.generative = False  # "logits" are a generative run's values (GENERATIVE_VALUES)
         self._line_numbers: np.ndarray | None = None
 
     @property
@@ -449,12 +492,93 @@ def _read_jsonl(path: Path, epoch: int) -> _EpochRows:
         return _read_jsonl_slow(path, epoch)
 
 
+def _is_generative(path: Path, epoch: int) -> bool:
+    """Whether an epoch file holds a generative run's values (it names ``logprob``) rather than logits."""
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return "logprob" in z.files
+        except Exception:
+            return False  # the logits reader names the damage
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                return f'"logprob_epoch_{epoch}"'.encode() in line
+    return False
+
+
+def _read_generative(path: Path, epoch: int) -> _EpochRows:
+    """A generative epoch file as rows whose "logits" are the (N, 5) values and whose gold is 0."""
+    names = [f"{k}_epoch_{epoch}" for k in GENERATIVE_VALUES[:-1]] + ["num_tokens"]
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [k for k in ("guid", *GENERATIVE_VALUES) if k not in z.files]
+                if missing:
+                    raise DynamicsError(f"{path}: no array {missing[0]!r} (arrays: {', '.join(z.files)})")
+                guids = as_guids(z["guid"], where=f"{path}: guid")
+                values = np.stack([np.asarray(z[k], dtype=np.float64) for k in GENERATIVE_VALUES], axis=1)
+        except DynamicsError:
+            raise
+        except Exception as exc:
+            raise DynamicsError(f"{path}: not a readable .npz file of a generative run: {exc}") from None
+        rows = _EpochRows(path, epoch, guids, values, np.zeros(len(guids), np.int64))
+    else:
+        guids_l, values_l = [], []
+        with open(path, "rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    raise DynamicsError(f"{path}: line {lineno}: invalid JSON"
+                                        + ("" if line.endswith(b"\n") else " (truncated: was the recording interrupted?)")) from None
+                missing = [k for k in ("guid", *names) if not isinstance(rec, dict) or k not in rec]
+                if missing:
+                    raise DynamicsError(f"{path}: line {lineno}: no {missing[0]!r}")
+                vals = [rec[k] for k in names]
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                    raise DynamicsError(f"{path}: line {lineno} (guid {rec['guid']}): values must be numbers, got {vals}")
+                guids_l.append(rec["guid"])
+                values_l.append(vals)
+        try:
+            guids = as_guids(guids_l, where=f"{path}: guid") if guids_l else np.zeros(0, np.int64)
+        except ValueError as exc:
+            raise DynamicsError(str(exc)) from None
+        values = np.asarray(values_l, dtype=np.float64).reshape(len(values_l), len(GENERATIVE_VALUES))
+        rows = _EpochRows(path, epoch, guids, values, np.zeros(len(guids), np.int64))
+    if len(values):
+        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        if bad.size:
+            raise rows.fail(bad[0], f"values are not finite: {values[bad[0]].tolist()}")
+        checks = ((values[:, 0] > 1e-6, "logprob is positive (a log-probability is <= 0)"),
+                  ((values[:, 1] < 0) | (values[:, 1] > 1), "token_accuracy is outside 0..1"),
+                  ((values[:, 4] < 1) | (values[:, 4] != np.rint(values[:, 4])), "num_tokens is not a whole number >= 1"))
+        for bad_rows, what in checks:
+            if bad_rows.any():
+                r = int(np.flatnonzero(bad_rows)[0])
+                raise rows.fail(r, f"{what}: {dict(zip(GENERATIVE_VALUES, values[r].tolist()))}")
+    return rows
+
+
 def _read_epoch_file(path: str | os.PathLike, epoch: int) -> _EpochRows:
-    """Read and check one epoch file (jsonl or npz); rows in file order."""
+    """Read and check one epoch file (jsonl or npz; logits or a generative run's values); rows in file order."""
     path = Path(path)
-    rows = _read_npz(path, epoch) if path.suffix == ".npz" else _read_jsonl(path, epoch)
+    if _is_generative(path, epoch):
+        rows = _read_generative(path, epoch)
+        rows.generative = True
+    else:
+        rows = _read_npz(path, epoch) if path.suffix == ".npz" else _read_jsonl(path, epoch)
     rows.check()
     return rows
+
+
+def pseudo_logits(logprob: np.ndarray) -> np.ndarray:
+    """(..., 2) two-class logits ``[log p, log(1 - p)]`` for mean token log-probabilities ``logprob``
+    (softmax gives back ``[p, 1 - p]``; ``1 - p`` is floored at 1e-300 so that they stay finite)."""
+    logprob = np.minimum(np.asarray(logprob, dtype=np.float64), 0.0)
+    return np.stack([logprob, np.log(np.maximum(-np.expm1(logprob), 1e-300))], axis=-1)
 
 
 def _check_meta(dy_dir: Path, meta: dict, n: int, e: int, c: int, first: Path) -> None:
@@ -508,6 +632,10 @@ def read_dynamics(dy_dir: str | os.PathLike, *, progress: bool = True) -> Dynami
                 logits[:, 0] = rows.logits
                 gold = rows.gold
                 continue
+            if rows.generative != first.generative:
+                kinds = {True: "a generative run's values", False: "logits"}
+                raise rows.fail(None, f"holds {kinds[rows.generative]}, but {first.path.name} holds "
+                                      f"{kinds[first.generative]}: the epochs come from different runs")
             logits[:, e], gold_e, perm = _align(first, rows)
             bad = np.flatnonzero(gold_e != gold)
             if bad.size:
@@ -515,11 +643,14 @@ def read_dynamics(dy_dir: str | os.PathLike, *, progress: bool = True) -> Dynami
                 r = r0 if perm is None else int(perm[r0])
                 raise rows.fail(r, f"gold {rows.gold[r]}, but gold {gold[r0]} in {first.path.name} "
                                    f"{first.where(r0)}: the label must not change between epochs")
+    values = None
+    if first.generative:
+        values, logits = logits, pseudo_logits(logits[..., 0])
     n, e, c = logits.shape
     _check_meta(dy_dir, meta, n, e, c, first.path)
     logger.debug("read %d examples x %d epochs x %d classes from %s", n, e, c, dy_dir)
     return Dynamics(guids=first.guids, gold=gold, logits=logits, dy_dir=dy_dir, meta=meta, files=paths,
-                    sources=sources)
+                    sources=sources, values=values)
 
 
 class _NoBar:

@@ -25,6 +25,16 @@ label and ``p_e = softmax(z_e)[y]`` computed as ``exp(log_softmax(z_e)[y])`` (ma
 - ``last_pred``           argmax(z_{E-1}): the prediction at the last epoch used
 - ``gold``                y
 
+Generative runs (a causal LM on prompt/response data) record, per example and epoch, the mean
+log-probability of the response's tokens, the share of them the greedy argmax gets right, the mean
+token margin and the mean token EL2N (:data:`dynamics_file.GENERATIVE_VALUES`). The same columns then
+read: ``p_e = exp(mean token log-probability)`` (the geometric-mean probability of the gold
+response), an epoch is *correct* when ``token_accuracy >= CORRECT_TOKEN_ACCURACY`` (the greedy
+prediction is right on at least 90% of the response's tokens: it nearly reproduces it), ``last_pred`` is 0 for a correct and 1
+for an incorrect last epoch (classes ``response`` / ``other``), ``gold`` is 0; ``loss`` is the mean
+token NLL, ``aum`` the mean token margin, ``el2n`` the mean token EL2N. Two extra columns:
+``token_accuracy`` (mean over the epochs) and ``num_tokens``.
+
 Pure arrays in, arrays out: reading epoch files is :mod:`dynamics_file`'s job, caching the result in
 a run folder's ``td_metrics.jsonl`` is :class:`training_dynamics.run.Run`'s. Rows keep the order of
 the first epoch file; ``index`` is the position of the example in that file (the seed's meaning; for
@@ -48,6 +58,8 @@ if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metri
 logger = logging.getLogger(__name__)
 
 NEVER_LEARNED_FORGETFULNESS = 1000
+CORRECT_TOKEN_ACCURACY = 0.9  #: a generative epoch is correct when at least this share of its tokens is
+GENERATIVE_COLUMNS = ("token_accuracy", "num_tokens")
 SEED_COLUMNS = ("guid", "index", "threshold_closeness", "confidence", "variability", "correctness", "forgetfulness")
 EXTRA_COLUMNS = ("never_learned", "loss", "aum", "aleatoric", "el2n", "last_pred", "gold")
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
@@ -115,6 +127,21 @@ def _per_epoch_block(logits: np.ndarray, gold: np.ndarray) -> dict[str, np.ndarr
     margin = gold_logit - _reduce_classes(np.maximum, others)
     del others
     return {"logp_gold": logp_gold, "pred": logits.argmax(axis=-1), "margin": margin, "el2n": el2n}
+
+
+def generative_per_epoch(values: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`per_epoch_arrays` of a generative run from its (N, E, 5) values (no logits needed)."""
+    values = np.asarray(values, dtype=np.float64)
+    return {"logp_gold": np.minimum(values[..., 0], 0.0),
+            "pred": np.where(values[..., 1] >= CORRECT_TOKEN_ACCURACY, 0, 1).astype(np.int64),
+            "margin": values[..., 2], "el2n": values[..., 3], "token_accuracy": values[..., 1]}
+
+
+def dynamics_per_epoch(dynamics: Dynamics, *, epochs: int | None = None) -> dict[str, np.ndarray]:
+    """:func:`per_epoch_arrays` of the first ``epochs`` epochs (default all) of a classification or generative run."""
+    if dynamics.values is not None:
+        return generative_per_epoch(dynamics.values[:, :epochs])
+    return per_epoch_arrays(dynamics.logits[:, :epochs], dynamics.gold)
 
 
 def aggregate_epochs(per_epoch: dict[str, np.ndarray], gold: np.ndarray, *,
@@ -186,11 +213,15 @@ def td_metrics_columns(dynamics: Dynamics, *, burn_out: int | None = None, inclu
     """
     burn_out = resolve_burn_out(burn_out, dynamics.num_epochs, where=dynamics.dy_dir)
     if per_epoch is None:
-        per_epoch = per_epoch_arrays(dynamics.logits[:, :burn_out], dynamics.gold)
+        per_epoch = dynamics_per_epoch(dynamics, epochs=burn_out)
     used = {k: v[:, :burn_out] for k, v in per_epoch.items()}
     cols = aggregate_epochs(used, dynamics.gold, include_ci=include_ci)
     cols |= {"guid": dynamics.guids, "index": np.arange(dynamics.num_examples)}
-    return {c: cols[c] for c in COLUMNS}
+    out = {c: cols[c] for c in COLUMNS}
+    if dynamics.values is not None:
+        out["token_accuracy"] = used["token_accuracy"].mean(axis=1)
+        out["num_tokens"] = np.rint(dynamics.values[:, 0, 4]).astype(np.int64)
+    return out
 
 
 def compute_td_metrics(dynamics: Dynamics, *, burn_out: int | None = None, include_ci: bool = False) -> pd.DataFrame:
@@ -214,7 +245,7 @@ def training_summary_columns(dynamics: Dynamics, *,
                              per_epoch: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """:func:`training_summary` without pandas: ``{column: (E,) array}``."""
     if per_epoch is None:
-        per_epoch = per_epoch_arrays(dynamics.logits, dynamics.gold)
+        per_epoch = dynamics_per_epoch(dynamics)
     acc = (per_epoch["pred"] == dynamics.gold[:, None]).mean(axis=0)
     return {"epoch": np.arange(dynamics.num_epochs), "loss": -per_epoch["logp_gold"].mean(axis=0), "accuracy": acc,
             "num_examples": np.full(dynamics.num_epochs, dynamics.num_examples)}

@@ -258,14 +258,11 @@ class DynamicsTrainer(Trainer):
             raise ValueError("dataloader_drop_last drops training examples every epoch, so their dynamics would be "
                              "missing; set it to false to record training dynamics")
         ds = self.train_dataset
-        label_col = next((c for c in ("label", "labels") if c in ds.column_names), None)
-        if label_col is None:
-            raise ValueError("the training dataset needs a 'label' column to record gold labels")
         id_col = next((c for c in ("guid", "idx") if c in ds.column_names), None)
         guids = np.asarray(ds[id_col]) if id_col else np.arange(len(ds))
+        self.recorder = self._make_recorder(ds, guids)
         drop = [c for c in (id_col, ROW) if c is not None and c in ds.column_names]
         self.train_dataset = ds.remove_columns(drop).add_column(ROW, list(range(len(ds))))
-        self.recorder = DynamicsRecorder(guids, np.asarray(ds[label_col]), self.model.config.num_labels)
         self.dynamics_dir = Path(dynamics_dir)
         self.td_mode, self.td_format = td_mode, td_format
         self.dynamics_meta = dict(dynamics_meta or {})
@@ -276,6 +273,27 @@ class DynamicsTrainer(Trainer):
         self.epochs_written: list[int] = []  #: epochs the last ``train`` call wrote
         self.add_callback(_RecordEachEpoch(self))
 
+    # -- what is recorded (a subclass records something else: see record_clm) ------------------
+    def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
+        """The buffer for the training set ``ds``: one logit per class per example, and its gold label."""
+        label_col = next((c for c in ("label", "labels") if c in ds.column_names), None)
+        if label_col is None:
+            raise ValueError("the training dataset needs a 'label' column to record gold labels")
+        return DynamicsRecorder(guids, np.asarray(ds[label_col]), self.model.config.num_labels)
+
+    def _record(self, rows: torch.Tensor, outputs: Any, labels: torch.Tensor | None) -> None:
+        """Store what a forward pass says about the examples ``rows``: their logits."""
+        self.recorder.update(rows, _logits_of(outputs))
+
+    def _write_epoch_file(self, epoch: int, guids: np.ndarray, values: np.ndarray, gold: np.ndarray) -> Path:
+        return dynamics_file.write_epoch(self._td_out, epoch, guids, values, gold, device=str(self.args.device),
+                                         fmt=self.td_format)
+
+    def _meta_fields(self) -> dict:
+        """What ``dynamics_meta.json`` says about the recorded values."""
+        return {"num_labels": self.recorder.num_labels,
+                "label_names": [self.model.config.id2label.get(i, str(i)) for i in range(self.recorder.num_labels)]}
+
     # -- capture ----------------------------------------------------------------------------
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
@@ -285,9 +303,10 @@ class DynamicsTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """The Trainer's loss, unchanged; in ``in_training`` mode the batch's logits are recorded."""
         rows = inputs.pop(ROW, None)
+        labels = inputs.get("labels")  # before the Trainer's label smoother or loss function pops them
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if rows is not None and model.training and self.td_mode == "in_training":
-            self.recorder.update(rows, _logits_of(outputs))
+            self._record(rows, outputs, labels)
         return (loss, outputs) if return_outputs else loss
 
     def _post_epoch_pass(self) -> None:
@@ -305,9 +324,9 @@ class DynamicsTrainer(Trainer):
                                    disable=not self.is_world_process_zero()):
                     inputs = self._prepare_inputs(inputs)
                     rows = inputs.pop(ROW)
-                    inputs.pop("labels", None)
+                    labels = inputs.pop("labels", None)
                     with self.autocast_smart_context_manager():
-                        self.recorder.update(rows, _logits_of(model(**inputs)))
+                        self._record(rows, model(**inputs), labels)
         finally:
             model.train(was_training)
 
@@ -361,13 +380,13 @@ class DynamicsTrainer(Trainer):
         meta = {
             **self.dynamics_meta,
             "num_examples": len(self.recorder),
-            "num_labels": self.recorder.num_labels,
             "td_mode": self.td_mode,
             "format": self.td_format,
             "epochs_completed": epochs_completed,
             "num_train_epochs": self.args.num_train_epochs,
         }
-        meta.setdefault("label_names", [self.model.config.id2label.get(i, str(i)) for i in range(self.recorder.num_labels)])
+        for key, value in self._meta_fields().items():
+            meta.setdefault(key, value)
         path = self._td_out / dynamics_file.META_NAME
         with _naming_full_disk(path):
             fileio.write_json(path, meta)
@@ -377,8 +396,7 @@ class DynamicsTrainer(Trainer):
         guids, lg, gold = self.recorder.finalize(logits, filled)
         path = dynamics_file.epoch_path(self._td_out, epoch, self.td_format)
         with _naming_full_disk(path):
-            dynamics_file.write_epoch(self._td_out, epoch, guids, lg, gold, device=str(self.args.device),
-                                      fmt=self.td_format)
+            self._write_epoch_file(epoch, guids, lg, gold)
         self._write_meta(epoch + 1)
         self.epochs_written.append(epoch)
         return path

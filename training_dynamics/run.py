@@ -185,7 +185,7 @@ class Run:
         burn_out = metrics.resolve_burn_out(burn_out, len(self.require().epoch_files()), where=self.dynamics_dir)
         dyn = self.dynamics(progress=progress)
         t1 = time.perf_counter()
-        per_epoch = metrics.per_epoch_arrays(dyn.logits, dyn.gold)  # once, for the metrics and the summary
+        per_epoch = metrics.dynamics_per_epoch(dyn)  # once, for the metrics and the summary
         cols = metrics.td_metrics_columns(dyn, burn_out=burn_out, include_ci=include_ci, per_epoch=per_epoch)
         summary = metrics.training_summary_columns(dyn, per_epoch=per_epoch)
         t2 = time.perf_counter()
@@ -265,6 +265,8 @@ class Run:
         src = dict(self.meta.get("data") or {})
         if train_file:
             src.update(train_file=str(train_file), task_name=None)
+        if self.meta.get("kind") == dynamics_file.GENERATIVE:
+            src["kind"] = dynamics_file.GENERATIVE
         return load_source(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
                            where=self.dynamics_dir / dynamics_file.META_NAME)
 
@@ -283,6 +285,19 @@ def load_source(src: dict, *, label_names: Sequence[str] | None = None, cache_di
     """
     from .data import DataError, load_text_classification
 
+    if src.get("kind") == dynamics_file.GENERATIVE:
+        from .clm_data import load_generative
+
+        if not src.get("train_file"):
+            raise DataError(f"{where}: names no training data; pass --train_file")
+        if not os.path.exists(src["train_file"]):
+            raise DataError(f"{src['train_file']}: the training file named in {where} is gone "
+                            "(moved?); pass --train_file with its new path")
+        cols = list(src.get("text_columns") or [])
+        pair = len(cols) == 2
+        return load_generative(train_file=src["train_file"], prompt_column=cols[0] if pair else None,
+                               response_column=cols[1] if pair else None, text_column=None if pair or not cols else cols[0],
+                               max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
     if not (src.get("task_name") or src.get("train_file")):
         raise DataError(f"{where}: names no training data; pass --train_file")
     if src.get("train_file") and not os.path.exists(src["train_file"]):
@@ -301,7 +316,8 @@ def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
     from .data import DataError, example_texts
 
     guids = dynamics_file.as_guids(guids)
-    texts = pd.Series(example_texts(data.train, data.text_columns), index=dynamics_file.as_guids(data.train["guid"]))
+    texts = pd.Series(example_texts(data.train, data.text_columns, separator=getattr(data, "separator", None)),
+                      index=dynamics_file.as_guids(data.train["guid"]))
     missing = ~np.isin(guids, texts.index.to_numpy())
     if missing.any():
         raise DataError(f"guid {guids[missing][0]} of the dynamics is not in the training data "

@@ -264,8 +264,9 @@ def select_guids(ds, guids: np.ndarray, *, where: str = "selection"):
 
 
 def write_selected_data(path: str | os.PathLike, ds, guids: np.ndarray, *, text_columns: Sequence[str],
-                        label_names: Sequence[str]) -> Path:
-    """Write the selected rows as jsonl (text column(s), ``label`` as its name, ``guid``) atomically.
+                        label_names: Sequence[str], with_label: bool = True) -> Path:
+    """Write the selected rows as jsonl (text column(s), ``label`` as its name unless not
+    ``with_label`` (prompt/response data), ``guid``) atomically.
 
     The file loads with ``--train_file``; its ``guid`` column keeps the original ids.
     """
@@ -274,6 +275,6 @@ def write_selected_data(path: str | os.PathLike, ds, guids: np.ndarray, *, text_
     cols = {c: rows[c] for c in text_columns}
     with fileio.atomic_write(path) as fh:
         for i, (label, guid) in enumerate(zip(names.tolist(), rows[GUID])):
-            fh.write(json.dumps({**{c: cols[c][i] for c in text_columns}, "label": label, GUID: guid},
-                                ensure_ascii=False) + "\n")
+            fh.write(json.dumps({**{c: cols[c][i] for c in text_columns}, **({"label": label} if with_label else {}),
+                                 GUID: guid}, ensure_ascii=False) + "\n")
     return Path(path)

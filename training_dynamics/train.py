@@ -182,6 +182,49 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         overwrite_dynamics=dy_args.overwrite_dynamics)
 
 
+def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
+                      train_filter=None, record: bool = True):
+    """:func:`build_trainer` for a causal LM on prompt/response (or plain text) data
+    (:class:`~training_dynamics.record_clm.CausalLMDynamicsTrainer`)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from .clm_data import LABEL_NAMES, CausalLMCollator, tokenize_generative
+    from .record_clm import CausalLMDynamicsTrainer
+
+    data = data_args.load(cache_dir=model_args.cache_dir)
+    train = train_filter(data.train) if train_filter else data.train
+    if len(train) == 0:
+        raise DataError("no training examples left to train on")
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise DataError(f"{model_args.model_name_or_path}: the tokenizer has neither a pad nor an EOS token")
+        tokenizer.pad_token = tokenizer.eos_token  # padding is masked out of attention and loss
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+    model = load_classifier(AutoModelForCausalLM, model_args, config)
+    where = data.source["train_file"]
+    with training_args.main_process_first(desc="tokenizing"):
+        train_tok = tokenize_generative(train, tokenizer, data.text_columns, data_args.max_seq_length, where=where)
+        val_tok = tokenize_generative(data.validation, tokenizer, data.text_columns, data_args.max_seq_length,
+                                      where=data.source.get("validation_file", where)) \
+            if data.validation is not None else None
+    if val_tok is not None:
+        val_tok = val_tok.remove_columns("guid")
+    kwargs = dict(model=model, args=training_args, eval_dataset=val_tok, processing_class=tokenizer,
+                  data_collator=CausalLMCollator(tokenizer.pad_token_id))
+    if not record:
+        from transformers import Trainer
+
+        return Trainer(train_dataset=train_tok.remove_columns("guid"), **kwargs)
+    meta = {"kind": "generative", "data": {**data.source, "max_train_samples": data_args.max_train_samples},
+            "label_names": list(LABEL_NAMES), "model_name_or_path": model_args.model_name_or_path,
+            "seed": training_args.seed, "max_seq_length": data_args.max_seq_length}
+    return CausalLMDynamicsTrainer(
+        train_dataset=train_tok, dynamics_dir=dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
+        td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
+        overwrite_dynamics=dy_args.overwrite_dynamics, **kwargs)
+
+
 def check_training_length(training_args) -> None:
     """Refuse a run that would train nothing (``--num_train_epochs`` 0 or negative, no ``--max_steps``)."""
     if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
@@ -190,12 +233,12 @@ def check_training_length(training_args) -> None:
 
 
 def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None,
-                     sel_args: SelectionArguments | None = None) -> dict:
+                     sel_args: SelectionArguments | None = None, builder=None) -> dict:
     """Train (always), record dynamics, save model + tokenizer, evaluate when there is a validation set.
 
     ``sel_args``: train on a selected region only (see :func:`selection_filter`); recording is
     then off unless ``--record_dynamics``. Returns the evaluation metrics (empty without a
-    validation set).
+    validation set). ``builder``: :func:`build_trainer` (default) or :func:`build_clm_trainer`.
     """
     from transformers import set_seed
 
@@ -214,7 +257,8 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
         check_dynamics_dir(dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
                            overwrite=dy_args.overwrite_dynamics)
     set_seed(training_args.seed)
-    trainer = build_trainer(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
+    builder = builder or build_trainer
+    trainer = builder(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     trainer.log_metrics("train", result.metrics)

@@ -170,3 +170,31 @@ class SelectionArguments:
     def record(self) -> bool:
         """Whether this run records dynamics."""
         return self.record_dynamics or not self.with_data_selection
+
+
+@dataclass
+class GenerativeDataArguments:
+    """Prompt/response (or plain text) data for a causal language model."""
+
+    _argument_group_name = "data"
+    train_file: str = field(metadata={"help": "Training data: .csv, .tsv, .json, .jsonl or .parquet, one prompt and response per row."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; its loss is evaluated after training."})
+    prompt_column: str | None = field(default=None, metadata={"help": "Prompt column: context only, no loss (put any chat or instruction template here). Default: prompt, instruction, question, input or query."})
+    response_column: str | None = field(default=None, metadata={"help": "Response column: the tokens the loss and the dynamics cover. Default: response, output, answer, completion or target."})
+    text_column: str | None = field(default=None, metadata={"help": "Plain language modelling on every token of this column, instead of a prompt and a response."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training examples only (quick runs)."})
+    max_seq_length: int = field(default=256, metadata={"help": "Longer examples lose the start of their prompt (then the end of their response)."})
+
+    task_name = None  # a run folder's task part comes from the file name (or --dy_task_name)
+
+    def __post_init__(self):
+        _check_positive(max_train_samples=self.max_train_samples, max_seq_length=self.max_seq_length)
+
+    def load(self, *, cache_dir: str | None = None):
+        """Load and check the data (:func:`training_dynamics.clm_data.load_generative`)."""
+        from ..clm_data import load_generative
+
+        return load_generative(train_file=self.train_file, validation_file=self.validation_file,
+                               prompt_column=self.prompt_column, response_column=self.response_column,
+                               text_column=self.text_column, max_train_samples=self.max_train_samples,
+                               cache_dir=cache_dir)

@@ -40,12 +40,14 @@ class FindIssuesArguments:
         "help": "Dynamics source: rank by low confidence (score = 1-confidence), low AUM (-aum), high mean loss "
                 "over epochs, or rank_mean (the mean of the confidence and AUM ranks)."})
     burn_out: int | None = field(default=None, metadata={"help": "Use only the first N epochs of the dynamics (default: all)."})
-    decision: Literal["rank_count", "confident_learning", "loss_mixture", "aum_mixture", "aum_threshold", "none"] = field(
-        default="rank_count", metadata={"help": "Which labels to flag (is_label_issue): rank_count (the top "
-                                        "cleanlab-estimated-count of the ranking), confident_learning (cleanlab's "
-                                        "flagged set), loss_mixture / aum_mixture (two-Gaussian mixture on the loss / on "
-                                        "the AUM, dynamics only), aum_threshold "
-                                        "(AUM below the threshold of --threshold_run_dir) or none."})
+    decision: Literal["rank_count", "confident_learning", "loss_mixture", "aum_mixture", "score_mixture",
+                      "aum_threshold", "none"] | None = field(
+        default=None, metadata={"help": "Which labels to flag (is_label_issue): rank_count (the top "
+                                "cleanlab-estimated-count of the ranking; the default), confident_learning (cleanlab's "
+                                "flagged set), loss_mixture / aum_mixture / score_mixture (two-Gaussian mixture on the "
+                                "loss / on the AUM, dynamics only / on the ranking's score; score_mixture is the "
+                                "default for a generative run's responses), aum_threshold "
+                                "(AUM below the threshold of --threshold_run_dir) or none."})
     count_epochs: int | None = field(default=None, metadata={"help": "--decision rank_count from dynamics: estimate "
                                      "the count from the probabilities of the first N epochs (default: the first half, "
                                      "rounded up, before the model fits the wrong labels)."})
@@ -60,7 +62,7 @@ class FindIssuesArguments:
             raise ValueError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
         if self.decision == "aum_threshold" and (self.source != "dynamics" or not self.threshold_run_dir):
             raise ValueError("--decision aum_threshold needs --source dynamics and --threshold_run_dir")
-        if self.count_epochs is not None and (self.decision != "rank_count" or self.source != "dynamics"):
+        if self.count_epochs is not None and (self.decision not in (None, "rank_count") or self.source != "dynamics"):
             raise ValueError("--count_epochs is for --decision rank_count with --source dynamics")
         if self.count_epochs is not None and self.count_epochs < 1:
             raise ValueError("--count_epochs must be at least 1")
@@ -100,7 +102,13 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     show = not progress.disable_tqdm
     data = data_args.load(cache_dir=model_args.cache_dir) if data_args.given else None
     runs = [Run(path).require() for path in args.run_dir or []]
-    settings = {"source": args.source, "top_k": args.top_k}
+    generative = any(r.meta.get("kind") == "generative" for r in runs)
+    rule = args.decision or (decision.DEFAULT_GENERATIVE_DECISION if generative else decision.DEFAULT_DECISION)
+    if generative and (args.source == "model" or rule in ("rank_count", "confident_learning", "aum_threshold")):
+        what = "--source model scores a classifier" if args.source == "model" else f"--decision {rule} counts label errors between classes"
+        raise ValueError(f"{runs[0].path} is a generative run (responses, no classes): {what}; use --source dynamics "
+                         "with --decision score_mixture (its default), loss_mixture, aum_mixture or none")
+    settings = {"source": args.source, "top_k": args.top_k, **({"kind": "generative"} if generative else {})}
     if args.source == "model":
         regions = le.region_labels(runs[0], burn_out=args.burn_out, proportion=region_args.proportion) if runs else None
         df = le.issues_from_model(data, model_args.model_name_or_path, batch_size=model_args.per_device_eval_batch_size,
@@ -121,13 +129,13 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
         if len(runs) > 1:
             settings["run_dirs"] = [str(r.path.resolve()) for r in runs]
     threshold = None
-    if args.decision == "aum_threshold":
+    if rule == "aum_threshold":
         threshold = decision.aum_threshold_from_run(Run(args.threshold_run_dir).require(), burn_out=args.burn_out)
     counted = None
-    if args.decision == "rank_count" and args.source == "dynamics":
+    if rule == "rank_count" and args.source == "dynamics":
         counted = le.count_probabilities(runs, count_epochs=args.count_epochs, burn_out=args.burn_out)
         settings["count_epochs"] = counted[2]
-    df, dec = decision.decide_table(df, args.decision, threshold=threshold, count_probabilities=counted[:2] if counted else None)
+    df, dec = decision.decide_table(df, rule, threshold=threshold, count_probabilities=counted[:2] if counted else None)
     if args.top_k is not None:
         df = df.head(args.top_k).copy()
     settings["label_names"] = df.attrs["label_names"]
@@ -136,5 +144,5 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     top = df.head(5)
     logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
     if dec is not None:
-        print(dec.describe(df.attrs["label_names"]))
+        print(dec.describe(df.attrs["label_names"], generative=generative))
     return 0

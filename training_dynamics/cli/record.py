@@ -65,7 +65,7 @@ def with_cpu_ddp_defaults(argv: list[str]) -> list[str] | dict:
 TRAINING_GROUP = "training (transformers.TrainingArguments)"
 
 
-def _parser(prog: str):
+def _parser(prog: str, data_class=None, doc: str = __doc__):
     """The parser of every recording flag; TrainingArguments' flags under their own heading.
 
     The heading is set on the class only while the parser is built, so the parsed arguments stay
@@ -77,8 +77,8 @@ def _parser(prog: str):
 
     TrainingArguments._argument_group_name = TRAINING_GROUP
     try:
-        return parser_for((ModelArguments, RecordDataArguments, DynamicsArguments, TrainingArguments,
-                           SelectionArguments), prog=prog, doc=__doc__)
+        return parser_for((ModelArguments, data_class or RecordDataArguments, DynamicsArguments, TrainingArguments,
+                           SelectionArguments), prog=prog, doc=doc)
     finally:
         del TrainingArguments._argument_group_name
 
@@ -95,10 +95,11 @@ def _print_help(parser, show_all: bool) -> None:
     parser.print_help()
 
 
-def parse_args(argv: list[str] | None = None, *, prog: str = "training-dynamics record"):
+def parse_args(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,
+               doc: str = __doc__):
     """(model, data, dynamics, training, selection) arguments from ``argv``, or from one ``.json`` file."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser(prog)
+    parser = _parser(prog, data_class, doc)
     if "--help_all" in argv or "-h" in argv or "--help" in argv:
         _print_help(parser, "--help_all" in argv)
         raise SystemExit(0)
@@ -108,16 +109,17 @@ def parse_args(argv: list[str] | None = None, *, prog: str = "training-dynamics 
     return parser.parse_args_into_dataclasses(args=raw, look_for_args_file=False)
 
 
-def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record") -> int:
+def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,
+         doc: str = __doc__, builder=None) -> int:
     """Train, record, save the model, evaluate."""
     import transformers
 
     from ..train import single_log_handler, train_and_record
     from .common import setup_logging
 
-    model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog)
+    model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog, data_class=data_class, doc=doc)
     setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
     single_log_handler()
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args)
+    train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args, builder=builder)
     return 0

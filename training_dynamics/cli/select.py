@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     if data is not None:
         for name, guids in written.items():
             path = selection.write_selected_data(out / "selected_data" / f"{name}.jsonl", data.train, guids,
-                                                 text_columns=data.text_columns, label_names=data.label_names)
+                                                 text_columns=data.text_columns, label_names=data.label_names,
+                                                 with_label=not hasattr(data, "separator"))  # generative: no label
             logger.info("wrote %s (%d rows)", path, len(guids))
     return 0

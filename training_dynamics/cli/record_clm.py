@@ -1,0 +1,25 @@
+"""Fine-tune a causal language model on prompt/response data and record its training dynamics.
+
+The loss (and the dynamics) cover the response tokens only. Every training example's mean token
+log-probability, token accuracy, token margin and length are recorded once per epoch to
+<dy_log_dir>/<task>/<model>/training_dynamics/dynamics_epoch_<e>.jsonl; every analysis command
+(metrics, plot, select, compare, find-issues, review) reads the run as it reads a classifier's.
+
+  training-dynamics record-clm --model_name_or_path Qwen/Qwen2.5-0.5B --train_file sft.jsonl \\
+      --prompt_column prompt --response_column response --output_dir outputs/sft-qwen \\
+      --num_train_epochs 3 --learning_rate 2e-5 --per_device_train_batch_size 8
+
+Any flag of transformers.TrainingArguments is accepted (e.g. --fsdp, --bf16, --gradient_checkpointing);
+--help lists the common ones, --help_all every one.
+"""
+
+from __future__ import annotations
+
+
+def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record-clm") -> int:
+    """Train, record, save the model, evaluate."""
+    from ..train import build_clm_trainer
+    from .args import GenerativeDataArguments
+    from .record import main as record_main
+
+    return record_main(argv, prog=prog, data_class=GenerativeDataArguments, doc=__doc__, builder=build_clm_trainer)
