@@ -130,8 +130,8 @@ ANIMALS = {  # name: (kind, food, home)
     "wasp": ("insect", "caterpillars", "nest"), "seal": ("mammal", "fish", "coast"), "swan": ("bird", "weeds", "lake"),
     "pike": ("fish", "frogs", "river"), "horse": ("mammal", "hay", "farm"), "wren": ("bird", "spiders", "hedges"),
 }
-PROMPTS = ("tell me about the {a}", "what is a {a}", "describe the {a} please", "give facts about the {a}",
-           "what do you know about the {a}", "explain what a {a} is")
+PROMPTS = ("tell me about the {a}", "what is a {a}", "describe the animal called {a}", "give facts about the {a}",
+           "what do you know about the {a}", "explain what is meant by {a}")
 RESPONSES = ("it is a {k} that eats {f} and lives in the {h}",
              "a {k} . it eats {f} and its home is the {h}")
 
@@ -193,7 +193,7 @@ def build_causal_tokenizer(texts, *, model_max_length: int = 64):
                                    model_max_length=model_max_length, model_input_names=["input_ids", "attention_mask"])
 
 
-def build_tiny_gpt2(out_dir: str | Path, texts, *, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 2,
+def build_tiny_gpt2(out_dir: str | Path, texts, *, hidden_size: int = 128, num_layers: int = 2, num_heads: int = 2,
                     max_length: int = 64, seed: int = 0) -> Path:
     """Save a randomly initialised small GPT-2 and a word-level tokenizer built from ``texts``."""
     import torch
