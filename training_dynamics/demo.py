@@ -2,7 +2,8 @@
 
 Generates a sentiment dataset with planted label noise and ambiguity, builds two tiny BERTs from
 configs (a weak and a strong one), then runs every stage through its real command (in this
-process), logging each command exactly as a user would type it.
+process), logging each command exactly as a user would type it. Then the same for generative
+fine-tuning: prompt/response pairs with planted bad responses and a tiny GPT-2.
 """
 
 from __future__ import annotations
@@ -53,8 +54,12 @@ def prepare(out: Path, *, n_train: int, seed: int) -> tuple[dict[str, Path], dic
     return data, models
 
 
-def run_demo(output_dir: str | Path = "demo_output", *, n_train: int = 2000, epochs: int = 5, seed: int = 42) -> Path:
-    """Run the offline demo end to end into ``output_dir``; returns its absolute path."""
+def run_demo(output_dir: str | Path = "demo_output", *, n_train: int = 2000, epochs: int = 5, seed: int = 42,
+             generative: bool = True) -> Path:
+    """Run the offline demo end to end into ``output_dir``; returns its absolute path.
+
+    ``generative``: also the causal-LM part (:func:`run_generative_demo`, into ``output_dir/generative``).
+    """
     out = Path(output_dir).resolve()
     dy_log = out / "dy_log"
     t0 = time.perf_counter()
@@ -75,8 +80,59 @@ def run_demo(output_dir: str | Path = "demo_output", *, n_train: int = 2000, epo
     _run("find-issues", "--source", "dynamics", "--run_dir", strong, "--output_dir", out / "label_issues")
     _run("review", "--issues", out / "label_issues" / "label_issues.jsonl", "--run_dir", strong)
     report(out, strong, data["truth"])
+    if generative:
+        run_generative_demo(out / "generative", seed=seed)
     logger.info("demo finished in %.0f s; everything is in %s", time.perf_counter() - t0, out)
     return out
+
+
+GENERATIVE_TASK = "instructions"
+
+
+def run_generative_demo(out: Path, *, n_train: int = 800, epochs: int = 8, seed: int = 42) -> Path:
+    """Prompt/response pairs with 10% planted bad responses (the response of another prompt), a tiny
+    GPT-2 from a config, and record-clm, metrics, plot, find-issues and review on it."""
+    from .demo_data import build_tiny_gpt2, write_generative_demo
+
+    data_dir, model = out / "data", out / "models" / "tiny-gpt2"
+    if not (data_dir / "train_truth.jsonl").exists():
+        write_generative_demo(data_dir, n_train=n_train, n_validation=max(40, n_train // 10), seed=seed)
+    if not (model / "config.json").exists():
+        texts = [json.loads(line)[k] for f in ("train", "validation") for line in open(data_dir / f"{f}.jsonl")
+                 for k in ("prompt", "response")]
+        build_tiny_gpt2(model, texts, seed=seed)
+    dy_log = out / "dy_log"
+    _run("record-clm", "--model_name_or_path", model, "--train_file", data_dir / "train.jsonl",
+         "--validation_file", data_dir / "validation.jsonl", "--prompt_column", "prompt", "--response_column", "response",
+         "--dy_task_name", GENERATIVE_TASK, "--dy_log_dir", dy_log, "--output_dir", out / "outputs" / model.name,
+         "--num_train_epochs", epochs, "--learning_rate", "3e-3", "--warmup_steps", 30,
+         "--per_device_train_batch_size", 8, "--max_seq_length", 64, "--save_strategy", "no", "--report_to", "none",
+         "--seed", seed, "--disable_tqdm", "true", "--overwrite_dynamics", "true")
+    run = dy_log / GENERATIVE_TASK / model.name
+    _run("metrics", "--run_dir", run)
+    _run("plot", "--run_dir", run, "--output_dir", out / "plots")
+    _run("find-issues", "--source", "dynamics", "--run_dir", run, "--output_dir", out / "response_issues")
+    _run("review", "--issues", out / "response_issues" / "label_issues.jsonl", "--run_dir", run)
+    report_generative(out, run, data_dir / "train_truth.jsonl")
+    return out
+
+
+def report_generative(out: Path, run: Path, truth_file: Path) -> None:
+    """Log how well low confidence and the decision find the planted bad responses."""
+    import pandas as pd
+
+    truth = pd.read_json(truth_file, lines=True).set_index("guid")
+    issues = pd.read_json(out / "response_issues" / "label_issues.jsonl", lines=True)
+    bad = truth.loc[issues["guid"], "kind"].eq("bad").to_numpy()
+    n_bad = int(bad.sum())
+    flagged = issues["is_label_issue"].to_numpy(bool)
+    logger.info("planted bad responses among the %d lowest-confidence responses: %d (%.0f%%)", n_bad,
+                int(bad[:n_bad].sum()), 100 * bad[:n_bad].mean())
+    logger.info("flagged as suspicious: %d responses, %d of them planted bad (precision %.2f, recall %.2f)",
+                int(flagged.sum()), int((flagged & bad).sum()), (flagged & bad).sum() / max(flagged.sum(), 1),
+                (flagged & bad).sum() / max(n_bad, 1))
+    logger.info("generative data map: %s", ", ".join(str(p) for p in sorted((out / "plots").glob("*.png"))))
+    logger.info("review page of the responses: %s", out / "response_issues" / "review.html")
 
 
 def report(out: Path, run: Path, truth_file: Path) -> None:

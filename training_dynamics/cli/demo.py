@@ -1,9 +1,11 @@
 """Run the offline demo of the whole pipeline: data with planted label noise, two tiny BERTs made
-locally, and every step (record, metrics, plot, select, compare, find-issues, review).
+locally, and every step (record, metrics, plot, select, compare, find-issues, review); then the
+generative part: prompt/response pairs with planted bad responses, a tiny GPT-2, record-clm and the
+same analysis.
 
   training-dynamics demo --output_dir demo_output
 
-Needs no network; about a minute on a laptop CPU.
+Needs no network; about a minute and a half on a laptop CPU.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ class DemoArguments:
     n_train: int = field(default=2000, metadata={"help": "Training examples to generate."})
     num_train_epochs: int = field(default=5, metadata={"aliases": ["--epochs"], "help": "Training epochs."})
     seed: int = field(default=42, metadata={"help": "Seed for data, models and training."})
+    generative: bool = field(default=True, metadata={"help": "Also the generative part (a tiny GPT-2 on prompt/response "
+                             "pairs, into <output_dir>/generative); --generative false skips it."})
 
     def __post_init__(self):
         if self.n_train < 50 or self.num_train_epochs < 2:
@@ -31,5 +35,6 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics demo")
     setup_logging()
     from ..demo import run_demo
 
-    run_demo(args.output_dir, n_train=args.n_train, epochs=args.num_train_epochs, seed=args.seed)
+    run_demo(args.output_dir, n_train=args.n_train, epochs=args.num_train_epochs, seed=args.seed,
+             generative=args.generative)
     return 0
