@@ -9,8 +9,9 @@ log-probability, token accuracy, token margin and length are recorded once per e
       --prompt_column prompt --response_column response --output_dir outputs/sft-qwen \\
       --num_train_epochs 3 --learning_rate 2e-5 --per_device_train_batch_size 8
 
-Any flag of transformers.TrainingArguments is accepted (e.g. --fsdp, --bf16, --gradient_checkpointing);
---help lists the common ones, --help_all every one.
+Any flag of transformers.TrainingArguments is accepted (e.g. --fsdp, --bf16, --gradient_checkpointing;
+on CPU processes accelerate ignores --fsdp and trains with DDP); --help lists the common ones,
+--help_all every one.
 """
 
 from __future__ import annotations
