@@ -277,6 +277,8 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
 def log_recorded(trainer: DynamicsTrainer) -> None:
     """The last line of a recording: the run folder and the epochs this run recorded there."""
     written, folder = trainer.epochs_written, trainer.dynamics_dir
+    if not trainer.is_world_process_zero():
+        return  # only the main process writes (and so knows what was written)
     if written:
         logger.info("run folder %s: this run recorded the training dynamics of epoch(s) %s in %s", folder.parent,
                     f"{written[0]}..{written[-1]}" if len(written) > 1 else written[0], folder.name)
