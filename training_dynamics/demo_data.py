@@ -194,13 +194,14 @@ def build_causal_tokenizer(texts, *, model_max_length: int = 64):
 
 
 def build_tiny_gpt2(out_dir: str | Path, texts, *, hidden_size: int = 128, num_layers: int = 2, num_heads: int = 2,
-                    max_length: int = 64, seed: int = 0) -> Path:
-    """Save a randomly initialised small GPT-2 and a word-level tokenizer built from ``texts``."""
+                    max_length: int = 64, seed: int = 0, vocab_size: int | None = None) -> Path:
+    """Save a randomly initialised small GPT-2 and a word-level tokenizer built from ``texts``
+    (``vocab_size``: a larger output layer than the tokenizer needs, as a real model's)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     tokenizer = build_causal_tokenizer(texts, model_max_length=max_length)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=max_length, n_embd=hidden_size, n_layer=num_layers,
+    config = GPT2Config(vocab_size=max(len(tokenizer), vocab_size or 0), n_positions=max_length, n_embd=hidden_size, n_layer=num_layers,
                         n_head=num_heads, bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
