@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import N_TRAIN, run_cli, train_args
 from training_dynamics import decision, dynamics_file
 from training_dynamics.run import Run
 
@@ -242,3 +243,18 @@ def test_rank_count_counts_from_the_given_probabilities():
     assert abs(early.num_flagged - d["flipped"].sum()) <= 0.15 * d["flipped"].sum()
     assert early.details["estimated_count"] == early.num_flagged
     assert [decision.count_epochs(e) for e in (1, 2, 3, 4, 5)] == [1, 1, 2, 2, 3]
+
+
+@pytest.mark.slow
+def test_record_threshold_samples_then_decide_with_them(demo_data, tiny_model, recorded_run, tmp_path):
+    """record --threshold_samples: N/(C+1) examples get the fake class, in a run beside the real one."""
+    run_cli("run_glue_and_record_td.py", *train_args(tiny_model, demo_data, tmp_path, "--threshold_samples", epochs=2))
+    thr = Run(tmp_path / "dy_log" / "train" / f"{tiny_model.name}_threshold")
+    assert thr.label_names == ["negative", "positive", decision.FAKE_CLASS]
+    gold = thr.dynamics(progress=False).gold
+    assert (gold == 2).sum() == N_TRAIN // 3 and set(np.unique(gold)) == {0, 1, 2}
+    res = run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", recorded_run, "--decision",
+                  "aum_threshold", "--threshold_run_dir", thr.path, "--output_dir", tmp_path / "issues")
+    assert res.stdout.startswith("aum_threshold: estimated ")
+    settings = json.loads((tmp_path / "issues" / "label_issues_settings.json").read_text())
+    assert settings["decision"]["rule"] == "aum_threshold" and np.isfinite(settings["decision"]["threshold"])

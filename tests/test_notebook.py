@@ -53,3 +53,6 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     truth = [json.loads(line) for line in open(demo_dir / "data" / "train_truth.jsonl")]
     n_flipped = sum(r["kind"] == "flipped" for r in truth)
     assert re.search(rf"\d+% of the top {n_flipped} ranked examples are planted label flips", text), text
+    # the generative part: a tiny GPT-2 recorded on prompt/response pairs, its map and its suspicious responses
+    assert (demo_dir / "generative" / "response_issues" / "review.html").exists()
+    assert "generative" in text and re.search(r"\d+% of the \d+ lowest-confidence responses are planted bad ones", text), text

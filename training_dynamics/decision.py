@@ -228,6 +228,21 @@ def threshold_labels(gold: np.ndarray, num_classes: int, *, seed: int = 0) -> np
     return out
 
 
+def with_threshold_samples(data, *, seed: int = 0):
+    """``data`` (a :class:`~training_dynamics.data.TextClassificationData`) with a seeded N/(C+1) of its
+    training examples moved to the fake class :data:`FAKE_CLASS` (its last label name): the data of
+    an AUM threshold run. The validation set is unchanged."""
+    from dataclasses import replace
+
+    if FAKE_CLASS in data.label_names:
+        raise ValueError(f"the data already has a class named {FAKE_CLASS!r}")
+    labels = threshold_labels(np.asarray(data.train["label"], dtype=np.int64), data.num_labels, seed=seed)
+    train = data.train.remove_columns("label").add_column("label", labels.tolist())
+    logger.info("threshold samples: %d of %d training examples moved to the fake class %s",
+                int((labels == data.num_labels).sum()), len(labels), FAKE_CLASS)
+    return replace(data, train=train, label_names=[*data.label_names, FAKE_CLASS])
+
+
 def decide(rule: str, *, gold: np.ndarray, probabilities: np.ndarray, score: np.ndarray, loss: np.ndarray | None = None,
            aum: np.ndarray | None = None, threshold: float | None = None, guids: np.ndarray | None = None,
            count_probabilities: np.ndarray | None = None) -> Decision | None:

@@ -64,6 +64,8 @@ def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: Dynam
     """``<dy_log_dir>/<task>/<model>``: the seed's layout (model part: :func:`run.model_run_name`)."""
     task = dy_args.dy_task_name or data_args.task_name or Path(data_args.train_file).stem
     model = dy_args.dy_model_name or model_run_name(model_args.model_name_or_path)
+    if getattr(data_args, "threshold_samples", False) and not dy_args.dy_model_name:
+        model += "_threshold"  # never over the run it gives a threshold to
     return Path(dy_args.dy_log_dir) / task / model
 
 
@@ -142,6 +144,11 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
     data = data_args.load(cache_dir=model_args.cache_dir, validation_file=data_args.validation_file)
+    if getattr(data_args, "threshold_samples", False):
+        from .decision import with_threshold_samples
+
+        data = with_threshold_samples(data, seed=training_args.seed)
+        model_args = replace(model_args, ignore_mismatched_sizes=True)  # a C-class head gets a (C+1)th class
     train = train_filter(data.train) if train_filter else data.train  # (a selection's own errors come first)
     if len(train) == 0:
         raise DataError("no training examples left to train on")

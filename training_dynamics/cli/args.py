@@ -132,6 +132,10 @@ class RecordDataArguments(DataArguments):
 
     validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
     max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
+    threshold_samples: bool = field(default=False, metadata={"help": "An AUM threshold run (Pleiss et al., 2020): a "
+                                    "seeded random N/(C+1) of the training examples get a fake extra class "
+                                    "__threshold__. Recorded to <model>_threshold unless --dy_model_name; pass that run "
+                                    "to find-issues --decision aum_threshold --threshold_run_dir."})
 
     def __post_init__(self):
         super().__post_init__()
