@@ -263,7 +263,7 @@ def _two_formats(run, dy, a):
 
 def _one_logit(run, dy, a):
     for e in range(E):
-        p = dynamics_file.write_epoch(dy, e, a["guids"], np.zeros((N, 1)), np.zeros(N, int))
+        dynamics_file.write_epoch(dy, e, a["guids"], np.zeros((N, 1)), np.zeros(N, int))
     return ["dynamics_epoch_0.jsonl: 1 logit(s) per example", "regression"]
 
 

@@ -235,8 +235,6 @@ def read_epoch(path: Path) -> dict[int, int]:
 
 @pytest.mark.slow
 def test_end_to_end_regions_from_a_recorded_run(recorded_run, selected, demo_data):
-    from training_dynamics import metrics
-
     df = Run(recorded_run).metrics(burn_out=4)
     regions = json.loads((selected / "three_regions_data_indices.json").read_text())
     assert regions == selection.three_regions(df, proportion=0.33, seed=42)
