@@ -22,8 +22,8 @@ SCRIPT = "run_clm_and_record_td.py"
 
 # -- the values reduced on the device -----------------------------------------------------------
 def _naive_stats(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The five values of one sequence, token by token (position t-1 predicts token t)."""
-    lp, acc, margin, el2n = [], [], [], []
+    """The four values of one sequence, token by token (position t-1 predicts token t)."""
+    lp, acc, margin = [], [], []
     for t in range(1, len(labels)):
         y = labels[t]
         if y == -100:
@@ -33,9 +33,7 @@ def _naive_stats(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         lp.append(np.log(q[y]))
         acc.append(float(np.argmax(z) == y))
         margin.append(z[y] - np.max(np.delete(z, y)))
-        onehot = np.eye(len(z))[y]
-        el2n.append(np.linalg.norm(q - onehot))
-    return np.array([np.mean(lp), np.mean(acc), np.mean(margin), np.mean(el2n), len(lp)])
+    return np.array([np.mean(lp), np.mean(acc), np.mean(margin), len(lp)])
 
 
 def test_token_stats_equal_a_token_by_token_loop():
@@ -50,7 +48,29 @@ def test_token_stats_equal_a_token_by_token_loop():
     got = token_stats(torch.tensor(logits), torch.tensor(labels)).numpy()
     want = np.stack([_naive_stats(logits[i], labels[i]) for i in range(3)])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    assert got[2, 1] == 1.0 and got[2, 4] == 1 and got[2, 2] > 0
+    assert got[2, 1] == 1.0 and got[2, 3] == 1 and got[2, 2] > 0
+
+
+@pytest.mark.parametrize("num_items", [None, 9])
+def test_shared_loss_equals_transformers_causal_lm_loss_and_its_gradient(num_items):
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    from training_dynamics.record_clm import causal_lm_loss_and_stats
+
+    rng = np.random.default_rng(1)
+    logits = torch.tensor(rng.normal(0, 2, size=(3, 6, 13)), dtype=torch.float32)
+    labels = torch.tensor(rng.integers(0, 13, size=(3, 6)))
+    labels[0, :2] = -100
+    labels[2, 4:] = -100
+    n = None if num_items is None else torch.tensor(num_items)
+    mine, theirs = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    loss, stats = causal_lm_loss_and_stats(mine, labels, n)
+    want = ForCausalLMLoss(theirs, labels, vocab_size=13, num_items_in_batch=n)
+    loss.backward()
+    want.backward()
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+    np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), atol=1e-7)
+    np.testing.assert_allclose(stats.numpy(), token_stats(logits, labels).numpy(), rtol=1e-6, atol=1e-6)
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -109,10 +129,10 @@ def _write_run(run_dir: Path, values: np.ndarray, guids, fmt: str = "jsonl") -> 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "npz"])
 def test_generative_metrics_keep_the_classification_reading(tmp_path, fmt):
-    # 3 examples x 3 epochs: logprob, token_accuracy, margin, el2n, num_tokens
-    values = np.array([[[-0.1, 0.95, 2.0, 0.1, 5], [-0.05, 1.0, 3.0, 0.05, 5], [-0.02, 1.0, 4.0, 0.02, 5]],
-                       [[-2.0, 0.5, -1.0, 0.9, 7], [-1.5, 0.92, -0.5, 0.8, 7], [-1.0, 0.6, 0.5, 0.7, 7]],
-                       [[-3.0, 0.2, -2.0, 1.1, 2], [-3.0, 0.2, -2.0, 1.1, 2], [-3.0, 0.2, -2.0, 1.1, 2]]])
+    # 3 examples x 3 epochs: logprob, token_accuracy, margin, num_tokens
+    values = np.array([[[-0.1, 0.95, 2.0, 5], [-0.05, 1.0, 3.0, 5], [-0.02, 1.0, 4.0, 5]],
+                       [[-2.0, 0.5, -1.0, 7], [-1.5, 0.92, -0.5, 7], [-1.0, 0.6, 0.5, 7]],
+                       [[-3.0, 0.2, -2.0, 2], [-3.0, 0.2, -2.0, 2], [-3.0, 0.2, -2.0, 2]]])
     run = _write_run(tmp_path / "run", values, ["a", "b", "c"], fmt)
     dyn = run.dynamics(progress=False)
     assert dyn.kind == "generative" and dyn.num_classes == 2 and (dyn.gold == 0).all()
@@ -123,6 +143,7 @@ def test_generative_metrics_keep_the_classification_reading(tmp_path, fmt):
     np.testing.assert_allclose(cols["loss"], -values[..., 0].mean(axis=1))
     np.testing.assert_allclose(cols["aum"], values[..., 2].mean(axis=1), rtol=1e-6)
     np.testing.assert_allclose(cols["token_accuracy"], values[..., 1].mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(cols["el2n"], (np.sqrt(2) * (1 - p)).mean(axis=1))  # of [p, 1 - p] against [1, 0]
     assert cols["correctness"].tolist() == [3, 1, 0]  # epochs with token accuracy >= 0.9
     assert cols["forgetfulness"].tolist() == [0, 1, metrics.NEVER_LEARNED_FORGETFULNESS]
     assert cols["last_pred"].tolist() == [0, 1, 1] and cols["num_tokens"].tolist() == [5, 7, 2]
@@ -139,8 +160,7 @@ def test_generative_metrics_keep_the_classification_reading(tmp_path, fmt):
     ({"num_tokens": 0}, "num_tokens is not a whole number >= 1"),
 ])
 def test_bad_generative_values_name_the_line(tmp_path, bad, message):
-    row = {"guid": 0, "logprob_epoch_0": -1.0, "token_accuracy_epoch_0": 0.5, "margin_epoch_0": 0.1,
-           "el2n_epoch_0": 0.4, "num_tokens": 3}
+    row = {"guid": 0, "logprob_epoch_0": -1.0, "token_accuracy_epoch_0": 0.5, "margin_epoch_0": 0.1, "num_tokens": 3}
     d = tmp_path / "run" / "training_dynamics"
     d.mkdir(parents=True)
     key = next(k for k in row if k.startswith(next(iter(bad))))
@@ -154,8 +174,8 @@ def test_bad_generative_values_name_the_line(tmp_path, bad, message):
 def test_epochs_of_a_classifier_and_a_generative_run_are_not_mixed(tmp_path):
     d = tmp_path / "run" / "training_dynamics"
     d.mkdir(parents=True)
-    write_generative_epoch(d, 0, [0, 1], np.array([[-1, 0.5, 0, 0.5, 3], [-1, 0.5, 0, 0.5, 3]]))
-    dynamics_file.write_epoch(d, 1, [0, 1], np.zeros((2, 5)), np.array([0, 1]))
+    write_generative_epoch(d, 0, [0, 1], np.array([[-1, 0.5, 0, 3], [-1, 0.5, 0, 3]]))
+    dynamics_file.write_epoch(d, 1, [0, 1], np.zeros((2, 4)), np.array([0, 1]))
     with pytest.raises(DynamicsError, match="holds logits, but dynamics_epoch_0.jsonl holds a generative run's values"):
         Run(tmp_path / "run").dynamics(progress=False)
 
@@ -241,6 +261,85 @@ def test_post_epoch_values_with_grad_accumulation_equal_a_pass_of_the_final_mode
         want = token_stats(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
                            batch["labels"]).numpy()
     assert sorted(r["guid"] for r in last) == list(range(43))  # once each, with gradient accumulation
-    got = np.array([[r[f"{k}_epoch_1"] for k in ("logprob", "token_accuracy", "margin", "el2n")] + [r["num_tokens"]]
+    got = np.array([[r[f"{k}_epoch_1"] for k in ("logprob", "token_accuracy", "margin")] + [r["num_tokens"]]
                     for r in sorted(last, key=lambda r: r["guid"])])
     np.testing.assert_allclose(got, want, atol=2e-4)
+
+
+class _Crash(Exception):
+    pass
+
+
+def _train_clm_in_process(setup, out: Path, *, crash_at: int | None = None, resume: bool = False):
+    """3 epochs of 60 examples, batch 8 (8 steps an epoch), a checkpoint every 5 steps; optionally crash at a step."""
+    from transformers import TrainerCallback
+
+    from training_dynamics.cli.args import GenerativeDataArguments
+    from training_dynamics.cli.record import parse_args
+    from training_dynamics.train import build_clm_trainer
+
+    args = clm_args(setup, out, "--max_train_samples", 60, "--save_strategy", "steps", "--save_steps", 5, epochs=3)
+    margs, dargs, yargs, targs, _ = parse_args([str(a) for a in args], data_class=GenerativeDataArguments)
+    trainer = build_clm_trainer(margs, dargs, yargs, targs)
+
+    class CrashAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == crash_at:
+                raise _Crash
+
+    if crash_at:
+        trainer.add_callback(CrashAt)
+    trainer.train(resume_from_checkpoint=True if resume else None)
+
+
+def _values(path: Path, e: int) -> np.ndarray:
+    rows = sorted((json.loads(x) for x in path.read_text().splitlines()), key=lambda r: r["guid"])
+    assert [r["guid"] for r in rows] == list(range(60))
+    return np.array([[r[f"{k}_epoch_{e}"] for k in ("logprob", "token_accuracy", "margin")] for r in rows])
+
+
+@pytest.mark.slow
+def test_resumed_clm_recording_equals_an_uninterrupted_one(gen_setup, tmp_path):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    _train_clm_in_process(gen_setup, ref)
+    with pytest.raises(_Crash):
+        _train_clm_in_process(gen_setup, run, crash_at=12)  # inside epoch 1, after the checkpoint at step 10
+    d = run / "dy_log" / "train" / "gpt2" / "training_dynamics"
+    assert [p.name for p in d.glob("dynamics_epoch_*")] == ["dynamics_epoch_0.jsonl"]
+    _train_clm_in_process(gen_setup, run, resume=True)
+    assert sorted(p.name for p in d.glob("dynamics_epoch_*")) == [f"dynamics_epoch_{e}.jsonl" for e in range(3)]
+    for e in range(3):
+        want = _values(ref / "dy_log" / "train" / "gpt2" / "training_dynamics" / f"dynamics_epoch_{e}.jsonl", e)
+        np.testing.assert_allclose(_values(d / f"dynamics_epoch_{e}.jsonl", e), want, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_recording_leaves_training_as_a_plain_trainer_has_it(gen_setup, tmp_path):
+    """in_training mode computes the loss itself (shared with the recorded values): the same losses and weights,
+    with gradient accumulation."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+
+    from training_dynamics.record_clm import CausalLMDynamicsTrainer
+
+    tok = AutoTokenizer.from_pretrained(gen_setup["model"])
+    data = clm_data.load_generative(train_file=str(gen_setup["train"]), max_train_samples=45)
+    enc = clm_data.tokenize_generative(data.train, tok, data.text_columns, 64)
+
+    def train(cls, **extra):
+        set_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(gen_setup["model"])
+        targs = TrainingArguments(output_dir=str(tmp_path / cls.__name__), num_train_epochs=2, learning_rate=3e-3,
+                                  per_device_train_batch_size=8, gradient_accumulation_steps=2, logging_steps=1,
+                                  save_strategy="no", report_to="none", disable_tqdm=True, seed=0,
+                                  dataloader_pin_memory=False, optim="sgd")  # (Adam turns rounding into sign flips)
+        trainer = cls(model=model, args=targs, train_dataset=enc, data_collator=clm_data.CausalLMCollator(tok.pad_token_id),
+                      **extra)
+        trainer.train()
+        return [h["loss"] for h in trainer.state.log_history if "loss" in h], model
+
+    plain_losses, plain = train(Trainer)
+    rec_losses, recorded = train(CausalLMDynamicsTrainer, dynamics_dir=tmp_path / "dy")
+    np.testing.assert_allclose(rec_losses, plain_losses, rtol=1e-5)
+    for (name, a), b in zip(plain.named_parameters(), recorded.parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
+    assert len((tmp_path / "dy" / "dynamics_epoch_1.jsonl").read_text().splitlines()) == 45

@@ -1,5 +1,5 @@
 """A causal LM recorded by several processes: DDP under torchrun, the Trainer's FSDP flags, and the
-gather of the generative (5-value) buffers without processes.
+gather of the generative (4-value) buffers without processes.
 
 What the Trainer's FSDP does on CPU (torch 2.13, accelerate 1.15, transformers 5.24): transformers
 turns ``--fsdp --fsdp_config`` into accelerate FSDP2 plugin arguments, but accelerate's
@@ -29,7 +29,7 @@ SCRIPT = "run_clm_and_record_td.py"
 PROBE = "tests/clm_distributed_probe.py"
 N_TRAIN = 150  # 2 processes x 8 per batch = 16: not a divisor, so the sampler pads the last batch
 EPOCHS = 2
-VALUES = ("logprob", "token_accuracy", "margin", "el2n")
+VALUES = ("logprob", "token_accuracy", "margin")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 ENV = {"OMP_NUM_THREADS": "1"}
 FSDP_CONFIG = {"transformer_layer_cls_to_wrap": ["GPT2Block"], "reshard_after_forward": True}  # FSDP2 full shard
@@ -86,9 +86,8 @@ def check_sane(by_epoch: dict, reference: dict) -> None:
     for e, rows in by_epoch.items():
         values = np.array([[rows[g][f"{k}_epoch_{e}"] for k in VALUES] for g in range(N_TRAIN)])
         assert np.isfinite(values).all()
-        logprob, accuracy, _, el2n = values.T
+        logprob, accuracy, _ = values.T
         assert (logprob <= 0).all() and ((accuracy >= 0) & (accuracy <= 1)).all()
-        assert ((el2n >= 0) & (el2n <= math.sqrt(2) + 1e-6)).all()
         tokens = [rows[g]["num_tokens"] for g in range(N_TRAIN)]
         assert min(tokens) >= 1
         assert tokens == [reference[0][g]["num_tokens"] for g in range(N_TRAIN)]
@@ -215,11 +214,11 @@ def test_gathered_generative_buffers_hold_each_row_once_from_one_process(n, worl
     seen = [r for rows in rows_of for r in rows]
     assert (len(seen) - len(set(seen))) == (-n) % world  # the sampler's padding: rows two processes saw
     values, filled = _gathered_on_rank0(recorders)
-    assert values.shape == (n, 5) and filled.tolist() == [1] * n
-    for row in range(n):  # the whole row (all 5 values) comes from the first process that saw it
+    assert values.shape == (n, len(dynamics_file.GENERATIVE_VALUES)) and filled.tolist() == [1] * n
+    for row in range(n):  # the whole row (all its values) comes from the first process that saw it
         first = next(rank for rank, rows in enumerate(rows_of) if row in rows)
         assert torch.equal(values[row], recorders[first].state()[0][row])
-    assert values[:, 4].tolist() == tokens.float().tolist()  # num_tokens intact, never mixed or summed
+    assert values[:, -1].tolist() == tokens.float().tolist()  # num_tokens intact, never mixed or summed
     guids, vals, _ = recorders[0].finalize(values, filled)
     path = dynamics_file.write_generative_epoch(tmp_path, 0, guids, vals)
     written = read_rows(path)

@@ -12,7 +12,7 @@ extra key are ignored) and ``.npz`` (arrays ``guid``, ``logits``, ``gold``), eve
 epochs -- and validates it. A generative run (a causal LM on prompt/response data, ``meta["kind"]
 == "generative"``) stores a few numbers per example instead of logits (:data:`GENERATIVE_VALUES`):
 ``{"guid": 7, "logprob_epoch_<e>": -1.2, "token_accuracy_epoch_<e>": 0.6, "margin_epoch_<e>": 0.4,
-"el2n_epoch_<e>": 0.7, "num_tokens": 12, "device": "cpu"}`` (npz: one array per name). Every problem raises :class:`DynamicsError` with a one-line message
+"num_tokens": 12, "device": "cpu"}`` (npz: one array per name). Every problem raises :class:`DynamicsError` with a one-line message
 ``<file>: <example>: <what is wrong>``, where the example is ``line <k> (guid <g>)`` in a jsonl
 file (1-based line number) or ``row <i> (guid <g>)`` in an npz file (0-based array row).
 """
@@ -41,8 +41,8 @@ _JSON_BLOCK_SIZE = 4 << 20  # pyarrow parses blocks of this many bytes in parall
 _INT64 = np.iinfo(np.int64)
 #: what a generative run records per example and epoch, over the response tokens: mean log-probability
 #: of the gold token, share of tokens whose greedy argmax is the gold token, mean margin (gold logit -
-#: largest other logit), mean ||softmax - onehot||_2; and the number of response tokens
-GENERATIVE_VALUES = ("logprob", "token_accuracy", "margin", "el2n", "num_tokens")
+#: largest other logit); and the number of response tokens
+GENERATIVE_VALUES = ("logprob", "token_accuracy", "margin", "num_tokens")
 GENERATIVE = "generative"
 
 
@@ -168,7 +168,7 @@ def write_epoch(
 
 def write_generative_epoch(dy_dir: str | os.PathLike, epoch: int, guids: np.ndarray, values: np.ndarray, *,
                            device: str = "cpu", fmt: str = "jsonl") -> Path:
-    """Write one epoch of a generative run atomically: ``values`` (N, 5) in :data:`GENERATIVE_VALUES` order."""
+    """Write one epoch of a generative run atomically: ``values`` (N, 4) in :data:`GENERATIVE_VALUES` order."""
     guids = as_guids(guids)
     values = np.asarray(values, dtype=np.float32)
     if values.shape != (len(guids), len(GENERATIVE_VALUES)):
@@ -218,7 +218,7 @@ class Dynamics:
         meta: ``dynamics_meta.json`` (``{}`` for seed runs, which have none).
         files: (E,) the epoch files read, in epoch order.
         sources: per file ``{"file", "size", "mtime_ns"}``, taken before reading (staleness checks).
-        values: generative runs only: (N, E, 5) in :data:`GENERATIVE_VALUES` order. Their ``logits``
+        values: generative runs only: (N, E, 4) in :data:`GENERATIVE_VALUES` order. Their ``logits``
             are then two-class stand-ins ``[log p_e, log(1 - p_e)]`` with ``p_e`` = exp(mean token
             log-probability) and ``gold`` 0 ("the response"), so that code reading probabilities
             sees ``[p_e, 1 - p_e]``.
@@ -508,7 +508,7 @@ def _is_generative(path: Path, epoch: int) -> bool:
 
 
 def _read_generative(path: Path, epoch: int) -> _EpochRows:
-    """A generative epoch file as rows whose "logits" are the (N, 5) values and whose gold is 0."""
+    """A generative epoch file as rows whose "logits" are the (N, 4) values and whose gold is 0."""
     names = [f"{k}_epoch_{epoch}" for k in GENERATIVE_VALUES[:-1]] + ["num_tokens"]
     if path.suffix == ".npz":
         try:
@@ -554,7 +554,7 @@ def _read_generative(path: Path, epoch: int) -> _EpochRows:
             raise rows.fail(bad[0], f"values are not finite: {values[bad[0]].tolist()}")
         checks = ((values[:, 0] > 1e-6, "logprob is positive (a log-probability is <= 0)"),
                   ((values[:, 1] < 0) | (values[:, 1] > 1), "token_accuracy is outside 0..1"),
-                  ((values[:, 4] < 1) | (values[:, 4] != np.rint(values[:, 4])), "num_tokens is not a whole number >= 1"))
+                  ((values[:, -1] < 1) | (values[:, -1] != np.rint(values[:, -1])), "num_tokens is not a whole number >= 1"))
         for bad_rows, what in checks:
             if bad_rows.any():
                 r = int(np.flatnonzero(bad_rows)[0])
