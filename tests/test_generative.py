@@ -343,3 +343,30 @@ def test_recording_leaves_training_as_a_plain_trainer_has_it(gen_setup, tmp_path
     for (name, a), b in zip(plain.named_parameters(), recorded.parameters()):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
     assert len((tmp_path / "dy" / "dynamics_epoch_1.jsonl").read_text().splitlines()) == 45
+
+
+@pytest.mark.parametrize("unsure,kept", [("keep", 4), ("drop", 3)])
+def test_corrections_of_a_generative_run_leave_the_bad_responses_out(tmp_path, unsure, kept):
+    from training_dynamics import corrections as co
+
+    rows = [{"prompt": f"what is a {a}", "response": f"it is a {k}"}
+            for a, k in [("owl", "bird"), ("fox", "fish"), ("cod", "fish"), ("bee", "mammal"), ("cow", "mammal"),
+                         ("ant", "insect")]]
+    train = _jsonl(tmp_path / "sft.jsonl", rows)
+    data = clm_data.load_generative(train_file=str(train))
+    fp, examples = co.data_fingerprints(data)
+    assert examples["1"] == co.example_fingerprint("what is a fox\n⟶ it is a fish", "response")  # as the page shows it
+    choices = [("1", "relabel", "other"), ("3", "relabel", "other"), ("5", "unsure", None), ("0", "keep", None)]
+    obj = {"dataset": str(train), "dataset_fingerprint": fp, "label_names": ["response", "other"],
+           "corrections": [{"guid": g, "example_fingerprint": examples[g], "action": a, "label": lb,
+                            "original_label": "response"} for g, a, lb in choices]}
+    (tmp_path / "corrections.json").write_text(json.dumps(obj))
+    out = tmp_path / "clean.jsonl"
+    run_cli("apply_corrections.py", "--corrections", tmp_path / "corrections.json", "--train_file", train,
+            "--output", out, "--unsure", unsure)
+    clean = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["guid"] for r in clean] == [0, 2, 4, 5][:kept]
+    assert set(clean[0]) == {"guid", "prompt", "response", "review_action", "review_note"}
+    assert clean[0]["review_action"] == "keep" and clean[1]["review_action"] == "unreviewed"
+    again = clm_data.load_generative(train_file=str(out))  # trains again as it is (the guids kept)
+    assert again.train["guid"] == [0, 2, 4, 5][:kept]

@@ -18,7 +18,10 @@ training data, so corrections are never applied to a text the reviewer did not s
 
 The corrected dataset has ``guid``, the original text column(s), ``original_label``,
 ``corrected_label`` (label names), ``review_action`` (``relabel``, ``keep``, ``unsure`` or
-``unreviewed``) and ``review_note``. ``keep`` and ``unsure`` keep the original label. Every check
+``unreviewed``) and ``review_note``. ``keep`` and ``unsure`` keep the original label.
+Corrections made on a generative run (label names ``response`` / ``other``) clean prompt/response
+data instead: the responses relabelled ``other`` (bad) are left out, and the rest keep their
+prompt and response columns, ``guid``, ``review_action`` and ``review_note``. Every check
 runs before anything is written; outputs never replace an input or files this module did not write.
 """
 
@@ -39,6 +42,7 @@ import pandas as pd
 
 from . import fileio
 from .data import TextClassificationData, example_texts, load_text_classification
+from .clm_data import LABEL_NAMES as GENERATIVE_LABELS, load_generative
 from .dynamics_file import as_guids
 
 logger = logging.getLogger(__name__)
@@ -86,7 +90,7 @@ def data_fingerprints(data: TextClassificationData,
     """
     names = np.asarray(label_names if label_names is not None else data.label_names, dtype=object)
     guids = as_guids(data.train["guid"])
-    texts = example_texts(data.train, data.text_columns)
+    texts = example_texts(data.train, data.text_columns, separator=getattr(data, "separator", None))
     labels = names[np.asarray(data.train["label"], dtype=np.int64)].tolist()
     examples = pd.Series([example_fingerprint(t, y) for t, y in zip(texts, labels)], index=guid_keys(guids),
                          dtype=object)
@@ -435,12 +439,27 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
     inputs = [corrections, train_file]
     check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
     parsed = read_corrections(corrections)
-    data = load_text_classification(task_name=task_name, train_file=train_file, text_columns=text_columns,
-                                    label_column=label_column, label_names=class_names, cache_dir=cache_dir)
+    generative = parsed.label_names == list(GENERATIVE_LABELS)
+    if generative:
+        if not train_file:
+            raise CorrectionsError(f"{corrections}: corrections of a generative run apply to its prompt/response "
+                                   "file: pass --train_file")
+        cols = list(text_columns or [])
+        data = load_generative(train_file=train_file, prompt_column=cols[0] if len(cols) == 2 else None,
+                               response_column=cols[1] if len(cols) == 2 else None,
+                               text_column=cols[0] if len(cols) == 1 else None, cache_dir=cache_dir)
+    else:
+        data = load_text_classification(task_name=task_name, train_file=train_file, text_columns=text_columns,
+                                        label_column=label_column, label_names=class_names, cache_dir=cache_dir)
     where, fingerprints = str(corrections), data_fingerprints(data)
     check_dataset_fingerprint(data, parsed, ignore=ignore_fingerprint, where=where, fingerprints=fingerprints)
     df = apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
                            fingerprints=fingerprints)
+    if generative:
+        bad = df["corrected_label"] == GENERATIVE_LABELS[1]
+        logger.info("left out %d response(s) marked bad (%s); %d prompt/response pairs remain", int(bad.sum()),
+                    GENERATIVE_LABELS[1], int((~bad).sum()))
+        df = df[~bad].drop(columns=["original_label", "corrected_label"]).reset_index(drop=True)
     write_corrected(df, output=output, save_to_disk=save_to_disk, inputs=inputs,
                     overwrite_output_dir=overwrite_output_dir)
     if push_to_hub_repo:
