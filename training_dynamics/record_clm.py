@@ -7,7 +7,7 @@ step -- never vocabulary-sized logits -- over the tokens whose label is not ``-1
 
 ====================  ==========================================================================
 ``logprob``           mean over the tokens of log softmax(z_t)[y_t]
-``token_accuracy``    share of the tokens with argmax z_t == y_t (greedy prediction right)
+``token_accuracy``    share of the tokens with argmax z_t == y_t (greedy prediction right; a tie counts)
 ``margin``            mean of z_t[y_t] - max_{v != y_t} z_t[v]
 ``num_tokens``        number of tokens
 ====================  ==========================================================================
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from transformers import Trainer
 
@@ -33,53 +34,65 @@ from .record import ROW, DynamicsRecorder, DynamicsTrainer, _logits_of
 IGNORE_INDEX = -100
 
 
-def _labelled(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int):
-    """(rows, logits (M, V) as float, targets (M,)) of the M positions that predict a labelled token
-    (position t predicts token t + 1): prompt and padding are never touched."""
-    target = labels[:, 1:].to(logits.device)
-    rows, cols = (target != ignore_index).nonzero(as_tuple=True)
-    return rows, logits[rows, cols].float(), target[rows, cols]
+def _shifted(labels: torch.Tensor, device, ignore_index: int) -> torch.Tensor:
+    """(B, T) the token each position predicts (``labels`` moved left by one; the last position none)."""
+    return F.pad(labels, (0, 1), value=ignore_index)[..., 1:].to(device)
+
+
+def _token_nll(flat: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """(B*T,) each position's NLL of its target, 0 where none: transformers' fused cross-entropy on fp32."""
+    return F.cross_entropy(flat.float(), target, ignore_index=ignore_index, reduction="none")
 
 
 @torch.no_grad()
-def _per_sequence(rows: torch.Tensor, batch: int, z: torch.Tensor, y: torch.Tensor, gold: torch.Tensor,
-                  logp: torch.Tensor) -> torch.Tensor:
-    """(batch, 4): token values averaged per sequence, and the token count (one top-2 over the vocabulary)."""
-    top = z.topk(2, dim=-1)
-    correct = top.indices[:, 0] == y
-    per_token = torch.stack([logp, correct.float(), gold - torch.where(correct, top.values[:, 1], top.values[:, 0])], 1)
-    sums = torch.zeros(batch, 3, dtype=per_token.dtype, device=z.device).index_add_(0, rows, per_token)
-    n = torch.bincount(rows, minlength=batch).to(sums.dtype)
+def _per_sequence(flat: torch.Tensor, target: torch.Tensor, logp: torch.Tensor, batch: int, ignore_index: int) -> torch.Tensor:
+    """(batch, 4): the values of :data:`dynamics_file.GENERATIVE_VALUES` of each sequence, from the
+    flattened logits (B*T, V), targets (B*T,) and each position's log-probability of its target.
+
+    One max over the vocabulary of every position (``amax``: no index kept, the fast reduction); the
+    second largest logit (for the margin) only where the target is the largest, over those rows.
+    """
+    idx = (target != ignore_index).nonzero().squeeze(1)
+    y = target[idx]
+    gold = flat[idx, y].float()
+    top = flat.amax(dim=-1)[idx].float()
+    correct = gold >= top                          # the greedy prediction is the target (a tie counts as right)
+    other = top.clone()
+    hit = idx[correct]
+    if len(hit):
+        rows = flat[hit].float()
+        rows[torch.arange(len(hit), device=rows.device), y[correct]] = float("-inf")
+        other[correct] = rows.amax(dim=-1)
+    per_token = torch.stack([logp[idx], correct.float(), gold - other], dim=1)
+    seq = torch.div(idx, target.numel() // batch, rounding_mode="floor")
+    sums = torch.zeros(batch, 3, dtype=per_token.dtype, device=flat.device).index_add_(0, seq, per_token)
+    n = torch.bincount(seq, minlength=batch).to(sums.dtype)
     return torch.cat([sums / n.clamp(min=1.0).unsqueeze(1), n.unsqueeze(1)], dim=1)
 
 
 @torch.no_grad()
 def token_stats(logits: torch.Tensor, labels: torch.Tensor, *, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """(B, 4) per-sequence values of :data:`dynamics_file.GENERATIVE_VALUES` from a causal LM's
-    logits (B, T, V) and its labels (B, T) (unshifted, as passed to the model; ``ignore_index`` = no loss).
-
-    Only the positions that predict a labelled token are touched: one log-sum-exp, one top-2 and one
-    gather over their logits, on the logits' device.
-    """
-    rows, z, y = _labelled(logits.detach(), labels, ignore_index)
-    gold = z.gather(1, y.unsqueeze(1)).squeeze(1)
-    return _per_sequence(rows, labels.shape[0], z, y, gold, gold - torch.logsumexp(z, dim=-1))
+    logits (B, T, V) and its labels (B, T) (unshifted, as passed to the model; ``ignore_index`` = no loss)."""
+    flat = logits.detach().reshape(-1, logits.shape[-1])
+    target = _shifted(labels, logits.device, ignore_index).reshape(-1)
+    logp = -_token_nll(flat, target, ignore_index)
+    return _per_sequence(flat, target, logp, labels.shape[0], ignore_index)
 
 
 def causal_lm_loss_and_stats(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None, *,
                              ignore_index: int = IGNORE_INDEX) -> tuple[torch.Tensor, torch.Tensor]:
     """transformers' causal LM loss (``ForCausalLMLoss``: the summed token NLL / ``num_items_in_batch``,
-    else its mean) and :func:`token_stats`, sharing one log-sum-exp: recording in the training step
-    then costs one top-2 over the labelled positions' logits."""
-    rows, z, y = _labelled(logits, labels, ignore_index)
-    gold = z.gather(1, y.unsqueeze(1)).squeeze(1)
-    nll = torch.logsumexp(z, dim=-1) - gold
+    else its mean) and :func:`token_stats`, from one cross-entropy: recording in the training step
+    then costs a max over the vocabulary (and a second one on the positions predicted right)."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    target = _shifted(labels, logits.device, ignore_index).reshape(-1)
+    nll = _token_nll(flat, target, ignore_index)
     if num_items_in_batch is None:
-        loss = nll.mean()
+        loss = nll.sum() / (target != ignore_index).sum()
     else:
         loss = nll.sum() / (num_items_in_batch.to(nll.device) if torch.is_tensor(num_items_in_batch) else num_items_in_batch)
-    stats = _per_sequence(rows, labels.shape[0], z.detach(), y, gold.detach(), -nll.detach())
-    return loss, stats
+    return loss, _per_sequence(flat.detach(), target, -nll.detach(), labels.shape[0], ignore_index)
 
 
 class CausalLMDynamicsTrainer(DynamicsTrainer):
