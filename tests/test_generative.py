@@ -22,8 +22,8 @@ SCRIPT = "run_clm_and_record_td.py"
 
 # -- the values reduced on the device -----------------------------------------------------------
 def _naive_stats(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The four values of one sequence, token by token (position t-1 predicts token t)."""
-    lp, acc, margin = [], [], []
+    """The three values of one sequence, token by token (position t-1 predicts token t)."""
+    lp, acc = [], []
     for t in range(1, len(labels)):
         y = labels[t]
         if y == -100:
@@ -32,8 +32,7 @@ def _naive_stats(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         q = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
         lp.append(np.log(q[y]))
         acc.append(float(np.argmax(z) == y))
-        margin.append(z[y] - np.max(np.delete(z, y)))
-    return np.array([np.mean(lp), np.mean(acc), np.mean(margin), len(lp)])
+    return np.array([np.mean(lp), np.mean(acc), len(lp)])
 
 
 def test_token_stats_equal_a_token_by_token_loop():
@@ -48,7 +47,7 @@ def test_token_stats_equal_a_token_by_token_loop():
     got = token_stats(torch.tensor(logits), torch.tensor(labels)).numpy()
     want = np.stack([_naive_stats(logits[i], labels[i]) for i in range(3)])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    assert got[2, 1] == 1.0 and got[2, 3] == 1 and got[2, 2] > 0
+    assert got[2, 1] == 1.0 and got[2, 2] == 1
 
 
 @pytest.mark.parametrize("num_items", [None, 9])
@@ -129,10 +128,10 @@ def _write_run(run_dir: Path, values: np.ndarray, guids, fmt: str = "jsonl") -> 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "npz"])
 def test_generative_metrics_keep_the_classification_reading(tmp_path, fmt):
-    # 3 examples x 3 epochs: logprob, token_accuracy, margin, num_tokens
-    values = np.array([[[-0.1, 0.95, 2.0, 5], [-0.05, 1.0, 3.0, 5], [-0.02, 1.0, 4.0, 5]],
-                       [[-2.0, 0.5, -1.0, 7], [-1.5, 0.92, -0.5, 7], [-1.0, 0.6, 0.5, 7]],
-                       [[-3.0, 0.2, -2.0, 2], [-3.0, 0.2, -2.0, 2], [-3.0, 0.2, -2.0, 2]]])
+    # 3 examples x 3 epochs: logprob, token_accuracy, num_tokens
+    values = np.array([[[-0.1, 0.95, 5], [-0.05, 1.0, 5], [-0.02, 1.0, 5]],
+                       [[-2.0, 0.5, 7], [-1.5, 0.92, 7], [-1.0, 0.6, 7]],
+                       [[-3.0, 0.2, 2], [-3.0, 0.2, 2], [-3.0, 0.2, 2]]])
     run = _write_run(tmp_path / "run", values, ["a", "b", "c"], fmt)
     dyn = run.dynamics(progress=False)
     assert dyn.kind == "generative" and dyn.num_classes == 2 and (dyn.gold == 0).all()
@@ -141,7 +140,7 @@ def test_generative_metrics_keep_the_classification_reading(tmp_path, fmt):
     np.testing.assert_allclose(cols["confidence"], p.mean(axis=1))
     np.testing.assert_allclose(cols["variability"], p.std(axis=1))
     np.testing.assert_allclose(cols["loss"], -values[..., 0].mean(axis=1))
-    np.testing.assert_allclose(cols["aum"], values[..., 2].mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(cols["aum"], np.log(p / (1 - p)).mean(axis=1), rtol=1e-6)  # of [p, 1 - p]
     np.testing.assert_allclose(cols["token_accuracy"], values[..., 1].mean(axis=1), rtol=1e-6)
     np.testing.assert_allclose(cols["el2n"], (np.sqrt(2) * (1 - p)).mean(axis=1))  # of [p, 1 - p] against [1, 0]
     assert cols["correctness"].tolist() == [3, 1, 0]  # epochs with token accuracy >= 0.9
@@ -160,7 +159,7 @@ def test_generative_metrics_keep_the_classification_reading(tmp_path, fmt):
     ({"num_tokens": 0}, "num_tokens is not a whole number >= 1"),
 ])
 def test_bad_generative_values_name_the_line(tmp_path, bad, message):
-    row = {"guid": 0, "logprob_epoch_0": -1.0, "token_accuracy_epoch_0": 0.5, "margin_epoch_0": 0.1, "num_tokens": 3}
+    row = {"guid": 0, "logprob_epoch_0": -1.0, "token_accuracy_epoch_0": 0.5, "num_tokens": 3}
     d = tmp_path / "run" / "training_dynamics"
     d.mkdir(parents=True)
     key = next(k for k in row if k.startswith(next(iter(bad))))
@@ -174,8 +173,8 @@ def test_bad_generative_values_name_the_line(tmp_path, bad, message):
 def test_epochs_of_a_classifier_and_a_generative_run_are_not_mixed(tmp_path):
     d = tmp_path / "run" / "training_dynamics"
     d.mkdir(parents=True)
-    write_generative_epoch(d, 0, [0, 1], np.array([[-1, 0.5, 0, 3], [-1, 0.5, 0, 3]]))
-    dynamics_file.write_epoch(d, 1, [0, 1], np.zeros((2, 4)), np.array([0, 1]))
+    write_generative_epoch(d, 0, [0, 1], np.array([[-1, 0.5, 3], [-1, 0.5, 3]]))
+    dynamics_file.write_epoch(d, 1, [0, 1], np.zeros((2, 3)), np.array([0, 1]))
     with pytest.raises(DynamicsError, match="holds logits, but dynamics_epoch_0.jsonl holds a generative run's values"):
         Run(tmp_path / "run").dynamics(progress=False)
 
@@ -261,7 +260,7 @@ def test_post_epoch_values_with_grad_accumulation_equal_a_pass_of_the_final_mode
         want = token_stats(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
                            batch["labels"]).numpy()
     assert sorted(r["guid"] for r in last) == list(range(43))  # once each, with gradient accumulation
-    got = np.array([[r[f"{k}_epoch_1"] for k in ("logprob", "token_accuracy", "margin")] + [r["num_tokens"]]
+    got = np.array([[r[f"{k}_epoch_1"] for k in ("logprob", "token_accuracy")] + [r["num_tokens"]]
                     for r in sorted(last, key=lambda r: r["guid"])])
     np.testing.assert_allclose(got, want, atol=2e-4)
 
@@ -295,7 +294,7 @@ def _train_clm_in_process(setup, out: Path, *, crash_at: int | None = None, resu
 def _values(path: Path, e: int) -> np.ndarray:
     rows = sorted((json.loads(x) for x in path.read_text().splitlines()), key=lambda r: r["guid"])
     assert [r["guid"] for r in rows] == list(range(60))
-    return np.array([[r[f"{k}_epoch_{e}"] for k in ("logprob", "token_accuracy", "margin")] for r in rows])
+    return np.array([[r[f"{k}_epoch_{e}"] for k in ("logprob", "token_accuracy")] for r in rows])
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
 """A causal LM recorded by several processes: DDP under torchrun, the Trainer's FSDP flags, and the
-gather of the generative (4-value) buffers without processes.
+gather of the generative (3-value) buffers without processes.
 
 What the Trainer's FSDP does on CPU (torch 2.13, accelerate 1.15, transformers 5.24): transformers
 turns ``--fsdp --fsdp_config`` into accelerate FSDP2 plugin arguments, but accelerate's
@@ -29,7 +29,7 @@ SCRIPT = "run_clm_and_record_td.py"
 PROBE = "tests/clm_distributed_probe.py"
 N_TRAIN = 150  # 2 processes x 8 per batch = 16: not a divisor, so the sampler pads the last batch
 EPOCHS = 2
-VALUES = ("logprob", "token_accuracy", "margin")
+VALUES = ("logprob", "token_accuracy")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 ENV = {"OMP_NUM_THREADS": "1"}
 FSDP_CONFIG = {"transformer_layer_cls_to_wrap": ["GPT2Block"], "reshard_after_forward": True}  # FSDP2 full shard
@@ -86,7 +86,7 @@ def check_sane(by_epoch: dict, reference: dict) -> None:
     for e, rows in by_epoch.items():
         values = np.array([[rows[g][f"{k}_epoch_{e}"] for k in VALUES] for g in range(N_TRAIN)])
         assert np.isfinite(values).all()
-        logprob, accuracy, _ = values.T
+        logprob, accuracy = values.T
         assert (logprob <= 0).all() and ((accuracy >= 0) & (accuracy <= 1)).all()
         tokens = [rows[g]["num_tokens"] for g in range(N_TRAIN)]
         assert min(tokens) >= 1

@@ -11,8 +11,8 @@ Reading (:func:`read_dynamics`) accepts every format the writer produces -- the 
 extra key are ignored) and ``.npz`` (arrays ``guid``, ``logits``, ``gold``), even mixed across
 epochs -- and validates it. A generative run (a causal LM on prompt/response data, ``meta["kind"]
 == "generative"``) stores a few numbers per example instead of logits (:data:`GENERATIVE_VALUES`):
-``{"guid": 7, "logprob_epoch_<e>": -1.2, "token_accuracy_epoch_<e>": 0.6, "margin_epoch_<e>": 0.4,
-"num_tokens": 12, "device": "cpu"}`` (npz: one array per name). Every problem raises :class:`DynamicsError` with a one-line message
+``{"guid": 7, "logprob_epoch_<e>": -1.2, "token_accuracy_epoch_<e>": 0.6, "num_tokens": 12,
+"device": "cpu"}`` (npz: one array per name). Every problem raises :class:`DynamicsError` with a one-line message
 ``<file>: <example>: <what is wrong>``, where the example is ``line <k> (guid <g>)`` in a jsonl
 file (1-based line number) or ``row <i> (guid <g>)`` in an npz file (0-based array row).
 """
@@ -40,9 +40,8 @@ EPOCH_FILE_RE = re.compile(r"dynamics_epoch_(\d+)\.(jsonl|npz)")
 _JSON_BLOCK_SIZE = 4 << 20  # pyarrow parses blocks of this many bytes in parallel
 _INT64 = np.iinfo(np.int64)
 #: what a generative run records per example and epoch, over the response tokens: mean log-probability
-#: of the gold token, share of tokens whose greedy argmax is the gold token, mean margin (gold logit -
-#: largest other logit); and the number of response tokens
-GENERATIVE_VALUES = ("logprob", "token_accuracy", "margin", "num_tokens")
+#: of the gold token, share of tokens whose greedy argmax is the gold token; and the number of tokens
+GENERATIVE_VALUES = ("logprob", "token_accuracy", "num_tokens")
 GENERATIVE = "generative"
 
 
@@ -168,7 +167,7 @@ def write_epoch(
 
 def write_generative_epoch(dy_dir: str | os.PathLike, epoch: int, guids: np.ndarray, values: np.ndarray, *,
                            device: str = "cpu", fmt: str = "jsonl") -> Path:
-    """Write one epoch of a generative run atomically: ``values`` (N, 4) in :data:`GENERATIVE_VALUES` order."""
+    """Write one epoch of a generative run atomically: ``values`` (N, 3) in :data:`GENERATIVE_VALUES` order."""
     guids = as_guids(guids)
     values = np.asarray(values, dtype=np.float32)
     if values.shape != (len(guids), len(GENERATIVE_VALUES)):
@@ -218,7 +217,7 @@ class Dynamics:
         meta: ``dynamics_meta.json`` (``{}`` for seed runs, which have none).
         files: (E,) the epoch files read, in epoch order.
         sources: per file ``{"file", "size", "mtime_ns"}``, taken before reading (staleness checks).
-        values: generative runs only: (N, E, 4) in :data:`GENERATIVE_VALUES` order. Their ``logits``
+        values: generative runs only: (N, E, 3) in :data:`GENERATIVE_VALUES` order. Their ``logits``
             are then two-class stand-ins ``[log p_e, log(1 - p_e)]`` with ``p_e`` = exp(mean token
             log-probability) and ``gold`` 0 ("the response"), so that code reading probabilities
             sees ``[p_e, 1 - p_e]``.
@@ -508,7 +507,7 @@ def _is_generative(path: Path, epoch: int) -> bool:
 
 
 def _read_generative(path: Path, epoch: int) -> _EpochRows:
-    """A generative epoch file as rows whose "logits" are the (N, 4) values and whose gold is 0."""
+    """A generative epoch file as rows whose "logits" are the (N, 3) values and whose gold is 0."""
     names = [f"{k}_epoch_{epoch}" for k in GENERATIVE_VALUES[:-1]] + ["num_tokens"]
     if path.suffix == ".npz":
         try:

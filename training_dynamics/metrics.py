@@ -26,15 +26,15 @@ label and ``p_e = softmax(z_e)[y]`` computed as ``exp(log_softmax(z_e)[y])`` (ma
 - ``gold``                y
 
 Generative runs (a causal LM on prompt/response data) record, per example and epoch, the mean
-log-probability of the response's tokens, the share of them the greedy argmax gets right and the
-mean token margin (:data:`dynamics_file.GENERATIVE_VALUES`). The same columns then
+log-probability of the response's tokens and the share of them the greedy argmax gets right
+(:data:`dynamics_file.GENERATIVE_VALUES`). The same columns then
 read: ``p_e = exp(mean token log-probability)`` (the geometric-mean probability of the gold
 response), an epoch is *correct* when ``token_accuracy >= CORRECT_TOKEN_ACCURACY`` (the greedy
 prediction is right on at least 90% of the response's tokens: it nearly reproduces it), ``last_pred`` is 0 for a correct and 1
 for an incorrect last epoch (classes ``response`` / ``other``), ``gold`` is 0; ``loss`` is the mean
-token NLL, ``aum`` the mean token margin, ``el2n`` that of the two outcomes ``[p_e, 1 - p_e]``
-against ``[1, 0]``, sqrt(2) (1 - p_e) (a per-token EL2N would cost the training step one more pass
-over the vocabulary). Two extra columns:
+token NLL; ``aum`` and ``el2n`` are those of the two outcomes ``[p_e, 1 - p_e]`` against
+``[1, 0]``: the mean of log(p_e / (1 - p_e)) and of sqrt(2) (1 - p_e) (per-token margins and EL2N
+would cost every training step more passes over the vocabulary). Two extra columns:
 ``token_accuracy`` (mean over the epochs) and ``num_tokens``.
 
 Pure arrays in, arrays out: reading epoch files is :mod:`dynamics_file`'s job, caching the result in
@@ -132,11 +132,12 @@ def _per_epoch_block(logits: np.ndarray, gold: np.ndarray) -> dict[str, np.ndarr
 
 
 def generative_per_epoch(values: np.ndarray) -> dict[str, np.ndarray]:
-    """:func:`per_epoch_arrays` of a generative run from its (N, E, 4) values (no logits needed)."""
+    """:func:`per_epoch_arrays` of a generative run from its (N, E, 3) values (no logits needed)."""
     values = np.asarray(values, dtype=np.float64)
     logp = np.minimum(values[..., 0], 0.0)
+    rest = np.maximum(-np.expm1(logp), 1e-300)  # 1 - p_e
     return {"logp_gold": logp, "pred": np.where(values[..., 1] >= CORRECT_TOKEN_ACCURACY, 0, 1).astype(np.int64),
-            "margin": values[..., 2], "el2n": np.sqrt(2.0) * -np.expm1(logp), "token_accuracy": values[..., 1]}
+            "margin": logp - np.log(rest), "el2n": np.sqrt(2.0) * rest, "token_accuracy": values[..., 1]}
 
 
 def dynamics_per_epoch(dynamics: Dynamics, *, epochs: int | None = None) -> dict[str, np.ndarray]:

@@ -8,7 +8,6 @@ step -- never vocabulary-sized logits -- over the tokens whose label is not ``-1
 ====================  ==========================================================================
 ``logprob``           mean over the tokens of log softmax(z_t)[y_t]
 ``token_accuracy``    share of the tokens with argmax z_t == y_t (greedy prediction right; a tie counts)
-``margin``            mean of z_t[y_t] - max_{v != y_t} z_t[v]
 ``num_tokens``        number of tokens
 ====================  ==========================================================================
 
@@ -46,33 +45,23 @@ def _token_nll(flat: torch.Tensor, target: torch.Tensor, ignore_index: int) -> t
 
 @torch.no_grad()
 def _per_sequence(flat: torch.Tensor, target: torch.Tensor, logp: torch.Tensor, batch: int, ignore_index: int) -> torch.Tensor:
-    """(batch, 4): the values of :data:`dynamics_file.GENERATIVE_VALUES` of each sequence, from the
+    """(batch, 3): the values of :data:`dynamics_file.GENERATIVE_VALUES` of each sequence, from the
     flattened logits (B*T, V), targets (B*T,) and each position's log-probability of its target.
 
-    One max over the vocabulary of every position (``amax``: no index kept, the fast reduction); the
-    second largest logit (for the margin) only where the target is the largest, over those rows.
+    One max over the vocabulary of every position (``amax``: it keeps no index, the fast reduction).
     """
     idx = (target != ignore_index).nonzero().squeeze(1)
-    y = target[idx]
-    gold = flat[idx, y].float()
-    top = flat.amax(dim=-1)[idx].float()
-    correct = gold >= top                          # the greedy prediction is the target (a tie counts as right)
-    other = top.clone()
-    hit = idx[correct]
-    if len(hit):
-        rows = flat[hit].float()
-        rows[torch.arange(len(hit), device=rows.device), y[correct]] = float("-inf")
-        other[correct] = rows.amax(dim=-1)
-    per_token = torch.stack([logp[idx], correct.float(), gold - other], dim=1)
+    correct = flat[idx, target[idx]] >= flat.amax(dim=-1)[idx]  # the greedy prediction is the target (a tie counts)
+    per_token = torch.stack([logp[idx], correct.to(logp.dtype)], dim=1)
     seq = torch.div(idx, target.numel() // batch, rounding_mode="floor")
-    sums = torch.zeros(batch, 3, dtype=per_token.dtype, device=flat.device).index_add_(0, seq, per_token)
+    sums = torch.zeros(batch, 2, dtype=per_token.dtype, device=flat.device).index_add_(0, seq, per_token)
     n = torch.bincount(seq, minlength=batch).to(sums.dtype)
     return torch.cat([sums / n.clamp(min=1.0).unsqueeze(1), n.unsqueeze(1)], dim=1)
 
 
 @torch.no_grad()
 def token_stats(logits: torch.Tensor, labels: torch.Tensor, *, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """(B, 4) per-sequence values of :data:`dynamics_file.GENERATIVE_VALUES` from a causal LM's
+    """(B, 3) per-sequence values of :data:`dynamics_file.GENERATIVE_VALUES` from a causal LM's
     logits (B, T, V) and its labels (B, T) (unshifted, as passed to the model; ``ignore_index`` = no loss)."""
     flat = logits.detach().reshape(-1, logits.shape[-1])
     target = _shifted(labels, logits.device, ignore_index).reshape(-1)
@@ -84,7 +73,7 @@ def causal_lm_loss_and_stats(logits: torch.Tensor, labels: torch.Tensor, num_ite
                              ignore_index: int = IGNORE_INDEX) -> tuple[torch.Tensor, torch.Tensor]:
     """transformers' causal LM loss (``ForCausalLMLoss``: the summed token NLL / ``num_items_in_batch``,
     else its mean) and :func:`token_stats`, from one cross-entropy: recording in the training step
-    then costs a max over the vocabulary (and a second one on the positions predicted right)."""
+    then costs one max over the vocabulary."""
     flat = logits.reshape(-1, logits.shape[-1])
     target = _shifted(labels, logits.device, ignore_index).reshape(-1)
     nll = _token_nll(flat, target, ignore_index)
