@@ -369,3 +369,12 @@ def test_corrections_of_a_generative_run_leave_the_bad_responses_out(tmp_path, u
     assert clean[0]["review_action"] == "keep" and clean[1]["review_action"] == "unreviewed"
     again = clm_data.load_generative(train_file=str(out))  # trains again as it is (the guids kept)
     assert again.train["guid"] == [0, 2, 4, 5][:kept]
+
+
+def test_cached_metrics_of_a_generative_run_keep_its_columns(tmp_path):
+    values = np.array([[[-0.1, 0.95, 5], [-0.05, 1.0, 5]], [[-2.0, 0.5, 7], [-1.5, 0.92, 7]]])
+    run = _write_run(tmp_path / "run", values, [0, 1])
+    run.write_metrics(progress=False)
+    assert run.metrics_are_fresh()
+    cached = run.metrics()  # read back from td_metrics.jsonl
+    assert cached["num_tokens"].tolist() == [5, 7] and cached["token_accuracy"].round(3).tolist() == [0.975, 0.71]

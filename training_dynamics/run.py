@@ -331,10 +331,11 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.json as pj
 
-    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_()}
+    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_(), "num_tokens": pa.int64()}
+    columns = metrics.COLUMNS + metrics.GENERATIVE_COLUMNS  # the last ones only in a generative run's file
     table = None
     for guid_type in (pa.int64(), pa.string()):  # integer ids (the usual), else string ids
-        schema = pa.schema([(c, guid_type if c == "guid" else types.get(c, pa.float64())) for c in metrics.COLUMNS])
+        schema = pa.schema([(c, guid_type if c == "guid" else types.get(c, pa.float64())) for c in columns])
         try:
             table = pj.read_json(path, parse_options=pj.ParseOptions(explicit_schema=schema,
                                                                       unexpected_field_behavior="ignore"))
@@ -344,7 +345,8 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
                 raise
     if any(table.column(c).null_count for c in metrics.COLUMNS):
         raise ValueError(f"{path}: missing values")
-    return table.to_pandas()
+    absent = [c for c in metrics.GENERATIVE_COLUMNS if table.column(c).null_count == table.num_rows]
+    return table.drop(absent).to_pandas()
 
 
 def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
