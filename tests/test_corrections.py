@@ -212,11 +212,19 @@ def test_unsure_keep_or_drop(tmp_path):
      "was not written by apply_corrections.py"),
     ("output inside save_to_disk", ["--save_to_disk", "{tmp}/new", "--output", "{tmp}/new/x.jsonl"],
      "is inside --save_to_disk"),
+    ("output is another existing file", ["--output", "{tmp}/notes/todo.txt"], "--output must end with one of"),
+    ("output is an existing dataset of the user", ["--output", "{tmp}/data/other.jsonl"],
+     "exists and was not written by apply_corrections.py"),
+    ("output is an existing dataset of the user, overwrite asked", ["--output", "{tmp}/data/other.csv",
+                                                                    "--overwrite_output_dir"],
+     "exists and was not written by apply_corrections.py"),
 ])
 def test_outputs_never_destroy_inputs_or_other_files(tmp_path, case, flags, message):
     """Each refusal: exit 2, one line naming how to proceed, and not one byte changed or added."""
     train = _jsonl((tmp_path / "data").mkdir() or tmp_path / "data" / "train.jsonl", ROWS)
     (tmp_path / "data" / "README.txt").write_text("my notes about the data\n")
+    _jsonl(tmp_path / "data" / "other.jsonl", ROWS[:2])
+    (tmp_path / "data" / "other.csv").write_text("sentence,label\nfine,pos\n")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("keep me\n")
     (tmp_path / "link.jsonl").symlink_to(train)
@@ -256,6 +264,22 @@ def test_overwrite_output_dir_replaces_only_a_previous_save(tmp_path):
                    check=False)
     assert proc.returncode == 2 and "holds files apply_corrections.py did not write (my_analysis.ipynb)" in proc.stderr
     assert _tree(ds) == second
+
+
+@pytest.mark.slow
+def test_overwrite_output_dir_replaces_only_an_earlier_output_file(tmp_path):
+    train = _jsonl(tmp_path / "train.jsonl", ROWS)
+    c1 = _reviewed(train, tmp_path / "c1.json", [(1, "relabel", "pos")])
+    c2 = _reviewed(train, tmp_path / "c2.json", [(3, "relabel", "pos")])
+    for name in ("fixed.jsonl", "fixed.csv", "fixed.parquet"):
+        out = tmp_path / name
+        run_cli(SCRIPT, "--train_file", train, "--corrections", c1, "--output", out)
+        first = out.read_bytes()
+        proc = run_cli(SCRIPT, "--train_file", train, "--corrections", c2, "--output", out, check=False)
+        assert proc.returncode == 2 and "pass --overwrite_output_dir to replace it" in proc.stderr
+        assert out.read_bytes() == first
+        run_cli(SCRIPT, "--train_file", train, "--corrections", c2, "--output", out, "--overwrite_output_dir")
+        assert out.read_bytes() != first
 
 
 def test_check_outputs_in_process(tmp_path):

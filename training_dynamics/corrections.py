@@ -27,6 +27,7 @@ runs before anything is written; outputs never replace an input or files this mo
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
@@ -312,11 +313,29 @@ def _saved_entries(folder: Path) -> list[str]:
     return sorted(present, key=lambda e: e.count("/"), reverse=True)  # deepest first
 
 
+def _is_corrected_dataset(path: Path) -> bool:
+    """Whether ``path`` looks like a corrected dataset this module wrote (it has a ``review_action`` column)."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return "review_action" in pq.read_schema(path).names
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+        if path.suffix.lower() == ".csv":
+            return "review_action" in next(csv.reader([first]), [])
+        return isinstance(obj := json.loads(first), dict) and "review_action" in obj
+    except (OSError, ValueError, UnicodeDecodeError, ImportError):
+        return False
+
+
 def check_outputs(*, output: str | os.PathLike | None = None, save_to_disk: str | os.PathLike | None = None,
                   inputs: Sequence[str | os.PathLike] = (), overwrite_output_dir: bool = False) -> None:
     """Refuse, before anything is written, an output that would destroy an input or unrelated files.
 
-    ``output`` may not be an input (same path or the same file by a link) nor a folder;
+    ``output`` may not be an input (same path or the same file by a link) nor a folder, and an
+    existing file is replaced only with ``overwrite_output_dir`` and only when it is an earlier
+    corrected dataset (it has a ``review_action`` column);
     ``save_to_disk`` may not be a file, nor be or contain an input or ``output``. An existing
     non-empty ``save_to_disk`` folder is replaced only with ``overwrite_output_dir``, and only when it
     holds nothing but what an earlier save listed in its :data:`SAVE_MARKER`.
@@ -329,6 +348,13 @@ def check_outputs(*, output: str | os.PathLike | None = None, save_to_disk: str 
             raise CorrectionsError(f"--output {output} is the input {hit}; write the corrected dataset to a new file")
         if out.is_dir():
             raise CorrectionsError(f"--output {output} is a folder; give a file name (or use --save_to_disk)")
+        if out.exists():
+            if not _is_corrected_dataset(out):
+                raise CorrectionsError(f"--output {output} exists and was not written by apply_corrections.py; "
+                                       "choose a new file name")
+            if not overwrite_output_dir:
+                raise CorrectionsError(f"--output {output} exists (an earlier corrected dataset); pass "
+                                       "--overwrite_output_dir to replace it, or choose a new file name")
     if save_to_disk is None:
         return
     dest = Path(save_to_disk)

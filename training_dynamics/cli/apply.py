@@ -26,8 +26,9 @@ class ApplyArguments:
                                "or .parquet (never one of the inputs)."})
     save_to_disk: str | None = field(default=None, metadata={"help": "Also (or instead) write a datasets.save_to_disk "
                                      "folder (a new or empty one)."})
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Let --save_to_disk replace the corrected "
-                                       "dataset an earlier run wrote there (only that; a folder holding other files is refused)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Let --output and --save_to_disk replace the "
+                                       "corrected dataset an earlier run wrote there (only that: another file, or a folder "
+                                       "holding other files, is refused)."})
     ignore_fingerprint: bool = field(default=False, metadata={"help": "Apply to data that changed since the review: "
                                      "corrections whose example (guid, text, label) is unchanged are applied, the "
                                      "others skipped with a warning."})
