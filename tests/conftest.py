@@ -133,3 +133,22 @@ def synthetic_dynamics(tmp_path):
         return run, arrays
 
     return make
+
+
+class Crash(Exception):
+    """Raised by :func:`train_with_crash` at the chosen step: a kill in the middle of training."""
+
+
+def train_with_crash(trainer, *, crash_at: int | None = None, resume: bool = False) -> None:
+    """``trainer.train`` (resuming from the last checkpoint when ``resume``), raising :class:`Crash`
+    at the end of step ``crash_at``."""
+    from transformers import TrainerCallback
+
+    class CrashAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == crash_at:
+                raise Crash
+
+    if crash_at:
+        trainer.add_callback(CrashAt)
+    trainer.train(resume_from_checkpoint=True if resume else None)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import Crash, run_cli, train_with_crash
 from training_dynamics import clm_data, dynamics_file, metrics
 from training_dynamics.data import DataError
 from training_dynamics.demo_data import build_causal_tokenizer, build_tiny_gpt2, write_generative_demo
@@ -265,14 +265,8 @@ def test_post_epoch_values_with_grad_accumulation_equal_a_pass_of_the_final_mode
     np.testing.assert_allclose(got, want, atol=2e-4)
 
 
-class _Crash(Exception):
-    pass
-
-
 def _train_clm_in_process(setup, out: Path, *, crash_at: int | None = None, resume: bool = False):
     """3 epochs of 60 examples, batch 8 (8 steps an epoch), a checkpoint every 5 steps; optionally crash at a step."""
-    from transformers import TrainerCallback
-
     from training_dynamics.cli.args import GenerativeDataArguments
     from training_dynamics.cli.record import parse_args
     from training_dynamics.train import build_clm_trainer
@@ -280,15 +274,7 @@ def _train_clm_in_process(setup, out: Path, *, crash_at: int | None = None, resu
     args = clm_args(setup, out, "--max_train_samples", 60, "--save_strategy", "steps", "--save_steps", 5, epochs=3)
     margs, dargs, yargs, targs, _ = parse_args([str(a) for a in args], data_class=GenerativeDataArguments)
     trainer = build_clm_trainer(margs, dargs, yargs, targs)
-
-    class CrashAt(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == crash_at:
-                raise _Crash
-
-    if crash_at:
-        trainer.add_callback(CrashAt)
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    train_with_crash(trainer, crash_at=crash_at, resume=resume)
 
 
 def _values(path: Path, e: int) -> np.ndarray:
@@ -301,7 +287,7 @@ def _values(path: Path, e: int) -> np.ndarray:
 def test_resumed_clm_recording_equals_an_uninterrupted_one(gen_setup, tmp_path):
     ref, run = tmp_path / "ref", tmp_path / "run"
     _train_clm_in_process(gen_setup, ref)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         _train_clm_in_process(gen_setup, run, crash_at=12)  # inside epoch 1, after the checkpoint at step 10
     d = run / "dy_log" / "train" / "gpt2" / "training_dynamics"
     assert [p.name for p in d.glob("dynamics_epoch_*")] == ["dynamics_epoch_0.jsonl"]

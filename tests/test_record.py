@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import N_TRAIN, ROOT, run_cli, train_args
+from conftest import N_TRAIN, ROOT, Crash, run_cli, train_args, train_with_crash
 
 SCRIPT = "run_glue_and_record_td.py"
 
@@ -131,14 +131,8 @@ def test_torchrun_two_processes_record_each_example_once(demo_data, tiny_model, 
     assert state["global_step"] == 2 * 5  # ceil(150 / (2 x 16)) steps per epoch: the two processes split the data
 
 
-class _Crash(Exception):
-    pass
-
-
 def _train_in_process(model, demo_data, out: Path, *, crash_at: int | None = None, resume: bool = False):
     """Train 3 epochs with checkpoints every 5 steps (10 steps per epoch); optionally crash at a step."""
-    from transformers import TrainerCallback
-
     from training_dynamics.cli.record import parse_args
     from training_dynamics.train import build_trainer
 
@@ -146,15 +140,7 @@ def _train_in_process(model, demo_data, out: Path, *, crash_at: int | None = Non
                       epochs=3)
     margs, dargs, yargs, targs, _ = parse_args([str(a) for a in args])
     trainer = build_trainer(margs, dargs, yargs, targs)
-
-    class CrashAt(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == crash_at:
-                raise _Crash
-
-    if crash_at:
-        trainer.add_callback(CrashAt)
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    train_with_crash(trainer, crash_at=crash_at, resume=resume)
 
 
 @pytest.mark.slow
@@ -163,7 +149,7 @@ def test_resume_from_checkpoint_keeps_each_epoch_once(demo_data, tiny_model, tmp
     ref = tmp_path / "ref"
     _train_in_process(tiny_model, demo_data, ref)
     run = tmp_path / "run"
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         _train_in_process(tiny_model, demo_data, run, crash_at=crash_at)
     d = dy_dir(run)
     assert [p.name for p in d.glob("dynamics_epoch_*")] == ["dynamics_epoch_0.jsonl"]
