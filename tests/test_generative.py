@@ -232,6 +232,8 @@ def test_record_clm_then_every_tool_finds_the_planted_bad_responses(gen_setup, t
     first = json.loads(open(gen_setup["train"]).readline())
     assert first["prompt"] in page and first["response"] in page
 
+    run_cli("compare_models.py", "--weak_dir", run.path, "--strong_dir", run.path, "--output_dir", tmp_path / "cmp")
+    assert (tmp_path / "cmp" / "strong_vs_weak.png").exists()
     run_cli("data_selection.py", "--run_dir", run.path, "--write_data")
     hard = [json.loads(x) for x in (run.path / "selected_data" / "hard.jsonl").read_text().splitlines()]
     assert set(hard[0]) == {"prompt", "response", "guid"}
