@@ -258,3 +258,17 @@ def test_record_threshold_samples_then_decide_with_them(demo_data, tiny_model, r
     assert res.stdout.startswith("aum_threshold: estimated ")
     settings = json.loads((tmp_path / "issues" / "label_issues_settings.json").read_text())
     assert settings["decision"]["rule"] == "aum_threshold" and np.isfinite(settings["decision"]["threshold"])
+
+
+def test_a_mixture_flagging_most_examples_warns(caplog):
+    rng = np.random.default_rng(0)
+    score = np.r_[rng.normal(0.8, 0.05, 90), rng.normal(0.2, 0.05, 10)]  # most examples look suspicious
+    gold = np.zeros(100, dtype=np.int64)
+    probs = np.c_[1 - score, score]
+    with caplog.at_level("WARNING"):
+        dec = decision.decide("score_mixture", gold=gold, probabilities=probs, score=score)
+    assert dec.num_flagged == 90 and "do not split into a small suspicious group" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        decision.decide("score_mixture", gold=gold, probabilities=probs, score=1 - score)
+    assert "suspicious group" not in caplog.text

@@ -366,3 +366,24 @@ def test_cached_metrics_of_a_generative_run_keep_its_columns(tmp_path):
     assert run.metrics_are_fresh()
     cached = run.metrics()  # read back from td_metrics.jsonl
     assert cached["num_tokens"].tolist() == [5, 7] and cached["token_accuracy"].round(3).tolist() == [0.975, 0.71]
+
+
+@pytest.mark.slow
+def test_plain_language_modelling_on_a_csv_with_ids_in_npz(gen_setup, tmp_path):
+    import csv
+
+    rows = [json.loads(line) for line in open(gen_setup["train"])][:40]
+    with open(tmp_path / "lm.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "idx"])
+        w.writerows([f"{r['prompt']} . {r['response']}", 1000 + i] for i, r in enumerate(rows))
+    run_cli(SCRIPT, "--model_name_or_path", gen_setup["model"], "--train_file", tmp_path / "lm.csv", "--text_column",
+            "text", "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy_log", "--num_train_epochs", 2,
+            "--per_device_train_batch_size", 16, "--save_strategy", "no", "--report_to", "none", "--td_format", "npz",
+            "--disable_tqdm", "true")
+    run = Run(tmp_path / "dy_log" / "lm" / "gpt2")
+    dyn = run.dynamics(progress=False)
+    assert sorted(dyn.guids.tolist()) == list(range(1000, 1040)) and dyn.values.shape == (40, 2, 3)
+    words = [len(f"{r['prompt']} . {r['response']}".split()) for r in rows]
+    assert dyn.values[:, 0, 2].tolist() == [float(n) for n in words]  # every token but the first, plus EOS
+    assert run.meta["data"]["text_columns"] == ["text"]

@@ -185,7 +185,12 @@ def fit_two_gaussians(x: np.ndarray, *, iterations: int = 200, tol: float = 1e-8
 def mixture_decision(rule: str, gold: np.ndarray, probabilities: np.ndarray, suspicion: np.ndarray, **details) -> Decision:
     """Flag the examples whose ``suspicion`` the higher-mean component of a two-Gaussian fit explains better."""
     fit = fit_two_gaussians(suspicion)
-    return _decision(rule, fit["posterior_high"] > 0.5, gold, np.asarray(probabilities, dtype=np.float64),
+    flagged = fit["posterior_high"] > 0.5
+    if flagged.mean() > 0.5:
+        logger.warning("%s flags %d of %d examples (%.0f%%): the scores do not split into a small suspicious group "
+                       "(an under-trained model?); rank, and read the flags with care", rule, int(flagged.sum()),
+                       len(flagged), 100 * flagged.mean())
+    return _decision(rule, flagged, gold, np.asarray(probabilities, dtype=np.float64),
                      mixture={k: [float(v) for v in fit[k]] for k in ("weights", "means", "stds")}, **details)
 
 
