@@ -387,3 +387,22 @@ def test_plain_language_modelling_on_a_csv_with_ids_in_npz(gen_setup, tmp_path):
     words = [len(f"{r['prompt']} . {r['response']}".split()) for r in rows]
     assert dyn.values[:, 0, 2].tolist() == [float(n) for n in words]  # every token but the first, plus EOS
     assert run.meta["data"]["text_columns"] == ["text"]
+
+
+def test_find_issues_reads_a_moved_prompt_response_file(tmp_path):
+    rows = [{"prompt": f"what is a {a}", "response": f"it is a {k}"} for a, k in [("owl", "bird"), ("fox", "fish"),
+                                                                                  ("cod", "fish"), ("cow", "mammal")]]
+    train = _jsonl(tmp_path / "sft.jsonl", rows)
+    values = np.array([[[-0.1, 1.0, 4], [-0.1, 1.0, 4]], [[-2.0, 0.2, 4], [-1.9, 0.2, 4]],
+                       [[-0.2, 1.0, 4], [-0.1, 1.0, 4]], [[-0.3, 0.9, 4], [-0.2, 1.0, 4]]])
+    run = _write_run(tmp_path / "run", values, [0, 1, 2, 3])
+    meta = json.loads((run.dynamics_dir / "dynamics_meta.json").read_text())
+    meta["data"] = {"kind": "generative", "train_file": str(tmp_path / "gone.jsonl"), "text_columns": ["prompt", "response"]}
+    (run.dynamics_dir / "dynamics_meta.json").write_text(json.dumps(meta))
+    gone = run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run.path, "--output_dir",
+                   tmp_path / "issues", check=False)
+    assert gone.returncode == 2 and "gone.jsonl: the training file named in" in gone.stderr and "--train_file" in gone.stderr
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run.path, "--train_file", train,
+            "--output_dir", tmp_path / "issues")
+    first = json.loads((tmp_path / "issues" / "label_issues.jsonl").read_text().splitlines()[0])
+    assert first["guid"] == 1 and first["text"] == "what is a fox\n⟶ it is a fish"

@@ -100,9 +100,12 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     from ..run import Run
 
     show = not progress.disable_tqdm
-    data = data_args.load(cache_dir=model_args.cache_dir) if data_args.given else None
     runs = [Run(path).require() for path in args.run_dir or []]
     generative = any(r.meta.get("kind") == "generative" for r in runs)
+    if generative and data_args.given:  # a prompt/response file (e.g. moved): read as the run reads its data
+        data = runs[0].data(train_file=data_args.train_file, cache_dir=model_args.cache_dir)
+    else:
+        data = data_args.load(cache_dir=model_args.cache_dir) if data_args.given else None
     rule = args.decision or (decision.DEFAULT_GENERATIVE_DECISION if generative else decision.DEFAULT_DECISION)
     if generative and (args.source == "model" or rule in ("rank_count", "confident_learning", "aum_threshold")):
         what = "--source model scores a classifier" if args.source == "model" else f"--decision {rule} counts label errors between classes"
