@@ -101,6 +101,16 @@ def load_generative(*, train_file: str, validation_file: str | None = None, prom
     return GenerativeData(train, val, text_columns, source)
 
 
+def load_generative_columns(train_file: str, text_columns, **kwargs) -> GenerativeData:
+    """:func:`load_generative` with the column(s) as a run or a ranking records them: ``[prompt,
+    response]``, ``[text]``, or none (guessed)."""
+    cols = list(text_columns or [])
+    pair = len(cols) == 2
+    return load_generative(train_file=train_file, prompt_column=cols[0] if pair else None,
+                           response_column=cols[1] if pair else None,
+                           text_column=cols[0] if len(cols) == 1 else None, **kwargs)
+
+
 def _normalise(ds, text_columns: Sequence[str], where: str):
     """Keep the text column(s), check them, add ``guid`` and ``label`` 0 (every example is "the response")."""
     if len(ds) == 0:

@@ -43,7 +43,7 @@ import pandas as pd
 
 from . import fileio
 from .data import TextClassificationData, example_texts, load_text_classification
-from .clm_data import LABEL_NAMES as GENERATIVE_LABELS, load_generative
+from .clm_data import LABEL_NAMES as GENERATIVE_LABELS, load_generative_columns
 from .dynamics_file import as_guids
 
 logger = logging.getLogger(__name__)
@@ -470,10 +470,7 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
         if not train_file:
             raise CorrectionsError(f"{corrections}: corrections of a generative run apply to its prompt/response "
                                    "file: pass --train_file")
-        cols = list(text_columns or [])
-        data = load_generative(train_file=train_file, prompt_column=cols[0] if len(cols) == 2 else None,
-                               response_column=cols[1] if len(cols) == 2 else None,
-                               text_column=cols[0] if len(cols) == 1 else None, cache_dir=cache_dir)
+        data = load_generative_columns(train_file, text_columns, cache_dir=cache_dir)
     else:
         data = load_text_classification(task_name=task_name, train_file=train_file, text_columns=text_columns,
                                         label_column=label_column, label_names=class_names, cache_dir=cache_dir)

@@ -285,24 +285,17 @@ def load_source(src: dict, *, label_names: Sequence[str] | None = None, cache_di
     """
     from .data import DataError, load_text_classification
 
-    if src.get("kind") == dynamics_file.GENERATIVE:
-        from .clm_data import load_generative
-
-        if not src.get("train_file"):
-            raise DataError(f"{where}: names no training data; pass --train_file")
-        if not os.path.exists(src["train_file"]):
-            raise DataError(f"{src['train_file']}: the training file named in {where} is gone "
-                            "(moved?); pass --train_file with its new path")
-        cols = list(src.get("text_columns") or [])
-        pair = len(cols) == 2
-        return load_generative(train_file=src["train_file"], prompt_column=cols[0] if pair else None,
-                               response_column=cols[1] if pair else None, text_column=None if pair or not cols else cols[0],
-                               max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
-    if not (src.get("task_name") or src.get("train_file")):
+    generative = src.get("kind") == dynamics_file.GENERATIVE
+    if not (src.get("train_file") or (src.get("task_name") and not generative)):
         raise DataError(f"{where}: names no training data; pass --train_file")
     if src.get("train_file") and not os.path.exists(src["train_file"]):
         raise DataError(f"{src['train_file']}: the training file named in {where} is gone "
                         "(moved?); pass --train_file with its new path")
+    if generative:
+        from .clm_data import load_generative_columns
+
+        return load_generative_columns(src["train_file"], src.get("text_columns"),
+                                       max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
     return load_text_classification(
         task_name=src.get("task_name"), train_file=src.get("train_file"), text_columns=src.get("text_columns"),
         label_column=src.get("label_column"), label_names=label_names,

@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     setup_logging()
     from .. import selection
     from ..run import Run, load_metrics
+    from ..clm_data import GenerativeData
 
     if src.metrics_file and (metric_args.burn_out is not None or metric_args.include_ci):
         logger.warning("--burn_out / --include_ci are ignored with --metrics_file (its metrics are used as they are)")
@@ -141,6 +142,6 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
         for name, guids in written.items():
             path = selection.write_selected_data(out / "selected_data" / f"{name}.jsonl", data.train, guids,
                                                  text_columns=data.text_columns, label_names=data.label_names,
-                                                 with_label=not hasattr(data, "separator"))  # generative: no label
+                                                 with_label=not isinstance(data, GenerativeData))
             logger.info("wrote %s (%d rows)", path, len(guids))
     return 0
