@@ -27,6 +27,8 @@ runs before anything is written; outputs never replace an input or files this mo
 
 from __future__ import annotations
 
+from .errors import TrainingDynamicsError
+
 import csv
 import hashlib
 import json
@@ -57,7 +59,7 @@ SAVE_MARKER = ".apply_corrections.json"
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
-class CorrectionsError(ValueError):
+class CorrectionsError(TrainingDynamicsError):
     """Bad corrections file or refused output; the CLI prints the message on one line and exits 2."""
 
 

@@ -17,6 +17,8 @@ Conventions (docs/design.md):
 
 from __future__ import annotations
 
+from .errors import TrainingDynamicsError
+
 import json
 import logging
 import math
@@ -53,7 +55,7 @@ _TEXT_CANDIDATES = (("sentence1", "sentence2"), ("premise", "hypothesis"), ("que
                     ("sentence",), ("text",), ("content",), ("review",))
 
 
-class DataError(ValueError):
+class DataError(TrainingDynamicsError):
     """Bad input data; the CLIs print its message on one line and exit non-zero."""
 
 

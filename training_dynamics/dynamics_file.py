@@ -19,6 +19,8 @@ file (1-based line number) or ``row <i> (guid <g>)`` in an npz file (0-based arr
 
 from __future__ import annotations
 
+from .errors import TrainingDynamicsError
+
 import json
 import logging
 import os
@@ -45,7 +47,7 @@ GENERATIVE_VALUES = ("logprob", "token_accuracy", "num_tokens")
 GENERATIVE = "generative"
 
 
-class DynamicsError(ValueError):
+class DynamicsError(TrainingDynamicsError):
     """Bad or inconsistent dynamics files; the message is one line naming the file and the example."""
 
 
