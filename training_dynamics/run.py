@@ -147,6 +147,13 @@ class Run:
         return len(self.epoch_files())
 
     @property
+    def is_token_run(self) -> bool:
+        """Whether the run recorded a token classifier's words (``"kind": "token_classification"``)."""
+        from .token_dynamics import is_token_run
+
+        return is_token_run(self.meta)
+
+    @property
     def label_names(self) -> list[str] | None:
         names = self.meta.get("label_names")
         return [str(n) for n in names] if names else None
@@ -181,6 +188,10 @@ class Run:
         Returns:
             (metrics, summary) as ``{column: array}`` dicts (no pandas needed).
         """
+        if self.is_token_run:  # one row per word, and a sentence table beside it
+            from .token_metrics import write_run_metrics
+
+            return write_run_metrics(self, burn_out=burn_out, include_ci=include_ci, progress=progress)
         t0 = time.perf_counter()
         burn_out = metrics.resolve_burn_out(burn_out, len(self.require().epoch_files()), where=self.dynamics_dir)
         dyn = self.dynamics(progress=progress)
@@ -250,6 +261,12 @@ class Run:
                 return df
             except Exception as exc:  # damaged despite matching stats: recompute
                 logger.warning("could not read %s (%s); recomputing", path, exc)
+        if not save and self.is_token_run:
+            from .token_dynamics import read_token_dynamics
+            from .token_metrics import word_metrics
+
+            return pd.DataFrame(word_metrics(read_token_dynamics(self.require().dynamics_dir), burn_out=burn_out,
+                                             include_ci=include_ci))
         if not save:
             return metrics.compute_td_metrics(self.dynamics(progress=progress), burn_out=burn_out,
                                               include_ci=include_ci)
@@ -324,8 +341,10 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.json as pj
 
-    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_(), "num_tokens": pa.int64()}
-    columns = metrics.COLUMNS + metrics.GENERATIVE_COLUMNS  # the last ones only in a generative run's file
+    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_(), "num_tokens": pa.int64(),
+                                                     "word_index": pa.int64()}
+    optional = metrics.GENERATIVE_COLUMNS + ("word_index",)  # only in a generative / token classification run's file
+    columns = metrics.COLUMNS + optional
     table = None
     for guid_type in (pa.int64(), pa.string()):  # integer ids (the usual), else string ids
         schema = pa.schema([(c, guid_type if c == "guid" else types.get(c, pa.float64())) for c in columns])
@@ -338,7 +357,7 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
                 raise
     if any(table.column(c).null_count for c in metrics.COLUMNS):
         raise ValueError(f"{path}: missing values")
-    absent = [c for c in metrics.GENERATIVE_COLUMNS if table.column(c).null_count == table.num_rows]
+    absent = [c for c in optional if table.column(c).null_count == table.num_rows]
     return table.drop(absent).to_pandas()
 
 
