@@ -237,3 +237,26 @@ class TokenCollator:
             rows = [p + list(s) if self.padding_side == "left" else list(s) + p for s, p in zip(slots, pad)]
             batch[WORD] = torch.tensor(rows, dtype=torch.long)
         return batch
+
+
+def load_token_source(src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
+                      where: str = "the settings") -> TokenClassificationData:
+    """Load the sentences a recorded source names (a run's meta ``data``: ``train_file`` or
+    ``dataset_name``, ``text_columns``, ``label_column``, ``max_train_samples``), with the run's tag names.
+
+    Raises:
+        DataError: the source names no data, or its file is gone (the message suggests --train_file).
+    """
+    import os
+
+    if not (src.get("train_file") or src.get("dataset_name")):
+        raise DataError(f"{where}: names no training data; pass --train_file")
+    if src.get("train_file") and not os.path.exists(src["train_file"]):
+        raise DataError(f"{src['train_file']}: the training file named in {where} is gone (moved?); pass "
+                        "--train_file with its new path")
+    cols = list(src.get("text_columns") or [])
+    return load_token_classification(
+        train_file=src.get("train_file"), dataset_name=None if src.get("train_file") else src.get("dataset_name"),
+        dataset_config_name=src.get("dataset_config_name"), text_column_name=cols[0] if cols else None,
+        label_column_name=src.get("label_column"), label_names=label_names,
+        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)

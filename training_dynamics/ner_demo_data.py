@@ -152,3 +152,23 @@ def build_tiny_token_bert(out_dir: str | Path, sentences, *, hidden_size: int = 
     logger.info("tiny BERT token classifier (%d layers, %d wide, vocab %d) -> %s", num_layers, hidden_size,
                 len(tokenizer), out)
     return out
+
+
+def planted_scores(issues_path: str | Path, truth_path: str | Path) -> dict:
+    """How well a word ranking (``label_issues.jsonl`` of a token run) finds the planted errors of
+    ``train_truth.jsonl``: ranking AUROC / AP over all words, and the flagged set's precision / recall / F1."""
+    import pandas as pd
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    issues = pd.read_json(issues_path, lines=True, dtype=False)
+    noisy = {(int(r["guid"]), int(w)) for r in map(json.loads, open(truth_path)) for w in r["noisy_words"]}
+    truth = np.asarray([(int(g), int(w)) in noisy for g, w in zip(issues["guid"], issues["word_index"])])
+    score = issues["score"].to_numpy(float)
+    out = {"num_words": len(issues), "num_planted": int(truth.sum()), "auroc": float(roc_auc_score(truth, score)),
+           "ap": float(average_precision_score(truth, score))}
+    if "is_label_issue" in issues:
+        flagged = issues["is_label_issue"].to_numpy(bool)
+        tp = int((flagged & truth).sum())
+        p, r = tp / max(int(flagged.sum()), 1), tp / max(int(truth.sum()), 1)
+        out |= {"num_flagged": int(flagged.sum()), "precision": p, "recall": r, "f1": 2 * p * r / max(p + r, 1e-12)}
+    return out

@@ -303,6 +303,10 @@ def load_source(src: dict, *, label_names: Sequence[str] | None = None, cache_di
     from .data import DataError, load_text_classification
 
     generative = src.get("kind") == dynamics_file.GENERATIVE
+    if src.get("kind") == "token_classification":
+        from .ner_data import load_token_source
+
+        return load_token_source(src, label_names=label_names, cache_dir=cache_dir, where=where)
     if not (src.get("train_file") or (src.get("task_name") and not generative)):
         raise DataError(f"{where}: names no training data; pass --train_file")
     if src.get("train_file") and not os.path.exists(src["train_file"]):

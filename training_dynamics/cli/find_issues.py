@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
 
     show = not progress.disable_tqdm
     runs = [Run(path).require() for path in args.run_dir or []]
+    if any(r.is_token_run for r in runs):
+        return _token_main(args, runs, data_args, region_args)
     generative = any(r.meta.get("kind") == "generative" for r in runs)
     if generative and data_args.given:  # a prompt/response file (e.g. moved): read as the run reads its data
         data = runs[0].data(train_file=data_args.train_file, cache_dir=model_args.cache_dir)
@@ -148,4 +150,42 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
     if dec is not None:
         print(dec.describe(df.attrs["label_names"], generative=generative))
+    return 0
+
+
+def _token_main(args: FindIssuesArguments, runs, data_args: DataArguments, region_args: RegionArguments) -> int:
+    """find-issues on a token classification run: one ranked row per word (training_dynamics.token_issues)."""
+    from .. import label_errors as le
+    from .. import token_issues as ti
+
+    if args.source != "dynamics" or len(runs) != 1:
+        raise ValueError(f"{runs[0].path} is a token classification run: use --source dynamics with one --run_dir")
+    if args.decision in ("aum_threshold", "confident_learning"):
+        raise ValueError(f"--decision {args.decision} is not available for a token classification run: use "
+                         f"{ti.DEFAULT_DECISION} (its default), rank_count, score_mixture, loss_mixture, aum_mixture or none")
+    run = runs[0]
+    data = run.data(train_file=data_args.train_file)
+    df = ti.issues_from_token_dynamics(run, score=args.score, burn_out=args.burn_out, proportion=region_args.proportion,
+                                       data=data)
+    rule = args.decision or ti.DEFAULT_DECISION
+    counted = None
+    settings = {"source": "dynamics", "kind": "token_classification", "top_k": args.top_k,
+                "score_name": le.DYNAMICS_SCORES[args.score][0], "score": args.score, "burn_out": args.burn_out,
+                "data": data.source, "dataset": le.dataset_name(data.source),
+                "model_name_or_path": run.meta.get("model_name_or_path"), "run_dir": str(run.path.resolve()),
+                "proportion": region_args.proportion}
+    if rule == "rank_count":
+        counted, settings["count_epochs"] = ti.count_probabilities(run, count_epochs=args.count_epochs,
+                                                                   burn_out=args.burn_out)
+    df, dec = ti.decide_words(df, rule, counted=counted)
+    if args.top_k is not None:
+        df = df.head(args.top_k).copy()
+    settings["label_names"] = df.attrs["label_names"]
+    settings["decision"] = dec.summary(df.attrs["label_names"]) if dec is not None else {"rule": "none"}
+    le.write_issues(df, args.output_dir, settings)
+    top = df.head(5)
+    logger.info("most suspicious words: %s", "; ".join(f"{w!r} (guid {g}, word {i}: {s:.3f})" for g, i, w, s in
+                                                       zip(top["guid"], top["word_index"], top["word"], top["score"])))
+    if dec is not None:
+        print(dec.describe(df.attrs["label_names"]).replace(" labels wrong", " word tags wrong"))
     return 0

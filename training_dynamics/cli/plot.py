@@ -4,6 +4,8 @@
   training-dynamics plot --metrics_file coordinates.jsonl --num_epochs 6 --output_dir plots
 
 td_metrics.jsonl is (re)computed first when it is missing or stale for --burn_out / --include_ci.
+A token classification run gets its word map (one point per word; --facet_by_gold: a panel per tag)
+and its sentence map (one point per sentence, at its least confident word).
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
                               label_names=rm.label_names)
     written = plots.save_figure(fig, out / stem)
     plt.close(fig)
+    if rm.run is not None and rm.run.is_token_run:  # the word map above; the sentence map beside it
+        from ..token_metrics import read_sentence_metrics
+
+        sentences = read_sentence_metrics(rm.run.path)
+        fig = plots.plot_data_map(sentences, num_epochs=rm.num_epochs, show_hist=args.show_hist, seed=args.seed,
+                                  title=f"{rm.name} Sentence Map (each sentence at its least confident word)",
+                                  max_points=args.max_map_points)
+        written += plots.save_figure(fig, out / stem.replace("_data_map", "_sentence_map"))
+        plt.close(fig)
     if args.interactive:
         written.append(plots.write_interactive_html(rm.df, out / f"{stem}.html", num_epochs=rm.num_epochs, title=title,
                                                     texts=_texts(rm), label_names=rm.label_names,
