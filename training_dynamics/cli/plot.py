@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
         fig = plots.plot_data_map(sentences, num_epochs=rm.num_epochs, show_hist=args.show_hist, seed=args.seed,
                                   title=f"{rm.name} Sentence Map (each sentence at its least confident word)",
                                   max_points=args.max_map_points)
-        written += plots.save_figure(fig, out / stem.replace("_data_map", "_sentence_map"))
+        written += plots.save_figure(fig, out / (stem.split("_data_map")[0] + "_sentence_map"))
         plt.close(fig)
     if args.interactive:
         written.append(plots.write_interactive_html(rm.df, out / f"{stem}.html", num_epochs=rm.num_epochs, title=title,
