@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, plots, selection
-from .dynamics_file import as_guids
+from .ids import as_guids
 
 logger = logging.getLogger(__name__)
 

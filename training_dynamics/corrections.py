@@ -46,7 +46,7 @@ import pandas as pd
 from . import fileio
 from .data import TextClassificationData, example_texts, load_text_classification
 from .clm_data import LABEL_NAMES as GENERATIVE_LABELS, load_generative_columns
-from .dynamics_file import as_guids
+from .ids import as_guids, guid_keys
 
 logger = logging.getLogger(__name__)
 
@@ -133,11 +133,6 @@ def _guid(value, where: str) -> str:
     if isinstance(value, str) and value:
         return value
     raise CorrectionsError(f"{where}: guid {value!r} is not an integer or a string id")
-
-
-def guid_keys(guids) -> list[str]:
-    """The text key of each id (see :func:`_guid`): how corrections are matched to the data."""
-    return [str(g) for g in as_guids(guids).tolist()]
 
 
 def read_corrections(path: str | os.PathLike) -> Corrections:

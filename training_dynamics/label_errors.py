@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import fileio, selection
 from .data import TextClassificationData, example_texts
-from .dynamics_file import as_guids
+from .ids import as_guids
 from .metrics import log_softmax
 from .run import Run
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import corrections, fileio, web
 from .data import DataError, TextClassificationData
-from .dynamics_file import as_guids
+from .ids import as_guids
 from .label_errors import read_issues
 from .run import Run, load_source
 
