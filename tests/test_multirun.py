@@ -31,7 +31,7 @@ def two_runs(tmp_path):
     guids = rng.choice(1000, size=n, replace=False).astype(np.int64)
     gold = rng.integers(c, size=n)
     a = rng.normal(size=(n, 4, c)).astype(np.float32).astype(np.float64)
-    b = rng.normal(size=(n, 3, c)).astype(np.float32).astype(np.float64)  # another model: fewer epochs
+    b = rng.normal(size=(n, 4, c)).astype(np.float32).astype(np.float64)  # another model (or seed)
     ra = write_run(tmp_path / "a", guids, gold, a)
     rb = write_run(tmp_path / "b", guids, gold, b, shuffle_seed=1)  # its own row order
     return {"runs": [Run(ra), Run(rb)], "guids": guids, "gold": gold, "logits": [a, b], "tmp": tmp_path}
@@ -53,6 +53,18 @@ def test_average_runs_is_the_mean_of_each_runs_metrics(two_runs):
     np.testing.assert_allclose(probs, (per_probs[0] + per_probs[1]) / 2, atol=1e-12)
     np.testing.assert_array_equal(cols["never_learned"], per[0]["never_learned"] & per[1]["never_learned"])
     assert list(cols) == list(metrics.COLUMNS)
+
+
+def test_runs_of_other_lengths_are_averaged_only_when_asked(two_runs, tmp_path):
+    ra, guids, gold = two_runs["runs"][0], two_runs["guids"], two_runs["gold"]
+    shorter = Run(write_run(tmp_path / "three", guids, gold, two_runs["logits"][1][:, :3]))
+    with pytest.raises(dynamics_file.DynamicsError, match="different numbers of epochs .4, 3.; pass --common_epochs"):
+        multirun.average_runs([ra, shorter], progress=False)
+    cols, _ = multirun.average_runs([ra, shorter], progress=False, common_epochs=True)
+    first3 = [metrics.td_metrics_from_arrays(z[:, :3], gold) for z in (two_runs["logits"][0], two_runs["logits"][1])]
+    np.testing.assert_allclose(cols["confidence"], (first3[0]["confidence"] + first3[1]["confidence"]) / 2, atol=1e-6)
+    with pytest.raises(dynamics_file.DynamicsError, match="given twice"):
+        multirun.average_runs([ra, Run(str(ra.path) + "/")], progress=False)
 
 
 def test_one_run_is_left_as_it_is(two_runs):

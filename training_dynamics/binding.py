@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 BINDING_NAME = "data_binding.npz"
 #: how a user goes on with the unchanged examples only
 ALLOW_FLAG = "--allow_changed_data"
+ALLOW_HELP = ("Where the training file changed since the run was recorded (rows inserted, edited or removed), go on "
+              "with the unchanged examples only (the output says how many were left out) instead of refusing.")
 
 
 def example_hashes(texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
@@ -144,7 +146,7 @@ def check(recorded: Binding | None, data, *, run: str | os.PathLike, allow_chang
     first = _describe_first(changed, missing, data)
     msg = (f"{where}: {len(bad)} of {len(ref)} examples the run {run} was recorded on changed since ({first}), so "
            f"recorded rows would be joined to other examples")
-    if not allow_changed:
+    if not allow_changed or len(bad) == len(ref):
         raise DataChangedError(f"{msg}; pass --train_file with the file it was recorded on, record the run again, or "
                                f"pass {ALLOW_FLAG} to use only the {len(ref) - len(bad)} unchanged examples")
     logger.warning("%s; %s: using only the %d unchanged examples", msg, ALLOW_FLAG, len(ref) - len(bad))

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from . import __version__, dynamics_file, fileio, metrics
+from . import __version__, binding, dynamics_file, fileio, metrics
+from .binding import Binding
 from .dynamics_file import Dynamics, DynamicsError
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metrics starts faster without it
@@ -256,23 +257,48 @@ class Run:
         return pd.DataFrame(self.write_metrics(burn_out=burn_out, include_ci=include_ci, progress=progress)[0])
 
     # -- the training data --------------------------------------------------------------------
-    def data(self, *, train_file: str | None = None, cache_dir: str | None = None) -> TextClassificationData:
-        """The training data the run was recorded on, from the source named in its meta.
+    @cached_property
+    def binding(self) -> Binding | None:
+        """The examples the run was recorded on (``None`` for a run recorded before bindings)."""
+        return Binding.read(self.dynamics_dir)
+
+    def data(self, *, train_file: str | None = None, cache_dir: str | None = None,
+             allow_changed: bool = False) -> TextClassificationData:
+        """The training data the run was recorded on, from the source named in its meta, checked
+        against the run's binding (:func:`binding.check`).
 
         ``train_file``: read the texts from this file instead (the data moved); columns and label
-        names still come from the meta.
+        names still come from the meta. ``allow_changed``: where examples changed since recording,
+        go on with the unchanged ones only (their guids are in ``data.excluded_guids``).
+
+        Raises:
+            DataChangedError: examples changed since recording (without ``allow_changed``).
         """
         src = dict(self.meta.get("data") or {})
         if train_file:
             src.update(train_file=str(train_file), task_name=None)
         if self.meta.get("kind") == dynamics_file.GENERATIVE:
             src["kind"] = dynamics_file.GENERATIVE
-        return load_source(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
+        data = load_source(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
                            where=self.dynamics_dir / dynamics_file.META_NAME)
+        return bind_data(data, self.binding, run=self.path, allow_changed=allow_changed)
 
     def texts(self, guids: Sequence[int], data: TextClassificationData | None = None) -> list[str]:
         """The display text of each of ``guids`` (pairs joined by `` [SEP] ``), from ``data`` or :meth:`data`."""
         return texts_for(guids, data if data is not None else self.data())
+
+
+def bind_data(data, recorded: Binding | None, *, run: str | os.PathLike, allow_changed: bool = False,
+              guids: Sequence | None = None):
+    """``data`` checked against a run's binding (see :func:`binding.check`); with ``allow_changed`` the
+    changed examples are left out of ``data.train`` and named in ``data.excluded_guids``."""
+    bad = binding.check(recorded, data, run=run, allow_changed=allow_changed,
+                        guids=None if guids is None else dynamics_file.as_guids(guids))
+    data.excluded_guids = np.asarray([], dtype=np.int64) if bad is None else bad
+    if bad is not None and len(bad):
+        keep = ~np.isin(dynamics_file.as_guids(data.train["guid"]), bad)
+        data.train = data.train.select(np.flatnonzero(keep))
+    return data
 
 
 def load_source(src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,

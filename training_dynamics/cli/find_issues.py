@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..binding import ALLOW_HELP
 from .args import DataArguments, ProgressArguments, RegionArguments
 from .common import parse, setup_logging
 
@@ -32,6 +33,7 @@ class FindIssuesArguments:
     source: Literal["model", "dynamics"] = field(metadata={"help": "Score with a trained model, or from recorded dynamics."})
     output_dir: str = field(metadata={"help": "Where label_issues.jsonl, label_issues.csv and label_issues_settings.json go."})
     top_k: int | None = field(default=None, metadata={"help": "Keep only the K most suspicious examples (default: all)."})
+    allow_changed_data: bool = field(default=False, metadata={"help": ALLOW_HELP})
     run_dir: list[str] | None = field(default=None, metadata={"aliases": ["--model_dir"], "help": "Recorded run "
                                       "folder(s) dy_log/<task>/<model>; several runs of the same data (seeds or models) "
                                       "are averaged. Required for --source dynamics; with --source model they add "
@@ -102,8 +104,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     show = not progress.disable_tqdm
     runs = [Run(path).require() for path in args.run_dir or []]
     generative = any(r.meta.get("kind") == "generative" for r in runs)
-    if generative and data_args.given:  # a prompt/response file (e.g. moved): read as the run reads its data
-        data = runs[0].data(train_file=data_args.train_file, cache_dir=model_args.cache_dir)
+    if runs and (data_args.train_file or (not data_args.given and runs[0].meta.get("data"))):
+        # the run's own data (or its moved file, read with the recorded columns), checked against its binding
+        data = runs[0].data(train_file=data_args.train_file, cache_dir=model_args.cache_dir,
+                            allow_changed=args.allow_changed_data)
     else:
         data = data_args.load(cache_dir=model_args.cache_dir) if data_args.given else None
     rule = args.decision or (decision.DEFAULT_GENERATIVE_DECISION if generative else decision.DEFAULT_DECISION)
@@ -127,6 +131,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
         settings.update(score_name=le.DYNAMICS_SCORES[args.score][0], score=args.score, burn_out=args.burn_out,
                         data=source, dataset=le.dataset_name(source),
                         model_name_or_path=runs[0].meta.get("model_name_or_path"))
+    if data is not None and len(getattr(data, "excluded_guids", ())):
+        settings["left_out_changed"] = len(data.excluded_guids)  # changed since recording (--allow_changed_data)
     if runs:
         settings.update(run_dir=str(runs[0].path.resolve()), proportion=region_args.proportion)
         if len(runs) > 1:
