@@ -194,3 +194,17 @@ def test_two_recordings_into_one_folder_at_once(tiny_model, demo_data, tmp_path)
     assert sorted(p.name for p in dy.glob("dynamics_epoch_*")) == [f"dynamics_epoch_{e}.jsonl" for e in range(winners[0])]
     assert json.loads((dy / dynamics_file.META_NAME).read_text())["num_train_epochs"] == winners[0]
     assert not (tmp_path / "dy" / "train" / "m" / LOCK_NAME).exists()
+
+
+def test_apply_takes_the_kind_from_the_corrections_file_not_the_label_names(tmp_path):
+    """A classification dataset whose labels happen to be response/other is relabelled, not treated as generative."""
+    from training_dynamics.corrections import apply_corrections_file
+
+    train = tmp_path / "train.jsonl"
+    _write_rows(train, [{"sentence": f"text {i}", "label": "response" if i % 2 else "other"} for i in range(6)])
+    obj = {"dataset": "train.jsonl", "label_names": ["other", "response"],
+           "corrections": [{"guid": 1, "action": "relabel", "label": "other", "original_label": "response"}]}
+    (tmp_path / "c.json").write_text(json.dumps(obj))
+    df = apply_corrections_file(tmp_path / "c.json", train_file=str(train), output=tmp_path / "out.jsonl",
+                                ignore_fingerprint=True)
+    assert len(df) == 6 and df.loc[df["guid"] == 1, "corrected_label"].item() == "other"

@@ -52,10 +52,10 @@ class Binding:
     def of(cls, data) -> "Binding":
         """The binding of loaded data (``TextClassificationData`` or ``GenerativeData``: ``train`` with
         ``guid``, ``label`` and the text columns, ``label_names``, ``text_columns``)."""
-        from .data import example_texts
+        from . import kinds
 
         names = np.asarray(list(data.label_names), dtype=object)
-        texts = example_texts(data.train, data.text_columns, separator=getattr(data, "separator", None))
+        texts = kinds.of_meta(data.source).display_texts(data)
         labels = names[np.asarray(data.train["label"], dtype=np.int64)]
         return cls(as_guids(data.train["guid"]), example_hashes(texts, labels))
 
@@ -160,12 +160,14 @@ def _subset(b: Binding, guids: np.ndarray) -> Binding:
 
 
 def _describe_first(changed: np.ndarray, missing: np.ndarray, data) -> str:
-    from .data import example_texts
+    from dataclasses import replace
+
+    from . import kinds
 
     if len(changed):
         g = changed[0]
         row = int(np.flatnonzero(as_guids(data.train["guid"]) == g)[0])
-        text = example_texts(data.train.select([row]), data.text_columns, separator=getattr(data, "separator", None))[0]
+        text = kinds.of_meta(data.source).display_texts(replace(data, train=data.train.select([row])))[0]
         label = data.label_names[int(data.train[row]["label"])]
         short = text if len(text) <= 60 else text[:57] + "..."
         return f"first: guid {g}, now {short!r} labelled {label!r}"

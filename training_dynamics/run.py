@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from . import __version__, binding, dynamics_file, fileio, metrics
+from . import __version__, binding, dynamics_file, fileio, kinds, metrics
 from .binding import Binding
 from .dynamics_file import Dynamics, DynamicsError
 
@@ -256,6 +256,11 @@ class Run:
                                               include_ci=include_ci)
         return pd.DataFrame(self.write_metrics(burn_out=burn_out, include_ci=include_ci, progress=progress)[0])
 
+    @property
+    def kind(self) -> kinds.Kind:
+        """What kind of run this is (recorded in its meta; classification when the meta says none)."""
+        return kinds.of_meta(self.meta)
+
     # -- the training data --------------------------------------------------------------------
     @cached_property
     def binding(self) -> Binding | None:
@@ -277,10 +282,8 @@ class Run:
         src = dict(self.meta.get("data") or {})
         if train_file:
             src.update(train_file=str(train_file), task_name=None)
-        if self.meta.get("kind") == dynamics_file.GENERATIVE:
-            src["kind"] = dynamics_file.GENERATIVE
-        data = load_source(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
-                           where=self.dynamics_dir / dynamics_file.META_NAME)
+        data = self.kind.load_data(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
+                                   where=self.dynamics_dir / dynamics_file.META_NAME)
         return bind_data(data, self.binding, run=self.path, allow_changed=allow_changed)
 
     def texts(self, guids: Sequence[int], data: TextClassificationData | None = None) -> list[str]:
@@ -303,40 +306,23 @@ def bind_data(data, recorded: Binding | None, *, run: str | os.PathLike, allow_c
 
 def load_source(src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                 where: str | os.PathLike = "the settings") -> TextClassificationData:
-    """Load the data a recorded source names (``{"task_name" | "train_file", "text_columns",
-    "label_column", "max_train_samples"}``, as a run's meta or a ranking's settings hold it).
+    """Load the data a recorded source names (as a run's meta or a ranking's settings hold it), the
+    way its kind loads data (:meth:`kinds.Kind.load_data`; ``src["kind"]``, default classification).
 
     Raises:
         DataError: the source names no data, or its file is gone (the message suggests --train_file).
     """
-    from .data import DataError, load_text_classification
-
-    generative = src.get("kind") == dynamics_file.GENERATIVE
-    if not (src.get("train_file") or (src.get("task_name") and not generative)):
-        raise DataError(f"{where}: names no training data; pass --train_file")
-    if src.get("train_file") and not os.path.exists(src["train_file"]):
-        raise DataError(f"{src['train_file']}: the training file named in {where} is gone "
-                        "(moved?); pass --train_file with its new path")
-    if generative:
-        from .clm_data import load_generative_columns
-
-        return load_generative_columns(src["train_file"], src.get("text_columns"),
-                                       max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
-    return load_text_classification(
-        task_name=src.get("task_name"), train_file=src.get("train_file"), text_columns=src.get("text_columns"),
-        label_column=src.get("label_column"), label_names=label_names,
-        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+    return kinds.of_meta(src).load_data(src, label_names=label_names, cache_dir=cache_dir, where=where)
 
 
 def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
     """Texts of ``guids`` from the training set of ``data``; a one-line error for a guid it lacks."""
     import pandas as pd
 
-    from .data import DataError, example_texts
+    from .data import DataError
 
     guids = dynamics_file.as_guids(guids)
-    texts = pd.Series(example_texts(data.train, data.text_columns, separator=getattr(data, "separator", None)),
-                      index=dynamics_file.as_guids(data.train["guid"]))
+    texts = pd.Series(kinds.of_meta(data.source).display_texts(data), index=dynamics_file.as_guids(data.train["guid"]))
     missing = ~np.isin(guids, texts.index.to_numpy())
     if missing.any():
         raise DataError(f"guid {guids[missing][0]} of the dynamics is not in the training data "
