@@ -208,3 +208,33 @@ def test_apply_takes_the_kind_from_the_corrections_file_not_the_label_names(tmp_
     df = apply_corrections_file(tmp_path / "c.json", train_file=str(train), output=tmp_path / "out.jsonl",
                                 ignore_fingerprint=True)
     assert len(df) == 6 and df.loc[df["guid"] == 1, "corrected_label"].item() == "other"
+
+
+def test_compare_matches_classes_by_name_not_id(tmp_path):
+    """Two runs of the same data whose label order differs: no example has a 'different gold label'."""
+    from training_dynamics.cli import run_command
+
+    rng = np.random.default_rng(0)
+    guids, gold = np.arange(30), rng.integers(2, size=30)
+    logits = rng.normal(size=(30, 3, 2)).astype(np.float32)
+    for name, names, flip in (("a", ["neg", "pos"], False), ("b", ["pos", "neg"], True)):
+        dy = tmp_path / name / "training_dynamics"
+        for e in range(3):
+            z = logits[:, e, ::-1] if flip else logits[:, e]
+            dynamics_file.write_epoch(dy, e, guids, np.ascontiguousarray(z), 1 - gold if flip else gold)
+        (dy / dynamics_file.META_NAME).write_text(json.dumps({"label_names": names}))
+    out = tmp_path / "cmp"
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("training_dynamics.compare").addHandler(handler)
+    try:
+        assert run_command("compare", ["--weak_dir", str(tmp_path / "a"), "--strong_dir", str(tmp_path / "b"),
+                                       "--output_dir", str(out)]) == 0
+    finally:
+        logging.getLogger("training_dynamics.compare").removeHandler(handler)
+    assert not any("different gold labels" in r.getMessage() for r in records)
+    rows = _rows(next(out.glob("*.jsonl")))
+    assert all(abs(r["delta_confidence"]) < 1e-6 for r in rows)  # the same logits, named the same way
