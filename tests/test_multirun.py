@@ -134,3 +134,25 @@ def test_metrics_cli_averages_into_output_dir_and_refuses_mismatches(two_runs, t
     assert run_command("metrics", ["--run_dir", a, str(short), "--output_dir", str(tmp_path / "m2"), "--disable_tqdm"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not the same examples" in err[0]
+
+
+def test_an_averaged_folder_is_a_run_like_any_other(two_runs):
+    """plot, select, find-issues and review accept the folder `metrics --run_dir A B --output_dir F` wrote."""
+    a, b = (str(r.path) for r in two_runs["runs"])
+    tmp = two_runs["tmp"]
+    avg = tmp / "avg"
+    assert run_command("metrics", ["--run_dir", a, b, "--output_dir", str(avg)]) == 0
+    assert not float(np.abs(pd.read_json(avg / METRICS_NAME, lines=True)["correctness"] % 1).max()) == 0  # fractional
+    assert run_command("plot", ["--run_dir", str(avg), "--output_dir", str(tmp / "plots")]) == 0
+    assert list((tmp / "plots").glob("*_data_map.png"))
+    assert run_command("select", ["--run_dir", str(avg)]) == 0
+    regions = json.loads((avg / "three_regions_data_indices.json").read_text())
+    assert sorted(len(regions[k]) for k in ("easy", "hard", "ambiguous")) == [13, 13, 13]
+    assert run_command("find-issues", ["--source", "dynamics", "--run_dir", str(avg), "--output_dir",
+                                       str(tmp / "fi"), "--decision", "none"]) == 0
+    ranked = pd.read_json(tmp / "fi" / "label_issues.jsonl", lines=True)
+    per, _ = _expected(two_runs)
+    want = pd.Series(1 - (per[0]["confidence"] + per[1]["confidence"]) / 2, index=two_runs["guids"])
+    np.testing.assert_allclose(ranked["score"], want.reindex(ranked["guid"]).to_numpy(), atol=1e-6)
+    assert run_command("review", ["--issues", str(tmp / "fi" / "label_issues.jsonl"), "--output",
+                                  str(tmp / "review.html")]) == 0

@@ -126,6 +126,25 @@ class Run:
                                     "`training-dynamics record` first)")
         return self
 
+    @property
+    def averaged_from(self) -> list["Run"] | None:
+        """The runs an averaged folder (``metrics --run_dir A B --output_dir F``) was averaged from, else ``None``."""
+        if self.dynamics_dir.is_dir():
+            return None
+        paths = self.metrics_settings().get("averaged_runs")
+        return [Run(p) for p in paths] if isinstance(paths, list) and paths else None
+
+    def recorded_runs(self) -> list["Run"]:
+        """The recorded runs behind this folder: itself, or the runs an averaged folder was averaged from
+        (so that an averaged folder is used like any run)."""
+        sources = self.averaged_from
+        if sources is None:
+            return [self.require()]
+        gone = [r for r in sources if not r.dynamics_dir.is_dir()]
+        if gone:
+            raise DynamicsError(f"{self.path} averages {gone[0].path}, which holds no recorded dynamics any more")
+        return sources
+
     # -- what the recording wrote -------------------------------------------------------------
     @cached_property
     def meta(self) -> dict:
@@ -428,9 +447,14 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
             if burn_out or include_ci:
                 raise ValueError(f"{path}: --burn_out and --include_ci need recorded dynamics "
                                  f"({dynamics_file.DYNAMICS_SUBDIR}/); {METRICS_NAME} alone is used as it is")
-            logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
+            runs = Run(path).averaged_from
+            if runs is None:
+                logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
             df = read_metrics_file(path / METRICS_NAME)
             num_epochs = num_epochs or _settings_epochs(path)
+            if runs is not None:
+                df.attrs["num_runs"] = len(runs)  # averaged: correctness is a mean count
+                label_names = Run(path).metrics_settings().get("label_names")
         else:
             raise FileNotFoundError(f"{path}: neither {dynamics_file.DYNAMICS_SUBDIR}/ nor {METRICS_NAME} found")
         task, model = path.resolve().parent.name, path.resolve().name

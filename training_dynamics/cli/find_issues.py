@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     from ..run import Run
 
     show = not progress.disable_tqdm
-    runs = [Run(path).require() for path in args.run_dir or []]
+    runs = [r for path in args.run_dir or [] for r in Run(path).recorded_runs()]  # an averaged folder: its runs
     kind = kinds.of_runs(runs)
     if runs and (data_args.train_file or (not data_args.given and runs[0].meta.get("data"))):
         # the run's own data (or its moved file, read with the recorded columns), checked against its binding

@@ -106,14 +106,14 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     if src.metrics_file:
         df = load_metrics(src.metrics_file).df
     else:
-        df = Run(folder).require().metrics(burn_out=metric_args.burn_out, include_ci=metric_args.include_ci)
+        df = load_metrics(folder, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci).df
     if args.metric in (None, "variability"):
         selection.refuse_constant_variability(df, "the ambiguous region" if args.metric is None
                                               else "a selection by variability")
     for q in fractions if args.metric else [region_args.proportion]:
         if selection.selection_size(len(df), q) == 0:
             raise ValueError(f"a fraction of {q:g} of {len(df)} examples selects none; choose a larger one")
-    data = Run(folder).data(allow_changed=args.allow_changed_data) if args.write_data else None  # fail before writing
+    data = Run(folder).recorded_runs()[0].data(allow_changed=args.allow_changed_data) if args.write_data else None  # fail before writing
     n = len(df)
     common = {"run_dir": str(folder), "metrics_file": src.metrics_file, "burn_out": metric_args.burn_out,
               "include_ci": metric_args.include_ci, "num_examples": n}
