@@ -1,6 +1,6 @@
 """Fine-tune a sequence classifier and record its training dynamics (``run_glue_and_record_td.py``).
 
-Shaped like transformers' ``run_glue.py``: the argument dataclasses (:mod:`training_dynamics.cli.args`)
+Shaped like transformers' ``run_glue.py``: the argument dataclasses (:mod:`training_dynamics.arguments`)
 and ``TrainingArguments`` in, a trained model and recorded dynamics out; loading and tokenisation
 live in :mod:`training_dynamics.data`.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dynamics_file, fileio, selection
-from .cli.args import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
+from .arguments import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
 from .data import DataError, check_trainable, tokenize
 from .glue_metrics import classification_metrics
 from .binding import bind

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..binding import ALLOW_HELP
-from .args import DataArguments, ProgressArguments, RegionArguments
+from ..arguments import DataArguments, ProgressArguments, RegionArguments
 from .common import parse, setup_logging
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Literal
 
 from ..binding import ALLOW_HELP
 from ..selection import USUAL_ASCENDING
-from .args import MetricsArguments, RegionArguments
+from ..arguments import MetricsArguments, RegionArguments
 from .common import parse, setup_logging
 
 logger = logging.getLogger(__name__)
