@@ -100,6 +100,11 @@ def write_run_metrics(run, *, burn_out: int | None = None, include_ci: bool = Fa
     return words, summary
 
 
+def run_metrics(run, *, burn_out: int | None = None, include_ci: bool = False) -> dict[str, np.ndarray]:
+    """The word table of a run, computed without writing anything."""
+    return word_metrics(read_token_dynamics(run.require().dynamics_dir), burn_out=burn_out, include_ci=include_ci)
+
+
 def read_sentence_metrics(run_dir) -> "pd.DataFrame":  # noqa: F821
     """``td_sentence_metrics.jsonl`` of a run folder (written by ``training-dynamics metrics``)."""
     import pandas as pd

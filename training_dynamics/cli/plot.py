@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .args import MapSourceArguments, MetricsArguments
+from ..arguments import MapSourceArguments, MetricsArguments
 from .common import headless_matplotlib, parse, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     headless_matplotlib()
     import matplotlib.pyplot as plt
 
-    from .. import plots
+    from .. import kinds, plots
     from ..run import load_metrics
 
     rm = load_metrics(src.source, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
@@ -77,14 +77,11 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
                               label_names=rm.label_names)
     written = plots.save_figure(fig, out / stem)
     plt.close(fig)
-    if rm.run is not None and rm.run.is_token_run:  # the word map above; the sentence map beside it
-        from ..token_metrics import read_sentence_metrics
-
-        sentences = read_sentence_metrics(rm.run.path)
-        fig = plots.plot_data_map(sentences, num_epochs=rm.num_epochs, show_hist=args.show_hist, seed=args.seed,
-                                  title=f"{rm.name} Sentence Map (each sentence at its least confident word)",
-                                  max_points=args.max_map_points)
-        written += plots.save_figure(fig, out / (stem.split("_data_map")[0] + "_sentence_map"))
+    extra = kinds.of_run(rm.run).extra_maps(rm.run) if rm.run is not None else {}
+    for name, (table, what) in extra.items():  # e.g. a token run's sentence map beside its word map
+        fig = plots.plot_data_map(table, num_epochs=rm.num_epochs, show_hist=args.show_hist, seed=args.seed,
+                                  title=f"{rm.name} {what}", max_points=args.max_map_points)
+        written += plots.save_figure(fig, out / (stem.split("_data_map")[0] + f"_{name}"))
         plt.close(fig)
     if args.interactive:
         written.append(plots.write_interactive_html(rm.df, out / f"{stem}.html", num_epochs=rm.num_epochs, title=title,

@@ -18,7 +18,7 @@ from __future__ import annotations
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record-ner") -> int:
     """Train, record, save the model, evaluate."""
     from ..train import build_ner_trainer
-    from .args import TokenDataArguments
+    from ..arguments import TokenDataArguments
     from .record import main as record_main
 
     return record_main(argv, prog=prog, data_class=TokenDataArguments, doc=__doc__, builder=build_ner_trainer)
