@@ -184,6 +184,20 @@ def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo
     assert (tmp_path / "plots" / "train_tiny_data_map.png").stat().st_size > 0
     assert (tmp_path / "plots" / "train_tiny_sentence_map.png").stat().st_size > 0
 
+    # regions of sentences, written as data record-ner reads (the same columns, tag names, guids kept)
+    run_cli("data_selection.py", "--run_dir", run, "--write_data")
+    regions = json.loads((run / "three_regions_data_indices.json").read_text())
+    assert len(regions["hard"]) == round(0.33 * len(sentences))
+    noisy = {json.loads(line)["guid"] for line in open(ner_demo["truth"]) if json.loads(line)["noisy_words"]}
+    assert len(noisy & set(regions["hard"])) > 2 * len(noisy & set(regions["easy"]))
+    from training_dynamics.ner_data import load_token_classification
+
+    hard = load_token_classification(train_file=str(run / "selected_data" / "hard.jsonl"), text_column_name="tokens",
+                                     label_column_name="ner_tags")
+    assert sorted(hard.train["guid"]) == sorted(regions["hard"])
+    g = hard.train["guid"][0]
+    assert [hard.label_names[t] for t in hard.train["tags"][0]] == sentences[g]["ner_tags"]
+
 
 @pytest.mark.slow
 def test_ner_post_epoch_values_are_the_final_models_on_each_first_sub_token(ner_demo, tmp_path):

@@ -77,6 +77,17 @@ class Kind:
         """More data maps of a run beside its map of examples: ``{file name part: (table, title)}``."""
         return {}
 
+    def selection_table(self, rm):
+        """The table ``select`` chooses rows of (``rm``: :class:`~training_dynamics.run.RunMetrics`)."""
+        return rm.df
+
+    def write_selected_data(self, path, data, guids):
+        """Write the selected examples of ``data`` as a file the recording command of this kind reads."""
+        from .selection import write_selected_data
+
+        return write_selected_data(path, data.train, guids, text_columns=data.text_columns,
+                                   label_names=data.label_names, with_label=self.name != GENERATIVE)
+
     def binding_labels(self, data) -> list[str]:
         """Each training example's label as its binding hashes it (the label's name)."""
         import numpy as np
@@ -169,6 +180,18 @@ class TokenClassificationKind(Kind):
         from . import token_metrics
 
         return token_metrics
+
+    def selection_table(self, rm):
+        """Sentences (``td_sentence_metrics.jsonl``: each at its least confident word), not words."""
+        from .token_metrics import read_sentence_metrics
+
+        return read_sentence_metrics(rm.run.path)
+
+    def write_selected_data(self, path, data, guids):
+        """The selected sentences in the columns the run read (words, tag names, guid): ``record-ner`` reads it."""
+        from .ner_data import write_sentences
+
+        return write_sentences(path, data, guids)
 
     def extra_maps(self, run) -> dict:
         """The sentence map: one point per sentence, at its least confident word."""

@@ -260,3 +260,22 @@ def load_token_source(src: dict, *, label_names: Sequence[str] | None = None, ca
         dataset_config_name=src.get("dataset_config_name"), text_column_name=cols[0] if cols else None,
         label_column_name=src.get("label_column"), label_names=label_names,
         max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+
+
+def write_sentences(path, data: TokenClassificationData, guids) -> Path:
+    """Write the sentences ``guids`` of ``data`` as jsonl in the columns the run read (its words column,
+    its tags column with tag names, ``guid``), atomically: ``record-ner --train_file`` reads it back."""
+    import json
+
+    from . import fileio
+    from .selection import select_guids
+
+    rows = select_guids(data.train, guids, where=str(path))
+    text_col = (data.source.get("text_columns") or [TOKENS])[0]
+    label_col = data.source.get("label_column") or "ner_tags"
+    names = list(data.label_names)
+    with fileio.atomic_write(path) as fh:
+        for words, tags, guid in zip(rows[TOKENS], rows[TAGS], rows[GUID]):
+            fh.write(json.dumps({text_col: words, label_col: [names[t] for t in tags], GUID: guid},
+                                ensure_ascii=False) + "\n")
+    return Path(path)

@@ -93,9 +93,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     src, metric_args, region_args, args = parse((SelectSourceArguments, MetricsArguments, RegionArguments,
                                                  SelectArguments), argv, prog=prog, doc=__doc__)
     setup_logging()
-    from .. import selection
+    from .. import kinds, selection
     from ..run import Run, load_metrics
-    from ..clm_data import GenerativeData
 
     if src.metrics_file and (metric_args.burn_out is not None or metric_args.include_ci):
         logger.warning("--burn_out / --include_ci are ignored with --metrics_file (its metrics are used as they are)")
@@ -104,9 +103,11 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     folder = src.folder
     out = Path(args.output_dir) if args.output_dir else folder
     if src.metrics_file:
-        df = load_metrics(src.metrics_file).df
+        rm = load_metrics(src.metrics_file)
     else:
-        df = load_metrics(folder, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci).df
+        rm = load_metrics(folder, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci)
+    kind = kinds.of_run(rm.run) if rm.run is not None else kinds.get(None)
+    df = kind.selection_table(rm)  # what is selected: examples (a token run: sentences)
     if args.metric in (None, "variability"):
         selection.refuse_constant_variability(df, "the ambiguous region" if args.metric is None
                                               else "a selection by variability")
@@ -147,8 +148,6 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
                 logger.warning("%s: %d of its %d examples changed since recording and are left out of the data "
                                "written", name, len(guids) - len(kept), len(guids))
                 guids = kept
-            path = selection.write_selected_data(out / "selected_data" / f"{name}.jsonl", data.train, guids,
-                                                 text_columns=data.text_columns, label_names=data.label_names,
-                                                 with_label=not isinstance(data, GenerativeData))
+            path = kind.write_selected_data(out / "selected_data" / f"{name}.jsonl", data, guids)
             logger.info("wrote %s (%d rows)", path, len(guids))
     return 0
