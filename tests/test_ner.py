@@ -236,3 +236,15 @@ def test_ner_post_epoch_values_are_the_final_models_on_each_first_sub_token(ner_
     np.testing.assert_array_equal(gold, [LABEL_NAMES.index(t) for r in rows for t in r["ner_tags"]])
     np.testing.assert_allclose(logprob, expected_lp, atol=1e-4)
     np.testing.assert_array_equal(pred, expected_pred)
+
+
+def test_review_refuses_a_word_ranking_in_one_line(tmp_path):
+    from training_dynamics.kinds import KindError
+    from training_dynamics.review import build_review_page
+
+    row = {"rank": 1, "guid": 0, "word_index": 2, "word": "paris", "text": "anna met paris", "gold": 0,
+           "probabilities": [0.1, 0.9], "score": 0.9}
+    (tmp_path / "label_issues.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "label_issues_settings.json").write_text(json.dumps({"kind": "token_classification"}))
+    with pytest.raises(KindError, match="no review page yet; read label_issues.csv"):
+        build_review_page(tmp_path / "label_issues.jsonl", tmp_path / "review.html")

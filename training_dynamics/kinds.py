@@ -49,6 +49,7 @@ class Kind:
     scores_with_model = True  #: ``find-issues --source model`` applies
     example_noun = "label"  #: what a decision's summary counts ("labels wrong")
     ranks_words = False  #: find-issues ranks words (token_issues), not examples
+    reviewable = True  #: the review page and apply handle this kind's rankings
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
@@ -169,6 +170,7 @@ class TokenClassificationKind(Kind):
     scores_with_model = False
     example_noun = "word tag"
     ranks_words = True
+    reviewable = False
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
