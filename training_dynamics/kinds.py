@@ -25,6 +25,7 @@ import logging
 import os
 from typing import Sequence
 
+from .decision import DECISIONS
 from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,7 @@ class Kind:
 
     name = CLASSIFICATION
     #: decisions of :mod:`decision` that apply to this kind, and the default
-    decisions: tuple[str, ...] = ("rank_count", "confident_learning", "loss_mixture", "aum_mixture", "score_mixture",
-                                  "aum_threshold", "none")
+    decisions: tuple[str, ...] = DECISIONS
     default_decision = "rank_count"
     scores_with_model = True  #: ``find-issues --source model`` applies
     example_noun = "label"  #: what a decision's summary counts ("labels wrong")

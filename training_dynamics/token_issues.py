@@ -26,8 +26,6 @@ from .token_metrics import word_metrics
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DECISION = "rank_count"
-
 
 def vote_probabilities(dyn: TokenDynamics, *, epochs: int | None = None, num_classes: int | None = None) -> np.ndarray:
     """(W, C) vote probabilities of every word over the first ``epochs`` epochs (module docstring)."""
@@ -117,3 +115,27 @@ def decide_words(df, rule: str, *, counted: np.ndarray | None = None):
     out, dec = decide_table(keyed, rule, count_probabilities=count)
     out["guid"] = df["guid"].to_numpy()
     return out, dec
+
+
+def find_word_issues(run, *, data=None, score: str = le.DEFAULT_DYNAMICS_SCORE, rule: str = "rank_count",
+                     burn_out: int | None = None, proportion: float = 0.33, count_epochs: int | None = None,
+                     top_k: int | None = None):
+    """(ranked word table, decision or ``None``, settings) of a token classification run: what
+    :func:`training_dynamics.issues.find_label_issues` returns for this kind."""
+    data = data if data is not None else run.data()
+    df = issues_from_token_dynamics(run, score=score, burn_out=burn_out, proportion=proportion, data=data)
+    settings = {"source": "dynamics", "kind": run.meta.get("kind"), "top_k": top_k,
+                "score_name": le.DYNAMICS_SCORES[score][0], "score": score, "burn_out": burn_out, "data": data.source,
+                "dataset": le.dataset_name(data.source), "model_name_or_path": run.meta.get("model_name_or_path"),
+                "run_dir": str(run.path.resolve()), "proportion": proportion}
+    if len(getattr(data, "excluded_guids", ())):
+        settings["left_out_changed"] = len(data.excluded_guids)
+    counted = None
+    if rule == "rank_count":
+        counted, settings["count_epochs"] = count_probabilities(run, count_epochs=count_epochs, burn_out=burn_out)
+    df, dec = decide_words(df, rule, counted=counted)
+    if top_k is not None:
+        df = df.head(top_k).copy()
+    settings["label_names"] = df.attrs["label_names"]
+    settings["decision"] = dec.summary(df.attrs["label_names"]) if dec is not None else {"rule": "none"}
+    return df, dec, settings

@@ -48,7 +48,9 @@ class SelectSourceArguments:
         if self.run_dir:
             return Path(self.run_dir)
         if self.task_name and self.model_name:
-            return Path(self.dy_log_dir) / self.task_name / self.model_name
+            from ..run import Run
+
+            return Run.at(self.dy_log_dir, self.task_name, self.model_name).path
         return Path(self.metrics_file).parent
 
 
