@@ -101,7 +101,7 @@ def main() -> None:
         if mode == "plain" and args.model == "ner":  # what a plain run_ner.py trains on: no recording columns
             kw["train_dataset"] = train.remove_columns(["guid", "td_word", "word_index", "word_tags"])
         trainer = Trainer(**kw) if mode == "plain" else \
-            recording_cls(**kw, dynamics_dir=work / "dy" / mode / str(r), td_mode=mode)
+            recording_cls(**kw, dynamics_dir=work / "dy" / mode / str(r) / "training_dynamics", td_mode=mode)
         t0 = time.perf_counter()
         trainer.train()
         return time.perf_counter() - t0
