@@ -1,0 +1,313 @@
+"""Per-example metrics streamed epoch by epoch: memory that grows with the examples, not with the epochs.
+
+:func:`stream_metrics` reads one epoch file at a time and folds it into a few per-example
+accumulators (running mean and squared deviation of ``p_e``, sums of the loss, margin, aleatoric
+and EL2N terms, correctness and forgetting counts, the last prediction); it never builds the
+examples x epochs x classes array that :func:`dynamics_file.read_dynamics` returns. The values are
+those of :func:`metrics.td_metrics_columns` on the same files (to float rounding: the variance is
+a running one), and so are the checks and their messages (:mod:`dynamics_file`).
+
+Alignment of a later epoch to the first file's row order:
+
+- rows already in the first file's order (the recorder writes them in id order): nothing to do;
+- integer ids that are dense (non-negative, at most about twice as many values as examples): a
+  lookup table id -> row, filled by one scatter; each epoch is a gather, and its ids must hit
+  every row exactly once (an O(N) check for repeated, missing and extra examples);
+- other ids (sparse integers, strings): the first file's ids are sorted once and each epoch is
+  looked up with a binary search.
+
+When a check fails, the file is checked again the slow way (:mod:`dynamics_file`'s sort-based
+checks), so that the message names the same line or row as :func:`dynamics_file.read_dynamics`.
+
+Peak memory: about 80 bytes per example for the accumulators and the output columns, plus one
+epoch file as read (guid, gold and logits arrays) and the alignment arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import dynamics_file, metrics
+from .dynamics_file import DynamicsError, _EpochRows
+
+logger = logging.getLogger(__name__)
+
+BLOCK = 1 << 14  #: examples per step within an epoch (each step vectorised; the arrays stay in cache)
+DENSE_SPAN = 2  #: integer ids are dense when max id + 1 <= DENSE_SPAN * N + DENSE_SLACK
+DENSE_SLACK = 1 << 16
+
+
+@dataclass
+class StreamedMetrics:
+    """What :func:`stream_metrics` computed, with what the settings file records about its input.
+
+    Attributes:
+        columns: ``{column: (N,) array}`` in :data:`metrics.COLUMNS` order (plus
+            :data:`metrics.GENERATIVE_COLUMNS` for a generative run), as :func:`metrics.td_metrics_columns`.
+        summary: ``{column: (E,) array}`` as :func:`metrics.training_summary_columns` (every recorded epoch).
+    """
+
+    columns: dict[str, np.ndarray]
+    summary: dict[str, np.ndarray]
+    num_examples: int
+    num_epochs: int
+    num_classes: int
+    kind: str
+    dy_dir: Path
+    meta: dict = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
+
+
+class _Aligner:
+    """Maps each later epoch's rows onto the first file's rows (see the module docstring)."""
+
+    def __init__(self, first: _EpochRows):
+        self.first = first
+        guids = first.guids
+        n = len(guids)
+        self.rows = np.arange(n, dtype=np.intp)
+        self.table = self.sorted = self.order = None
+        if guids.dtype.kind == "i" and guids.min() >= 0 and guids.max() < DENSE_SPAN * n + DENSE_SLACK:
+            index_type = np.int32 if n < 2**31 - 1 else np.int64
+            self.table = np.full(int(guids.max()) + 1, -1, dtype=index_type)
+            rows = np.arange(n, dtype=index_type)
+            self.table[guids] = rows
+            if not np.array_equal(self.table[guids], rows):  # an id written twice: the later row won
+                first.check_repeats()
+        else:
+            self.order = np.argsort(guids, kind="stable")
+            self.sorted = guids[self.order]
+            if n > 1 and (self.sorted[1:] == self.sorted[:-1]).any():
+                first.check_repeats()
+
+    def rows_of(self, rows: _EpochRows) -> np.ndarray | None:
+        """For each row of the first file, the row of ``rows`` holding that example (``None``: the
+        same order); raises the error :func:`dynamics_file.read_dynamics` raises for this file."""
+        first = self.first
+        n = len(first.guids)
+        same_kind = (rows.guids.dtype.kind == "U") == (first.guids.dtype.kind == "U") and \
+            rows.generative == first.generative
+        if same_kind and rows.logits.shape[1] == first.logits.shape[1] and len(rows.guids) == n:
+            if np.array_equal(rows.guids, first.guids):
+                return None
+            target = self._lookup(rows.guids)  # row of first for each row of rows; -1 when absent
+            if target is not None:
+                inverse = np.full(n, -1, dtype=np.intp)
+                inverse[target] = self.rows
+                if not (inverse < 0).any():  # every row of first hit once: the same examples, none twice
+                    return inverse
+        self._fail(rows)
+        raise DynamicsError(f"{rows.path}: the examples differ from {first.path.name}")  # not reached
+
+    def _lookup(self, guids: np.ndarray) -> np.ndarray | None:
+        if self.table is not None:
+            if guids.dtype.kind != "i" or guids.min() < 0 or guids.max() >= len(self.table):
+                return None
+            target = self.table[guids]
+            return None if (target < 0).any() else target
+        at = np.searchsorted(self.sorted, guids)
+        np.minimum(at, len(self.sorted) - 1, out=at)
+        if not np.array_equal(self.sorted[at], guids):
+            return None
+        return self.order[at]
+
+    def _fail(self, rows: _EpochRows) -> None:
+        """Replay :func:`dynamics_file.read_dynamics`'s checks of ``rows`` (it raises the same message)."""
+        rows.check_repeats()
+        dynamics_file._check_same_kind(self.first, rows)
+        if self.first.order is None:
+            self.first.check_repeats()
+        dynamics_file._align(self.first, rows)
+
+
+class _Accumulators:
+    """Per-example running sums over the epochs used, in the first file's row order."""
+
+    def __init__(self, n: int, generative: bool):
+        self.count = 0
+        self.mean = np.zeros(n)          # running mean of p_e (Welford)
+        self.m2 = np.zeros(n)            # running sum of squared deviations from it
+        self.logp = np.zeros(n)
+        self.margin = np.zeros(n)
+        self.aleatoric = np.zeros(n)
+        self.el2n = np.zeros(n)
+        self.correct = np.zeros(n, dtype=np.int32)  # int64 in the output; narrower meanwhile
+        self.forgotten = np.zeros(n, dtype=np.int32)
+        self.was_correct = np.zeros(n, dtype=bool)
+        self.last_pred = np.zeros(n, dtype=np.int32)
+        self.token_accuracy = np.zeros(n) if generative else None
+
+    def add(self, s: slice, values: dict[str, np.ndarray], correct: np.ndarray, *, last: bool) -> None:
+        """Fold one epoch's values of the examples ``s`` in (``self.count`` epochs already folded;
+        ``last``: the last epoch used)."""
+        p = np.exp(values["logp_gold"])
+        mean = self.mean[s]
+        delta = p - mean
+        mean += delta / (self.count + 1)
+        delta *= p - mean
+        self.m2[s] += delta
+        self.logp[s] += values["logp_gold"]
+        self.margin[s] += values["margin"]
+        self.el2n[s] += values["el2n"]
+        q = 1 - p
+        q *= p
+        self.aleatoric[s] += q
+        self.correct[s] += correct
+        if self.count:
+            self.forgotten[s] += self.was_correct[s] > correct  # correct before, not now
+        if not last:
+            self.was_correct[s] = correct
+        else:
+            self.last_pred[s] = values["pred"]
+        if self.token_accuracy is not None:
+            self.token_accuracy[s] += values["token_accuracy"]
+
+    def columns(self, guids: np.ndarray, gold: np.ndarray, *, include_ci: bool) -> dict[str, np.ndarray]:
+        """The metric columns (``metrics.COLUMNS`` order); the accumulators become columns in place."""
+        e = self.count
+        var = self.m2
+        var /= e
+        if include_ci and e > 1:
+            var += var**2 / (e - 1)
+        variability = np.sqrt(var, out=var)
+        confidence = self.mean
+        correct = self.correct.astype(np.int64)
+        self.correct = None
+        never = correct == 0
+        for total in (self.logp, self.margin, self.aleatoric, self.el2n):
+            total /= e
+        cols = {
+            "guid": guids, "index": np.arange(len(guids)),
+            "threshold_closeness": confidence * (1 - confidence), "confidence": confidence,
+            "variability": variability, "correctness": correct,
+            "forgetfulness": np.where(never, metrics.NEVER_LEARNED_FORGETFULNESS, self.forgotten).astype(np.int64),
+            "never_learned": never, "loss": np.negative(self.logp, out=self.logp), "aum": self.margin,
+            "aleatoric": self.aleatoric, "el2n": self.el2n, "last_pred": self.last_pred.astype(np.int64),
+            "gold": gold.astype(np.int64),
+        }
+        self.forgotten = None
+        out = {c: cols[c] for c in metrics.COLUMNS}
+        if self.token_accuracy is not None:
+            self.token_accuracy /= e
+            out["token_accuracy"] = self.token_accuracy
+        return out
+
+
+def _epoch_values(rows: _EpochRows, idx: slice | np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-example values of one block of an epoch (:func:`metrics.per_row`) and its gold labels."""
+    if isinstance(idx, slice):
+        x, gold = rows.logits[idx], rows.gold[idx]
+    else:  # np.take: several times faster than fancy indexing of rows of a 2-d array
+        x, gold = np.take(rows.logits, idx, axis=0), np.take(rows.gold, idx)
+    if rows.generative:
+        return metrics.generative_per_epoch(x), gold
+    return metrics.per_row(x, gold), gold
+
+
+def default_threads() -> int:
+    """Threads for one process's blocks: the CPUs it may use, at most 4 (numpy releases the GIL)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,
+                   progress: bool = True, block: int = BLOCK, threads: int | None = None) -> StreamedMetrics:
+    """Per-example metrics and the per-epoch training summary of a ``training_dynamics`` folder.
+
+    The same values, checks and error messages as :func:`metrics.td_metrics_columns` and
+    :func:`metrics.training_summary_columns` on :func:`dynamics_file.read_dynamics` (see the module
+    docstring), one epoch file in memory at a time (and the next one being read meanwhile).
+
+    Args:
+        burn_out: the metrics cover epochs ``0..burn_out-1`` (default all); the summary covers all.
+        include_ci: variability as sqrt(var + var**2 / (E - 1)).
+        progress: a progress bar (bytes read) on stderr.
+        block: examples per vectorised step.
+        threads: blocks computed at once (default :func:`default_threads`); the result does not depend on it.
+
+    Raises:
+        DynamicsError: as :func:`dynamics_file.read_dynamics`, and for a bad ``burn_out``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    dy_dir = Path(dy_dir)
+    paths, sources, meta = dynamics_file._open_folder(dy_dir)
+    used = metrics.resolve_burn_out(burn_out, len(paths), where=dy_dir)
+    threads = threads or default_threads()
+    first = aligner = acc = num_tokens = None
+    loss, accuracy = [], []
+    with dynamics_file._progress_bar(sum(s["size"] for s in sources), f"reading {len(paths)} epoch file(s)",
+                                     progress) as bar, ThreadPoolExecutor(1) as reader, \
+            ThreadPoolExecutor(threads) as pool:
+        def read(e: int):
+            return reader.submit(dynamics_file._read_epoch_file, paths[e], e, repeats=False) if e < len(paths) else None
+
+        upcoming = read(0)
+        for e in range(len(paths)):
+            rows = upcoming.result()
+            upcoming = read(e + 1)  # the next file is read while this one is folded in
+            bar.update(sources[e]["size"])
+            if first is None:
+                first, aligner = rows, _Aligner(rows)
+                n, c = rows.logits.shape
+                acc = _Accumulators(n, rows.generative)
+                if rows.generative:
+                    num_tokens = np.rint(rows.logits[:, -1]).astype(np.int64)
+                inverse = None
+                first_gold = rows.gold.astype(np.min_scalar_type(c), copy=False)  # labels 0..c-1: narrow
+            else:
+                inverse = aligner.rows_of(rows)
+
+            def fold(start: int, rows=rows, inverse=inverse, e=e) -> tuple[float, int, int | None]:
+                """Fold examples start..start+block of this epoch in: (sum of logp, number correct, first
+                row whose gold changed or None)."""
+                s = slice(start, min(start + block, n))
+                values, gold = _epoch_values(rows, s if inverse is None else inverse[s])
+                if rows is not first:
+                    bad = np.flatnonzero(gold != first_gold[s])
+                    if bad.size:
+                        return 0.0, 0, start + int(bad[0])
+                correct = values["pred"] == gold
+                if e < used:
+                    acc.add(s, values, correct, last=e == used - 1)
+                return float(values["logp_gold"].sum()), int(np.count_nonzero(correct)), None
+
+            loss_sum, n_correct = 0.0, 0
+            for block_loss, block_correct, r0 in pool.map(fold, range(0, n, block)):
+                if r0 is not None:  # the first block with a changed label names its first row
+                    raise dynamics_file._gold_changed(first, rows, r0, r0 if inverse is None else int(inverse[r0]))
+                loss_sum += block_loss
+                n_correct += block_correct
+            acc.count += e < used
+            loss.append(-loss_sum / n)
+            accuracy.append(n_correct / n)
+            if rows is first:  # later epochs need its ids, labels and number of classes, not its values
+                first.logits, first.gold = first.logits[:0], first_gold
+            del rows, inverse
+    dynamics_file._check_meta(dy_dir, meta, n, len(paths), 2 if first.generative else c, first.path)
+    cols = acc.columns(first.guids, first_gold, include_ci=include_ci)
+    if num_tokens is not None:
+        cols["num_tokens"] = num_tokens
+    e_all = len(paths)
+    summary = {"epoch": np.arange(e_all), "loss": np.array(loss), "accuracy": np.array(accuracy),
+               "num_examples": np.full(e_all, n)}
+    logger.debug("streamed %d examples x %d epochs from %s", n, e_all, dy_dir)
+    return StreamedMetrics(columns=cols, summary=summary, num_examples=n, num_epochs=e_all,
+                           num_classes=2 if first.generative else c,
+                           kind=dynamics_file.GENERATIVE if first.generative else "classification",
+                           dy_dir=dy_dir, meta=meta, files=paths, sources=sources)
+
+
+def td_metrics_columns(dy_dir: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,
+                       progress: bool = False) -> dict[str, np.ndarray]:
+    """:func:`metrics.td_metrics_columns` of a folder, streamed: ``{column: (N,) array}``."""
+    return stream_metrics(dy_dir, burn_out=burn_out, include_ci=include_ci, progress=progress).columns
