@@ -73,13 +73,13 @@ class _Aligner:
         n = len(guids)
         self.rows = np.arange(n, dtype=np.intp)
         self.table = self.sorted = self.order = None
+        self.gold = first.gold.astype(np.min_scalar_type(first.logits.shape[1]), copy=False)  # labels 0..C-1
         if guids.dtype.kind == "i" and guids.min() >= 0 and guids.max() < DENSE_SPAN * n + DENSE_SLACK:
-            index_type = np.int32 if n < 2**31 - 1 else np.int64
-            self.table = np.full(int(guids.max()) + 1, -1, dtype=index_type)
-            rows = np.arange(n, dtype=index_type)
-            self.table[guids] = rows
-            if not np.array_equal(self.table[guids], rows):  # an id written twice: the later row won
+            span = int(guids.max()) + 1
+            if not _each_once(guids, span):
                 first.check_repeats()
+            self.table = np.full(span, -1, dtype=np.intp)
+            self.table[guids] = self.rows
         else:
             self.order = np.argsort(guids, kind="stable")
             self.sorted = guids[self.order]
@@ -88,24 +88,36 @@ class _Aligner:
 
     def rows_of(self, rows: _EpochRows) -> np.ndarray | None:
         """For each row of the first file, the row of ``rows`` holding that example (``None``: the
-        same order); raises the error :func:`dynamics_file.read_dynamics` raises for this file."""
+        same order); raises the error :func:`dynamics_file.read_dynamics` raises for this file
+        (repeated, missing or extra examples; a label that changed)."""
         first = self.first
         n = len(first.guids)
         same_kind = (rows.guids.dtype.kind == "U") == (first.guids.dtype.kind == "U") and \
             rows.generative == first.generative
         if same_kind and rows.logits.shape[1] == first.logits.shape[1] and len(rows.guids) == n:
             if np.array_equal(rows.guids, first.guids):
+                self._check_gold(rows, None)
                 return None
-            target = self._lookup(rows.guids)  # row of first for each row of rows; -1 when absent
-            if target is not None:
-                inverse = np.full(n, -1, dtype=np.intp)
+            target = self._lookup(rows.guids)  # row of first for each row of rows
+            if target is not None and _each_once(target, n):  # the same examples, none twice
+                self._check_gold(rows, target)
+                inverse = np.empty(n, dtype=np.intp)
                 inverse[target] = self.rows
-                if not (inverse < 0).any():  # every row of first hit once: the same examples, none twice
-                    return inverse
+                return inverse
         self._fail(rows)
         raise DynamicsError(f"{rows.path}: the examples differ from {first.path.name}")  # not reached
 
+    def _check_gold(self, rows: _EpochRows, target: np.ndarray | None) -> None:
+        """Labels as in the first file (compared in this file's order; the error names the first such
+        example in the first file's order, as read_dynamics does)."""
+        bad = np.flatnonzero(rows.gold != (self.gold if target is None else self.gold[target]))
+        if bad.size:
+            at = bad if target is None else target[bad]
+            k = int(np.argmin(at))
+            raise dynamics_file._gold_changed(self.first, rows, int(at[k]), int(bad[k]))
+
     def _lookup(self, guids: np.ndarray) -> np.ndarray | None:
+        """Row of the first file holding each id; None when an id is not there."""
         if self.table is not None:
             if guids.dtype.kind != "i" or guids.min() < 0 or guids.max() >= len(self.table):
                 return None
@@ -124,6 +136,13 @@ class _Aligner:
         if self.first.order is None:
             self.first.check_repeats()
         dynamics_file._align(self.first, rows)
+
+
+def _each_once(values: np.ndarray, span: int) -> bool:
+    """Whether the integers ``values`` (all in ``0..span-1``) are distinct: O(N), no sort."""
+    seen = np.zeros(span, dtype=bool)
+    seen[values] = True
+    return int(np.count_nonzero(seen)) == len(values)
 
 
 class _Accumulators:
@@ -186,12 +205,12 @@ class _Accumulators:
             "guid": guids, "index": np.arange(len(guids)),
             "threshold_closeness": confidence * (1 - confidence), "confidence": confidence,
             "variability": variability, "correctness": correct,
-            "forgetfulness": np.where(never, metrics.NEVER_LEARNED_FORGETFULNESS, self.forgotten).astype(np.int64),
+            "forgetfulness": np.where(never, np.int64(metrics.NEVER_LEARNED_FORGETFULNESS), self.forgotten),
             "never_learned": never, "loss": np.negative(self.logp, out=self.logp), "aum": self.margin,
             "aleatoric": self.aleatoric, "el2n": self.el2n, "last_pred": self.last_pred.astype(np.int64),
             "gold": gold.astype(np.int64),
         }
-        self.forgotten = None
+        self.forgotten = self.last_pred = None
         out = {c: cols[c] for c in metrics.COLUMNS}
         if self.token_accuracy is not None:
             self.token_accuracy /= e
@@ -199,15 +218,13 @@ class _Accumulators:
         return out
 
 
-def _epoch_values(rows: _EpochRows, idx: slice | np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per-example values of one block of an epoch (:func:`metrics.per_row`) and its gold labels."""
-    if isinstance(idx, slice):
-        x, gold = rows.logits[idx], rows.gold[idx]
-    else:  # np.take: several times faster than fancy indexing of rows of a 2-d array
-        x, gold = np.take(rows.logits, idx, axis=0), np.take(rows.gold, idx)
+def _epoch_values(rows: _EpochRows, idx: slice | np.ndarray, gold: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-example values (:func:`metrics.per_row`) of the rows ``idx`` of an epoch, whose labels are ``gold``."""
+    # np.take: several times faster than fancy indexing of rows of a 2-d array
+    x = rows.logits[idx] if isinstance(idx, slice) else np.take(rows.logits, idx, axis=0)
     if rows.generative:
-        return metrics.generative_per_epoch(x), gold
-    return metrics.per_row(x, gold), gold
+        return metrics.generative_per_epoch(x)
+    return metrics.per_row(x, gold)
 
 
 def default_threads() -> int:
@@ -248,43 +265,42 @@ def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, in
     with dynamics_file._progress_bar(sum(s["size"] for s in sources), f"reading {len(paths)} epoch file(s)",
                                      progress) as bar, ThreadPoolExecutor(1) as reader, \
             ThreadPoolExecutor(threads) as pool:
+        def read_and_align(e: int) -> tuple[_EpochRows, np.ndarray | None]:
+            rows = dynamics_file._read_epoch_file(paths[e], e, repeats=False)
+            if aligner is None:
+                return rows, None
+            inverse = aligner.rows_of(rows)  # checked: after this only the values are needed
+            rows.guids = rows.gold = None
+            return rows, inverse
+
         def read(e: int):
-            return reader.submit(dynamics_file._read_epoch_file, paths[e], e, repeats=False) if e < len(paths) else None
+            return reader.submit(read_and_align, e) if e < len(paths) else None
 
         upcoming = read(0)
         for e in range(len(paths)):
-            rows = upcoming.result()
-            upcoming = read(e + 1)  # the next file is read while this one is folded in
-            bar.update(sources[e]["size"])
+            rows, inverse = upcoming.result()  # errors surface in epoch order
             if first is None:
                 first, aligner = rows, _Aligner(rows)
                 n, c = rows.logits.shape
                 acc = _Accumulators(n, rows.generative)
                 if rows.generative:
                     num_tokens = np.rint(rows.logits[:, -1]).astype(np.int64)
-                inverse = None
-                first_gold = rows.gold.astype(np.min_scalar_type(c), copy=False)  # labels 0..c-1: narrow
-            else:
-                inverse = aligner.rows_of(rows)
+                first_gold = aligner.gold
+            upcoming = read(e + 1)  # the next file is read and aligned while this one is folded in
+            bar.update(sources[e]["size"])
 
-            def fold(start: int, rows=rows, inverse=inverse, e=e) -> tuple[float, int, int | None]:
-                """Fold examples start..start+block of this epoch in: (sum of logp, number correct, first
-                row whose gold changed or None)."""
+            def fold(start: int, rows=rows, inverse=inverse, e=e) -> tuple[float, int]:
+                """Fold examples start..start+block of this epoch in: (sum of logp, number correct)."""
                 s = slice(start, min(start + block, n))
-                values, gold = _epoch_values(rows, s if inverse is None else inverse[s])
-                if rows is not first:
-                    bad = np.flatnonzero(gold != first_gold[s])
-                    if bad.size:
-                        return 0.0, 0, start + int(bad[0])
+                gold = first_gold[s]  # checked: the same in every epoch
+                values = _epoch_values(rows, s if inverse is None else inverse[s], gold)
                 correct = values["pred"] == gold
                 if e < used:
                     acc.add(s, values, correct, last=e == used - 1)
-                return float(values["logp_gold"].sum()), int(np.count_nonzero(correct)), None
+                return float(values["logp_gold"].sum()), int(np.count_nonzero(correct))
 
             loss_sum, n_correct = 0.0, 0
-            for block_loss, block_correct, r0 in pool.map(fold, range(0, n, block)):
-                if r0 is not None:  # the first block with a changed label names its first row
-                    raise dynamics_file._gold_changed(first, rows, r0, r0 if inverse is None else int(inverse[r0]))
+            for block_loss, block_correct in pool.map(fold, range(0, n, block)):
                 loss_sum += block_loss
                 n_correct += block_correct
             acc.count += e < used
@@ -292,7 +308,8 @@ def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, in
             accuracy.append(n_correct / n)
             if rows is first:  # later epochs need its ids, labels and number of classes, not its values
                 first.logits, first.gold = first.logits[:0], first_gold
-            del rows, inverse
+            del rows, inverse, fold
+    aligner = None  # its lookup table and row numbers: not needed any more
     dynamics_file._check_meta(dy_dir, meta, n, len(paths), 2 if first.generative else c, first.path)
     cols = acc.columns(first.guids, first_gold, include_ci=include_ci)
     if num_tokens is not None:
