@@ -251,3 +251,80 @@ def test_cli_output_format_and_a_generative_parquet(tmp_path):
     assert_same(got, reference(dy)[0])
     bad = run_cli("td_metrics.py", "--run_dir", tmp_path, "--output_format", "csv", check=False)
     assert bad.returncode == 2 and "csv" in bad.stderr
+
+
+# -- partitions ----------------------------------------------------------------------------------------
+from training_dynamics import partitions  # noqa: E402
+
+
+@pytest.mark.parametrize("ids", ["dense", "strings"])
+def test_partitions_merge_to_the_whole_run(tmp_path, ids):
+    n = 400
+    gold, logits = random_logits(n, 4, 3, seed=5)
+    guids = IDS[ids](n, np.random.default_rng(2))
+    for name in ("whole", "parts"):
+        write_run(tmp_path / name / "training_dynamics", guids, gold, logits, fmt=("npz", "jsonl"))
+    whole, _ = Run(tmp_path / "whole").write_metrics(progress=False, burn_out=3, include_ci=True)
+    run = Run(tmp_path / "parts")
+    sizes = []
+    for i in (2, 0, 1):  # any order, as independent jobs finish
+        path = partitions.write_partition(run, i, 3, burn_out=3, include_ci=True)
+        sizes.append(fileio_rows(path))
+    assert sum(sizes) == n and min(sizes) > n / 6  # the hash spreads the ids
+    cols, summary = partitions.merge_partitions(run, 3)
+    assert_same({c: np.asarray(v) for c, v in cols.items()}, whole)
+    want_summary = reference(tmp_path / "whole" / "training_dynamics")[1]
+    assert_same(summary, want_summary)
+    assert run.metrics_are_fresh(burn_out=3, include_ci=True)
+    df = run.metrics(burn_out=3, include_ci=True)
+    assert df["guid"].astype(str).tolist() == [str(g) for g in whole["guid"]]  # the first file's order
+
+
+def fileio_rows(path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
+
+
+def test_partition_errors_name_the_whole_file_row_and_merge_refuses_gaps(tmp_path):
+    guids = np.arange(40)
+    gold, logits = random_logits(40, 2, 2)
+    dy = tmp_path / "training_dynamics"
+    write_run(dy, guids, gold, logits, shuffle=False)
+    part = int(streaming.partition_of(np.array([7]), 4)[0])
+    bad = gold.copy()
+    bad[7] = 1 - bad[7]
+    write_epoch(dy, 1, guids, logits[:, 1], bad, fmt="npz")
+    with pytest.raises(DynamicsError, match=r"dynamics_epoch_1.npz: row 7 \(guid 7\): gold .* dynamics_epoch_0.npz row 7"):
+        streaming.stream_metrics(dy, partition=(part, 4), progress=False)
+    streaming.stream_metrics(dy, partition=((part + 1) % 4, 4), progress=False)  # other partitions do not hold it
+    write_epoch(dy, 1, guids, logits[:, 1], gold, fmt="npz")
+    run = Run(tmp_path)
+    for i in range(3):
+        partitions.write_partition(run, i, 4)
+    with pytest.raises(ValueError, match="partition 3 of 4 is missing; compute it with --partition 3/4"):
+        partitions.merge_partitions(run, 4)
+    partitions.write_partition(run, 3, 4, burn_out=1)
+    with pytest.raises(ValueError, match="other settings"):
+        partitions.merge_partitions(run, 4)
+    partitions.write_partition(run, 3, 4)
+    write_epoch(dy, 1, guids, logits[:, 1] + 1, gold, fmt="npz")  # the recording changed since
+    with pytest.raises(ValueError, match="other epoch files"):
+        partitions.merge_partitions(run, 4)
+
+
+@pytest.mark.slow  # starts a process pool
+def test_cli_num_proc_and_partition_flags(tmp_path):
+    gold, logits = random_logits(300, 3, 2)
+    for name in ("a", "b", "c"):
+        write_run(tmp_path / name / "training_dynamics", np.arange(300), gold, logits)
+    run_cli("td_metrics.py", "--run_dir", tmp_path / "a", "--no_progress")
+    run_cli("td_metrics.py", "--run_dir", tmp_path / "b", "--num_proc", "2", "--no_progress")
+    for i in range(3):
+        run_cli("td_metrics.py", "--run_dir", tmp_path / "c", "--partition", f"{i}/3", "--no_progress")
+    run_cli("td_metrics.py", "--run_dir", tmp_path / "c", "--merge_partitions", "3")
+    a = (tmp_path / "a" / METRICS_NAME).read_text()
+    assert (tmp_path / "b" / METRICS_NAME).read_text() == a == (tmp_path / "c" / METRICS_NAME).read_text()
+    assert not list((tmp_path / "b").glob("td_metrics.part-*"))  # the pool's parts are merged and removed
+    bad = run_cli("td_metrics.py", "--run_dir", tmp_path / "c", "--partition", "3/3", check=False)
+    assert bad.returncode == 2 and "I must be 0..N-1" in bad.stderr

@@ -293,6 +293,7 @@ class _EpochRows:
         self.guids, self.logits, self.gold = guids, logits, gold
         self.order = self.sorted = None  # filled by check()
         self.generative = False  # "logits" are a generative run's values (GENERATIVE_VALUES)
+        self.rows_in_file: np.ndarray | None = None  # a subset of the file's rows: their row numbers in it
         self._line_numbers: np.ndarray | None = None
 
     @property
@@ -301,6 +302,8 @@ class _EpochRows:
 
     def at(self, row: int) -> str:
         """``line <k>`` (jsonl, 1-based) or ``row <i>`` (npz, 0-based) of the ``row``-th record."""
+        if self.rows_in_file is not None:
+            row = int(self.rows_in_file[row])
         return f"line {self.line_of(row)}" if self.is_jsonl else f"row {row}"
 
     def where(self, row: int) -> str:

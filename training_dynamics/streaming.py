@@ -42,6 +42,38 @@ DENSE_SPAN = 2  #: integer ids are dense when max id + 1 <= DENSE_SPAN * N + DEN
 DENSE_SLACK = 1 << 16
 
 
+def partition_of(guids: np.ndarray, num_partitions: int) -> np.ndarray:
+    """(N,) partition 0..num_partitions-1 of each example, from its id alone (the same in every epoch file,
+    on every machine): a multiplicative hash of an integer id, crc32 of a string id."""
+    if guids.dtype.kind == "U":
+        import zlib
+
+        h = np.fromiter((zlib.crc32(g.encode()) for g in guids.tolist()), dtype=np.uint64, count=len(guids))
+    else:
+        h = guids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps around: Knuth's multiplicative hash
+        h >>= np.uint64(29)
+    return (h % np.uint64(num_partitions)).astype(np.int64)
+
+
+def parse_partition(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) with 0 <= I < N; ValueError otherwise."""
+    try:
+        i, k = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise ValueError(f"--partition must be I/N (e.g. 0/8: the first of 8 partitions), not {text!r}") from None
+    if not 0 <= i < k:
+        raise ValueError(f"--partition {text}: I must be 0..N-1 (partitions are numbered from 0)")
+    return i, k
+
+
+def _select(rows: _EpochRows, partition: tuple[int, int]) -> _EpochRows:
+    """The rows of one partition (messages still name the rows and lines of the whole file)."""
+    keep = np.flatnonzero(partition_of(rows.guids, partition[1]) == partition[0])
+    sub = _EpochRows(rows.path, rows.epoch, rows.guids[keep], rows.logits[keep], rows.gold[keep])
+    sub.generative, sub.rows_in_file = rows.generative, keep
+    return sub
+
+
 @dataclass
 class StreamedMetrics:
     """What :func:`stream_metrics` computed, with what the settings file records about its input.
@@ -54,6 +86,7 @@ class StreamedMetrics:
 
     columns: dict[str, np.ndarray]
     summary: dict[str, np.ndarray]
+    epoch_sums: dict[str, list]  #: per epoch: sum of log p(gold) and number correct (partitions add up)
     num_examples: int
     num_epochs: int
     num_classes: int
@@ -74,7 +107,7 @@ class _Aligner:
         self.rows = np.arange(n, dtype=np.intp)
         self.table = self.sorted = self.order = None
         self.gold = first.gold.astype(np.min_scalar_type(first.logits.shape[1]), copy=False)  # labels 0..C-1
-        if guids.dtype.kind == "i" and guids.min() >= 0 and guids.max() < DENSE_SPAN * n + DENSE_SLACK:
+        if n and guids.dtype.kind == "i" and guids.min() >= 0 and guids.max() < DENSE_SPAN * n + DENSE_SLACK:
             span = int(guids.max()) + 1
             if not _each_once(guids, span):
                 first.check_repeats()
@@ -187,7 +220,8 @@ class _Accumulators:
         if self.token_accuracy is not None:
             self.token_accuracy[s] += values["token_accuracy"]
 
-    def columns(self, guids: np.ndarray, gold: np.ndarray, *, include_ci: bool) -> dict[str, np.ndarray]:
+    def columns(self, guids: np.ndarray, gold: np.ndarray, *, include_ci: bool,
+                index: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The metric columns (``metrics.COLUMNS`` order); the accumulators become columns in place."""
         e = self.count
         var = self.m2
@@ -202,7 +236,7 @@ class _Accumulators:
         for total in (self.logp, self.margin, self.aleatoric, self.el2n):
             total /= e
         cols = {
-            "guid": guids, "index": np.arange(len(guids)),
+            "guid": guids, "index": np.arange(len(guids)) if index is None else index.astype(np.int64),
             "threshold_closeness": confidence * (1 - confidence), "confidence": confidence,
             "variability": variability, "correctness": correct,
             "forgetfulness": np.where(never, np.int64(metrics.NEVER_LEARNED_FORGETFULNESS), self.forgotten),
@@ -237,7 +271,8 @@ def default_threads() -> int:
 
 
 def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,
-                   progress: bool = True, block: int = BLOCK, threads: int | None = None) -> StreamedMetrics:
+                   progress: bool = True, block: int = BLOCK, threads: int | None = None,
+                   partition: tuple[int, int] | None = None) -> StreamedMetrics:
     """Per-example metrics and the per-epoch training summary of a ``training_dynamics`` folder.
 
     The same values, checks and error messages as :func:`metrics.td_metrics_columns` and
@@ -250,6 +285,10 @@ def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, in
         progress: a progress bar (bytes read) on stderr.
         block: examples per vectorised step.
         threads: blocks computed at once (default :func:`default_threads`); the result does not depend on it.
+        partition: ``(i, k)``: only the examples of partition ``i`` of ``k`` (:func:`partition_of` of their
+            ids). Their metrics are those of the whole run (each depends only on its own example); the
+            files are read whole and checked, the examples checked within the partition; ``index`` is
+            still the row in the first epoch file, and the summary covers the partition.
 
     Raises:
         DynamicsError: as :func:`dynamics_file.read_dynamics`, and for a bad ``burn_out``.
@@ -267,6 +306,8 @@ def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, in
             ThreadPoolExecutor(threads) as pool:
         def read_and_align(e: int) -> tuple[_EpochRows, np.ndarray | None]:
             rows = dynamics_file._read_epoch_file(paths[e], e, repeats=False)
+            if partition is not None:
+                rows = _select(rows, partition)
             if aligner is None:
                 return rows, None
             inverse = aligner.rows_of(rows)  # checked: after this only the values are needed
@@ -304,24 +345,33 @@ def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, in
                 loss_sum += block_loss
                 n_correct += block_correct
             acc.count += e < used
-            loss.append(-loss_sum / n)
-            accuracy.append(n_correct / n)
+            loss.append(loss_sum)
+            accuracy.append(n_correct)
             if rows is first:  # later epochs need its ids, labels and number of classes, not its values
                 first.logits, first.gold = first.logits[:0], first_gold
             del rows, inverse, fold
     aligner = None  # its lookup table and row numbers: not needed any more
-    dynamics_file._check_meta(dy_dir, meta, n, len(paths), 2 if first.generative else c, first.path)
-    cols = acc.columns(first.guids, first_gold, include_ci=include_ci)
+    checked = meta if partition is None else {k: v for k, v in meta.items() if k != "num_examples"}
+    dynamics_file._check_meta(dy_dir, checked, n, len(paths), 2 if first.generative else c, first.path)
+    cols = acc.columns(first.guids, first_gold, include_ci=include_ci, index=first.rows_in_file)
     if num_tokens is not None:
         cols["num_tokens"] = num_tokens
     e_all = len(paths)
-    summary = {"epoch": np.arange(e_all), "loss": np.array(loss), "accuracy": np.array(accuracy),
-               "num_examples": np.full(e_all, n)}
+    sums = {"logp_gold": loss, "correct": accuracy}
+    summary = summary_columns(sums, n)
     logger.debug("streamed %d examples x %d epochs from %s", n, e_all, dy_dir)
-    return StreamedMetrics(columns=cols, summary=summary, num_examples=n, num_epochs=e_all,
+    return StreamedMetrics(columns=cols, summary=summary, epoch_sums=sums, num_examples=n, num_epochs=e_all,
                            num_classes=2 if first.generative else c,
                            kind=dynamics_file.GENERATIVE if first.generative else "classification",
                            dy_dir=dy_dir, meta=meta, files=paths, sources=sources)
+
+
+def summary_columns(sums: dict[str, list], n: int) -> dict[str, np.ndarray]:
+    """:func:`metrics.training_summary_columns` from per-epoch sums over ``n`` examples."""
+    e = len(sums["logp_gold"])
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty partition: NaN
+        return {"epoch": np.arange(e), "loss": -np.array(sums["logp_gold"], dtype=float) / n,
+                "accuracy": np.array(sums["correct"], dtype=float) / n, "num_examples": np.full(e, n)}
 
 
 def td_metrics_columns(dy_dir: str | os.PathLike, *, burn_out: int | None = None, include_ci: bool = False,

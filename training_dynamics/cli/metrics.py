@@ -10,6 +10,9 @@ td_metrics_settings.json); they must hold the same examples with the same labels
   training-dynamics metrics --run_dir dy_log/sst2/bert-tiny [--burn_out 4] [--include_ci]
   training-dynamics metrics --run_dir dy_log/sst2/seed1 dy_log/sst2/seed2 --output_dir dy_log/sst2/mean
   training-dynamics metrics --run_dir dy_log/pile/llm --output_format parquet
+  training-dynamics metrics --run_dir dy_log/pile/llm --num_proc 8             # 8 partitions in a process pool
+  training-dynamics metrics --run_dir dy_log/pile/llm --partition 3/8          # one of 8 independent jobs ...
+  training-dynamics metrics --run_dir dy_log/pile/llm --merge_partitions 8     # ... merged once all 8 are done
 """
 
 from __future__ import annotations
@@ -38,7 +41,27 @@ class MetricsRunArguments:
                                "(td_metrics.parquet: columnar, several times faster at millions of examples); auto: "
                                "parquet from 1,000,000 examples on. Every command of this project reads both."})
 
+    num_proc: int | None = field(default=None, metadata={"help": "Compute the metrics in this many partitions of "
+                                 "the examples (by id), each in its own process, then merge them."})
+    partition: str | None = field(default=None, metadata={"help": "I/N: compute only partition I (0..N-1) of N and write "
+                                  "td_metrics.part-I-of-N.parquet (for independent jobs: a Slurm array, Ray tasks); "
+                                  "merge them with --merge_partitions N."})
+    merge_partitions: int | None = field(default=None, metadata={"help": "Merge the N partitions written by "
+                                         "--partition I/N jobs into the run's td_metrics table."})
+
     def __post_init__(self):
+        modes = [f for f in ("num_proc", "partition", "merge_partitions") if getattr(self, f) is not None]
+        if len(modes) > 1:
+            raise ValueError(f"--{modes[0]} and --{modes[1]} do not go together: choose one")
+        if modes and len(self.run_dir) > 1:
+            raise ValueError(f"--{modes[0]} works on one --run_dir")
+        for name in ("num_proc", "merge_partitions"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, not {getattr(self, name)}")
+        if self.partition is not None:
+            from ..streaming import parse_partition
+
+            parse_partition(self.partition)
         if len(self.run_dir) > 1 and not self.output_dir:
             raise ValueError("several --run_dir are averaged into --output_dir: give --output_dir")
         if len(self.run_dir) == 1 and self.output_dir:
@@ -82,10 +105,31 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
                        output_format=run_args.output_format)
         return 0
     run = Run(run_args.run_dir[0]).require()
-    cols, summary = run.write_metrics(burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
-                                      progress=not progress.disable_tqdm, output_format=run_args.output_format)
+    if run_args.partition is not None:
+        from ..partitions import write_partition
+        from ..streaming import parse_partition
+
+        i, k = parse_partition(run_args.partition)
+        path = write_partition(run, i, k, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
+                               progress=not progress.disable_tqdm)
+        logger.info("wrote %s; once all %d partitions are written: --merge_partitions %d", path, k, k)
+        return 0
+    if run_args.merge_partitions is not None or run_args.num_proc is not None:
+        if run_args.merge_partitions is not None and (metric_args.burn_out is not None or metric_args.include_ci):
+            raise ValueError("--burn_out and --include_ci belong to the --partition jobs, not to the merge")
+        from ..partitions import merge_partitions, run_partitions
+
+        if run_args.merge_partitions is not None:
+            cols, summary = merge_partitions(run, run_args.merge_partitions, output_format=run_args.output_format)
+        else:
+            cols, summary = run_partitions(run, run_args.num_proc, burn_out=metric_args.burn_out,
+                                           include_ci=metric_args.include_ci, output_format=run_args.output_format)
+    else:
+        cols, summary = run.write_metrics(burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
+                                          progress=not progress.disable_tqdm, output_format=run_args.output_format)
     for epoch, loss, acc, n in zip(*(summary[c].tolist() for c in ("epoch", "loss", "accuracy", "num_examples"))):
         logger.info("epoch %d: mean loss %.4f, accuracy %.4f (%d examples)", epoch, loss, acc, n)
     logger.info("wrote %s: %d examples, metrics over epochs 0..%d, never learned: %d", run.metrics_path,
-                len(cols["guid"]), (metric_args.burn_out or len(summary["epoch"])) - 1, int(cols["never_learned"].sum()))
+                len(cols["guid"]), run.metrics_settings().get("burn_out", len(summary["epoch"])) - 1,
+                int(cols["never_learned"].sum()))
     return 0
