@@ -57,14 +57,14 @@ def merge_partitions(run: Run, k: int, *, output_format: str = "auto") -> tuple[
 
     t0 = time.perf_counter()
     current = [fileio.file_stat(p) for p in run.require().epoch_files()]
-    parts, metas = [], []
+    paths, metas = [], []
     for i in range(k):
         path = partition_path(run, i, k)
         if not path.is_file():
             raise ValueError(f"{path}: partition {i} of {k} is missing; compute it with --partition {i}/{k}")
         try:
             meta = fileio.parquet_metadata(path) or {}
-            table = pq.read_table(path)
+            names = pq.read_schema(path).names
         except Exception as exc:  # damaged file
             raise ValueError(f"{path}: not a readable partition ({' '.join(str(exc).split())}); compute it again "
                              f"with --partition {i}/{k}") from None
@@ -76,10 +76,16 @@ def merge_partitions(run: Run, k: int, *, output_format: str = "auto") -> tuple[
                 {key: v for key, v in metas[0]["settings"].items() if key != "num_examples"}:
             raise ValueError(f"{path}: computed with other settings (burn_out, include_ci, columns) than partition 0; "
                              "compute every partition with the same flags")
-        parts.append(table)
+        paths.append(path)
         metas.append(meta)
+
+    def column(name: str) -> np.ndarray:  # one column of every part: the merge holds the output and one column
+        values = np.concatenate([pq.read_table(p, columns=[name]).column(name).to_numpy(zero_copy_only=False)
+                                 for p in paths])
+        return values.astype(str) if values.dtype.kind == "O" else values
+
     n = sum(m["num_examples"] for m in metas)
-    index = np.concatenate([t.column("index").to_numpy() for t in parts]) if n else np.zeros(0, np.int64)
+    index = column("index")
     order = np.full(n, -1, dtype=np.int64)
     ok = len(index) == n and (n == 0 or (index.min() >= 0 and index.max() < n))
     if ok:
@@ -91,11 +97,7 @@ def merge_partitions(run: Run, k: int, *, output_format: str = "auto") -> tuple[
     expected = run.meta.get("num_examples")
     if isinstance(expected, int) and expected != n:
         raise ValueError(f"{run.dynamics_dir}: dynamics_meta.json says {expected} examples, the partitions hold {n}")
-    names = parts[0].column_names
-    cols = {}
-    for name in names:
-        values = np.concatenate([t.column(name).to_numpy(zero_copy_only=False) for t in parts])
-        cols[name] = (values.astype(str) if values.dtype.kind == "O" else values)[order]
+    cols = {name: column(name)[order] for name in names}
     sums = {key: np.sum([m["epoch_sums"][key] for m in metas], axis=0).tolist() for key in ("logp_gold", "correct")}
     summary = summary_columns(sums, n)
     written = write_metrics_table(run.path, cols, output_format, previous=run.metrics_settings().get("output"))
