@@ -9,7 +9,8 @@ a running one), and so are the checks and their messages (:mod:`dynamics_file`).
 
 Alignment of a later epoch to the first file's row order:
 
-- rows already in the first file's order (the recorder writes them in id order): nothing to do;
+- rows already in the first file's order (this project's recorder writes every epoch in the training
+  set's row order): nothing to do;
 - integer ids that are dense (non-negative, at most about twice as many values as examples): a
   lookup table id -> row, filled by one scatter; each epoch is a gather, and its ids must hit
   every row exactly once (an O(N) check for repeated, missing and extra examples);
