@@ -263,7 +263,7 @@ def test_partitions_merge_to_the_whole_run(tmp_path, ids):
     gold, logits = random_logits(n, 4, 3, seed=5)
     guids = IDS[ids](n, np.random.default_rng(2))
     for name in ("whole", "parts"):
-        write_run(tmp_path / name / "training_dynamics", guids, gold, logits, fmt=("npz", "jsonl"))
+        write_run(tmp_path / name / "training_dynamics", guids, gold, logits)
     whole, _ = Run(tmp_path / "whole").write_metrics(progress=False, burn_out=3, include_ci=True)
     run = Run(tmp_path / "parts")
     sizes = []
