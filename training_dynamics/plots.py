@@ -35,7 +35,7 @@ REGION_LABELS = {"easy": "easy-to-learn", "ambiguous": "ambiguous", "hard": "har
 REGION_LABEL_XY = {"easy": (0.27, 0.85), "ambiguous": (0.88, 0.5), "hard": (0.35, 0.25)}
 #: ``style="auto"`` draws a density map (hexagons) from this many points on: millions of markers take minutes
 #: to draw and hide each other anyway
-DENSITY_FROM = 200_000
+DENSITY_FROM = 1_000_000
 DENSITY_CMAP = "magma_r"
 MAP_STYLES = ("auto", "scatter", "density")
 #: the interactive page holds at most this many points (a seeded sample; the page says so)

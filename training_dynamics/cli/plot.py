@@ -34,7 +34,7 @@ class PlotArguments:
     title: str | None = field(default=None, metadata={"help": "Figure title (default: '<task>-<model> Data Map')."})
     map_style: Literal["auto", "scatter", "density"] = field(default="auto", metadata={"help": "scatter (a marker per example), density (hexagons "
                            "coloured by how many examples fall in each: seconds for millions of examples) or auto "
-                           "(density from 200,000 examples on)."})
+                           "(density from 1,000,000 examples on)."})
     interactive: bool = field(default=False, metadata={"help": "Also write a self-contained HTML data map with hover "
                               "details (guid, metrics, text when the training data can be found), zoom and pan."})
 
