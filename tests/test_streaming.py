@@ -88,6 +88,16 @@ def test_burn_out_and_include_ci(tmp_path, burn_out, include_ci):
     assert_same(got.summary, want_summary)  # the summary covers every recorded epoch
 
 
+def test_many_classes(tmp_path):
+    """Past 32 classes the per-row values come from the (M, C) code path instead of one array per class."""
+    gold, logits = random_logits(200, 3, 40)
+    write_run(tmp_path, np.random.default_rng(0).permutation(200), gold, logits)
+    got = streaming.stream_metrics(tmp_path, progress=False, block=77)
+    want, want_summary = reference(tmp_path)
+    assert_same(got.columns, want)
+    assert_same(got.summary, want_summary)
+
+
 def test_single_epoch_and_single_example(tmp_path):
     gold, logits = random_logits(1, 1, 2)
     write_run(tmp_path / "a", [5], gold, logits)
