@@ -50,6 +50,7 @@ class Kind:
     example_noun = "label"  #: what a decision's summary counts ("labels wrong")
     ranks_words = False  #: find-issues ranks words (token_issues), not examples
     reviewable = True  #: the review page and apply handle this kind's rankings
+    writes_labels = True  #: rows written as data (``select --write_data``) carry a label column
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
@@ -87,7 +88,7 @@ class Kind:
         from .selection import write_selected_data
 
         return write_selected_data(path, data.train, guids, text_columns=data.text_columns,
-                                   label_names=data.label_names, with_label=self.name != GENERATIVE)
+                                   label_names=data.label_names, with_label=self.writes_labels)
 
     def binding_labels(self, data) -> list[str]:
         """Each training example's label as its binding hashes it (the label's name)."""
@@ -125,6 +126,7 @@ class GenerativeKind(Kind):
     default_decision = "score_mixture"
     scores_with_model = False
     example_noun = "response"
+    writes_labels = False  #: prompt, response and guid: what record-clm reads
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
