@@ -248,3 +248,14 @@ def test_review_refuses_a_word_ranking_in_one_line(tmp_path):
     (tmp_path / "label_issues_settings.json").write_text(json.dumps({"kind": "token_classification"}))
     with pytest.raises(KindError, match="no review page yet; read label_issues.csv"):
         build_review_page(tmp_path / "label_issues.jsonl", tmp_path / "review.html")
+
+
+def test_token_runs_are_not_averaged_or_compared_yet(tmp_path):
+    from training_dynamics.kinds import KindError
+    from training_dynamics.multirun import average_runs
+    from training_dynamics.run import Run
+
+    dy, *_ = _random_run(tmp_path, epochs=2)
+    run = Run(dy.parent)
+    with pytest.raises(KindError, match="averaging and comparing its runs is not supported yet"):
+        average_runs([run, run])

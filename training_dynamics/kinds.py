@@ -50,6 +50,13 @@ class Kind:
     example_noun = "label"  #: what a decision's summary counts ("labels wrong")
     ranks_words = False  #: find-issues ranks words (token_issues), not examples
     reviewable = True  #: the review page and apply handle this kind's rankings
+    joins_runs = True  #: runs of this kind can be averaged (metrics, find-issues) and compared
+
+    def check_joinable(self, run) -> None:
+        """Refuse, in one line, to average or compare a run of a kind that cannot be joined yet."""
+        if not self.joins_runs:
+            raise KindError(f"{run.path} is a {self.name} run: averaging and comparing its runs is not supported yet; "
+                            "give one --run_dir (metrics, plot, select and find-issues work on it)")
     writes_labels = True  #: rows written as data (``select --write_data``) carry a label column
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
@@ -173,6 +180,7 @@ class TokenClassificationKind(Kind):
     example_noun = "word tag"
     ranks_words = True
     reviewable = False
+    joins_runs = False
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
