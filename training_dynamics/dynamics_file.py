@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .fileio import atomic_write, file_stat, numpy_view
+from .fileio import atomic_write, file_stat, json_loads, numpy_view
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def dynamics_dir(run_dir: str | os.PathLike) -> Path:
 def epoch_path(dy_dir: str | os.PathLike, epoch: int, fmt: str = "jsonl") -> Path:
     """Path of the file holding epoch ``epoch`` (0-based) in format ``fmt``."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown dynamics format {fmt!r}; choose one of {FORMATS}")
+        raise TrainingDynamicsError(f"unknown dynamics format {fmt!r}; choose one of {FORMATS}")
     return Path(dy_dir) / f"dynamics_epoch_{epoch}.{fmt}"
 
 
@@ -70,7 +70,7 @@ def read_meta(dy_dir: str | os.PathLike) -> dict:
     if not path.exists():
         return {}
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        return json_loads(fh.read())
 
 
 def as_guids(values: Any, *, where: str = "guid") -> np.ndarray:
@@ -101,12 +101,12 @@ def as_guids(values: Any, *, where: str = "guid") -> np.ndarray:
             return np.asarray(values, dtype=str)
         odd = [v for v, i, t in zip(values, is_int, is_str) if not (i or t)]
         if not odd:
-            raise ValueError(f"{where}: ids mix integers and strings ({values[is_int.index(True)]!r} and "
+            raise TrainingDynamicsError(f"{where}: ids mix integers and strings ({values[is_int.index(True)]!r} and "
                              f"{values[is_str.index(True)]!r}); use one kind for every example")
         bad = odd[0]
     else:
         bad = arr.tolist()[0]
-    raise ValueError(f"{where}: ids must be integers or strings, not {_kind_of(bad)} (e.g. {bad!r})")
+    raise TrainingDynamicsError(f"{where}: ids must be integers or strings, not {_kind_of(bad)} (e.g. {bad!r})")
 
 
 def _kind_of(value: Any) -> str:
@@ -418,7 +418,7 @@ def _keys_of(path: Path, lineno: int) -> str:
         for k, line in enumerate(fh, 1):
             if k == lineno:
                 try:
-                    return "keys: " + ", ".join(json.loads(line))
+                    return "keys: " + ", ".join(json_loads(line))
                 except (ValueError, TypeError):
                     return "not a JSON object"
     return "no such line"
@@ -444,7 +444,7 @@ def _read_jsonl_slow(path: Path, epoch: int) -> _EpochRows:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json_loads(line)
             except ValueError as exc:
                 what = f"column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
                 if not line.endswith(b"\n"):
@@ -531,7 +531,7 @@ def _read_generative(path: Path, epoch: int) -> _EpochRows:
                 if not line.strip():
                     continue
                 try:
-                    rec = json.loads(line)
+                    rec = json_loads(line)
                 except ValueError:
                     raise DynamicsError(f"{path}: line {lineno}: invalid JSON"
                                         + ("" if line.endswith(b"\n") else " (truncated: was the recording interrupted?)")) from None

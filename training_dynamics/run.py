@@ -30,6 +30,7 @@ import numpy as np
 
 from . import __version__, dynamics_file, fileio, metrics
 from .dynamics_file import Dynamics, DynamicsError
+from .errors import TrainingDynamicsError
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metrics starts faster without it
     import pandas as pd
@@ -209,7 +210,7 @@ class Run:
         """``td_metrics_settings.json`` (``{}`` when absent or unreadable)."""
         try:
             with open(self.path / SETTINGS_NAME, encoding="utf-8") as fh:
-                saved = json.load(fh)
+                saved = fileio.json_loads(fh.read())
         except (OSError, ValueError):
             return {}
         return saved if isinstance(saved, dict) else {}
@@ -337,7 +338,7 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
             if guid_type == pa.string():
                 raise
     if any(table.column(c).null_count for c in metrics.COLUMNS):
-        raise ValueError(f"{path}: missing values")
+        raise TrainingDynamicsError(f"{path}: missing values")
     absent = [c for c in metrics.GENERATIVE_COLUMNS if table.column(c).null_count == table.num_rows]
     return table.drop(absent).to_pandas()
 
@@ -356,19 +357,19 @@ def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
             for i, line in enumerate(fh, 1):
                 if line.strip():
                     try:
-                        json.loads(line)
+                        fileio.json_loads(line)
                     except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-        raise ValueError(f"{path}: not a jsonl file of metrics") from None
+                        raise TrainingDynamicsError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+        raise TrainingDynamicsError(f"{path}: not a jsonl file of metrics") from None
     if not len(df):
-        raise ValueError(f"{path}: no examples")
+        raise TrainingDynamicsError(f"{path}: no examples")
     missing = [c for c in ("guid", "confidence", "variability") if c not in df]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
+        raise TrainingDynamicsError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
     for col in ("confidence", "variability"):
         bad = ~np.isfinite(pd.to_numeric(df[col], errors="coerce").to_numpy(float))
         if bad.any():
-            raise ValueError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
+            raise TrainingDynamicsError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
     return df
 
 
@@ -414,7 +415,7 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
             label_names = run.label_names
         elif (path / METRICS_NAME).is_file():
             if burn_out or include_ci:
-                raise ValueError(f"{path}: --burn_out and --include_ci need recorded dynamics "
+                raise TrainingDynamicsError(f"{path}: --burn_out and --include_ci need recorded dynamics "
                                  f"({dynamics_file.DYNAMICS_SUBDIR}/); {METRICS_NAME} alone is used as it is")
             logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
             df = read_metrics_file(path / METRICS_NAME)
@@ -424,7 +425,7 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
         task, model = path.resolve().parent.name, path.resolve().name
     elif path.is_file():
         if burn_out or include_ci:
-            raise ValueError(f"{path}: --burn_out and --include_ci need a run folder (a metrics file is used as it is)")
+            raise TrainingDynamicsError(f"{path}: --burn_out and --include_ci need a run folder (a metrics file is used as it is)")
         df = read_metrics_file(path)
         task, model = path.stem, ""
         if path.name == METRICS_NAME:

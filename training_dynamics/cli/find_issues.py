@@ -22,6 +22,7 @@ from typing import Literal
 
 from .args import DataArguments, ProgressArguments, RegionArguments
 from .common import parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +55,22 @@ class FindIssuesArguments:
     threshold_run_dir: str | None = field(default=None, metadata={"help": "For --decision aum_threshold: a run of the "
                                           "same data in which about N/(C+1) examples were given the fake class "
                                           "__threshold__ (Pleiss et al., 2020)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace the files an earlier `find-issues` "
+                                       "wrote into --output_dir (never another file)."})
 
     def __post_init__(self):
         if self.top_k is not None and self.top_k < 1:
-            raise ValueError("--top_k must be at least 1")
+            raise TrainingDynamicsError("--top_k must be at least 1")
         if self.source == "dynamics" and not self.run_dir:
-            raise ValueError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
+            raise TrainingDynamicsError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
         if self.decision == "aum_threshold" and (self.source != "dynamics" or not self.threshold_run_dir):
-            raise ValueError("--decision aum_threshold needs --source dynamics and --threshold_run_dir")
+            raise TrainingDynamicsError("--decision aum_threshold needs --source dynamics and --threshold_run_dir")
         if self.count_epochs is not None and (self.decision not in (None, "rank_count") or self.source != "dynamics"):
-            raise ValueError("--count_epochs is for --decision rank_count with --source dynamics")
+            raise TrainingDynamicsError("--count_epochs is for --decision rank_count with --source dynamics")
         if self.count_epochs is not None and self.count_epochs < 1:
-            raise ValueError("--count_epochs must be at least 1")
+            raise TrainingDynamicsError("--count_epochs must be at least 1")
         if self.decision == "aum_mixture" and self.source != "dynamics":
-            raise ValueError("--decision aum_mixture needs --source dynamics (the AUM)")
+            raise TrainingDynamicsError("--decision aum_mixture needs --source dynamics (the AUM)")
 
 
 @dataclass
@@ -91,14 +94,20 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
         (FindIssuesArguments, ScoringModelArguments, DataArguments, RegionArguments, ProgressArguments), argv,
         prog=prog, doc=__doc__)
     if args.source == "model" and not model_args.model_name_or_path:
-        raise ValueError("--source model needs --model_name_or_path")
+        raise TrainingDynamicsError("--source model needs --model_name_or_path")
     if args.source == "model" and not data_args.given:
-        raise ValueError("--source model needs --task_name or --train_file")
+        raise TrainingDynamicsError("--source model needs --task_name or --train_file")
     setup_logging()
     from .. import decision
     from .. import label_errors as le
     from ..run import Run
 
+    from ..outputs import Outputs
+
+    guard = Outputs("find-issues", inputs=[*(args.run_dir or []), data_args.train_file, model_args.model_name_or_path,
+                                           args.threshold_run_dir], overwrite=args.overwrite_output_dir)
+    guard.check_folder(args.output_dir)
+    guard.check_files(le.issue_paths(args.output_dir).values())
     show = not progress.disable_tqdm
     runs = [Run(path).require() for path in args.run_dir or []]
     generative = any(r.meta.get("kind") == "generative" for r in runs)
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     rule = args.decision or (decision.DEFAULT_GENERATIVE_DECISION if generative else decision.DEFAULT_DECISION)
     if generative and (args.source == "model" or rule in ("rank_count", "confident_learning", "aum_threshold")):
         what = "--source model scores a classifier" if args.source == "model" else f"--decision {rule} counts label errors between classes"
-        raise ValueError(f"{runs[0].path} is a generative run (responses, no classes): {what}; use --source dynamics "
+        raise TrainingDynamicsError(f"{runs[0].path} is a generative run (responses, no classes): {what}; use --source dynamics "
                          "with --decision score_mixture (its default), loss_mixture, aum_mixture or none")
     settings = {"source": args.source, "top_k": args.top_k, **({"kind": "generative"} if generative else {})}
     if args.source == "model":
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
         df = df.head(args.top_k).copy()
     settings["label_names"] = df.attrs["label_names"]
     settings["decision"] = dec.summary(df.attrs["label_names"]) if dec is not None else {"rule": "none"}
-    le.write_issues(df, args.output_dir, settings)
+    guard.written(*le.write_issues(df, args.output_dir, settings).values())
     top = df.head(5)
     logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
     if dec is not None:

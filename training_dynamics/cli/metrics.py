@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .args import MetricsArguments, ProgressArguments
 from .common import parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -29,32 +30,39 @@ class MetricsRunArguments:
                                          "several runs of the same data are averaged into --output_dir."})
     output_dir: str | None = field(default=None, metadata={"help": "Where the averaged td_metrics.jsonl and "
                                    "td_metrics_settings.json of several runs go (required with several --run_dir)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace the averaged files an earlier "
+                                       "`metrics` wrote into --output_dir (never another file)."})
 
     def __post_init__(self):
         if len(self.run_dir) > 1 and not self.output_dir:
-            raise ValueError("several --run_dir are averaged into --output_dir: give --output_dir")
+            raise TrainingDynamicsError("several --run_dir are averaged into --output_dir: give --output_dir")
         if len(self.run_dir) == 1 and self.output_dir:
-            raise ValueError("--output_dir is for several --run_dir; one run's metrics go into its own folder")
+            raise TrainingDynamicsError("--output_dir is for several --run_dir; one run's metrics go into its own folder")
 
 
 def write_averaged(run_dirs: list[str], output_dir: str, *, burn_out: int | None, include_ci: bool,
-                   progress: bool) -> dict:
+                   progress: bool, overwrite: bool = False) -> dict:
     """Average several runs' metrics (training_dynamics.multirun) and write them into ``output_dir``."""
     from pathlib import Path
 
     from .. import __version__, fileio
     from ..multirun import average_runs
+    from ..outputs import Outputs
     from ..run import METRICS_NAME, SETTINGS_NAME, Run
 
+    out = Path(output_dir)
+    guard = Outputs("metrics", inputs=run_dirs, overwrite=overwrite)
+    guard.check_folder(out)
+    guard.check_files([out / METRICS_NAME, out / SETTINGS_NAME])
     runs = [Run(p).require() for p in run_dirs]
     cols, _ = average_runs(runs, burn_out=burn_out, include_ci=include_ci, progress=progress)
-    out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     fileio.write_jsonl_columns(out / METRICS_NAME, cols)
     fileio.write_json(out / SETTINGS_NAME, {"averaged_runs": [str(r.path.resolve()) for r in runs], "burn_out": burn_out,
                                             "include_ci": include_ci, "num_examples": len(cols["guid"]),
                                             "label_names": runs[0].label_names, "version": __version__,
                                             "columns": list(cols)})
+    guard.written(out / METRICS_NAME, out / SETTINGS_NAME)
     logger.info("wrote %s: %d examples, averaged over %d runs; mean confidence %.4f, never learned in any run: %d",
                 out / METRICS_NAME, len(cols["guid"]), len(runs), float(cols["confidence"].mean()),
                 int(cols["never_learned"].sum()))
@@ -70,7 +78,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
 
     if len(run_args.run_dir) > 1:
         write_averaged(run_args.run_dir, run_args.output_dir, burn_out=metric_args.burn_out,
-                       include_ci=metric_args.include_ci, progress=not progress.disable_tqdm)
+                       include_ci=metric_args.include_ci, progress=not progress.disable_tqdm,
+                       overwrite=run_args.overwrite_output_dir)
         return 0
     run = Run(run_args.run_dir[0]).require()
     cols, summary = run.write_metrics(burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
