@@ -69,10 +69,11 @@ def _id_hint(wg: np.ndarray, sg: np.ndarray, names: Sequence[str]) -> str:
     csv without its leading zeros reads as 7), or they were recorded on different data."""
     kinds = ["text" if g.dtype.kind in "UO" else "integer" for g in (wg, sg)]
     if kinds[0] != kinds[1]:
-        return (f" ({names[0]} has {kinds[0]} ids such as {wg[0]!r}, {names[1]} {kinds[1]} ids such as {sg[0]!r}: "
+        return (f" ({names[0]} has {kinds[0]} ids such as {wg.tolist()[0]!r}, {names[1]} {kinds[1]} ids such as "
+                f"{sg.tolist()[0]!r}: "
                 "were they recorded on the same file? ids like '007' read from a file written by another tool can "
                 "lose their leading zeros)")
-    return f" (ids such as {wg[0]!r} and {sg[0]!r}: were they recorded on the same data?)"
+    return f" (ids such as {wg.tolist()[0]!r} and {sg.tolist()[0]!r}: were they recorded on the same data?)"
 
 
 def never_learned(df: pd.DataFrame) -> np.ndarray:

@@ -426,11 +426,10 @@ def _check_tsv_cells(df: pd.DataFrame, out: Path) -> None:
     """Refuse a table a ``.tsv`` cannot hold: the data loader reads tsv unquoted, so a cell must hold
     no tab or line break."""
     for column in df.columns:
-        if df[column].dtype == object:
-            bad = df[column].astype(str).str.contains("[\t\n\r]", regex=True)
-            if bad.any():
-                raise CorrectionsError(f"--output {out}: column {column!r} of guid {df['guid'].iloc[int(bad.to_numpy().argmax())]} "
-                                       "holds a tab or line break, which a .tsv cannot hold; write .jsonl or .csv")
+        bad = df[column].astype(str).str.contains(r"[\t\n\r]", regex=True).to_numpy(bool)
+        if bad.any():
+            raise CorrectionsError(f"--output {out}: column {column!r} of guid {df['guid'].iloc[int(bad.argmax())]} "
+                                   "holds a tab or line break, which a .tsv cannot hold; write .jsonl or .csv")
 
 
 def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None,

@@ -105,6 +105,14 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     fractions = args.fraction_list(region_args.proportion)
     folder = src.folder
     out = Path(args.output_dir) if args.output_dir else folder
+    names = [args.name(q) for q in fractions] if args.metric else [*selection.REGIONS, "random"]
+    indices = ([out / f"selection_{name}.json" for name in names] if args.metric else [out / selection.INDICES_NAME])
+    data_files = [out / "selected_data" / f"{name}.jsonl" for name in names] if args.write_data else []
+    source = {} if src.metrics_file else (Run(folder).meta.get("data") or {})
+    guard = Outputs("select", inputs=[src.metrics_file, source.get("train_file"), source.get("validation_file")],
+                    overwrite=args.overwrite_output_dir)
+    guard.check_folder(out)
+    guard.check_files([*indices, *map(selection.settings_path, indices), *data_files])  # before any work
     if src.metrics_file:
         df = load_metrics(src.metrics_file).df
     else:
@@ -116,13 +124,6 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
         if selection.selection_size(len(df), q) == 0:
             raise TrainingDynamicsError(f"a fraction of {q:g} of {len(df)} examples selects none; choose a larger one")
     data = Run(folder).data() if args.write_data else None  # fail before writing anything
-    names = [args.name(q) for q in fractions] if args.metric else [*selection.REGIONS, "random"]
-    indices = ([out / f"selection_{name}.json" for name in names] if args.metric else [out / selection.INDICES_NAME])
-    data_files = [out / "selected_data" / f"{name}.jsonl" for name in names] if data is not None else []
-    guard = Outputs("select", inputs=[src.metrics_file, data and data.source.get("train_file")],
-                    overwrite=args.overwrite_output_dir)
-    guard.check_folder(out)
-    guard.check_files([*indices, *map(selection.settings_path, indices), *data_files])
     n = len(df)
     common = {"run_dir": str(folder), "metrics_file": src.metrics_file, "burn_out": metric_args.burn_out,
               "include_ci": metric_args.include_ci, "num_examples": n}
