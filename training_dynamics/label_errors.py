@@ -357,5 +357,8 @@ def read_issues(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     if missing:
         raise TrainingDynamicsError(f"{path}: missing column(s) {', '.join(missing)} (not written by find_label_issues.py?)")
     settings_path = path.parent / SETTINGS_NAME
-    settings = fileio.json_loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
+    try:
+        settings = fileio.json_loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
+    except json.JSONDecodeError as exc:
+        raise TrainingDynamicsError(f"{settings_path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     return df, settings
