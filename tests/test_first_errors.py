@@ -57,7 +57,7 @@ def test_only_project_and_file_errors_become_one_line(tmp_path):
         assert run(lambda: open(tmp_path / "gone.jsonl"), "prog") == 2
         assert run(lambda: (_ for _ in ()).throw(TrainingDynamicsError("bad\ninput")), "prog") == 2
     assert err.getvalue().splitlines() == [
-        f"prog: error: FileNotFoundError: [Errno 2] No such file or directory: '{tmp_path / 'gone.jsonl'}'",
+        f"prog: error: [Errno 2] No such file or directory: '{tmp_path / 'gone.jsonl'}'",
         "prog: error: bad input"]
     with pytest.raises(KeyError):  # a bug: its traceback, not "error: 'x'"
         run(lambda: {}["x"], "prog")
@@ -194,3 +194,9 @@ def test_a_2_class_model_on_3_class_data_points_to_ignore_mismatched_sizes(tiny_
     assert last == (f"training-dynamics record: error: {tiny_model} is a classifier with 2 classes but the data has 3; "
                     "pass --ignore_mismatched_sizes to train a new 3-class head (or check --class_names and the label "
                     "column)")
+    err = io.StringIO()
+    argv[1] = str(tmp_path / "no_such_model")  # not a folder, not on the (offline) Hub: one line, not an OSError
+    with contextlib.redirect_stderr(err):
+        code = run_command("record", argv, prog="training-dynamics record")
+    assert code == 2 and "Traceback" not in err.getvalue(), err.getvalue()
+    assert f"error: --model_name_or_path {argv[1]}: cannot load a model config" in err.getvalue().splitlines()[-1]

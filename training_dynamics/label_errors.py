@@ -200,8 +200,12 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, cache_dir=cache_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+    except OSError as exc:  # transformers: not a folder nor a reachable Hub id
+        raise TrainingDynamicsError(f"--model_name_or_path {model_name_or_path}: cannot load the model "
+                                    f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
     if getattr(model.config, "problem_type", None) == "regression":
         raise TrainingDynamicsError(f"{model_name_or_path} is a regression model; label issues need a classifier")
     model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]

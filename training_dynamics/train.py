@@ -191,17 +191,23 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         overwrite_dynamics=dy_args.overwrite_dynamics)
 
 
+def saved_config(model_args: ModelArguments):
+    """The model's config as saved; a model that cannot be found (not a folder, nor a reachable Hub id)
+    is one line, not transformers' ``OSError`` traceback."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+    except OSError as exc:
+        raise DataError(f"--model_name_or_path {model_args.model_name_or_path}: cannot load a model config "
+                        f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+
+
 def check_head_size(model_args: ModelArguments, num_labels: int) -> None:
     """Refuse, before loading the weights, a model that cannot be found, or a saved classifier whose
     head has another number of classes than the data (unless ``--ignore_mismatched_sizes``): loading it
     would end in a size-mismatch traceback."""
-    from transformers import AutoConfig
-
-    try:
-        saved = AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
-    except OSError as exc:  # transformers: not a folder nor a reachable Hub id
-        raise DataError(f"--model_name_or_path {model_args.model_name_or_path}: cannot load a model config "
-                        f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+    saved = saved_config(model_args)
     if model_args.ignore_mismatched_sizes:
         return
     if not any(a.endswith("ForSequenceClassification") for a in getattr(saved, "architectures", None) or ()):
@@ -216,7 +222,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
                       train_filter=None, record: bool = True):
     """:func:`build_trainer` for a causal LM on prompt/response (or plain text) data
     (:class:`~training_dynamics.record_clm.CausalLMDynamicsTrainer`)."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .clm_data import LABEL_NAMES, CausalLMCollator, tokenize_generative
     from .record_clm import CausalLMDynamicsTrainer
@@ -225,12 +231,12 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     train = train_filter(data.train) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training examples left to train on")
+    config = saved_config(model_args)
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise DataError(f"{model_args.model_name_or_path}: the tokenizer has neither a pad nor an EOS token")
         tokenizer.pad_token = tokenizer.eos_token  # padding is masked out of attention and loss
-    config = AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForCausalLM, model_args, config)
     where = data.source["train_file"]
     with training_args.main_process_first(desc="tokenizing"):

@@ -32,13 +32,12 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 def run(main: Callable[[], int | None], prog: str) -> int:
     """Call ``main``; a project error (:class:`TrainingDynamicsError`) or one of the OS's file errors
-    (:data:`FILE_ERRORS`, named) becomes ``prog: error: <message>`` on one line and exit 2."""
+    (:data:`FILE_ERRORS`, each named there: not every ``OSError``) becomes ``prog: error: <message>`` on
+    one line and exit 2. Any other exception is a bug and keeps its traceback."""
     try:
         return int(main() or 0)
     except EXPECTED_ERRORS as exc:
         msg = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, FILE_ERRORS) and not isinstance(exc, TrainingDynamicsError):
-            msg = f"{type(exc).__name__}: {msg}"
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2
 
