@@ -384,14 +384,9 @@ def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
     try:
         df = pd.read_json(path, lines=True, dtype=False)
     except ValueError:
-        with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        fileio.json_loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise TrainingDynamicsError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-        raise TrainingDynamicsError(f"{path}: not a jsonl file of metrics") from None
+        for _ in fileio.jsonl_records(path, error=DynamicsError):  # names the bad line
+            pass
+        raise DynamicsError(f"{path}: not a jsonl file of metrics") from None
     if not len(df):
         raise TrainingDynamicsError(f"{path}: no examples")
     missing = [c for c in ("guid", "confidence", "variability") if c not in df]
