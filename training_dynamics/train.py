@@ -282,15 +282,19 @@ def check_training_length(training_args) -> None:
                          "(or give --max_steps)")
 
 
+def _inputs(model_args, data_args) -> list:
+    """What a recording reads: the model folder and the data files (never written over)."""
+    return [model_args.model_name_or_path, getattr(data_args, "train_file", None),
+            getattr(data_args, "validation_file", None)]
+
+
 def check_outputs(model_args, data_args, dy_args, training_args) -> None:
     """Refuse an ``--output_dir`` (or run folder) that is one of the inputs: the model folder, a data
     file (the Trainer would write the model over the one it loads)."""
     from .outputs import Outputs
 
-    guard = Outputs("record", inputs=[model_args.model_name_or_path, getattr(data_args, "train_file", None),
-                                      getattr(data_args, "validation_file", None)])
-    guard.check_folder(training_args.output_dir, flag="--output_dir")
-    guard.check_folder(run_dir(data_args, model_args, dy_args), flag="the run folder (--dy_log_dir)")
+    guard = Outputs("record", inputs=_inputs(model_args, data_args))
+    guard.check_folder(training_args.output_dir, flag="--output_dir")  # (the run folder: RunWriter.acquire)
 
 
 def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None,
@@ -313,7 +317,7 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume.lower() in ("last", "true"):
         resume = True  # the newest checkpoint-* in --output_dir
-    writer = RunWriter(run_dir(data_args, model_args, dy_args))
+    writer = RunWriter(run_dir(data_args, model_args, dy_args), inputs=_inputs(model_args, data_args))
     if record and training_args.process_index == 0:  # before loading anything: the folder is this run's
         writer.acquire()
     try:
