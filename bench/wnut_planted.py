@@ -183,7 +183,9 @@ def main() -> None:
     p.add_argument("--max_seq_length", type=int, default=64)
     p.add_argument("--data_dir", default=str(DATA), help="the WNUT 2017 folder (default ../shared/data/wnut17)")
     p.add_argument("--n", type=int, default=None, help="first N sentences only (a smoke run)")
-    p.add_argument("--skip", default="", help="comma list of stages to reuse from a previous run: ours,peer")
+    p.add_argument("--fold_jobs", type=int, default=1, help="folds trained at once (1: one after another)")
+    p.add_argument("--skip", default="", help="reuse from a previous run (its compute.json): ours (the recording "
+                   "run), peer (the fold probabilities)")
     p.add_argument("--fold", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     OUT = ROOT / "bench" / "results" / (f"wnut_{args.split}_s{args.seed}" + (f"_n{args.n}" if args.n else ""))
@@ -219,13 +221,14 @@ def main() -> None:
                       "--per_device_train_batch_size", args.batch_size, "--max_seq_length", args.max_seq_length,
                       "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true",
                       "--seed", args.seed, "--overwrite_dynamics"])
-        w2, c2 = timed([env_py, "td_metrics.py", "--run_dir", run])
-        comp["ours"] = {"record_wall": w, "record_cpu": c, "metrics_wall": w2, "metrics_cpu": c2}
+        comp["ours"] = {"record_wall": w, "record_cpu": c}
+    w, c = timed([env_py, "td_metrics.py", "--run_dir", run])
+    comp.setdefault("ours", {}).update(metrics_wall=w, metrics_cpu=c)
     rows = {}
     for rule in ("rank_count", "score_mixture", "loss_mixture"):
         out = OUT / f"issues_{rule}"
         w, c = timed([env_py, "find_label_issues.py", "--source", "dynamics", "--run_dir", run,
-                      "--output_dir", out, "--decision", rule])
+                      "--output_dir", out, "--decision", rule, "--overwrite_output_dir"])
         comp.setdefault("ours", {})[f"find_{rule}_wall"], comp["ours"][f"find_{rule}_cpu"] = w, c
         iss = [json.loads(line) for line in open(out / "label_issues.jsonl")]
         keys = [(int(r["guid"]), int(r["word_index"])) for r in iss]
@@ -234,14 +237,21 @@ def main() -> None:
 
     # peer: K-fold cross-validated probabilities of the same model, then cleanlab
     if "peer" not in skip:
-        w = c = 0.0
-        for k in range(args.folds):
-            fw, fc = timed([env_py, __file__, "--split", args.split, "--seed", args.seed, "--epochs", args.epochs,
-                            "--folds", args.folds, "--lr", args.lr, "--batch_size", args.batch_size,
-                            "--max_seq_length", args.max_seq_length, "--fold", k] + (["--n", args.n] if args.n else []))
-            w, c = w + fw, c + fc
-            print(f"  fold {k}: {fw:.0f} s wall, {fc:.0f} s CPU", flush=True)
-        comp["peer"] = {"cv_wall": w, "cv_cpu": c}
+        r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        cmds = [[env_py, __file__, "--split", args.split, "--seed", args.seed, "--epochs", args.epochs,
+                 "--folds", args.folds, "--lr", args.lr, "--batch_size", args.batch_size, "--data_dir", data,
+                 "--max_seq_length", args.max_seq_length, "--fold", k] + (["--n", args.n] if args.n else [])
+                for k in range(args.folds)]
+        for i in range(0, args.folds, args.fold_jobs):  # fold_jobs folds at a time (1: one after another)
+            with open(OUT / "commands.log", "a") as log:
+                procs = [subprocess.Popen([str(c) for c in cmd], cwd=ROOT, stdout=log, stderr=log)
+                         for cmd in cmds[i:i + args.fold_jobs]]
+                if any(proc.wait() for proc in procs):
+                    sys.exit(f"a fold failed: see {OUT / 'commands.log'}")
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        comp["peer"] = {"cv_wall": time.perf_counter() - t0,
+                        "cv_cpu": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)}
+        print(f"  {args.folds} folds: {comp['peer']['cv_wall']:.0f} s wall, {comp['peer']['cv_cpu']:.0f} s CPU", flush=True)
     probs, words = {}, {}
     for k in range(args.folds):
         z = np.load(OUT / f"fold{k}_probs.npz")
@@ -261,7 +271,7 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     issues = find_label_issues(labels, pred_probs)
     _, token_scores = get_label_quality_scores(labels, pred_probs)
-    comp["peer"]["cleanlab_wall"], comp["peer"]["cleanlab_cpu"] = time.perf_counter() - t0, time.process_time() - c0
+    comp.setdefault("peer", {})["cleanlab_wall"], comp["peer"]["cleanlab_cpu"] = time.perf_counter() - t0, time.process_time() - c0
     flagged_set = {(guids[i], int(words[guids[i]][j])) for i, j in issues}
     keys = [(g, int(w)) for g in guids for w in words[g]]
     score = np.concatenate([1.0 - np.asarray(s, float) for s in token_scores])
