@@ -12,15 +12,46 @@ from typing import Any, Callable, Sequence
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError, OSError)
 
 
+class ProgressBarSafeHandler(logging.StreamHandler):
+    """A stream handler that writes each line above any tqdm progress bar (``tqdm.write``), so a log
+    line never sticks to the end of a bar. Without tqdm imported there is no bar: a plain write."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm = sys.modules.get("tqdm")
+        if tqdm is None:
+            super().emit(record)
+            return
+        try:
+            tqdm.tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging's own rule: a failed emit never raises
+            self.handleError(record)
+
+
 def setup_logging(level: int = logging.INFO) -> None:
     """Configure the root logger once, for a command-line entry point (never at import).
 
-    ``force=True`` replaces any handler installed earlier, so no line is printed twice.
+    ``force=True`` replaces any handler installed earlier, so no line is printed twice; the handler
+    keeps log lines off the progress bars (:class:`ProgressBarSafeHandler`).
     """
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=level, stream=sys.stderr, force=True)
+                        level=level, handlers=[ProgressBarSafeHandler(sys.stderr)], force=True)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "fsspec", "matplotlib", "PIL", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def disable_progress_bars() -> None:
+    """``--disable_tqdm``: no progress bar from datasets (loading, map), huggingface_hub or, once it is
+    imported, transformers (loading weights, training, saving)."""
+    import datasets
+    import huggingface_hub.utils
+
+    datasets.disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
 
 
 def run(main: Callable[[], int | None], prog: str) -> int:
@@ -85,15 +116,15 @@ def hf_argument_parser() -> type:
     return HfArgumentParser
 
 
-def parser_for(dataclass_types: Sequence[type], *, prog: str, doc: str | None):
+def parser_for(dataclass_types: Sequence[type], *, prog: str, doc: str | None, **kwargs):
     """An ``HfArgumentParser`` over ``dataclass_types`` with this project's help style.
 
     ``doc``: the command's module docstring; its first paragraph is the description and the rest
-    (usage examples) is shown after the flags.
+    (usage examples) is shown after the flags. ``kwargs`` go to ``argparse.ArgumentParser``.
     """
     head, _, rest = (doc or "").strip().partition("\n\n")
     return hf_argument_parser()(list(dataclass_types), prog=prog, usage=f"{prog} [flags]   (--help lists them)",
-                            description=head, epilog=rest or None, formatter_class=HelpFormatter)
+                            description=head, epilog=rest or None, formatter_class=HelpFormatter, **kwargs)
 
 
 def parse(dataclass_types: Sequence[type], argv: Sequence[str] | None, *, prog: str, doc: str | None) -> tuple[Any, ...]:
