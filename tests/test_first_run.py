@@ -141,3 +141,25 @@ def test_a_log_line_never_sticks_to_a_progress_bar():
     line = next(x for x in stream.getvalue().split("\n") if "wrote the epoch file" in x)
     assert " INFO training_dynamics.test: wrote the epoch file" in line
     assert "Tokenizing" not in line.rsplit("\r", 1)[-1] and "%|" not in line.rsplit("\r", 1)[-1], repr(line)
+
+
+@pytest.mark.parametrize("a, b, labels", [
+    ("dy_log/sst2/bert-tiny", "dy_log/sst2/roberta-large", ("bert-tiny", "roberta-large")),
+    ("dy_log/sst2/minilm", "dy_log/sst2_fixed/minilm", ("sst2", "sst2_fixed")),  # one model, two data: not "m → m"
+    ("runs/seed1/sst2/m", "runs/seed2/sst2/m", ("seed1", "seed2")),
+    ("a/sst2/m", "b/mnli/m", ("a/sst2", "b/mnli")),
+    ("dy_log/sst2/m", "dy_log/sst2/m", ("A", "B")),
+])
+def test_two_runs_are_named_by_what_differs(a, b, labels):
+    from training_dynamics.compare import run_labels
+
+    assert run_labels(a, b) == labels
+
+
+def test_compare_takes_neutral_run_names_and_the_old_ones():
+    from training_dynamics.cli.common import parse
+    from training_dynamics.cli.compare import CompareArguments
+
+    new = parse((CompareArguments,), ["--run_a", "x", "--run_b", "y", "--output_dir", "o"], prog="p", doc="")
+    old = parse((CompareArguments,), ["--weak_dir", "x", "--strong_dir", "y", "--output_dir", "o"], prog="p", doc="")
+    assert new == old and (new[0].run_a, new[0].run_b) == ("x", "y")
