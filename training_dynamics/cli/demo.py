@@ -23,10 +23,15 @@ class DemoArguments:
     seed: int = field(default=42, metadata={"help": "Seed for data, models and training."})
     generative: bool = field(default=True, metadata={"help": "Also the generative part (a tiny GPT-2 on prompt/response "
                              "pairs, into <output_dir>/generative); --generative false skips it."})
+    num_threads: int | None = field(default=None, metadata={"help": "CPU threads to train on. Default: 1, unless "
+                                    "OMP_NUM_THREADS is set (the tiny models train as fast on one thread, and on a "
+                                    "busy machine several threads wait for each other)."})
 
     def __post_init__(self):
         if self.n_train < 50 or self.num_train_epochs < 2:
             raise ValueError("the demo needs --n_train >= 50 and --num_train_epochs >= 2")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"--num_threads must be >= 1, not {self.num_threads}")
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics demo") -> int:
@@ -36,5 +41,5 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics demo")
     from ..demo import run_demo
 
     run_demo(args.output_dir, n_train=args.n_train, epochs=args.num_train_epochs, seed=args.seed,
-             generative=args.generative)
+             generative=args.generative, num_threads=args.num_threads)
     return 0
