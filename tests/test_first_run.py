@@ -163,3 +163,42 @@ def test_compare_takes_neutral_run_names_and_the_old_ones():
     new = parse((CompareArguments,), ["--run_a", "x", "--run_b", "y", "--output_dir", "o"], prog="p", doc="")
     old = parse((CompareArguments,), ["--weak_dir", "x", "--strong_dir", "y", "--output_dir", "o"], prog="p", doc="")
     assert new == old and (new[0].run_a, new[0].run_b) == ("x", "y")
+
+
+def test_disabled_progress_bars_come_back_after_the_command():
+    """A command run in a notebook (the demo) leaves the libraries' progress bars as they were."""
+    import datasets
+    import transformers.utils.logging as tf_logging
+
+    from training_dynamics.cli.common import progress_bars_disabled
+
+    assert datasets.is_progress_bar_enabled() and tf_logging.is_progress_bar_enabled()
+    with progress_bars_disabled():
+        assert not datasets.is_progress_bar_enabled() and not tf_logging.is_progress_bar_enabled()
+        with progress_bars_disabled():
+            pass
+        assert not datasets.is_progress_bar_enabled()
+    assert datasets.is_progress_bar_enabled() and tf_logging.is_progress_bar_enabled()
+    with progress_bars_disabled(False):
+        assert datasets.is_progress_bar_enabled()
+
+
+# -- the demo's threads --------------------------------------------------------------------------------
+def test_the_demo_trains_on_one_thread_unless_told(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from training_dynamics.demo import cpu_threads
+
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)  # as on a 2-core machine without OMP_NUM_THREADS
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        with cpu_threads() as n:
+            assert n == 1 == torch.get_num_threads()
+        assert torch.get_num_threads() == 2  # a notebook kernel gets its setting back
+        with cpu_threads(3) as n:
+            assert n == 3 == torch.get_num_threads()
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice stands
+        with cpu_threads() as n:
+            assert n == 2
+    finally:
+        torch.set_num_threads(original)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError, OSError)
 
@@ -42,16 +43,34 @@ def setup_logging(level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def disable_progress_bars() -> None:
-    """``--disable_tqdm``: no progress bar from datasets (loading, map), huggingface_hub or, once it is
-    imported, transformers (loading weights, training, saving)."""
+@contextlib.contextmanager
+def progress_bars_disabled(disable: bool = True) -> Iterator[None]:
+    """``--disable_tqdm``: inside the block, no progress bar from datasets (loading, map), huggingface_hub
+    or, when it is imported already, transformers (loading weights, training, saving); each library's
+    setting is restored after it (a command run in a notebook leaves the kernel as it was).
+    ``disable=False``: nothing changes."""
+    if not disable:
+        yield
+        return
     import datasets
-    import huggingface_hub.utils
+    import huggingface_hub.utils as hub
 
+    tf_logging = sys.modules.get("transformers.utils.logging")
+    before = (datasets.is_progress_bar_enabled(), hub.are_progress_bars_disabled(),
+              tf_logging is not None and tf_logging.is_progress_bar_enabled())
     datasets.disable_progress_bars()
-    huggingface_hub.utils.disable_progress_bars()
-    if "transformers" in sys.modules:
-        sys.modules["transformers"].utils.logging.disable_progress_bar()
+    hub.disable_progress_bars()
+    if tf_logging is not None:
+        tf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if before[0]:
+            datasets.enable_progress_bars()
+        if not before[1]:
+            hub.enable_progress_bars()
+        if before[2]:
+            tf_logging.enable_progress_bar()
 
 
 def run(main: Callable[[], int | None], prog: str) -> int:

@@ -12,6 +12,7 @@ Any flag of transformers.TrainingArguments is accepted; --help lists the common 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
          doc: str = __doc__, builder=None) -> int:
     """Check the flags, the model folder and the data (before torch is imported: a "no" comes in
     seconds), then train, record, save the model, evaluate."""
-    from .common import disable_progress_bars, setup_logging
+    from .common import progress_bars_disabled, setup_logging
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--help_all" in argv or "-h" in argv or "--help" in argv:
@@ -156,20 +157,20 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
         raise SystemExit(0)
     model_args, data_args, _, early, _ = parse_early(argv, prog=prog, data_class=data_class, doc=doc)
     setup_logging(logging.INFO if os.environ.get("LOCAL_RANK", "0") == "0" else logging.WARNING)
-    if early.disable_tqdm:
-        disable_progress_bars()
-    check_model_path(model_args.model_name_or_path)
-    data = data_args.load(cache_dir=model_args.cache_dir)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(progress_bars_disabled(bool(early.disable_tqdm)))
+        check_model_path(model_args.model_name_or_path)
+        data = data_args.load(cache_dir=model_args.cache_dir)
 
-    import transformers
+        import transformers
 
-    from ..train import single_log_handler, train_and_record
+        from ..train import single_log_handler, train_and_record
 
-    model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog, data_class=data_class, doc=doc)
-    setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
-    single_log_handler()
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    if training_args.disable_tqdm:
-        disable_progress_bars()
-    train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args, builder=builder, data=data)
+        model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog, data_class=data_class,
+                                                                             doc=doc)
+        setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
+        single_log_handler()
+        transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+        stack.enter_context(progress_bars_disabled(bool(training_args.disable_tqdm)))  # transformers' bars too
+        train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args, builder=builder, data=data)
     return 0
