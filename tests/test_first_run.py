@@ -186,7 +186,7 @@ def test_disabled_progress_bars_come_back_after_the_command():
 # -- the demo's threads --------------------------------------------------------------------------------
 def test_the_demo_trains_on_one_thread_unless_told(monkeypatch):
     torch = pytest.importorskip("torch")
-    from training_dynamics.demo import cpu_threads
+    from training_dynamics.cli.demo_run import cpu_threads
 
     original = torch.get_num_threads()
     torch.set_num_threads(2)  # as on a 2-core machine without OMP_NUM_THREADS

@@ -76,7 +76,7 @@ def _parser(prog: str, data_class=None, doc: str = __doc__):
     """
     from transformers import TrainingArguments
 
-    from .args import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
+    from ..arguments import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
 
     TrainingArguments._argument_group_name = TRAINING_GROUP
     try:
@@ -89,7 +89,7 @@ def _parser(prog: str, data_class=None, doc: str = __doc__):
 def _light_parser(prog: str, data_class=None, doc: str = __doc__, training_class=CommonTrainingArguments,
                   **kwargs):
     """The project's flags plus ``training_class``, without importing torch or transformers."""
-    from .args import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
+    from ..arguments import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
 
     return parser_for((ModelArguments, data_class or RecordDataArguments, DynamicsArguments, training_class,
                        SelectionArguments), prog=prog, doc=doc, **kwargs)
