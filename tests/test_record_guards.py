@@ -64,8 +64,10 @@ def test_run_folder_with_dynamics_is_refused_after_the_data_check(tmp_path, caps
                              "--overwrite_dynamics") and "--dy_model_name" in err[-1]
     assert {p.name: p.read_bytes() for p in dy.iterdir()} == before
     # with the flag (or when resuming) the check passes: the run goes on to load the model
+    from training_dynamics.errors import TrainingDynamicsError
+
     def reached(*args, **kwargs):
-        raise ValueError("reached the model")
+        raise TrainingDynamicsError("reached the model")
 
     monkeypatch.setattr(train, "build_trainer", reached)
     for extra in (["--overwrite_dynamics", "true"], ["--resume_from_checkpoint", "last"]):

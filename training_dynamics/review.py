@@ -28,6 +28,7 @@ from .data import DataError, TextClassificationData
 from .ids import as_guids
 from .label_errors import read_issues
 from .run import Run, load_source
+from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +104,11 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
     c = len(label_names)
     probs = np.asarray(issues["probabilities"].tolist(), dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != c:
-        raise ValueError(f"probabilities have {probs.shape[-1] if probs.ndim == 2 else '?'} classes but there are "
+        raise TrainingDynamicsError(f"probabilities have {probs.shape[-1] if probs.ndim == 2 else '?'} classes but there are "
                          f"{c} label names {label_names}")
     gold = issues["gold"].to_numpy(np.int64)
     if ((gold < 0) | (gold >= c)).any():
-        raise ValueError(f"guid {issues['guid'].iloc[int(np.flatnonzero((gold < 0) | (gold >= c))[0])]}: "
+        raise TrainingDynamicsError(f"guid {issues['guid'].iloc[int(np.flatnonzero((gold < 0) | (gold >= c))[0])]}: "
                          f"gold label outside 0..{c - 1}")
     n = len(issues)
     guids = as_guids(issues["guid"])
@@ -231,6 +232,10 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     training data named in the settings is read for the dataset fingerprint.
     """
     issues, settings = read_issues(issues_path)
+    if not kinds.of_meta(settings).reviewable:
+        raise kinds.KindError(f"{issues_path}: a {kinds.of_meta(settings).name} ranking (one row per word) has no review "
+                              "page yet; read label_issues.csv (guid, word_index, word, gold_name, likely_true_name, "
+                              "is_label_issue) and fix the tags in the data file")
     label_names = settings.get("label_names") or label_names_from_rows(issues)
     data_map = None
     folder = model_dir or settings.get("run_dir")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .common import parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 
 @dataclass
@@ -30,9 +31,9 @@ class DemoArguments:
 
     def __post_init__(self):
         if self.n_train < 50 or self.num_train_epochs < 2:
-            raise ValueError("the demo needs --n_train >= 50 and --num_train_epochs >= 2")
+            raise TrainingDynamicsError("the demo needs --n_train >= 50 and --num_train_epochs >= 2")
         if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError(f"--num_threads must be >= 1, not {self.num_threads}")
+            raise TrainingDynamicsError(f"--num_threads must be >= 1, not {self.num_threads}")
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics demo") -> int:

@@ -19,7 +19,7 @@ import os
 import sys
 
 from ..errors import TrainingDynamicsError
-from .common import parser_for
+from .common import parser_for, usage_errors
 from .training_flags import RECORD_DEFAULTS, TRAINING_GROUP, CommonTrainingArguments, EarlyTrainingArguments
 
 
@@ -113,11 +113,12 @@ def parse_early(argv: list[str], *, prog: str = "training-dynamics record", data
     so that bad data is reported in a second or two. TrainingArguments' other flags are left for
     :func:`parse_args` (which also reports any unknown flag)."""
     parser = _light_parser(prog, data_class, doc, training_class=EarlyTrainingArguments, allow_abbrev=False)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        with open(argv[0], encoding="utf-8") as fh:
-            return parser.parse_dict(json.load(fh), allow_extra_keys=True)
-    *parsed, _unknown = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False,
-                                                          return_remaining_strings=True)
+    with usage_errors():
+        if len(argv) == 1 and argv[0].endswith(".json"):
+            with open(argv[0], encoding="utf-8") as fh:
+                return parser.parse_dict(json.load(fh), allow_extra_keys=True)
+        *parsed, _unknown = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False,
+                                                              return_remaining_strings=True)
     return tuple(parsed)
 
 
@@ -130,9 +131,10 @@ def parse_args(argv: list[str] | None = None, *, prog: str = "training-dynamics 
         raise SystemExit(0)
     parser = _parser(prog, data_class, doc)
     raw = with_record_defaults(with_cpu_ddp_defaults(argv))
-    if isinstance(raw, dict):
-        return parser.parse_dict(raw)
-    return parser.parse_args_into_dataclasses(args=raw, look_for_args_file=False)
+    with usage_errors():
+        if isinstance(raw, dict):
+            return parser.parse_dict(raw)
+        return parser.parse_args_into_dataclasses(args=raw, look_for_args_file=False)
 
 
 def check_model_path(model_name_or_path: str) -> None:
