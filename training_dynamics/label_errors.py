@@ -212,9 +212,21 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
     loss, probs = loss_and_probabilities(logits, gold)
     guids = as_guids(train["guid"])
     region = _regions_for(guids, regions)
-    return rank_examples(guids=guids, texts=example_texts(train, data.text_columns), gold=gold,
-                         probabilities=probs, score=loss, score_name="loss", label_names=label_names,
-                         region=region, extra={"loss": loss}, top_k=top_k)
+    df = rank_examples(guids=guids, texts=example_texts(train, data.text_columns), gold=gold,
+                       probabilities=probs, score=loss, score_name="loss", label_names=label_names,
+                       region=region, extra={"loss": loss}, top_k=top_k)
+    from .data import seen_spans
+
+    try:
+        seen = pd.Series(seen_spans(tokenizer, [train[c] for c in data.text_columns], max_seq_length), index=guids,
+                         dtype=object)
+    except NotImplementedError:  # a tokenizer without character offsets: the page shows whole texts
+        seen = pd.Series(None, index=guids, dtype=object)
+    if seen.notna().any():
+        logger.info("%d of %d texts are longer than --max_seq_length %d tokens: the model scored their first %d tokens",
+                    int(seen.notna().sum()), len(seen), max_seq_length, max_seq_length)
+        df["seen"] = seen.reindex(df["guid"].to_numpy()).tolist()
+    return df
 
 
 # -- dynamics source ------------------------------------------------------------------------------
@@ -284,15 +296,49 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
     region = selection.region_of(df, proportion=proportion)
     first = runs[0]
     label_names = first.label_names or [str(i) for i in range(probs.shape[1])]
+    seen = None
     if data is None and not first.meta.get("data"):
         logger.warning("%s: dynamics_meta.json names no dataset; texts are left empty (pass --train_file)", first.path)
         texts = [""] * len(df)
     else:
+        data = data if data is not None else first.data()
         texts = first.texts(cols["guid"], data)
+        seen = seen_by_model(first, cols["guid"], data)
     extra = {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
-    return rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
-                         score=dynamics_score(cols, score), score_name=DYNAMICS_SCORES[score][0],
-                         label_names=label_names, region=list(region), extra=extra, top_k=top_k)
+    df = rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
+                       score=dynamics_score(cols, score), score_name=DYNAMICS_SCORES[score][0],
+                       label_names=label_names, region=list(region), extra=extra, top_k=top_k)
+    if seen is not None:
+        df["seen"] = seen.reindex(df["guid"].to_numpy()).tolist()
+    return df
+
+
+def seen_by_model(run: Run, guids: np.ndarray, data: TextClassificationData) -> pd.Series | None:
+    """Per guid, what the model read of a text cut by ``--max_seq_length`` (the run's meta ``truncation``):
+    ``[[start, end], ...]`` character spans of the display text, ``None`` for a text read whole.
+    ``None`` when the run cut no text, or its tokenizer cannot be loaded (a warning)."""
+    from . import data as td_data
+
+    cut = run.meta.get("truncation") or {}
+    if not cut.get("num_truncated") or getattr(data, "separator", None) is not None:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(run.meta["model_name_or_path"])
+    except Exception as exc:  # a moved model folder or no Hub: the page then shows whole texts
+        logger.warning("%s: cannot load the run's tokenizer (%s), so the review cannot mark what the model saw of "
+                       "the %d cut texts", run.path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                       cut["num_truncated"])
+        return None
+    train = data.train
+    row = pd.Series(np.arange(len(train)), index=as_guids(train["guid"])).reindex(as_guids(guids)).to_numpy()
+    columns = [[train[c][int(i)] for i in row] for c in data.text_columns]
+    try:
+        spans = td_data.seen_spans(tokenizer, columns, int(cut["max_seq_length"]), truncation=cut.get("strategy", "head"))
+    except NotImplementedError:  # a tokenizer without character offsets
+        return None
+    return pd.Series(spans, index=as_guids(guids), dtype=object)
 
 
 def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,
@@ -324,7 +370,8 @@ def write_issues(df: pd.DataFrame, output_dir: str | os.PathLike, settings: dict
     with fileio.atomic_write(paths["jsonl"]) as fh:
         rows.to_json(fh, orient="records", lines=True, force_ascii=False, double_precision=15)
     with fileio.atomic_write(paths["csv"]) as fh:
-        rows.assign(probabilities=[json.dumps(p) for p in rows["probabilities"]]).to_csv(fh, index=False)
+        as_text = {c: [json.dumps(v) for v in rows[c]] for c in ("probabilities", "seen") if c in rows}
+        rows.assign(**as_text).to_csv(fh, index=False)
     fileio.write_json(paths["settings"], {**settings, "num_rows": len(df), "columns": list(df.columns)})
     logger.info("wrote %d ranked examples to %s (+ .csv)", len(df), paths["jsonl"])
     return paths
