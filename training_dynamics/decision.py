@@ -10,7 +10,8 @@ Rules (``--decision``):
   from the confident joint of the labels and the probabilities
   (``cleanlab.count.num_label_issues``); the top that many examples of the ranking are flagged.
   From dynamics the count uses the probabilities of the first half of the epochs (rounded up),
-  before the model has fitted many wrong labels.
+  before the model has fitted many wrong labels, extended to the first epoch that fitted the data
+  (:func:`choose_count_epochs`: on a short run the first half may be all underfit).
 * ``confident_learning``: cleanlab's own flagged set (``cleanlab.filter.find_label_issues``,
   ``prune_by_noise_rate``) on the same probabilities (Northcutt et al., 2021).
 * ``loss_mixture``: a two-component Gaussian mixture fitted to the per-example loss; an example is
@@ -121,7 +122,7 @@ def rank_count(gold: np.ndarray, probabilities: np.ndarray, score: np.ndarray, *
     """Flag the top ``cleanlab.count.num_label_issues(gold, count_probabilities)`` examples of ``score``.
 
     ``count_probabilities`` (N, C), default ``probabilities``: what the count is estimated from. From
-    dynamics, the first half of the epochs (:func:`count_epochs`): later epochs have begun to fit the
+    dynamics, the early epochs (:func:`choose_count_epochs`): later epochs have begun to fit the
     wrong labels, which makes them look right and the count too low.
     """
     _cleanlab("rank_count")
@@ -135,8 +136,66 @@ def rank_count(gold: np.ndarray, probabilities: np.ndarray, score: np.ndarray, *
 
 
 def count_epochs(num_epochs: int) -> int:
-    """Epochs whose probabilities ``rank_count`` counts from by default: the first half, rounded up."""
+    """The first half of ``num_epochs``, rounded up: where :func:`choose_count_epochs` starts."""
     return max(1, -(-int(num_epochs) // 2))
+
+
+FIT_SHARE = 0.7  #: an epoch has fitted the data once its accuracy has made this share of the run's best gain over chance
+MIN_GAIN = 0.05  #: a run whose best training accuracy is less than this above chance never fitted its data
+
+
+@dataclass
+class CountWindow:
+    """Which epochs ``rank_count`` counts from, and why (see :func:`choose_count_epochs`)."""
+
+    epochs: int  # count from the probabilities of the first ``epochs`` epochs
+    accuracy: list[float]  # (E,) training accuracy of each epoch's recorded predictions against the given labels
+    chance: float  # accuracy of always predicting the most common given label
+    first_fitted: int | None  # the first epoch that fitted the data (None: none did)
+    chosen: bool = True  # False: given by the user (--count_epochs)
+
+    @property
+    def underfit(self) -> bool:
+        """Whether every counted epoch is underfit (the count is then not to be trusted)."""
+        return self.first_fitted is None or self.first_fitted >= self.epochs
+
+    def details(self) -> dict:
+        return {"count_epochs": self.epochs, "training_accuracy": [round(float(a), 4) for a in self.accuracy],
+                "chance_accuracy": round(float(self.chance), 4), "first_fitted_epoch": self.first_fitted,
+                "count_epochs_chosen": "by the training curve" if self.chosen else "--count_epochs"}
+
+    def describe(self) -> str:
+        curve = ", ".join(f"{a:.2f}" for a in self.accuracy)
+        return (f"rank_count counts from epoch(s) 0..{self.epochs - 1} (training accuracy per epoch {curve}; "
+                f"{self.chance:.2f} by always predicting the most common label)")
+
+
+def choose_count_epochs(accuracy: Sequence[float], *, chance: float) -> CountWindow:
+    """The epochs ``rank_count`` counts wrong labels from, chosen from the training curve.
+
+    Early epochs come before the model fits the wrong labels, which later makes them look right (the
+    count falls too low), so the count uses the first half of the epochs (rounded up); but it must not
+    rest on epochs in which the model has not yet fitted the data at all: their probabilities are
+    close to uniform and cleanlab's count then takes a third to a half of all labels for wrong. So
+    the window reaches at least to the first *fitted* epoch: the first whose training accuracy
+    ``a_e`` (its recorded predictions against the given labels) has made :data:`FIT_SHARE` of the
+    run's best gain over ``chance``, ``a_e - chance >= FIT_SHARE * (max a - chance)``. A run whose
+    best accuracy is less than :data:`MIN_GAIN` above chance fitted nothing: all epochs are used
+    and :attr:`CountWindow.underfit` is set.
+
+    Args:
+        accuracy: (E,) training accuracy of each epoch (in-training predictions vs the given labels).
+        chance: the share of the most common given label.
+    """
+    acc = np.asarray(accuracy, dtype=np.float64)
+    if acc.ndim != 1 or len(acc) == 0:
+        raise ValueError("accuracy must hold one value per epoch")
+    best = float(acc.max())
+    first = None
+    if best - chance >= MIN_GAIN:
+        first = int(np.flatnonzero(acc - chance >= FIT_SHARE * (best - chance) - 1e-12)[0])
+    epochs = max(count_epochs(len(acc)), (first if first is not None else len(acc) - 1) + 1)
+    return CountWindow(epochs, acc.tolist(), float(chance), first)
 
 
 def confident_learning(gold: np.ndarray, probabilities: np.ndarray, *,

@@ -342,17 +342,38 @@ def seen_by_model(run: Run, guids: np.ndarray, data: TextClassificationData) -> 
 
 
 def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,
-                        burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """(guids (N,), probabilities (N, C), epochs used): the runs' probabilities averaged over their
-    first ``count_epochs`` epochs (default :func:`decision.count_epochs` of the epochs in use), for
-    ``rank_count``'s estimate of how many labels are wrong."""
-    from .decision import count_epochs as default_epochs
-    from .multirun import average_runs
+                        burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray, "decision.CountWindow"]:
+    """(guids (N,), probabilities (N, C), window): the runs' probabilities averaged over the first
+    ``window.epochs`` epochs, for ``rank_count``'s estimate of how many labels are wrong. The window is
+    ``count_epochs`` when given, else chosen from the training curve (:func:`decision.choose_count_epochs`;
+    each epoch's training accuracy averaged over the runs). It warns when the count can only rest on
+    epochs in which the model had not yet fitted the data."""
+    from . import decision, metrics
+    from .multirun import aligned_rows, check_label_names
 
-    used = min(r.num_epochs for r in runs) if burn_out is None else burn_out
-    epochs = count_epochs if count_epochs is not None else default_epochs(used)
-    cols, probs = average_runs(runs, burn_out=epochs, progress=False)
-    return cols["guid"], probs, epochs
+    check_label_names(runs)
+    dyns = [run.dynamics(progress=False) for run in runs]
+    used = metrics.resolve_burn_out(burn_out, min(d.num_epochs for d in dyns), where=runs[0].path)
+    ref = dyns[0]
+    rows = [np.arange(len(ref.guids))] + [aligned_rows(ref, d, ref_name=str(runs[0].path), name=str(r.path))
+                                          for r, d in zip(runs[1:], dyns[1:])]
+    gold = np.asarray(ref.gold, dtype=np.int64)
+    accuracy = np.mean([(d.logits[r, :used].argmax(axis=-1) == gold[:, None]).mean(axis=0)
+                        for d, r in zip(dyns, rows)], axis=0)
+    chance = float(np.bincount(gold).max() / len(gold))
+    window = decision.choose_count_epochs(accuracy, chance=chance)
+    if count_epochs is not None:
+        window = decision.CountWindow(min(int(count_epochs), used), window.accuracy, chance, window.first_fitted,
+                                      chosen=False)
+    logger.info("%s", window.describe())
+    if window.underfit:
+        best = max(window.accuracy[:window.epochs])
+        logger.warning("rank_count: the count rests on underfit epochs (training accuracy %.2f at best in epochs 0..%d, "
+                       "%.2f by always predicting the most common label): the model had not yet fitted the data, so "
+                       "the count is too high; train longer (or with a larger learning rate), or read the ranking "
+                       "without a count (--decision none)", best, window.epochs - 1, chance)
+    probs = np.mean([np.exp(log_softmax(d.logits[r, :window.epochs])).mean(axis=1) for d, r in zip(dyns, rows)], axis=0)
+    return ref.guids, probs, window
 
 
 # -- output ---------------------------------------------------------------------------------------

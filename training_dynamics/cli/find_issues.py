@@ -49,8 +49,9 @@ class FindIssuesArguments:
                                 "default for a generative run's responses), aum_threshold "
                                 "(AUM below the threshold of --threshold_run_dir) or none."})
     count_epochs: int | None = field(default=None, metadata={"help": "--decision rank_count from dynamics: estimate "
-                                     "the count from the probabilities of the first N epochs (default: the first half, "
-                                     "rounded up, before the model fits the wrong labels)."})
+                                     "the count from the probabilities of the first N epochs (default: chosen from the "
+                                     "training curve: the first half, rounded up, before the model fits the wrong "
+                                     "labels, and at least up to the first epoch that fitted the data)."})
     threshold_run_dir: str | None = field(default=None, metadata={"help": "For --decision aum_threshold: a run of the "
                                           "same data in which about N/(C+1) examples were given the fake class "
                                           "__threshold__ (Pleiss et al., 2020)."})
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     counted = None
     if rule == "rank_count" and args.source == "dynamics":
         counted = le.count_probabilities(runs, count_epochs=args.count_epochs, burn_out=args.burn_out)
-        settings["count_epochs"] = counted[2]
+        settings.update(counted[2].details())
     df, dec = decision.decide_table(df, rule, threshold=threshold, count_probabilities=counted[:2] if counted else None)
     if args.top_k is not None:
         df = df.head(args.top_k).copy()
