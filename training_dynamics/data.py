@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from .errors import TrainingDynamicsError
 
+import functools
 import json
 import logging
 import math
@@ -423,17 +424,26 @@ def _budgets(lengths: np.ndarray, budget: int) -> np.ndarray:
     return np.stack([keep_a, keep_b], axis=1)
 
 
+@functools.lru_cache(maxsize=4)
+def _plain_backend(serialized: str):
+    """A copy of a Rust tokenizer without the padding / truncation its owner sets per call."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(serialized)
+    backend.no_padding()
+    backend.no_truncation()
+    return backend
+
+
 def _head_tail_encodings(tokenizer, columns: Sequence[Sequence[str]], max_seq_length: int) -> list:
     """``tokenizers.Encoding`` per example (special tokens added) keeping the first :data:`HEAD_SHARE`
     and the last tokens of each cut text (Sun et al., 2019: head + tail is the best cut for long reviews)."""
-    from tokenizers import Encoding, Tokenizer
+    from tokenizers import Encoding
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise DataError(f"--truncation head_tail needs a fast (Rust) tokenizer; {type(tokenizer).__name__} is not one")
-    backend = Tokenizer.from_str(backend.to_str())  # a copy without the padding / truncation set on the original
-    backend.no_padding()
-    backend.no_truncation()
+    backend = _plain_backend(backend.to_str())
     budget = max_seq_length - tokenizer.num_special_tokens_to_add(pair=len(columns) == 2)
     if budget < 2:
         raise DataError(f"--max_seq_length {max_seq_length} leaves no room for text after the special tokens")
