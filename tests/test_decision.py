@@ -274,14 +274,18 @@ def test_a_mixture_flagging_most_examples_warns(caplog):
     assert "suspicious group" not in caplog.text
 
 
-def test_count_window_reaches_the_first_fitted_epoch():
-    # a short run: epoch 0 near chance (0.61 vs 0.50), epoch 1 fitted: count over both, not epoch 0 alone
+def test_count_window_grows_until_its_last_epoch_had_fitted():
+    # a short run: epoch 0 still learning fast (0.61 -> 0.90, chance 0.50): count over both, not epoch 0 alone
     short = decision.choose_count_epochs([0.61, 0.90], chance=0.5)
     assert (short.epochs, short.first_fitted, short.underfit) == (2, 1, False)
+    # MiniLM on SST-2, 2 epochs: 0.68 -> 0.81 with chance 0.54 is still learning
+    assert decision.choose_count_epochs([0.684, 0.814], chance=0.541).epochs == 2
     # a long run that fitted early keeps the first half (rounded up)
     long = decision.choose_count_epochs([0.618, 0.753, 0.778, 0.796, 0.797], chance=0.51)
     assert (long.epochs, long.first_fitted) == (3, 1)
     assert decision.choose_count_epochs([0.8, 0.9, 0.95, 0.97], chance=0.55).epochs == 2
+    # a weak model that keeps memorising slowly after the first half: the window stays the first half
+    assert decision.choose_count_epochs([0.60, 0.70, 0.76, 0.82, 0.88], chance=0.55).epochs == 3
     # the model only fitted in its last epoch: count over every epoch
     assert decision.choose_count_epochs([0.49, 0.52, 0.51, 0.65, 0.90], chance=0.52).epochs == 5
     # never above chance: every epoch, and flagged as underfit

@@ -363,7 +363,7 @@ def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,
     chance = float(np.bincount(gold).max() / len(gold))
     window = decision.choose_count_epochs(accuracy, chance=chance)
     if count_epochs is not None:
-        window = decision.CountWindow(min(int(count_epochs), used), window.accuracy, chance, window.first_fitted,
+        window = decision.CountWindow(min(int(count_epochs), used), window.accuracy, chance, window.fitted,
                                       chosen=False)
     logger.info("%s", window.describe())
     if window.underfit:

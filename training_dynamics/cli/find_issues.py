@@ -51,7 +51,7 @@ class FindIssuesArguments:
     count_epochs: int | None = field(default=None, metadata={"help": "--decision rank_count from dynamics: estimate "
                                      "the count from the probabilities of the first N epochs (default: chosen from the "
                                      "training curve: the first half, rounded up, before the model fits the wrong "
-                                     "labels, and at least up to the first epoch that fitted the data)."})
+                                     "labels, grown until its last epoch had fitted the data)."})
     threshold_run_dir: str | None = field(default=None, metadata={"help": "For --decision aum_threshold: a run of the "
                                           "same data in which about N/(C+1) examples were given the fake class "
                                           "__threshold__ (Pleiss et al., 2020)."})
