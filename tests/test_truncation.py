@@ -81,7 +81,7 @@ def test_record_keeps_the_report_in_the_meta(tmp_path, caplog):
     """build_trainer (no training): the truncation report is logged and goes into dynamics_meta.json."""
     from transformers import TrainingArguments
 
-    from training_dynamics.cli.args import DynamicsArguments, ModelArguments, RecordDataArguments
+    from training_dynamics.arguments import DynamicsArguments, ModelArguments, RecordDataArguments
     from training_dynamics.demo_data import build_tiny_bert
     from training_dynamics.train import build_trainer
 

@@ -38,9 +38,18 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-DECISIONS = ("rank_count", "confident_learning", "loss_mixture", "aum_mixture", "score_mixture", "aum_threshold", "none")
+#: every rule, with what ``--help`` says of it (the command line's choices and help are built from this)
+RULES: dict[str, str] = {
+    "rank_count": "the top cleanlab-estimated-count of the ranking (the default for classification)",
+    "confident_learning": "cleanlab's flagged set",
+    "loss_mixture": "a two-Gaussian mixture on the loss",
+    "aum_mixture": "a two-Gaussian mixture on the AUM (dynamics only)",
+    "score_mixture": "a two-Gaussian mixture on the ranking's score (the default for a generative run's responses)",
+    "aum_threshold": "AUM below the threshold of --threshold_run_dir (a run with threshold samples)",
+    "none": "rank only",
+}
+DECISIONS = tuple(RULES)
 DEFAULT_DECISION = "rank_count"
-DEFAULT_GENERATIVE_DECISION = "score_mixture"  #: a generative run has one "class" (the response): nothing to count
 FAKE_CLASS = "__threshold__"
 
 
@@ -65,15 +74,12 @@ class Decision:
         return {"rule": self.rule, "num_label_issues": self.num_flagged, "num_examples": int(len(self.flagged)),
                 "by_class_pair": pairs, **self.details}
 
-    def describe(self, label_names: Sequence[str], *, generative: bool = False) -> str:
-        """One line: ``rank_count: estimated 579 of 5000 labels wrong (11.6%): 0 -> 1: 304, 1 -> 0: 275``
-        (generative: ``score_mixture: 163 of 2000 responses flagged as suspicious (8.2%)``)."""
-        n = len(self.flagged)
-        share = f"({100.0 * self.num_flagged / max(n, 1):.1f}%)"
-        if generative:
-            return f"{self.rule}: {self.num_flagged} of {n} responses flagged as suspicious {share}"
-        pairs = ", ".join(f"{p['given']} -> {p['likely_true']}: {p['count']}" for p in self.summary(label_names)["by_class_pair"])
-        return f"{self.rule}: estimated {self.num_flagged} of {n} labels wrong {share}{': ' + pairs if pairs else ''}"
+    def describe(self, label_names: Sequence[str], *, kind: str | None = None) -> str:
+        """One line in the words of the run's kind (:meth:`kinds.Kind.describe_decision`), e.g.
+        ``rank_count: estimated 579 of 5000 labels wrong (11.6%): 0 -> 1: 304, 1 -> 0: 275``."""
+        from . import kinds
+
+        return kinds.get(kind).describe_decision(self, label_names)
 
 
 # -- shared arithmetic --------------------------------------------------------------------------

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, selection
+from .data import DataError
 from .data import TextClassificationData, example_texts
-from .dynamics_file import as_guids
+from .ids import as_guids
 from .metrics import log_softmax
 from .run import Run
 
@@ -292,6 +293,10 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
         raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
     runs = [run] if isinstance(run, Run) else list(run)
     cols, probs = average_runs(runs, burn_out=burn_out, progress=progress)
+    excluded = getattr(data, "excluded_guids", None)
+    if excluded is not None and len(excluded):  # changed since recording: left out (binding.check said so)
+        keep = ~np.isin(cols["guid"], excluded)
+        cols, probs = {k: v[keep] for k, v in cols.items()}, probs[keep]
     df = pd.DataFrame(cols)
     region = selection.region_of(df, proportion=proportion)
     first = runs[0]
@@ -403,15 +408,7 @@ def read_issues(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+    rows = [rec for _, rec in fileio.jsonl_records(path, error=DataError)]
     if not rows:
         raise ValueError(f"{path}: no examples")
     df = pd.DataFrame(rows)

@@ -28,17 +28,22 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from . import __version__, dynamics_file, fileio, metrics
+from . import __version__, binding, dynamics_file, fileio, kinds, metrics
+from .binding import Binding
 from .dynamics_file import Dynamics, DynamicsError
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metrics starts faster without it
     import pandas as pd
 
     from .data import TextClassificationData
+    from .streaming import StreamedMetrics
 
 logger = logging.getLogger(__name__)
 
 METRICS_NAME = "td_metrics.jsonl"
+METRICS_PARQUET_NAME = "td_metrics.parquet"  #: the same table, columnar (written for large runs: see metrics_format)
+OUTPUT_FORMATS = ("auto", "jsonl", "parquet")
+PARQUET_FROM = 1_000_000  #: ``auto`` writes parquet from this many examples on, jsonl below
 SETTINGS_NAME = "td_metrics_settings.json"
 SUMMARY_NAME = "td_training_summary.jsonl"
 _INT_COLUMNS = ("guid", "index", "correctness", "forgetfulness", "last_pred", "gold")
@@ -125,6 +130,25 @@ class Run:
                                     "`training-dynamics record` first)")
         return self
 
+    @property
+    def averaged_from(self) -> list["Run"] | None:
+        """The runs an averaged folder (``metrics --run_dir A B --output_dir F``) was averaged from, else ``None``."""
+        if self.dynamics_dir.is_dir():
+            return None
+        paths = self.metrics_settings().get("averaged_runs")
+        return [Run(p) for p in paths] if isinstance(paths, list) and paths else None
+
+    def recorded_runs(self) -> list["Run"]:
+        """The recorded runs behind this folder: itself, or the runs an averaged folder was averaged from
+        (so that an averaged folder is used like any run)."""
+        sources = self.averaged_from
+        if sources is None:
+            return [self.require()]
+        gone = [r for r in sources if not r.dynamics_dir.is_dir()]
+        if gone:
+            raise DynamicsError(f"{self.path} averages {gone[0].path}, which holds no recorded dynamics any more")
+        return sources
+
     # -- what the recording wrote -------------------------------------------------------------
     @cached_property
     def meta(self) -> dict:
@@ -169,11 +193,12 @@ class Run:
                            "any ranking by variability are meaningless; record 2 or more epochs", self.path)
 
     # -- metrics (cached in td_metrics.jsonl) -------------------------------------------------
-    def write_metrics(self, *, burn_out: int | None = None, include_ci: bool = False,
-                      progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def write_metrics(self, *, burn_out: int | None = None, include_ci: bool = False, progress: bool = True,
+                      output_format: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Compute the metrics and write, atomically, into the run folder:
 
-        - ``td_metrics.jsonl``: one line per example (floats exact);
+        - ``td_metrics.jsonl``: one line per example (floats exact), or ``td_metrics.parquet`` (the
+          same table, columnar; ``output_format``, see :func:`write_metrics_table`);
         - ``td_training_summary.jsonl``: one line per recorded epoch;
         - ``td_metrics_settings.json``: burn_out, include_ci, epochs used, and the name, size and mtime
           of every source file (and of ``td_metrics.jsonl``), so :meth:`metrics_are_fresh` can tell.
@@ -181,25 +206,25 @@ class Run:
         Returns:
             (metrics, summary) as ``{column: array}`` dicts (no pandas needed).
         """
+        from .streaming import stream_metrics
+
         t0 = time.perf_counter()
         burn_out = metrics.resolve_burn_out(burn_out, len(self.require().epoch_files()), where=self.dynamics_dir)
-        dyn = self.dynamics(progress=progress)
-        t1 = time.perf_counter()
-        per_epoch = metrics.dynamics_per_epoch(dyn)  # once, for the metrics and the summary
-        cols = metrics.td_metrics_columns(dyn, burn_out=burn_out, include_ci=include_ci, per_epoch=per_epoch)
-        summary = metrics.training_summary_columns(dyn, per_epoch=per_epoch)
-        t2 = time.perf_counter()
-        fileio.write_jsonl_columns(self.path / METRICS_NAME, cols)
+        dyn = stream_metrics(self.dynamics_dir, burn_out=burn_out, include_ci=include_ci, progress=progress)
+        self.warn_if_incomplete(dyn.num_epochs)
+        cols, summary = dyn.columns, dyn.summary
+        t1 = time.perf_counter()  # read and computed together, one epoch file at a time
+        written = write_metrics_table(self.path, cols, output_format, previous=self.metrics_settings().get("output"))
         fileio.write_jsonl_columns(self.path / SUMMARY_NAME, summary)
         settings = self._settings(dyn, burn_out, include_ci)
-        settings["output"] = fileio.file_stat(self.path / METRICS_NAME)
+        settings["output"] = fileio.file_stat(written)
         fileio.write_json(self.path / SETTINGS_NAME, settings)
-        logger.info("%d examples x %d epochs x %d classes: read %.2fs, metrics %.2fs, write %.2fs",
-                    dyn.num_examples, dyn.num_epochs, dyn.num_classes, t1 - t0, t2 - t1, time.perf_counter() - t2)
+        logger.info("%d examples x %d epochs x %d classes: read and metrics %.2fs, write %.2fs",
+                    dyn.num_examples, dyn.num_epochs, dyn.num_classes, t1 - t0, time.perf_counter() - t1)
         return cols, summary
 
     @staticmethod
-    def _settings(dyn: Dynamics, burn_out: int, include_ci: bool) -> dict:
+    def _settings(dyn: Dynamics | StreamedMetrics, burn_out: int, include_ci: bool) -> dict:
         return {"burn_out": burn_out, "include_ci": bool(include_ci), "epochs_used": list(range(burn_out)),
                 "num_epochs_recorded": dyn.num_epochs, "num_examples": dyn.num_examples,
                 "num_classes": dyn.num_classes, "columns": list(metrics.COLUMNS), "version": __version__,
@@ -214,6 +239,12 @@ class Run:
             return {}
         return saved if isinstance(saved, dict) else {}
 
+    @property
+    def metrics_path(self) -> Path:
+        """The cached metrics table: the one the settings file names (``td_metrics.jsonl`` or
+        ``td_metrics.parquet``), else whichever of them exists, else ``td_metrics.jsonl``."""
+        return metrics_file_in(self.path, self.metrics_settings())
+
     def metrics_are_fresh(self, *, burn_out: int | None = None, include_ci: bool = False) -> bool:
         """Whether ``td_metrics.jsonl`` was written for these settings from the epoch files now present.
 
@@ -224,7 +255,7 @@ class Run:
         try:
             files = self.epoch_files()
             current = [fileio.file_stat(p) for p in files]
-            output = fileio.file_stat(self.path / METRICS_NAME)
+            output = fileio.file_stat(self.metrics_path)
         except (OSError, ValueError):
             return False
         if burn_out is None:
@@ -242,7 +273,7 @@ class Run:
         """
         import pandas as pd
 
-        path = self.path / METRICS_NAME
+        path = self.metrics_path
         if self.metrics_are_fresh(burn_out=burn_out, include_ci=include_ci):
             try:
                 df = read_td_metrics(path)
@@ -251,66 +282,81 @@ class Run:
             except Exception as exc:  # damaged despite matching stats: recompute
                 logger.warning("could not read %s (%s); recomputing", path, exc)
         if not save:
-            return metrics.compute_td_metrics(self.dynamics(progress=progress), burn_out=burn_out,
-                                              include_ci=include_ci)
+            from .streaming import stream_metrics
+
+            streamed = stream_metrics(self.require().dynamics_dir, burn_out=burn_out, include_ci=include_ci,
+                                      progress=progress)
+            self.warn_if_incomplete(streamed.num_epochs)
+            return pd.DataFrame(streamed.columns)
         return pd.DataFrame(self.write_metrics(burn_out=burn_out, include_ci=include_ci, progress=progress)[0])
 
+    @property
+    def kind(self) -> kinds.Kind:
+        """What kind of run this is (recorded in its meta; classification when the meta says none)."""
+        return kinds.of_meta(self.meta)
+
     # -- the training data --------------------------------------------------------------------
-    def data(self, *, train_file: str | None = None, cache_dir: str | None = None) -> TextClassificationData:
-        """The training data the run was recorded on, from the source named in its meta.
+    @cached_property
+    def binding(self) -> Binding | None:
+        """The examples the run was recorded on (``None`` for a run recorded before bindings)."""
+        return Binding.read(self.dynamics_dir)
+
+    def data(self, *, train_file: str | None = None, cache_dir: str | None = None,
+             allow_changed: bool = False) -> TextClassificationData:
+        """The training data the run was recorded on, from the source named in its meta, checked
+        against the run's binding (:func:`binding.check`).
 
         ``train_file``: read the texts from this file instead (the data moved); columns and label
-        names still come from the meta.
+        names still come from the meta. ``allow_changed``: where examples changed since recording,
+        go on with the unchanged ones only (their guids are in ``data.excluded_guids``).
+
+        Raises:
+            DataChangedError: examples changed since recording (without ``allow_changed``).
         """
         src = dict(self.meta.get("data") or {})
         if train_file:
             src.update(train_file=str(train_file), task_name=None)
-        if self.meta.get("kind") == dynamics_file.GENERATIVE:
-            src["kind"] = dynamics_file.GENERATIVE
-        return load_source(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
-                           where=self.dynamics_dir / dynamics_file.META_NAME)
+        data = self.kind.load_data(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
+                                   where=self.dynamics_dir / dynamics_file.META_NAME)
+        return bind_data(data, self.binding, run=self.path, allow_changed=allow_changed)
 
     def texts(self, guids: Sequence[int], data: TextClassificationData | None = None) -> list[str]:
         """The display text of each of ``guids`` (pairs joined by `` [SEP] ``), from ``data`` or :meth:`data`."""
         return texts_for(guids, data if data is not None else self.data())
 
 
+def bind_data(data, recorded: Binding | None, *, run: str | os.PathLike, allow_changed: bool = False,
+              guids: Sequence | None = None):
+    """``data`` checked against a run's binding (see :func:`binding.check`); with ``allow_changed`` the
+    changed examples are left out of ``data.train`` and named in ``data.excluded_guids``."""
+    bad = binding.check(recorded, data, run=run, allow_changed=allow_changed,
+                        guids=None if guids is None else dynamics_file.as_guids(guids))
+    data.excluded_guids = np.asarray([], dtype=np.int64) if bad is None else bad
+    if bad is not None and len(bad):
+        keep = ~np.isin(dynamics_file.as_guids(data.train["guid"]), bad)
+        data.train = data.train.select(np.flatnonzero(keep))
+    return data
+
+
 def load_source(src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                 where: str | os.PathLike = "the settings") -> TextClassificationData:
-    """Load the data a recorded source names (``{"task_name" | "train_file", "text_columns",
-    "label_column", "max_train_samples"}``, as a run's meta or a ranking's settings hold it).
+    """Load the data a recorded source names (as a run's meta or a ranking's settings hold it), the
+    way its kind loads data (:meth:`kinds.Kind.load_data`; ``src["kind"]``, default classification).
 
     Raises:
         DataError: the source names no data, or its file is gone (the message suggests --train_file).
     """
-    from .data import DataError, load_text_classification
-
-    generative = src.get("kind") == dynamics_file.GENERATIVE
-    if not (src.get("train_file") or (src.get("task_name") and not generative)):
-        raise DataError(f"{where}: names no training data; pass --train_file")
-    if src.get("train_file") and not os.path.exists(src["train_file"]):
-        raise DataError(f"{src['train_file']}: the training file named in {where} is gone "
-                        "(moved?); pass --train_file with its new path")
-    if generative:
-        from .clm_data import load_generative_columns
-
-        return load_generative_columns(src["train_file"], src.get("text_columns"),
-                                       max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
-    return load_text_classification(
-        task_name=src.get("task_name"), train_file=src.get("train_file"), text_columns=src.get("text_columns"),
-        label_column=src.get("label_column"), label_names=label_names,
-        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+    return kinds.of_meta(src).load_data(src, label_names=label_names, cache_dir=cache_dir, where=where)
 
 
 def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
     """Texts of ``guids`` from the training set of ``data``; a one-line error for a guid it lacks."""
     import pandas as pd
 
-    from .data import DataError, example_texts
+    from .data import DataError
 
     guids = dynamics_file.as_guids(guids)
-    texts = pd.Series(example_texts(data.train, data.text_columns, separator=getattr(data, "separator", None)),
-                      index=dynamics_file.as_guids(data.train["guid"]))
+    texts = pd.Series(kinds.of_meta(data.source).display_texts(data), index=dynamics_file.as_guids(data.train["guid"]))
     missing = ~np.isin(guids, texts.index.to_numpy())
     if missing.any():
         raise DataError(f"guid {guids[missing][0]} of the dynamics is not in the training data "
@@ -319,8 +365,73 @@ def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
 
 
 # -- metrics tables (a run folder's cache, or a bare file such as published coordinates) --------
+def metrics_format(output_format: str, num_examples: int) -> str:
+    """``jsonl`` or ``parquet``: ``auto`` is jsonl (the seed's format, readable by any tool) below
+    :data:`PARQUET_FROM` examples and parquet from there on (written and read several times faster;
+    pandas, polars, duckdb and pyarrow read it)."""
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {output_format!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    if output_format == "auto":
+        return "parquet" if num_examples >= PARQUET_FROM else "jsonl"
+    return output_format
+
+
+def write_metrics_table(folder: str | os.PathLike, columns: dict[str, np.ndarray], output_format: str = "auto", *,
+                        previous: dict | None = None) -> Path:
+    """Write per-example metric columns as ``<folder>/td_metrics.jsonl`` or ``.parquet`` (:func:`metrics_format`),
+    atomically; returns the path written.
+
+    The table of the other format would now be stale: it is removed when it is the one this tool
+    wrote last (``previous``: the ``output`` record of the settings file before this write, as
+    :func:`fileio.file_stat` made it), and otherwise left as it is, with a warning.
+    """
+    n = len(next(iter(columns.values())))
+    fmt = metrics_format(output_format, n)
+    folder = Path(folder)
+    path, other = (folder / METRICS_PARQUET_NAME, folder / METRICS_NAME) if fmt == "parquet" else \
+        (folder / METRICS_NAME, folder / METRICS_PARQUET_NAME)
+    (fileio.write_parquet_columns if fmt == "parquet" else fileio.write_jsonl_columns)(path, columns)
+    if other.is_file():
+        if previous and previous == fileio.file_stat(other):
+            other.unlink()
+        else:
+            logger.warning("%s is left as it was (this tool did not write it, or it changed since); the metrics "
+                           "just computed are in %s", other, path.name)
+    return path
+
+
+def metrics_file_in(folder: str | os.PathLike, settings: dict | None = None) -> Path:
+    """The metrics table of a folder (see :attr:`Run.metrics_path`)."""
+    folder = Path(folder)
+    named = ((settings or {}).get("output") or {}).get("file") if isinstance((settings or {}).get("output"), dict) else None
+    if named in (METRICS_NAME, METRICS_PARQUET_NAME) and (folder / named).is_file():
+        return folder / named
+    for name in (METRICS_NAME, METRICS_PARQUET_NAME):
+        if (folder / name).is_file():
+            return folder / name
+    return folder / METRICS_NAME
+
+
+def _read_parquet(path: str | os.PathLike) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pandas()
+    except Exception as exc:  # ArrowInvalid & co: a damaged or foreign file
+        raise ValueError(f"{path}: not a readable parquet file ({' '.join(str(exc).split())})") from None
+
+
 def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a ``td_metrics.jsonl`` written by :meth:`Run.write_metrics` (fast; dtypes and exact floats kept)."""
+    """Read a ``td_metrics.jsonl`` or ``td_metrics.parquet`` written by :meth:`Run.write_metrics` (fast;
+    dtypes and exact floats kept)."""
+    if Path(path).suffix == ".parquet":
+        df = _read_parquet(path)
+        missing = [c for c in metrics.COLUMNS if c not in df]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        if df[list(metrics.COLUMNS)].isna().any().any():
+            raise ValueError(f"{path}: missing values")
+        return df[list(metrics.COLUMNS) + [c for c in metrics.GENERATIVE_COLUMNS if c in df]]
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -343,23 +454,17 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a td_metrics-style jsonl (one object per line with at least guid, confidence, variability)."""
+    """Read a td_metrics-style jsonl (one object per line with at least guid, confidence, variability),
+    or a parquet table with those columns."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    try:
-        df = pd.read_json(path, lines=True, dtype=False)
-    except ValueError:
-        with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-        raise ValueError(f"{path}: not a jsonl file of metrics") from None
+    if path.suffix == ".parquet":
+        df = _read_parquet(path)
+    else:
+        df = _read_jsonl_metrics(path)
     if not len(df):
         raise ValueError(f"{path}: no examples")
     missing = [c for c in ("guid", "confidence", "variability") if c not in df]
@@ -369,6 +474,18 @@ def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
         bad = ~np.isfinite(pd.to_numeric(df[col], errors="coerce").to_numpy(float))
         if bad.any():
             raise ValueError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
+    return df
+
+
+def _read_jsonl_metrics(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        df = pd.read_json(path, lines=True, dtype=False)
+    except ValueError:
+        for _ in fileio.jsonl_records(path, error=DynamicsError):  # names the bad line
+            pass
+        raise DynamicsError(f"{path}: not a jsonl file of metrics") from None
     return df
 
 
@@ -412,13 +529,19 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
             df = run.metrics(burn_out=burn_out, include_ci=include_ci, save=save)
             num_epochs = num_epochs or burn_out or run.num_epochs
             label_names = run.label_names
-        elif (path / METRICS_NAME).is_file():
+        elif metrics_file_in(path, Run(path).metrics_settings()).is_file():
+            table = metrics_file_in(path, Run(path).metrics_settings())
             if burn_out or include_ci:
                 raise ValueError(f"{path}: --burn_out and --include_ci need recorded dynamics "
-                                 f"({dynamics_file.DYNAMICS_SUBDIR}/); {METRICS_NAME} alone is used as it is")
-            logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
-            df = read_metrics_file(path / METRICS_NAME)
+                                 f"({dynamics_file.DYNAMICS_SUBDIR}/); {table.name} alone is used as it is")
+            runs = Run(path).averaged_from
+            if runs is None:
+                logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, table.name)
+            df = read_metrics_file(table)
             num_epochs = num_epochs or _settings_epochs(path)
+            if runs is not None:
+                df.attrs["num_runs"] = len(runs)  # averaged: correctness is a mean count
+                label_names = Run(path).metrics_settings().get("label_names")
         else:
             raise FileNotFoundError(f"{path}: neither {dynamics_file.DYNAMICS_SUBDIR}/ nor {METRICS_NAME} found")
         task, model = path.resolve().parent.name, path.resolve().name
@@ -427,10 +550,10 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
             raise ValueError(f"{path}: --burn_out and --include_ci need a run folder (a metrics file is used as it is)")
         df = read_metrics_file(path)
         task, model = path.stem, ""
-        if path.name == METRICS_NAME:
+        if path.name in (METRICS_NAME, METRICS_PARQUET_NAME):
             task, model = path.resolve().parent.parent.name, path.resolve().parent.name
             num_epochs = num_epochs or _settings_epochs(path.parent)
-    elif path.suffix in (".jsonl", ".json"):
+    elif path.suffix in (".jsonl", ".json", ".parquet"):
         raise FileNotFoundError(f"{path}: no such metrics file")
     else:
         raise FileNotFoundError(f"{path}: no such run folder or metrics file")
