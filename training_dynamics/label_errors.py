@@ -224,7 +224,7 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
     from .data import seen_spans
 
     try:
-        seen = pd.Series(seen_spans(tokenizer, [train[c] for c in data.text_columns], max_seq_length), index=guids,
+        seen = pd.Series(seen_spans(tokenizer, [list(train[c]) for c in data.text_columns], max_seq_length), index=guids,
                          dtype=object)
     except NotImplementedError:  # a tokenizer without character offsets: the page shows whole texts
         seen = pd.Series(None, index=guids, dtype=object)
@@ -343,7 +343,7 @@ def seen_by_model(run: Run, guids: np.ndarray, data: TextClassificationData) -> 
         return None
     train = data.train
     row = pd.Series(np.arange(len(train)), index=as_guids(train["guid"])).reindex(as_guids(guids)).to_numpy()
-    columns = [[train[c][int(i)] for i in row] for c in data.text_columns]
+    columns = [[col[int(i)] for i in row] for col in (list(train[c]) for c in data.text_columns)]
     try:
         spans = td_data.seen_spans(tokenizer, columns, int(cut["max_seq_length"]), truncation=cut.get("strategy", "head"))
     except NotImplementedError:  # a tokenizer without character offsets
