@@ -189,7 +189,7 @@ class DynamicsTrainer(Trainer):
         if writer is None:
             if dynamics_dir is None:
                 raise ValueError("DynamicsTrainer needs a run writer (writer=RunWriter(run_dir)) or a dynamics_dir")
-            writer = RunWriter(Path(dynamics_dir).parent)
+            writer = RunWriter(Path(dynamics_dir).parent, dynamics_dir=dynamics_dir)
         self.writer = writer
         self.dynamics_dir = writer.dynamics_dir
         self.binding = binding  #: the examples recorded on (binding.Binding), kept in the run folder
