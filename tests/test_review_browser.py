@@ -494,6 +494,28 @@ def test_64bit_guids_flags_and_integer_labels(browser, tmp_path):
         (BIG, "1", "unreviewed"), (BIG + 1, "0", "relabel"), (BIG + 2, "0", "unreviewed"), (BIG + 3, "0", "unreviewed")]
 
 
+def test_a_cut_text_shows_what_the_model_read(browser, tmp_path):
+    """A row with ``seen`` spans (a text cut by --max_seq_length): the card keeps the whole text and greys
+    the part the model never read; a text read whole is plain."""
+    text = "it starts well " + "and goes on " * 20 + "but ends badly"
+    train = _jsonl(tmp_path / "train.jsonl", [{"sentence": text, "label": 0}, {"sentence": "short", "label": 1}])
+    issues = _rank(train, tmp_path / "issues")
+    rows = [json.loads(line) for line in issues.read_text().splitlines()]
+    for r in rows:
+        r["seen"] = [[0, 14], [len(text) - 14, len(text)]] if r["guid"] == 0 else None
+    _jsonl(issues, rows)
+    html = tmp_path / "review.html"
+    run_cli("review_label_issues.py", "--issues", issues, "--output", html)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = Tab(context, html)
+    card = tab.item(0).locator(".text")
+    assert card.locator(".cut").all_text_contents() == [" " + "and goes on " * 20]
+    assert card.text_content().endswith(text) and "the model read only the dark text" in card.text_content()
+    assert tab.item(1).locator(".text .cut").count() == 0 and tab.item(1).locator(".text").text_content() == "short"
+    tab.assert_clean()
+    context.close()
+
+
 @pytest.mark.slow
 def test_data_map_page_in_headless_chromium(browser, tmp_path):
     """plot_cartography.py --interactive: the same component, with a correctness legend, hover

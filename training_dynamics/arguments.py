@@ -134,7 +134,12 @@ class RecordDataArguments(DataArguments):
     """The data flags of a recording run: the shared ones, a validation file and the sequence length."""
 
     validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
-    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
+    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated (how many, and by how "
+                                "much, is logged and kept in the run's dynamics_meta.json)."})
+    truncation: Literal["head", "head_tail"] = field(default="head", metadata={"help": "How a text longer than "
+                                                     "--max_seq_length is cut: head keeps its first tokens; head_tail "
+                                                     "keeps the first quarter and the last three quarters of the "
+                                                     "budget (start and end; often best for long reviews)."})
     threshold_samples: bool = field(default=False, metadata={"help": "An AUM threshold run (Pleiss et al., 2020): a "
                                     "seeded random N/(C+1) of the training examples get a fake extra class "
                                     "__threshold__. Recorded to <model>_threshold unless --dy_model_name; pass that run "

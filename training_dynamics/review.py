@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 #: columns of label_issues.jsonl that are not per-example metrics
 STRUCTURAL = {"rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
-              "score_name", "region"}
+              "score_name", "region", "seen"}
 #: boolean columns shown as a tag and filter, by their display name
 FLAG_NAMES = {"is_label_issue": "flagged"}
 SCRIPTS = ("data_map.js", "review.js")
@@ -119,7 +119,9 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
              "text": texts, "gold": gold.tolist(),
              "predicted": (issues["predicted"].to_numpy(np.int64) if "predicted" in issues else probs.argmax(1)).tolist(),
              "probabilities": np.round(probs, 4).tolist(),
-             "region": issues["region"].fillna("").astype(str).tolist() if "region" in issues else [""] * n}
+             "region": issues["region"].fillna("").astype(str).tolist() if "region" in issues else [""] * n,
+             "seen": [_utf16_spans(t, s) if isinstance(s, list) else None for t, s in zip(texts, issues["seen"])]
+             if "seen" in issues else None}
     metrics_, flags = _columns(issues, score_name)
     warnings = [w for w in [*warnings, label_warning(label_names)] if w]
     key = dataset_fingerprint[:32] if dataset_fingerprint else "names-" + dataset_id(dataset, label_names)
@@ -130,6 +132,14 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
     if data_map is not None:
         payload["map"] = _map_payload(data_map, guids, max_map_points=max_map_points, seed=seed)
     return payload
+
+
+def _utf16_spans(text: str, spans: list) -> list[list[int]]:
+    """Character spans of ``text`` as the page's JavaScript counts them (UTF-16 code units)."""
+    if text.isascii() or all(ord(ch) < 0x10000 for ch in text):
+        return [[int(a), int(b)] for a, b in spans]
+    units = np.r_[0, np.cumsum([2 if ord(ch) >= 0x10000 else 1 for ch in text])]
+    return [[int(units[min(int(a), len(text))]), int(units[min(int(b), len(text))])] for a, b in spans]
 
 
 def _map_payload(metrics: pd.DataFrame, guids: np.ndarray, *, max_map_points: int, seed: int) -> dict:

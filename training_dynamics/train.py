@@ -16,7 +16,7 @@ import numpy as np
 
 from . import dynamics_file, fileio, selection
 from .arguments import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
-from .data import DataError, check_trainable, tokenize
+from .data import DataError, check_trainable, describe_truncation, tokenize, truncation_report
 from .glue_metrics import classification_metrics
 from .binding import bind
 from .record import DynamicsTrainer
@@ -169,12 +169,16 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         raise DataError(f"{model_args.model_name_or_path} is a regression model; training dynamics need a classifier")
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForSequenceClassification, model_args, config)
+    truncation = getattr(data_args, "truncation", "head")
     with training_args.main_process_first(desc="tokenizing"):
-        train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length)
-        val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length) \
-            if data.validation is not None else None
+        train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length, truncation=truncation)
+        val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length,
+                           truncation=truncation) if data.validation is not None else None
+    cut = truncation_report(train_tok["num_tokens"], data_args.max_seq_length, truncation)
+    (logger.warning if cut["num_truncated"] else logger.info)(describe_truncation(cut))
+    train_tok = train_tok.remove_columns("num_tokens")
     if val_tok is not None:
-        val_tok = val_tok.remove_columns("guid")
+        val_tok = val_tok.remove_columns(["guid", "num_tokens"])
     task = data_args.task_name
 
     def compute_metrics(p):
@@ -182,7 +186,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
 
     meta = {"data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
-            "seed": training_args.seed}
+            "seed": training_args.seed, "truncation": cut}
     if not record:
         from transformers import Trainer
 

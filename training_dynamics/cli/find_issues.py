@@ -48,8 +48,9 @@ class FindIssuesArguments:
         default=None, metadata={"choices": DECISIONS, "help": "Which labels to flag (is_label_issue): " + "; ".join(
             f"{name}: {text}" for name, text in RULES.items()) + "."})
     count_epochs: int | None = field(default=None, metadata={"help": "--decision rank_count from dynamics: estimate "
-                                     "the count from the probabilities of the first N epochs (default: the first half, "
-                                     "rounded up, before the model fits the wrong labels)."})
+                                     "the count from the probabilities of the first N epochs (default: chosen from the "
+                                     "training curve: the first half, rounded up, before the model fits the wrong "
+                                     "labels, grown until its last epoch had fitted the data)."})
     threshold_run_dir: str | None = field(default=None, metadata={"help": "For --decision aum_threshold: a run of the "
                                           "same data in which about N/(C+1) examples were given the fake class "
                                           "__threshold__ (Pleiss et al., 2020)."})

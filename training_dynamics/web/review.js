@@ -199,12 +199,24 @@
     acts.appendChild(el("span", "state"));
     return acts;
   }
+  function buildText(pos) {  // a text cut by --max_seq_length: the part the model never read is greyed
+    var t = IT.text[pos], seen = IT.seen ? IT.seen[pos] : null, box = el("div", "text"), at = 0;
+    if (!seen) { box.textContent = t; return box; }
+    box.appendChild(el("span", "cut-note", "\u2702 cut to --max_seq_length: the model read only the dark text "));
+    seen.forEach(function (s) {
+      if (s[0] > at) box.appendChild(el("span", "cut", t.slice(at, s[0])));
+      box.appendChild(el("span", null, t.slice(s[0], s[1])));
+      at = s[1];
+    });
+    if (at < t.length) box.appendChild(el("span", "cut", t.slice(at)));
+    return box;
+  }
   function buildItem(pos, v) {
     var row = el("article", "item");
     row.setAttribute("data-guid", IT.guid[pos]);
     row.setAttribute("data-pos", String(pos));
     row.appendChild(buildMeta(pos));
-    row.appendChild(el("div", "text", IT.text[pos]));
+    row.appendChild(buildText(pos));
     var row2 = el("div", "row2");
     buildProbs(pos).forEach(function (e) { row2.appendChild(e); });
     row2.appendChild(buildActions(pos));
