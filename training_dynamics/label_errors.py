@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import fileio, selection
+from . import dynamics_file, fileio, metrics, selection
 from .data import TextClassificationData, example_texts
 from .dynamics_file import as_guids
 from .metrics import log_softmax
@@ -290,9 +290,22 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
     else:
         texts = first.texts(cols["guid"], data)
     extra = {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
+    extra.update(_worst_turns(first, cols["guid"], burn_out))
     return rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
                          score=dynamics_score(cols, score), score_name=DYNAMICS_SCORES[score][0],
                          label_names=label_names, region=list(region), extra=extra, top_k=top_k)
+
+
+def _worst_turns(run: Run, guids: np.ndarray, burn_out: int | None) -> dict[str, np.ndarray]:
+    """``worst_turn`` (1-based, as the shown conversation numbers its assistant turns) and
+    ``worst_turn_confidence`` of a conversational run; nothing for other runs."""
+    if run.meta.get("kind") != dynamics_file.GENERATIVE or not run.meta.get("max_turns"):
+        return {}
+    found = dynamics_file.read_turns(run.dynamics_dir, guids)
+    if found is None:
+        return {}
+    turn, conf = metrics.worst_turn(found[1], burn_out=burn_out)
+    return {"worst_turn": turn, "worst_turn_confidence": conf}
 
 
 def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,

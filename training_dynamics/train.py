@@ -195,6 +195,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     (:class:`~training_dynamics.record_clm.CausalLMDynamicsTrainer`)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from .chat import read_chat_template
     from .clm_data import LABEL_NAMES, CausalLMCollator, tokenize_generative
     from .record_clm import CausalLMDynamicsTrainer
 
@@ -207,6 +208,9 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         if tokenizer.eos_token_id is None:
             raise DataError(f"{model_args.model_name_or_path}: the tokenizer has neither a pad nor an EOS token")
         tokenizer.pad_token = tokenizer.eos_token  # padding is masked out of attention and loss
+    template = read_chat_template(getattr(data_args, "chat_template", None))
+    if template:
+        tokenizer.chat_template = template  # (saved with the model)
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForCausalLM, model_args, config)
     where = data.source["train_file"]
