@@ -171,3 +171,27 @@ def test_record_clm_on_conversations_records_each_turn_and_the_page_points_at_on
     run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / "label_issues.jsonl", "--run_dir", run.path)
     page = (tmp_path / "issues" / "review.html").read_text()
     assert "worst_turn" in page and "no dataset fingerprint" not in page
+
+
+@pytest.mark.slow
+def test_lora_run_records_every_example_once_per_epoch_and_saves_the_adapter_only(tmp_path):
+    paths = write_chat_demo(tmp_path / "data", n_train=36, n_validation=4, seed=1)
+    model = build_tiny_gpt2(tmp_path / "gpt2", chat_texts(paths["train"]), hidden_size=32, max_length=96)
+    args = ["--model_name_or_path", model, "--train_file", paths["train"], "--chat_template", TINY_CHAT_TEMPLATE,
+            "--use_peft", "--lora_r", 4, "--lora_alpha", 8, "--lora_target_modules", "c_attn", "c_proj",
+            "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy_log", "--dy_model_name", "lora",
+            "--num_train_epochs", 3, "--learning_rate", "2e-2", "--per_device_train_batch_size", 8,
+            "--max_seq_length", 96, "--save_strategy", "no", "--report_to", "none", "--seed", 0, "--disable_tqdm", "true"]
+    rec = _run_in_process("record-clm", "run_clm_and_record_td.py", [str(a) for a in args])
+    assert rec.returncode == 0, rec.stderr[-3000:]
+    saved = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= saved and "model.safetensors" not in saved
+    adapter = json.loads((tmp_path / "out" / "adapter_config.json").read_text())
+    assert adapter["r"] == 4 and sorted(adapter["target_modules"]) == ["c_attn", "c_proj"]
+    run = Run(tmp_path / "dy_log" / "train" / "lora")
+    assert run.meta["peft"]["r"] == 4 and run.meta["epochs_completed"] == 3
+    for e in range(3):  # each example once per epoch, with its turns
+        lines = [json.loads(x) for x in (run.dynamics_dir / f"dynamics_epoch_{e}.jsonl").read_text().splitlines()]
+        assert sorted(r["guid"] for r in lines) == list(range(36)) and all(len(r[f"turns_epoch_{e}"]) == 2 for r in lines)
+    dyn = run.dynamics(progress=False)
+    assert dyn.values[:, 2, 0].mean() > dyn.values[:, 0, 0].mean() + 0.05  # the adapters learn (a random base: slowly)

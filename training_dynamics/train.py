@@ -189,6 +189,26 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         overwrite_dynamics=dy_args.overwrite_dynamics)
 
 
+def lora_config(model_args):
+    """A ``peft.LoraConfig`` from TRL's flags (``--use_peft --lora_r ...``; as ``trl.get_peft_config``), or
+    ``None`` without ``--use_peft``.
+
+    Raises:
+        ImportError: one line saying to install peft.
+    """
+    if not getattr(model_args, "use_peft", False):
+        return None
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        raise ImportError("--use_peft needs the peft package: pip install peft (or training-dynamics[peft])") from None
+    targets = model_args.lora_target_modules
+    if targets is not None and len(targets) == 1:
+        targets = targets[0]  # "all-linear" (or one module name) as PEFT takes it
+    return LoraConfig(task_type="CAUSAL_LM", r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
+                      lora_dropout=model_args.lora_dropout, target_modules=targets, bias="none")
+
+
 def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
                       train_filter=None, record: bool = True):
     """:func:`build_trainer` for a causal LM on prompt/response (or plain text) data
@@ -213,6 +233,15 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         tokenizer.chat_template = template  # (saved with the model)
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForCausalLM, model_args, config)
+    lora = lora_config(model_args)
+    if lora is not None:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora)
+        lora = model.peft_config["default"]  # with the target modules PEFT chose
+        trainable, total = model.get_nb_trainable_parameters()
+        logger.info("LoRA r=%d alpha=%d on %s: %d of %d parameters trained", lora.r, lora.lora_alpha,
+                    _names(lora.target_modules or ()), trainable, total)
     where = data.source["train_file"]
     with training_args.main_process_first(desc="tokenizing"):
         train_tok = tokenize_generative(train, tokenizer, data.text_columns, data_args.max_seq_length, where=where)
@@ -230,6 +259,10 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     meta = {"kind": "generative", "data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": list(LABEL_NAMES), "model_name_or_path": model_args.model_name_or_path,
             "seed": training_args.seed, "max_seq_length": data_args.max_seq_length}
+    if lora is not None:
+        meta["peft"] = {"method": "lora", "r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
+                        "target_modules": sorted(lora.target_modules) if isinstance(lora.target_modules, (set, list))
+                        else lora.target_modules}
     return CausalLMDynamicsTrainer(
         train_dataset=train_tok, dynamics_dir=dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,

@@ -96,6 +96,25 @@ class ModelArguments:
 
 
 @dataclass
+class CausalLMModelArguments(ModelArguments):
+    """The model of ``record-clm``, with TRL's LoRA flags (``trl.ModelConfig``'s names and defaults)."""
+
+    use_peft: bool = field(default=False, metadata={"help": "Train LoRA adapters (PEFT) instead of every weight; the adapter is saved, not the base model. Needs `pip install peft`."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (the adapter's scale is alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path."})
+    lora_target_modules: list[str] | None = field(default=None, metadata={"help": "Modules that get adapters, e.g. q_proj v_proj, or all-linear (default: PEFT's choice for the model type)."})
+
+    def __post_init__(self):
+        if not self.use_peft and (self.lora_target_modules or self.lora_r != 16 or self.lora_alpha != 32
+                                  or self.lora_dropout != 0.05):
+            raise ValueError("--lora_* flags need --use_peft")
+        _check_positive(lora_r=self.lora_r)
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"--lora_dropout must lie in [0, 1), not {self.lora_dropout}")
+
+
+@dataclass
 class DataArguments:
     """The labelled data: the flags ``record``, ``find-issues`` and ``apply`` share."""
 
