@@ -63,14 +63,26 @@ def _per_sequence(flat: torch.Tensor, target: torch.Tensor, logp: torch.Tensor, 
     valid = target != ignore_index
     idx = valid.nonzero().squeeze(1)
     correct = flat[idx, target[idx]] >= flat.amax(dim=-1)[idx]  # the greedy prediction is the target (a tie counts)
-    per_token = torch.stack([logp[idx], correct.to(logp.dtype)], dim=1)
-    width = target.numel() // batch
+    return reduce_tokens(valid.view(batch, -1), logp[idx], correct, turns)
+
+
+@torch.no_grad()
+def reduce_tokens(learned: torch.Tensor, logp: torch.Tensor, correct: torch.Tensor, turns: int = 1) -> torch.Tensor:
+    """(B, 3) or (B, 3 + 3K) values (see :func:`_per_sequence`) from per-token scores.
+
+    Args:
+        learned: (B, T) bool, the positions with a target (row-major order defines the tokens).
+        logp, correct: (M,) each learned position's log-probability of its target and whether the greedy
+            prediction is the target, M = ``learned.sum()``, in row-major order.
+    """
+    batch, width = learned.shape
+    idx = learned.reshape(-1).nonzero().squeeze(1)
+    per_token = torch.stack([logp.float(), correct.float()], dim=1)
     seq = torch.div(idx, width, rounding_mode="floor")
     out = _means(seq, per_token, batch)
     if turns <= 1:
         return out
-    rows = valid.view(batch, width)
-    starts = rows & ~F.pad(rows, (1, 0))[:, :-1]  # the first token of each run
+    starts = learned & ~F.pad(learned, (1, 0))[:, :-1]  # the first token of each run
     turn = (starts.cumsum(dim=1) - 1).clamp(0, turns - 1).reshape(-1)[idx]
     per_turn = _means(seq * turns + turn, per_token, batch * turns).reshape(batch, 3 * turns)
     return torch.cat([out, per_turn], dim=1)
@@ -120,7 +132,43 @@ def count_turns(masks, *, ignore_index: int | None = IGNORE_INDEX) -> np.ndarray
     return np.bincount(row[starts], minlength=len(lengths))
 
 
-class CausalLMDynamicsTrainer(DynamicsTrainer):
+class GenerativeRecording:
+    """What a causal LM's recording stores (a mixin for a :class:`~training_dynamics.record.DynamicsTrainer`):
+    the values of :data:`dynamics_file.GENERATIVE_VALUES` per example, and per assistant turn when the
+    examples have several; generative epoch files and ``"kind": "generative"`` in the meta."""
+
+    td_turns: int = 1
+
+    def _turns_of(self, ds) -> np.ndarray:
+        """(N,) each training example's number of assistant turns (runs of learned tokens)."""
+        if "labels" not in ds.column_names:
+            raise ValueError("the training dataset needs a 'labels' column (token ids; -100 where no loss is taken)")
+        return count_turns(ds["labels"])
+
+    def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
+        #: K: the most assistant turns of an example; K > 1: each turn's values are recorded too
+        self.td_turns = int(max(self._turns_of(ds).max(initial=1), 1))
+        width = len(dynamics_file.GENERATIVE_VALUES) * (1 + (self.td_turns if self.td_turns > 1 else 0))
+        return DynamicsRecorder(guids, np.zeros(len(guids), dtype=np.int64), width)
+
+    def _record(self, rows: torch.Tensor, outputs, labels: torch.Tensor | None) -> None:
+        if labels is None:
+            raise RuntimeError("a causal LM batch without 'labels': nothing to record the dynamics of")
+        self.recorder.update(rows, token_stats(_logits_of(outputs), labels, turns=self.td_turns))
+
+    def _write_epoch_file(self, epoch: int, guids: np.ndarray, values: np.ndarray, gold: np.ndarray):
+        k = len(dynamics_file.GENERATIVE_VALUES)
+        turns = values[:, k:].reshape(len(values), -1, k) if values.shape[1] > k else None
+        return dynamics_file.write_generative_epoch(self._td_out, epoch, guids, values[:, :k], turns=turns,
+                                                    device=str(self.args.device), fmt=self.td_format)
+
+    def _meta_fields(self) -> dict:
+        return {"kind": dynamics_file.GENERATIVE, "num_labels": len(clm_data.LABEL_NAMES),
+                "label_names": list(clm_data.LABEL_NAMES), "values": list(dynamics_file.GENERATIVE_VALUES),
+                **({"max_turns": self.td_turns} if self.td_turns > 1 else {})}
+
+
+class CausalLMDynamicsTrainer(GenerativeRecording, DynamicsTrainer):
     """A :class:`~training_dynamics.record.DynamicsTrainer` for ``AutoModelForCausalLM`` models.
 
     The training dataset needs ``input_ids`` and ``labels`` (``-100`` where no loss is taken, e.g. on
@@ -158,31 +206,3 @@ class CausalLMDynamicsTrainer(DynamicsTrainer):
         if self._td_rows is not None:
             self.recorder.update(self._td_rows, stats)
         return loss
-
-    def _turns_of(self, ds) -> np.ndarray:
-        """(N,) each training example's number of assistant turns (runs of learned tokens)."""
-        if "labels" not in ds.column_names:
-            raise ValueError("the training dataset needs a 'labels' column (token ids; -100 where no loss is taken)")
-        return count_turns(ds["labels"])
-
-    def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
-        #: K: the most assistant turns of an example; K > 1: each turn's values are recorded too
-        self.td_turns = int(max(self._turns_of(ds).max(initial=1), 1))
-        width = len(dynamics_file.GENERATIVE_VALUES) * (1 + (self.td_turns if self.td_turns > 1 else 0))
-        return DynamicsRecorder(guids, np.zeros(len(guids), dtype=np.int64), width)
-
-    def _record(self, rows: torch.Tensor, outputs, labels: torch.Tensor | None) -> None:
-        if labels is None:
-            raise RuntimeError("a causal LM batch without 'labels': nothing to record the dynamics of")
-        self.recorder.update(rows, token_stats(_logits_of(outputs), labels, turns=self.td_turns))
-
-    def _write_epoch_file(self, epoch: int, guids: np.ndarray, values: np.ndarray, gold: np.ndarray):
-        k = len(dynamics_file.GENERATIVE_VALUES)
-        turns = values[:, k:].reshape(len(values), -1, k) if values.shape[1] > k else None
-        return dynamics_file.write_generative_epoch(self._td_out, epoch, guids, values[:, :k], turns=turns,
-                                                    device=str(self.args.device), fmt=self.td_format)
-
-    def _meta_fields(self) -> dict:
-        return {"kind": dynamics_file.GENERATIVE, "num_labels": len(clm_data.LABEL_NAMES),
-                "label_names": list(clm_data.LABEL_NAMES), "values": list(dynamics_file.GENERATIVE_VALUES),
-                **({"max_turns": self.td_turns} if self.td_turns > 1 else {})}
