@@ -66,7 +66,7 @@ def one_seed(work: Path, seed: int, args) -> dict:
     truth = np.array([r["kind"] == "bad" for r in truth_rows])
     k = int(truth.sum())
     out = {"seed": seed, "planted": k, "train_s": round(train_s, 1)}
-    for score in SCORES:
+    for score in SCORES + (("worst_turn",) if args.chat else ()):
         _check(run_command("find-issues", ["--source", "dynamics", "--run_dir", str(run), "--score", score,
                                            "--output_dir", str(work / f"issues_{score}"), "--disable_tqdm", "true",
                                            "--decision", "none"]), "find-issues")
@@ -77,10 +77,11 @@ def one_seed(work: Path, seed: int, args) -> dict:
         if args.chat and score == "confidence":  # is the least confident turn the planted one?
             hit = [r["worst_turn"] == truth_rows[r["guid"]]["bad_turn"] for r in rows if truth[r["guid"]]]
             out["worst_turn_hit"] = float(np.mean(hit))
-    for rule in DECISIONS:
-        _check(run_command("find-issues", ["--source", "dynamics", "--run_dir", str(run), "--decision", rule,
-                                           "--output_dir", str(work / f"decision_{rule}"), "--disable_tqdm", "true"]),
-               "find-issues")
+    for rule in _decisions(args):
+        score = ["--score", "worst_turn"] if rule.endswith("worst_turn") else []
+        _check(run_command("find-issues", ["--source", "dynamics", "--run_dir", str(run), "--decision",
+                                           rule.split(":")[0], *score, "--output_dir", str(work / f"decision_{rule}"),
+                                           "--disable_tqdm", "true"]), "find-issues")
         rows = [json.loads(line) for line in open(work / f"decision_{rule}" / "label_issues.jsonl")]
         flagged = np.array([r["is_label_issue"] for r in rows])
         y = truth[[r["guid"] for r in rows]]
@@ -88,6 +89,11 @@ def one_seed(work: Path, seed: int, args) -> dict:
         p, r = tp / max(flagged.sum(), 1), tp / max(k, 1)
         out[rule] = (int(flagged.sum()), p, r, 2 * p * r / max(p + r, 1e-12))
     return out
+
+
+def _decisions(args) -> tuple[str, ...]:
+    """The decision rules scored; conversations add score_mixture on the worst turn's confidence."""
+    return DECISIONS + (("score_mixture:worst_turn",) if args.chat else ())
 
 
 def main() -> None:
@@ -113,10 +119,10 @@ def main() -> None:
           f"seeds {args.seeds}: mean over seeds")
     if args.chat:
         print(f"worst_turn = the planted bad turn: {np.mean([r['worst_turn_hit'] for r in results]):.3f} of the planted")
-    for score in SCORES:
+    for score in SCORES + (("worst_turn",) if args.chat else ()):
         m = np.mean([r[score] for r in results], axis=0)
         print(f"ranking low {score if score != 'loss' else 'mean loss (high)'}: AUROC {m[0]:.3f}  AP {m[1]:.3f}  P@k {m[2]:.3f}")
-    for rule in DECISIONS:
+    for rule in _decisions(args):
         m = np.mean([r[rule] for r in results], axis=0)
         print(f"decision {rule}: flagged {m[0]:.0f} for {np.mean([r['planted'] for r in results]):.0f} planted, "
               f"P {m[1]:.3f}  R {m[2]:.3f}  F1 {m[3]:.3f}")

@@ -171,6 +171,11 @@ def test_record_clm_on_conversations_records_each_turn_and_the_page_points_at_on
     run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / "label_issues.jsonl", "--run_dir", run.path)
     page = (tmp_path / "issues" / "review.html").read_text()
     assert "worst_turn" in page and "no dataset fingerprint" not in page
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run.path, "--score", "worst_turn",
+            "--output_dir", tmp_path / "by_turn")
+    by_turn = [json.loads(x) for x in (tmp_path / "by_turn" / "label_issues.jsonl").read_text().splitlines()]
+    _, conf = metrics.worst_turn(turns)
+    assert by_turn[0]["guid"] == int(np.argmin(conf)) and by_turn[0]["score"] == pytest.approx(1 - conf.min())
 
 
 @pytest.mark.slow

@@ -41,7 +41,9 @@ SOURCES = ("model", "dynamics")
 DYNAMICS_SCORES = {"confidence": ("1-confidence", "low mean gold probability over epochs"),
                    "aum": ("-aum", "low area under the margin"),
                    "loss": ("mean loss", "mean cross-entropy of the gold label over epochs"),
-                   "rank_mean": ("mean rank(1-confidence, -aum)", "mean of the two ranks, as a fraction of N")}
+                   "rank_mean": ("mean rank(1-confidence, -aum)", "mean of the two ranks, as a fraction of N"),
+                   "worst_turn": ("1-worst_turn_confidence", "low confidence of the least confident assistant turn "
+                                  "(conversational runs)")}
 DEFAULT_DYNAMICS_SCORE = "confidence"
 COLUMNS = ["rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
            "score", "score_name", "region"]
@@ -253,6 +255,12 @@ def dynamics_score(cols: dict[str, np.ndarray], score: str) -> np.ndarray:
         return -np.asarray(cols["aum"], dtype=np.float64)
     if score == "loss":
         return np.asarray(cols["loss"], dtype=np.float64)
+    if score == "worst_turn":
+        if "worst_turn_confidence" not in cols:
+            raise ValueError("--score worst_turn ranks conversations by their least confident assistant turn; this run "
+                             "has no per-turn values (a conversational run with several assistant turns has); use "
+                             "--score confidence")
+        return 1.0 - np.asarray(cols["worst_turn_confidence"], dtype=np.float64)
     if score == "rank_mean":
         return (ranks01(-np.asarray(cols["confidence"])) + ranks01(-np.asarray(cols["aum"]))) / 2.0
     raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
@@ -292,7 +300,7 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
     extra = {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
     extra.update(_worst_turns(first, cols["guid"], burn_out))
     return rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
-                         score=dynamics_score(cols, score), score_name=DYNAMICS_SCORES[score][0],
+                         score=dynamics_score({**cols, **extra}, score), score_name=DYNAMICS_SCORES[score][0],
                          label_names=label_names, region=list(region), extra=extra, top_k=top_k)
 
 
