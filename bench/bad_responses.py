@@ -50,6 +50,17 @@ def one_seed(work: Path, seed: int, args) -> dict:
         texts = [json.loads(line)[k] for line in open(data["train"]) for k in ("prompt", "response")]
         model = build_tiny_gpt2(work / "gpt2", texts, seed=seed)
         extra += ["--max_seq_length", 64]
+    common = ["--warmup_steps", 30, "--per_device_train_batch_size", 8,
+              "--save_strategy", "no", "--report_to", "none", "--seed", seed, "--disable_tqdm", "true",
+              "--overwrite_dynamics", "true"]
+    if args.pretrain_epochs:  # a base model that has seen clean data of the same kind (as a pretrained LLM has)
+        maker = write_chat_demo if args.chat else write_generative_demo
+        clean = maker(work / "clean", n_train=args.n_train, n_validation=8, seed=seed + 1000, bad_rate=0.0)
+        _check(run_command("record-clm", [str(a) for a in [
+            "--model_name_or_path", model, "--train_file", clean["train"], "--output_dir", work / "base",
+            "--dy_log_dir", work / "dy_base", "--num_train_epochs", args.pretrain_epochs, *common,
+            "--learning_rate", 3e-3, *extra]]), "pretraining")
+        model = work / "base"
     if args.use_peft:
         extra += ["--use_peft", "--lora_r", args.lora_r, "--lora_alpha", 2 * args.lora_r, "--lora_dropout", 0.0,
                   "--lora_target_modules", "all-linear"]
@@ -106,6 +117,8 @@ def main() -> None:
     p.add_argument("--chat", action="store_true", help="conversations of two assistant turns (one bad)")
     p.add_argument("--use_peft", action="store_true", help="LoRA adapters instead of a full fine-tune")
     p.add_argument("--lora_r", type=int, default=16)
+    p.add_argument("--pretrain_epochs", type=int, default=0, help="first train the base model (all weights) this many "
+                   "epochs on a clean set of the same kind (another seed), then fine-tune it on the noisy set")
     p.add_argument("--out", default="bench/results/bad_responses", help="work folder")
     args = p.parse_args()
     results = []
@@ -115,7 +128,9 @@ def main() -> None:
         print(json.dumps(res), flush=True)
     what = "conversations (2 assistant turns)" if args.chat else "pairs"
     print(f"\n{args.n_train} {what}, {args.bad_rate:.0%} bad, GPT-2 2x128 from a config, "
-          f"{'LoRA r=%d' % args.lora_r if args.use_peft else 'full fine-tune'}, {args.epochs} epochs, lr {args.lr}, "
+          f"{'LoRA r=%d' % args.lora_r if args.use_peft else 'full fine-tune'}"
+          f"{f' of a base trained {args.pretrain_epochs} epochs on clean data' if args.pretrain_epochs else ''}, "
+          f"{args.epochs} epochs, lr {args.lr}, "
           f"seeds {args.seeds}: mean over seeds")
     if args.chat:
         print(f"worst_turn = the planted bad turn: {np.mean([r['worst_turn_hit'] for r in results]):.3f} of the planted")
