@@ -269,7 +269,7 @@ def test_post_epoch_values_with_grad_accumulation_equal_a_pass_of_the_final_mode
 
 def _train_clm_in_process(setup, out: Path, *, crash_at: int | None = None, resume: bool = False):
     """3 epochs of 60 examples, batch 8 (8 steps an epoch), a checkpoint every 5 steps; optionally crash at a step."""
-    from training_dynamics.cli.args import GenerativeDataArguments
+    from training_dynamics.arguments import GenerativeDataArguments
     from training_dynamics.cli.record import parse_args
     from training_dynamics.train import build_clm_trainer
 
@@ -344,7 +344,7 @@ def test_corrections_of_a_generative_run_leave_the_bad_responses_out(tmp_path, u
     fp, examples = co.data_fingerprints(data)
     assert examples["1"] == co.example_fingerprint("what is a fox\n⟶ it is a fish", "response")  # as the page shows it
     choices = [("1", "relabel", "other"), ("3", "relabel", "other"), ("5", "unsure", None), ("0", "keep", None)]
-    obj = {"dataset": str(train), "dataset_fingerprint": fp, "label_names": ["response", "other"],
+    obj = {"dataset": str(train), "dataset_fingerprint": fp, "kind": "generative", "label_names": ["response", "other"],
            "corrections": [{"guid": g, "example_fingerprint": examples[g], "action": a, "label": lb,
                             "original_label": "response"} for g, a, lb in choices]}
     (tmp_path / "corrections.json").write_text(json.dumps(obj))

@@ -383,7 +383,7 @@ def _guids(ds, column: str, where: str) -> np.ndarray:
     ``pairID``s); float, bool, missing and mixed ids are refused."""
     import datasets
 
-    from .dynamics_file import as_guids
+    from .ids import as_guids
 
     feat = ds.features[column]
     dtype = getattr(feat, "dtype", None)
@@ -413,11 +413,6 @@ def tokenize(ds, tokenizer, text_columns: Sequence[str], max_seq_length: int = 1
 
 
 def example_texts(ds, text_columns: Sequence[str], *, separator: str | None = None) -> list[str]:
-    """One display string per example; pairs are joined with ``separator`` (default `` [SEP] ``); a
-    conversation (a list of role/content turns) shows one line per turn (:func:`chat.conversation_text`)."""
+    """One display string per example; pairs are joined with ``separator`` (default `` [SEP] ``)."""
     cols = [ds[c] for c in text_columns]
-    if len(cols) == 1 and cols[0] and isinstance(cols[0][0], list):
-        from .chat import conversation_text
-
-        return [conversation_text(m) for m in cols[0]]
     return [(separator or " [SEP] ").join(parts) for parts in zip(*cols)]

@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import dynamics_file, fileio, metrics, selection
 from .data import TextClassificationData, example_texts
-from .dynamics_file import as_guids
+from .ids import as_guids
 from .metrics import log_softmax
 from .run import Run
 
@@ -288,6 +288,10 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
         raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
     runs = [run] if isinstance(run, Run) else list(run)
     cols, probs = average_runs(runs, burn_out=burn_out, progress=progress)
+    excluded = getattr(data, "excluded_guids", None)
+    if excluded is not None and len(excluded):  # changed since recording: left out (binding.check said so)
+        keep = ~np.isin(cols["guid"], excluded)
+        cols, probs = {k: v[keep] for k, v in cols.items()}, probs[keep]
     df = pd.DataFrame(cols)
     region = selection.region_of(df, proportion=proportion)
     first = runs[0]
@@ -307,7 +311,7 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
 def _worst_turns(run: Run, guids: np.ndarray, burn_out: int | None) -> dict[str, np.ndarray]:
     """``worst_turn`` (1-based, as the shown conversation numbers its assistant turns) and
     ``worst_turn_confidence`` of a conversational run; nothing for other runs."""
-    if run.meta.get("kind") != dynamics_file.GENERATIVE or not run.meta.get("max_turns"):
+    if not run.meta.get("max_turns"):  # a run with per-turn values (conversations) says how many
         return {}
     found = dynamics_file.read_turns(run.dynamics_dir, guids)
     if found is None:

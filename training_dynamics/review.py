@@ -23,9 +23,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import corrections, fileio, web
+from . import corrections, fileio, kinds, web
 from .data import DataError, TextClassificationData
-from .dynamics_file import as_guids
+from .ids import as_guids
 from .label_errors import read_issues
 from .run import Run, load_source
 
@@ -246,4 +246,5 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     payload = review_payload(issues, label_names=label_names, dataset=short_dataset_name(settings),
                              score_name=score_name, data_map=data_map, max_map_points=max_map_points, title=title,
                              dataset_fingerprint=fingerprint, warnings=warnings)
+    payload["kind"] = kinds.of_meta(settings).name  # exported with the corrections: apply finishes them by kind
     return write_review_page(output, payload)

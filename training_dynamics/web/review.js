@@ -322,7 +322,7 @@
       out.push([IT.rank[i], c]);
     }
     out.sort(function (a, b) { return a[0] - b[0]; });
-    return {dataset: DATA.dataset, dataset_fingerprint: DATA.dataset_fingerprint, label_names: L,
+    return {dataset: DATA.dataset, dataset_fingerprint: DATA.dataset_fingerprint, kind: DATA.kind, label_names: L,
             corrections: out.map(function (x) { return x[1]; })};
   }
   $("export").addEventListener("click", function () {

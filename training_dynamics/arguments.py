@@ -1,4 +1,5 @@
-"""Argument dataclasses shared by the commands, so that each flag is declared once.
+"""Argument dataclasses of the library and its commands (as transformers keeps ``TrainingArguments`` in the
+library): each flag is declared once, and the command line imports them from here.
 
 Flag names follow Hugging Face's (``--output_dir``, ``--disable_tqdm``, ``--seed``,
 ``--per_device_eval_batch_size``); the original project's names stay as aliases (``--model_dir``,
@@ -12,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..data import load_text_classification, split_list
+from .binding import ALLOW_HELP
+from .data import load_text_classification, split_list
 
 
 def _check_positive(**values: int | None) -> None:
@@ -182,6 +184,7 @@ class SelectionArguments:
     data_selection_region: str | None = field(default=None, metadata={"help": "Region to train on: hard, easy, ambiguous or random (any name in the indices file; may be left out when the file holds a single list)."})
     data_selection_file: str | None = field(default=None, metadata={"help": "Indices file: a JSON list of guids, or an object of region -> list of guids. Default: <dy_log_dir>/<task>/<data_selection_model_name>/three_regions_data_indices.json."})
     data_selection_model_name: str | None = field(default=None, metadata={"help": "Model part of the folder of the run the selection was made from. Default: --dy_model_name, else the last part of --model_name_or_path."})
+    allow_changed_data: bool = field(default=False, metadata={"help": ALLOW_HELP})
     record_dynamics: bool = field(default=False, metadata={"help": "With --with_data_selection: record the training dynamics of the subset too (off by default), to <dy_log_dir>/<task>/<model>_<region>, never over the run it was selected from. Runs without a selection always record."})
 
     def __post_init__(self):
@@ -217,7 +220,7 @@ class GenerativeDataArguments:
 
     def load(self, *, cache_dir: str | None = None):
         """Load and check the data (:func:`training_dynamics.clm_data.load_generative`)."""
-        from ..clm_data import load_generative
+        from .clm_data import load_generative
 
         return load_generative(train_file=self.train_file, validation_file=self.validation_file,
                                prompt_column=self.prompt_column, response_column=self.response_column,
