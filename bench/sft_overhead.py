@@ -34,6 +34,7 @@ def main() -> None:
     p.add_argument("--hidden_size", type=int, default=128, help="model width (2 layers)")
     p.add_argument("--vocab_size", type=int, default=None, help="output layer width (default: the tokenizer's)")
     p.add_argument("--use_peft", action="store_true", help="LoRA r=16 on all linear layers")
+    p.add_argument("--profile", action="store_true", help="one recording run, timing the recording code in it")
     p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
     args = p.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="td_sft_overhead_"))
@@ -62,6 +63,33 @@ def main() -> None:
         t0 = time.perf_counter()
         trainer.train()
         return time.perf_counter() - t0
+
+    if args.profile:  # the time spent in the recording code itself, inside one recording run
+        import training_dynamics.trl_sft as ts
+        from training_dynamics.record import DynamicsRecorder
+
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+        spent = {"ours": 0.0, "trl_collate": 0.0}
+
+        def timed(fn, key):
+            def inner(*a, **kw):
+                t0 = time.perf_counter()
+                try:
+                    return fn(*a, **kw)
+                finally:
+                    spent[key] += time.perf_counter() - t0
+            return inner
+
+        ts.reduce_tokens = timed(ts.reduce_tokens, "ours")
+        DynamicsRecorder.update = timed(DynamicsRecorder.update, "ours")
+        ts._CarryRows.__call__ = timed(ts._CarryRows.__call__, "ours")  # minus TRL's own collation, timed apart
+        DataCollatorForLanguageModeling.torch_call = timed(DataCollatorForLanguageModeling.torch_call, "trl_collate")
+        total = run("recording", 0)
+        ours = spent["ours"] - spent["trl_collate"]
+        print(f"recording code (reduce_tokens, recorder.update, passing the row ids around TRL's collator): "
+              f"{ours:.3f} s of {total:.2f} s training ({100 * ours / total:.2f}%)")
+        return
 
     modes = ["plain", "recording"]
     run("plain", -1)  # warm-up

@@ -47,6 +47,7 @@ def test_sft_trainer_records_each_example_once_per_epoch_with_trls_loss_unchange
     assert len(plain) == 10 and recorded == plain  # TRL's loss, step by step, bit for bit
     run = Run(tmp_path / "dy")
     assert run.meta["kind"] == "generative" and run.meta["max_turns"] == 2 and run.meta["epochs_completed"] == 2
+    assert run.meta["trainer"] == "trl.SFTTrainer"
     dyn = run.dynamics(progress=False)
     assert sorted(dyn.guids.tolist()) == list(range(36)) and dyn.values.shape == (36, 2, 3)  # once per epoch
     # TRL's assistant mask learns the tokens record-clm's own masking learns

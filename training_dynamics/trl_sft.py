@@ -85,7 +85,8 @@ class DynamicsSFTMixin(GenerativeRecording):
         self.data_collator = _CarryRows(self.data_collator)
         self._wrap_fused_forward()
         self.dynamics_meta.setdefault("model_name_or_path", getattr(self.model.config, "name_or_path", None))
-        self.dynamics_meta.setdefault("trainer", f"trl.{type(self).__mro__[3].__name__}")
+        trl_class = next((c for c in type(self).__mro__ if c.__module__.split(".")[0] == "trl"), None)
+        self.dynamics_meta.setdefault("trainer", f"trl.{trl_class.__name__}" if trl_class else type(self).__name__)
 
     def _turns_of(self, ds) -> np.ndarray:
         if "labels" in ds.column_names:
