@@ -98,6 +98,9 @@ class DynamicsSFTMixin(GenerativeRecording):
         model = self.model
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         fused = base.forward
+        if "forward" not in vars(base):  # TRL's add_fused_lm_head sets the model's own forward
+            raise TrainingDynamicsError("DynamicsSFTTrainer records from TRL's fused LM head, which this trl version "
+                                        "does not add to the model; pip install 'trl>=1.16'")
 
         def forward(*args, **kwargs):
             out = fused(*args, **kwargs)
