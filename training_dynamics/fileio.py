@@ -80,6 +80,49 @@ def write_jsonl_columns(path: str | os.PathLike, columns: dict[str, np.ndarray],
     return Path(path)
 
 
+def write_parquet_columns(path: str | os.PathLike, columns: dict[str, np.ndarray], *,
+                          row_group: int = 1 << 20, metadata: dict | None = None) -> Path:
+    """Write equal-length 1-d arrays as a parquet table (columns in dict order), atomically.
+
+    Columnar and binary: several times faster to write and read than JSON lines at millions of rows,
+    floats exact. Row groups of ``row_group`` rows (bounded memory); not compressed (the float columns do
+    not shrink, and compressing costs a third more time); integer and
+    boolean columns dictionary-encoded (counts and labels take few distinct values). Built from the
+    arrays' buffers (no copy, no pandas import). ``metadata``: JSON-able, kept in the file's schema
+    (:func:`parquet_metadata` reads it back).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(next(iter(columns.values()))) if columns else 0
+
+    def arrow(values: np.ndarray, start: int, stop: int) -> Any:
+        chunk = np.asarray(values[start:stop])
+        if chunk.dtype.kind in "UO":
+            return _arrow_strings([str(v) for v in chunk.tolist()])
+        return _to_arrow(chunk)
+
+    first = {k: arrow(v, 0, min(n, 1)) for k, v in columns.items()}
+    schema = pa.schema([(k, a.type) for k, a in first.items()],
+                       metadata={"training_dynamics": json.dumps(metadata)} if metadata is not None else None)
+    dictionary = [k for k, a in first.items() if (pa.types.is_integer(a.type) or pa.types.is_boolean(a.type))
+                  and k not in ("guid", "index")]
+    with atomic_write(path, "wb") as fh:
+        with pq.ParquetWriter(fh, schema, compression="none", use_dictionary=dictionary) as writer:
+            for start in range(0, max(n, 1), row_group):
+                stop = min(start + row_group, n)
+                writer.write_table(pa.table([arrow(v, start, stop) for v in columns.values()], schema=schema))
+    return Path(path)
+
+
+def parquet_metadata(path: str | os.PathLike) -> dict | None:
+    """The ``metadata`` :func:`write_parquet_columns` stored in a parquet file (None when there is none)."""
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(path).metadata or {}).get(b"training_dynamics")
+    return json.loads(raw) if raw else None
+
+
 def _jsonl_chunk(columns: dict[str, np.ndarray], start: int, stop: int) -> memoryview:
     """Rows ``start:stop`` of ``columns`` as JSON lines (utf-8 bytes)."""
     import pyarrow.compute as pc
@@ -140,3 +183,26 @@ def numpy_view(arr: Any, dtype: type) -> np.ndarray:
         return np.zeros(0, dtype)
     return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
+
+
+def loads_line(line: str | bytes, *, where: str, error: type[Exception] = ValueError) -> Any:
+    """One JSON value of a JSON lines file; ``error`` with one line naming ``where`` (e.g. ``file: line 7``)
+    when it is not valid JSON, is cut short (an interrupted write) or is nested too deeply to read."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise error(f"{where}: JSON nested too deeply to read") from None
+    except ValueError as exc:
+        what = f"column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        if not (line.endswith(b"\n") if isinstance(line, bytes) else line.endswith("\n")):
+            raise error(f"{where}: truncated last line ({what}): was the write interrupted?") from None
+        raise error(f"{where}: not valid JSON ({what})") from None
+
+
+def jsonl_records(path: str | os.PathLike, *, error: type[Exception] = ValueError) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` of every non-blank line of a JSON lines file (1-based line numbers); a bad
+    line raises ``error`` with one line naming the file and the line (:func:`loads_line`)."""
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                yield lineno, loads_line(line, where=f"{path}: line {lineno}", error=error)

@@ -33,6 +33,13 @@ NEVER_LEARNED_COLOR = "#b0b0b0"
 REGION_LABELS = {"easy": "easy-to-learn", "ambiguous": "ambiguous", "hard": "hard-to-learn"}
 #: where the paper puts the region names (axes fraction; y spans confidence 0..1, x variability 0..max)
 REGION_LABEL_XY = {"easy": (0.27, 0.85), "ambiguous": (0.88, 0.5), "hard": (0.35, 0.25)}
+#: ``style="auto"`` draws a density map (hexagons) from this many points on: millions of markers take minutes
+#: to draw and hide each other anyway
+DENSITY_FROM = 1_000_000
+DENSITY_CMAP = "magma_r"
+MAP_STYLES = ("auto", "scatter", "density")
+#: the interactive page holds at most this many points (a seeded sample; the page says so)
+INTERACTIVE_MAX_POINTS = 100_000
 
 
 # --------------------------------------------------------------------------- correctness bins
@@ -202,6 +209,27 @@ def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | No
     return mappable
 
 
+def _draw_density(ax, df: pd.DataFrame, *, gridsize: int = 120, vmax: float | None = None):
+    """Hexagonal bins of the data map, coloured by the number of examples in each (log scale)."""
+    x, y = df["variability"].to_numpy(float), df["confidence"].to_numpy(float)
+    hb = ax.hexbin(x, y, gridsize=gridsize, bins="log", mincnt=1, cmap=DENSITY_CMAP, linewidths=0,
+                   extent=(0.0, max(float(np.nanmax(x)) if len(x) else 0.5, 0.05), 0.0, 1.0), vmax=vmax,
+                   rasterized=True)
+    ax.set_xlabel("variability")
+    ax.set_ylabel("confidence")
+    ax.grid(True, lw=0.4, alpha=0.5)
+    return hb
+
+
+def map_style(style: str, num_points: int) -> str:
+    """``scatter`` or ``density``: ``auto`` is a density map from :data:`DENSITY_FROM` points on."""
+    if style not in MAP_STYLES:
+        raise ValueError(f"unknown map style {style!r}; choose one of {', '.join(MAP_STYLES)}")
+    if style == "auto":
+        return "density" if num_points >= DENSITY_FROM else "scatter"
+    return style
+
+
 def _draw_histograms(axes, df: pd.DataFrame, num_epochs: int | None) -> None:
     """Side panels as in the paper: confidence, variability and correctness counts."""
     a1, a2, a3 = axes
@@ -239,6 +267,7 @@ def plot_data_map(
     facet_by_gold: bool = False,
     label_names: Sequence[str] | None = None,
     ax=None,
+    style: str = "auto",
 ):
     """Draw the data map of ``df`` and return the matplotlib ``Figure``.
 
@@ -256,6 +285,10 @@ def plot_data_map(
         facet_by_gold: one data map per gold label, side by side.
         label_names: names of the label ids, for facet titles and ``hue="gold"``/``"last_pred"``.
         ax: draw into this axes (no histograms, no facets); default a new figure.
+        style: ``"scatter"`` (a marker per example, coloured by ``hue``), ``"density"`` (hexagonal
+            bins coloured by how many examples fall in each, log scale: drawn in seconds for
+            millions of examples; ``hue`` is not shown) or ``"auto"`` (density from
+            :data:`DENSITY_FROM` points on).
     """
     import matplotlib
     import matplotlib.pyplot as plt
@@ -283,6 +316,9 @@ def plot_data_map(
         logger.info("plotting a random %d of %d examples (seed %d)", len(shown), len(df), seed)
     size = _marker_size(len(shown))
     alpha = 0.9 if len(shown) <= 5000 else 0.6
+    density = map_style(style, len(shown)) == "density"
+    if density and hue != "correctness":
+        logger.info("density map: colour = examples per hexagon, not %s (style='scatter' to colour by it)", hue)
 
     if facet_by_gold:
         golds = sorted(shown["gold"].unique().tolist())
@@ -314,10 +350,15 @@ def plot_data_map(
     else:
         region_colors = {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
 
+    if density:
+        region_colors = {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
     mappable = None
     for i, (a, (g, part, full)) in enumerate(zip(map_axes, panels)):
-        m = _draw_map(a, part, hue=hue, kind=kind, num_epochs=num_epochs, size=size, alpha=alpha, norm=norm,
-                      label_names=label_names, legend=(i == 0), seed=seed)
+        if density:
+            m = _draw_density(a, part)
+        else:
+            m = _draw_map(a, part, hue=hue, kind=kind, num_epochs=num_epochs, size=size, alpha=alpha, norm=norm,
+                          label_names=label_names, legend=(i == 0), seed=seed)
         mappable = mappable or m
         _annotate_regions(a, region_colors)
         if g is not None:
@@ -330,7 +371,8 @@ def plot_data_map(
         a.set_xlim(-0.01, max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05))
     if mappable is not None:
         cb = fig.colorbar(mappable, ax=map_axes, shrink=0.85, pad=0.01)
-        cb.set_label(hue + (" (never learned in grey)" if hue == "forgetfulness" else ""))
+        cb.set_label("examples per hexagon" if density else
+                     hue + (" (never learned in grey)" if hue == "forgetfulness" else ""))
     if len(shown) < len(df):
         map_axes[0].text(0.99, 0.01, f"{len(shown):,} of {len(df):,} examples shown", transform=map_axes[0].transAxes,
                          ha="right", va="bottom", fontsize=8, color="0.3")
@@ -365,11 +407,13 @@ def write_interactive_html(df: pd.DataFrame, path: str | os.PathLike, *, num_epo
                            seed: int = 42) -> Path:
     """A self-contained HTML data map (``web/data_map.html.j2``: the shared canvas component, no
     network): colour = correctness bin, with a legend, wheel zoom, drag pan and reset; hover shows
-    guid, coordinates, correctness, gold and (when ``texts`` maps guid -> text) the text."""
+    guid, coordinates, correctness, gold and (when ``texts`` maps guid -> text) the text. At most
+    ``max_points`` points (default :data:`INTERACTIVE_MAX_POINTS`): a seeded sample, which the page states."""
     from matplotlib.colors import to_hex
 
     num_epochs = num_epochs or infer_num_epochs(df)
-    shown = df.sample(n=int(max_points), random_state=seed) if max_points and len(df) > max_points else df
+    max_points = max_points or INTERACTIVE_MAX_POINTS
+    shown = df.sample(n=int(max_points), random_state=seed) if len(df) > max_points else df
     shown = shown.iloc[np.random.default_rng(seed).permutation(len(shown))]
     guids = as_guids(shown["guid"])
     data = {"x": np.round(shown["variability"].to_numpy(float), 4).tolist(),

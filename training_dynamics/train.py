@@ -73,7 +73,7 @@ def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: Dynam
     model = dy_args.dy_model_name or model_run_name(model_args.model_name_or_path)
     if getattr(data_args, "threshold_samples", False) and not dy_args.dy_model_name:
         model += "_threshold"  # never over the run it gives a threshold to
-    return Path(dy_args.dy_log_dir) / task / model
+    return Run.at(dy_args.dy_log_dir, task, model).path
 
 
 class _HoldLoadReport(logging.Filter):

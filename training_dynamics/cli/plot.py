@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ..arguments import MapSourceArguments, MetricsArguments
 from .common import headless_matplotlib, parse, setup_logging
@@ -31,6 +32,9 @@ class PlotArguments:
                                        "Plot a seeded random subsample of at most N examples (default: all)."})
     seed: int = field(default=42, metadata={"help": "Seed of the subsample and of the drawing order."})
     title: str | None = field(default=None, metadata={"help": "Figure title (default: '<task>-<model> Data Map')."})
+    map_style: Literal["auto", "scatter", "density"] = field(default="auto", metadata={"help": "scatter (a marker per example), density (hexagons "
+                           "coloured by how many examples fall in each: seconds for millions of examples) or auto "
+                           "(density from 1,000,000 examples on)."})
     interactive: bool = field(default=False, metadata={"help": "Also write a self-contained HTML data map with hover "
                               "details (guid, metrics, text when the training data can be found), zoom and pan."})
 
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     stem += ("" if args.hue == "correctness" else f"_{plots.file_stem(args.hue)}") + ("_by_gold" if args.facet_by_gold else "")
     fig = plots.plot_data_map(rm.df, hue=args.hue, num_epochs=rm.num_epochs, show_hist=args.show_hist, title=title,
                               max_points=args.max_map_points, seed=args.seed, facet_by_gold=args.facet_by_gold,
-                              label_names=rm.label_names)
+                              label_names=rm.label_names, style=args.map_style)
     written = plots.save_figure(fig, out / stem)
     plt.close(fig)
     if args.interactive:
