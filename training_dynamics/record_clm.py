@@ -77,15 +77,37 @@ def reduce_tokens(learned: torch.Tensor, logp: torch.Tensor, correct: torch.Tens
     """
     batch, width = learned.shape
     idx = learned.reshape(-1).nonzero().squeeze(1)
-    per_token = torch.stack([logp.float(), correct.float()], dim=1)
     seq = torch.div(idx, width, rounding_mode="floor")
+    return _combine(learned, idx, seq, logp, correct, batch, turns)
+
+
+def _combine(learned: torch.Tensor, idx: torch.Tensor, seq: torch.Tensor, logp: torch.Tensor, correct: torch.Tensor,
+             batch: int, turns: int) -> torch.Tensor:
+    """The per-sequence (and per-turn) values of the learned positions ``idx`` (flat) of sequences ``seq``."""
+    per_token = torch.stack([logp.float(), correct.float()], dim=1)
     out = _means(seq, per_token, batch)
     if turns <= 1:
         return out
     starts = learned & ~F.pad(learned, (1, 0))[:, :-1]  # the first token of each run
-    turn = (starts.cumsum(dim=1) - 1).clamp(0, turns - 1).reshape(-1)[idx]
+    run = (starts.reshape(-1).cumsum(dim=0) - 1)[idx]  # runs numbered across the whole (flat) batch
+    first = torch.full((batch,), torch.iinfo(run.dtype).max, dtype=run.dtype, device=run.device)
+    first = first.scatter_reduce(0, seq, run, reduce="amin")  # each sequence's first run
+    turn = (run - first[seq]).clamp(0, turns - 1)
     per_turn = _means(seq * turns + turn, per_token, batch * turns).reshape(batch, 3 * turns)
     return torch.cat([out, per_turn], dim=1)
+
+
+@torch.no_grad()
+def reduce_packed(learned: torch.Tensor, position_ids: torch.Tensor, logp: torch.Tensor, correct: torch.Tensor,
+                  batch: int, turns: int = 1) -> torch.Tensor:
+    """:func:`reduce_tokens` for a padding-free batch: ``batch`` sequences flattened into one row (1, T + 1),
+    each starting where ``position_ids`` is 0; ``learned`` (1, T) marks the positions predicting a learned
+    token (position p predicts token p + 1)."""
+    starts = (position_ids.reshape(-1) == 0).long()
+    token_seq = starts.cumsum(dim=0) - 1  # the sequence of each token
+    idx = learned.reshape(-1).nonzero().squeeze(1)
+    seq = token_seq[1:][idx].to(idx.device)  # position p predicts token p + 1, of that token's sequence
+    return _combine(learned, idx, seq, logp, correct, batch, turns)
 
 
 @torch.no_grad()

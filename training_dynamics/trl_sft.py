@@ -14,8 +14,9 @@ vocabulary. Everything else is :class:`~training_dynamics.record.DynamicsTrainer
 once per epoch, resume, DDP, atomic files; the files are those of ``record-clm`` (per-turn values included),
 so every analysis command reads the run.
 
-Packing (``packing=True``) and ``padding_free=True`` are refused: they put several examples into one row, and
-TRL's packing drops the columns that identify them.
+``padding_free=True`` (a batch flattened into one row) is recorded per example, at the sequence starts the
+position ids mark. Packing (``packing=True``) is refused: it cuts and mixes examples into rows of
+``max_length`` and keeps only their tokens, so nothing says which example a token belongs to.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 
 from .errors import TrainingDynamicsError
 from .record import ROW, DynamicsTrainer
-from .record_clm import GenerativeRecording, count_turns, reduce_tokens
+from .record_clm import GenerativeRecording, count_turns, reduce_packed, reduce_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +42,6 @@ def _check_config(args: Any) -> None:
     if getattr(args, "packing", False):
         raise PackingError("packing=True: TRL packs several examples into one row and keeps only their tokens, so "
                            "each example's training dynamics cannot be recorded; set packing=False to record")
-    if getattr(args, "padding_free", False):
-        raise PackingError("padding_free=True: TRL flattens a batch into one row, so each example's training dynamics "
-                           "cannot be recorded; set padding_free=False to record")
 
 
 class _CarryRows:
@@ -109,8 +107,12 @@ class DynamicsSFTMixin(GenerativeRecording):
                 self._td_rows = None  # once per training step
                 mask = out.label_mask
                 correct = out.is_top1 if out.is_top1 is not None else torch.zeros_like(mask)
-                self.recorder.update(rows, reduce_tokens(mask, out.log_probs.detach()[mask], correct[mask].detach(),
-                                                         self.td_turns))
+                logp, correct = out.log_probs.detach()[mask], correct[mask].detach()
+                if mask.shape[0] == 1 and len(rows) > 1 and kwargs.get("position_ids") is not None:  # padding-free
+                    stats = reduce_packed(mask, kwargs["position_ids"], logp, correct, len(rows), self.td_turns)
+                else:
+                    stats = reduce_tokens(mask, logp, correct, self.td_turns)
+                self.recorder.update(rows, stats)
             return out
 
         base.forward = forward
