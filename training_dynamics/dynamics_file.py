@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .fileio import atomic_write, file_stat, loads_line, numpy_view
+from .fileio import atomic_write, file_stat, json_loads, loads_line, numpy_view
 from .ids import as_guids, guid_list  # noqa: F401  (the id type has its own module)
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def dynamics_dir(run_dir: str | os.PathLike) -> Path:
 def epoch_path(dy_dir: str | os.PathLike, epoch: int, fmt: str = "jsonl") -> Path:
     """Path of the file holding epoch ``epoch`` (0-based) in format ``fmt``."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown dynamics format {fmt!r}; choose one of {FORMATS}")
+        raise TrainingDynamicsError(f"unknown dynamics format {fmt!r}; choose one of {FORMATS}")
     return Path(dy_dir) / f"dynamics_epoch_{epoch}.{fmt}"
 
 
@@ -73,7 +73,7 @@ def read_meta(dy_dir: str | os.PathLike) -> dict:
     if not path.exists():
         return {}
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        return json_loads(fh.read())
 
 
 def write_epoch(
@@ -456,7 +456,7 @@ def _keys_of(path: Path, lineno: int) -> str:
         for k, line in enumerate(fh, 1):
             if k == lineno:
                 try:
-                    return "keys: " + ", ".join(json.loads(line))
+                    return "keys: " + ", ".join(json_loads(line))
                 except (ValueError, TypeError):
                     return "not a JSON object"
     return "no such line"

@@ -48,6 +48,16 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
         raise
 
 
+def json_loads(text: str | bytes) -> Any:
+    """``json.loads``, with JSON nested too deeply for Python's parser raised as a
+    ``json.JSONDecodeError`` (as any other malformed JSON), never as a ``RecursionError``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        raise json.JSONDecodeError("nested too deeply", doc, 0) from None
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_write(path) as fh:

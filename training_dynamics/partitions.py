@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import fileio
+from .errors import TrainingDynamicsError
 from .run import SETTINGS_NAME, SUMMARY_NAME, Run, write_metrics_table
 from .streaming import default_threads, stream_metrics, summary_columns
 
@@ -61,20 +62,20 @@ def merge_partitions(run: Run, k: int, *, output_format: str = "auto") -> tuple[
     for i in range(k):
         path = partition_path(run, i, k)
         if not path.is_file():
-            raise ValueError(f"{path}: partition {i} of {k} is missing; compute it with --partition {i}/{k}")
+            raise TrainingDynamicsError(f"{path}: partition {i} of {k} is missing; compute it with --partition {i}/{k}")
         try:
             meta = fileio.parquet_metadata(path) or {}
             names = pq.read_schema(path).names
         except Exception as exc:  # damaged file
-            raise ValueError(f"{path}: not a readable partition ({' '.join(str(exc).split())}); compute it again "
+            raise TrainingDynamicsError(f"{path}: not a readable partition ({' '.join(str(exc).split())}); compute it again "
                              f"with --partition {i}/{k}") from None
         settings = meta.get("settings") or {}
         if meta.get("partition") != [i, k] or settings.get("sources") != current:
-            raise ValueError(f"{path}: computed from other epoch files than the ones now in {run.dynamics_dir} "
+            raise TrainingDynamicsError(f"{path}: computed from other epoch files than the ones now in {run.dynamics_dir} "
                              f"(or not a partition {i}/{k}); compute it again with --partition {i}/{k}")
         if metas and {key: v for key, v in settings.items() if key != "num_examples"} != \
                 {key: v for key, v in metas[0]["settings"].items() if key != "num_examples"}:
-            raise ValueError(f"{path}: computed with other settings (burn_out, include_ci, columns) than partition 0; "
+            raise TrainingDynamicsError(f"{path}: computed with other settings (burn_out, include_ci, columns) than partition 0; "
                              "compute every partition with the same flags")
         paths.append(path)
         metas.append(meta)
@@ -92,11 +93,11 @@ def merge_partitions(run: Run, k: int, *, output_format: str = "auto") -> tuple[
         order[index] = np.arange(n)
         ok = not (order < 0).any()
     if not ok:
-        raise ValueError(f"{run.path}: the {k} partitions do not hold each example of the first epoch file once "
+        raise TrainingDynamicsError(f"{run.path}: the {k} partitions do not hold each example of the first epoch file once "
                          f"({n} rows); compute them again")
     expected = run.meta.get("num_examples")
     if isinstance(expected, int) and expected != n:
-        raise ValueError(f"{run.dynamics_dir}: dynamics_meta.json says {expected} examples, the partitions hold {n}")
+        raise TrainingDynamicsError(f"{run.dynamics_dir}: dynamics_meta.json says {expected} examples, the partitions hold {n}")
     cols = {name: column(name)[order] for name in names}
     sums = {key: np.sum([m["epoch_sums"][key] for m in metas], axis=0).tolist() for key in ("logp_gold", "correct")}
     summary = summary_columns(sums, n)

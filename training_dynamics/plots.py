@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, web
+from .errors import TrainingDynamicsError
 from .ids import as_guids
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ INTERACTIVE_MAX_POINTS = 100_000
 def correctness_levels(num_epochs: int) -> np.ndarray:
     """(E+1,) correctness fractions 0, 1/E, ..., 1 — one bin per possible number of correct epochs."""
     if int(num_epochs) < 1:
-        raise ValueError(f"num_epochs must be >= 1, not {num_epochs}")
+        raise TrainingDynamicsError(f"num_epochs must be >= 1, not {num_epochs}")
     return np.arange(int(num_epochs) + 1) / int(num_epochs)
 
 
@@ -68,15 +69,15 @@ def correctness_bins(correctness: Sequence[float] | np.ndarray, num_epochs: int,
     """
     c = np.asarray(correctness, dtype=float)
     if c.size and not np.isfinite(c).all():
-        raise ValueError("correctness has missing or non-finite values")
+        raise TrainingDynamicsError("correctness has missing or non-finite values")
     if averaged:
         c = np.floor(c + 0.5 + 1e-9)
     k = np.rint(c).astype(np.int64)
     if c.size and (np.abs(c - k) > 1e-6).any():
-        raise ValueError("correctness must count correct epochs (whole numbers); "
+        raise TrainingDynamicsError("correctness must count correct epochs (whole numbers); "
                          f"got e.g. {c[np.abs(c - k) > 1e-6][0]}")
     if c.size and (k.min() < 0 or k.max() > num_epochs):
-        raise ValueError(f"correctness {k.max() if k.max() > num_epochs else k.min()} is outside 0..{num_epochs} "
+        raise TrainingDynamicsError(f"correctness {k.max() if k.max() > num_epochs else k.min()} is outside 0..{num_epochs} "
                          f"(num_epochs={num_epochs}); pass the run's number of epochs (--num_epochs / --burn_out)")
     return k
 
@@ -95,7 +96,7 @@ def infer_num_epochs(df: pd.DataFrame) -> int:
     if df.attrs.get("num_epochs"):
         return int(df.attrs["num_epochs"])
     if "correctness" not in df or not len(df):
-        raise ValueError("cannot tell the number of epochs: pass num_epochs")
+        raise TrainingDynamicsError("cannot tell the number of epochs: pass num_epochs")
     e = int(np.nanmax(df["correctness"].to_numpy(float)))
     logger.warning("number of epochs not given; assuming %d, the largest correctness observed", max(e, 1))
     return max(e, 1)
@@ -224,7 +225,7 @@ def _draw_density(ax, df: pd.DataFrame, *, gridsize: int = 120, vmax: float | No
 def map_style(style: str, num_points: int) -> str:
     """``scatter`` or ``density``: ``auto`` is a density map from :data:`DENSITY_FROM` points on."""
     if style not in MAP_STYLES:
-        raise ValueError(f"unknown map style {style!r}; choose one of {', '.join(MAP_STYLES)}")
+        raise TrainingDynamicsError(f"unknown map style {style!r}; choose one of {', '.join(MAP_STYLES)}")
     if style == "auto":
         return "density" if num_points >= DENSITY_FROM else "scatter"
     return style
@@ -294,14 +295,14 @@ def plot_data_map(
     import matplotlib.pyplot as plt
 
     if not len(df):
-        raise ValueError("no examples to plot")
+        raise TrainingDynamicsError("no examples to plot")
     for col in ("confidence", "variability"):
         if col not in df:
-            raise ValueError(f"metrics have no {col!r} column (columns: {', '.join(map(str, df.columns))})")
+            raise TrainingDynamicsError(f"metrics have no {col!r} column (columns: {', '.join(map(str, df.columns))})")
     if hue not in df:
-        raise ValueError(f"unknown hue column {hue!r}; choose one of: {', '.join(map(str, df.columns))}")
+        raise TrainingDynamicsError(f"unknown hue column {hue!r}; choose one of: {', '.join(map(str, df.columns))}")
     if facet_by_gold and "gold" not in df:
-        raise ValueError("facet_by_gold needs a 'gold' column in the metrics")
+        raise TrainingDynamicsError("facet_by_gold needs a 'gold' column in the metrics")
     if ax is not None and (show_hist or facet_by_gold):
         raise ValueError("show_hist and facet_by_gold draw several panels: call with ax=None")
     kind = _hue_kind(df, hue)

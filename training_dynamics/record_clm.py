@@ -29,6 +29,7 @@ from transformers import Trainer
 
 from . import clm_data, dynamics_file
 from .record import ROW, DynamicsRecorder, DynamicsTrainer, _logits_of
+from .errors import TrainingDynamicsError
 
 IGNORE_INDEX = -100
 
@@ -164,7 +165,8 @@ class GenerativeRecording:
     def _turns_of(self, ds) -> np.ndarray:
         """(N,) each training example's number of assistant turns (runs of learned tokens)."""
         if "labels" not in ds.column_names:
-            raise ValueError("the training dataset needs a 'labels' column (token ids; -100 where no loss is taken)")
+            raise TrainingDynamicsError("the training dataset needs a 'labels' column (token ids; -100 where no loss is "
+                                        "taken)")
         return count_turns(ds["labels"])
 
     def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:

@@ -31,6 +31,7 @@ import numpy as np
 from . import __version__, binding, dynamics_file, fileio, kinds, metrics
 from .binding import Binding
 from .dynamics_file import Dynamics, DynamicsError
+from .errors import TrainingDynamicsError
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metrics starts faster without it
     import pandas as pd
@@ -234,7 +235,7 @@ class Run:
         """``td_metrics_settings.json`` (``{}`` when absent or unreadable)."""
         try:
             with open(self.path / SETTINGS_NAME, encoding="utf-8") as fh:
-                saved = json.load(fh)
+                saved = fileio.json_loads(fh.read())
         except (OSError, ValueError):
             return {}
         return saved if isinstance(saved, dict) else {}
@@ -370,7 +371,7 @@ def metrics_format(output_format: str, num_examples: int) -> str:
     :data:`PARQUET_FROM` examples and parquet from there on (written and read several times faster;
     pandas, polars, duckdb and pyarrow read it)."""
     if output_format not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {output_format!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+        raise TrainingDynamicsError(f"unknown output format {output_format!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
     if output_format == "auto":
         return "parquet" if num_examples >= PARQUET_FROM else "jsonl"
     return output_format
@@ -418,7 +419,7 @@ def _read_parquet(path: str | os.PathLike) -> pd.DataFrame:
     try:
         return pq.read_table(path).to_pandas()
     except Exception as exc:  # ArrowInvalid & co: a damaged or foreign file
-        raise ValueError(f"{path}: not a readable parquet file ({' '.join(str(exc).split())})") from None
+        raise TrainingDynamicsError(f"{path}: not a readable parquet file ({' '.join(str(exc).split())})") from None
 
 
 def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
@@ -428,9 +429,9 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
         df = _read_parquet(path)
         missing = [c for c in metrics.COLUMNS if c not in df]
         if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+            raise TrainingDynamicsError(f"{path}: missing column(s) {', '.join(missing)}")
         if df[list(metrics.COLUMNS)].isna().any().any():
-            raise ValueError(f"{path}: missing values")
+            raise TrainingDynamicsError(f"{path}: missing values")
         return df[list(metrics.COLUMNS) + [c for c in metrics.GENERATIVE_COLUMNS if c in df]]
     import pyarrow as pa
     import pyarrow.json as pj
@@ -448,7 +449,7 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
             if guid_type == pa.string():
                 raise
     if any(table.column(c).null_count for c in metrics.COLUMNS):
-        raise ValueError(f"{path}: missing values")
+        raise TrainingDynamicsError(f"{path}: missing values")
     absent = [c for c in metrics.GENERATIVE_COLUMNS if table.column(c).null_count == table.num_rows]
     return table.drop(absent).to_pandas()
 
@@ -466,14 +467,14 @@ def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
     else:
         df = _read_jsonl_metrics(path)
     if not len(df):
-        raise ValueError(f"{path}: no examples")
+        raise TrainingDynamicsError(f"{path}: no examples")
     missing = [c for c in ("guid", "confidence", "variability") if c not in df]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
+        raise TrainingDynamicsError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
     for col in ("confidence", "variability"):
         bad = ~np.isfinite(pd.to_numeric(df[col], errors="coerce").to_numpy(float))
         if bad.any():
-            raise ValueError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
+            raise TrainingDynamicsError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
     return df
 
 
@@ -532,7 +533,7 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
         elif metrics_file_in(path, Run(path).metrics_settings()).is_file():
             table = metrics_file_in(path, Run(path).metrics_settings())
             if burn_out or include_ci:
-                raise ValueError(f"{path}: --burn_out and --include_ci need recorded dynamics "
+                raise TrainingDynamicsError(f"{path}: --burn_out and --include_ci need recorded dynamics "
                                  f"({dynamics_file.DYNAMICS_SUBDIR}/); {table.name} alone is used as it is")
             runs = Run(path).averaged_from
             if runs is None:
@@ -547,7 +548,7 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
         task, model = path.resolve().parent.name, path.resolve().name
     elif path.is_file():
         if burn_out or include_ci:
-            raise ValueError(f"{path}: --burn_out and --include_ci need a run folder (a metrics file is used as it is)")
+            raise TrainingDynamicsError(f"{path}: --burn_out and --include_ci need a run folder (a metrics file is used as it is)")
         df = read_metrics_file(path)
         task, model = path.stem, ""
         if path.name in (METRICS_NAME, METRICS_PARQUET_NAME):

@@ -35,6 +35,7 @@ import numpy as np
 
 from . import dynamics_file, metrics
 from .dynamics_file import DynamicsError, _EpochRows
+from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,9 @@ def parse_partition(text: str) -> tuple[int, int]:
     try:
         i, k = (int(v) for v in str(text).split("/"))
     except ValueError:
-        raise ValueError(f"--partition must be I/N (e.g. 0/8: the first of 8 partitions), not {text!r}") from None
+        raise TrainingDynamicsError(f"--partition must be I/N (e.g. 0/8: the first of 8 partitions), not {text!r}") from None
     if not 0 <= i < k:
-        raise ValueError(f"--partition {text}: I must be 0..N-1 (partitions are numbered from 0)")
+        raise TrainingDynamicsError(f"--partition {text}: I must be 0..N-1 (partitions are numbered from 0)")
     return i, k
 
 

@@ -23,6 +23,7 @@ from typing import Literal
 
 from ..arguments import MetricsArguments, ProgressArguments
 from .common import parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class MetricsRunArguments:
                                          "several runs of the same data are averaged into --output_dir."})
     output_dir: str | None = field(default=None, metadata={"help": "Where the averaged td_metrics.jsonl and "
                                    "td_metrics_settings.json of several runs go (required with several --run_dir)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace the averaged files an earlier "
+                                       "`metrics` wrote into --output_dir (never another file)."})
 
     output_format: Literal["auto", "jsonl", "parquet"] = field(default="auto", metadata={"help":
                                "Format of the per-example table: jsonl (td_metrics.jsonl, the seed's) or parquet "
@@ -54,38 +57,43 @@ class MetricsRunArguments:
     def __post_init__(self):
         modes = [f for f in ("num_proc", "partition", "merge_partitions") if getattr(self, f) is not None]
         if len(modes) > 1:
-            raise ValueError(f"--{modes[0]} and --{modes[1]} do not go together: choose one")
+            raise TrainingDynamicsError(f"--{modes[0]} and --{modes[1]} do not go together: choose one")
         if modes and len(self.run_dir) > 1:
-            raise ValueError(f"--{modes[0]} works on one --run_dir")
+            raise TrainingDynamicsError(f"--{modes[0]} works on one --run_dir")
         for name in ("num_proc", "merge_partitions"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1, not {getattr(self, name)}")
+                raise TrainingDynamicsError(f"--{name} must be >= 1, not {getattr(self, name)}")
         if self.partition is not None:
             from ..streaming import parse_partition
 
             parse_partition(self.partition)
         if len(self.run_dir) > 1 and not self.output_dir:
-            raise ValueError("several --run_dir are averaged into --output_dir: give --output_dir")
+            raise TrainingDynamicsError("several --run_dir are averaged into --output_dir: give --output_dir")
         if len(self.run_dir) == 1 and self.output_dir:
-            raise ValueError("--output_dir is for several --run_dir; one run's metrics go into its own folder")
+            raise TrainingDynamicsError("--output_dir is for several --run_dir; one run's metrics go into its own folder")
 
 
 def write_averaged(run_dirs: list[str], output_dir: str, *, burn_out: int | None, include_ci: bool,
-                   progress: bool, output_format: str = "auto", common_epochs: bool = False) -> dict:
+                   progress: bool, output_format: str = "auto", common_epochs: bool = False,
+                   overwrite: bool = False) -> dict:
     """Average several runs' metrics (training_dynamics.multirun) and write them into ``output_dir``."""
     from pathlib import Path
 
     from .. import __version__, fileio
     from ..errors import OutputError
     from ..multirun import average_runs
-    from ..run import SETTINGS_NAME, Run, write_metrics_table
+    from ..outputs import Outputs
+    from ..run import METRICS_NAME, METRICS_PARQUET_NAME, SETTINGS_NAME, Run, write_metrics_table
 
-    runs = [Run(p).require() for p in run_dirs]
     out = Path(output_dir)
+    runs = [Run(p).require() for p in run_dirs]
     for run in runs:
         if out.resolve() == run.path.resolve() or run.path.resolve() in out.resolve().parents:
             raise OutputError(f"--output_dir {out} is inside the run {run.path}, one of the runs averaged: its own "
                               "td_metrics.jsonl would be replaced by the average; choose another --output_dir")
+    guard = Outputs("metrics", inputs=run_dirs, overwrite=overwrite)
+    guard.check_folder(out)
+    guard.check_files([out / METRICS_NAME, out / METRICS_PARQUET_NAME, out / SETTINGS_NAME])
     cols, _ = average_runs(runs, burn_out=burn_out, include_ci=include_ci, progress=progress,
                            common_epochs=common_epochs)
     epochs = burn_out or min(r.num_epochs for r in runs)
@@ -96,6 +104,7 @@ def write_averaged(run_dirs: list[str], output_dir: str, *, burn_out: int | None
                                             "include_ci": include_ci, "num_examples": len(cols["guid"]),
                                             "label_names": runs[0].label_names, "version": __version__,
                                             "columns": list(cols)})
+    guard.written(table, out / SETTINGS_NAME)
     logger.info("wrote %s: %d examples, averaged over %d runs; mean confidence %.4f, never learned in any run: %d",
                 table, len(cols["guid"]), len(runs), float(cols["confidence"].mean()),
                 int(cols["never_learned"].sum()))
@@ -112,7 +121,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
     if len(run_args.run_dir) > 1:
         write_averaged(run_args.run_dir, run_args.output_dir, burn_out=metric_args.burn_out,
                        include_ci=metric_args.include_ci, progress=not progress.disable_tqdm,
-                       output_format=run_args.output_format, common_epochs=run_args.common_epochs)
+                       output_format=run_args.output_format, common_epochs=run_args.common_epochs,
+                       overwrite=run_args.overwrite_output_dir)
         return 0
     run = Run(run_args.run_dir[0]).require()
     if run_args.partition is not None:
@@ -126,7 +136,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
         return 0
     if run_args.merge_partitions is not None or run_args.num_proc is not None:
         if run_args.merge_partitions is not None and (metric_args.burn_out is not None or metric_args.include_ci):
-            raise ValueError("--burn_out and --include_ci belong to the --partition jobs, not to the merge")
+            raise TrainingDynamicsError("--burn_out and --include_ci belong to the --partition jobs, not to the merge")
         from ..partitions import merge_partitions, run_partitions
 
         if run_args.merge_partitions is not None:
