@@ -210,3 +210,70 @@ def build_tiny_gpt2(out_dir: str | Path, texts, *, hidden_size: int = 128, num_l
     tokenizer.save_pretrained(out)
     logger.info("tiny GPT-2 (%d layers, %d wide, vocab %d) -> %s", num_layers, hidden_size, len(tokenizer), out)
     return out
+
+
+# -- conversations: the same facts as chats of two question/answer turns ---------------------------
+#: a chat template for the tiny word-level tokenizer (its markers are words of the vocabulary)
+TINY_CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
+                      "{% if add_generation_prompt %}<|assistant|> {% endif %}")
+#: the same rendering with the assistant's output marked (``return_assistant_tokens_mask``)
+TINY_CHAT_TEMPLATE_TAGGED = (
+    "{% for m in messages %}{% if m['role'] == 'assistant' %}<|assistant|> {% generation %}{{ m['content'] }} "
+    "<|end|>{% endgeneration %} {% else %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|> {% endif %}")
+CHAT_MARKERS = "<|system|> <|user|> <|assistant|> <|end|>"
+
+
+def make_conversations(n: int, *, seed: int = 0, bad_rate: float = 0.1, turns: int = 2) -> list[dict]:
+    """``n`` conversations of ``turns`` question/answer pairs (from :func:`make_instructions`); in a share
+    ``bad_rate`` of them one assistant turn (drawn at random) is a bad response (about another animal).
+
+    Each record: ``messages``, ``kind`` (``good``/``bad``), ``bad_turn`` (1-based; 0 when good).
+    """
+    rng = np.random.default_rng(seed + 7)
+    pairs = make_instructions(n * turns, seed=seed, bad_rate=0.0)
+    bad_pairs = make_instructions(n * turns, seed=seed + 100, bad_rate=1.0)
+    is_bad = np.zeros(n, dtype=bool)
+    is_bad[rng.choice(n, size=int(round(bad_rate * n)), replace=False)] = True
+    out = []
+    for i in range(n):
+        qa = pairs[i * turns:(i + 1) * turns]
+        bad_turn = int(rng.integers(turns)) if is_bad[i] else -1
+        messages = [{"role": "system", "content": "answer questions about animals"}]
+        for k, p in enumerate(qa):
+            response = p["response"]
+            if k == bad_turn:  # another animal's answer
+                other = next(b for b in bad_pairs[i * turns:] if b["animal"] != p["animal"])
+                response = other["clean_response"]
+            messages += [{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": response}]
+        out.append({"messages": messages, "kind": "bad" if is_bad[i] else "good", "bad_turn": bad_turn + 1})
+    return out
+
+
+def write_chat_demo(out_dir: str | Path, *, n_train: int = 500, n_validation: int = 50, seed: int = 0,
+                    bad_rate: float = 0.1, turns: int = 2) -> dict[str, Path]:
+    """Write ``train.jsonl`` / ``validation.jsonl`` (a ``messages`` column; planted bad turns in train)
+    and ``train_truth.jsonl`` (guid, kind, bad_turn) into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train = make_conversations(n_train, seed=seed, bad_rate=bad_rate, turns=turns)
+    val = make_conversations(n_validation, seed=seed + 1, bad_rate=0.0, turns=turns)
+    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
+    for key, rows in (("train", train), ("validation", val)):
+        with open(paths[key], "w") as fh:
+            fh.writelines(json.dumps({"messages": r["messages"]}) + "\n" for r in rows)
+    with open(paths["truth"], "w") as fh:
+        fh.writelines(json.dumps({"guid": i, "kind": r["kind"], "bad_turn": r["bad_turn"]}) + "\n"
+                      for i, r in enumerate(train))
+    logger.info("chat demo dataset: %d train conversations (%d with a bad turn), %d validation -> %s", n_train,
+                sum(r["kind"] == "bad" for r in train), n_validation, out)
+    return paths
+
+
+def chat_texts(path: str | Path) -> list[str]:
+    """The words of a chat file's conversations and the template's markers (a tokenizer's vocabulary)."""
+    texts = [CHAT_MARKERS]
+    with open(path) as fh:
+        for line in fh:
+            texts += [m["content"] for m in json.loads(line)["messages"]]
+    return texts

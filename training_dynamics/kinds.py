@@ -8,7 +8,7 @@ A kind says:
 
 * how its training data is loaded from a recorded source (the columns the run recorded);
 * how an example is shown (``display_texts``: a pair joined by `` [SEP] ``, a prompt and response
-  joined by an arrow);
+  joined by an arrow, a conversation one line per turn);
 * which decisions of :mod:`training_dynamics.decision` apply and which is the default, and how a
   refused one is explained;
 * what a decision's summary line calls the flagged examples;
@@ -142,6 +142,15 @@ class GenerativeKind(Kind):
         _check_source(src, where, allow_task=False)
         return load_generative_columns(src["train_file"], src.get("text_columns"),
                                        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+
+    def display_texts(self, data) -> list[str]:
+        """Prompt, arrow, response; a conversation one ``role: content`` line per turn, the assistant turns
+        numbered (:func:`training_dynamics.chat.conversation_text`)."""
+        if getattr(data, "conversational", False):
+            from .chat import conversation_text
+
+            return [conversation_text(m) for m in data.train[data.text_columns[0]]]
+        return super().display_texts(data)
 
     def check_decision(self, rule: str, *, source: str, where: str) -> None:
         if source == "model" or rule not in self.decisions:

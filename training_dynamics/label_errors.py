@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import fileio, selection
+from . import dynamics_file, fileio, metrics, selection
 from .data import DataError
 from .data import TextClassificationData, example_texts
 from .ids import as_guids
@@ -43,7 +43,9 @@ SOURCES = ("model", "dynamics")
 DYNAMICS_SCORES = {"confidence": ("1-confidence", "low mean gold probability over epochs"),
                    "aum": ("-aum", "low area under the margin"),
                    "loss": ("mean loss", "mean cross-entropy of the gold label over epochs"),
-                   "rank_mean": ("mean rank(1-confidence, -aum)", "mean of the two ranks, as a fraction of N")}
+                   "rank_mean": ("mean rank(1-confidence, -aum)", "mean of the two ranks, as a fraction of N"),
+                   "worst_turn": ("1-worst_turn_confidence", "low confidence of the least confident assistant turn "
+                                  "(conversational runs)")}
 DEFAULT_DYNAMICS_SCORE = "confidence"
 COLUMNS = ["rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
            "score", "score_name", "region"]
@@ -271,6 +273,12 @@ def dynamics_score(cols: dict[str, np.ndarray], score: str) -> np.ndarray:
         return -np.asarray(cols["aum"], dtype=np.float64)
     if score == "loss":
         return np.asarray(cols["loss"], dtype=np.float64)
+    if score == "worst_turn":
+        if "worst_turn_confidence" not in cols:
+            raise ValueError("--score worst_turn ranks conversations by their least confident assistant turn; this run "
+                             "has no per-turn values (a conversational run with several assistant turns has); use "
+                             "--score confidence")
+        return 1.0 - np.asarray(cols["worst_turn_confidence"], dtype=np.float64)
     if score == "rank_mean":
         return (ranks01(-np.asarray(cols["confidence"])) + ranks01(-np.asarray(cols["aum"]))) / 2.0
     raise TrainingDynamicsError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
@@ -315,8 +323,9 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
         texts = first.texts(cols["guid"], data)
         seen = seen_by_model(first, cols["guid"], data)
     extra = {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
+    extra.update(_worst_turns(first, cols["guid"], burn_out))
     df = rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
-                       score=dynamics_score(cols, score), score_name=DYNAMICS_SCORES[score][0],
+                       score=dynamics_score({**cols, **extra}, score), score_name=DYNAMICS_SCORES[score][0],
                        label_names=label_names, region=list(region), extra=extra, top_k=top_k)
     if seen is not None:
         df["seen"] = seen.reindex(df["guid"].to_numpy()).tolist()
@@ -351,8 +360,20 @@ def seen_by_model(run: Run, guids: np.ndarray, data: TextClassificationData) -> 
     return pd.Series(spans, index=as_guids(guids), dtype=object)
 
 
+def _worst_turns(run: Run, guids: np.ndarray, burn_out: int | None) -> dict[str, np.ndarray]:
+    """``worst_turn`` (1-based, as the shown conversation numbers its assistant turns) and
+    ``worst_turn_confidence`` of a conversational run; nothing for other runs."""
+    if not run.meta.get("max_turns"):  # a run with per-turn values (conversations) says how many
+        return {}
+    found = dynamics_file.read_turns(run.dynamics_dir, guids)
+    if found is None:
+        return {}
+    turn, conf = metrics.worst_turn(found[1], burn_out=burn_out)
+    return {"worst_turn": turn, "worst_turn_confidence": conf}
+
+
 def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,
-                        burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray, "decision.CountWindow"]:
+                        burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray, "decision.CountWindow"]:  # noqa: F821
     """(guids (N,), probabilities (N, C), window): the runs' probabilities averaged over the first
     ``window.epochs`` epochs, for ``rank_count``'s estimate of how many labels are wrong. The window is
     ``count_epochs`` when given, else chosen from the training curve (:func:`decision.choose_count_epochs`;

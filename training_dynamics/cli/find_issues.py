@@ -40,9 +40,10 @@ class FindIssuesArguments:
                                       "folder(s) dy_log/<task>/<model>; several runs of the same data (seeds or models) "
                                       "are averaged. Required for --source dynamics; with --source model they add "
                                       "each example's region."})
-    score: Literal["confidence", "aum", "loss", "rank_mean"] = field(default="confidence", metadata={
+    score: Literal["confidence", "aum", "loss", "rank_mean", "worst_turn"] = field(default="confidence", metadata={
         "help": "Dynamics source: rank by low confidence (score = 1-confidence), low AUM (-aum), high mean loss "
-                "over epochs, or rank_mean (the mean of the confidence and AUM ranks)."})
+                "over epochs, rank_mean (the mean of the confidence and AUM ranks), or worst_turn (conversations: "
+                "the confidence of the least confident assistant turn)."})
     burn_out: int | None = field(default=None, metadata={"help": "Use only the first N epochs of the dynamics (default: all)."})
     decision: str | None = field(
         default=None, metadata={"choices": DECISIONS, "help": "Which labels to flag (is_label_issue): " + "; ".join(
