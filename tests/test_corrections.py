@@ -312,7 +312,7 @@ def test_64bit_guids_are_exact(tmp_path):
     assert parsed.guids.tolist() == [str(BIG + 1)]  # the text key the page exports
     df = co.apply_corrections(data, parsed)
     assert df["guid"].tolist() == [BIG, BIG + 1, BIG + 2]
-    assert df["corrected_label"].tolist() == ["0", "0", "0"] and df["review_action"].tolist()[1] == "relabel"
+    assert df["corrected_label"].tolist() == [0, 0, 0] and df["review_action"].tolist()[1] == "relabel"
 
 
 def test_fingerprints_follow_content_not_row_order():
@@ -341,8 +341,22 @@ def test_apply_in_process_keeps_pair_columns(tmp_path):
     assert list(df.columns) == ["guid", "premise", "hypothesis", "original_label", "corrected_label", "review_action",
                                 "review_note"]
     assert df["guid"].tolist() == [10, 20, 30]
-    assert df["corrected_label"].tolist() == ["0", "2", "2"]
+    assert df["corrected_label"].tolist() == [0, 2, 2] and df["original_label"].tolist() == [0, 2, 1]  # ids, as in the file
     assert df["review_action"].tolist() == ["keep", "unreviewed", "relabel"]
+    out = tmp_path / "fixed.csv"
+    co.write_corrected(df, output=out)
+    again = load_text_classification(train_file=str(out), label_column="corrected_label",
+                                     text_columns=["premise", "hypothesis"])
+    assert again.label_names == ["0", "1", "2"] and again.train["label"] == [0, 2, 2]  # trains as integer labels
+
+
+def test_integer_labels_with_class_names_are_written_as_names(tmp_path):
+    """Integer labels named by --class_names come out named (what the reviewer chose among)."""
+    f = _jsonl(tmp_path / "t.jsonl", [{"sentence": f"s{k}", "label": k % 2} for k in range(3)])
+    data = load_text_classification(train_file=str(f), label_names=["neg", "pos"])
+    df = co.apply_corrections(data, co.Corrections(dataset="", label_names=["neg", "pos"], guids=np.array([1]),
+                                                   actions=["relabel"], labels=["neg"], original_labels=["pos"]))
+    assert df["corrected_label"].tolist() == ["neg", "neg", "neg"] and df["original_label"].tolist()[1] == "pos"
 
 
 def test_string_guids_are_matched_as_they_are(tmp_path):
