@@ -105,6 +105,34 @@ def data_fingerprints(data: TextClassificationData,
     return dataset_fingerprint(guids, texts, labels), examples
 
 
+def corrections_document(data: TextClassificationData, guids: Sequence, labels: Sequence[str], *,
+                         notes: Sequence[str] | None = None) -> dict:
+    """The ``corrections.json`` a review page of ``data`` would export after choosing, for each of
+    ``guids`` (K,), the label name in ``labels`` (K,): a relabel, or a keep when it is the example's
+    own label. For scripted reviews (e.g. accept every flagged example's suggested label) and tests.
+
+    Raises:
+        CorrectionsError: a guid not in ``data`` or a label that is not one of its label names.
+    """
+    fingerprint, example_fps = data_fingerprints(data)
+    names = list(data.label_names)
+    keys = guid_keys(guids)
+    gold = pd.Series(np.asarray(data.train["label"], np.int64), index=guid_keys(data.train["guid"]))
+    out = []
+    for k, (key, label) in enumerate(zip(keys, labels)):
+        if key not in gold.index:
+            raise CorrectionsError(f"guid {key} is not in {_source(data)}")
+        if str(label) not in names:
+            raise CorrectionsError(f"guid {key}: label {label!r} is not one of {names}")
+        original = names[int(gold[key])]
+        c = {"guid": key, "example_fingerprint": example_fps[key], "action": "keep" if str(label) == original
+             else "relabel", "label": str(label), "original_label": original}
+        if notes is not None and notes[k]:
+            c["note"] = str(notes[k])
+        out.append(c)
+    return {"dataset": _source(data), "dataset_fingerprint": fingerprint, "label_names": names, "corrections": out}
+
+
 # -- reading --------------------------------------------------------------------------------------
 @dataclass
 class Corrections:
