@@ -264,6 +264,7 @@ def test_colour_by_a_column_of_the_users_file(tmp_path):
         load_column(str(train), "nope")
 
 
+@pytest.mark.slow  # two runs of the command
 def test_cli_hue_file(tmp_path):
     df = metrics_df(n=30, epochs=4).assign(guid=np.arange(30))
     path = tmp_path / "m.jsonl"
