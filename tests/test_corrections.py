@@ -356,7 +356,8 @@ def test_a_scripted_review_is_what_the_page_would_export(tmp_path):
     data = load_text_classification(train_file=str(f))
     doc = co.corrections_document(data, [3, 0], ["neg", "neg"], notes=["flipped?", ""])
     fp, examples = co.data_fingerprints(data)
-    assert doc == {"dataset": "t.jsonl", "dataset_fingerprint": fp, "label_names": ["neg", "pos"], "corrections": [
+    assert doc == {"dataset": "t.jsonl", "dataset_fingerprint": fp, "kind": "classification",
+                   "label_names": ["neg", "pos"], "corrections": [
         {"guid": "3", "example_fingerprint": examples["3"], "action": "relabel", "label": "neg",
          "original_label": "pos", "note": "flipped?"},
         {"guid": "0", "example_fingerprint": examples["0"], "action": "keep", "label": "neg", "original_label": "neg"}]}

@@ -344,7 +344,7 @@ def test_corrections_of_a_generative_run_leave_the_bad_responses_out(tmp_path, u
     fp, examples = co.data_fingerprints(data)
     assert examples["1"] == co.example_fingerprint("what is a fox\n⟶ it is a fish", "response")  # as the page shows it
     choices = [("1", "relabel", "other"), ("3", "relabel", "other"), ("5", "unsure", None), ("0", "keep", None)]
-    obj = {"dataset": str(train), "dataset_fingerprint": fp, "label_names": ["response", "other"],
+    obj = {"dataset": str(train), "dataset_fingerprint": fp, "kind": "generative", "label_names": ["response", "other"],
            "corrections": [{"guid": g, "example_fingerprint": examples[g], "action": a, "label": lb,
                             "original_label": "response"} for g, a, lb in choices]}
     (tmp_path / "corrections.json").write_text(json.dumps(obj))

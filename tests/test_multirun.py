@@ -31,7 +31,7 @@ def two_runs(tmp_path):
     guids = rng.choice(1000, size=n, replace=False).astype(np.int64)
     gold = rng.integers(c, size=n)
     a = rng.normal(size=(n, 4, c)).astype(np.float32).astype(np.float64)
-    b = rng.normal(size=(n, 3, c)).astype(np.float32).astype(np.float64)  # another model: fewer epochs
+    b = rng.normal(size=(n, 4, c)).astype(np.float32).astype(np.float64)  # another model (or seed)
     ra = write_run(tmp_path / "a", guids, gold, a)
     rb = write_run(tmp_path / "b", guids, gold, b, shuffle_seed=1)  # its own row order
     return {"runs": [Run(ra), Run(rb)], "guids": guids, "gold": gold, "logits": [a, b], "tmp": tmp_path}
@@ -53,6 +53,18 @@ def test_average_runs_is_the_mean_of_each_runs_metrics(two_runs):
     np.testing.assert_allclose(probs, (per_probs[0] + per_probs[1]) / 2, atol=1e-12)
     np.testing.assert_array_equal(cols["never_learned"], per[0]["never_learned"] & per[1]["never_learned"])
     assert list(cols) == list(metrics.COLUMNS)
+
+
+def test_runs_of_other_lengths_are_averaged_only_when_asked(two_runs, tmp_path):
+    ra, guids, gold = two_runs["runs"][0], two_runs["guids"], two_runs["gold"]
+    shorter = Run(write_run(tmp_path / "three", guids, gold, two_runs["logits"][1][:, :3]))
+    with pytest.raises(dynamics_file.DynamicsError, match="different numbers of epochs .4, 3.; pass --common_epochs"):
+        multirun.average_runs([ra, shorter], progress=False)
+    cols, _ = multirun.average_runs([ra, shorter], progress=False, common_epochs=True)
+    first3 = [metrics.td_metrics_from_arrays(z[:, :3], gold) for z in (two_runs["logits"][0], two_runs["logits"][1])]
+    np.testing.assert_allclose(cols["confidence"], (first3[0]["confidence"] + first3[1]["confidence"]) / 2, atol=1e-6)
+    with pytest.raises(dynamics_file.DynamicsError, match="given twice"):
+        multirun.average_runs([ra, Run(str(ra.path) + "/")], progress=False)
 
 
 def test_one_run_is_left_as_it_is(two_runs):
@@ -122,3 +134,25 @@ def test_metrics_cli_averages_into_output_dir_and_refuses_mismatches(two_runs, t
     assert run_command("metrics", ["--run_dir", a, str(short), "--output_dir", str(tmp_path / "m2"), "--disable_tqdm"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not the same examples" in err[0]
+
+
+def test_an_averaged_folder_is_a_run_like_any_other(two_runs):
+    """plot, select, find-issues and review accept the folder `metrics --run_dir A B --output_dir F` wrote."""
+    a, b = (str(r.path) for r in two_runs["runs"])
+    tmp = two_runs["tmp"]
+    avg = tmp / "avg"
+    assert run_command("metrics", ["--run_dir", a, b, "--output_dir", str(avg)]) == 0
+    assert not float(np.abs(pd.read_json(avg / METRICS_NAME, lines=True)["correctness"] % 1).max()) == 0  # fractional
+    assert run_command("plot", ["--run_dir", str(avg), "--output_dir", str(tmp / "plots")]) == 0
+    assert list((tmp / "plots").glob("*_data_map.png"))
+    assert run_command("select", ["--run_dir", str(avg)]) == 0
+    regions = json.loads((avg / "three_regions_data_indices.json").read_text())
+    assert sorted(len(regions[k]) for k in ("easy", "hard", "ambiguous")) == [13, 13, 13]
+    assert run_command("find-issues", ["--source", "dynamics", "--run_dir", str(avg), "--output_dir",
+                                       str(tmp / "fi"), "--decision", "none"]) == 0
+    ranked = pd.read_json(tmp / "fi" / "label_issues.jsonl", lines=True)
+    per, _ = _expected(two_runs)
+    want = pd.Series(1 - (per[0]["confidence"] + per[1]["confidence"]) / 2, index=two_runs["guids"])
+    np.testing.assert_allclose(ranked["score"], want.reindex(ranked["guid"]).to_numpy(), atol=1e-6)
+    assert run_command("review", ["--issues", str(tmp / "fi" / "label_issues.jsonl"), "--output",
+                                  str(tmp / "review.html")]) == 0

@@ -145,7 +145,7 @@ def test_full_disk_is_one_line_and_loses_no_earlier_epoch(demo_data, tiny_model,
     assert errors == [f"{SCRIPT}: error: {d / 'dynamics_epoch_1.jsonl'}: cannot write, the disk is full (no space "
                       "left on device); the files written before are intact"]
     assert proc.stderr.strip().splitlines()[-1] == errors[0]
-    assert sorted(p.name for p in d.iterdir()) == ["dynamics_epoch_0.jsonl", dynamics_file.META_NAME]  # no temp file
+    assert sorted(p.name for p in d.iterdir()) == ["data_binding.npz", "dynamics_epoch_0.jsonl", dynamics_file.META_NAME]  # no temp file
     assert sorted(guids_of(d / "dynamics_epoch_0.jsonl")) == list(range(N_TRAIN))
     assert meta_of(d)["epochs_completed"] == 1
 

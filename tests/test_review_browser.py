@@ -266,11 +266,10 @@ def test_payload_metrics_flags_and_label_warning():
     assert review.label_warning(["neg", "pos"]) is None
     assert p["kind"] == "classification" and p["label_display"] == ["class 0", "class 1"]
     assert review.label_display(["neg", "pos"]) == ["neg", "pos"]
-    assert review.page_kind({}, ["response", "other"]) == "generative"
-    assert review.page_kind({"kind": "classification"}, ["response", "other"]) == "classification"
     gen = review.review_payload(issues, label_names=["response", "other"], kind="generative")
     assert gen["warnings"] == [] and gen["title"] == "Response review: dataset"
-    assert gen["flags"][0]["label"] == "suspicious response" and gen["separator"] == "\n\u27f6 "
+    assert gen["flags"][0]["label"] == "suspicious response" and gen["card"]["separator"] == "\n\u27f6 "
+    assert gen["card"]["choices"] == "keep_drop" and p["card"]["choices"] == "classes"
     assert review.short_dataset_name({"data": {"train_file": "/a/b/train.csv"}}) == "train.csv"
     assert review.short_dataset_name({"data": {"task_name": "sst2"}, "dataset": "sst2"}) == "sst2"
 
@@ -401,6 +400,7 @@ def test_review_in_headless_chromium(browser, page_path, tmp_path):
     assert exported == {
         "dataset": "train.jsonl",
         "dataset_fingerprint": fp,
+        "kind": "classification",
         "label_names": LABELS,
         "corrections": [
             {"guid": "3", "example_fingerprint": efp[3], "action": "relabel", "label": "negative",
@@ -616,7 +616,7 @@ def test_generative_review_shows_prompt_and_response_to_keep_or_drop(browser, tm
                                               "data": source, "label_names": clm_data.LABEL_NAMES})
     html = tmp_path / "review.html"
     run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / le.ISSUES_NAME, "--output", html)
-    assert _payload(html)["kind"] == "generative"
+    assert _payload(html)["kind"] == "generative" and _payload(html)["card"]["parts"] == ["prompt", "response"]
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     tab = Tab(context, html)
     page, card = tab.page, tab.item(1)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, plots, selection
-from .dynamics_file import as_guids
+from .ids import as_guids
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,23 @@ def regions(df: pd.DataFrame, *, proportion: float = 0.33) -> np.ndarray:
     r = np.array(selection.region_of(df, proportion=proportion).to_numpy(object), dtype=object)
     r[r == ""] = "other"
     return r
+
+
+def to_label_order(rm, names: Sequence[str] | None) -> None:
+    """Renumber the class ids of ``rm``'s metrics (``gold``, ``last_pred``) into the order of ``names``,
+    in place, when both runs name the same classes in another order (ids are compared by name)."""
+    own = rm.label_names
+    if not names or not own or list(own) == list(names):
+        return
+    if sorted(map(str, own)) != sorted(map(str, names)):
+        raise ValueError(f"{rm.source}: label names {list(own)} are not those of the other run ({list(names)}); "
+                         "runs to compare must share their classes")
+    to = np.asarray([list(map(str, names)).index(str(n)) for n in own])
+    for col in ("gold", "last_pred"):
+        if col in rm.df:
+            rm.df[col] = to[rm.df[col].to_numpy(np.int64)]
+    rm.label_names = list(names)
+    logger.info("%s: class ids renumbered into the other run's label order %s", rm.source, list(names))
 
 
 def compare_runs(weak: pd.DataFrame, strong: pd.DataFrame, *, weak_epochs: int | None = None,

@@ -48,10 +48,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import fileio
-from .data import TextClassificationData, example_texts, load_text_classification
-from .clm_data import LABEL_NAMES as GENERATIVE_LABELS, load_generative_columns
-from .dynamics_file import as_guids
+from . import fileio, kinds
+from .data import TextClassificationData
+from .ids import as_guids, guid_keys
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ def data_fingerprints(data: TextClassificationData,
     """
     names = np.asarray(label_names if label_names is not None else data.label_names, dtype=object)
     guids = as_guids(data.train["guid"])
-    texts = example_texts(data.train, data.text_columns, separator=getattr(data, "separator", None))
+    texts = kinds.of_meta(data.source).display_texts(data)
     labels = names[np.asarray(data.train["label"], dtype=np.int64)].tolist()
     examples = pd.Series([example_fingerprint(t, y) for t, y in zip(texts, labels)], index=guid_keys(guids),
                          dtype=object)
@@ -130,7 +129,8 @@ def corrections_document(data: TextClassificationData, guids: Sequence, labels: 
         if notes is not None and notes[k]:
             c["note"] = str(notes[k])
         out.append(c)
-    return {"dataset": _source(data), "dataset_fingerprint": fingerprint, "label_names": names, "corrections": out}
+    return {"dataset": _source(data), "dataset_fingerprint": fingerprint, "kind": kinds.of_meta(data.source).name,
+            "label_names": names, "corrections": out}
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -146,6 +146,7 @@ class Corrections:
     labels: list[str | None]
     original_labels: list[str | None]
     dataset_fingerprint: str | None = None
+    kind: str | None = None  #: the kind of run the page reviewed (``None``: classification)
     example_fingerprints: list[str | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -166,11 +167,6 @@ def _guid(value, where: str) -> str:
     if isinstance(value, str) and value:
         return value
     raise CorrectionsError(f"{where}: guid {value!r} is not an integer or a string id")
-
-
-def guid_keys(guids) -> list[str]:
-    """The text key of each id (see :func:`_guid`): how corrections are matched to the data."""
-    return [str(g) for g in as_guids(guids).tolist()]
 
 
 def read_corrections(path: str | os.PathLike) -> Corrections:
@@ -212,7 +208,8 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
     return Corrections(dataset=str(obj.get("dataset", "")), label_names=[str(n) for n in obj.get("label_names", [])],
                        guids=np.asarray(rows["guids"], dtype=str), actions=rows["actions"], labels=rows["labels"],
                        original_labels=rows["originals"], example_fingerprints=rows["fps"], notes=rows["notes"],
-                       dataset_fingerprint=str(fingerprint) if fingerprint else None)
+                       dataset_fingerprint=str(fingerprint) if fingerprint else None,
+                       kind=str(obj["kind"]) if obj.get("kind") else None)
 
 
 # -- checking and applying ------------------------------------------------------------------------
@@ -502,24 +499,19 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
     inputs = [corrections, train_file]
     check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
     parsed = read_corrections(corrections)
-    generative = parsed.label_names == list(GENERATIVE_LABELS)
-    if generative:
-        if not train_file:
-            raise CorrectionsError(f"{corrections}: corrections of a generative run apply to its prompt/response "
-                                   "file: pass --train_file")
-        data = load_generative_columns(train_file, text_columns, cache_dir=cache_dir)
-    else:
-        data = load_text_classification(task_name=task_name, train_file=train_file, text_columns=text_columns,
-                                        label_column=label_column, label_names=class_names, cache_dir=cache_dir)
+    kind = kinds.get(parsed.kind)  # what the review page exported (classification for older files)
+    if kind.name != kinds.CLASSIFICATION and not train_file:
+        raise CorrectionsError(f"{corrections}: corrections of a {kind.name} run apply to its training file: "
+                               "pass --train_file")
+    data = kind.load_data({"kind": kind.name, "task_name": task_name,
+                           "train_file": str(Path(train_file).resolve()) if train_file else None,
+                           "text_columns": text_columns, "label_column": label_column},
+                          label_names=class_names, cache_dir=cache_dir, where=str(corrections))
     where, fingerprints = str(corrections), data_fingerprints(data)
     check_dataset_fingerprint(data, parsed, ignore=ignore_fingerprint, where=where, fingerprints=fingerprints)
     df = apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
                            fingerprints=fingerprints)
-    if generative:
-        bad = df["corrected_label"] == GENERATIVE_LABELS[1]
-        logger.info("left out %d response(s) marked bad (%s); %d prompt/response pairs remain", int(bad.sum()),
-                    GENERATIVE_LABELS[1], int((~bad).sum()))
-        df = df[~bad].drop(columns=["original_label", "corrected_label"]).reset_index(drop=True)
+    df = kind.finish_corrections(df)
     write_corrected(df, output=output, save_to_disk=save_to_disk, inputs=inputs,
                     overwrite_output_dir=overwrite_output_dir)
     if push_to_hub_repo:

@@ -403,7 +403,7 @@ def _guids(ds, column: str, where: str) -> np.ndarray:
     ``pairID``s); float, bool, missing and mixed ids are refused."""
     import datasets
 
-    from .dynamics_file import as_guids
+    from .ids import as_guids
 
     feat = ds.features[column]
     dtype = getattr(feat, "dtype", None)

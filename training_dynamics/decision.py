@@ -64,15 +64,12 @@ class Decision:
         return {"rule": self.rule, "num_label_issues": self.num_flagged, "num_examples": int(len(self.flagged)),
                 "by_class_pair": pairs, **self.details}
 
-    def describe(self, label_names: Sequence[str], *, generative: bool = False) -> str:
-        """One line: ``rank_count: estimated 579 of 5000 labels wrong (11.6%): 0 -> 1: 304, 1 -> 0: 275``
-        (generative: ``score_mixture: 163 of 2000 responses flagged as suspicious (8.2%)``)."""
-        n = len(self.flagged)
-        share = f"({100.0 * self.num_flagged / max(n, 1):.1f}%)"
-        if generative:
-            return f"{self.rule}: {self.num_flagged} of {n} responses flagged as suspicious {share}"
-        pairs = ", ".join(f"{p['given']} -> {p['likely_true']}: {p['count']}" for p in self.summary(label_names)["by_class_pair"])
-        return f"{self.rule}: estimated {self.num_flagged} of {n} labels wrong {share}{': ' + pairs if pairs else ''}"
+    def describe(self, label_names: Sequence[str], *, kind: str | None = None) -> str:
+        """One line in the words of the run's kind (:meth:`kinds.Kind.describe_decision`), e.g.
+        ``rank_count: estimated 579 of 5000 labels wrong (11.6%): 0 -> 1: 304, 1 -> 0: 275``."""
+        from . import kinds
+
+        return kinds.get(kind).describe_decision(self, label_names)
 
 
 # -- shared arithmetic --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import fileio, selection
 from .data import TextClassificationData, example_texts
-from .dynamics_file import as_guids
+from .ids import as_guids
 from .metrics import log_softmax
 from .run import Run
 
@@ -280,6 +280,10 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
         raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
     runs = [run] if isinstance(run, Run) else list(run)
     cols, probs = average_runs(runs, burn_out=burn_out, progress=progress)
+    excluded = getattr(data, "excluded_guids", None)
+    if excluded is not None and len(excluded):  # changed since recording: left out (binding.check said so)
+        keep = ~np.isin(cols["guid"], excluded)
+        cols, probs = {k: v[keep] for k, v in cols.items()}, probs[keep]
     df = pd.DataFrame(cols)
     region = selection.region_of(df, proportion=proportion)
     first = runs[0]

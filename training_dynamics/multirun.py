@@ -15,8 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import metrics
-from .dynamics_file import Dynamics
+from . import binding, metrics
+from .dynamics_file import Dynamics, DynamicsError
 from .metrics import log_softmax
 from .run import Run
 
@@ -53,6 +53,35 @@ def check_label_names(runs: Sequence[Run]) -> list[str] | None:
     return names
 
 
+def check_joinable(runs: Sequence[Run], *, common_epochs: bool = False) -> int | None:
+    """Refuse runs that are not a join of equals: the same folder twice, runs recorded on other data
+    (their bindings name other examples under a shared guid), or different epoch counts.
+
+    Returns:
+        The epochs to use from each run: ``None`` (all; every run recorded as many), or with
+        ``common_epochs`` the fewest any run recorded (stated in the log).
+    Raises:
+        DynamicsError: one line saying which runs and why.
+    """
+    seen: dict = {}
+    for run in runs:
+        key = run.path.resolve()
+        if key in seen:
+            raise DynamicsError(f"{run.path} is given twice (as {seen[key]}); runs to average must be different runs")
+        seen[key] = run.path
+    for run in runs[1:]:
+        binding.compare(runs[0].binding, run.binding, names=(str(runs[0].path), str(run.path)))
+    epochs = [run.num_epochs for run in runs]
+    if len(set(epochs)) > 1:
+        if not common_epochs:
+            raise DynamicsError(f"the runs recorded different numbers of epochs ({', '.join(map(str, epochs))}); pass "
+                                "--common_epochs to average the first {} epochs of each, or --burn_out N".format(min(epochs)))
+        logger.warning("--common_epochs: averaging the first %d epochs of each run (they recorded %s)", min(epochs),
+                       ", ".join(map(str, epochs)))
+        return min(epochs)
+    return None
+
+
 def run_columns(dyn: Dynamics, rows: np.ndarray, *, burn_out: int | None, include_ci: bool) -> tuple[dict, np.ndarray]:
     """One run's metric columns and epoch-averaged probabilities (N, C), rows in ``rows`` order."""
     epochs = metrics.resolve_burn_out(burn_out, dyn.num_epochs, where=dyn.dy_dir)
@@ -78,11 +107,19 @@ def average_columns(per_run: Sequence[dict[str, np.ndarray]], num_classes: int) 
 
 
 def average_runs(runs: Sequence[Run], *, burn_out: int | None = None, include_ci: bool = False,
-                 progress: bool = True) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Metric columns and epoch-averaged probabilities (N, C), averaged over ``runs`` (one run: its own)."""
+                 progress: bool = True, common_epochs: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Metric columns and epoch-averaged probabilities (N, C), averaged over ``runs`` (one run: its own).
+
+    The runs must be a join of equals (:func:`check_joinable`); ``common_epochs``: runs of different
+    lengths are averaged over the first epochs they all recorded.
+    """
     if not runs:
         raise ValueError("no run folders given")
     check_label_names(runs)
+    if len(runs) > 1:
+        common = check_joinable(runs, common_epochs=common_epochs)
+        if common is not None and burn_out is None:
+            burn_out = common
     reference = runs[0].dynamics(progress=progress)
     per_run, probs = [], []
     for run in runs:

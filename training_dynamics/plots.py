@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, web
-from .dynamics_file import as_guids
+from .ids import as_guids
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +52,18 @@ def correctness_labels(num_epochs: int) -> list[str]:
     return out
 
 
-def correctness_bins(correctness: Sequence[float] | np.ndarray, num_epochs: int) -> np.ndarray:
+def correctness_bins(correctness: Sequence[float] | np.ndarray, num_epochs: int, *, averaged: bool = False) -> np.ndarray:
     """(N,) int bin of each example: its number of correct epochs, 0..E.
 
     ``correctness`` is a count of correct epochs (N,). Bins are fixed by ``num_epochs`` (E), not by the
     observed maximum, so a run where nobody is right every epoch still has an empty 1.0 bin.
+    ``averaged``: the mean count over several runs, binned to its nearest whole count (halves up).
     """
     c = np.asarray(correctness, dtype=float)
     if c.size and not np.isfinite(c).all():
         raise ValueError("correctness has missing or non-finite values")
+    if averaged:
+        c = np.floor(c + 0.5 + 1e-9)
     k = np.rint(c).astype(np.int64)
     if c.size and (np.abs(c - k) > 1e-6).any():
         raise ValueError("correctness must count correct epochs (whole numbers); "
@@ -202,7 +205,7 @@ def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | No
     mappable = None
     handles, legend_title = [], None
     if kind == "correctness":
-        codes = correctness_bins(df["correctness"].to_numpy(), num_epochs)
+        codes = correctness_bins(df["correctness"].to_numpy(), num_epochs, averaged=bool(df.attrs.get("num_runs")))
         colors, labels = correctness_colors(num_epochs), correctness_labels(num_epochs)
         _scatter_mixed(ax, x, y, colors, codes, num_epochs + 1, order=order, **common)
         handles = [Line2D([], [], ls="", marker=MARKERS[k % len(MARKERS)], color=colors[k], markersize=7,
@@ -256,7 +259,7 @@ def _draw_histograms(axes, df: pd.DataFrame, num_epochs: int | None) -> None:
     a2.stairs(h, edges, fill=True, color="teal", alpha=0.85)
     a2.set_xlabel("variability")
     if num_epochs is not None and "correctness" in df:
-        counts = np.bincount(correctness_bins(df["correctness"].to_numpy(), num_epochs), minlength=num_epochs + 1)
+        counts = np.bincount(correctness_bins(df["correctness"].to_numpy(), num_epochs, averaged=bool(df.attrs.get("num_runs"))), minlength=num_epochs + 1)
         labels = correctness_labels(num_epochs)
         a3.bar(np.arange(num_epochs + 1), counts, color=correctness_colors(num_epochs), width=0.8)
         a3.set_xticks(np.arange(num_epochs + 1), labels, rotation=0 if num_epochs <= 8 else 90, fontsize=8)
@@ -322,7 +325,7 @@ def plot_data_map(
     if num_epochs is None and "correctness" in df and (kind == "correctness" or show_hist):
         num_epochs = infer_num_epochs(df)
     if kind == "correctness" or (show_hist and "correctness" in df):
-        correctness_bins(df["correctness"].to_numpy(), num_epochs)  # validate once, early
+        correctness_bins(df["correctness"].to_numpy(), num_epochs, averaged=bool(df.attrs.get("num_runs")))  # validate once, early
 
     shown = df
     if max_points is not None and len(df) > max_points:
@@ -438,7 +441,7 @@ def write_interactive_html(df: pd.DataFrame, path: str | os.PathLike, *, num_epo
     guids = as_guids(shown["guid"])
     data = {"x": np.round(shown["variability"].to_numpy(float), 4).tolist(),
             "y": np.round(shown["confidence"].to_numpy(float), 4).tolist(),
-            "k": correctness_bins(shown["correctness"].to_numpy(), num_epochs).tolist(),
+            "k": correctness_bins(shown["correctness"].to_numpy(), num_epochs, averaged=bool(df.attrs.get("num_runs"))).tolist(),
             "guid": [str(g) for g in guids.tolist()],  # strings: 64-bit ids stay exact in JavaScript
             "colors": [to_hex(c) for c in correctness_colors(num_epochs)],
             "labels": correctness_labels(num_epochs)}

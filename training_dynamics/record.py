@@ -28,7 +28,6 @@ import errno
 import logging
 import math
 import os
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -39,6 +38,9 @@ from tqdm.auto import tqdm
 from transformers import Trainer, TrainerCallback
 
 from . import dynamics_file, fileio
+from .binding import BINDING_NAME
+from .run_writer import (RunWriter, check_dynamics_dir, epoch_files, recover_swap, staging_dir,  # noqa: F401
+                         swap_in)
 
 logger = logging.getLogger(__name__)
 
@@ -139,86 +141,6 @@ def _naming_full_disk(path: Path) -> Iterator[None]:
         raise
 
 
-def epoch_files(dy_dir: str | os.PathLike) -> list[Path]:
-    """The ``dynamics_epoch_<e>.<jsonl|npz>`` files in ``dy_dir`` (none when it does not exist)."""
-    dy_dir = Path(dy_dir)
-    if not dy_dir.is_dir():
-        return []
-    return sorted(p for p in dy_dir.iterdir() if dynamics_file.EPOCH_FILE_RE.fullmatch(p.name))
-
-
-def _epoch_of(path: Path) -> int:
-    return int(dynamics_file.EPOCH_FILE_RE.fullmatch(path.name).group(1))
-
-
-def check_dynamics_dir(dy_dir: str | os.PathLike, *, overwrite: bool) -> None:
-    """Refuse to start a new recording in a folder that holds recorded epochs, unless ``overwrite``.
-
-    Raises:
-        FileExistsError: one line suggesting ``--overwrite_dynamics`` or another ``--dy_model_name``.
-    """
-    files = epoch_files(dy_dir)
-    if files and not overwrite:
-        epochs = sorted(_epoch_of(p) for p in files)
-        raise FileExistsError(f"{dy_dir} already holds training dynamics (epochs {epochs[0]}..{epochs[-1]}); pass "
-                              "--overwrite_dynamics to replace them (they are kept until the new run completes its "
-                              "first epoch), or another --dy_model_name")
-
-
-def staging_dir(dy_dir: str | os.PathLike) -> Path:
-    """Where a new recording writes until its first epoch is complete (beside ``dy_dir``)."""
-    dy_dir = Path(dy_dir)
-    return dy_dir.with_name(f".{dy_dir.name}.new")
-
-
-def _retired_dir(dy_dir: Path) -> Path:
-    return dy_dir.with_name(f".{dy_dir.name}.old")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def swap_in(staged: Path, dy_dir: Path) -> None:
-    """Replace ``dy_dir`` by the folder ``staged``: two renames, then the old folder is deleted.
-
-    A crash between the renames leaves no ``dy_dir`` (readers fail loudly, never read a mix);
-    :func:`recover_swap` finishes the swap.
-    """
-    retired = _retired_dir(dy_dir)
-    if retired.exists():
-        shutil.rmtree(retired)
-    if dy_dir.exists():
-        os.rename(dy_dir, retired)
-    os.rename(staged, dy_dir)
-    _fsync_dir(dy_dir.parent)
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def recover_swap(dy_dir: str | os.PathLike) -> None:
-    """Finish a :func:`swap_in` interrupted between its two renames (the staged run had completed an epoch)."""
-    dy_dir = Path(dy_dir)
-    retired, staged = _retired_dir(dy_dir), staging_dir(dy_dir)
-    if dy_dir.exists() or not retired.exists():
-        return
-    if epoch_files(staged):
-        os.rename(staged, dy_dir)
-        shutil.rmtree(retired, ignore_errors=True)
-        logger.warning("%s: finished replacing the old dynamics by the new run's (interrupted before)", dy_dir)
-    else:
-        os.rename(retired, dy_dir)
-        logger.warning("%s: restored the dynamics an interrupted run was replacing", dy_dir)
-
-
 def load_partial(path: str | os.PathLike) -> dict:
     """A checkpoint's ``td_partial_epoch.pt``: ``{"epoch": int, "logits": (N, C), "filled": (N,)}``.
 
@@ -244,9 +166,9 @@ class DynamicsTrainer(Trainer):
     ``remove_unused_columns``.
     """
 
-    def __init__(self, *args, dynamics_dir: str | os.PathLike, td_mode: str = "in_training",
+    def __init__(self, *args, dynamics_dir: str | os.PathLike | None = None, td_mode: str = "in_training",
                  td_format: str = "jsonl", dynamics_meta: dict | None = None, overwrite_dynamics: bool = False,
-                 **kwargs):
+                 writer: RunWriter | None = None, binding=None, **kwargs):
         if td_mode not in TD_MODES:
             raise ValueError(f"td_mode must be one of {TD_MODES}, not {td_mode!r}")
         if td_format not in dynamics_file.FORMATS:
@@ -263,13 +185,18 @@ class DynamicsTrainer(Trainer):
         self.recorder = self._make_recorder(ds, guids)
         drop = [c for c in (id_col, ROW) if c is not None and c in ds.column_names]
         self.train_dataset = ds.remove_columns(drop).add_column(ROW, list(range(len(ds))))
-        self.dynamics_dir = Path(dynamics_dir)
+        if writer is None:
+            if dynamics_dir is None:
+                raise ValueError("DynamicsTrainer needs a run writer (writer=RunWriter(run_dir)) or a dynamics_dir")
+            writer = RunWriter(Path(dynamics_dir).parent)
+        self.writer = writer
+        self.dynamics_dir = writer.dynamics_dir
+        self.binding = binding  #: the examples recorded on (binding.Binding), kept in the run folder
         self.td_mode, self.td_format = td_mode, td_format
         self.dynamics_meta = dict(dynamics_meta or {})
         self.overwrite_dynamics = overwrite_dynamics
         self._td_epoch = 0
         self._td_resume: str | None = None
-        self._td_staged = False  # writing into staging_dir(dynamics_dir) until the first epoch is complete
         self.epochs_written: list[int] = []  #: epochs the last ``train`` call wrote
         self.add_callback(_RecordEachEpoch(self))
 
@@ -353,18 +280,25 @@ class DynamicsTrainer(Trainer):
             if resume_from_checkpoint is None:
                 raise ValueError(f"No valid checkpoint found in output directory ({self.args.output_dir})")
         self._td_resume = resume_from_checkpoint or None
-        if self.is_world_process_zero():
-            recover_swap(self.dynamics_dir)
-        if self._td_resume is None:
-            check_dynamics_dir(self.dynamics_dir, overwrite=self.overwrite_dynamics)
-        self._td_staged = self._td_resume is None
-        self.epochs_written = []
-        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        main = self.is_world_process_zero()
+        if main:
+            self.writer.acquire()
+        try:
+            if main:
+                self.writer.recover()
+            if self._td_resume is None:
+                self.writer.check_new(overwrite=self.overwrite_dynamics)
+            self.writer.staged = self._td_resume is None
+            self.epochs_written = []
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        finally:
+            if main:
+                self.writer.release()
 
     @property
     def _td_out(self) -> Path:
-        """The folder epoch files go to now: the staging folder until a new run's first epoch is complete."""
-        return staging_dir(self.dynamics_dir) if self._td_staged else self.dynamics_dir
+        """The folder epoch files go to now (the writer's staging folder until a new run's first epoch is complete)."""
+        return self.writer.out
 
     def _save_checkpoint(self, model, trial) -> None:
         super()._save_checkpoint(model, trial)
@@ -404,20 +338,19 @@ class DynamicsTrainer(Trainer):
     def _begin_training(self, state) -> None:
         first = math.floor(state.epoch + 1e-6) if state.epoch else 0
         self._td_epoch = first
-        self._td_staged = self._td_staged or first == 0  # resumed inside epoch 0: nothing of this run to keep
+        self.writer.staged = self.writer.staged or first == 0  # resumed inside epoch 0: nothing of this run to keep
         if not self.is_world_process_zero():
             return
-        if self._td_staged:
+        if self.writer.staged:
             self._begin_new_recording()
         else:
             self._begin_resumed_recording(first)
 
     def _begin_new_recording(self) -> None:
         """Start writing into a fresh staging folder; the dynamics folder is not touched yet."""
-        staged = self._td_out
-        if staged.exists():
-            shutil.rmtree(staged)  # left by an interrupted earlier attempt
-        staged.mkdir(parents=True)
+        staged = self.writer.begin_new()
+        if self.binding is not None:
+            self.binding.write(staged)
         self._write_meta(0)
         old = epoch_files(self.dynamics_dir)
         logger.info("recording the training dynamics of %d examples into %s%s", len(self.recorder), self.dynamics_dir,
@@ -425,21 +358,16 @@ class DynamicsTrainer(Trainer):
 
     def recorded_epochs(self) -> list[int]:
         """The epochs with a dynamics file in :attr:`dynamics_dir`."""
-        return sorted(_epoch_of(p) for p in epoch_files(self.dynamics_dir))
+        return self.writer.recorded_epochs()
 
     def _begin_resumed_recording(self, first: int) -> None:
         """Keep the epochs before ``first``; remove later ones and half-written temp files."""
-        self.dynamics_dir.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(staging_dir(self.dynamics_dir), ignore_errors=True)  # a new run interrupted in its epoch 0
-        for p in epoch_files(self.dynamics_dir):
-            if _epoch_of(p) >= first:
-                logger.warning("removing %s from an earlier run (this run records epoch %d on)", p, first)
-                p.unlink()
-        for p in self.dynamics_dir.glob(".dynamics_*.tmp"):
-            p.unlink()  # an atomic write killed before its rename
-        if first > 0 and not any(_epoch_of(p) == first - 1 for p in epoch_files(self.dynamics_dir)):
+        self.writer.begin_resumed(first)
+        if self.binding is not None and not (self.dynamics_dir / BINDING_NAME).exists():
+            self.binding.write(self.dynamics_dir)
+        if first > 0 and (first - 1) not in self.writer.recorded_epochs():
             self._restore_epoch(first - 1)
-        done = {_epoch_of(p) for p in epoch_files(self.dynamics_dir)}
+        done = set(self.writer.recorded_epochs())
         completed = next(e for e in range(first + 1) if e not in done)
         if completed < first:
             logger.warning("%s: epoch %d has no dynamics file and the checkpoint cannot restore it; resume from "
@@ -480,28 +408,27 @@ class DynamicsTrainer(Trainer):
         if self.is_world_process_zero():
             if complete:
                 path = self._write_epoch(self._td_epoch, logits, filled)
-                if self._td_staged:
-                    swap_in(self._td_out, self.dynamics_dir)
+                self.writer.epoch_complete()
                 logger.info("wrote %s (%d examples)", self.dynamics_dir / path.name, len(self.recorder))
             else:
                 self._warn_incomplete(int((filled > 0).sum()))
         if complete:
-            self._td_staged = False
+            self.writer.staged = False
         self.recorder.reset()
 
     def _warn_incomplete(self, n_filled: int) -> None:
         """Training stopped inside an epoch (``--max_steps``): say that it gets no dynamics file."""
         cause = f"--max_steps {self.args.max_steps} ended training" if self.args.max_steps > 0 else "training ended"
         nothing = (" -- no epoch was completed, so no training dynamics were recorded"
-                   if self._td_staged or self._td_epoch == 0 else "")
+                   if self.writer.staged or self._td_epoch == 0 else "")
         logger.warning("%s inside epoch %d (%d of %d examples seen): an incomplete epoch gets no dynamics file%s",
                        cause, self._td_epoch, n_filled, len(self.recorder), nothing)
 
     def _end_training(self) -> None:
         """A new run that completed no epoch leaves the dynamics folder as it was."""
-        if self._td_staged and self.is_world_process_zero():
-            shutil.rmtree(self._td_out, ignore_errors=True)
-        self._td_staged = False
+        if self.is_world_process_zero():
+            self.writer.abandon()
+        self.writer.staged = False
 
 
 class _RecordEachEpoch(TrainerCallback):

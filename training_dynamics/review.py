@@ -13,9 +13,10 @@ An exported file can be loaded back into the page (another browser, machine or c
 choice is taken only for the example it was made on (same guid and example fingerprint), and a
 choice made later in this browser is never replaced by an older one from the file.
 
-Two kinds of page: a classification run's (gold and predicted label, one button per class) and a
-generative run's (``kind="generative"``: prompt and response, how well the model learned the
-response, keep or drop it; a drop is exported as a relabel to ``other``, which ``apply`` leaves out).
+How a card presents an example is the run's kind's (:meth:`training_dynamics.kinds.Kind.review_card`):
+a classification run's card shows gold and predicted label and a button per class; a generative
+run's shows prompt and response, how well the model learned the response, and keep or drop (a drop
+is exported as a relabel to ``other``, which ``apply`` leaves out).
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import corrections, fileio, web
-from .clm_data import LABEL_NAMES as GENERATIVE_LABELS, SEPARATOR as GENERATIVE_SEPARATOR
+from . import corrections, fileio, kinds, web
 from .data import DataError, TextClassificationData
-from .dynamics_file import as_guids
+from .ids import as_guids
 from .label_errors import read_issues
 from .run import Run, load_source
 
@@ -44,9 +44,6 @@ STRUCTURAL = {"rank", "guid", "text", "gold", "gold_name", "predicted", "predict
               "score_name", "region", "likely_true"}
 #: boolean columns shown as a tag and filter, by their display name
 FLAG_NAMES = {"is_label_issue": "flagged"}
-#: the same, on a generative run's page
-GENERATIVE_FLAG_NAMES = {"is_label_issue": "suspicious response"}
-CLASSIFICATION, GENERATIVE = "classification", "generative"
 SCRIPTS = ("data_map.js", "review.js")
 STYLES = ("base.css", "review.css")
 
@@ -62,14 +59,6 @@ def short_dataset_name(settings: dict) -> str:
     data = settings.get("data") or {}
     name = data.get("task_name") or data.get("train_file") or settings.get("dataset") or ""
     return Path(str(name)).name if ("/" in str(name) or os.sep in str(name)) else str(name)
-
-
-def page_kind(settings: dict, label_names: Sequence[str]) -> str:
-    """``"generative"`` for the issues of a prompt/response run (its settings say so, or, for an
-    issues file without its settings, the labels are the generative outcomes), else ``"classification"``."""
-    if settings.get("kind"):
-        return GENERATIVE if settings["kind"] == GENERATIVE else CLASSIFICATION
-    return GENERATIVE if [str(n) for n in label_names] == list(GENERATIVE_LABELS) else CLASSIFICATION
 
 
 def label_display(label_names: Sequence[str]) -> list[str]:
@@ -114,7 +103,7 @@ def label_warning(label_names: Sequence[str]) -> str | None:
 def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset: str = "", score_name: str = "score",
                    data_map: pd.DataFrame | None = None, max_map_points: int = 20000, title: str | None = None,
                    seed: int = 42, dataset_fingerprint: str | None = None, warnings: Sequence[str] = (),
-                   kind: str = CLASSIFICATION) -> dict:
+                   kind: str = kinds.CLASSIFICATION) -> dict:
     """Everything the page shows, as plain JSON-able data.
 
     Args:
@@ -127,11 +116,10 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
         dataset_fingerprint: :func:`corrections.dataset_fingerprint` of the training data (``None``
             when it could not be read); the page's storage key and exported with the choices.
         warnings: lines shown at the top of the page.
-        kind: ``"classification"`` or ``"generative"`` (see :func:`page_kind`): how a card shows an
-            example and which choices it offers.
+        kind: the kind of run (:mod:`training_dynamics.kinds`), whose ``review_card`` says how a card
+            shows an example and which choices it offers; exported with the corrections.
     """
-    if kind not in (CLASSIFICATION, GENERATIVE):
-        raise ValueError(f"kind must be {CLASSIFICATION!r} or {GENERATIVE!r}, not {kind!r}")
+    card = kinds.get(kind).review_card()
     label_names = [str(n) for n in label_names]
     c = len(label_names)
     probs = np.asarray(issues["probabilities"].tolist(), dtype=np.float64)
@@ -152,15 +140,13 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
              "predicted": (issues["predicted"].to_numpy(np.int64) if "predicted" in issues else probs.argmax(1)).tolist(),
              "probabilities": np.round(probs, 4).tolist(),
              "region": issues["region"].fillna("").astype(str).tolist() if "region" in issues else [""] * n}
-    generative = kind == GENERATIVE
-    metrics_, flags = _columns(issues, score_name, GENERATIVE_FLAG_NAMES if generative else FLAG_NAMES)
-    warnings = [w for w in [*warnings, None if generative else label_warning(label_names)] if w]
+    metrics_, flags = _columns(issues, score_name, {**FLAG_NAMES, "is_label_issue": card["flag"]})
+    warnings = [w for w in [*warnings, label_warning(label_names) if card["warn_integer_labels"] else None] if w]
     key = dataset_fingerprint[:32] if dataset_fingerprint else "names-" + dataset_id(dataset, label_names)
-    what = "Response review" if generative else "Label review"
-    payload = {"title": title or f"{what}: {dataset or 'dataset'}", "dataset": dataset,
+    payload = {"title": title or f"{card['title']}: {dataset or 'dataset'}", "dataset": dataset,
                "dataset_fingerprint": dataset_fingerprint, "storage_key": "td-review:" + key,
                "label_names": label_names, "label_display": label_display(label_names), "kind": kind,
-               "separator": GENERATIVE_SEPARATOR if generative else None, "score_name": score_name,
+               "card": card, "score_name": score_name,
                "warnings": warnings, "items": items, "metrics": metrics_, "flags": flags, "map": None}
     if data_map is not None:
         payload["map"] = _map_payload(data_map, guids, max_map_points=max_map_points, seed=seed)
@@ -282,5 +268,5 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     payload = review_payload(issues, label_names=label_names, dataset=short_dataset_name(settings),
                              score_name=score_name, data_map=data_map, max_map_points=max_map_points, title=title,
                              dataset_fingerprint=fingerprint, warnings=warnings,
-                             kind=page_kind(settings, label_names))
+                             kind=kinds.of_meta(settings).name)  # exported with the corrections: apply finishes them by kind
     return write_review_page(output, payload)

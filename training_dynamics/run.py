@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from . import __version__, dynamics_file, fileio, metrics
+from . import __version__, binding, dynamics_file, fileio, kinds, metrics
+from .binding import Binding
 from .dynamics_file import Dynamics, DynamicsError
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metrics starts faster without it
@@ -124,6 +125,25 @@ class Run:
             raise FileNotFoundError(f"{where} (a run folder holds training_dynamics/; record one with "
                                     "`training-dynamics record` first)")
         return self
+
+    @property
+    def averaged_from(self) -> list["Run"] | None:
+        """The runs an averaged folder (``metrics --run_dir A B --output_dir F``) was averaged from, else ``None``."""
+        if self.dynamics_dir.is_dir():
+            return None
+        paths = self.metrics_settings().get("averaged_runs")
+        return [Run(p) for p in paths] if isinstance(paths, list) and paths else None
+
+    def recorded_runs(self) -> list["Run"]:
+        """The recorded runs behind this folder: itself, or the runs an averaged folder was averaged from
+        (so that an averaged folder is used like any run)."""
+        sources = self.averaged_from
+        if sources is None:
+            return [self.require()]
+        gone = [r for r in sources if not r.dynamics_dir.is_dir()]
+        if gone:
+            raise DynamicsError(f"{self.path} averages {gone[0].path}, which holds no recorded dynamics any more")
+        return sources
 
     # -- what the recording wrote -------------------------------------------------------------
     @cached_property
@@ -255,62 +275,73 @@ class Run:
                                               include_ci=include_ci)
         return pd.DataFrame(self.write_metrics(burn_out=burn_out, include_ci=include_ci, progress=progress)[0])
 
+    @property
+    def kind(self) -> kinds.Kind:
+        """What kind of run this is (recorded in its meta; classification when the meta says none)."""
+        return kinds.of_meta(self.meta)
+
     # -- the training data --------------------------------------------------------------------
-    def data(self, *, train_file: str | None = None, cache_dir: str | None = None) -> TextClassificationData:
-        """The training data the run was recorded on, from the source named in its meta.
+    @cached_property
+    def binding(self) -> Binding | None:
+        """The examples the run was recorded on (``None`` for a run recorded before bindings)."""
+        return Binding.read(self.dynamics_dir)
+
+    def data(self, *, train_file: str | None = None, cache_dir: str | None = None,
+             allow_changed: bool = False) -> TextClassificationData:
+        """The training data the run was recorded on, from the source named in its meta, checked
+        against the run's binding (:func:`binding.check`).
 
         ``train_file``: read the texts from this file instead (the data moved); columns and label
-        names still come from the meta.
+        names still come from the meta. ``allow_changed``: where examples changed since recording,
+        go on with the unchanged ones only (their guids are in ``data.excluded_guids``).
+
+        Raises:
+            DataChangedError: examples changed since recording (without ``allow_changed``).
         """
         src = dict(self.meta.get("data") or {})
         if train_file:
             src.update(train_file=str(train_file), task_name=None)
-        if self.meta.get("kind") == dynamics_file.GENERATIVE:
-            src["kind"] = dynamics_file.GENERATIVE
-        return load_source(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
-                           where=self.dynamics_dir / dynamics_file.META_NAME)
+        data = self.kind.load_data(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
+                                   where=self.dynamics_dir / dynamics_file.META_NAME)
+        return bind_data(data, self.binding, run=self.path, allow_changed=allow_changed)
 
     def texts(self, guids: Sequence[int], data: TextClassificationData | None = None) -> list[str]:
         """The display text of each of ``guids`` (pairs joined by `` [SEP] ``), from ``data`` or :meth:`data`."""
         return texts_for(guids, data if data is not None else self.data())
 
 
+def bind_data(data, recorded: Binding | None, *, run: str | os.PathLike, allow_changed: bool = False,
+              guids: Sequence | None = None):
+    """``data`` checked against a run's binding (see :func:`binding.check`); with ``allow_changed`` the
+    changed examples are left out of ``data.train`` and named in ``data.excluded_guids``."""
+    bad = binding.check(recorded, data, run=run, allow_changed=allow_changed,
+                        guids=None if guids is None else dynamics_file.as_guids(guids))
+    data.excluded_guids = np.asarray([], dtype=np.int64) if bad is None else bad
+    if bad is not None and len(bad):
+        keep = ~np.isin(dynamics_file.as_guids(data.train["guid"]), bad)
+        data.train = data.train.select(np.flatnonzero(keep))
+    return data
+
+
 def load_source(src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                 where: str | os.PathLike = "the settings") -> TextClassificationData:
-    """Load the data a recorded source names (``{"task_name" | "train_file", "text_columns",
-    "label_column", "max_train_samples"}``, as a run's meta or a ranking's settings hold it).
+    """Load the data a recorded source names (as a run's meta or a ranking's settings hold it), the
+    way its kind loads data (:meth:`kinds.Kind.load_data`; ``src["kind"]``, default classification).
 
     Raises:
         DataError: the source names no data, or its file is gone (the message suggests --train_file).
     """
-    from .data import DataError, load_text_classification
-
-    generative = src.get("kind") == dynamics_file.GENERATIVE
-    if not (src.get("train_file") or (src.get("task_name") and not generative)):
-        raise DataError(f"{where}: names no training data; pass --train_file")
-    if src.get("train_file") and not os.path.exists(src["train_file"]):
-        raise DataError(f"{src['train_file']}: the training file named in {where} is gone "
-                        "(moved?); pass --train_file with its new path")
-    if generative:
-        from .clm_data import load_generative_columns
-
-        return load_generative_columns(src["train_file"], src.get("text_columns"),
-                                       max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
-    return load_text_classification(
-        task_name=src.get("task_name"), train_file=src.get("train_file"), text_columns=src.get("text_columns"),
-        label_column=src.get("label_column"), label_names=label_names,
-        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+    return kinds.of_meta(src).load_data(src, label_names=label_names, cache_dir=cache_dir, where=where)
 
 
 def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
     """Texts of ``guids`` from the training set of ``data``; a one-line error for a guid it lacks."""
     import pandas as pd
 
-    from .data import DataError, example_texts
+    from .data import DataError
 
     guids = dynamics_file.as_guids(guids)
-    texts = pd.Series(example_texts(data.train, data.text_columns, separator=getattr(data, "separator", None)),
-                      index=dynamics_file.as_guids(data.train["guid"]))
+    texts = pd.Series(kinds.of_meta(data.source).display_texts(data), index=dynamics_file.as_guids(data.train["guid"]))
     missing = ~np.isin(guids, texts.index.to_numpy())
     if missing.any():
         raise DataError(f"guid {guids[missing][0]} of the dynamics is not in the training data "
@@ -416,9 +447,14 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
             if burn_out or include_ci:
                 raise ValueError(f"{path}: --burn_out and --include_ci need recorded dynamics "
                                  f"({dynamics_file.DYNAMICS_SUBDIR}/); {METRICS_NAME} alone is used as it is")
-            logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
+            runs = Run(path).averaged_from
+            if runs is None:
+                logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
             df = read_metrics_file(path / METRICS_NAME)
             num_epochs = num_epochs or _settings_epochs(path)
+            if runs is not None:
+                df.attrs["num_runs"] = len(runs)  # averaged: correctness is a mean count
+                label_names = Run(path).metrics_settings().get("label_names")
         else:
             raise FileNotFoundError(f"{path}: neither {dynamics_file.DYNAMICS_SUBDIR}/ nor {METRICS_NAME} found")
         task, model = path.resolve().parent.name, path.resolve().name

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio
-from .dynamics_file import as_guids, guid_list
+from .ids import as_guids, guid_list
 
 logger = logging.getLogger(__name__)
 

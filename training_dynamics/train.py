@@ -18,8 +18,10 @@ from . import dynamics_file, fileio, selection
 from .cli.args import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
 from .data import DataError, check_trainable, tokenize
 from .glue_metrics import classification_metrics
-from .record import DynamicsTrainer, check_dynamics_dir
-from .run import model_run_name
+from .binding import bind
+from .record import DynamicsTrainer
+from .run_writer import RunWriter
+from .run import Run, bind_data, model_run_name
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,13 @@ def selection_filter(model_args: ModelArguments, data_args: DataArguments, dy_ar
     if sel_args.record and run_dir(data_args, model_args, rec_args).resolve() == source:
         raise ValueError(f"{path}: recording this run would overwrite the dynamics it was selected from; pass --dy_model_name")
 
-    def keep(train):
-        kept = selection.select_guids(train, guids, where=f"{path}: region {region!r}")
+    def keep(data):
+        if dynamics_file.dynamics_dir(source).is_dir():  # selected from a run: its rows name these examples?
+            bind_data(data, Run(source).binding, run=source, allow_changed=sel_args.allow_changed_data, guids=guids)
+        train = data.train
+        excluded = set(getattr(data, "excluded_guids", np.asarray([])).tolist())
+        chosen = [g for g in guids if g not in excluded]
+        kept = selection.select_guids(train, chosen, where=f"{path}: region {region!r}")
         logger.info("training on region %r of %s: %d of %d examples", region, path, len(kept), len(train))
         if training_args.should_save:
             with fileio.atomic_write(Path(training_args.output_dir) / "data_selection.json") as fh:
@@ -137,8 +144,8 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
                   training_args, *, train_filter=None, record: bool = True):
     """Load data, tokenizer and model, and return a ready :class:`DynamicsTrainer`.
 
-    ``train_filter``: optional callable ``Dataset -> Dataset`` applied to the loaded training set
-    (guids already assigned), e.g. to keep a selected region.
+    ``train_filter``: optional callable ``data -> Dataset`` that returns the training set to use from
+    the loaded data (guids already assigned), e.g. a selected region.
     ``record=False``: a plain ``transformers.Trainer`` that records nothing.
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
@@ -149,7 +156,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
 
         data = with_threshold_samples(data, seed=training_args.seed)
         model_args = replace(model_args, ignore_mismatched_sizes=True)  # a C-class head gets a (C+1)th class
-    train = train_filter(data.train) if train_filter else data.train  # (a selection's own errors come first)
+    train = train_filter(data) if train_filter else data.train  # (a selection's own errors come first)
     if len(train) == 0:
         raise DataError("no training examples left to train on")
     check_trainable(data, data.source.get("train_file", data_args.task_name), max_train_samples=data_args.max_train_samples)
@@ -184,9 +191,16 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         model=model, args=training_args, train_dataset=train_tok, eval_dataset=val_tok,
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics if val_tok is not None else None,
-        dynamics_dir=dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
+        writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
         overwrite_dynamics=dy_args.overwrite_dynamics)
+
+
+def _binding(data, train):
+    """The binding of the examples trained on (``train``: the loaded set, maybe a selected region of it)."""
+    from dataclasses import replace as dc_replace
+
+    return bind(dc_replace(data, train=train))
 
 
 def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
@@ -199,7 +213,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     from .record_clm import CausalLMDynamicsTrainer
 
     data = data_args.load(cache_dir=model_args.cache_dir)
-    train = train_filter(data.train) if train_filter else data.train
+    train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training examples left to train on")
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
@@ -227,7 +241,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
             "label_names": list(LABEL_NAMES), "model_name_or_path": model_args.model_name_or_path,
             "seed": training_args.seed, "max_seq_length": data_args.max_seq_length}
     return CausalLMDynamicsTrainer(
-        train_dataset=train_tok, dynamics_dir=dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
+        train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
         overwrite_dynamics=dy_args.overwrite_dynamics, **kwargs)
 
@@ -247,8 +261,6 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     then off unless ``--record_dynamics``. Returns the evaluation metrics (empty without a
     validation set). ``builder``: :func:`build_trainer` (default) or :func:`build_clm_trainer`.
     """
-    from transformers import set_seed
-
     check_training_length(training_args)
     record = True
     if sel_args is not None:
@@ -260,11 +272,22 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume.lower() in ("last", "true"):
         resume = True  # the newest checkpoint-* in --output_dir
-    if record and resume is None:  # before loading anything
-        check_dynamics_dir(dynamics_file.dynamics_dir(run_dir(data_args, model_args, dy_args)),
-                           overwrite=dy_args.overwrite_dynamics)
+    writer = RunWriter(run_dir(data_args, model_args, dy_args))
+    if record and training_args.process_index == 0:  # before loading anything: the folder is this run's
+        writer.acquire()
+    try:
+        if record and resume is None:
+            writer.check_new(overwrite=dy_args.overwrite_dynamics)
+        return _train(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record,
+                      resume=resume, builder=builder or build_trainer)
+    finally:
+        writer.release()
+
+
+def _train(model_args, data_args, dy_args, training_args, *, train_filter, record: bool, resume, builder) -> dict:
+    from transformers import set_seed
+
     set_seed(training_args.seed)
-    builder = builder or build_trainer
     trainer = builder(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()

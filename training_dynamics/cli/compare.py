@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics compar
     from .. import compare, plots
 
     weak, strong = _load(args.weak_dir, args, metric_args), _load(args.strong_dir, args, metric_args)
+    if weak.run is not None and strong.run is not None:  # joined by guid: the same examples under each?
+        from ..binding import compare as compare_bindings
+
+        compare_bindings(weak.run.binding, strong.run.binding, names=(args.weak_dir, args.strong_dir))
+    compare.to_label_order(strong, weak.label_names)
     w, s = compare.align_runs(weak.df, strong.df, intersection=args.intersection,
                               where=f"{args.weak_dir} vs {args.strong_dir}")
     if weak.num_epochs != strong.num_epochs:

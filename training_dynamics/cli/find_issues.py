@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..binding import ALLOW_HELP
 from .args import DataArguments, ProgressArguments, RegionArguments
 from .common import parse, setup_logging
 
@@ -32,6 +33,7 @@ class FindIssuesArguments:
     source: Literal["model", "dynamics"] = field(metadata={"help": "Score with a trained model, or from recorded dynamics."})
     output_dir: str = field(metadata={"help": "Where label_issues.jsonl, label_issues.csv and label_issues_settings.json go."})
     top_k: int | None = field(default=None, metadata={"help": "Keep only the K most suspicious examples (default: all)."})
+    allow_changed_data: bool = field(default=False, metadata={"help": ALLOW_HELP})
     run_dir: list[str] | None = field(default=None, metadata={"aliases": ["--model_dir"], "help": "Recorded run "
                                       "folder(s) dy_log/<task>/<model>; several runs of the same data (seeds or models) "
                                       "are averaged. Required for --source dynamics; with --source model they add "
@@ -95,23 +97,22 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     if args.source == "model" and not data_args.given:
         raise ValueError("--source model needs --task_name or --train_file")
     setup_logging()
-    from .. import decision
+    from .. import decision, kinds
     from .. import label_errors as le
     from ..run import Run
 
     show = not progress.disable_tqdm
-    runs = [Run(path).require() for path in args.run_dir or []]
-    generative = any(r.meta.get("kind") == "generative" for r in runs)
-    if generative and data_args.given:  # a prompt/response file (e.g. moved): read as the run reads its data
-        data = runs[0].data(train_file=data_args.train_file, cache_dir=model_args.cache_dir)
+    runs = [r for path in args.run_dir or [] for r in Run(path).recorded_runs()]  # an averaged folder: its runs
+    kind = kinds.of_runs(runs)
+    if runs and (data_args.train_file or (not data_args.given and runs[0].meta.get("data"))):
+        # the run's own data (or its moved file, read with the recorded columns), checked against its binding
+        data = runs[0].data(train_file=data_args.train_file, cache_dir=model_args.cache_dir,
+                            allow_changed=args.allow_changed_data)
     else:
         data = data_args.load(cache_dir=model_args.cache_dir) if data_args.given else None
-    rule = args.decision or (decision.DEFAULT_GENERATIVE_DECISION if generative else decision.DEFAULT_DECISION)
-    if generative and (args.source == "model" or rule in ("rank_count", "confident_learning", "aum_threshold")):
-        what = "--source model scores a classifier" if args.source == "model" else f"--decision {rule} counts label errors between classes"
-        raise ValueError(f"{runs[0].path} is a generative run (responses, no classes): {what}; use --source dynamics "
-                         "with --decision score_mixture (its default), loss_mixture, aum_mixture or none")
-    settings = {"source": args.source, "top_k": args.top_k, **({"kind": "generative"} if generative else {})}
+    rule = args.decision or kind.default_decision
+    kind.check_decision(rule, source=args.source, where=str(runs[0].path) if runs else "the data")
+    settings = {"source": args.source, "top_k": args.top_k, "kind": kind.name}
     if args.source == "model":
         regions = le.region_labels(runs[0], burn_out=args.burn_out, proportion=region_args.proportion) if runs else None
         df = le.issues_from_model(data, model_args.model_name_or_path, batch_size=model_args.per_device_eval_batch_size,
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
         settings.update(score_name=le.DYNAMICS_SCORES[args.score][0], score=args.score, burn_out=args.burn_out,
                         data=source, dataset=le.dataset_name(source),
                         model_name_or_path=runs[0].meta.get("model_name_or_path"))
+    if data is not None and len(getattr(data, "excluded_guids", ())):
+        settings["left_out_changed"] = len(data.excluded_guids)  # changed since recording (--allow_changed_data)
     if runs:
         settings.update(run_dir=str(runs[0].path.resolve()), proportion=region_args.proportion)
         if len(runs) > 1:
@@ -147,5 +150,5 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     top = df.head(5)
     logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
     if dec is not None:
-        print(dec.describe(df.attrs["label_names"], generative=generative))
+        print(kind.describe_decision(dec, df.attrs["label_names"]))
     return 0

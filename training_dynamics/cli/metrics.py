@@ -30,6 +30,9 @@ class MetricsRunArguments:
     output_dir: str | None = field(default=None, metadata={"help": "Where the averaged td_metrics.jsonl and "
                                    "td_metrics_settings.json of several runs go (required with several --run_dir)."})
 
+    common_epochs: bool = field(default=False, metadata={"help": "With several --run_dir of different lengths: "
+                                "average the first E epochs of each, E = the fewest any run recorded (else refused)."})
+
     def __post_init__(self):
         if len(self.run_dir) > 1 and not self.output_dir:
             raise ValueError("several --run_dir are averaged into --output_dir: give --output_dir")
@@ -38,20 +41,28 @@ class MetricsRunArguments:
 
 
 def write_averaged(run_dirs: list[str], output_dir: str, *, burn_out: int | None, include_ci: bool,
-                   progress: bool) -> dict:
+                   progress: bool, common_epochs: bool = False) -> dict:
     """Average several runs' metrics (training_dynamics.multirun) and write them into ``output_dir``."""
     from pathlib import Path
 
     from .. import __version__, fileio
+    from ..errors import OutputError
     from ..multirun import average_runs
     from ..run import METRICS_NAME, SETTINGS_NAME, Run
 
     runs = [Run(p).require() for p in run_dirs]
-    cols, _ = average_runs(runs, burn_out=burn_out, include_ci=include_ci, progress=progress)
     out = Path(output_dir)
+    for run in runs:
+        if out.resolve() == run.path.resolve() or run.path.resolve() in out.resolve().parents:
+            raise OutputError(f"--output_dir {out} is inside the run {run.path}, one of the runs averaged: its own "
+                              "td_metrics.jsonl would be replaced by the average; choose another --output_dir")
+    cols, _ = average_runs(runs, burn_out=burn_out, include_ci=include_ci, progress=progress,
+                           common_epochs=common_epochs)
+    epochs = burn_out or min(r.num_epochs for r in runs)
     out.mkdir(parents=True, exist_ok=True)
     fileio.write_jsonl_columns(out / METRICS_NAME, cols)
-    fileio.write_json(out / SETTINGS_NAME, {"averaged_runs": [str(r.path.resolve()) for r in runs], "burn_out": burn_out,
+    fileio.write_json(out / SETTINGS_NAME, {"averaged_runs": [str(r.path.resolve()) for r in runs], "burn_out": epochs,
+                                            "num_runs": len(runs),
                                             "include_ci": include_ci, "num_examples": len(cols["guid"]),
                                             "label_names": runs[0].label_names, "version": __version__,
                                             "columns": list(cols)})
@@ -70,7 +81,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
 
     if len(run_args.run_dir) > 1:
         write_averaged(run_args.run_dir, run_args.output_dir, burn_out=metric_args.burn_out,
-                       include_ci=metric_args.include_ci, progress=not progress.disable_tqdm)
+                       include_ci=metric_args.include_ci, progress=not progress.disable_tqdm,
+                       common_epochs=run_args.common_epochs)
         return 0
     run = Run(run_args.run_dir[0]).require()
     cols, summary = run.write_metrics(burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..binding import ALLOW_HELP
 from ..selection import USUAL_ASCENDING
 from .args import MetricsArguments, RegionArguments
 from .common import parse, setup_logging
@@ -65,6 +66,7 @@ class SelectArguments:
     output_dir: str | None = field(default=None, metadata={"help": "Where the indices files go (default: the run folder)."})
     write_data: bool = field(default=False, metadata={"help": "Also write each selection's rows (text, label name, guid) "
                              "to <output_dir>/selected_data/<name>.jsonl, a file --train_file accepts."})
+    allow_changed_data: bool = field(default=False, metadata={"help": ALLOW_HELP})
 
     def __post_init__(self):
         if (self.worst or self.both_ends or self.fractions) and not self.metric:
@@ -104,14 +106,14 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     if src.metrics_file:
         df = load_metrics(src.metrics_file).df
     else:
-        df = Run(folder).require().metrics(burn_out=metric_args.burn_out, include_ci=metric_args.include_ci)
+        df = load_metrics(folder, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci).df
     if args.metric in (None, "variability"):
         selection.refuse_constant_variability(df, "the ambiguous region" if args.metric is None
                                               else "a selection by variability")
     for q in fractions if args.metric else [region_args.proportion]:
         if selection.selection_size(len(df), q) == 0:
             raise ValueError(f"a fraction of {q:g} of {len(df)} examples selects none; choose a larger one")
-    data = Run(folder).data() if args.write_data else None  # fail before writing anything
+    data = Run(folder).recorded_runs()[0].data(allow_changed=args.allow_changed_data) if args.write_data else None  # fail before writing
     n = len(df)
     common = {"run_dir": str(folder), "metrics_file": src.metrics_file, "burn_out": metric_args.burn_out,
               "include_ci": metric_args.include_ci, "num_examples": n}
@@ -140,6 +142,11 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
         logger.info("wrote %s (%d of %d examples per region)", path, sizes["hard"], n)
     if data is not None:
         for name, guids in written.items():
+            if len(data.excluded_guids):
+                kept = [g for g in guids if g not in set(data.excluded_guids.tolist())]
+                logger.warning("%s: %d of its %d examples changed since recording and are left out of the data "
+                               "written", name, len(guids) - len(kept), len(guids))
+                guids = kept
             path = selection.write_selected_data(out / "selected_data" / f"{name}.jsonl", data.train, guids,
                                                  text_columns=data.text_columns, label_names=data.label_names,
                                                  with_label=not isinstance(data, GenerativeData))

@@ -11,15 +11,18 @@
  * and never replaces a choice made here later than it (updated_at). Exporting is a full snapshot, so
  * exporting often and loading any of the files later loses nothing.
  *
- * DATA.kind "generative": a card shows prompt and response, how well the model learned the response,
- * and keep / drop (exported as keep, and relabel to "other"); the other numbers are secondary.
+ * DATA.card (the run's kind's review_card, kinds.py) says how a card presents an example: with
+ * choices "keep_drop" (a generative run) it shows prompt and response, how well the model learned the
+ * response, and keep / drop (exported as keep, and relabel to "other"); the other numbers are secondary.
  */
 (function () {
   var DATA = JSON.parse(document.getElementById("td-data").textContent);
   var L = DATA.label_names, C = L.length, IT = DATA.items, N = IT.guid.length;
   var METRICS = DATA.metrics, FLAGS = DATA.flags, KEY = DATA.storage_key, PAGE = 50;
-  var GEN = DATA.kind === "generative", SHOW = DATA.label_display || L, SEP = DATA.separator;
-  var LEARNED = GEN ? METRICS.filter(function (m) { return m.name === "confidence"; })[0] : null;
+  // how a card presents an example: the run's kind's review_card (kinds.py)
+  var CARD = DATA.card || {choices: "classes", parts: null, separator: null, learned: null};
+  var GEN = CARD.choices === "keep_drop", SHOW = DATA.label_display || L, SEP = CARD.separator;
+  var LEARNED = CARD.learned ? METRICS.filter(function (m) { return m.name === CARD.learned; })[0] : null;
   var GUIDPOS = {};
   IT.guid.forEach(function (g, i) { GUIDPOS[g] = i; });
   var COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#9333ea", "#475569"];
@@ -192,9 +195,9 @@
     return s;
   }
   function buildText(pos) {  // a prompt/response pair as two labelled blocks; else the text as it is
-    var t = IT.text[pos], cut = GEN && SEP ? t.indexOf(SEP) : -1;
-    if (!GEN) return el("div", "text", t);
-    var box = el("div", "pair"), parts = cut < 0 ? [["text", t]] : [["prompt", t.slice(0, cut)], ["response", t.slice(cut + SEP.length)]];
+    var t = IT.text[pos], cut = CARD.parts && SEP ? t.indexOf(SEP) : -1;
+    if (!CARD.parts) return el("div", "text", t);
+    var box = el("div", "pair"), parts = cut < 0 ? [["text", t]] : [[CARD.parts[0], t.slice(0, cut)], [CARD.parts[1], t.slice(cut + SEP.length)]];
     parts.forEach(function (p) {
       var row = el("div", "part part-" + p[0]);
       row.appendChild(el("span", "part-name", p[0]));
@@ -391,7 +394,7 @@
       out.push([IT.rank[i], c]);
     }
     out.sort(function (a, b) { return a[0] - b[0]; });
-    return {dataset: DATA.dataset, dataset_fingerprint: DATA.dataset_fingerprint, label_names: L,
+    return {dataset: DATA.dataset, dataset_fingerprint: DATA.dataset_fingerprint, kind: DATA.kind, label_names: L,
             exported_at: new Date().toISOString(), corrections: out.map(function (x) { return x[1]; })};
   }
   var EXPORTED = KEY + ":exported", exportedAt = 0;
@@ -420,6 +423,8 @@
     var done = {taken: 0, same: 0, newer: 0, gone: 0, changed: 0, bad: 0};
     if (!obj || typeof obj !== "object" || !Array.isArray(obj.corrections))
       return showLoaded(name + " is not a corrections file (no \u201ccorrections\u201d list): nothing loaded.", true);
+    if (obj.kind && DATA.kind && obj.kind !== DATA.kind)
+      return showLoaded(name + " was made on a " + obj.kind + " run's page, this is a " + DATA.kind + " run's: nothing loaded.", true);
     if (Array.isArray(obj.label_names) && obj.label_names.join("\u0000") !== L.join("\u0000"))
       return showLoaded(name + " was made for other labels (" + obj.label_names.join(", ") + "): nothing loaded.", true);
     obj.corrections.forEach(function (c) {
