@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from training_dynamics import decision  # noqa: E402
 from training_dynamics.cli import setup_logging  # noqa: E402
-from training_dynamics.cli.args import DataArguments  # noqa: E402
+from training_dynamics.arguments import DataArguments  # noqa: E402
 
 logger = logging.getLogger("label_noise")
 NOISE_MODES = ("uniform", "class_conditional")

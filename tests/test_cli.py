@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT, run_cli, write_synthetic_dynamics
 from training_dynamics import cli
-from training_dynamics.cli import args as cli_args
+from training_dynamics import arguments as cli_args
 from training_dynamics.cli.common import parse
 from training_dynamics.data import DataError
 from training_dynamics.run import METRICS_NAME, Run, load_metrics, model_run_name

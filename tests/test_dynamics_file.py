@@ -241,7 +241,7 @@ def _truncated_last_line(run, dy, a):
 def _invalid_json(run, dy, a):
     p = dy / "dynamics_epoch_1.jsonl"
     edit_lines(p, lambda ls: ls[:1] + ['{"guid": 3, "logits_epoch_1": [0.1 0.2], "gold": 0}\n'] + ls[2:])
-    return [f"{p}: line 2: invalid JSON"]
+    return [f"{p}: line 2: not valid JSON"]
 
 
 def _wrong_key(run, dy, a):

@@ -14,7 +14,7 @@ from conftest import run_cli
 from training_dynamics import label_errors as le
 from training_dynamics import dynamics_file, selection
 from training_dynamics.run import METRICS_NAME, SETTINGS_NAME, Run
-from training_dynamics.cli.args import DataArguments
+from training_dynamics.arguments import DataArguments
 
 
 def _read_jsonl(path) -> pd.DataFrame:

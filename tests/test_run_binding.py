@@ -238,3 +238,18 @@ def test_compare_matches_classes_by_name_not_id(tmp_path):
     assert not any("different gold labels" in r.getMessage() for r in records)
     rows = _rows(next(out.glob("*.jsonl")))
     assert all(abs(r["delta_confidence"]) < 1e-6 for r in rows)  # the same logits, named the same way
+
+
+@pytest.mark.slow
+def test_retraining_on_a_region_of_a_changed_file_is_refused(recorded_run, demo_data, tiny_model, tmp_path):
+    rows = _rows(demo_data["train"])
+    run = _own_copy(recorded_run, demo_data, tmp_path)
+    run_cli("data_selection.py", "--run_dir", run)
+    train = Path(Run(run).meta["data"]["train_file"])
+    _write_rows(train, [{"sentence": "an inserted first row", "label": "positive"}, *rows])
+    proc = run_cli("run_glue_and_record_td.py", "--model_name_or_path", tiny_model, "--train_file", train,
+                   "--output_dir", tmp_path / "out", "--with_data_selection", "--data_selection_region", "hard",
+                   "--data_selection_file", run / "three_regions_data_indices.json", "--report_to", "none",
+                   "--num_train_epochs", 1, check=False)
+    assert proc.returncode == 2 and "changed since" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()

@@ -37,9 +37,18 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-DECISIONS = ("rank_count", "confident_learning", "loss_mixture", "aum_mixture", "score_mixture", "aum_threshold", "none")
+#: every rule, with what ``--help`` says of it (the command line's choices and help are built from this)
+RULES: dict[str, str] = {
+    "rank_count": "the top cleanlab-estimated-count of the ranking (the default for classification)",
+    "confident_learning": "cleanlab's flagged set",
+    "loss_mixture": "a two-Gaussian mixture on the loss",
+    "aum_mixture": "a two-Gaussian mixture on the AUM (dynamics only)",
+    "score_mixture": "a two-Gaussian mixture on the ranking's score (the default for a generative run's responses)",
+    "aum_threshold": "AUM below the threshold of --threshold_run_dir (a run with threshold samples)",
+    "none": "rank only",
+}
+DECISIONS = tuple(RULES)
 DEFAULT_DECISION = "rank_count"
-DEFAULT_GENERATIVE_DECISION = "score_mixture"  #: a generative run has one "class" (the response): nothing to count
 FAKE_CLASS = "__threshold__"
 
 

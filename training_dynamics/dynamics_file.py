@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .fileio import atomic_write, file_stat, numpy_view
+from .fileio import atomic_write, file_stat, loads_line, numpy_view
 from .ids import as_guids, guid_list  # noqa: F401  (the id type has its own module)
 
 logger = logging.getLogger(__name__)
@@ -393,14 +393,7 @@ def _read_jsonl_slow(path: Path, epoch: int) -> _EpochRows:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                what = f"column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-                if not line.endswith(b"\n"):
-                    raise DynamicsError(f"{path}: line {lineno}: truncated last line ({what}): "
-                                        "was the recording interrupted?") from None
-                raise DynamicsError(f"{path}: line {lineno}: invalid JSON at {what}") from None
+            rec = loads_line(line, where=f"{path}: line {lineno}", error=DynamicsError)
             if not isinstance(rec, dict):
                 raise DynamicsError(f"{path}: line {lineno}: not a JSON object")
             g = rec.get("guid")
@@ -480,11 +473,7 @@ def _read_generative(path: Path, epoch: int) -> _EpochRows:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    raise DynamicsError(f"{path}: line {lineno}: invalid JSON"
-                                        + ("" if line.endswith(b"\n") else " (truncated: was the recording interrupted?)")) from None
+                rec = loads_line(line, where=f"{path}: line {lineno}", error=DynamicsError)
                 missing = [k for k in ("guid", *names) if not isinstance(rec, dict) or k not in rec]
                 if missing:
                     raise DynamicsError(f"{path}: line {lineno}: no {missing[0]!r}")

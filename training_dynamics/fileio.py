@@ -140,3 +140,26 @@ def numpy_view(arr: Any, dtype: type) -> np.ndarray:
         return np.zeros(0, dtype)
     return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
+
+
+def loads_line(line: str | bytes, *, where: str, error: type[Exception] = ValueError) -> Any:
+    """One JSON value of a JSON lines file; ``error`` with one line naming ``where`` (e.g. ``file: line 7``)
+    when it is not valid JSON, is cut short (an interrupted write) or is nested too deeply to read."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise error(f"{where}: JSON nested too deeply to read") from None
+    except ValueError as exc:
+        what = f"column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        if not (line.endswith(b"\n") if isinstance(line, bytes) else line.endswith("\n")):
+            raise error(f"{where}: truncated last line ({what}): was the write interrupted?") from None
+        raise error(f"{where}: not valid JSON ({what})") from None
+
+
+def jsonl_records(path: str | os.PathLike, *, error: type[Exception] = ValueError) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` of every non-blank line of a JSON lines file (1-based line numbers); a bad
+    line raises ``error`` with one line naming the file and the line (:func:`loads_line`)."""
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                yield lineno, loads_line(line, where=f"{path}: line {lineno}", error=error)

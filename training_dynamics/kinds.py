@@ -27,6 +27,7 @@ import logging
 import os
 from typing import Sequence
 
+from .decision import DECISIONS
 from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
@@ -44,11 +45,11 @@ class Kind:
 
     name = CLASSIFICATION
     #: decisions of :mod:`decision` that apply to this kind, and the default
-    decisions: tuple[str, ...] = ("rank_count", "confident_learning", "loss_mixture", "aum_mixture", "score_mixture",
-                                  "aum_threshold", "none")
+    decisions: tuple[str, ...] = DECISIONS
     default_decision = "rank_count"
     scores_with_model = True  #: ``find-issues --source model`` applies
     example_noun = "label"  #: what a decision's summary counts ("labels wrong")
+    writes_labels = True  #: rows written as data (``select --write_data``) carry a label column
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
@@ -107,6 +108,7 @@ class GenerativeKind(Kind):
     default_decision = "score_mixture"
     scores_with_model = False
     example_noun = "response"
+    writes_labels = False  #: prompt, response and guid: what record-clm reads
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, selection
+from .data import DataError
 from .data import TextClassificationData, example_texts
 from .ids import as_guids
 from .metrics import log_softmax
@@ -339,15 +340,7 @@ def read_issues(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+    rows = [rec for _, rec in fileio.jsonl_records(path, error=DataError)]
     if not rows:
         raise ValueError(f"{path}: no examples")
     df = pd.DataFrame(rows)

@@ -383,14 +383,9 @@ def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
     try:
         df = pd.read_json(path, lines=True, dtype=False)
     except ValueError:
-        with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-        raise ValueError(f"{path}: not a jsonl file of metrics") from None
+        for _ in fileio.jsonl_records(path, error=DynamicsError):  # names the bad line
+            pass
+        raise DynamicsError(f"{path}: not a jsonl file of metrics") from None
     if not len(df):
         raise ValueError(f"{path}: no examples")
     missing = [c for c in ("guid", "confidence", "variability") if c not in df]

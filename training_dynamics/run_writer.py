@@ -163,6 +163,8 @@ class RunWriter:
         """
         if self._held:
             return self
+        missing = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
+        self._created = missing[-1] if missing else None  # removed again if the run writes nothing
         self.run_dir.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         for _ in range(3):
@@ -208,7 +210,23 @@ class RunWriter:
             return
         if self._owner and self._holder().get("pid") == os.getpid():
             self.lock_path.unlink(missing_ok=True)
+            self._remove_if_empty()
         self._held = self._owner = False
+
+    def _remove_if_empty(self) -> None:
+        """A run that wrote nothing leaves no folders behind (only those the lock created, and only empty)."""
+        top = getattr(self, "_created", None)
+        if top is None:
+            return
+        folder = self.run_dir
+        while True:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            if folder == top:
+                return
+            folder = folder.parent
 
     def __enter__(self) -> "RunWriter":
         return self.acquire()

@@ -1,6 +1,6 @@
 """Fine-tune a sequence classifier and record its training dynamics (``run_glue_and_record_td.py``).
 
-Shaped like transformers' ``run_glue.py``: the argument dataclasses (:mod:`training_dynamics.cli.args`)
+Shaped like transformers' ``run_glue.py``: the argument dataclasses (:mod:`training_dynamics.arguments`)
 and ``TrainingArguments`` in, a trained model and recorded dynamics out; loading and tokenisation
 live in :mod:`training_dynamics.data`.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dynamics_file, fileio, selection
-from .cli.args import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
+from .arguments import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
 from .data import DataError, check_trainable, tokenize
 from .glue_metrics import classification_metrics
 from .binding import bind
@@ -73,7 +73,7 @@ def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: Dynam
     model = dy_args.dy_model_name or model_run_name(model_args.model_name_or_path)
     if getattr(data_args, "threshold_samples", False) and not dy_args.dy_model_name:
         model += "_threshold"  # never over the run it gives a threshold to
-    return Path(dy_args.dy_log_dir) / task / model
+    return Run.at(dy_args.dy_log_dir, task, model).path
 
 
 class _HoldLoadReport(logging.Filter):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..data import split_list
-from .args import DataArguments
+from ..arguments import DataArguments
 from .common import parse, setup_logging
 
 

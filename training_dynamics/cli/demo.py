@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics demo")
     """Run the demo."""
     (args,) = parse((DemoArguments,), argv, prog=prog, doc=__doc__)
     setup_logging()
-    from ..demo import run_demo
+    from .demo_run import run_demo
 
     run_demo(args.output_dir, n_train=args.n_train, epochs=args.num_train_epochs, seed=args.seed,
              generative=args.generative)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..binding import ALLOW_HELP
-from .args import DataArguments, ProgressArguments, RegionArguments
+from ..decision import DECISIONS, RULES
+from ..arguments import DataArguments, ProgressArguments, RegionArguments
 from .common import parse, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -42,14 +43,9 @@ class FindIssuesArguments:
         "help": "Dynamics source: rank by low confidence (score = 1-confidence), low AUM (-aum), high mean loss "
                 "over epochs, or rank_mean (the mean of the confidence and AUM ranks)."})
     burn_out: int | None = field(default=None, metadata={"help": "Use only the first N epochs of the dynamics (default: all)."})
-    decision: Literal["rank_count", "confident_learning", "loss_mixture", "aum_mixture", "score_mixture",
-                      "aum_threshold", "none"] | None = field(
-        default=None, metadata={"help": "Which labels to flag (is_label_issue): rank_count (the top "
-                                "cleanlab-estimated-count of the ranking; the default), confident_learning (cleanlab's "
-                                "flagged set), loss_mixture / aum_mixture / score_mixture (two-Gaussian mixture on the "
-                                "loss / on the AUM, dynamics only / on the ranking's score; score_mixture is the "
-                                "default for a generative run's responses), aum_threshold "
-                                "(AUM below the threshold of --threshold_run_dir) or none."})
+    decision: str | None = field(
+        default=None, metadata={"choices": DECISIONS, "help": "Which labels to flag (is_label_issue): " + "; ".join(
+            f"{name}: {text}" for name, text in RULES.items()) + "."})
     count_epochs: int | None = field(default=None, metadata={"help": "--decision rank_count from dynamics: estimate "
                                      "the count from the probabilities of the first N epochs (default: the first half, "
                                      "rounded up, before the model fits the wrong labels)."})
@@ -97,58 +93,28 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     if args.source == "model" and not data_args.given:
         raise ValueError("--source model needs --task_name or --train_file")
     setup_logging()
-    from .. import decision, kinds
-    from .. import label_errors as le
+    from ..issues import find_label_issues
     from ..run import Run
 
-    show = not progress.disable_tqdm
     runs = [r for path in args.run_dir or [] for r in Run(path).recorded_runs()]  # an averaged folder: its runs
-    kind = kinds.of_runs(runs)
+    data = None
     if runs and (data_args.train_file or (not data_args.given and runs[0].meta.get("data"))):
         # the run's own data (or its moved file, read with the recorded columns), checked against its binding
         data = runs[0].data(train_file=data_args.train_file, cache_dir=model_args.cache_dir,
                             allow_changed=args.allow_changed_data)
-    else:
-        data = data_args.load(cache_dir=model_args.cache_dir) if data_args.given else None
-    rule = args.decision or kind.default_decision
-    kind.check_decision(rule, source=args.source, where=str(runs[0].path) if runs else "the data")
-    settings = {"source": args.source, "top_k": args.top_k, "kind": kind.name}
-    if args.source == "model":
-        regions = le.region_labels(runs[0], burn_out=args.burn_out, proportion=region_args.proportion) if runs else None
-        df = le.issues_from_model(data, model_args.model_name_or_path, batch_size=model_args.per_device_eval_batch_size,
-                                  max_seq_length=model_args.max_seq_length, device=model_args.device,
-                                  trust_label_order=model_args.trust_label_order, regions=regions,
-                                  cache_dir=model_args.cache_dir, progress=show)
-        settings.update(score_name="loss", model_name_or_path=model_args.model_name_or_path, data=data.source,
-                        dataset=le.dataset_name(data.source))
-    else:
-        df = le.issues_from_dynamics(runs, score=args.score, burn_out=args.burn_out, proportion=region_args.proportion,
-                                     data=data, progress=show)
-        source = data.source if data is not None else runs[0].meta.get("data", {})
-        settings.update(score_name=le.DYNAMICS_SCORES[args.score][0], score=args.score, burn_out=args.burn_out,
-                        data=source, dataset=le.dataset_name(source),
-                        model_name_or_path=runs[0].meta.get("model_name_or_path"))
-    if data is not None and len(getattr(data, "excluded_guids", ())):
-        settings["left_out_changed"] = len(data.excluded_guids)  # changed since recording (--allow_changed_data)
-    if runs:
-        settings.update(run_dir=str(runs[0].path.resolve()), proportion=region_args.proportion)
-        if len(runs) > 1:
-            settings["run_dirs"] = [str(r.path.resolve()) for r in runs]
-    threshold = None
-    if rule == "aum_threshold":
-        threshold = decision.aum_threshold_from_run(Run(args.threshold_run_dir).require(), burn_out=args.burn_out)
-    counted = None
-    if rule == "rank_count" and args.source == "dynamics":
-        counted = le.count_probabilities(runs, count_epochs=args.count_epochs, burn_out=args.burn_out)
-        settings["count_epochs"] = counted[2]
-    df, dec = decision.decide_table(df, rule, threshold=threshold, count_probabilities=counted[:2] if counted else None)
-    if args.top_k is not None:
-        df = df.head(args.top_k).copy()
-    settings["label_names"] = df.attrs["label_names"]
-    settings["decision"] = dec.summary(df.attrs["label_names"]) if dec is not None else {"rule": "none"}
-    le.write_issues(df, args.output_dir, settings)
-    top = df.head(5)
+    elif data_args.given:
+        data = data_args.load(cache_dir=model_args.cache_dir)
+    found = find_label_issues(
+        runs=runs, data=data, source=args.source, score=args.score, rule=args.decision, burn_out=args.burn_out,
+        proportion=region_args.proportion, count_epochs=args.count_epochs, top_k=args.top_k,
+        threshold_run=Run(args.threshold_run_dir) if args.threshold_run_dir else None,
+        model_name_or_path=model_args.model_name_or_path, batch_size=model_args.per_device_eval_batch_size,
+        max_seq_length=model_args.max_seq_length, device=model_args.device,
+        trust_label_order=model_args.trust_label_order, cache_dir=model_args.cache_dir,
+        progress=not progress.disable_tqdm)
+    found.write(args.output_dir)
+    top = found.table.head(5)
     logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
-    if dec is not None:
-        print(kind.describe_decision(dec, df.attrs["label_names"]))
+    if found.decision is not None:
+        print(found.describe())
     return 0

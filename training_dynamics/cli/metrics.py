@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .args import MetricsArguments, ProgressArguments
+from ..arguments import MetricsArguments, ProgressArguments
 from .common import parse, setup_logging
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .args import MapSourceArguments, MetricsArguments
+from ..arguments import MapSourceArguments, MetricsArguments
 from .common import headless_matplotlib, parse, setup_logging
 
 logger = logging.getLogger(__name__)

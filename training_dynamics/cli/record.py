@@ -73,7 +73,7 @@ def _parser(prog: str, data_class=None, doc: str = __doc__):
     """
     from transformers import TrainingArguments
 
-    from .args import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
+    from ..arguments import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
 
     TrainingArguments._argument_group_name = TRAINING_GROUP
     try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record-clm") -> int:
     """Train, record, save the model, evaluate."""
     from ..train import build_clm_trainer
-    from .args import GenerativeDataArguments
+    from ..arguments import GenerativeDataArguments
     from .record import main as record_main
 
     return record_main(argv, prog=prog, data_class=GenerativeDataArguments, doc=__doc__, builder=build_clm_trainer)

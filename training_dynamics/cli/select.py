@@ -20,7 +20,7 @@ from typing import Literal
 
 from ..binding import ALLOW_HELP
 from ..selection import USUAL_ASCENDING
-from .args import MetricsArguments, RegionArguments
+from ..arguments import MetricsArguments, RegionArguments
 from .common import parse, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,9 @@ class SelectSourceArguments:
         if self.run_dir:
             return Path(self.run_dir)
         if self.task_name and self.model_name:
-            return Path(self.dy_log_dir) / self.task_name / self.model_name
+            from ..run import Run
+
+            return Run.at(self.dy_log_dir, self.task_name, self.model_name).path
         return Path(self.metrics_file).parent
 
 
@@ -93,9 +95,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     src, metric_args, region_args, args = parse((SelectSourceArguments, MetricsArguments, RegionArguments,
                                                  SelectArguments), argv, prog=prog, doc=__doc__)
     setup_logging()
-    from .. import selection
+    from .. import kinds, selection
     from ..run import Run, load_metrics
-    from ..clm_data import GenerativeData
 
     if src.metrics_file and (metric_args.burn_out is not None or metric_args.include_ci):
         logger.warning("--burn_out / --include_ci are ignored with --metrics_file (its metrics are used as they are)")
@@ -149,6 +150,6 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
                 guids = kept
             path = selection.write_selected_data(out / "selected_data" / f"{name}.jsonl", data.train, guids,
                                                  text_columns=data.text_columns, label_names=data.label_names,
-                                                 with_label=not isinstance(data, GenerativeData))
+                                                 with_label=kinds.of_meta(data.source).writes_labels)
             logger.info("wrote %s (%d rows)", path, len(guids))
     return 0

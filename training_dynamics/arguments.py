@@ -1,4 +1,5 @@
-"""Argument dataclasses shared by the commands, so that each flag is declared once.
+"""Argument dataclasses of the library and its commands (as transformers keeps ``TrainingArguments`` in the
+library): each flag is declared once, and the command line imports them from here.
 
 Flag names follow Hugging Face's (``--output_dir``, ``--disable_tqdm``, ``--seed``,
 ``--per_device_eval_batch_size``); the original project's names stay as aliases (``--model_dir``,
@@ -12,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..binding import ALLOW_HELP
-from ..data import load_text_classification, split_list
+from .binding import ALLOW_HELP
+from .data import load_text_classification, split_list
 
 
 def _check_positive(**values: int | None) -> None:
@@ -198,7 +199,7 @@ class GenerativeDataArguments:
 
     def load(self, *, cache_dir: str | None = None):
         """Load and check the data (:func:`training_dynamics.clm_data.load_generative`)."""
-        from ..clm_data import load_generative
+        from .clm_data import load_generative
 
         return load_generative(train_file=self.train_file, validation_file=self.validation_file,
                                prompt_column=self.prompt_column, response_column=self.response_column,

@@ -24,7 +24,7 @@ LEARNING_RATE = {"weak": "3e-3", "strong": "1e-3"}
 
 def _run(command: str, *args) -> None:
     """Run one ``training-dynamics`` command in this process, logging it as a user would type it."""
-    from .cli import run_command
+    from . import run_command
 
     argv = [str(a) for a in args]
     logger.info("$ %s", " ".join(shlex.quote(c) for c in ["training-dynamics", command, *argv]))
@@ -37,7 +37,7 @@ def _run(command: str, *args) -> None:
 
 def prepare(out: Path, *, n_train: int, seed: int) -> tuple[dict[str, Path], dict[str, Path]]:
     """Write the demo dataset and the two tiny models (skipped when already there)."""
-    from .demo_data import build_tiny_bert, write_demo_dataset
+    from ..demo_data import build_tiny_bert, write_demo_dataset
 
     data_dir = out / "data"
     if not (data_dir / "train_truth.jsonl").exists():
@@ -92,7 +92,7 @@ GENERATIVE_TASK = "instructions"
 def run_generative_demo(out: Path, *, n_train: int = 800, epochs: int = 8, seed: int = 42) -> Path:
     """Prompt/response pairs with 10% planted bad responses (the response of another prompt), a tiny
     GPT-2 from a config, and record-clm, metrics, plot, find-issues and review on it."""
-    from .demo_data import build_tiny_gpt2, write_generative_demo
+    from ..demo_data import build_tiny_gpt2, write_generative_demo
 
     data_dir, model = out / "data", out / "models" / "tiny-gpt2"
     if not (data_dir / "train_truth.jsonl").exists():
