@@ -15,6 +15,7 @@ from training_dynamics import corrections as co
 from training_dynamics import dynamics_file
 from training_dynamics.corrections import write_corrected
 from training_dynamics.data import load_text_classification
+from training_dynamics.errors import OutputError
 
 SCRIPT = "apply_corrections.py"
 BIG = 2 ** 60
@@ -214,10 +215,10 @@ def test_unsure_keep_or_drop(tmp_path):
      "is inside --save_to_disk"),
     ("output is another existing file", ["--output", "{tmp}/notes/todo.txt"], "--output must end with one of"),
     ("output is an existing dataset of the user", ["--output", "{tmp}/data/other.jsonl"],
-     "exists and was not written by apply_corrections.py"),
+     "exists and was not written by `training-dynamics apply`"),
     ("output is an existing dataset of the user, overwrite asked", ["--output", "{tmp}/data/other.csv",
                                                                     "--overwrite_output_dir"],
-     "exists and was not written by apply_corrections.py"),
+     "exists and was not written by `training-dynamics apply`"),
 ])
 def test_outputs_never_destroy_inputs_or_other_files(tmp_path, case, flags, message):
     """Each refusal: exit 2, one line naming how to proceed, and not one byte changed or added."""
@@ -284,7 +285,7 @@ def test_overwrite_output_dir_replaces_only_an_earlier_output_file(tmp_path):
 
 def test_check_outputs_in_process(tmp_path):
     (tmp_path / "d.jsonl").mkdir()
-    with pytest.raises(co.CorrectionsError, match="is a folder; give a file name"):
+    with pytest.raises(OutputError, match="is a folder; give a file name"):
         co.check_outputs(output=tmp_path / "d.jsonl")
     with pytest.raises(co.CorrectionsError, match="unsupported extension '.txt'"):
         write_corrected(pd.DataFrame({"a": [1]}), output=tmp_path / "x.txt")

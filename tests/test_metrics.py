@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, run_cli, write_synthetic_dynamics
 
-from training_dynamics import dynamics_file, metrics
+from training_dynamics import dynamics_file, metrics, streaming
 from training_dynamics.metrics import COLUMNS, compute_td_metrics
 from training_dynamics.run import METRICS_NAME, SETTINGS_NAME, SUMMARY_NAME, Run
 from training_dynamics.dynamics_file import Dynamics, DynamicsError
@@ -332,9 +332,9 @@ def test_load_td_metrics_reuses_fresh_and_recomputes_stale(synthetic_dynamics, m
     pd.testing.assert_frame_equal(first, compute_td_metrics(dynamics_file.read_dynamics(dynamics_file.dynamics_dir(run))))
     assert Run(run).metrics_are_fresh()
 
-    real_read = dynamics_file.read_dynamics
+    real_read = streaming.stream_metrics
     calls = []
-    monkeypatch.setattr(dynamics_file, "read_dynamics", lambda *a, **k: calls.append(1) or real_read(*a, **k))
+    monkeypatch.setattr(streaming, "stream_metrics", lambda *a, **k: calls.append(1) or real_read(*a, **k))
     again = Run(run).metrics()
     assert calls == []  # read back from td_metrics.jsonl, not recomputed
     pd.testing.assert_frame_equal(again, first, check_exact=True)  # floats are written exactly

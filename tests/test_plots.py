@@ -175,6 +175,35 @@ def test_interactive_page_keeps_dataset_text_inert(tmp_path):
     assert sorted(zip(data["guid"], data["x"])) == sorted(zip(map(str, df["guid"]), df["variability"].round(4)))
 
 
+def test_density_map_from_the_threshold_on(monkeypatch, tmp_path):
+    """Above DENSITY_FROM points (or when asked) the map is hexagons counting every example, not markers."""
+    import json
+    import re
+
+    from matplotlib.collections import PolyCollection
+
+    df = metrics_df(n=500, epochs=4)
+    fig = plots.plot_data_map(df, num_epochs=4)  # below the threshold: markers
+    assert scatter_points(fig.axes[0]) == 500
+    monkeypatch.setattr(plots, "DENSITY_FROM", 400)
+    fig = plots.plot_data_map(df, num_epochs=4, show_hist=True, facet_by_gold=True)
+    for ax, g in zip(fig.axes[:2], (0, 1)):
+        hexes = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(hexes) == 1 and hexes[0].get_array().sum() > 0
+        assert not any(type(c).__name__ == "PathCollection" for c in ax.collections)
+    counts = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)][0].get_array()
+    assert np.isclose(counts.sum(), (df["gold"] == 0).sum())  # each example counted once (bins="log" keeps counts)
+    assert any("examples per hexagon" in a.get_ylabel() for a in fig.axes)
+    assert scatter_points(plots.plot_data_map(df, num_epochs=4, style="scatter").axes[0]) == 500  # forced
+    with pytest.raises(ValueError, match="unknown map style"):
+        plots.plot_data_map(df, num_epochs=4, style="dots")
+    monkeypatch.setattr(plots, "INTERACTIVE_MAX_POINTS", 100)  # the interactive page samples
+    page = plots.write_interactive_html(df, tmp_path / "m.html", num_epochs=4).read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="td-data">(.*?)</script>', page, re.S).group(1))
+    assert len(data["x"]) == 100 and "Showing 100 of 500 examples" in page
+    plt.close("all")
+
+
 # --------------------------------------------------------------------------- CLI
 @pytest.mark.slow
 def test_cli_on_recorded_dynamics(synthetic_dynamics, tmp_path):

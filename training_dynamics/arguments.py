@@ -15,17 +15,18 @@ from typing import Literal
 
 from .binding import ALLOW_HELP
 from .data import load_text_classification, split_list
+from .errors import TrainingDynamicsError
 
 
 def _check_positive(**values: int | None) -> None:
     for name, v in values.items():
         if v is not None and v < 1:
-            raise ValueError(f"--{name} must be >= 1, not {v}")
+            raise TrainingDynamicsError(f"--{name} must be >= 1, not {v}")
 
 
 def _check_fraction(name: str, q: float) -> None:
     if not 0 < q <= 1:
-        raise ValueError(f"--{name} must lie in (0, 1], not {q}")
+        raise TrainingDynamicsError(f"--{name} must lie in (0, 1], not {q}")
 
 
 @dataclass
@@ -70,7 +71,7 @@ class MapSourceArguments:
 
     def __post_init__(self):
         if bool(self.run_dir) == bool(self.metrics_file):
-            raise ValueError("give --run_dir (a recorded run) or --metrics_file, one of them")
+            raise TrainingDynamicsError("give --run_dir (a recorded run) or --metrics_file, one of them")
         _check_positive(num_epochs=self.num_epochs)
 
     @property
@@ -111,9 +112,9 @@ class DataArguments:
 
     def __post_init__(self):
         if self.task_name and self.train_file:
-            raise ValueError("give --task_name or --train_file, not both")
+            raise TrainingDynamicsError("give --task_name or --train_file, not both")
         if self.max_train_samples is not None and self.max_train_samples < 1:
-            raise ValueError(f"--max_train_samples must be >= 1, not {self.max_train_samples}")
+            raise TrainingDynamicsError(f"--max_train_samples must be >= 1, not {self.max_train_samples}")
 
     @property
     def given(self) -> bool:
@@ -142,7 +143,7 @@ class RecordDataArguments(DataArguments):
     def __post_init__(self):
         super().__post_init__()
         if not self.given:
-            raise ValueError("give --task_name (a GLUE task) or --train_file")
+            raise TrainingDynamicsError("give --task_name (a GLUE task) or --train_file")
 
 
 @dataclass
@@ -171,7 +172,7 @@ class SelectionArguments:
     def __post_init__(self):
         if not self.with_data_selection and (self.data_selection_region or self.data_selection_file
                                              or self.data_selection_model_name):
-            raise ValueError("--data_selection_region, --data_selection_file and --data_selection_model_name need --with_data_selection")
+            raise TrainingDynamicsError("--data_selection_region, --data_selection_file and --data_selection_model_name need --with_data_selection")
 
     @property
     def record(self) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, plots, selection
+from .errors import TrainingDynamicsError
 from .ids import as_guids
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def align_runs(weak: pd.DataFrame, strong: pd.DataFrame, *, intersection: bool =
     for df, name in zip((weak, strong), names):
         dup = df["guid"].duplicated()
         if dup.any():
-            raise ValueError(f"{where + ': ' if where else ''}{name} run: guid {df['guid'][dup].iloc[0]}: "
+            raise TrainingDynamicsError(f"{where + ': ' if where else ''}{name} run: guid {df['guid'][dup].iloc[0]}: "
                              "appears more than once")
     wg, sg = as_guids(weak["guid"]), as_guids(strong["guid"])
     in_strong = np.isin(wg, sg)
@@ -52,8 +53,8 @@ def align_runs(weak: pd.DataFrame, strong: pd.DataFrame, *, intersection: bool =
             example = (f"guid {wg[~in_strong][0]} is only in {names[0]}" if only_w
                        else f"guid {sg[~in_weak][0]} is only in {names[1]}")
             hint = (f"; pass --intersection to compare the {shared} shared examples" if shared and not intersection
-                    else "; they share no example")
-            raise ValueError(f"{where + ': ' if where else ''}the runs cover different examples: "
+                    else "; they share no example" + _id_hint(wg, sg, names))
+            raise TrainingDynamicsError(f"{where + ': ' if where else ''}the runs cover different examples: "
                              f"{names[0]} has {len(wg)}, {names[1]} has {len(sg)} "
                              f"({only_w} only in {names[0]}, {only_s} only in {names[1]}); {example}{hint}")
         logger.warning("comparing the %d examples both runs share (%d only in %s, %d only in %s)", shared,
@@ -61,6 +62,18 @@ def align_runs(weak: pd.DataFrame, strong: pd.DataFrame, *, intersection: bool =
     w = weak[in_strong].reset_index(drop=True)
     s = strong.set_index("guid").loc[w["guid"].to_numpy()].reset_index()
     return w, s
+
+
+def _id_hint(wg: np.ndarray, sg: np.ndarray, names: Sequence[str]) -> str:
+    """Why two runs may share no example: one has integer ids, the other text ids (e.g. ``"007"``, which a
+    csv without its leading zeros reads as 7), or they were recorded on different data."""
+    kinds = ["text" if g.dtype.kind in "UO" else "integer" for g in (wg, sg)]
+    if kinds[0] != kinds[1]:
+        return (f" ({names[0]} has {kinds[0]} ids such as {wg.tolist()[0]!r}, {names[1]} {kinds[1]} ids such as "
+                f"{sg.tolist()[0]!r}: "
+                "were they recorded on the same file? ids like '007' read from a file written by another tool can "
+                "lose their leading zeros)")
+    return f" (ids such as {wg.tolist()[0]!r} and {sg.tolist()[0]!r}: were they recorded on the same data?)"
 
 
 def never_learned(df: pd.DataFrame) -> np.ndarray:
@@ -88,7 +101,7 @@ def to_label_order(rm, names: Sequence[str] | None) -> None:
     if not names or not own or list(own) == list(names):
         return
     if sorted(map(str, own)) != sorted(map(str, names)):
-        raise ValueError(f"{rm.source}: label names {list(own)} are not those of the other run ({list(names)}); "
+        raise TrainingDynamicsError(f"{rm.source}: label names {list(own)} are not those of the other run ({list(names)}); "
                          "runs to compare must share their classes")
     to = np.asarray([list(map(str, names)).index(str(n)) for n in own])
     for col in ("gold", "last_pred"):
@@ -119,7 +132,7 @@ def compare_runs(weak: pd.DataFrame, strong: pd.DataFrame, *, weak_epochs: int |
     for df, name in ((weak, "weak"), (strong, "strong")):
         missing = [c for c in ("guid", "confidence", "variability", "correctness") if c not in df]
         if missing:
-            raise ValueError(f"{name} run: metrics have no column(s) {', '.join(missing)}")
+            raise TrainingDynamicsError(f"{name} run: metrics have no column(s) {', '.join(missing)}")
     if not np.array_equal(weak["guid"].to_numpy(), strong["guid"].to_numpy()):
         raise ValueError("runs are not aligned by guid: call align_runs first")
     ew = weak_epochs or plots.infer_num_epochs(weak)
@@ -160,7 +173,7 @@ def transition_table(weak_region: Sequence[str], strong_region: Sequence[str]) -
         wi = np.array([code[r] for r in weak_region], dtype=np.int64)
         si = np.array([code[r] for r in strong_region], dtype=np.int64)
     except KeyError as exc:
-        raise ValueError(f"unknown region {exc.args[0]!r}; expected one of {', '.join(REGION_ORDER)}") from None
+        raise TrainingDynamicsError(f"unknown region {exc.args[0]!r}; expected one of {', '.join(REGION_ORDER)}") from None
     k = len(REGION_ORDER)
     counts = np.bincount(wi * k + si, minlength=k * k).reshape(k, k)
     return pd.DataFrame(counts, index=pd.Index(REGION_ORDER, name="weak"), columns=pd.Index(REGION_ORDER, name="strong"))
@@ -265,13 +278,18 @@ def plot_strong_vs_weak(cmp: pd.DataFrame, *, correlations: dict[str, float] | N
 
 
 # --------------------------------------------------------------------------- writing
+def comparison_paths(out_dir: str | os.PathLike) -> dict[str, Path]:
+    """The files :func:`write_comparison` writes into ``out_dir``."""
+    out = Path(out_dir)
+    return {"jsonl": out / "compare.jsonl", "csv": out / "compare.csv", "transitions_csv": out / "region_transitions.csv",
+            "transitions_md": out / "region_transitions.md", "summary": out / "compare_summary.json"}
+
+
 def write_comparison(out_dir: str | os.PathLike, cmp: pd.DataFrame, table: pd.DataFrame,
                      correlations: dict[str, float], settings: dict) -> dict[str, Path]:
     """Write ``compare.jsonl`` / ``.csv``, ``region_transitions.csv`` / ``.md`` and
     ``compare_summary.json`` (settings, counts, correlations) atomically; returns the paths."""
-    out = Path(out_dir)
-    paths = {"jsonl": out / "compare.jsonl", "csv": out / "compare.csv", "transitions_csv": out / "region_transitions.csv",
-             "transitions_md": out / "region_transitions.md", "summary": out / "compare_summary.json"}
+    paths = comparison_paths(out_dir)
     with fileio.atomic_write(paths["jsonl"]) as fh:
         cmp.to_json(fh, orient="records", lines=True, double_precision=10)
     with fileio.atomic_write(paths["csv"]) as fh:

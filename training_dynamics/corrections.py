@@ -51,13 +51,16 @@ import pandas as pd
 from . import fileio, kinds
 from .data import TextClassificationData
 from .ids import as_guids, guid_keys
+from .outputs import Outputs
 
 logger = logging.getLogger(__name__)
 
 ACTIONS = ("relabel", "keep", "unsure")
 UNREVIEWED = "unreviewed"
 UNSURE_POLICIES = ("keep", "drop")
-OUTPUT_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
+OUTPUT_FORMATS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+#: the command's name in the outputs manifest (:mod:`training_dynamics.outputs`)
+COMMAND = "apply"
 #: written into every --save_to_disk folder: what this module wrote there (and may replace later)
 SAVE_MARKER = ".apply_corrections.json"
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
@@ -173,7 +176,7 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
     """Read and check the structure of ``corrections.json`` (labels are checked against the data later)."""
     path = Path(path)
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = fileio.json_loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CorrectionsError(f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
@@ -216,6 +219,25 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
 def _source(data: TextClassificationData) -> str:
     src = data.source.get("train_file") or data.source.get("task_name") or "the dataset"
     return Path(src).name if data.source.get("train_file") else str(src)
+
+
+def check_label_names(data: TextClassificationData, corrections: Corrections, *,
+                      where: str = "corrections.json") -> None:
+    """Refuse, naming the cause, data whose label names are not the ones the review used (integer labels
+    read without ``--class_names``, or with the names in another order): the fingerprints would only
+    say that the data changed."""
+    theirs, ours = list(corrections.label_names), [str(n) for n in data.label_names]
+    if not theirs or theirs == ours:
+        return
+    fix = f"pass --class_names {','.join(theirs)}"
+    if ours == [str(i) for i in range(len(ours))] and len(theirs) == len(ours):
+        raise CorrectionsError(f"{where} names the labels {', '.join(theirs)} but {_source(data)} has integer labels "
+                               f"0..{len(ours) - 1} with no names: {fix} (the names the review used, in id order)")
+    if sorted(theirs) == sorted(ours):
+        raise CorrectionsError(f"{where} names the labels in the order {', '.join(theirs)} but the data's are in the "
+                               f"order {', '.join(ours)} (--class_names?): {fix}")
+    raise CorrectionsError(f"{where} names the labels {', '.join(theirs)} but {_source(data)} has {', '.join(ours)}: "
+                           f"{fix}, or apply corrections made on this data")
 
 
 def check_dataset_fingerprint(data: TextClassificationData, corrections: Corrections, *, ignore: bool = False,
@@ -334,7 +356,7 @@ def _within(path: Path, folder: Path) -> bool:
 def _saved_entries(folder: Path) -> list[str]:
     """Everything a previous save listed in ``folder``'s marker; refuses a folder holding anything else."""
     try:
-        listed = set(json.loads((folder / SAVE_MARKER).read_text(encoding="utf-8"))["entries"])
+        listed = set(fileio.json_loads((folder / SAVE_MARKER).read_text(encoding="utf-8"))["entries"])
     except (OSError, ValueError, KeyError, TypeError):
         raise CorrectionsError(f"--save_to_disk {folder} is not empty and was not written by apply_corrections.py "
                                f"(no {SAVE_MARKER}); choose a new or empty folder") from None
@@ -347,48 +369,20 @@ def _saved_entries(folder: Path) -> list[str]:
     return sorted(present, key=lambda e: e.count("/"), reverse=True)  # deepest first
 
 
-def _is_corrected_dataset(path: Path) -> bool:
-    """Whether ``path`` looks like a corrected dataset this module wrote (it has a ``review_action`` column)."""
-    try:
-        if path.suffix.lower() == ".parquet":
-            import pyarrow.parquet as pq
-
-            return "review_action" in pq.read_schema(path).names
-        with open(path, encoding="utf-8") as fh:
-            first = fh.readline()
-        if path.suffix.lower() == ".csv":
-            return "review_action" in next(csv.reader([first]), [])
-        return isinstance(obj := json.loads(first), dict) and "review_action" in obj
-    except (OSError, ValueError, UnicodeDecodeError, ImportError):
-        return False
-
-
 def check_outputs(*, output: str | os.PathLike | None = None, save_to_disk: str | os.PathLike | None = None,
                   inputs: Sequence[str | os.PathLike] = (), overwrite_output_dir: bool = False) -> None:
     """Refuse, before anything is written, an output that would destroy an input or unrelated files.
 
     ``output`` may not be an input (same path or the same file by a link) nor a folder, and an
-    existing file is replaced only with ``overwrite_output_dir`` and only when it is an earlier
-    corrected dataset (it has a ``review_action`` column);
+    existing file is replaced only with ``overwrite_output_dir`` and only when an earlier ``apply``
+    wrote it (:class:`~training_dynamics.outputs.Outputs`);
     ``save_to_disk`` may not be a file, nor be or contain an input or ``output``. An existing
     non-empty ``save_to_disk`` folder is replaced only with ``overwrite_output_dir``, and only when it
     holds nothing but what an earlier save listed in its :data:`SAVE_MARKER`.
     """
     ins = [Path(p) for p in inputs if p is not None and Path(p).exists()]
     if output is not None:
-        out = Path(output)
-        hit = next((i for i in ins if _same_file(out, i)), None)
-        if hit is not None:
-            raise CorrectionsError(f"--output {output} is the input {hit}; write the corrected dataset to a new file")
-        if out.is_dir():
-            raise CorrectionsError(f"--output {output} is a folder; give a file name (or use --save_to_disk)")
-        if out.exists():
-            if not _is_corrected_dataset(out):
-                raise CorrectionsError(f"--output {output} exists and was not written by apply_corrections.py; "
-                                       "choose a new file name")
-            if not overwrite_output_dir:
-                raise CorrectionsError(f"--output {output} exists (an earlier corrected dataset); pass "
-                                       "--overwrite_output_dir to replace it, or choose a new file name")
+        Outputs(COMMAND, inputs=ins, overwrite=overwrite_output_dir).check_file(output, flag="--output")
     if save_to_disk is None:
         return
     dest = Path(save_to_disk)
@@ -413,6 +407,7 @@ def _save_folder(df: pd.DataFrame, dest: Path) -> None:
     earlier save there is removed entry by entry, as its marker lists."""
     import datasets
 
+    dest = dest.resolve()  # "." has a real name and parent; a link to an earlier save: that save is replaced
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     old, entries = None, []
@@ -421,7 +416,12 @@ def _save_folder(df: pd.DataFrame, dest: Path) -> None:
         datasets.Dataset.from_pandas(df, preserve_index=False).save_to_disk(str(tmp))
         fileio.write_json(tmp / SAVE_MARKER, {"written_by": "apply_corrections.py", "rows": len(df),
                                               "entries": sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*"))})
-        if dest.is_dir() and any(dest.iterdir()):
+        if dest.is_dir() and not any(dest.iterdir()):  # a new, empty folder (maybe the current one): fill it
+            for entry in sorted(tmp.iterdir(), key=lambda p: p.name == SAVE_MARKER):  # the marker last
+                os.replace(entry, dest / entry.name)
+            tmp.rmdir()
+            return
+        if dest.is_dir():
             entries = _saved_entries(dest)  # checked again right before the swap
             old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".old"))
             os.replace(dest, old)
@@ -430,6 +430,11 @@ def _save_folder(df: pd.DataFrame, dest: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and not dest.exists():
             os.replace(old, dest)
+        elif old is not None:
+            try:
+                old.rmdir()  # the empty placeholder, when the swap never happened
+            except OSError:
+                pass
         raise
     if old is not None:
         _remove_entries(old, entries)
@@ -449,6 +454,16 @@ def _remove_entries(folder: Path, entries: list[str]) -> None:
         logger.warning("%s: left in place (it holds files the previous save did not list)", folder)
 
 
+def _check_tsv_cells(df: pd.DataFrame, out: Path) -> None:
+    """Refuse a table a ``.tsv`` cannot hold: the data loader reads tsv unquoted, so a cell must hold
+    no tab or line break."""
+    for column in df.columns:
+        bad = df[column].astype(str).str.contains(r"[\t\n\r]", regex=True).to_numpy(bool)
+        if bad.any():
+            raise CorrectionsError(f"--output {out}: column {column!r} of guid {df['guid'].iloc[int(bad.argmax())]} "
+                                   "holds a tab or line break, which a .tsv cannot hold; write .jsonl or .csv")
+
+
 def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None,
                     save_to_disk: str | os.PathLike | None = None, inputs: Sequence[str | os.PathLike] = (),
                     overwrite_output_dir: bool = False) -> list[Path]:
@@ -463,13 +478,16 @@ def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None
     if output is not None:
         out = Path(output)
         suffix = out.suffix.lower()
+        if suffix == ".tsv":
+            _check_tsv_cells(df, out)
         with fileio.atomic_write(out, "wb" if suffix == ".parquet" else "w") as fh:
             if suffix == ".parquet":
                 df.to_parquet(fh, index=False)
-            elif suffix == ".csv":
-                df.to_csv(fh, index=False)
+            elif suffix in (".csv", ".tsv"):
+                df.to_csv(fh, index=False, **({"sep": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}))
             else:
                 df.to_json(fh, orient="records", lines=True, force_ascii=False)
+        Outputs(COMMAND).written(out)
         written.append(out)
     if save_to_disk is not None:
         _save_folder(df, Path(save_to_disk))
@@ -507,6 +525,8 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
                            "train_file": str(Path(train_file).resolve()) if train_file else None,
                            "text_columns": text_columns, "label_column": label_column},
                           label_names=class_names, cache_dir=cache_dir, where=str(corrections))
+    if kind.name == kinds.CLASSIFICATION:
+        check_label_names(data, parsed, where=str(corrections))
     where, fingerprints = str(corrections), data_fingerprints(data)
     check_dataset_fingerprint(data, parsed, ignore=ignore_fingerprint, where=where, fingerprints=fingerprints)
     df = apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,

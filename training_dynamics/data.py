@@ -29,9 +29,17 @@ from typing import Sequence
 
 import numpy as np
 
+from .fileio import json_loads
+
 logger = logging.getLogger(__name__)
 
 GUID = "guid"
+#: columns that hold example ids (the first present is used)
+ID_COLUMNS = ("idx", GUID)
+#: an integer written plainly: no leading zeros, no sign but "-", no spaces
+_INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
+#: a number with a decimal point or an exponent (an id a csv reader would take for a float)
+_NUMBER_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 LABEL = "label"
 GLUE_HUB_ID = "nyu-mll/glue"
 #: text columns of the GLUE classification tasks (as in transformers' run_glue.py).
@@ -155,6 +163,7 @@ def _load_file(path: str, cache_dir: str | None):
     kwargs = {"delimiter": "\t", "quoting": 3} if p.suffix.lower() == ".tsv" else {}
     if builder == "csv":
         kwargs["keep_default_na"] = False  # the text "null" or "NA" is a sentence, not a missing value
+        kwargs["converters"] = {c: str for c in ID_COLUMNS}  # "007" stays "007" (see _integer_ids)
     parser_log = logging.getLogger("datasets.packaged_modules")  # logs the parse error our DataError states
     level = parser_log.level
     parser_log.setLevel(logging.CRITICAL)
@@ -166,6 +175,32 @@ def _load_file(path: str, cache_dir: str | None):
         raise DataError(f"{path}: cannot be read as {builder}: {_reason(exc)}") from exc
     finally:
         parser_log.setLevel(level)
+    return _integer_ids(ds) if builder == "csv" else ds
+
+
+def _integer_ids(ds):
+    """A csv's id columns (read as text, see :func:`_load_file`) as integers when every id is written as one
+    (``7``, ``-3``), else kept as text: ``"007"`` stays ``"007"``, never becomes 7."""
+    import datasets
+
+    for column in ID_COLUMNS:
+        if column in ds.column_names:
+            values = ds[column]
+            if not len(values) or not all(isinstance(v, str) for v in values):
+                continue
+            if all(_INTEGER_TEXT.fullmatch(v) for v in values):
+                kind = "int64"
+            elif all(_NUMBER_TEXT.fullmatch(v) for v in values) and any(("." in v or "e" in v.lower()) for v in values):
+                kind = "float64"  # e.g. 2.0, 2.7: refused by _guids as floats, as when pandas reads them
+            else:
+                continue  # text ids, or integers with leading zeros ("007"): kept as written
+            bars = datasets.is_progress_bar_enabled()
+            datasets.disable_progress_bars()  # no "Casting the dataset" bar for a cast of one column
+            try:
+                ds = ds.cast_column(column, datasets.Value(kind))
+            finally:
+                if bars:
+                    datasets.enable_progress_bars()
     return ds
 
 
@@ -185,7 +220,7 @@ def _json_records(path: Path):
         text = fh.read()
     if text.lstrip().startswith("["):
         try:
-            records = json.loads(text)
+            records = json_loads(text)
         except ValueError:
             return
         yield from ((row, None, rec) for row, rec in enumerate(records if isinstance(records, list) else []))
@@ -195,7 +230,7 @@ def _json_records(path: Path):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = json_loads(line)
         except ValueError:
             return
         yield row, lineno, rec
@@ -336,7 +371,7 @@ def _normalise(ds, text_columns, label_column: str, names: list[str], where: str
     import datasets
 
     n = len(ds)
-    guid_col = next((c for c in ("idx", GUID) if c in ds.column_names), None)
+    guid_col = next((c for c in ID_COLUMNS if c in ds.column_names), None)
     guids = _guids(ds, guid_col, where) if guid_col else np.arange(n, dtype=np.int64)
     if len(np.unique(guids)) != n:
         raise DataError(f"{where}: column {guid_col!r} has repeated ids")

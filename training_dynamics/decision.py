@@ -35,6 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import TrainingDynamicsError
+
 logger = logging.getLogger(__name__)
 
 #: every rule, with what ``--help`` says of it (the command line's choices and help are built from this)
@@ -107,7 +109,7 @@ def _cleanlab(rule: str):
     try:
         import cleanlab  # noqa: F401
     except ImportError:
-        raise ValueError(f"--decision {rule} needs cleanlab: pip install cleanlab "
+        raise TrainingDynamicsError(f"--decision {rule} needs cleanlab: pip install cleanlab "
                          "(or choose --decision loss_mixture)") from None
     return cleanlab
 
@@ -137,7 +139,9 @@ def rank_count(gold: np.ndarray, probabilities: np.ndarray, score: np.ndarray, *
     probabilities = np.asarray(probabilities, dtype=np.float64)
     counted = probabilities if count_probabilities is None else np.asarray(count_probabilities, dtype=np.float64)
     k = int(num_label_issues(gold, counted, estimation_method="off_diagonal_calibrated"))
-    return _decision("rank_count", top_k(score, k, guids), gold, probabilities, estimated_count=k)
+    flagged = top_k(score, k, guids)
+    warn_if_most_flagged("rank_count", flagged, "cleanlab estimates that most labels are wrong")
+    return _decision("rank_count", flagged, gold, probabilities, estimated_count=k)
 
 
 def count_epochs(num_epochs: int) -> int:
@@ -188,14 +192,18 @@ def fit_two_gaussians(x: np.ndarray, *, iterations: int = 200, tol: float = 1e-8
     return {"weights": weights[order], "means": means[order], "stds": stds[order], "posterior_high": resp[:, order[1]]}
 
 
+def warn_if_most_flagged(rule: str, flagged: np.ndarray, why: str) -> None:
+    """Warn when a rule flags more than half of the examples: not a small group of label errors."""
+    if len(flagged) and flagged.mean() > 0.5:
+        logger.warning("%s flags %d of %d examples (%.0f%%): %s (an under-trained model?); rank, and read the flags "
+                       "with care", rule, int(flagged.sum()), len(flagged), 100 * flagged.mean(), why)
+
+
 def mixture_decision(rule: str, gold: np.ndarray, probabilities: np.ndarray, suspicion: np.ndarray, **details) -> Decision:
     """Flag the examples whose ``suspicion`` the higher-mean component of a two-Gaussian fit explains better."""
     fit = fit_two_gaussians(suspicion)
     flagged = fit["posterior_high"] > 0.5
-    if flagged.mean() > 0.5:
-        logger.warning("%s flags %d of %d examples (%.0f%%): the scores do not split into a small suspicious group "
-                       "(an under-trained model?); rank, and read the flags with care", rule, int(flagged.sum()),
-                       len(flagged), 100 * flagged.mean())
+    warn_if_most_flagged(rule, flagged, "the scores do not split into a small suspicious group")
     return _decision(rule, flagged, gold, np.asarray(probabilities, dtype=np.float64),
                      mixture={k: [float(v) for v in fit[k]] for k in ("weights", "means", "stds")}, **details)
 
@@ -219,7 +227,7 @@ def aum_threshold_value(fake_aum: np.ndarray, *, percentile: float = 99.0) -> fl
     """Pleiss et al. (2020): the ``percentile``-th percentile of the threshold samples' AUMs."""
     fake_aum = np.asarray(fake_aum, dtype=np.float64)
     if len(fake_aum) == 0:
-        raise ValueError("no threshold samples (examples of the fake class) in the threshold run")
+        raise TrainingDynamicsError("no threshold samples (examples of the fake class) in the threshold run")
     return float(np.percentile(fake_aum, percentile))
 
 
@@ -246,7 +254,7 @@ def with_threshold_samples(data, *, seed: int = 0):
     from dataclasses import replace
 
     if FAKE_CLASS in data.label_names:
-        raise ValueError(f"the data already has a class named {FAKE_CLASS!r}")
+        raise TrainingDynamicsError(f"the data already has a class named {FAKE_CLASS!r}")
     labels = threshold_labels(np.asarray(data.train["label"], dtype=np.int64), data.num_labels, seed=seed)
     train = data.train.remove_columns("label").add_column("label", labels.tolist())
     logger.info("threshold samples: %d of %d training examples moved to the fake class %s",
@@ -266,20 +274,20 @@ def decide(rule: str, *, gold: np.ndarray, probabilities: np.ndarray, score: np.
         return confident_learning(gold, probabilities)
     if rule == "loss_mixture":
         if loss is None:
-            raise ValueError("--decision loss_mixture needs per-example losses")
+            raise TrainingDynamicsError("--decision loss_mixture needs per-example losses")
         return loss_mixture(gold, probabilities, loss)
     if rule == "aum_mixture":
         if aum is None:
-            raise ValueError("--decision aum_mixture needs --source dynamics (the AUM)")
+            raise TrainingDynamicsError("--decision aum_mixture needs --source dynamics (the AUM)")
         return aum_mixture(gold, probabilities, aum)
     if rule == "score_mixture":
         return score_mixture(gold, probabilities, score)
     if rule == "aum_threshold":
         if aum is None or threshold is None:
-            raise ValueError("--decision aum_threshold needs --source dynamics and --threshold_run_dir "
+            raise TrainingDynamicsError("--decision aum_threshold needs --source dynamics and --threshold_run_dir "
                              "(a run with a fake class of threshold samples)")
         return aum_threshold(gold, probabilities, aum, threshold)
-    raise ValueError(f"--decision must be one of {', '.join(DECISIONS)}, not {rule!r}")
+    raise TrainingDynamicsError(f"--decision must be one of {', '.join(DECISIONS)}, not {rule!r}")
 
 
 def aum_threshold_from_run(run, *, fake_class: str = FAKE_CLASS, burn_out: int | None = None,
@@ -290,7 +298,7 @@ def aum_threshold_from_run(run, *, fake_class: str = FAKE_CLASS, burn_out: int |
 
     names = run.label_names or []
     if fake_class not in names:
-        raise ValueError(f"{run.path}: no class named {fake_class!r} among {names}; a threshold run gives about "
+        raise TrainingDynamicsError(f"{run.path}: no class named {fake_class!r} among {names}; a threshold run gives about "
                          f"N/(C+1) examples that fake class (see docs/label_errors.md)")
     dyn = run.dynamics(progress=progress)
     cols = metrics.td_metrics_columns(dyn, burn_out=burn_out)

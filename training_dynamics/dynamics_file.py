@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .fileio import atomic_write, file_stat, loads_line, numpy_view
+from .fileio import atomic_write, file_stat, json_loads, loads_line, numpy_view
 from .ids import as_guids, guid_list  # noqa: F401  (the id type has its own module)
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def dynamics_dir(run_dir: str | os.PathLike) -> Path:
 def epoch_path(dy_dir: str | os.PathLike, epoch: int, fmt: str = "jsonl") -> Path:
     """Path of the file holding epoch ``epoch`` (0-based) in format ``fmt``."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown dynamics format {fmt!r}; choose one of {FORMATS}")
+        raise TrainingDynamicsError(f"unknown dynamics format {fmt!r}; choose one of {FORMATS}")
     return Path(dy_dir) / f"dynamics_epoch_{epoch}.{fmt}"
 
 
@@ -71,7 +71,7 @@ def read_meta(dy_dir: str | os.PathLike) -> dict:
     if not path.exists():
         return {}
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        return json_loads(fh.read())
 
 
 def write_epoch(
@@ -243,6 +243,7 @@ class _EpochRows:
         self.guids, self.logits, self.gold = guids, logits, gold
         self.order = self.sorted = None  # filled by check()
         self.generative = False  # "logits" are a generative run's values (GENERATIVE_VALUES)
+        self.rows_in_file: np.ndarray | None = None  # a subset of the file's rows: their row numbers in it
         self._line_numbers: np.ndarray | None = None
 
     @property
@@ -251,6 +252,8 @@ class _EpochRows:
 
     def at(self, row: int) -> str:
         """``line <k>`` (jsonl, 1-based) or ``row <i>`` (npz, 0-based) of the ``row``-th record."""
+        if self.rows_in_file is not None:
+            row = int(self.rows_in_file[row])
         return f"line {self.line_of(row)}" if self.is_jsonl else f"row {row}"
 
     def where(self, row: int) -> str:
@@ -269,18 +272,26 @@ class _EpochRows:
 
     def check(self) -> None:
         """Checks within one file: examples present, >= 2 classes, finite logits, gold in range, no repeats."""
+        self.check_values()
+        self.check_repeats()
+
+    def check_values(self) -> None:
+        """:meth:`check` but for repeated examples (which :mod:`streaming` checks in O(N) when it can)."""
         n, c = self.logits.shape
         if n == 0:
             raise self.fail(None, "no examples (empty file)")
         if c < 2:
             raise self.fail(None, f"{c} logit(s) per example: training dynamics need a classifier with at least "
                                   "2 classes (a regression task has none)")
-        bad = np.flatnonzero(~np.isfinite(self.logits).all(axis=1))
-        if bad.size:
+        if not np.isfinite(self.logits).all():  # one pass over the values; rows only on failure
+            bad = np.flatnonzero(~np.isfinite(self.logits).all(axis=1))
             raise self.fail(bad[0], f"logits are not finite: {self.logits[bad[0]].tolist()}")
-        bad = np.flatnonzero((self.gold < 0) | (self.gold >= c))
-        if bad.size:
+        if self.gold.min() < 0 or self.gold.max() >= c:
+            bad = np.flatnonzero((self.gold < 0) | (self.gold >= c))
             raise self.fail(bad[0], f"gold {self.gold[bad[0]]} is outside the {c} classes 0..{c - 1}")
+
+    def check_repeats(self) -> None:
+        """No example twice in this file (sorts the ids: fills :attr:`order` and :attr:`sorted`)."""
         self.order = np.argsort(self.guids)
         self.sorted = self.guids[self.order]
         dup = self.sorted[1:][self.sorted[1:] == self.sorted[:-1]]
@@ -312,7 +323,10 @@ def _read_npz(path: Path, epoch: int) -> _EpochRows:
     if logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating) or not (len(logits) == len(guids) == len(gold)):
         raise DynamicsError(f"{path}: array 'logits' must be (N, C) floats matching guid {guids.shape} and "
                             f"gold {gold.shape}, got {logits.dtype} {logits.shape}")
-    return _EpochRows(path, epoch, as_guids(guids), logits.astype(np.float64), gold.astype(np.int64))
+    # float32 logits stay float32 (half the memory; readers widen them to float64 as they compute)
+    if logits.dtype not in (np.float32, np.float64):
+        logits = logits.astype(np.float64)
+    return _EpochRows(path, epoch, as_guids(guids), logits, gold.astype(np.int64, copy=False))
 
 
 def _read_jsonl_fast(path: Path, epoch: int) -> _EpochRows:
@@ -368,7 +382,7 @@ def _keys_of(path: Path, lineno: int) -> str:
         for k, line in enumerate(fh, 1):
             if k == lineno:
                 try:
-                    return "keys: " + ", ".join(json.loads(line))
+                    return "keys: " + ", ".join(json_loads(line))
                 except (ValueError, TypeError):
                     return "not a JSON object"
     return "no such line"
@@ -502,15 +516,18 @@ def _read_generative(path: Path, epoch: int) -> _EpochRows:
     return rows
 
 
-def _read_epoch_file(path: str | os.PathLike, epoch: int) -> _EpochRows:
-    """Read and check one epoch file (jsonl or npz; logits or a generative run's values); rows in file order."""
+def _read_epoch_file(path: str | os.PathLike, epoch: int, *, repeats: bool = True) -> _EpochRows:
+    """Read and check one epoch file (jsonl or npz; logits or a generative run's values); rows in file order.
+
+    ``repeats=False``: leave the check for repeated examples (a sort) to the caller.
+    """
     path = Path(path)
     if _is_generative(path, epoch):
         rows = _read_generative(path, epoch)
         rows.generative = True
     else:
         rows = _read_npz(path, epoch) if path.suffix == ".npz" else _read_jsonl(path, epoch)
-    rows.check()
+    rows.check() if repeats else rows.check_values()
     return rows
 
 
@@ -533,6 +550,33 @@ def _check_meta(dy_dir: Path, meta: dict, n: int, e: int, c: int, first: Path) -
                             f"completed, files exist for epochs 0..{e - 1})")
 
 
+def _open_folder(dy_dir: Path) -> tuple[list[Path], list[dict], dict]:
+    """A dynamics folder's epoch files (in epoch order), their stats taken before reading, and its meta."""
+    paths = list_epoch_files(dy_dir)
+    sources = [file_stat(p) for p in paths]
+    try:
+        meta = read_meta(dy_dir)
+    except ValueError as exc:
+        raise DynamicsError(f"{dy_dir / META_NAME}: not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise DynamicsError(f"{dy_dir / META_NAME}: expected a JSON object, got {type(meta).__name__}")
+    return paths, sources, meta
+
+
+def _check_same_kind(first: _EpochRows, rows: _EpochRows) -> None:
+    """Both files hold logits, or both a generative run's values."""
+    if rows.generative != first.generative:
+        kinds = {True: "a generative run's values", False: "logits"}
+        raise rows.fail(None, f"holds {kinds[rows.generative]}, but {first.path.name} holds "
+                              f"{kinds[first.generative]}: the epochs come from different runs")
+
+
+def _gold_changed(first: _EpochRows, rows: _EpochRows, r0: int, r: int) -> DynamicsError:
+    """The error for row ``r`` of ``rows`` (row ``r0`` of ``first``) whose gold label differs."""
+    return rows.fail(r, f"gold {rows.gold[r]}, but gold {first.gold[r0]} in {first.path.name} "
+                        f"{first.where(r0)}: the label must not change between epochs")
+
+
 def read_dynamics(dy_dir: str | os.PathLike, *, progress: bool = True) -> Dynamics:
     """Read every epoch file of a ``training_dynamics`` folder into one aligned (N, E, C) array.
 
@@ -552,14 +596,7 @@ def read_dynamics(dy_dir: str | os.PathLike, *, progress: bool = True) -> Dynami
             that differ between epochs, and ``num_labels``/``num_examples`` disagreeing with the meta.
     """
     dy_dir = Path(dy_dir)
-    paths = list_epoch_files(dy_dir)
-    sources = [file_stat(p) for p in paths]
-    try:
-        meta = read_meta(dy_dir)
-    except ValueError as exc:
-        raise DynamicsError(f"{dy_dir / META_NAME}: not valid JSON: {exc}") from None
-    if not isinstance(meta, dict):
-        raise DynamicsError(f"{dy_dir / META_NAME}: expected a JSON object, got {type(meta).__name__}")
+    paths, sources, meta = _open_folder(dy_dir)
     logits = gold = first = None
     with _progress_bar(sum(s["size"] for s in sources), f"reading {len(paths)} epoch file(s)", progress) as bar:
         for e, (path, src) in enumerate(zip(paths, sources)):
@@ -572,17 +609,12 @@ def read_dynamics(dy_dir: str | os.PathLike, *, progress: bool = True) -> Dynami
                 logits[:, 0] = rows.logits
                 gold = rows.gold
                 continue
-            if rows.generative != first.generative:
-                kinds = {True: "a generative run's values", False: "logits"}
-                raise rows.fail(None, f"holds {kinds[rows.generative]}, but {first.path.name} holds "
-                                      f"{kinds[first.generative]}: the epochs come from different runs")
+            _check_same_kind(first, rows)
             logits[:, e], gold_e, perm = _align(first, rows)
             bad = np.flatnonzero(gold_e != gold)
             if bad.size:
                 r0 = int(bad[0])
-                r = r0 if perm is None else int(perm[r0])
-                raise rows.fail(r, f"gold {rows.gold[r]}, but gold {gold[r0]} in {first.path.name} "
-                                   f"{first.where(r0)}: the label must not change between epochs")
+                raise _gold_changed(first, rows, r0, r0 if perm is None else int(perm[r0]))
     values = None
     if first.generative:
         values, logits = logits, pseudo_logits(logits[..., 0])

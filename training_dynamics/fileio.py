@@ -48,6 +48,16 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
         raise
 
 
+def json_loads(text: str | bytes) -> Any:
+    """``json.loads``, with JSON nested too deeply for Python's parser raised as a
+    ``json.JSONDecodeError`` (as any other malformed JSON), never as a ``RecursionError``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        raise json.JSONDecodeError("nested too deeply", doc, 0) from None
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_write(path) as fh:
@@ -78,6 +88,49 @@ def write_jsonl_columns(path: str | os.PathLike, columns: dict[str, np.ndarray],
             for text in pool.map(lambda s: _jsonl_chunk(columns, s, s + chunk), starts[i:i + 4]):
                 fh.write(text)
     return Path(path)
+
+
+def write_parquet_columns(path: str | os.PathLike, columns: dict[str, np.ndarray], *,
+                          row_group: int = 1 << 20, metadata: dict | None = None) -> Path:
+    """Write equal-length 1-d arrays as a parquet table (columns in dict order), atomically.
+
+    Columnar and binary: several times faster to write and read than JSON lines at millions of rows,
+    floats exact. Row groups of ``row_group`` rows (bounded memory); not compressed (the float columns do
+    not shrink, and compressing costs a third more time); integer and
+    boolean columns dictionary-encoded (counts and labels take few distinct values). Built from the
+    arrays' buffers (no copy, no pandas import). ``metadata``: JSON-able, kept in the file's schema
+    (:func:`parquet_metadata` reads it back).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(next(iter(columns.values()))) if columns else 0
+
+    def arrow(values: np.ndarray, start: int, stop: int) -> Any:
+        chunk = np.asarray(values[start:stop])
+        if chunk.dtype.kind in "UO":
+            return _arrow_strings([str(v) for v in chunk.tolist()])
+        return _to_arrow(chunk)
+
+    first = {k: arrow(v, 0, min(n, 1)) for k, v in columns.items()}
+    schema = pa.schema([(k, a.type) for k, a in first.items()],
+                       metadata={"training_dynamics": json.dumps(metadata)} if metadata is not None else None)
+    dictionary = [k for k, a in first.items() if (pa.types.is_integer(a.type) or pa.types.is_boolean(a.type))
+                  and k not in ("guid", "index")]
+    with atomic_write(path, "wb") as fh:
+        with pq.ParquetWriter(fh, schema, compression="none", use_dictionary=dictionary) as writer:
+            for start in range(0, max(n, 1), row_group):
+                stop = min(start + row_group, n)
+                writer.write_table(pa.table([arrow(v, start, stop) for v in columns.values()], schema=schema))
+    return Path(path)
+
+
+def parquet_metadata(path: str | os.PathLike) -> dict | None:
+    """The ``metadata`` :func:`write_parquet_columns` stored in a parquet file (None when there is none)."""
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(path).metadata or {}).get(b"training_dynamics")
+    return json.loads(raw) if raw else None
 
 
 def _jsonl_chunk(columns: dict[str, np.ndarray], start: int, stop: int) -> memoryview:

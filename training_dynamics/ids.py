@@ -32,7 +32,7 @@ def as_guids(values: Any, *, where: str = "guid") -> np.ndarray:
         arr = arr.reshape(-1)
     kind = arr.dtype.kind
     if kind in "iu" or len(arr) == 0:
-        return arr.astype(np.int64)
+        return arr.astype(np.int64, copy=False)
     if kind in "US":
         return arr.astype(str)
     if kind == "O":

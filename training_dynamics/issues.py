@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from . import decision, kinds
 from . import label_errors as le
+from .errors import TrainingDynamicsError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +87,7 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
     settings: dict = {"source": source, "top_k": top_k, "kind": kind.name}
     if source == "model":
         if data is None or not model_name_or_path:
-            raise ValueError("--source model needs a model (--model_name_or_path) and data (--task_name or --train_file)")
+            raise TrainingDynamicsError("--source model needs a model (--model_name_or_path) and data (--task_name or --train_file)")
         regions = le.region_labels(runs[0], burn_out=burn_out, proportion=proportion) if runs else None
         df = le.issues_from_model(data, model_name_or_path, batch_size=batch_size, max_seq_length=max_seq_length,
                                   device=device, trust_label_order=trust_label_order, regions=regions,
@@ -95,7 +96,7 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
                         dataset=le.dataset_name(data.source))
     else:
         if not runs:
-            raise ValueError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
+            raise TrainingDynamicsError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
         df = le.issues_from_dynamics(runs, score=score, burn_out=burn_out, proportion=proportion, data=data,
                                      progress=progress)
         src = data.source if data is not None else runs[0].meta.get("data", {})
@@ -110,7 +111,7 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
     threshold = None
     if rule == "aum_threshold":
         if threshold_run is None:
-            raise ValueError("--decision aum_threshold needs --threshold_run_dir")
+            raise TrainingDynamicsError("--decision aum_threshold needs --threshold_run_dir")
         threshold = decision.aum_threshold_from_run(threshold_run.require(), burn_out=burn_out)
     counted = None
     if rule == "rank_count" and source == "dynamics":

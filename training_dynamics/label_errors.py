@@ -31,6 +31,7 @@ from .data import TextClassificationData, example_texts
 from .ids import as_guids
 from .metrics import log_softmax
 from .run import Run
+from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -85,15 +86,15 @@ def align_labels(model_names: Sequence[str], data_names: Sequence[str], *,
     generic = all(_GENERIC_LABEL.match(n) for n in model_names)
     if trust_order:
         if not generic:
-            raise ValueError(f"--trust_label_order is only for models without label names; this model names its "
+            raise TrainingDynamicsError(f"--trust_label_order is only for models without label names; this model names its "
                              f"classes {model_names}, and they are matched by name")
         if len(model_names) != len(data_names):
-            raise ValueError(f"the model has {len(model_names)} classes but the data has {len(data_names)} labels "
+            raise TrainingDynamicsError(f"the model has {len(model_names)} classes but the data has {len(data_names)} labels "
                              f"{data_names}")
         return np.arange(len(data_names), dtype=np.int64), data_names
     index = {n: i for i, n in enumerate(model_names)}
     if len(index) != len(model_names):
-        raise ValueError(f"the model's label names repeat: {model_names}")
+        raise TrainingDynamicsError(f"the model's label names repeat: {model_names}")
     folded = {n.casefold(): i for i, n in enumerate(model_names)}
     if len(folded) == len(model_names):  # "NEGATIVE" (a Hub model) matches "negative" (GLUE) when unambiguous
         index = {**folded, **index}
@@ -104,11 +105,11 @@ def align_labels(model_names: Sequence[str], data_names: Sequence[str], *,
     if missing:
         hint = (" (its config has no label names: pass --trust_label_order if its class i is the data's "
                 "i-th label, or --class_names)") if generic else " (pass --class_names to name the data's labels)"
-        raise ValueError(f"data label(s) {missing} are not among the model's classes {model_names} "
+        raise TrainingDynamicsError(f"data label(s) {missing} are not among the model's classes {model_names} "
                          f"(config.id2label){hint}")
     mapping = np.array([index[key] for key in data_names_key], dtype=np.int64)
     if len(np.unique(mapping)) != len(mapping):
-        raise ValueError(f"data labels {data_names} map onto the same model class ({model_names}); pass --class_names")
+        raise TrainingDynamicsError(f"data labels {data_names} map onto the same model class ({model_names}); pass --class_names")
     names = list(model_names)
     for j, m in enumerate(mapping):  # the data's spelling, so corrections name the dataset's labels
         names[m] = data_names[j]
@@ -139,7 +140,7 @@ def rank_examples(*, guids: np.ndarray, texts: Sequence[str], gold: np.ndarray, 
         raise ValueError(f"shapes disagree: guids {guids.shape}, gold {gold.shape}, score {score.shape}, "
                          f"probabilities {probabilities.shape}, {len(texts)} texts, {len(names)} label names")
     if not np.isfinite(score).all():
-        raise ValueError(f"guid {guids[~np.isfinite(score)][0]}: score is not finite")
+        raise TrainingDynamicsError(f"guid {guids[~np.isfinite(score)][0]}: score is not finite")
     order = np.lexsort((guids, -score))
     predicted = probabilities.argmax(axis=1)
     df = pd.DataFrame({
@@ -200,10 +201,14 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, cache_dir=cache_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+    except OSError as exc:  # transformers: not a folder nor a reachable Hub id
+        raise TrainingDynamicsError(f"--model_name_or_path {model_name_or_path}: cannot load the model "
+                                    f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
     if getattr(model.config, "problem_type", None) == "regression":
-        raise ValueError(f"{model_name_or_path} is a regression model; label issues need a classifier")
+        raise TrainingDynamicsError(f"{model_name_or_path} is a regression model; label issues need a classifier")
     model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     data_to_model, label_names = align_labels(model_names, data.label_names, trust_order=trust_label_order)
     train = data.train
@@ -256,7 +261,7 @@ def dynamics_score(cols: dict[str, np.ndarray], score: str) -> np.ndarray:
         return np.asarray(cols["loss"], dtype=np.float64)
     if score == "rank_mean":
         return (ranks01(-np.asarray(cols["confidence"])) + ranks01(-np.asarray(cols["aum"]))) / 2.0
-    raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
+    raise TrainingDynamicsError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
 
 
 def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAMICS_SCORE, burn_out: int | None = None,
@@ -278,7 +283,7 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
     from .multirun import average_runs
 
     if score not in DYNAMICS_SCORES:
-        raise ValueError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
+        raise TrainingDynamicsError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
     runs = [run] if isinstance(run, Run) else list(run)
     cols, probs = average_runs(runs, burn_out=burn_out, progress=progress)
     excluded = getattr(data, "excluded_guids", None)
@@ -320,11 +325,16 @@ def dataset_name(source: dict) -> str:
     return str(source.get("task_name") or source.get("train_file") or "")
 
 
+def issue_paths(output_dir: str | os.PathLike) -> dict[str, Path]:
+    """The files :func:`write_issues` writes into ``output_dir``."""
+    out = Path(output_dir)
+    return {"jsonl": out / ISSUES_NAME, "csv": out / ISSUES_CSV, "settings": out / SETTINGS_NAME}
+
+
 def write_issues(df: pd.DataFrame, output_dir: str | os.PathLike, settings: dict) -> dict[str, Path]:
     """Write ``label_issues.jsonl``, ``label_issues.csv`` and ``label_issues_settings.json`` atomically."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"jsonl": out / ISSUES_NAME, "csv": out / ISSUES_CSV, "settings": out / SETTINGS_NAME}
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    paths = issue_paths(output_dir)
     rows = df.assign(probabilities=[[float(p) for p in ps] for ps in df["probabilities"]])
     with fileio.atomic_write(paths["jsonl"]) as fh:
         rows.to_json(fh, orient="records", lines=True, force_ascii=False, double_precision=15)
@@ -342,11 +352,14 @@ def read_issues(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
         raise FileNotFoundError(f"{path}: no such file")
     rows = [rec for _, rec in fileio.jsonl_records(path, error=DataError)]
     if not rows:
-        raise ValueError(f"{path}: no examples")
+        raise TrainingDynamicsError(f"{path}: no examples")
     df = pd.DataFrame(rows)
     missing = [c for c in ("guid", "text", "gold", "probabilities", "score") if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (not written by find_label_issues.py?)")
+        raise TrainingDynamicsError(f"{path}: missing column(s) {', '.join(missing)} (not written by find_label_issues.py?)")
     settings_path = path.parent / SETTINGS_NAME
-    settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
+    try:
+        settings = fileio.json_loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
+    except json.JSONDecodeError as exc:
+        raise TrainingDynamicsError(f"{settings_path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     return df, settings

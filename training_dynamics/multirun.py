@@ -19,6 +19,7 @@ from . import binding, metrics
 from .dynamics_file import Dynamics, DynamicsError
 from .metrics import log_softmax
 from .run import Run
+from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +32,14 @@ def aligned_rows(reference: Dynamics, other: Dynamics, *, ref_name: str, name: s
         extra = np.setdiff1d(other.guids, reference.guids)
         which = (f"guid {only[0]} of {ref_name} is missing" if len(only) else f"guid {extra[0]} is not in {ref_name}"
                  if len(extra) else "guids repeat")
-        raise ValueError(f"{name}: not the same examples as {ref_name} ({len(other.guids)} vs {len(reference.guids)}; "
+        raise TrainingDynamicsError(f"{name}: not the same examples as {ref_name} ({len(other.guids)} vs {len(reference.guids)}; "
                          f"{which}); runs to average must record the same data")
     order = np.argsort(other.guids, kind="stable")
     rows = order[np.searchsorted(other.guids, reference.guids, sorter=order)]
     differ = np.flatnonzero(other.gold[rows] != reference.gold)
     if len(differ):
         i = differ[0]
-        raise ValueError(f"{name}: guid {reference.guids[i]} has label {other.gold[rows[i]]} here but {reference.gold[i]} "
+        raise TrainingDynamicsError(f"{name}: guid {reference.guids[i]} has label {other.gold[rows[i]]} here but {reference.gold[i]} "
                          f"in {ref_name} ({len(differ)} labels differ); runs to average must share the labels")
     return rows
 
@@ -48,7 +49,7 @@ def check_label_names(runs: Sequence[Run]) -> list[str] | None:
     names = runs[0].label_names
     for run in runs[1:]:
         if run.label_names != names:
-            raise ValueError(f"{run.path}: label names {run.label_names} differ from {names} of {runs[0].path}; "
+            raise TrainingDynamicsError(f"{run.path}: label names {run.label_names} differ from {names} of {runs[0].path}; "
                              "runs to average must share the labels")
     return names
 
@@ -114,7 +115,7 @@ def average_runs(runs: Sequence[Run], *, burn_out: int | None = None, include_ci
     lengths are averaged over the first epochs they all recorded.
     """
     if not runs:
-        raise ValueError("no run folders given")
+        raise TrainingDynamicsError("no run folders given")
     check_label_names(runs)
     if len(runs) > 1:
         common = check_joinable(runs, common_epochs=common_epochs)
@@ -126,7 +127,7 @@ def average_runs(runs: Sequence[Run], *, burn_out: int | None = None, include_ci
         dyn = reference if run is runs[0] else run.dynamics(progress=progress)
         rows = aligned_rows(reference, dyn, ref_name=str(runs[0].path), name=str(run.path))
         if dyn.num_classes != reference.num_classes:
-            raise ValueError(f"{run.path}: {dyn.num_classes} classes, {runs[0].path} has {reference.num_classes}")
+            raise TrainingDynamicsError(f"{run.path}: {dyn.num_classes} classes, {runs[0].path} has {reference.num_classes}")
         cols, p = run_columns(dyn, rows, burn_out=burn_out, include_ci=include_ci)
         per_run.append(cols)
         probs.append(p)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio, web
+from .errors import TrainingDynamicsError
 from .ids import as_guids
 
 logger = logging.getLogger(__name__)
@@ -33,13 +34,20 @@ NEVER_LEARNED_COLOR = "#b0b0b0"
 REGION_LABELS = {"easy": "easy-to-learn", "ambiguous": "ambiguous", "hard": "hard-to-learn"}
 #: region names closer than this (fraction of the axes, x and y) are moved apart vertically
 REGION_LABEL_GAP = (0.3, 0.09)
+#: ``style="auto"`` draws a density map (hexagons) from this many points on: millions of markers take minutes
+#: to draw and hide each other anyway
+DENSITY_FROM = 1_000_000
+DENSITY_CMAP = "magma_r"
+MAP_STYLES = ("auto", "scatter", "density")
+#: the interactive page holds at most this many points (a seeded sample; the page says so)
+INTERACTIVE_MAX_POINTS = 100_000
 
 
 # --------------------------------------------------------------------------- correctness bins
 def correctness_levels(num_epochs: int) -> np.ndarray:
     """(E+1,) correctness fractions 0, 1/E, ..., 1 — one bin per possible number of correct epochs."""
     if int(num_epochs) < 1:
-        raise ValueError(f"num_epochs must be >= 1, not {num_epochs}")
+        raise TrainingDynamicsError(f"num_epochs must be >= 1, not {num_epochs}")
     return np.arange(int(num_epochs) + 1) / int(num_epochs)
 
 
@@ -61,15 +69,15 @@ def correctness_bins(correctness: Sequence[float] | np.ndarray, num_epochs: int,
     """
     c = np.asarray(correctness, dtype=float)
     if c.size and not np.isfinite(c).all():
-        raise ValueError("correctness has missing or non-finite values")
+        raise TrainingDynamicsError("correctness has missing or non-finite values")
     if averaged:
         c = np.floor(c + 0.5 + 1e-9)
     k = np.rint(c).astype(np.int64)
     if c.size and (np.abs(c - k) > 1e-6).any():
-        raise ValueError("correctness must count correct epochs (whole numbers); "
+        raise TrainingDynamicsError("correctness must count correct epochs (whole numbers); "
                          f"got e.g. {c[np.abs(c - k) > 1e-6][0]}")
     if c.size and (k.min() < 0 or k.max() > num_epochs):
-        raise ValueError(f"correctness {k.max() if k.max() > num_epochs else k.min()} is outside 0..{num_epochs} "
+        raise TrainingDynamicsError(f"correctness {k.max() if k.max() > num_epochs else k.min()} is outside 0..{num_epochs} "
                          f"(num_epochs={num_epochs}); pass the run's number of epochs (--num_epochs / --burn_out)")
     return k
 
@@ -88,7 +96,7 @@ def infer_num_epochs(df: pd.DataFrame) -> int:
     if df.attrs.get("num_epochs"):
         return int(df.attrs["num_epochs"])
     if "correctness" not in df or not len(df):
-        raise ValueError("cannot tell the number of epochs: pass num_epochs")
+        raise TrainingDynamicsError("cannot tell the number of epochs: pass num_epochs")
     e = int(np.nanmax(df["correctness"].to_numpy(float)))
     logger.warning("number of epochs not given; assuming %d, the largest correctness observed", max(e, 1))
     return max(e, 1)
@@ -247,6 +255,27 @@ def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | No
     return mappable
 
 
+def _draw_density(ax, df: pd.DataFrame, *, gridsize: int = 120, vmax: float | None = None):
+    """Hexagonal bins of the data map, coloured by the number of examples in each (log scale)."""
+    x, y = df["variability"].to_numpy(float), df["confidence"].to_numpy(float)
+    hb = ax.hexbin(x, y, gridsize=gridsize, bins="log", mincnt=1, cmap=DENSITY_CMAP, linewidths=0,
+                   extent=(0.0, max(float(np.nanmax(x)) if len(x) else 0.5, 0.05), 0.0, 1.0), vmax=vmax,
+                   rasterized=True)
+    ax.set_xlabel("variability")
+    ax.set_ylabel("confidence")
+    ax.grid(True, lw=0.4, alpha=0.5)
+    return hb
+
+
+def map_style(style: str, num_points: int) -> str:
+    """``scatter`` or ``density``: ``auto`` is a density map from :data:`DENSITY_FROM` points on."""
+    if style not in MAP_STYLES:
+        raise TrainingDynamicsError(f"unknown map style {style!r}; choose one of {', '.join(MAP_STYLES)}")
+    if style == "auto":
+        return "density" if num_points >= DENSITY_FROM else "scatter"
+    return style
+
+
 def _draw_histograms(axes, df: pd.DataFrame, num_epochs: int | None) -> None:
     """Side panels as in the paper: confidence, variability and correctness counts."""
     a1, a2, a3 = axes
@@ -285,6 +314,7 @@ def plot_data_map(
     label_names: Sequence[str] | None = None,
     region_labels: bool = True,
     ax=None,
+    style: str = "auto",
 ):
     """Draw the data map of ``df`` and return the matplotlib ``Figure``.
 
@@ -304,21 +334,25 @@ def plot_data_map(
         region_labels: name the easy-to-learn, ambiguous and hard-to-learn regions on the map, each
             over its own examples (:func:`region_label_positions`); ``False`` leaves them out.
         ax: draw into this axes (no histograms, no facets); default a new figure.
+        style: ``"scatter"`` (a marker per example, coloured by ``hue``), ``"density"`` (hexagonal
+            bins coloured by how many examples fall in each, log scale: drawn in seconds for
+            millions of examples; ``hue`` is not shown) or ``"auto"`` (density from
+            :data:`DENSITY_FROM` points on).
     """
     import matplotlib
     import matplotlib.pyplot as plt
 
     if not len(df):
-        raise ValueError("no examples to plot")
+        raise TrainingDynamicsError("no examples to plot")
     for col in ("confidence", "variability"):
         if col not in df:
-            raise ValueError(f"metrics have no {col!r} column (columns: {', '.join(map(str, df.columns))})")
+            raise TrainingDynamicsError(f"metrics have no {col!r} column (columns: {', '.join(map(str, df.columns))})")
     if hue not in df:
-        raise ValueError(f"unknown hue column {hue!r}; choose one of: {', '.join(map(str, df.columns))}")
+        raise TrainingDynamicsError(f"unknown hue column {hue!r}; choose one of: {', '.join(map(str, df.columns))}")
     if not df.index.is_unique:
         df = df.reset_index(drop=True)
     if facet_by_gold and "gold" not in df:
-        raise ValueError("facet_by_gold needs a 'gold' column in the metrics")
+        raise TrainingDynamicsError("facet_by_gold needs a 'gold' column in the metrics")
     if ax is not None and (show_hist or facet_by_gold):
         raise ValueError("show_hist and facet_by_gold draw several panels: call with ax=None")
     kind = _hue_kind(df, hue)
@@ -333,6 +367,9 @@ def plot_data_map(
         logger.info("plotting a random %d of %d examples (seed %d)", len(shown), len(df), seed)
     size = _marker_size(len(shown))
     alpha = 0.9 if len(shown) <= 5000 else 0.6
+    density = map_style(style, len(shown)) == "density"
+    if density and hue != "correctness":
+        logger.info("density map: colour = examples per hexagon, not %s (style='scatter' to colour by it)", hue)
 
     if facet_by_gold:
         golds = sorted(shown["gold"].unique().tolist())
@@ -364,6 +401,8 @@ def plot_data_map(
     else:
         region_colors = {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
 
+    if density:
+        region_colors = {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
     mappable = None
     region = None
     if region_labels:  # the regions of the whole run; each panel names them over its own points
@@ -371,8 +410,11 @@ def plot_data_map(
 
         region = region_of(df if "guid" in df else df.assign(guid=np.arange(len(df))))
     for i, (a, (g, part, full)) in enumerate(zip(map_axes, panels)):
-        m = _draw_map(a, part, hue=hue, kind=kind, num_epochs=num_epochs, size=size, alpha=alpha, norm=norm,
-                      label_names=label_names, legend=(i == 0), seed=seed)
+        if density:
+            m = _draw_density(a, part)
+        else:
+            m = _draw_map(a, part, hue=hue, kind=kind, num_epochs=num_epochs, size=size, alpha=alpha, norm=norm,
+                          label_names=label_names, legend=(i == 0), seed=seed)
         mappable = mappable or m
         if g is not None:
             name = label_names[int(g)] if label_names is not None and 0 <= int(g) < len(label_names) else str(g)
@@ -386,7 +428,8 @@ def plot_data_map(
             _annotate_regions(a, region_colors, _positions_in(full, region.loc[full.index]))
     if mappable is not None:
         cb = fig.colorbar(mappable, ax=map_axes, shrink=0.85, pad=0.01)
-        cb.set_label(hue + (" (never learned in grey)" if hue == "forgetfulness" else ""))
+        cb.set_label("examples per hexagon" if density else
+                     hue + (" (never learned in grey)" if hue == "forgetfulness" else ""))
     if len(shown) < len(df):
         map_axes[0].text(0.99, 0.01, f"{len(shown):,} of {len(df):,} examples shown", transform=map_axes[0].transAxes,
                          ha="right", va="bottom", fontsize=8, color="0.3")
@@ -432,11 +475,13 @@ def write_interactive_html(df: pd.DataFrame, path: str | os.PathLike, *, num_epo
                            seed: int = 42) -> Path:
     """A self-contained HTML data map (``web/data_map.html.j2``: the shared canvas component, no
     network): colour = correctness bin, with a legend, wheel zoom, drag pan and reset; hover shows
-    guid, coordinates, correctness, gold and (when ``texts`` maps guid -> text) the text."""
+    guid, coordinates, correctness, gold and (when ``texts`` maps guid -> text) the text. At most
+    ``max_points`` points (default :data:`INTERACTIVE_MAX_POINTS`): a seeded sample, which the page states."""
     from matplotlib.colors import to_hex
 
     num_epochs = num_epochs or infer_num_epochs(df)
-    shown = df.sample(n=int(max_points), random_state=seed) if max_points and len(df) > max_points else df
+    max_points = max_points or INTERACTIVE_MAX_POINTS
+    shown = df.sample(n=int(max_points), random_state=seed) if len(df) > max_points else df
     shown = shown.iloc[np.random.default_rng(seed).permutation(len(shown))]
     guids = as_guids(shown["guid"])
     data = {"x": np.round(shown["variability"].to_numpy(float), 4).tolist(),

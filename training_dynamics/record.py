@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from transformers import Trainer, TrainerCallback
 
 from . import dynamics_file, fileio
+from .errors import TrainingDynamicsError
 from .binding import BINDING_NAME
 from .run_writer import (RunWriter, check_dynamics_dir, epoch_files, recover_swap, staging_dir,  # noqa: F401
                          swap_in)
@@ -123,7 +124,7 @@ def _logits_of(outputs: Any) -> torch.Tensor:
     return outputs["logits"] if isinstance(outputs, dict) else outputs[1]
 
 
-class DiskFullError(OSError):
+class DiskFullError(TrainingDynamicsError, OSError):
     """The disk filled up while writing dynamics; the message (one line) names the file."""
 
 
@@ -170,14 +171,14 @@ class DynamicsTrainer(Trainer):
                  td_format: str = "jsonl", dynamics_meta: dict | None = None, overwrite_dynamics: bool = False,
                  writer: RunWriter | None = None, binding=None, **kwargs):
         if td_mode not in TD_MODES:
-            raise ValueError(f"td_mode must be one of {TD_MODES}, not {td_mode!r}")
+            raise TrainingDynamicsError(f"td_mode must be one of {TD_MODES}, not {td_mode!r}")
         if td_format not in dynamics_file.FORMATS:
-            raise ValueError(f"td_format must be one of {dynamics_file.FORMATS}, not {td_format!r}")
+            raise TrainingDynamicsError(f"td_format must be one of {dynamics_file.FORMATS}, not {td_format!r}")
         super().__init__(*args, **kwargs)
         if self.train_dataset is None:
-            raise ValueError("DynamicsTrainer needs a train_dataset")
+            raise TrainingDynamicsError("DynamicsTrainer needs a train_dataset")
         if self.args.dataloader_drop_last:
-            raise ValueError("dataloader_drop_last drops training examples every epoch, so their dynamics would be "
+            raise TrainingDynamicsError("dataloader_drop_last drops training examples every epoch, so their dynamics would be "
                              "missing; set it to false to record training dynamics")
         ds = self.train_dataset
         id_col = next((c for c in ("guid", "idx") if c in ds.column_names), None)
@@ -188,7 +189,7 @@ class DynamicsTrainer(Trainer):
         if writer is None:
             if dynamics_dir is None:
                 raise ValueError("DynamicsTrainer needs a run writer (writer=RunWriter(run_dir)) or a dynamics_dir")
-            writer = RunWriter(Path(dynamics_dir).parent)
+            writer = RunWriter(Path(dynamics_dir).parent, dynamics_dir=dynamics_dir)
         self.writer = writer
         self.dynamics_dir = writer.dynamics_dir
         self.binding = binding  #: the examples recorded on (binding.Binding), kept in the run folder
@@ -205,7 +206,7 @@ class DynamicsTrainer(Trainer):
         """The buffer for the training set ``ds``: one logit per class per example, and its gold label."""
         label_col = next((c for c in ("label", "labels") if c in ds.column_names), None)
         if label_col is None:
-            raise ValueError("the training dataset needs a 'label' column to record gold labels")
+            raise TrainingDynamicsError("the training dataset needs a 'label' column to record gold labels")
         return DynamicsRecorder(guids, np.asarray(ds[label_col]), self.model.config.num_labels)
 
     def _record(self, rows: torch.Tensor, outputs: Any, labels: torch.Tensor | None) -> None:
@@ -278,7 +279,7 @@ class DynamicsTrainer(Trainer):
 
             resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
             if resume_from_checkpoint is None:
-                raise ValueError(f"No valid checkpoint found in output directory ({self.args.output_dir})")
+                raise TrainingDynamicsError(f"No valid checkpoint found in output directory ({self.args.output_dir})")
         self._td_resume = resume_from_checkpoint or None
         main = self.is_world_process_zero()
         if main:

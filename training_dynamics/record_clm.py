@@ -29,6 +29,7 @@ from transformers import Trainer
 
 from . import clm_data, dynamics_file
 from .record import ROW, DynamicsRecorder, DynamicsTrainer, _logits_of
+from .errors import TrainingDynamicsError
 
 IGNORE_INDEX = -100
 
@@ -125,7 +126,7 @@ class CausalLMDynamicsTrainer(DynamicsTrainer):
 
     def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
         if "labels" not in ds.column_names:
-            raise ValueError("the training dataset needs a 'labels' column (token ids; -100 where no loss is taken)")
+            raise TrainingDynamicsError("the training dataset needs a 'labels' column (token ids; -100 where no loss is taken)")
         return DynamicsRecorder(guids, np.zeros(len(guids), dtype=np.int64), len(dynamics_file.GENERATIVE_VALUES))
 
     def _record(self, rows: torch.Tensor, outputs, labels: torch.Tensor | None) -> None:

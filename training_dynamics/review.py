@@ -36,6 +36,7 @@ from .data import DataError, TextClassificationData
 from .ids import as_guids
 from .label_errors import read_issues
 from .run import Run, load_source
+from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +125,11 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
     c = len(label_names)
     probs = np.asarray(issues["probabilities"].tolist(), dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != c:
-        raise ValueError(f"probabilities have {probs.shape[-1] if probs.ndim == 2 else '?'} classes but there are "
+        raise TrainingDynamicsError(f"probabilities have {probs.shape[-1] if probs.ndim == 2 else '?'} classes but there are "
                          f"{c} label names {label_names}")
     gold = issues["gold"].to_numpy(np.int64)
     if ((gold < 0) | (gold >= c)).any():
-        raise ValueError(f"guid {issues['guid'].iloc[int(np.flatnonzero((gold < 0) | (gold >= c))[0])]}: "
+        raise TrainingDynamicsError(f"guid {issues['guid'].iloc[int(np.flatnonzero((gold < 0) | (gold >= c))[0])]}: "
                          f"gold label outside 0..{c - 1}")
     n = len(issues)
     guids = as_guids(issues["guid"])

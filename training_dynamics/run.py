@@ -31,15 +31,20 @@ import numpy as np
 from . import __version__, binding, dynamics_file, fileio, kinds, metrics
 from .binding import Binding
 from .dynamics_file import Dynamics, DynamicsError
+from .errors import TrainingDynamicsError
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metrics starts faster without it
     import pandas as pd
 
     from .data import TextClassificationData
+    from .streaming import StreamedMetrics
 
 logger = logging.getLogger(__name__)
 
 METRICS_NAME = "td_metrics.jsonl"
+METRICS_PARQUET_NAME = "td_metrics.parquet"  #: the same table, columnar (written for large runs: see metrics_format)
+OUTPUT_FORMATS = ("auto", "jsonl", "parquet")
+PARQUET_FROM = 1_000_000  #: ``auto`` writes parquet from this many examples on, jsonl below
 SETTINGS_NAME = "td_metrics_settings.json"
 SUMMARY_NAME = "td_training_summary.jsonl"
 _INT_COLUMNS = ("guid", "index", "correctness", "forgetfulness", "last_pred", "gold")
@@ -189,11 +194,12 @@ class Run:
                            "any ranking by variability are meaningless; record 2 or more epochs", self.path)
 
     # -- metrics (cached in td_metrics.jsonl) -------------------------------------------------
-    def write_metrics(self, *, burn_out: int | None = None, include_ci: bool = False,
-                      progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def write_metrics(self, *, burn_out: int | None = None, include_ci: bool = False, progress: bool = True,
+                      output_format: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Compute the metrics and write, atomically, into the run folder:
 
-        - ``td_metrics.jsonl``: one line per example (floats exact);
+        - ``td_metrics.jsonl``: one line per example (floats exact), or ``td_metrics.parquet`` (the
+          same table, columnar; ``output_format``, see :func:`write_metrics_table`);
         - ``td_training_summary.jsonl``: one line per recorded epoch;
         - ``td_metrics_settings.json``: burn_out, include_ci, epochs used, and the name, size and mtime
           of every source file (and of ``td_metrics.jsonl``), so :meth:`metrics_are_fresh` can tell.
@@ -201,25 +207,25 @@ class Run:
         Returns:
             (metrics, summary) as ``{column: array}`` dicts (no pandas needed).
         """
+        from .streaming import stream_metrics
+
         t0 = time.perf_counter()
         burn_out = metrics.resolve_burn_out(burn_out, len(self.require().epoch_files()), where=self.dynamics_dir)
-        dyn = self.dynamics(progress=progress)
-        t1 = time.perf_counter()
-        per_epoch = metrics.dynamics_per_epoch(dyn)  # once, for the metrics and the summary
-        cols = metrics.td_metrics_columns(dyn, burn_out=burn_out, include_ci=include_ci, per_epoch=per_epoch)
-        summary = metrics.training_summary_columns(dyn, per_epoch=per_epoch)
-        t2 = time.perf_counter()
-        fileio.write_jsonl_columns(self.path / METRICS_NAME, cols)
+        dyn = stream_metrics(self.dynamics_dir, burn_out=burn_out, include_ci=include_ci, progress=progress)
+        self.warn_if_incomplete(dyn.num_epochs)
+        cols, summary = dyn.columns, dyn.summary
+        t1 = time.perf_counter()  # read and computed together, one epoch file at a time
+        written = write_metrics_table(self.path, cols, output_format, previous=self.metrics_settings().get("output"))
         fileio.write_jsonl_columns(self.path / SUMMARY_NAME, summary)
         settings = self._settings(dyn, burn_out, include_ci)
-        settings["output"] = fileio.file_stat(self.path / METRICS_NAME)
+        settings["output"] = fileio.file_stat(written)
         fileio.write_json(self.path / SETTINGS_NAME, settings)
-        logger.info("%d examples x %d epochs x %d classes: read %.2fs, metrics %.2fs, write %.2fs",
-                    dyn.num_examples, dyn.num_epochs, dyn.num_classes, t1 - t0, t2 - t1, time.perf_counter() - t2)
+        logger.info("%d examples x %d epochs x %d classes: read and metrics %.2fs, write %.2fs",
+                    dyn.num_examples, dyn.num_epochs, dyn.num_classes, t1 - t0, time.perf_counter() - t1)
         return cols, summary
 
     @staticmethod
-    def _settings(dyn: Dynamics, burn_out: int, include_ci: bool) -> dict:
+    def _settings(dyn: Dynamics | StreamedMetrics, burn_out: int, include_ci: bool) -> dict:
         return {"burn_out": burn_out, "include_ci": bool(include_ci), "epochs_used": list(range(burn_out)),
                 "num_epochs_recorded": dyn.num_epochs, "num_examples": dyn.num_examples,
                 "num_classes": dyn.num_classes, "columns": list(metrics.COLUMNS), "version": __version__,
@@ -229,10 +235,16 @@ class Run:
         """``td_metrics_settings.json`` (``{}`` when absent or unreadable)."""
         try:
             with open(self.path / SETTINGS_NAME, encoding="utf-8") as fh:
-                saved = json.load(fh)
+                saved = fileio.json_loads(fh.read())
         except (OSError, ValueError):
             return {}
         return saved if isinstance(saved, dict) else {}
+
+    @property
+    def metrics_path(self) -> Path:
+        """The cached metrics table: the one the settings file names (``td_metrics.jsonl`` or
+        ``td_metrics.parquet``), else whichever of them exists, else ``td_metrics.jsonl``."""
+        return metrics_file_in(self.path, self.metrics_settings())
 
     def metrics_are_fresh(self, *, burn_out: int | None = None, include_ci: bool = False) -> bool:
         """Whether ``td_metrics.jsonl`` was written for these settings from the epoch files now present.
@@ -244,7 +256,7 @@ class Run:
         try:
             files = self.epoch_files()
             current = [fileio.file_stat(p) for p in files]
-            output = fileio.file_stat(self.path / METRICS_NAME)
+            output = fileio.file_stat(self.metrics_path)
         except (OSError, ValueError):
             return False
         if burn_out is None:
@@ -262,7 +274,7 @@ class Run:
         """
         import pandas as pd
 
-        path = self.path / METRICS_NAME
+        path = self.metrics_path
         if self.metrics_are_fresh(burn_out=burn_out, include_ci=include_ci):
             try:
                 df = read_td_metrics(path)
@@ -271,8 +283,12 @@ class Run:
             except Exception as exc:  # damaged despite matching stats: recompute
                 logger.warning("could not read %s (%s); recomputing", path, exc)
         if not save:
-            return metrics.compute_td_metrics(self.dynamics(progress=progress), burn_out=burn_out,
-                                              include_ci=include_ci)
+            from .streaming import stream_metrics
+
+            streamed = stream_metrics(self.require().dynamics_dir, burn_out=burn_out, include_ci=include_ci,
+                                      progress=progress)
+            self.warn_if_incomplete(streamed.num_epochs)
+            return pd.DataFrame(streamed.columns)
         return pd.DataFrame(self.write_metrics(burn_out=burn_out, include_ci=include_ci, progress=progress)[0])
 
     @property
@@ -350,8 +366,73 @@ def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
 
 
 # -- metrics tables (a run folder's cache, or a bare file such as published coordinates) --------
+def metrics_format(output_format: str, num_examples: int) -> str:
+    """``jsonl`` or ``parquet``: ``auto`` is jsonl (the seed's format, readable by any tool) below
+    :data:`PARQUET_FROM` examples and parquet from there on (written and read several times faster;
+    pandas, polars, duckdb and pyarrow read it)."""
+    if output_format not in OUTPUT_FORMATS:
+        raise TrainingDynamicsError(f"unknown output format {output_format!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    if output_format == "auto":
+        return "parquet" if num_examples >= PARQUET_FROM else "jsonl"
+    return output_format
+
+
+def write_metrics_table(folder: str | os.PathLike, columns: dict[str, np.ndarray], output_format: str = "auto", *,
+                        previous: dict | None = None) -> Path:
+    """Write per-example metric columns as ``<folder>/td_metrics.jsonl`` or ``.parquet`` (:func:`metrics_format`),
+    atomically; returns the path written.
+
+    The table of the other format would now be stale: it is removed when it is the one this tool
+    wrote last (``previous``: the ``output`` record of the settings file before this write, as
+    :func:`fileio.file_stat` made it), and otherwise left as it is, with a warning.
+    """
+    n = len(next(iter(columns.values())))
+    fmt = metrics_format(output_format, n)
+    folder = Path(folder)
+    path, other = (folder / METRICS_PARQUET_NAME, folder / METRICS_NAME) if fmt == "parquet" else \
+        (folder / METRICS_NAME, folder / METRICS_PARQUET_NAME)
+    (fileio.write_parquet_columns if fmt == "parquet" else fileio.write_jsonl_columns)(path, columns)
+    if other.is_file():
+        if previous and previous == fileio.file_stat(other):
+            other.unlink()
+        else:
+            logger.warning("%s is left as it was (this tool did not write it, or it changed since); the metrics "
+                           "just computed are in %s", other, path.name)
+    return path
+
+
+def metrics_file_in(folder: str | os.PathLike, settings: dict | None = None) -> Path:
+    """The metrics table of a folder (see :attr:`Run.metrics_path`)."""
+    folder = Path(folder)
+    named = ((settings or {}).get("output") or {}).get("file") if isinstance((settings or {}).get("output"), dict) else None
+    if named in (METRICS_NAME, METRICS_PARQUET_NAME) and (folder / named).is_file():
+        return folder / named
+    for name in (METRICS_NAME, METRICS_PARQUET_NAME):
+        if (folder / name).is_file():
+            return folder / name
+    return folder / METRICS_NAME
+
+
+def _read_parquet(path: str | os.PathLike) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pandas()
+    except Exception as exc:  # ArrowInvalid & co: a damaged or foreign file
+        raise TrainingDynamicsError(f"{path}: not a readable parquet file ({' '.join(str(exc).split())})") from None
+
+
 def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a ``td_metrics.jsonl`` written by :meth:`Run.write_metrics` (fast; dtypes and exact floats kept)."""
+    """Read a ``td_metrics.jsonl`` or ``td_metrics.parquet`` written by :meth:`Run.write_metrics` (fast;
+    dtypes and exact floats kept)."""
+    if Path(path).suffix == ".parquet":
+        df = _read_parquet(path)
+        missing = [c for c in metrics.COLUMNS if c not in df]
+        if missing:
+            raise TrainingDynamicsError(f"{path}: missing column(s) {', '.join(missing)}")
+        if df[list(metrics.COLUMNS)].isna().any().any():
+            raise TrainingDynamicsError(f"{path}: missing values")
+        return df[list(metrics.COLUMNS) + [c for c in metrics.GENERATIVE_COLUMNS if c in df]]
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -368,33 +449,44 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
             if guid_type == pa.string():
                 raise
     if any(table.column(c).null_count for c in metrics.COLUMNS):
-        raise ValueError(f"{path}: missing values")
+        raise TrainingDynamicsError(f"{path}: missing values")
     absent = [c for c in metrics.GENERATIVE_COLUMNS if table.column(c).null_count == table.num_rows]
     return table.drop(absent).to_pandas()
 
 
 def read_metrics_file(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a td_metrics-style jsonl (one object per line with at least guid, confidence, variability)."""
+    """Read a td_metrics-style jsonl (one object per line with at least guid, confidence, variability),
+    or a parquet table with those columns."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix == ".parquet":
+        df = _read_parquet(path)
+    else:
+        df = _read_jsonl_metrics(path)
+    if not len(df):
+        raise TrainingDynamicsError(f"{path}: no examples")
+    missing = [c for c in ("guid", "confidence", "variability") if c not in df]
+    if missing:
+        raise TrainingDynamicsError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
+    for col in ("confidence", "variability"):
+        bad = ~np.isfinite(pd.to_numeric(df[col], errors="coerce").to_numpy(float))
+        if bad.any():
+            raise TrainingDynamicsError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
+    return df
+
+
+def _read_jsonl_metrics(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         df = pd.read_json(path, lines=True, dtype=False)
     except ValueError:
         for _ in fileio.jsonl_records(path, error=DynamicsError):  # names the bad line
             pass
         raise DynamicsError(f"{path}: not a jsonl file of metrics") from None
-    if not len(df):
-        raise ValueError(f"{path}: no examples")
-    missing = [c for c in ("guid", "confidence", "variability") if c not in df]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
-    for col in ("confidence", "variability"):
-        bad = ~np.isfinite(pd.to_numeric(df[col], errors="coerce").to_numpy(float))
-        if bad.any():
-            raise ValueError(f"{path}: guid {df['guid'].iloc[int(np.argmax(bad))]}: {col} is not a finite number")
     return df
 
 
@@ -438,14 +530,15 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
             df = run.metrics(burn_out=burn_out, include_ci=include_ci, save=save)
             num_epochs = num_epochs or burn_out or run.num_epochs
             label_names = run.label_names
-        elif (path / METRICS_NAME).is_file():
+        elif metrics_file_in(path, Run(path).metrics_settings()).is_file():
+            table = metrics_file_in(path, Run(path).metrics_settings())
             if burn_out or include_ci:
-                raise ValueError(f"{path}: --burn_out and --include_ci need recorded dynamics "
-                                 f"({dynamics_file.DYNAMICS_SUBDIR}/); {METRICS_NAME} alone is used as it is")
+                raise TrainingDynamicsError(f"{path}: --burn_out and --include_ci need recorded dynamics "
+                                 f"({dynamics_file.DYNAMICS_SUBDIR}/); {table.name} alone is used as it is")
             runs = Run(path).averaged_from
             if runs is None:
-                logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, METRICS_NAME)
-            df = read_metrics_file(path / METRICS_NAME)
+                logger.warning("%s has no %s/; using %s as it is", path, dynamics_file.DYNAMICS_SUBDIR, table.name)
+            df = read_metrics_file(table)
             num_epochs = num_epochs or _settings_epochs(path)
             if runs is not None:
                 df.attrs["num_runs"] = len(runs)  # averaged: correctness is a mean count
@@ -455,13 +548,13 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
         task, model = path.resolve().parent.name, path.resolve().name
     elif path.is_file():
         if burn_out or include_ci:
-            raise ValueError(f"{path}: --burn_out and --include_ci need a run folder (a metrics file is used as it is)")
+            raise TrainingDynamicsError(f"{path}: --burn_out and --include_ci need a run folder (a metrics file is used as it is)")
         df = read_metrics_file(path)
         task, model = path.stem, ""
-        if path.name == METRICS_NAME:
+        if path.name in (METRICS_NAME, METRICS_PARQUET_NAME):
             task, model = path.resolve().parent.parent.name, path.resolve().parent.name
             num_epochs = num_epochs or _settings_epochs(path.parent)
-    elif path.suffix in (".jsonl", ".json"):
+    elif path.suffix in (".jsonl", ".json", ".parquet"):
         raise FileNotFoundError(f"{path}: no such metrics file")
     else:
         raise FileNotFoundError(f"{path}: no such run folder or metrics file")

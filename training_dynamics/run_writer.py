@@ -25,9 +25,11 @@ import shutil
 import socket
 import time
 from pathlib import Path
+from typing import Sequence
 
 from . import dynamics_file
 from .errors import RunLockedError
+from .outputs import Outputs
 
 logger = logging.getLogger(__name__)
 
@@ -138,12 +140,15 @@ class RunWriter:
     """Writes a run folder's recorded dynamics; the only code that creates, renames or removes its files.
 
     Args:
-        run_dir: the run folder ``<dy_log_dir>/<task>/<model>``.
+        run_dir: the run folder ``<dy_log_dir>/<task>/<model>`` (its lock goes there).
+        dynamics_dir: where the epoch files go (default ``<run_dir>/training_dynamics``).
     """
 
-    def __init__(self, run_dir: str | os.PathLike):
+    def __init__(self, run_dir: str | os.PathLike, *, dynamics_dir: str | os.PathLike | None = None,
+                 inputs: Sequence[str | os.PathLike | None] = ()):
         self.run_dir = Path(run_dir)
-        self.dynamics_dir = dynamics_file.dynamics_dir(self.run_dir)
+        self.inputs = list(inputs)  #: what the recording reads (model folder, data files): never written over
+        self.dynamics_dir = Path(dynamics_dir) if dynamics_dir is not None else dynamics_file.dynamics_dir(self.run_dir)
         self.staged = False  #: writing into the staging folder until a new run's first epoch is complete
         self._held = self._owner = False
 
@@ -163,6 +168,7 @@ class RunWriter:
         """
         if self._held:
             return self
+        Outputs("record", inputs=self.inputs).check_folder(self.run_dir, flag="the run folder (--dy_log_dir)")
         missing = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
         self._created = missing[-1] if missing else None  # removed again if the run writes nothing
         self.run_dir.mkdir(parents=True, exist_ok=True)

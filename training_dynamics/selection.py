@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import fileio
+from .errors import TrainingDynamicsError
 from .ids import as_guids, guid_list
 
 logger = logging.getLogger(__name__)
@@ -65,27 +66,27 @@ def selection_size(n: int, fraction: float) -> int:
     except (TypeError, ValueError):
         f = math.nan
     if not 0 < f <= 1:  # also rejects NaN
-        raise ValueError(f"a fraction must lie in (0, 1], not {fraction!r}")
+        raise TrainingDynamicsError(f"a fraction must lie in (0, 1], not {fraction!r}")
     return int(min(n, math.floor(f * n + 0.5 + 1e-9)))
 
 
 def _check(df: pd.DataFrame, columns: Iterable[str]) -> None:
     missing = [c for c in (GUID, *columns) if c not in df.columns]
     if missing:
-        raise ValueError(f"the metrics table has no column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
+        raise TrainingDynamicsError(f"the metrics table has no column(s) {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
     if len(df) == 0:
-        raise ValueError("the metrics table is empty")
+        raise TrainingDynamicsError("the metrics table is empty")
 
 
 def _values(df: pd.DataFrame, metric: str) -> np.ndarray:
     """``metric`` as a float array (N,); booleans count as 0/1; NaN is an error."""
     col = df[metric]
     if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-        raise ValueError(f"metric column {metric!r} is not numeric")
+        raise TrainingDynamicsError(f"metric column {metric!r} is not numeric")
     values = col.to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
-        raise ValueError(f"metric column {metric!r} has a non-finite value at guid {df[GUID].iloc[bad[0]]}")
+        raise TrainingDynamicsError(f"metric column {metric!r} has a non-finite value at guid {df[GUID].iloc[bad[0]]}")
     return values
 
 
@@ -106,7 +107,7 @@ def variability_is_constant(df: pd.DataFrame) -> bool:
 def refuse_constant_variability(df: pd.DataFrame, what: str) -> None:
     """A one-line error when every example has the same variability: ``what`` would be arbitrary."""
     if variability_is_constant(df):
-        raise ValueError(f"variability is {df['variability'].iloc[0]:g} for every example (a run of one epoch?), so "
+        raise TrainingDynamicsError(f"variability is {df['variability'].iloc[0]:g} for every example (a run of one epoch?), so "
                          f"{what} would be arbitrary; record 2 or more epochs, or select by --metric confidence")
 
 
@@ -125,13 +126,13 @@ def select_by_metric(df: pd.DataFrame, metric: str, *, fraction: float, worst: b
     """
     if ascending is None:
         if metric not in USUAL_ASCENDING:
-            raise ValueError(f"no usual order for metric {metric!r}; choose one of {', '.join(USUAL_ASCENDING)}")
+            raise TrainingDynamicsError(f"no usual order for metric {metric!r}; choose one of {', '.join(USUAL_ASCENDING)}")
         ascending = USUAL_ASCENDING[metric]
     order = rank(df, metric, ascending=ascending != worst)
     k = selection_size(len(order), fraction)
     if both_ends:
         if not 0 <= front_share <= 1:
-            raise ValueError(f"front_share must lie in [0, 1], not {front_share!r}")
+            raise TrainingDynamicsError(f"front_share must lie in [0, 1], not {front_share!r}")
         front = math.floor(front_share * k + 1e-9)
         chosen = np.concatenate([order[:front], order[::-1][: k - front]])
     else:
@@ -224,28 +225,28 @@ def read_indices(path: str | os.PathLike, region: str | None = None) -> tuple[st
         raise FileNotFoundError(f"{path}: no such indices file (run data_selection.py first)")
     try:
         with open(path, encoding="utf-8") as fh:
-            obj = json.load(fh)
+            obj = fileio.json_loads(fh.read())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise TrainingDynamicsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if isinstance(obj, list):
         obj = {path.stem: obj}
     if not isinstance(obj, dict) or not obj:
-        raise ValueError(f"{path}: expected a list of guids or an object of region -> list of guids")
+        raise TrainingDynamicsError(f"{path}: expected a list of guids or an object of region -> list of guids")
     if not region:
         if len(obj) != 1:
-            raise ValueError(f"{path}: holds several regions ({', '.join(obj)}); choose one with --data_selection_region")
+            raise TrainingDynamicsError(f"{path}: holds several regions ({', '.join(obj)}); choose one with --data_selection_region")
         region = next(iter(obj))
     if region not in obj:
-        raise ValueError(f"{path}: unknown region {region!r}; choose one of {', '.join(obj)}")
+        raise TrainingDynamicsError(f"{path}: unknown region {region!r}; choose one of {', '.join(obj)}")
     values = obj[region]
     if not isinstance(values, list):
-        raise ValueError(f"{path}: region {region!r} must be a list of guids")
+        raise TrainingDynamicsError(f"{path}: region {region!r} must be a list of guids")
     guids = as_guids(values, where=f"{path}: region {region!r}")
     if len(guids) == 0:
-        raise ValueError(f"{path}: region {region!r} is empty")
+        raise TrainingDynamicsError(f"{path}: region {region!r} is empty")
     uniq, counts = np.unique(guids, return_counts=True)
     if (counts > 1).any():
-        raise ValueError(f"{path}: region {region!r} lists guid {uniq[counts > 1][0]} more than once")
+        raise TrainingDynamicsError(f"{path}: region {region!r} lists guid {uniq[counts > 1][0]} more than once")
     return region, guids
 
 
@@ -253,12 +254,12 @@ def select_guids(ds, guids: np.ndarray, *, where: str = "selection"):
     """Rows of ``ds`` (a ``datasets.Dataset`` with a ``guid`` column) whose guid is in ``guids``,
     in the dataset's own order. Every guid must be present: matching is by id, never by position."""
     if GUID not in ds.column_names:
-        raise ValueError(f"{where}: the training set has no {GUID!r} column to match guids against")
+        raise TrainingDynamicsError(f"{where}: the training set has no {GUID!r} column to match guids against")
     have = as_guids(ds[GUID])
     guids = as_guids(guids)
     missing = guids[~np.isin(guids, have)]
     if len(missing):
-        raise ValueError(f"{where}: {len(missing)} of {len(guids)} selected guids are not in the training set "
+        raise TrainingDynamicsError(f"{where}: {len(missing)} of {len(guids)} selected guids are not in the training set "
                          f"(first: {missing.tolist()[0]!r}; the training set has {len(have)} examples, e.g. guid {have.tolist()[0]!r})")
     return ds.select(np.flatnonzero(np.isin(have, guids)))
 

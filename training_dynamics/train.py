@@ -22,6 +22,7 @@ from .binding import bind
 from .record import DynamicsTrainer
 from .run_writer import RunWriter
 from .run import Run, bind_data, model_run_name
+from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def selection_filter(model_args: ModelArguments, data_args: DataArguments, dy_ar
     rec_args = replace(dy_args, dy_model_name=f"{run_dir(data_args, model_args, dy_args).name}_{region}")
     source = path.parent.resolve()
     if sel_args.record and run_dir(data_args, model_args, rec_args).resolve() == source:
-        raise ValueError(f"{path}: recording this run would overwrite the dynamics it was selected from; pass --dy_model_name")
+        raise TrainingDynamicsError(f"{path}: recording this run would overwrite the dynamics it was selected from; pass --dy_model_name")
 
     def keep(data):
         if dynamics_file.dynamics_dir(source).is_dir():  # selected from a run: its rows name these examples?
@@ -160,6 +161,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
     if len(train) == 0:
         raise DataError("no training examples left to train on")
     check_trainable(data, data.source.get("train_file", data_args.task_name), max_train_samples=data_args.max_train_samples)
+    check_head_size(model_args, data.num_labels)
     id2label = dict(enumerate(data.label_names))
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,
                                         label2id={v: k for k, v in id2label.items()}, cache_dir=model_args.cache_dir)
@@ -196,6 +198,33 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         overwrite_dynamics=dy_args.overwrite_dynamics)
 
 
+def saved_config(model_args: ModelArguments):
+    """The model's config as saved; a model that cannot be found (not a folder, nor a reachable Hub id)
+    is one line, not transformers' ``OSError`` traceback."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+    except OSError as exc:
+        raise DataError(f"--model_name_or_path {model_args.model_name_or_path}: cannot load a model config "
+                        f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+
+
+def check_head_size(model_args: ModelArguments, num_labels: int) -> None:
+    """Refuse, before loading the weights, a model that cannot be found, or a saved classifier whose
+    head has another number of classes than the data (unless ``--ignore_mismatched_sizes``): loading it
+    would end in a size-mismatch traceback."""
+    saved = saved_config(model_args)
+    if model_args.ignore_mismatched_sizes:
+        return
+    if not any(a.endswith("ForSequenceClassification") for a in getattr(saved, "architectures", None) or ()):
+        return  # a base model: its new head gets the data's classes
+    if saved.num_labels != num_labels:
+        raise DataError(f"{model_args.model_name_or_path} is a classifier with {saved.num_labels} classes but the "
+                        f"data has {num_labels}; pass --ignore_mismatched_sizes to train a new {num_labels}-class "
+                        "head (or check --class_names and the label column)")
+
+
 def _binding(data, train):
     """The binding of the examples trained on (``train``: the loaded set, maybe a selected region of it)."""
     from dataclasses import replace as dc_replace
@@ -207,7 +236,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
                       train_filter=None, record: bool = True):
     """:func:`build_trainer` for a causal LM on prompt/response (or plain text) data
     (:class:`~training_dynamics.record_clm.CausalLMDynamicsTrainer`)."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .clm_data import LABEL_NAMES, CausalLMCollator, tokenize_generative
     from .record_clm import CausalLMDynamicsTrainer
@@ -216,12 +245,12 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training examples left to train on")
+    config = saved_config(model_args)
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise DataError(f"{model_args.model_name_or_path}: the tokenizer has neither a pad nor an EOS token")
         tokenizer.pad_token = tokenizer.eos_token  # padding is masked out of attention and loss
-    config = AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForCausalLM, model_args, config)
     where = data.source["train_file"]
     with training_args.main_process_first(desc="tokenizing"):
@@ -249,8 +278,23 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
 def check_training_length(training_args) -> None:
     """Refuse a run that would train nothing (``--num_train_epochs`` 0 or negative, no ``--max_steps``)."""
     if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
-        raise ValueError(f"--num_train_epochs must be positive, not {training_args.num_train_epochs:g} "
+        raise TrainingDynamicsError(f"--num_train_epochs must be positive, not {training_args.num_train_epochs:g} "
                          "(or give --max_steps)")
+
+
+def _inputs(model_args, data_args) -> list:
+    """What a recording reads: the model folder and the data files (never written over)."""
+    return [model_args.model_name_or_path, getattr(data_args, "train_file", None),
+            getattr(data_args, "validation_file", None)]
+
+
+def check_outputs(model_args, data_args, dy_args, training_args) -> None:
+    """Refuse an ``--output_dir`` (or run folder) that is one of the inputs: the model folder, a data
+    file (the Trainer would write the model over the one it loads)."""
+    from .outputs import Outputs
+
+    guard = Outputs("record", inputs=_inputs(model_args, data_args))
+    guard.check_folder(training_args.output_dir, flag="--output_dir")  # (the run folder: RunWriter.acquire)
 
 
 def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None,
@@ -262,6 +306,7 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     validation set). ``builder``: :func:`build_trainer` (default) or :func:`build_clm_trainer`.
     """
     check_training_length(training_args)
+    check_outputs(model_args, data_args, dy_args, training_args)
     record = True
     if sel_args is not None:
         record = sel_args.record
@@ -272,7 +317,7 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume.lower() in ("last", "true"):
         resume = True  # the newest checkpoint-* in --output_dir
-    writer = RunWriter(run_dir(data_args, model_args, dy_args))
+    writer = RunWriter(run_dir(data_args, model_args, dy_args), inputs=_inputs(model_args, data_args))
     if record and training_args.process_index == 0:  # before loading anything: the folder is this run's
         writer.acquire()
     try:

@@ -16,6 +16,7 @@ from typing import Literal
 from ..data import split_list
 from ..arguments import DataArguments
 from .common import parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 
 @dataclass
@@ -43,18 +44,18 @@ class ApplyArguments:
         from ..corrections import OUTPUT_FORMATS
 
         if not (self.output or self.save_to_disk or self.push_to_hub):
-            raise ValueError("give --output FILE, --save_to_disk DIR and/or --push_to_hub REPO")
+            raise TrainingDynamicsError("give --output FILE, --save_to_disk DIR and/or --push_to_hub REPO")
         if self.output and not self.output.lower().endswith(OUTPUT_FORMATS):
-            raise ValueError(f"--output must end with one of {', '.join(OUTPUT_FORMATS)}")
+            raise TrainingDynamicsError(f"--output must end with one of {', '.join(OUTPUT_FORMATS)}")
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics apply") -> int:
     """Check everything, then apply and write."""
     args, data_args = parse((ApplyArguments, DataArguments), argv, prog=prog, doc=__doc__)
     if not data_args.given:
-        raise ValueError("give --train_file (the dataset that was reviewed) or --task_name")
+        raise TrainingDynamicsError("give --train_file (the dataset that was reviewed) or --task_name")
     if data_args.max_train_samples is not None:
-        raise ValueError("--max_train_samples does not apply here: corrections apply to the whole dataset")
+        raise TrainingDynamicsError("--max_train_samples does not apply here: corrections apply to the whole dataset")
     setup_logging()
     from ..corrections import apply_corrections_file
 

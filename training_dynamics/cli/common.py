@@ -7,9 +7,16 @@ import importlib.util
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError, OSError)
+from ..errors import TrainingDynamicsError
+
+#: the operating system's file errors: bad input too (a path that is not there, not readable, ...)
+FILE_ERRORS: tuple[type[OSError], ...] = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+                                          FileExistsError)
+#: what becomes one line; anything else (a KeyError, a TypeError, ...) is a bug and keeps its traceback
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (TrainingDynamicsError, *FILE_ERRORS)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -24,7 +31,9 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def run(main: Callable[[], int | None], prog: str) -> int:
-    """Call ``main``; an expected error becomes ``prog: error: <message>`` on one line and exit 2."""
+    """Call ``main``; a project error (:class:`TrainingDynamicsError`) or one of the OS's file errors
+    (:data:`FILE_ERRORS`, each named there: not every ``OSError``) becomes ``prog: error: <message>`` on
+    one line and exit 2. Any other exception is a bug and keeps its traceback."""
     try:
         return int(main() or 0)
     except EXPECTED_ERRORS as exc:
@@ -99,9 +108,22 @@ def parser_for(dataclass_types: Sequence[type], *, prog: str, doc: str | None):
 def parse(dataclass_types: Sequence[type], argv: Sequence[str] | None, *, prog: str, doc: str | None) -> tuple[Any, ...]:
     """Parse ``argv`` into one instance of each dataclass (``--help`` lists them all, grouped).
 
-    A value a dataclass refuses (its ``__post_init__``) or an unknown flag raises ``ValueError``,
-    which :func:`run` prints as one line.
+    A value a dataclass refuses (its ``__post_init__``) or an unknown flag raises ``ValueError``;
+    it becomes a :class:`TrainingDynamicsError`, which :func:`run` prints as one line.
     """
     parser = parser_for(dataclass_types, prog=prog, doc=doc)
-    return parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv),
-                                              look_for_args_file=False)
+    with usage_errors():
+        return parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv),
+                                                  look_for_args_file=False)
+
+
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """Turn the ``ValueError`` of a refused flag value (a dataclass ``__post_init__``, an unknown flag
+    in ``HfArgumentParser``) into a :class:`TrainingDynamicsError`: one line, no traceback."""
+    try:
+        yield
+    except TrainingDynamicsError:
+        raise
+    except ValueError as exc:
+        raise TrainingDynamicsError(str(exc)) from exc

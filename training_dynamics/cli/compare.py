@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..arguments import MetricsArguments, RegionArguments
 from .common import headless_matplotlib, parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ class CompareArguments:
                                    "correctness as a fraction of epochs (needed when no td_metrics_settings.json "
                                    "lies beside it)."})
     seed: int = field(default=42, metadata={"help": "Seed of the drawing order of the scatter plots."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace the files an earlier `compare` wrote "
+                                       "into --output_dir (never another file)."})
 
 
 def _load(path: str, args: CompareArguments, metric_args: MetricsArguments):
@@ -41,7 +44,7 @@ def _load(path: str, args: CompareArguments, metric_args: MetricsArguments):
     rm = load_metrics(path, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
                       num_epochs=args.num_epochs if is_file else None)
     if rm.num_epochs is None:  # never guess E from the largest correctness seen
-        raise ValueError(f"{path}: pass --num_epochs (nothing beside it says how many epochs its correctness counts cover)")
+        raise TrainingDynamicsError(f"{path}: pass --num_epochs (nothing beside it says how many epochs its correctness counts cover)")
     return rm
 
 
@@ -55,6 +58,13 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics compar
 
     from .. import compare, plots
 
+    from ..outputs import Outputs
+
+    out = Path(args.output_dir)
+    stems = ("delta_data_map", "strong_vs_weak")
+    guard = Outputs("compare", inputs=[args.weak_dir, args.strong_dir], overwrite=args.overwrite_output_dir)
+    guard.check_folder(out)
+    guard.check_files([*compare.comparison_paths(out).values(), *(out / f"{s}.{f}" for s in stems for f in ("png", "pdf"))])
     weak, strong = _load(args.weak_dir, args, metric_args), _load(args.strong_dir, args, metric_args)
     if weak.run is not None and strong.run is not None:  # joined by guid: the same examples under each?
         from ..binding import compare as compare_bindings
@@ -73,7 +83,6 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics compar
     settings = {"weak": args.weak_dir, "strong": args.strong_dir, "burn_out": metric_args.burn_out,
                 "include_ci": metric_args.include_ci, "intersection": args.intersection, "proportion": proportion,
                 "weak_epochs": weak.num_epochs, "strong_epochs": strong.num_epochs}
-    out = Path(args.output_dir)
     written = list(compare.write_comparison(out, cmp, table, corr, settings).values())
     names = f"{weak.model or weak.task} → {strong.model or strong.task}"
     for fig, stem in ((compare.plot_delta_map(cmp, seed=args.seed, title=f"Delta data map, {names} (n={len(cmp):,})"),
@@ -82,6 +91,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics compar
                                                    title=f"Strong vs weak: {names} (n={len(cmp):,})"), "strong_vs_weak")):
         written += plots.save_figure(fig, out / stem)
         plt.close(fig)
+    guard.written(*written)
     print(f"Region transitions (rows: weak {weak.model or weak.task}, columns: strong {strong.model or strong.task}; "
           f"proportion {proportion}):\n")
     print(compare.transition_markdown(table))

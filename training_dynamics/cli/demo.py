@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .common import parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 
 @dataclass
@@ -26,7 +27,7 @@ class DemoArguments:
 
     def __post_init__(self):
         if self.n_train < 50 or self.num_train_epochs < 2:
-            raise ValueError("the demo needs --n_train >= 50 and --num_train_epochs >= 2")
+            raise TrainingDynamicsError("the demo needs --n_train >= 50 and --num_train_epochs >= 2")
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics demo") -> int:

@@ -74,11 +74,13 @@ def run_demo(output_dir: str | Path = "demo_output", *, n_train: int = 2000, epo
     strong = dy_log / TASK / models["strong"].name
     weak = dy_log / TASK / models["weak"].name
     _run("metrics", "--run_dir", strong, "--burn_out", epochs)
-    _run("plot", "--run_dir", strong, "--burn_out", epochs, "--show_hist", "--output_dir", out / "plots")
-    _run("select", "--run_dir", strong, "--burn_out", epochs, "--proportion", "0.33")
-    _run("compare", "--weak_dir", weak, "--strong_dir", strong, "--burn_out", epochs, "--output_dir", out / "compare")
-    _run("find-issues", "--source", "dynamics", "--run_dir", strong, "--output_dir", out / "label_issues")
-    _run("review", "--issues", out / "label_issues" / "label_issues.jsonl", "--run_dir", strong)
+    again = "--overwrite_output_dir"  # a rerun of the demo replaces what the demo wrote (and only that)
+    _run("plot", "--run_dir", strong, "--burn_out", epochs, "--show_hist", "--output_dir", out / "plots", again)
+    _run("select", "--run_dir", strong, "--burn_out", epochs, "--proportion", "0.33", again)
+    _run("compare", "--weak_dir", weak, "--strong_dir", strong, "--burn_out", epochs, "--output_dir", out / "compare",
+         again)
+    _run("find-issues", "--source", "dynamics", "--run_dir", strong, "--output_dir", out / "label_issues", again)
+    _run("review", "--issues", out / "label_issues" / "label_issues.jsonl", "--run_dir", strong, again)
     report(out, strong, data["truth"])
     if generative:
         run_generative_demo(out / "generative", seed=seed)
@@ -110,9 +112,10 @@ def run_generative_demo(out: Path, *, n_train: int = 800, epochs: int = 8, seed:
          "--seed", seed, "--disable_tqdm", "true", "--overwrite_dynamics", "true")
     run = dy_log / GENERATIVE_TASK / model.name
     _run("metrics", "--run_dir", run)
-    _run("plot", "--run_dir", run, "--output_dir", out / "plots")
-    _run("find-issues", "--source", "dynamics", "--run_dir", run, "--output_dir", out / "response_issues")
-    _run("review", "--issues", out / "response_issues" / "label_issues.jsonl", "--run_dir", run)
+    again = "--overwrite_output_dir"  # a rerun of the demo replaces what the demo wrote (and only that)
+    _run("plot", "--run_dir", run, "--output_dir", out / "plots", again)
+    _run("find-issues", "--source", "dynamics", "--run_dir", run, "--output_dir", out / "response_issues", again)
+    _run("review", "--issues", out / "response_issues" / "label_issues.jsonl", "--run_dir", run, again)
     report_generative(out, run, data_dir / "train_truth.jsonl")
     return out
 

@@ -24,6 +24,7 @@ from ..binding import ALLOW_HELP
 from ..decision import DECISIONS, RULES
 from ..arguments import DataArguments, ProgressArguments, RegionArguments
 from .common import parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +53,22 @@ class FindIssuesArguments:
     threshold_run_dir: str | None = field(default=None, metadata={"help": "For --decision aum_threshold: a run of the "
                                           "same data in which about N/(C+1) examples were given the fake class "
                                           "__threshold__ (Pleiss et al., 2020)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace the files an earlier `find-issues` "
+                                       "wrote into --output_dir (never another file)."})
 
     def __post_init__(self):
         if self.top_k is not None and self.top_k < 1:
-            raise ValueError("--top_k must be at least 1")
+            raise TrainingDynamicsError("--top_k must be at least 1")
         if self.source == "dynamics" and not self.run_dir:
-            raise ValueError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
+            raise TrainingDynamicsError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
         if self.decision == "aum_threshold" and (self.source != "dynamics" or not self.threshold_run_dir):
-            raise ValueError("--decision aum_threshold needs --source dynamics and --threshold_run_dir")
+            raise TrainingDynamicsError("--decision aum_threshold needs --source dynamics and --threshold_run_dir")
         if self.count_epochs is not None and (self.decision not in (None, "rank_count") or self.source != "dynamics"):
-            raise ValueError("--count_epochs is for --decision rank_count with --source dynamics")
+            raise TrainingDynamicsError("--count_epochs is for --decision rank_count with --source dynamics")
         if self.count_epochs is not None and self.count_epochs < 1:
-            raise ValueError("--count_epochs must be at least 1")
+            raise TrainingDynamicsError("--count_epochs must be at least 1")
         if self.decision == "aum_mixture" and self.source != "dynamics":
-            raise ValueError("--decision aum_mixture needs --source dynamics (the AUM)")
+            raise TrainingDynamicsError("--decision aum_mixture needs --source dynamics (the AUM)")
 
 
 @dataclass
@@ -89,13 +92,20 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
         (FindIssuesArguments, ScoringModelArguments, DataArguments, RegionArguments, ProgressArguments), argv,
         prog=prog, doc=__doc__)
     if args.source == "model" and not model_args.model_name_or_path:
-        raise ValueError("--source model needs --model_name_or_path")
+        raise TrainingDynamicsError("--source model needs --model_name_or_path")
     if args.source == "model" and not data_args.given:
-        raise ValueError("--source model needs --task_name or --train_file")
+        raise TrainingDynamicsError("--source model needs --task_name or --train_file")
     setup_logging()
     from ..issues import find_label_issues
     from ..run import Run
 
+    from ..label_errors import issue_paths
+    from ..outputs import Outputs
+
+    guard = Outputs("find-issues", inputs=[*(args.run_dir or []), data_args.train_file, model_args.model_name_or_path,
+                                           args.threshold_run_dir], overwrite=args.overwrite_output_dir)
+    guard.check_folder(args.output_dir)
+    guard.check_files(issue_paths(args.output_dir).values())
     runs = [r for path in args.run_dir or [] for r in Run(path).recorded_runs()]  # an averaged folder: its runs
     data = None
     if runs and (data_args.train_file or (not data_args.given and runs[0].meta.get("data"))):
@@ -113,6 +123,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
         trust_label_order=model_args.trust_label_order, cache_dir=model_args.cache_dir,
         progress=not progress.disable_tqdm)
     found.write(args.output_dir)
+    guard.written(*issue_paths(args.output_dir).values())
     top = found.table.head(5)
     logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
     if found.decision is not None:

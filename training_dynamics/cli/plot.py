@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ..arguments import MapSourceArguments, MetricsArguments
 from .common import headless_matplotlib, parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +40,17 @@ class PlotArguments:
                                        "Plot a seeded random subsample of at most N examples (default: all)."})
     seed: int = field(default=42, metadata={"help": "Seed of the subsample and of the drawing order."})
     title: str | None = field(default=None, metadata={"help": "Figure title (default: '<task>-<model> Data Map')."})
+    map_style: Literal["auto", "scatter", "density"] = field(default="auto", metadata={"help": "scatter (a marker per example), density (hexagons "
+                           "coloured by how many examples fall in each: seconds for millions of examples) or auto "
+                           "(density from 1,000,000 examples on)."})
     interactive: bool = field(default=False, metadata={"help": "Also write a self-contained HTML data map with hover "
                               "details (guid, metrics, text when the training data can be found), zoom and pan."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace the plots an earlier `plot` wrote "
+                                       "there (never another file)."})
 
     def __post_init__(self):
         if self.max_map_points is not None and self.max_map_points < 1:
-            raise ValueError(f"--max_map_points must be >= 1, not {self.max_map_points}")
+            raise TrainingDynamicsError(f"--max_map_points must be >= 1, not {self.max_map_points}")
 
 
 def _texts(rm) -> dict | None:
@@ -66,6 +73,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     import matplotlib.pyplot as plt
 
     from .. import plots
+    from ..outputs import Outputs
     from ..run import load_metrics
 
     rm = load_metrics(src.source, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
@@ -75,21 +83,25 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
 
         rm.df = plots.join_column(rm.df, load_column(args.hue_file, args.hue), where=args.hue_file)
     if rm.num_epochs is None:  # never guess E from the largest correctness seen: the bins would be wrong
-        raise ValueError(f"{src.source}: pass --num_epochs (no td_metrics_settings.json beside it says how many "
+        raise TrainingDynamicsError(f"{src.source}: pass --num_epochs (no td_metrics_settings.json beside it says how many "
                          "epochs the correctness counts cover)")
     title = args.title or f"{rm.name} Data Map"
     out = Path(args.output_dir) if args.output_dir else Path(src.run_dir or Path(src.metrics_file).parent) / "plots"
     stem = plots.file_stem(f"{rm.task}_{rm.model}" if rm.model else rm.task) + "_data_map"
     stem += ("" if args.hue == "correctness" else f"_{plots.file_stem(args.hue)}") + ("_by_gold" if args.facet_by_gold else "")
+    guard = Outputs("plot", inputs=[src.run_dir, src.metrics_file, args.hue_file], overwrite=args.overwrite_output_dir)
+    guard.check_folder(out)
+    guard.check_files([out / f"{stem}.{fmt}" for fmt in ("png", "pdf", *(("html",) if args.interactive else ()))])
     fig = plots.plot_data_map(rm.df, hue=args.hue, num_epochs=rm.num_epochs, show_hist=args.show_hist, title=title,
                               max_points=args.max_map_points, seed=args.seed, facet_by_gold=args.facet_by_gold,
-                              label_names=rm.label_names, region_labels=args.region_labels)
+                              label_names=rm.label_names, region_labels=args.region_labels, style=args.map_style)
     written = plots.save_figure(fig, out / stem)
     plt.close(fig)
     if args.interactive:
         written.append(plots.write_interactive_html(rm.df, out / f"{stem}.html", num_epochs=rm.num_epochs, title=title,
                                                     texts=_texts(rm), label_names=rm.label_names,
                                                     max_points=args.max_map_points, seed=args.seed))
+    guard.written(*written)
     for path in written:
         logger.info("wrote %s", path)
     return 0

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 
-from .common import parser_for
+from .common import parser_for, usage_errors
 
 #: TrainingArguments flags shown by --help (--help_all shows every one)
 COMMON_TRAINING_FLAGS = (
@@ -104,9 +104,10 @@ def parse_args(argv: list[str] | None = None, *, prog: str = "training-dynamics 
         _print_help(parser, "--help_all" in argv)
         raise SystemExit(0)
     raw = with_cpu_ddp_defaults(argv)
-    if isinstance(raw, dict):
-        return parser.parse_dict(raw)
-    return parser.parse_args_into_dataclasses(args=raw, look_for_args_file=False)
+    with usage_errors():
+        if isinstance(raw, dict):
+            return parser.parse_dict(raw)
+        return parser.parse_args_into_dataclasses(args=raw, look_for_args_file=False)
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,

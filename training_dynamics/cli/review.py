@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .common import parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 PAGE_NAME = "review.html"
@@ -31,10 +32,12 @@ class ReviewArguments:
     burn_out: int | None = field(default=None, metadata={"help": "Data map over the first N epochs only (default: as ranked, else all)."})
     max_map_points: int = field(default=20000, metadata={"help": "Background points of the data map at most (a seeded sample)."})
     title: str | None = field(default=None, metadata={"help": "Page title (default: 'Label review: <dataset>')."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a page an earlier `review` wrote "
+                                       "there (never another file)."})
 
     def __post_init__(self):
         if self.output and self.output_dir:
-            raise ValueError("give --output_dir or --output, not both")
+            raise TrainingDynamicsError("give --output_dir or --output, not both")
 
     @property
     def page(self) -> Path:
@@ -47,9 +50,16 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics review
     """Build the page."""
     (args,) = parse((ReviewArguments,), argv, prog=prog, doc=__doc__)
     setup_logging()
+    from ..label_errors import SETTINGS_NAME
+    from ..outputs import Outputs
     from ..review import build_review_page
 
+    issues = Path(args.issues)
+    guard = Outputs("review", inputs=[issues, issues.parent / SETTINGS_NAME, args.run_dir],
+                    overwrite=args.overwrite_output_dir)
+    guard.check_file(args.page, flag="--output" if args.output else "--output_dir")
     path = build_review_page(args.issues, args.page, model_dir=args.run_dir, burn_out=args.burn_out,
                              max_map_points=args.max_map_points, title=args.title)
+    guard.written(path)
     logger.info("open %s in a browser", path.resolve().as_uri())
     return 0

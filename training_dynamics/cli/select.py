@@ -22,6 +22,7 @@ from ..binding import ALLOW_HELP
 from ..selection import USUAL_ASCENDING
 from ..arguments import MetricsArguments, RegionArguments
 from .common import parse, setup_logging
+from ..errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 MetricName = Literal[tuple(USUAL_ASCENDING)]
@@ -40,7 +41,7 @@ class SelectSourceArguments:
 
     def __post_init__(self):
         if not self.run_dir and not self.metrics_file and not (self.task_name and self.model_name):
-            raise ValueError("give --run_dir, or --task_name and --model_name, or --metrics_file")
+            raise TrainingDynamicsError("give --run_dir, or --task_name and --model_name, or --metrics_file")
 
     @property
     def folder(self) -> Path:
@@ -68,21 +69,23 @@ class SelectArguments:
     output_dir: str | None = field(default=None, metadata={"help": "Where the indices files go (default: the run folder)."})
     write_data: bool = field(default=False, metadata={"help": "Also write each selection's rows (text, label name, guid) "
                              "to <output_dir>/selected_data/<name>.jsonl, a file --train_file accepts."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace the files an earlier `select` wrote "
+                                       "there (never another file)."})
     allow_changed_data: bool = field(default=False, metadata={"help": ALLOW_HELP})
 
     def __post_init__(self):
         if (self.worst or self.both_ends or self.fractions) and not self.metric:
-            raise ValueError("--worst, --both_ends and --fractions go with --metric")
+            raise TrainingDynamicsError("--worst, --both_ends and --fractions go with --metric")
 
     def fraction_list(self, proportion: float) -> list[float]:
         """The fractions to select (``--fractions``, else ``--proportion``), checked to lie in (0, 1]."""
         try:
             values = [float(x) for x in (self.fractions or str(proportion)).split(",") if x.strip()]
         except ValueError:
-            raise ValueError(f"--fractions must be comma-separated numbers, not {self.fractions!r}") from None
+            raise TrainingDynamicsError(f"--fractions must be comma-separated numbers, not {self.fractions!r}") from None
         for q in values:
             if not 0 < q <= 1:
-                raise ValueError(f"fractions must lie in (0, 1], not {q}")
+                raise TrainingDynamicsError(f"fractions must lie in (0, 1], not {q}")
         return values
 
     def name(self, fraction: float) -> str:
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     setup_logging()
     from .. import kinds, selection
     from ..run import Run, load_metrics
+    from ..outputs import Outputs
 
     if src.metrics_file and (metric_args.burn_out is not None or metric_args.include_ci):
         logger.warning("--burn_out / --include_ci are ignored with --metrics_file (its metrics are used as they are)")
@@ -104,6 +108,14 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     fractions = args.fraction_list(region_args.proportion)
     folder = src.folder
     out = Path(args.output_dir) if args.output_dir else folder
+    names = [args.name(q) for q in fractions] if args.metric else [*selection.REGIONS, "random"]
+    indices = ([out / f"selection_{name}.json" for name in names] if args.metric else [out / selection.INDICES_NAME])
+    data_files = [out / "selected_data" / f"{name}.jsonl" for name in names] if args.write_data else []
+    source = {} if src.metrics_file else (Run(folder).meta.get("data") or {})
+    guard = Outputs("select", inputs=[src.metrics_file, source.get("train_file"), source.get("validation_file")],
+                    overwrite=args.overwrite_output_dir)
+    guard.check_folder(out)
+    guard.check_files([*indices, *map(selection.settings_path, indices), *data_files])  # before any work
     if src.metrics_file:
         df = load_metrics(src.metrics_file).df
     else:
@@ -113,7 +125,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
                                               else "a selection by variability")
     for q in fractions if args.metric else [region_args.proportion]:
         if selection.selection_size(len(df), q) == 0:
-            raise ValueError(f"a fraction of {q:g} of {len(df)} examples selects none; choose a larger one")
+            raise TrainingDynamicsError(f"a fraction of {q:g} of {len(df)} examples selects none; choose a larger one")
     data = Run(folder).recorded_runs()[0].data(allow_changed=args.allow_changed_data) if args.write_data else None  # fail before writing
     n = len(df)
     common = {"run_dir": str(folder), "metrics_file": src.metrics_file, "burn_out": metric_args.burn_out,
@@ -128,6 +140,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
             path = selection.write_indices(out / f"selection_{name}.json", {name: guids}, {
                 **common, "metric": args.metric, "worst": args.worst, "both_ends": args.both_ends,
                 "fraction": fraction, "size": len(guids), "order": "ascending" if ascending else "descending"})
+            guard.written(path, selection.settings_path(path))
             logger.info("%s: %s -> %s", name, selection.describe(df, guids, ("confidence", "variability", args.metric)), path)
             written[name] = guids
     else:
@@ -137,6 +150,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
             **common, "proportion": region_args.proportion, "seed": args.seed, "sizes": sizes,
             "definition": "hard: lowest confidence; easy: highest confidence; ambiguous: highest variability; "
                           "random: uniform without replacement; ties by ascending guid"})
+        guard.written(path, selection.settings_path(path))
         for name, guids in regions.items():
             logger.info("%-9s %s", name, selection.describe(df, guids))
             written[name] = guids
@@ -151,5 +165,6 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
             path = selection.write_selected_data(out / "selected_data" / f"{name}.jsonl", data.train, guids,
                                                  text_columns=data.text_columns, label_names=data.label_names,
                                                  with_label=kinds.of_meta(data.source).writes_labels)
+            guard.written(path)
             logger.info("wrote %s (%d rows)", path, len(guids))
     return 0
