@@ -3,6 +3,8 @@
 Same data (generated demo set), model (small BERT from config) and seed; the three trainers run
 interleaved, round after round, in one process, and the median of each is compared, so machine
 noise hits all three alike. Last line: ``overhead_ratio=<in_training / plain>``.
+``--model ner``: the token classification recorder (TokenDynamicsTrainer) on generated BIO sentences
+and a small BERT token classifier with a WordPiece tokenizer.
 ``--model gpt2``: the causal LM recorder (CausalLMDynamicsTrainer) on the generated prompt/response
 set and a small GPT-2 from config (``--vocab_size``: its output layer, as wide as a real model's).
 
@@ -56,6 +58,24 @@ def gpt2_setup(work: Path, args):
             AutoModelForCausalLM, CausalLMDynamicsTrainer)
 
 
+def ner_setup(work: Path, args):
+    """The same for a small BERT token classifier on generated BIO sentences (a word's first sub-token recorded)."""
+    from transformers import AutoModelForTokenClassification
+
+    from training_dynamics.ner_data import TokenCollator, load_token_classification, tokenize_and_align
+    from training_dynamics.ner_demo_data import build_tiny_token_bert, write_ner_demo
+    from training_dynamics.record_ner import TokenDynamicsTrainer
+
+    paths = write_ner_demo(work / "data", n_train=args.n_train, n_validation=10, seed=0)
+    sentences = [json.loads(line)["tokens"] for line in open(paths["train"])]
+    model_dir = build_tiny_token_bert(work / "model", sentences, hidden_size=args.hidden_size, seed=0)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    data = load_token_classification(train_file=str(paths["train"]))
+    train = tokenize_and_align(data.train, tok, label_names=data.label_names)
+
+    return model_dir, train, TokenCollator(tok), AutoModelForTokenClassification, TokenDynamicsTrainer
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n_train", type=int, default=2000, help="demo training examples")
@@ -63,12 +83,12 @@ def main() -> None:
     p.add_argument("--batch_size", type=int, default=32, help="per-device batch size")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median taken)")
     p.add_argument("--hidden_size", type=int, default=128, help="model width (2 layers)")
-    p.add_argument("--model", choices=("bert", "gpt2"), default="bert", help="a classifier, or a causal LM")
+    p.add_argument("--model", choices=("bert", "gpt2", "ner"), default="bert", help="a classifier, or a causal LM")
     p.add_argument("--vocab_size", type=int, default=None, help="gpt2: output layer width (default: the tokenizer's)")
     p.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
     args = p.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="td_overhead_"))
-    model_dir, train, collator, model_cls, recording_cls = (gpt2_setup if args.model == "gpt2" else bert_setup)(work, args)
+    model_dir, train, collator, model_cls, recording_cls = {"gpt2": gpt2_setup, "ner": ner_setup}.get(args.model, bert_setup)(work, args)
     steps = args.epochs * -(-len(train) // args.batch_size)
 
     def run(mode: str, r: int) -> float:
@@ -78,8 +98,10 @@ def main() -> None:
                                   per_device_train_batch_size=args.batch_size, save_strategy="no",
                                   logging_strategy="no", report_to="none", disable_tqdm=True, seed=0)
         kw = dict(model=model, args=targs, train_dataset=train, data_collator=collator)
+        if mode == "plain" and args.model == "ner":  # what a plain run_ner.py trains on: no recording columns
+            kw["train_dataset"] = train.remove_columns(["guid", "td_word", "word_index", "word_tags"])
         trainer = Trainer(**kw) if mode == "plain" else \
-            recording_cls(**kw, dynamics_dir=work / "dy" / mode / str(r), td_mode=mode)
+            recording_cls(**kw, dynamics_dir=work / "dy" / mode / str(r) / "training_dynamics", td_mode=mode)
         t0 = time.perf_counter()
         trainer.train()
         return time.perf_counter() - t0

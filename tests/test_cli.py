@@ -15,16 +15,17 @@ from training_dynamics.cli.common import parse
 from training_dynamics.data import DataError
 from training_dynamics.run import METRICS_NAME, Run, load_metrics, model_run_name
 
-SHIMS = {"record": "run_glue_and_record_td.py", "record-clm": "run_clm_and_record_td.py", "metrics": "td_metrics.py", "plot": "plot_cartography.py",
+SHIMS = {"record": "run_glue_and_record_td.py", "record-clm": "run_clm_and_record_td.py",
+         "record-ner": "run_ner_and_record_td.py", "metrics": "td_metrics.py", "plot": "plot_cartography.py",
          "select": "data_selection.py", "compare": "compare_models.py", "find-issues": "find_label_issues.py",
          "review": "review_label_issues.py", "apply": "apply_corrections.py"}
 
 
-def test_overview_lists_the_ten_commands(capsys):
+def test_overview_lists_the_eleven_commands(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
-    assert listed == ["record", "record-clm", "metrics", "plot", "select", "compare", "find-issues", "review", "apply", "demo"]
+    assert listed == ["record", "record-clm", "record-ner", "metrics", "plot", "select", "compare", "find-issues", "review", "apply", "demo"]
 
 
 def test_unknown_command_is_one_line_exit_2(capsys):

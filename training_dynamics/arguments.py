@@ -206,3 +206,42 @@ class GenerativeDataArguments:
                                prompt_column=self.prompt_column, response_column=self.response_column,
                                text_column=self.text_column, max_train_samples=self.max_train_samples,
                                cache_dir=cache_dir)
+
+
+@dataclass
+class TokenDataArguments:
+    """Tagged sentences for a token classifier: the flags of transformers' ``run_ner.py``."""
+
+    _argument_group_name = "data"
+    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset of tagged sentences (e.g. conll2003), instead of --train_file."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .json, .jsonl or .parquet, one sentence per row (a list of words and a list of tags)."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
+    text_column_name: str | None = field(default=None, metadata={"help": "Column of the words (a list of strings). Default: tokens, else words."})
+    label_column_name: str | None = field(default=None, metadata={"help": "Column of the tags, one per word (strings such as B-PER, or integer ids). Default: ner_tags, tags, labels."})
+    class_names: str | None = field(default=None, metadata={"help": "Comma-separated tag names in id order: names the ids of integer tags or fixes the id order of string tags (default: the dataset's ClassLabel names, else sorted distinct tags)."})
+    max_seq_length: int = field(default=128, metadata={"help": "Longer sentences are truncated; their words past the limit are not recorded."})
+    label_all_tokens: bool = field(default=False, metadata={"help": "Train on every sub-token of a word (B- becomes I- after the first), not only the first; the dynamics always come from the first."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training sentences only (quick runs)."})
+
+    def __post_init__(self):
+        if self.dataset_name and self.train_file:
+            raise ValueError("give --dataset_name or --train_file, not both")
+        if not (self.dataset_name or self.train_file):
+            raise ValueError("give --train_file (tagged sentences) or --dataset_name")
+        _check_positive(max_train_samples=self.max_train_samples, max_seq_length=self.max_seq_length)
+
+    @property
+    def task_name(self) -> str | None:
+        """A run folder's task part: the Hub dataset's name (else the file's stem)."""
+        return self.dataset_name.rsplit("/", 1)[-1] if self.dataset_name else None
+
+    def load(self, *, cache_dir: str | None = None):
+        """Load and check the data (:func:`training_dynamics.ner_data.load_token_classification`)."""
+        from .ner_data import load_token_classification
+
+        return load_token_classification(
+            train_file=self.train_file, validation_file=self.validation_file, dataset_name=self.dataset_name,
+            dataset_config_name=self.dataset_config_name, text_column_name=self.text_column_name,
+            label_column_name=self.label_column_name, label_names=split_list(self.class_names),
+            max_train_samples=self.max_train_samples, cache_dir=cache_dir)

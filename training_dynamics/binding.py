@@ -54,10 +54,9 @@ class Binding:
         ``guid``, ``label`` and the text columns, ``label_names``, ``text_columns``)."""
         from . import kinds
 
-        names = np.asarray(list(data.label_names), dtype=object)
-        texts = kinds.of_meta(data.source).display_texts(data)
-        labels = names[np.asarray(data.train["label"], dtype=np.int64)]
-        return cls(as_guids(data.train["guid"]), example_hashes(texts, labels))
+        kind = kinds.of_meta(data.source)
+        texts = kind.display_texts(data)
+        return cls(as_guids(data.train["guid"]), example_hashes(texts, kind.binding_labels(data)))
 
     @classmethod
     def read(cls, dy_dir: str | os.PathLike) -> "Binding | None":
@@ -167,8 +166,9 @@ def _describe_first(changed: np.ndarray, missing: np.ndarray, data) -> str:
     if len(changed):
         g = changed[0]
         row = int(np.flatnonzero(as_guids(data.train["guid"]) == g)[0])
-        text = kinds.of_meta(data.source).display_texts(replace(data, train=data.train.select([row])))[0]
-        label = data.label_names[int(data.train[row]["label"])]
+        one = replace(data, train=data.train.select([row]))
+        kind = kinds.of_meta(data.source)
+        text, label = kind.display_texts(one)[0], kind.binding_labels(one)[0]
         short = text if len(text) <= 60 else text[:57] + "..."
         return f"first: guid {g}, now {short!r} labelled {label!r}"
     return f"first: guid {missing[0]} is gone"

@@ -84,6 +84,15 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
         data = runs[0].data(cache_dir=cache_dir)
     rule = rule or kind.default_decision
     kind.check_decision(rule, source=source, where=str(runs[0].path) if runs else "the data")
+    if kind.ranks_words:  # a token classification run: one row per word
+        from .token_issues import find_word_issues
+
+        if len(runs) != 1:
+            raise ValueError(f"{runs[0].path} is a token classification run: give one --run_dir (token runs are not "
+                             "averaged yet)")
+        table, dec, settings = find_word_issues(runs[0], data=data, score=score, rule=rule, burn_out=burn_out,
+                                                proportion=proportion, count_epochs=count_epochs, top_k=top_k)
+        return Issues(table=table, decision=dec, settings=settings, kind=kind)
     settings: dict = {"source": source, "top_k": top_k, "kind": kind.name}
     if source == "model":
         if data is None or not model_name_or_path:

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 CLASSIFICATION = "classification"
 GENERATIVE = "generative"
+TOKEN_CLASSIFICATION = "token_classification"
 
 
 class KindError(TrainingDynamicsError):
@@ -49,6 +50,15 @@ class Kind:
     default_decision = "rank_count"
     scores_with_model = True  #: ``find-issues --source model`` applies
     example_noun = "label"  #: what a decision's summary counts ("labels wrong")
+    ranks_words = False  #: find-issues ranks words (token_issues), not examples
+    reviewable = True  #: the review page and apply handle this kind's rankings
+    joins_runs = True  #: runs of this kind can be averaged (metrics, find-issues) and compared
+
+    def check_joinable(self, run) -> None:
+        """Refuse, in one line, to average or compare a run of a kind that cannot be joined yet."""
+        if not self.joins_runs:
+            raise KindError(f"{run.path} is a {self.name} run: averaging and comparing its runs is not supported yet; "
+                            "give one --run_dir (metrics, plot, select and find-issues work on it)")
     writes_labels = True  #: rows written as data (``select --write_data``) carry a label column
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
@@ -68,6 +78,33 @@ class Kind:
         from .data import example_texts
 
         return example_texts(data.train, data.text_columns, separator=getattr(data, "separator", None))
+
+    def metrics_module(self):
+        """The module that computes and writes this kind's metrics tables (``write_run_metrics(run, ...)``,
+        ``run_metrics(run, ...)``), or ``None``: :mod:`training_dynamics.metrics`, one row per example."""
+        return None
+
+    def extra_maps(self, run) -> dict:
+        """More data maps of a run beside its map of examples: ``{file name part: (table, title)}``."""
+        return {}
+
+    def selection_table(self, rm):
+        """The table ``select`` chooses rows of (``rm``: :class:`~training_dynamics.run.RunMetrics`)."""
+        return rm.df
+
+    def write_selected_data(self, path, data, guids):
+        """Write the selected examples of ``data`` as a file the recording command of this kind reads."""
+        from .selection import write_selected_data
+
+        return write_selected_data(path, data.train, guids, text_columns=data.text_columns,
+                                   label_names=data.label_names, with_label=self.writes_labels)
+
+    def binding_labels(self, data) -> list[str]:
+        """Each training example's label as its binding hashes it (the label's name)."""
+        import numpy as np
+
+        names = np.asarray(list(data.label_names), dtype=object)
+        return names[np.asarray(data.train["label"], dtype=np.int64)].tolist()
 
     def check_decision(self, rule: str, *, source: str, where: str) -> None:
         """Refuse, in one line, a decision (or ``--source model``) this kind cannot make."""
@@ -150,6 +187,75 @@ class GenerativeKind(Kind):
                 "warn_integer_labels": False}
 
 
+class TokenClassificationKind(Kind):
+    """A token classifier (NER) on tagged sentences: one row per word; ``guid`` is the sentence.
+
+    Decisions rank the words (:mod:`training_dynamics.token_issues`) from each word's vote
+    probabilities; confident learning and the AUM threshold need full distributions or a threshold run.
+    """
+
+    name = TOKEN_CLASSIFICATION
+    decisions = ("rank_count", "score_mixture", "loss_mixture", "aum_mixture", "none")
+    default_decision = "rank_count"
+    scores_with_model = False
+    example_noun = "word tag"
+    ranks_words = True
+    reviewable = False
+    joins_runs = False
+
+    def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
+                  where: str | os.PathLike = "the settings"):
+        from .ner_data import load_token_source
+
+        return load_token_source(src, label_names=label_names, cache_dir=cache_dir, where=str(where))
+
+    def metrics_module(self):
+        from . import token_metrics
+
+        return token_metrics
+
+    def selection_table(self, rm):
+        """Sentences (``td_sentence_metrics.jsonl``: each at its least confident word), not words."""
+        from .token_metrics import read_sentence_metrics
+
+        return read_sentence_metrics(rm.run.path)
+
+    def write_selected_data(self, path, data, guids):
+        """The selected sentences in the columns the run read (words, tag names, guid): ``record-ner`` reads it."""
+        from .ner_data import write_sentences
+
+        return write_sentences(path, data, guids)
+
+    def extra_maps(self, run) -> dict:
+        """The sentence map: one point per sentence, at its least confident word."""
+        from .token_metrics import read_sentence_metrics
+
+        return {"sentence_map": (read_sentence_metrics(run.path), "Sentence Map (each sentence at its least "
+                                                                  "confident word)")}
+
+    def display_texts(self, data) -> list[str]:
+        """A sentence: its words joined by spaces."""
+        return [" ".join(words) for words in data.train["tokens"]]
+
+    def binding_labels(self, data) -> list[str]:
+        """A sentence's tags, by name, joined by spaces."""
+        names = list(data.label_names)
+        return [" ".join(names[t] for t in tags) for tags in data.train["tags"]]
+
+    def describe_decision(self, dec, label_names: Sequence[str]) -> str:
+        n = len(dec.flagged)
+        pairs = dec.summary(label_names)["by_class_pair"]
+        top = sorted(pairs, key=lambda p: -p["count"])[:8]
+        more = f", ... ({len(pairs) - len(top)} more pairs)" if len(pairs) > len(top) else ""
+        listed = ", ".join(f"{p['given']} -> {p['likely_true']}: {p['count']}" for p in top)
+        return (f"{dec.rule}: estimated {dec.num_flagged} of {n} word tags wrong "
+                f"({100.0 * dec.num_flagged / max(n, 1):.1f}%){': ' + listed + more if listed else ''}")
+
+    def finish_corrections(self, df):
+        raise KindError("applying corrections to a token classification run is not supported yet: edit the tags "
+                        "of the flagged words (label_issues.jsonl: guid, word_index, likely_true_name) in the file")
+
+
 def _check_source(src: dict, where, *, allow_task: bool) -> None:
     from .data import DataError
 
@@ -161,7 +267,8 @@ def _check_source(src: dict, where, *, allow_task: bool) -> None:
 
 
 #: every kind, by the name a run's meta records
-KINDS: dict[str, Kind] = {CLASSIFICATION: Kind(), GENERATIVE: GenerativeKind()}
+KINDS: dict[str, Kind] = {CLASSIFICATION: Kind(), GENERATIVE: GenerativeKind(),
+                          TOKEN_CLASSIFICATION: TokenClassificationKind()}
 
 
 def get(name: str | None) -> Kind:

@@ -116,6 +116,11 @@ def average_runs(runs: Sequence[Run], *, burn_out: int | None = None, include_ci
     """
     if not runs:
         raise TrainingDynamicsError("no run folders given")
+    from . import kinds
+
+    if len(runs) > 1:
+        for run in runs:
+            kinds.of_run(run).check_joinable(run)
     check_label_names(runs)
     if len(runs) > 1:
         common = check_joinable(runs, common_epochs=common_epochs)

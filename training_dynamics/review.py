@@ -254,6 +254,10 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     training data named in the settings is read for the dataset fingerprint.
     """
     issues, settings = read_issues(issues_path)
+    if not kinds.of_meta(settings).reviewable:
+        raise kinds.KindError(f"{issues_path}: a {kinds.of_meta(settings).name} ranking (one row per word) has no review "
+                              "page yet; read label_issues.csv (guid, word_index, word, gold_name, likely_true_name, "
+                              "is_label_issue) and fix the tags in the data file")
     label_names = settings.get("label_names") or label_names_from_rows(issues)
     data_map = None
     folder = model_dir or settings.get("run_dir")

@@ -207,6 +207,9 @@ class Run:
         Returns:
             (metrics, summary) as ``{column: array}`` dicts (no pandas needed).
         """
+        own = kinds.of_run(self).metrics_module()
+        if own is not None:  # a kind with its own tables (token classification: words and sentences)
+            return own.write_run_metrics(self, burn_out=burn_out, include_ci=include_ci, progress=progress)
         from .streaming import stream_metrics
 
         t0 = time.perf_counter()
@@ -282,6 +285,9 @@ class Run:
                 return df
             except Exception as exc:  # damaged despite matching stats: recompute
                 logger.warning("could not read %s (%s); recomputing", path, exc)
+        own = kinds.of_run(self).metrics_module()
+        if not save and own is not None:
+            return pd.DataFrame(own.run_metrics(self, burn_out=burn_out, include_ci=include_ci))
         if not save:
             from .streaming import stream_metrics
 
@@ -436,8 +442,10 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.json as pj
 
-    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_(), "num_tokens": pa.int64()}
-    columns = metrics.COLUMNS + metrics.GENERATIVE_COLUMNS  # the last ones only in a generative run's file
+    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_(), "num_tokens": pa.int64(),
+                                                     "word_index": pa.int64()}
+    optional = metrics.GENERATIVE_COLUMNS + ("word_index",)  # only in a generative / token classification run's file
+    columns = metrics.COLUMNS + optional
     table = None
     for guid_type in (pa.int64(), pa.string()):  # integer ids (the usual), else string ids
         schema = pa.schema([(c, guid_type if c == "guid" else types.get(c, pa.float64())) for c in columns])
@@ -450,7 +458,7 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
                 raise
     if any(table.column(c).null_count for c in metrics.COLUMNS):
         raise TrainingDynamicsError(f"{path}: missing values")
-    absent = [c for c in metrics.GENERATIVE_COLUMNS if table.column(c).null_count == table.num_rows]
+    absent = [c for c in optional if table.column(c).null_count == table.num_rows]
     return table.drop(absent).to_pandas()
 
 

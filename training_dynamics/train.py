@@ -275,6 +275,54 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         overwrite_dynamics=dy_args.overwrite_dynamics, **kwargs)
 
 
+def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
+                      train_filter=None, record: bool = True):
+    """:func:`build_trainer` for a token classifier on tagged sentences
+    (:class:`~training_dynamics.record_ner.TokenDynamicsTrainer`: each word's dynamics, once per epoch)."""
+    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+    from .ner_data import KIND, WORD, TokenCollator, tokenize_and_align
+    from .record_ner import TokenDynamicsTrainer
+
+    data = data_args.load(cache_dir=model_args.cache_dir)
+    train = train_filter(data) if train_filter else data.train
+    if len(train) == 0:
+        raise DataError("no training sentences left to train on")
+    id2label = dict(enumerate(data.label_names))
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,
+                                        label2id={v: k for k, v in id2label.items()}, cache_dir=model_args.cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+    model = load_classifier(AutoModelForTokenClassification, model_args, config)
+    where = data.source.get("train_file") or data_args.dataset_name
+    opts = dict(max_seq_length=data_args.max_seq_length, label_all_tokens=data_args.label_all_tokens,
+                label_names=data.label_names)
+    with training_args.main_process_first(desc="tokenizing"):
+        train_tok = tokenize_and_align(train, tokenizer, where=where, **opts)
+        val_tok = tokenize_and_align(data.validation, tokenizer, where=data.source.get("validation_file", where), **opts) \
+            if data.validation is not None else None
+    if val_tok is not None:
+        val_tok = val_tok.remove_columns(["guid", WORD, "word_index", "word_tags"])
+
+    def compute_metrics(p):
+        pred, labels = np.asarray(p.predictions).argmax(-1), np.asarray(p.label_ids)
+        return {"accuracy": float((pred == labels)[labels != -100].mean())}
+
+    kwargs = dict(model=model, args=training_args, eval_dataset=val_tok, processing_class=tokenizer,
+                  data_collator=TokenCollator(tokenizer), compute_metrics=compute_metrics if val_tok is not None else None)
+    if not record:
+        from transformers import Trainer
+
+        return Trainer(train_dataset=train_tok.remove_columns(["guid", WORD, "word_index", "word_tags"]), **kwargs)
+    meta = {"kind": KIND, "data": {**data.source, "max_train_samples": data_args.max_train_samples},
+            "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
+            "seed": training_args.seed, "max_seq_length": data_args.max_seq_length,
+            "label_all_tokens": data_args.label_all_tokens}
+    return TokenDynamicsTrainer(
+        train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
+        td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
+        overwrite_dynamics=dy_args.overwrite_dynamics, **kwargs)
+
+
 def check_training_length(training_args) -> None:
     """Refuse a run that would train nothing (``--num_train_epochs`` 0 or negative, no ``--max_steps``)."""
     if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:

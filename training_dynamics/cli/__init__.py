@@ -13,6 +13,8 @@ COMMANDS = {
     "record": ("record", "fine-tune a classifier and record every example's logits once per epoch"),
     "record-clm": ("record_clm", "fine-tune a causal LM on prompt/response data and record each response's "
                                  "mean token log-probability once per epoch"),
+    "record-ner": ("record_ner", "fine-tune a token classifier (NER) and record each word's gold-tag probability "
+                                 "and predicted tag once per epoch"),
     "metrics": ("metrics", "per-example metrics (confidence, variability, correctness, ...) of a run"),
     "plot": ("plot", "the data map: variability vs confidence, coloured by correctness"),
     "select": ("select", "hard / easy / ambiguous subsets, or the paper's metric filtering"),

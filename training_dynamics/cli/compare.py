@@ -43,6 +43,10 @@ def _load(path: str, args: CompareArguments, metric_args: MetricsArguments):
     is_file = Path(path).is_file()
     rm = load_metrics(path, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
                       num_epochs=args.num_epochs if is_file else None)
+    if rm.run is not None:
+        from .. import kinds
+
+        kinds.of_run(rm.run).check_joinable(rm.run)
     if rm.num_epochs is None:  # never guess E from the largest correctness seen
         raise TrainingDynamicsError(f"{path}: pass --num_epochs (nothing beside it says how many epochs its correctness counts cover)")
     return rm

@@ -5,6 +5,8 @@
   training-dynamics plot --run_dir dy_log/train/bert-tiny --hue_file train.jsonl --hue is_noisy   # a column of yours
 
 td_metrics.jsonl is (re)computed first when it is missing or stale for --burn_out / --include_ci.
+A token classification run gets its word map (one point per word; --facet_by_gold: a panel per tag)
+and its sentence map (one point per sentence, at its least confident word).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     headless_matplotlib()
     import matplotlib.pyplot as plt
 
-    from .. import plots
+    from .. import kinds, plots
     from ..outputs import Outputs
     from ..run import load_metrics
 
@@ -89,14 +91,23 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     out = Path(args.output_dir) if args.output_dir else Path(src.run_dir or Path(src.metrics_file).parent) / "plots"
     stem = plots.file_stem(f"{rm.task}_{rm.model}" if rm.model else rm.task) + "_data_map"
     stem += ("" if args.hue == "correctness" else f"_{plots.file_stem(args.hue)}") + ("_by_gold" if args.facet_by_gold else "")
+    extra = kinds.of_run(rm.run).extra_maps(rm.run) if rm.run is not None else {}  # e.g. a token run's sentence map
+    extra_stems = {name: stem.split("_data_map")[0] + f"_{name}" for name in extra}
     guard = Outputs("plot", inputs=[src.run_dir, src.metrics_file, args.hue_file], overwrite=args.overwrite_output_dir)
     guard.check_folder(out)
-    guard.check_files([out / f"{stem}.{fmt}" for fmt in ("png", "pdf", *(("html",) if args.interactive else ()))])
+    guard.check_files([out / f"{stem}.{fmt}" for fmt in ("png", "pdf", *(("html",) if args.interactive else ()))]
+                      + [out / f"{s}.{fmt}" for s in extra_stems.values() for fmt in ("png", "pdf")])
     fig = plots.plot_data_map(rm.df, hue=args.hue, num_epochs=rm.num_epochs, show_hist=args.show_hist, title=title,
                               max_points=args.max_map_points, seed=args.seed, facet_by_gold=args.facet_by_gold,
                               label_names=rm.label_names, region_labels=args.region_labels, style=args.map_style)
     written = plots.save_figure(fig, out / stem)
     plt.close(fig)
+    for name, (table, what) in extra.items():
+        fig = plots.plot_data_map(table, num_epochs=rm.num_epochs, show_hist=args.show_hist, seed=args.seed,
+                                  title=f"{rm.name} {what}", max_points=args.max_map_points, style=args.map_style,
+                                  region_labels=args.region_labels)
+        written += plots.save_figure(fig, out / extra_stems[name])
+        plt.close(fig)
     if args.interactive:
         written.append(plots.write_interactive_html(rm.df, out / f"{stem}.html", num_epochs=rm.num_epochs, title=title,
                                                     texts=_texts(rm), label_names=rm.label_names,

@@ -117,9 +117,11 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     guard.check_folder(out)
     guard.check_files([*indices, *map(selection.settings_path, indices), *data_files])  # before any work
     if src.metrics_file:
-        df = load_metrics(src.metrics_file).df
+        rm = load_metrics(src.metrics_file)
     else:
-        df = load_metrics(folder, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci).df
+        rm = load_metrics(folder, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci)
+    kind = kinds.of_run(rm.run) if rm.run is not None else kinds.get(None)
+    df = kind.selection_table(rm)  # what is selected: examples (a token run: sentences)
     if args.metric in (None, "variability"):
         selection.refuse_constant_variability(df, "the ambiguous region" if args.metric is None
                                               else "a selection by variability")
@@ -162,9 +164,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
                 logger.warning("%s: %d of its %d examples changed since recording and are left out of the data "
                                "written", name, len(guids) - len(kept), len(guids))
                 guids = kept
-            path = selection.write_selected_data(out / "selected_data" / f"{name}.jsonl", data.train, guids,
-                                                 text_columns=data.text_columns, label_names=data.label_names,
-                                                 with_label=kinds.of_meta(data.source).writes_labels)
+            path = kind.write_selected_data(out / "selected_data" / f"{name}.jsonl", data, guids)
             guard.written(path)
             logger.info("wrote %s (%d rows)", path, len(guids))
     return 0

@@ -1,0 +1,261 @@
+"""Token classification (NER): word alignment, the on-device word values, the token epoch files,
+per-word and per-sentence metrics against plain loops, and (slow) the whole pipeline end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training_dynamics import metrics, token_dynamics, token_metrics
+from training_dynamics.dynamics_file import DynamicsError
+
+
+def _random_run(tmp_path, *, n=6, epochs=3, classes=5, seed=0, fmt="jsonl", shuffle_later=True):
+    """Write a token run of ``n`` sentences with random per-word values; returns what was written."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 6, size=n)
+    w = int(counts.sum())
+    guids = np.arange(100, 100 + n)
+    word_index = np.concatenate([np.arange(c) for c in counts])
+    gold = rng.integers(0, classes, size=w)
+    logits = rng.normal(size=(w, epochs, classes)) * 2
+    per = metrics.per_epoch_arrays(logits, gold)
+    dy = tmp_path / "run" / "training_dynamics"
+    for e in range(epochs):
+        values = np.stack([per["logp_gold"][:, e], per["pred"][:, e], per["margin"][:, e], per["el2n"][:, e]], axis=1)
+        order = np.arange(n)
+        if shuffle_later and e > 0:
+            order = rng.permutation(n)  # sentences in another order in later epochs
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        idx = np.concatenate([np.arange(starts[s], starts[s] + counts[s]) for s in order])
+        token_dynamics.write_token_epoch(dy, e, guids[order], counts[order], word_index[idx], gold[idx], values[idx],
+                                         fmt=fmt)
+    (dy / "dynamics_meta.json").write_text(json.dumps({"kind": "token_classification", "num_labels": classes,
+                                                       "label_names": [f"T{i}" for i in range(classes)]}))
+    return dy, guids, counts, gold, logits
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "npz"])
+def test_token_epoch_files_round_trip_and_metrics_match_a_loop(tmp_path, fmt):
+    dy, guids, counts, gold, logits = _random_run(tmp_path, fmt=fmt)
+    dyn = token_dynamics.read_token_dynamics(dy)
+    np.testing.assert_array_equal(dyn.guids, guids)
+    np.testing.assert_array_equal(dyn.gold, gold)
+    words = token_metrics.word_metrics(dyn)
+    # per-word reference: softmax of the full logits, one word at a time
+    for k in range(len(gold)):
+        z = logits[k]
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        pg = p[:, gold[k]]
+        correct = z.argmax(1) == gold[k]
+        others = np.delete(z, gold[k], axis=1)
+        assert words["confidence"][k] == pytest.approx(pg.mean(), rel=1e-5)
+        assert words["variability"][k] == pytest.approx(pg.std(), rel=1e-4, abs=1e-6)
+        assert words["correctness"][k] == correct.sum()
+        forgot = sum(correct[e] and not correct[e + 1] for e in range(len(correct) - 1))
+        assert words["forgetfulness"][k] == (1000 if not correct.any() else forgot)
+        assert words["aum"][k] == pytest.approx((z[:, gold[k]] - others.max(1)).mean(), rel=1e-5)
+        assert words["loss"][k] == pytest.approx(-np.log(pg).mean(), rel=1e-5)
+        assert words["el2n"][k] == pytest.approx(np.linalg.norm(p - np.eye(z.shape[1])[gold[k]], axis=1).mean(), rel=1e-4)
+    assert words["guid"].tolist() == np.repeat(guids, counts).tolist()
+    sent = token_metrics.sentence_metrics(words, dyn.guids, dyn.num_words)
+    start = 0
+    for s, c in enumerate(counts):
+        conf = words["confidence"][start:start + c]
+        worst = start + int(np.argmin(conf))
+        assert sent["confidence"][s] == conf.min()
+        assert sent["least_confident_word"][s] == words["word_index"][worst]
+        assert sent["variability"][s] == words["variability"][worst]
+        assert sent["mean_confidence"][s] == pytest.approx(conf.mean())
+        assert sent["aum"][s] == words["aum"][start:start + c].min()
+        assert sent["num_words"][s] == c
+        start += c
+
+
+def test_token_epoch_reader_refuses_changed_words(tmp_path):
+    dy, guids, counts, gold, _ = _random_run(tmp_path, epochs=2, shuffle_later=False)
+    path = dy / "dynamics_epoch_1.jsonl"
+    lines = path.read_text().splitlines()
+    rec = json.loads(lines[0])
+    rec["gold"][0] = (rec["gold"][0] + 1) % 5
+    path.write_text("\n".join([json.dumps(rec)] + lines[1:]) + "\n")
+    with pytest.raises(DynamicsError, match="gold tag .* tags must not change"):
+        token_dynamics.read_token_dynamics(dy)
+
+
+def test_word_values_on_device_match_numpy():
+    torch = pytest.importorskip("torch")
+    from training_dynamics.record_ner import word_values
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(40, 7)).astype(np.float32) * 3
+    gold = rng.integers(0, 7, size=40)
+    got = word_values(torch.tensor(z), torch.tensor(gold)).numpy()
+    ref = metrics.per_epoch_arrays(z[:, None, :].astype(np.float64), gold)
+    np.testing.assert_allclose(got[:, 0], ref["logp_gold"][:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[:, 1], ref["pred"][:, 0])
+    np.testing.assert_allclose(got[:, 2], ref["margin"][:, 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[:, 3], ref["el2n"][:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_alignment_first_sub_token_labels_the_word():
+    from datasets import Dataset
+
+    from training_dynamics.ner_data import IGNORE_INDEX, TAGS, TOKENS, WORD, tokenize_and_align
+    from training_dynamics.ner_demo_data import LABEL_NAMES, build_wordpiece_tokenizer
+
+    names = list(LABEL_NAMES)
+    tok = build_wordpiece_tokenizer(["anna", "visited", "valencia", "today"], split=["valencia"])
+    tags = [names.index("B-PER"), names.index("O"), names.index("B-LOC"), names.index("O")]
+    ds = Dataset.from_dict({TOKENS: [["anna", "visited", "valencia", "today"]], TAGS: [tags], "guid": [0]})
+    enc = tokenize_and_align(ds, tok, label_names=names)[0]
+    assert tok.convert_ids_to_tokens(enc["input_ids"]) == ["[CLS]", "anna", "visited", "vale", "##ncia", "today", "[SEP]"]
+    assert enc["labels"] == [IGNORE_INDEX, tags[0], tags[1], tags[2], IGNORE_INDEX, tags[3], IGNORE_INDEX]
+    assert enc[WORD] == [-1, 0, 1, 2, -1, 3, -1]
+    assert enc["word_index"] == [0, 1, 2, 3] and enc["word_tags"] == tags
+    every = tokenize_and_align(ds, tok, label_names=names, label_all_tokens=True)[0]
+    assert every["labels"][4] == names.index("I-LOC")  # B- becomes I- on the later sub-tokens
+    assert every[WORD] == enc[WORD]  # the dynamics still come from the first sub-token
+    cut = tokenize_and_align(ds, tok, label_names=names, max_seq_length=5)[0]
+    assert cut["word_index"] == [0, 1, 2]  # "today" lost to truncation is not recorded
+
+
+# -- end to end (slow): the real CLIs on generated sentences and a tiny WordPiece BERT -------------
+@pytest.fixture(scope="module")
+def ner_demo(tmp_path_factory):
+    from training_dynamics.ner_demo_data import build_tiny_token_bert, write_ner_demo
+
+    out = tmp_path_factory.mktemp("ner")
+    paths = write_ner_demo(out / "data", n_train=300, n_validation=40, seed=3, retype_rate=0.1)
+    sentences = [json.loads(line)["tokens"] for key in ("train", "validation") for line in open(paths[key])]
+    paths["model"] = build_tiny_token_bert(out / "model", sentences, hidden_size=32)
+    paths["out"] = out
+    return paths
+
+
+def _record_args(d, out, *extra, epochs):
+    return ["--model_name_or_path", d["model"], "--train_file", d["train"], "--output_dir", out / "model_out",
+            "--dy_log_dir", out / "dy_log", "--dy_model_name", "tiny", "--num_train_epochs", epochs,
+            "--learning_rate", "3e-3", "--per_device_train_batch_size", 16, "--report_to", "none",
+            "--save_strategy", "no", "--disable_tqdm", "true", "--seed", 1, *extra]
+
+
+@pytest.mark.slow
+def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo, tmp_path):
+    from conftest import run_cli
+
+    from training_dynamics.ner_demo_data import planted_scores, split_words
+
+    epochs = 6
+    run_cli("run_ner_and_record_td.py", *_record_args(ner_demo, tmp_path, "--text_column_name", "tokens",
+                                                      "--label_column_name", "ner_tags", epochs=epochs))
+    run = tmp_path / "dy_log" / "train" / "tiny"
+    sentences = [json.loads(line) for line in open(ner_demo["train"])]
+    assert any(w in split_words() for s in sentences for w in s["tokens"])  # sub-word splits are exercised
+    for e in range(epochs):  # every word of every sentence exactly once per epoch
+        rows = [json.loads(line) for line in open(run / "training_dynamics" / f"dynamics_epoch_{e}.jsonl")]
+        assert sorted(r["guid"] for r in rows) == list(range(len(sentences)))
+        for r in rows:
+            assert r["word_index"] == list(range(len(sentences[r["guid"]]["tokens"])))
+            assert len(r[f"logprob_epoch_{e}"]) == len(r["word_index"])
+    meta = json.loads((run / "training_dynamics" / "dynamics_meta.json").read_text())
+    assert meta["kind"] == "token_classification" and meta["num_words"] == sum(len(s["tokens"]) for s in sentences)
+
+    run_cli("td_metrics.py", "--run_dir", run)
+    words = [json.loads(line) for line in open(run / "td_metrics.jsonl")]
+    assert len(words) == meta["num_words"] and {"guid", "word_index", "aum", "el2n"} <= set(words[0])
+    assert sum(1 for _ in open(run / "td_sentence_metrics.jsonl")) == len(sentences)
+
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--output_dir", tmp_path / "issues")
+    issues = [json.loads(line) for line in open(tmp_path / "issues" / "label_issues.jsonl")]
+    assert len(issues) == meta["num_words"]
+    top = issues[0]
+    assert top["word"] == sentences[top["guid"]]["tokens"][top["word_index"]] and top["gold_name"] != top["likely_true_name"]
+    scores = planted_scores(tmp_path / "issues" / "label_issues.jsonl", ner_demo["truth"])
+    assert scores["auroc"] >= 0.9, scores
+    # rank_count's estimate comes from the first half of the epochs, which on 300 sentences are still
+    # under-trained: it over-counts (about 0.3 precision here; 0.85 on the 1,200-sentence fixture, docs)
+    assert scores["recall"] >= 0.7 and scores["precision"] >= 4 * scores["num_planted"] / scores["num_words"], scores
+
+    run_cli("plot_cartography.py", "--run_dir", run, "--output_dir", tmp_path / "plots")
+    assert (tmp_path / "plots" / "train_tiny_data_map.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "train_tiny_sentence_map.png").stat().st_size > 0
+
+    # regions of sentences, written as data record-ner reads (the same columns, tag names, guids kept)
+    run_cli("data_selection.py", "--run_dir", run, "--write_data")
+    regions = json.loads((run / "three_regions_data_indices.json").read_text())
+    assert len(regions["hard"]) == round(0.33 * len(sentences))
+    noisy = {json.loads(line)["guid"] for line in open(ner_demo["truth"]) if json.loads(line)["noisy_words"]}
+    assert len(noisy & set(regions["hard"])) > 2 * len(noisy & set(regions["easy"]))
+    from training_dynamics.ner_data import load_token_classification
+
+    hard = load_token_classification(train_file=str(run / "selected_data" / "hard.jsonl"), text_column_name="tokens",
+                                     label_column_name="ner_tags")
+    assert sorted(hard.train["guid"]) == sorted(regions["hard"])
+    g = hard.train["guid"][0]
+    assert [hard.label_names[t] for t in hard.train["tags"][0]] == sentences[g]["ner_tags"]
+
+
+@pytest.mark.slow
+def test_ner_post_epoch_values_are_the_final_models_on_each_first_sub_token(ner_demo, tmp_path):
+    """post_epoch + npz + integer tags named by --class_names + --label_all_tokens: the last epoch's
+    recorded values equal an eval-mode pass of the saved model, word by word."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from conftest import run_cli
+
+    from training_dynamics.ner_demo_data import LABEL_NAMES
+
+    rows = [json.loads(line) for line in open(ner_demo["train"])][:40]
+    data = tmp_path / "int_tags.jsonl"
+    data.write_text("".join(json.dumps({"words": r["tokens"], "tags": [LABEL_NAMES.index(t) for t in r["ner_tags"]]})
+                            + "\n" for r in rows))
+    d = {**ner_demo, "train": data}
+    run_cli("run_ner_and_record_td.py", *_record_args(d, tmp_path, "--td_mode", "post_epoch", "--td_format", "npz",
+                                                      "--label_all_tokens", "--class_names", ",".join(LABEL_NAMES),
+                                                      epochs=2))
+    run = tmp_path / "dy_log" / "int_tags" / "tiny"
+    with np.load(run / "training_dynamics" / "dynamics_epoch_1.npz") as z:
+        logprob, pred, gold = z["logprob"], z["pred"], z["gold"]
+    model = AutoModelForTokenClassification.from_pretrained(tmp_path / "model_out").eval()
+    tok = AutoTokenizer.from_pretrained(tmp_path / "model_out")
+    assert model.config.id2label[0] == LABEL_NAMES[0]
+    expected_lp, expected_pred = [], []
+    for r in rows:
+        enc = tok(r["tokens"], is_split_into_words=True, return_tensors="pt")
+        with torch.no_grad():
+            logp = torch.log_softmax(model(**enc).logits[0], -1)
+        first = [i for i, w in enumerate(enc.word_ids()) if w is not None and (i == 0 or enc.word_ids()[i - 1] != w)]
+        tags = [LABEL_NAMES.index(t) for t in r["ner_tags"]]
+        expected_lp += [float(logp[i, t]) for i, t in zip(first, tags)]
+        expected_pred += [int(logp[i].argmax()) for i in first]
+    np.testing.assert_array_equal(gold, [LABEL_NAMES.index(t) for r in rows for t in r["ner_tags"]])
+    np.testing.assert_allclose(logprob, expected_lp, atol=1e-4)
+    np.testing.assert_array_equal(pred, expected_pred)
+
+
+def test_review_refuses_a_word_ranking_in_one_line(tmp_path):
+    from training_dynamics.kinds import KindError
+    from training_dynamics.review import build_review_page
+
+    row = {"rank": 1, "guid": 0, "word_index": 2, "word": "paris", "text": "anna met paris", "gold": 0,
+           "probabilities": [0.1, 0.9], "score": 0.9}
+    (tmp_path / "label_issues.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "label_issues_settings.json").write_text(json.dumps({"kind": "token_classification"}))
+    with pytest.raises(KindError, match="no review page yet; read label_issues.csv"):
+        build_review_page(tmp_path / "label_issues.jsonl", tmp_path / "review.html")
+
+
+def test_token_runs_are_not_averaged_or_compared_yet(tmp_path):
+    from training_dynamics.kinds import KindError
+    from training_dynamics.multirun import average_runs
+    from training_dynamics.run import Run
+
+    dy, *_ = _random_run(tmp_path, epochs=2)
+    run = Run(dy.parent)
+    with pytest.raises(KindError, match="averaging and comparing its runs is not supported yet"):
+        average_runs([run, run])
