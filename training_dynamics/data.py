@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from .errors import TrainingDynamicsError
 
-import json
 import logging
 import math
 import re

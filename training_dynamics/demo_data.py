@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -58,24 +59,30 @@ def make_examples(n: int, *, seed: int = 0, noisy: bool = True) -> list[dict]:
     return out
 
 
+def write_split_files(out_dir: str | Path, train: list[dict], val: list[dict], columns: Sequence[str],
+                      truth: Sequence[str]) -> dict[str, Path]:
+    """``train.jsonl`` and ``validation.jsonl`` (the ``columns`` of each row) and ``train_truth.jsonl``
+    (``guid`` = row index and the ``truth`` fields of each training row) in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
+    for key, rows in (("train", train), ("validation", val)):
+        with open(paths[key], "w") as fh:
+            fh.writelines(json.dumps({c: r[c] for c in columns}) + "\n" for r in rows)
+    with open(paths["truth"], "w") as fh:
+        fh.writelines(json.dumps({"guid": i, **{c: r[c] for c in truth}}) + "\n" for i, r in enumerate(train))
+    return paths
+
+
 def write_demo_dataset(out_dir: str | Path, *, n_train: int = 2000, n_validation: int = 400,
                        seed: int = 0) -> dict[str, Path]:
     """Write ``train.jsonl`` (with planted noise), ``validation.jsonl`` (clean) and
     ``train_truth.jsonl`` (guid = row index, kind, clean label) into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     train = make_examples(n_train, seed=seed)
     val = make_examples(n_validation, seed=seed + 1, noisy=False)
-    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
-    with open(paths["train"], "w") as fh:
-        fh.writelines(json.dumps({"sentence": r["sentence"], "label": r["label"]}) + "\n" for r in train)
-    with open(paths["validation"], "w") as fh:
-        fh.writelines(json.dumps({"sentence": r["sentence"], "label": r["label"]}) + "\n" for r in val)
-    with open(paths["truth"], "w") as fh:
-        fh.writelines(json.dumps({"guid": i, "kind": r["kind"], "label": r["label"], "clean_label": r["clean_label"]}) + "\n"
-                      for i, r in enumerate(train))
+    paths = write_split_files(out_dir, train, val, ("sentence", "label"), ("kind", "label", "clean_label"))
     logger.info("demo dataset: %d train (%s), %d validation -> %s", n_train,
-                {k: sum(r["kind"] == k for r in train) for k in KINDS}, n_validation, out)
+                {k: sum(r["kind"] == k for r in train) for k in KINDS}, n_validation, out_dir)
     return paths
 
 
@@ -163,19 +170,11 @@ def write_generative_demo(out_dir: str | Path, *, n_train: int = 1000, n_validat
                           bad_rate: float = 0.1) -> dict[str, Path]:
     """Write ``train.jsonl`` (prompt, response; with planted bad responses), ``validation.jsonl`` (clean)
     and ``train_truth.jsonl`` (guid = row index, kind, clean response) into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     train = make_instructions(n_train, seed=seed, bad_rate=bad_rate)
     val = make_instructions(n_validation, seed=seed + 1, bad_rate=0.0)
-    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
-    for key, rows in (("train", train), ("validation", val)):
-        with open(paths[key], "w") as fh:
-            fh.writelines(json.dumps({"prompt": r["prompt"], "response": r["response"]}) + "\n" for r in rows)
-    with open(paths["truth"], "w") as fh:
-        fh.writelines(json.dumps({"guid": i, "kind": r["kind"], "clean_response": r["clean_response"]}) + "\n"
-                      for i, r in enumerate(train))
+    paths = write_split_files(out_dir, train, val, ("prompt", "response"), ("kind", "clean_response"))
     logger.info("generative demo dataset: %d train (%d bad responses), %d validation -> %s", n_train,
-                sum(r["kind"] == "bad" for r in train), n_validation, out)
+                sum(r["kind"] == "bad" for r in train), n_validation, out_dir)
     return paths
 
 
