@@ -399,6 +399,26 @@ def _normalise(ds, text_columns, label_column: str, names: list[str], where: str
     return ds
 
 
+def load_column(path: str, column: str, *, cache_dir: str | None = None) -> "pd.Series":
+    """One column of a data file (csv, tsv, json, jsonl, parquet), indexed by each row's guid as
+    training assigns it (the ``idx`` or ``guid`` column, else the row number), so it lines up with a
+    run recorded on that file: e.g. a known-noise column of the training file to colour a map by.
+
+    Raises:
+        DataError: the file cannot be read, has no such column, or repeats an id.
+    """
+    import pandas as pd
+
+    ds = _load_file(path, cache_dir)
+    if column not in ds.column_names:
+        raise DataError(f"{path}: no column {column!r} (columns: {', '.join(ds.column_names)})")
+    id_col = next((c for c in ("idx", GUID) if c in ds.column_names), None)
+    guids = _guids(ds, id_col, path) if id_col else np.arange(len(ds), dtype=np.int64)
+    if len(np.unique(guids)) != len(guids):
+        raise DataError(f"{path}: column {id_col!r} has repeated ids")
+    return pd.Series(ds[column], index=guids, name=column)
+
+
 def split_list(text: str | None) -> list[str] | None:
     """A comma-separated flag value as a list: ``"a, b,c"`` -> ``["a", "b", "c"]``; empty -> ``None``."""
     return [x.strip() for x in text.split(",") if x.strip()] if text else None
