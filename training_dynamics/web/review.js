@@ -196,7 +196,7 @@
   }
   function buildText(pos) {  // a prompt/response pair as two labelled blocks; else the text as it is
     var t = IT.text[pos], cut = CARD.parts && SEP ? t.indexOf(SEP) : -1;
-    if (!CARD.parts) return el("div", "text", t);
+    if (!CARD.parts) return seenText(pos);
     var box = el("div", "pair"), parts = cut < 0 ? [["text", t]] : [[CARD.parts[0], t.slice(0, cut)], [CARD.parts[1], t.slice(cut + SEP.length)]];
     parts.forEach(function (p) {
       var row = el("div", "part part-" + p[0]);
@@ -253,7 +253,7 @@
     acts.appendChild(el("span", "state"));
     return acts;
   }
-  function buildText(pos) {  // a text cut by --max_seq_length: the part the model never read is greyed
+  function seenText(pos) {  // a text cut by --max_seq_length: the part the model never read is greyed
     var t = IT.text[pos], seen = IT.seen ? IT.seen[pos] : null, box = el("div", "text"), at = 0;
     if (!seen) { box.textContent = t; return box; }
     box.appendChild(el("span", "cut-note", "\u2702 cut to --max_seq_length: the model read only the dark text "));
