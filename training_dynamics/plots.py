@@ -339,76 +339,31 @@ def plot_data_map(
             millions of examples; ``hue`` is not shown) or ``"auto"`` (density from
             :data:`DENSITY_FROM` points on).
     """
-    import matplotlib
-    import matplotlib.pyplot as plt
-
-    if not len(df):
-        raise TrainingDynamicsError("no examples to plot")
-    for col in ("confidence", "variability"):
-        if col not in df:
-            raise TrainingDynamicsError(f"metrics have no {col!r} column (columns: {', '.join(map(str, df.columns))})")
-    if hue not in df:
-        raise TrainingDynamicsError(f"unknown hue column {hue!r}; choose one of: {', '.join(map(str, df.columns))}")
-    if not df.index.is_unique:
-        df = df.reset_index(drop=True)
-    if facet_by_gold and "gold" not in df:
-        raise TrainingDynamicsError("facet_by_gold needs a 'gold' column in the metrics")
-    if ax is not None and (show_hist or facet_by_gold):
-        raise ValueError("show_hist and facet_by_gold draw several panels: call with ax=None")
+    df = _checked_map_input(df, hue=hue, facet_by_gold=facet_by_gold, several_panels=show_hist or facet_by_gold,
+                            ax=ax)
     kind = _hue_kind(df, hue)
     if num_epochs is None and "correctness" in df and (kind == "correctness" or show_hist):
         num_epochs = infer_num_epochs(df)
     if kind == "correctness" or (show_hist and "correctness" in df):
         correctness_bins(df["correctness"].to_numpy(), num_epochs, averaged=bool(df.attrs.get("num_runs")))  # validate once, early
-
-    shown = df
-    if max_points is not None and len(df) > max_points:
-        shown = df.sample(n=int(max_points), random_state=seed)
-        logger.info("plotting a random %d of %d examples (seed %d)", len(shown), len(df), seed)
-    size = _marker_size(len(shown))
-    alpha = 0.9 if len(shown) <= 5000 else 0.6
+    shown = _sample(df, max_points, seed)
     density = map_style(style, len(shown)) == "density"
     if density and hue != "correctness":
         logger.info("density map: colour = examples per hexagon, not %s (style='scatter' to colour by it)", hue)
-
     if facet_by_gold:
-        golds = sorted(shown["gold"].unique().tolist())
-        panels = [(g, shown[shown["gold"] == g], df[df["gold"] == g]) for g in golds]
+        panels = [(g, shown[shown["gold"] == g], df[df["gold"] == g]) for g in sorted(shown["gold"].unique().tolist())]
     else:
         panels = [(None, shown, df)]
-    ncol = len(panels)
-    if ax is not None:
-        fig, map_axes, hist_axes = ax.figure, [ax], None
-    elif show_hist:
-        fig = plt.figure(figsize=(5.8 * ncol + 3.6, 8.5), layout="constrained")
-        gs = fig.add_gridspec(3, ncol + 1, width_ratios=[4] * ncol + [1.6])
-        map_axes = [fig.add_subplot(gs[:, 0])]
-        map_axes += [fig.add_subplot(gs[:, i], sharex=map_axes[0], sharey=map_axes[0]) for i in range(1, ncol)]
-        hist_axes = [fig.add_subplot(gs[i, ncol]) for i in range(3)]
-    else:
-        fig, axs = plt.subplots(1, ncol, figsize=(7.5 * ncol if ncol > 1 else 8, 6), sharex=True, sharey=True,
-                                squeeze=False, layout="constrained")
-        map_axes, hist_axes = list(axs[0]), None
-
-    norm = None
-    if kind == "continuous":
-        v = _hue_values(shown, hue)
-        v = v[np.isfinite(v)]
-        norm = matplotlib.colors.Normalize(*(np.nanmin(v), np.nanmax(v)) if v.size else (0, 1))
-    if kind == "correctness":
-        c = correctness_colors(num_epochs)
-        region_colors = {"easy": c[-1], "hard": c[0], "ambiguous": "black"}
-    else:
-        region_colors = {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
-
-    if density:
-        region_colors = {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
-    mappable = None
+    fig, map_axes, hist_axes = _map_layout(len(panels), ax=ax, show_hist=show_hist)
+    norm, region_colors = _map_colors(shown, hue=hue, kind=kind, num_epochs=num_epochs, density=density)
     region = None
     if region_labels:  # the regions of the whole run; each panel names them over its own points
         from .selection import region_of
 
         region = region_of(df if "guid" in df else df.assign(guid=np.arange(len(df))))
+    size, alpha = _marker_size(len(shown)), 0.9 if len(shown) <= 5000 else 0.6
+    xmax = max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05)
+    mappable = None
     for i, (a, (g, part, full)) in enumerate(zip(map_axes, panels)):
         if density:
             m = _draw_density(a, part)
@@ -416,14 +371,7 @@ def plot_data_map(
             m = _draw_map(a, part, hue=hue, kind=kind, num_epochs=num_epochs, size=size, alpha=alpha, norm=norm,
                           label_names=label_names, legend=(i == 0), seed=seed)
         mappable = mappable or m
-        if g is not None:
-            name = label_names[int(g)] if label_names is not None and 0 <= int(g) < len(label_names) else str(g)
-            a.set_title(f"gold = {name} (n={len(full):,})", fontsize=11)
-        if i > 0:
-            a.set_ylabel("")
-        # same limits on every panel: confidence 0..1, variability 0..the largest shown
-        a.set_ylim(-0.03, 1.03)
-        a.set_xlim(-0.01, max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05))
+        _finish_panel(a, first=i == 0, gold=g, n=len(full), label_names=label_names, xmax=xmax)
         if region is not None:
             _annotate_regions(a, region_colors, _positions_in(full, region.loc[full.index]))
     if mappable is not None:
@@ -438,6 +386,73 @@ def plot_data_map(
     if title:
         (fig.suptitle if (facet_by_gold or show_hist) and ax is None else map_axes[0].set_title)(title, fontsize=14)
     return fig
+
+
+def _checked_map_input(df: pd.DataFrame, *, hue: str, facet_by_gold: bool, several_panels: bool, ax) -> pd.DataFrame:
+    """``df`` with a unique index, or a one-line error naming the missing column."""
+    if not len(df):
+        raise TrainingDynamicsError("no examples to plot")
+    for col in ("confidence", "variability"):
+        if col not in df:
+            raise TrainingDynamicsError(f"metrics have no {col!r} column (columns: {', '.join(map(str, df.columns))})")
+    if hue not in df:
+        raise TrainingDynamicsError(f"unknown hue column {hue!r}; choose one of: {', '.join(map(str, df.columns))}")
+    if facet_by_gold and "gold" not in df:
+        raise TrainingDynamicsError("facet_by_gold needs a 'gold' column in the metrics")
+    if ax is not None and several_panels:
+        raise ValueError("show_hist and facet_by_gold draw several panels: call with ax=None")
+    return df if df.index.is_unique else df.reset_index(drop=True)
+
+
+def _sample(df: pd.DataFrame, max_points: int | None, seed: int) -> pd.DataFrame:
+    """A seeded random subsample of at most ``max_points`` rows (all rows when ``None``)."""
+    if max_points is None or len(df) <= max_points:
+        return df
+    logger.info("plotting a random %d of %d examples (seed %d)", max_points, len(df), seed)
+    return df.sample(n=int(max_points), random_state=seed)
+
+
+def _map_layout(ncol: int, *, ax, show_hist: bool):
+    """``(figure, map axes, histogram axes or None)``: ``ncol`` maps side by side, histograms at the right."""
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, [ax], None
+    if show_hist:
+        fig = plt.figure(figsize=(5.8 * ncol + 3.6, 8.5), layout="constrained")
+        gs = fig.add_gridspec(3, ncol + 1, width_ratios=[4] * ncol + [1.6])
+        map_axes = [fig.add_subplot(gs[:, 0])]
+        map_axes += [fig.add_subplot(gs[:, i], sharex=map_axes[0], sharey=map_axes[0]) for i in range(1, ncol)]
+        return fig, map_axes, [fig.add_subplot(gs[i, ncol]) for i in range(3)]
+    fig, axs = plt.subplots(1, ncol, figsize=(7.5 * ncol if ncol > 1 else 8, 6), sharex=True, sharey=True,
+                            squeeze=False, layout="constrained")
+    return fig, list(axs[0]), None
+
+
+def _map_colors(shown: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | None, density: bool):
+    """``(norm, region colours)``: the colour scale of a continuous hue and the region names' colours."""
+    import matplotlib
+
+    norm = None
+    if kind == "continuous":
+        v = _hue_values(shown, hue)
+        v = v[np.isfinite(v)]
+        norm = matplotlib.colors.Normalize(*(np.nanmin(v), np.nanmax(v)) if v.size else (0, 1))
+    if kind == "correctness" and not density:
+        c = correctness_colors(num_epochs)
+        return norm, {"easy": c[-1], "hard": c[0], "ambiguous": "black"}
+    return norm, {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
+
+
+def _finish_panel(a, *, first: bool, gold, n: int, label_names: Sequence[str] | None, xmax: float) -> None:
+    """Title of a gold facet, and the same limits on every panel (confidence 0..1, variability 0..xmax)."""
+    if gold is not None:
+        name = label_names[int(gold)] if label_names is not None and 0 <= int(gold) < len(label_names) else str(gold)
+        a.set_title(f"gold = {name} (n={n:,})", fontsize=11)
+    if not first:
+        a.set_ylabel("")
+    a.set_ylim(-0.03, 1.03)
+    a.set_xlim(-0.01, xmax)
 
 
 def _positions_in(df: pd.DataFrame, region: pd.Series) -> dict[str, tuple[float, float]]:
