@@ -68,7 +68,7 @@ def with_record_defaults(argv: list[str] | dict) -> list[str] | dict:
     return argv + [x for flag, value in extra.items() for x in (f"--{flag}", str(value))]
 
 
-def _parser(prog: str, data_class=None, doc: str = __doc__):
+def _parser(prog: str, data_class=None, doc: str = __doc__, model_class=None):
     """The parser of every recording flag; TrainingArguments' flags under their own heading.
 
     The heading is set on the class only while the parser is built, so the parsed arguments stay
@@ -80,39 +80,41 @@ def _parser(prog: str, data_class=None, doc: str = __doc__):
 
     TrainingArguments._argument_group_name = TRAINING_GROUP
     try:
-        return parser_for((ModelArguments, data_class or RecordDataArguments, DynamicsArguments, TrainingArguments,
+        return parser_for((model_class or ModelArguments, data_class or RecordDataArguments, DynamicsArguments, TrainingArguments,
                            SelectionArguments), prog=prog, doc=doc)
     finally:
         del TrainingArguments._argument_group_name
 
 
 def _light_parser(prog: str, data_class=None, doc: str = __doc__, training_class=CommonTrainingArguments,
-                  **kwargs):
+                  model_class=None, **kwargs):
     """The project's flags plus ``training_class``, without importing torch or transformers."""
     from ..arguments import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
 
-    return parser_for((ModelArguments, data_class or RecordDataArguments, DynamicsArguments, training_class,
-                       SelectionArguments), prog=prog, doc=doc, **kwargs)
+    return parser_for((model_class or ModelArguments, data_class or RecordDataArguments, DynamicsArguments,
+                       training_class, SelectionArguments), prog=prog, doc=doc, **kwargs)
 
 
-def _print_help(prog: str, data_class, doc: str, show_all: bool) -> None:
+def _print_help(prog: str, data_class, doc: str, show_all: bool, model_class=None) -> None:
     """``--help``: the project's flags and the common training flags, at once (no torch);
     ``--help_all``: every TrainingArguments flag too (imports transformers)."""
     if show_all:
-        _parser(prog, data_class, doc).print_help()
+        _parser(prog, data_class, doc, model_class).print_help()
         return
-    parser = _light_parser(prog, data_class, doc)
+    parser = _light_parser(prog, data_class, doc, model_class=model_class)
     for group in parser._action_groups:
         if group.title == TRAINING_GROUP:
             group.description = "The common flags; every TrainingArguments flag works (--help_all lists them)."
     parser.print_help()
 
 
-def parse_early(argv: list[str], *, prog: str = "training-dynamics record", data_class=None, doc: str = __doc__):
+def parse_early(argv: list[str], *, prog: str = "training-dynamics record", data_class=None, doc: str = __doc__,
+                model_class=None):
     """``(model, data, dynamics, early_training, selection)`` arguments, parsed without importing torch,
     so that bad data is reported in a second or two. TrainingArguments' other flags are left for
     :func:`parse_args` (which also reports any unknown flag)."""
-    parser = _light_parser(prog, data_class, doc, training_class=EarlyTrainingArguments, allow_abbrev=False)
+    parser = _light_parser(prog, data_class, doc, training_class=EarlyTrainingArguments, model_class=model_class,
+                           allow_abbrev=False)
     with usage_errors():
         if len(argv) == 1 and argv[0].endswith(".json"):
             with open(argv[0], encoding="utf-8") as fh:
@@ -123,13 +125,13 @@ def parse_early(argv: list[str], *, prog: str = "training-dynamics record", data
 
 
 def parse_args(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,
-               doc: str = __doc__):
+               doc: str = __doc__, model_class=None):
     """(model, data, dynamics, training, selection) arguments from ``argv``, or from one ``.json`` file."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--help_all" in argv or "-h" in argv or "--help" in argv:
-        _print_help(prog, data_class, doc, "--help_all" in argv)
+        _print_help(prog, data_class, doc, "--help_all" in argv, model_class)
         raise SystemExit(0)
-    parser = _parser(prog, data_class, doc)
+    parser = _parser(prog, data_class, doc, model_class)
     raw = with_record_defaults(with_cpu_ddp_defaults(argv))
     with usage_errors():
         if isinstance(raw, dict):
@@ -148,16 +150,17 @@ def check_model_path(model_name_or_path: str) -> None:
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,
-         doc: str = __doc__, builder=None) -> int:
+         doc: str = __doc__, builder=None, model_class=None) -> int:
     """Check the flags, the model folder and the data (before torch is imported: a "no" comes in
     seconds), then train, record, save the model, evaluate."""
     from .common import progress_bars_disabled, setup_logging
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--help_all" in argv or "-h" in argv or "--help" in argv:
-        _print_help(prog, data_class, doc, "--help_all" in argv)
+        _print_help(prog, data_class, doc, "--help_all" in argv, model_class)
         raise SystemExit(0)
-    model_args, data_args, _, early, _ = parse_early(argv, prog=prog, data_class=data_class, doc=doc)
+    model_args, data_args, _, early, _ = parse_early(argv, prog=prog, data_class=data_class, doc=doc,
+                                                     model_class=model_class)
     setup_logging(logging.INFO if os.environ.get("LOCAL_RANK", "0") == "0" else logging.WARNING)
     with contextlib.ExitStack() as stack:
         stack.enter_context(progress_bars_disabled(bool(early.disable_tqdm)))
@@ -169,7 +172,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
         from ..train import single_log_handler, train_and_record
 
         model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog, data_class=data_class,
-                                                                             doc=doc)
+                                                                             doc=doc, model_class=model_class)
         setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
         single_log_handler()
         transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
