@@ -332,6 +332,7 @@ def test_default_count_holds_on_a_short_run(tmp_path):
     model = build_tiny_bert(tmp_path / "model", [r["sentence"] for r in rows], hidden_size=32)
     run_cli("run_glue_and_record_td.py", "--model_name_or_path", model, "--train_file", tmp_path / "train.jsonl",
             "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy", "--dy_model_name", "tiny",
+            "--dy_task_name", "train",
             "--num_train_epochs", 2, "--per_device_train_batch_size", 32, "--learning_rate", "5e-3",
             "--max_seq_length", 64, "--report_to", "none", "--save_strategy", "no", "--seed", 1,
             "--disable_tqdm", "true")
