@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 #: columns of label_issues.jsonl that are not per-example metrics
 STRUCTURAL = {"rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
-              "score_name", "region"}
+              "score_name", "region", "word_index", "word", "index", "last_pred"}
 #: boolean columns shown as a tag and filter, by their display name
 FLAG_NAMES = {"is_label_issue": "flagged"}
 SCRIPTS = ("data_map.js", "review.js")
@@ -86,7 +86,8 @@ def label_warning(label_names: Sequence[str]) -> str | None:
 
 def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset: str = "", score_name: str = "score",
                    data_map: pd.DataFrame | None = None, max_map_points: int = 20000, title: str | None = None,
-                   seed: int = 42, dataset_fingerprint: str | None = None, warnings: Sequence[str] = ()) -> dict:
+                   seed: int = 42, dataset_fingerprint: str | None = None, warnings: Sequence[str] = (),
+                   extra: dict | None = None) -> dict:
     """Everything the page shows, as plain JSON-able data.
 
     Args:
@@ -99,6 +100,9 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
         dataset_fingerprint: :func:`corrections.dataset_fingerprint` of the training data (``None``
             when it could not be read); the page's storage key and exported with the choices.
         warnings: lines shown at the top of the page.
+        extra: what the run's kind adds (:meth:`kinds.Kind.review_rows`): ``items`` columns that replace
+            or join the defaults (a word ranking: ``key``, ``word_index``, ``sent``, ``fp``) and more
+            payload (``sentences``). An item's ``key`` (default its guid) keys its choice.
     """
     label_names = [str(n) for n in label_names]
     c = len(label_names)
@@ -113,29 +117,35 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
     n = len(issues)
     guids = as_guids(issues["guid"])
     texts = issues["text"].fillna("").astype(str).tolist()
-    items = {"guid": corrections.guid_keys(guids),
+    items = {"guid": corrections.guid_keys(guids), "key": corrections.guid_keys(guids),
              "fp": [corrections.example_fingerprint(t, label_names[g]) for t, g in zip(texts, gold)],
              "rank": (issues["rank"].to_numpy(np.int64) if "rank" in issues else np.arange(1, n + 1)).tolist(),
              "text": texts, "gold": gold.tolist(),
              "predicted": (issues["predicted"].to_numpy(np.int64) if "predicted" in issues else probs.argmax(1)).tolist(),
              "probabilities": np.round(probs, 4).tolist(),
              "region": issues["region"].fillna("").astype(str).tolist() if "region" in issues else [""] * n}
+    extra = dict(extra or {})
+    items.update(extra.pop("items", {}))
     metrics_, flags = _columns(issues, score_name)
     warnings = [w for w in [*warnings, label_warning(label_names)] if w]
     key = dataset_fingerprint[:32] if dataset_fingerprint else "names-" + dataset_id(dataset, label_names)
     payload = {"title": title or f"Label review: {dataset or 'dataset'}", "dataset": dataset,
                "dataset_fingerprint": dataset_fingerprint, "storage_key": "td-review:" + key,
                "label_names": label_names, "score_name": score_name, "warnings": warnings, "items": items,
-               "metrics": metrics_, "flags": flags, "map": None}
+               "metrics": metrics_, "flags": flags, "map": None, "sentences": None, **extra}
     if data_map is not None:
-        payload["map"] = _map_payload(data_map, guids, max_map_points=max_map_points, seed=seed)
+        by = ["guid", "word_index"] if "word_index" in issues and "word_index" in data_map else ["guid"]
+        keys = pd.MultiIndex.from_arrays([guids, issues["word_index"].to_numpy(np.int64)]) if len(by) == 2 else guids
+        payload["map"] = _map_payload(data_map, keys, by=by, max_map_points=max_map_points, seed=seed)
     return payload
 
 
-def _map_payload(metrics: pd.DataFrame, guids: np.ndarray, *, max_map_points: int, seed: int) -> dict:
+def _map_payload(metrics: pd.DataFrame, guids, *, by: Sequence[str] = ("guid",), max_map_points: int,
+                 seed: int) -> dict:
     """Data-map coordinates: one (variability, confidence) per reviewed item (NaN -> null when the
-    run lacks it) and a seeded sample of the other examples as background."""
-    m = metrics.set_index("guid")[["confidence", "variability"]].astype(np.float64)
+    run lacks it) and a seeded sample of the other examples as background. ``by``: the columns that
+    key a row (a word ranking: ``guid`` and ``word_index``; ``guids`` then a MultiIndex of both)."""
+    m = metrics.set_index(list(by))[["confidence", "variability"]].astype(np.float64)
     own = m.reindex(guids)
     rest = m.loc[~m.index.isin(guids)]
     if len(rest) > max_map_points:
@@ -232,10 +242,7 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     training data named in the settings is read for the dataset fingerprint.
     """
     issues, settings = read_issues(issues_path)
-    if not kinds.of_meta(settings).reviewable:
-        raise kinds.KindError(f"{issues_path}: a {kinds.of_meta(settings).name} ranking (one row per word) has no review "
-                              "page yet; read label_issues.csv (guid, word_index, word, gold_name, likely_true_name, "
-                              "is_label_issue) and fix the tags in the data file")
+    kind = kinds.of_meta(settings)
     label_names = settings.get("label_names") or label_names_from_rows(issues)
     data_map = None
     folder = model_dir or settings.get("run_dir")
@@ -246,10 +253,10 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
         else:
             data_map = run.require().metrics(burn_out=burn_out if burn_out is not None else settings.get("burn_out"),
                                              save=False)
-    fingerprint, warnings = data_check(issues, settings, label_names)
+    issues, fingerprint, warnings, extra = kind.review_rows(issues, settings, label_names)
     score_name = settings.get("score_name") or (str(issues["score_name"].iloc[0]) if "score_name" in issues else "score")
     payload = review_payload(issues, label_names=label_names, dataset=short_dataset_name(settings),
                              score_name=score_name, data_map=data_map, max_map_points=max_map_points, title=title,
-                             dataset_fingerprint=fingerprint, warnings=warnings)
-    payload["kind"] = kinds.of_meta(settings).name  # exported with the corrections: apply finishes them by kind
+                             dataset_fingerprint=fingerprint, warnings=warnings, extra=extra)
+    payload["kind"] = kind.name  # exported with the corrections: apply finishes them by kind
     return write_review_page(output, payload)

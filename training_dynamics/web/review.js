@@ -2,14 +2,17 @@
  * reaches the DOM through textContent and attributes only.
  *
  * Choices are kept in localStorage under DATA.storage_key (derived from the fingerprint of the whole
- * training set) as {guid: {fp, action, label, note}}; guids are strings, so 64-bit ids stay exact.
+ * training set) as {key: {fp, action, label, note}}; an item's key is its guid (a string, so 64-bit ids
+ * stay exact), or guid#word_index for the words of a token classification ranking.
  * A saved choice counts only while its fp equals the fingerprint of the example's text and label on
- * this page: it never shows on, nor is exported for, another text.
+ * this page (a word's: its whole sentence's words and tags): it never shows on, nor is exported for,
+ * another text.
  */
 (function () {
   var DATA = JSON.parse(document.getElementById("td-data").textContent);
   var L = DATA.label_names, C = L.length, IT = DATA.items, N = IT.guid.length;
-  var METRICS = DATA.metrics, FLAGS = DATA.flags, KEY = DATA.storage_key, PAGE = 50;
+  var METRICS = DATA.metrics, FLAGS = DATA.flags, KEY = DATA.storage_key, PAGE = 50, S = DATA.sentences;
+  var WORDS = !!S, NOUN = WORDS ? "word" : "example", NOUNS = WORDS ? "words" : "examples";
   var COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#9333ea", "#475569"];
   var color = function (c) { return COLORS[c % COLORS.length]; };
   var $ = function (id) { return document.getElementById(id); };
@@ -35,7 +38,7 @@
     }
   }
   function rec(pos) {  // the saved record of the example at pos, only if it was made on this very text + label
-    var r = Object.prototype.hasOwnProperty.call(store, IT.guid[pos]) ? store[IT.guid[pos]] : null;
+    var r = Object.prototype.hasOwnProperty.call(store, IT.key[pos]) ? store[IT.key[pos]] : null;
     return r && typeof r === "object" && r.fp === IT.fp[pos] ? r : null;
   }
   function status(pos) { var r = rec(pos); return r && r.action ? r.action : ""; }
@@ -43,7 +46,7 @@
   function put(pos, fields) {
     var r = rec(pos) || {fp: IT.fp[pos]};
     for (var k in fields) r[k] = fields[k];
-    if (!r.action && !r.note) delete store[IT.guid[pos]]; else store[IT.guid[pos]] = r;
+    if (!r.action && !r.note) delete store[IT.key[pos]]; else store[IT.key[pos]] = r;
     save();
   }
   function setChoice(pos, action, cls) {
@@ -133,7 +136,7 @@
     } else {
       mapSel = {};
       list.forEach(function (i) { mapSel[i] = true; });
-      $("map-count").textContent = list.length + (list.length === 1 ? " example" : " examples");
+      $("map-count").textContent = list.length + " " + (list.length === 1 ? NOUN : NOUNS);
     }
     $("map-filter").hidden = mapSel === null;
     if (recompute !== false) computeView();
@@ -150,7 +153,7 @@
     $("page-info").textContent = "page " + (page + 1) + "/" + pages;
     $("prev-page").disabled = page === 0; $("next-page").disabled = page >= pages - 1;
     $("shown").textContent = view.length + " of " + N + " shown";
-    if (!view.length) { list.appendChild(el("p", "empty", "No example matches the filters.")); return; }
+    if (!view.length) { list.appendChild(el("p", "empty", "No " + NOUN + " matches the filters.")); return; }
     for (var v = page * PAGE; v < Math.min(view.length, (page + 1) * PAGE); v++) {
       rows[view[v]] = buildItem(view[v], v);
       list.appendChild(rows[view[v]]);
@@ -161,6 +164,12 @@
     var meta = el("div", "meta");
     meta.appendChild(el("span", "rank", "#" + IT.rank[pos]));
     meta.appendChild(el("span", "guid", "guid " + IT.guid[pos]));
+    if (WORDS) {
+      var wd = el("span", "word-meta");
+      wd.appendChild(document.createTextNode("word " + IT.word_index[pos] + " "));
+      wd.appendChild(el("b", null, S.words[IT.sent[pos]][IT.word_index[pos]]));
+      meta.appendChild(wd);
+    }
     var gp = el("span");
     gp.appendChild(document.createTextNode("gold ")); gp.appendChild(el("b", "gold", L[IT.gold[pos]]));
     gp.appendChild(document.createTextNode(" \u00b7 pred ")); gp.appendChild(el("b", "pred", L[IT.predicted[pos]]));
@@ -199,12 +208,51 @@
     acts.appendChild(el("span", "state"));
     return acts;
   }
+  // -- a sentence as coloured BIO spans (token classification) -----------------------------------------
+  var TYPES = [];  // entity types in tag order (B-PER, I-PER -> PER); O has none
+  function typeOf(c) { var n = L[c]; return /^[BIES]-/.test(n) ? n.slice(2) : null; }
+  L.forEach(function (n, c) { var t = typeOf(c); if (t && TYPES.indexOf(t) < 0) TYPES.push(t); });
+  var flaggedWords = {};  // sentence -> {word_index: true} for the words a decision flagged
+  if (WORDS) {
+    var fl = FLAGS.filter(function (f) { return f.name === "is_label_issue"; })[0];
+    for (var q = 0; q < N; q++) {
+      if (fl && fl.values[q] !== true) continue;
+      (flaggedWords[IT.sent[q]] = flaggedWords[IT.sent[q]] || {})[IT.word_index[q]] = true;
+    }
+  }
+  function buildSentence(pos) {
+    var s = IT.sent[pos], words = S.words[s], tags = S.tags[s], box = el("div", "text sentence"), span = null, prev = null;
+    var r = rec(pos), st = status(pos), mark = flaggedWords[s] || {};
+    for (var w = 0; w < words.length; w++) {
+      var c = tags[w], t = typeOf(c), begins = t !== null && (L[c].charAt(0) === "B" || L[c].charAt(0) === "S" || t !== prev);
+      if (t === null || begins) {
+        if (span) box.appendChild(span);
+        span = null;
+        if (w) box.appendChild(document.createTextNode(" "));
+      } else box.appendChild(document.createTextNode(" "));
+      if (t !== null && begins) {
+        span = el("span", "ent");
+        span.style.setProperty("--ent", color(TYPES.indexOf(t)));
+        span.appendChild(el("span", "ent-type", t));
+      }
+      var word = el("span", "w" + (w === IT.word_index[pos] ? " w-focus" : "") + (mark[w] ? " w-flag" : ""), words[w]);
+      word.title = L[c];
+      if (w === IT.word_index[pos]) {
+        word.appendChild(el("sub", "w-tag", st === "relabel" ? L[c] + " → " + r.label : L[c]));
+      }
+      (span || box).appendChild(word);
+      prev = t;
+    }
+    if (span) box.appendChild(span);
+    return box;
+  }
+
   function buildItem(pos, v) {
     var row = el("article", "item");
     row.setAttribute("data-guid", IT.guid[pos]);
     row.setAttribute("data-pos", String(pos));
     row.appendChild(buildMeta(pos));
-    row.appendChild(el("div", "text", IT.text[pos]));
+    row.appendChild(WORDS ? buildSentence(pos) : el("div", "text", IT.text[pos]));
     var row2 = el("div", "row2");
     buildProbs(pos).forEach(function (e) { row2.appendChild(e); });
     row2.appendChild(buildActions(pos));
@@ -241,6 +289,7 @@
       : st === "keep" ? "keep " + r.label : "unsure";
     var nt = row.querySelector(".note");
     if (nt !== document.activeElement) nt.value = note(pos);
+    if (WORDS) row.replaceChild(buildSentence(pos), row.querySelector(".sentence"));
   }
   function refreshItem(pos) { if (rows[pos]) paintItem(rows[pos], pos); }
   function markFocus(scroll) {
@@ -300,14 +349,14 @@
   });
   function keysHelp() {
     var h = $("keys-help"), parts = [
-      [C <= 9 ? "1\u2013" + C : "1\u20139", C <= 9 ? "set the focused example's label (" + L.map(function (n, i) { return (i + 1) + " " + n; }).join(", ") + "); its gold label means keep" : "set one of the first 9 labels (click for the others)"],
+      [C <= 9 ? "1\u2013" + C : "1\u20139", C <= 9 ? "set the focused " + NOUN + "'s " + (WORDS ? "tag (" : "label (") + L.map(function (n, i) { return (i + 1) + " " + n; }).join(", ") + "); its gold label means keep" : "set one of the first 9 labels (click for the others)"],
       ["k", "keep the gold label"], ["u", "unsure"], ["0", "clear the choice"], ["z / Ctrl+Z", "undo the last choice"],
-      ["e", "write a note (Esc leaves it)"], ["\u2193 / j / n", "next example"], ["\u2191 / p", "previous example"],
+      ["e", "write a note (Esc leaves it)"], ["\u2193 / j / n", "next " + NOUN], ["\u2191 / p", "previous " + NOUN],
       ["\u2192 / \u2190", "next / previous page"]];
     parts.forEach(function (p, i) {
       h.appendChild(el("kbd", null, p[0])); h.appendChild(document.createTextNode(" " + p[1] + (i < parts.length - 1 ? " \u00b7 " : ".")));
     });
-    h.appendChild(document.createTextNode(" Choosing a label by key moves on to the next example. Choices and notes are saved in this browser (localStorage) for this exact dataset and survive a reload; \u201cExport corrections\u201d downloads corrections.json."));
+    h.appendChild(document.createTextNode(" Choosing a label by key moves on to the next " + NOUN + ". Choices and notes are saved in this browser (localStorage) for this exact dataset and survive a reload; \u201cExport corrections\u201d downloads corrections.json."));
   }
 
   // -- export ----------------------------------------------------------------------------------------
@@ -318,6 +367,7 @@
       if (!st && !nt) continue;
       var c = {guid: IT.guid[i], example_fingerprint: IT.fp[i], action: st || null,
                label: st === "relabel" || st === "keep" ? r.label : null, original_label: L[IT.gold[i]]};
+      if (WORDS) c.word_index = IT.word_index[i];
       if (nt) c.note = nt;
       out.push([IT.rank[i], c]);
     }
@@ -335,8 +385,8 @@
   $("clear-all").addEventListener("click", function () {
     var mine = [];
     for (var i = 0; i < N; i++) if (rec(i)) mine.push(i);
-    if (!mine.length || !window.confirm("Forget the choices and notes of " + mine.length + " examples on this page?")) return;
-    mine.forEach(function (i) { delete store[IT.guid[i]]; });
+    if (!mine.length || !window.confirm("Forget the choices and notes of " + mine.length + " " + NOUNS + " on this page?")) return;
+    mine.forEach(function (i) { delete store[IT.key[i]]; });
     undoStack = []; save(); render(); progress(); $("undo").disabled = true;
     if (map) map.draw();
   });
