@@ -136,6 +136,10 @@ def ner_demo(tmp_path_factory):
     return paths
 
 
+def sentences_with_guids(sentences: list[dict]) -> list[dict]:
+    return [{**s, "guid": i} for i, s in enumerate(sentences)]
+
+
 def _record_args(d, out, *extra, epochs):
     return ["--model_name_or_path", d["model"], "--train_file", d["train"], "--output_dir", out / "model_out",
             "--dy_log_dir", out / "dy_log", "--dy_model_name", "tiny", "--num_train_epochs", epochs,
@@ -179,6 +183,41 @@ def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo
     # rank_count's estimate comes from the first half of the epochs, which on 300 sentences are still
     # under-trained: it over-counts (about 0.3 precision here; 0.85 on the 1,200-sentence fixture, docs)
     assert scores["recall"] >= 0.7 and scores["precision"] >= 4 * scores["num_planted"] / scores["num_words"], scores
+
+    # review -> corrections (a reviewer who relabels the flagged words that are wrong and keeps the rest,
+    # exported as the page does) -> apply: the planted errors flagged are fixed in the output file
+    run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / "label_issues.jsonl")
+    page = _page_payload(tmp_path / "issues" / "review.html")
+    assert len(page["items"]["key"]) == meta["num_words"] and page["map"]["x"][0] is not None
+    truth = {r["guid"]: r for r in map(json.loads, open(ner_demo["truth"]))}
+    flagged = [r for r in issues if r["is_label_issue"]]
+    choices = {(str(r["guid"]), r["word_index"]): ("keep", r["gold_name"]) if truth[r["guid"]]["clean_tags"][
+        r["word_index"]] == r["gold_name"] else ("relabel", truth[r["guid"]]["clean_tags"][r["word_index"]])
+        for r in flagged}
+    planted_flagged = [r for r in flagged if r["word_index"] in truth[r["guid"]]["noisy_words"]]
+    suggested = sum(r["likely_true_name"] == truth[r["guid"]]["clean_tags"][r["word_index"]] for r in planted_flagged)
+    assert suggested >= 0.9 * len(planted_flagged)  # the likely true tag of a retyped mention is its own type
+    (tmp_path / "corrections.json").write_text(json.dumps(_exported(page, choices)))
+    run_cli("apply_corrections.py", "--train_file", ner_demo["train"], "--corrections", tmp_path / "corrections.json",
+            "--output", tmp_path / "fixed.jsonl")
+    fixed = [json.loads(line) for line in open(tmp_path / "fixed.jsonl")]
+    wrong = lambda rows: sum(a != b for r in rows for a, b in zip(r["ner_tags"], truth[r["guid"]]["clean_tags"]))
+    assert wrong(sentences_with_guids(sentences)) == scores["num_planted"]
+    assert wrong(fixed) == scores["num_planted"] - len(planted_flagged) <= 0.3 * scores["num_planted"]
+    assert [r["tokens"] for r in fixed] == [s["tokens"] for s in sentences]
+
+    # a sentence retagged since recording: refused in one line, or left out with --allow_changed_data
+    changed = tmp_path / "changed.jsonl"
+    edited = [dict(s) for s in sentences]
+    edited[5]["ner_tags"] = ["B-ORG" if edited[5]["ner_tags"][0] != "B-ORG" else "B-LOC"] + edited[5]["ner_tags"][1:]
+    changed.write_text("".join(json.dumps(s) + "\n" for s in edited))
+    proc = run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--train_file", changed,
+                   "--output_dir", tmp_path / "issues2", check=False)
+    assert proc.returncode == 2 and "1 of 300 examples" in proc.stderr and "--allow_changed_data" in proc.stderr
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--train_file", changed,
+            "--output_dir", tmp_path / "issues2", "--allow_changed_data")
+    left = [json.loads(line) for line in open(tmp_path / "issues2" / "label_issues.jsonl")]
+    assert len(left) == meta["num_words"] - len(sentences[5]["tokens"]) and 5 not in {r["guid"] for r in left}
 
     run_cli("plot_cartography.py", "--run_dir", run, "--output_dir", tmp_path / "plots")
     assert (tmp_path / "plots" / "train_tiny_data_map.png").stat().st_size > 0
