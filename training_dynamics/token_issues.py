@@ -85,7 +85,7 @@ def word_texts(word_guids: np.ndarray, word_index: np.ndarray, data) -> tuple[li
 
     sent_guids = as_guids(data.train["guid"])
     row_of = {g: i for i, g in enumerate(sent_guids.tolist())}
-    tokens = data.train["tokens"]
+    tokens = data.train[:]["tokens"]  # plain lists (a dataset's column is read lazily, row by row)
     words, texts = [], []
     for g, w in zip(np.asarray(word_guids).tolist(), np.asarray(word_index).tolist()):
         row = row_of.get(g)

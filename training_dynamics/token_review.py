@@ -60,7 +60,8 @@ def review_rows(issues: pd.DataFrame, settings: dict, label_names: Sequence[str]
     row_of = pd.Series(np.arange(len(sent_keys)), index=sent_keys)
     keys = guid_keys(as_guids(issues["guid"]))
     rows = row_of.reindex(keys).to_numpy()
-    tokens, tags = data.train[TOKENS], data.train[TAGS]
+    table = data.train[:]  # plain lists (a dataset's column is read lazily, row by row)
+    tokens, tags = table[TOKENS], table[TAGS]
     wi = issues["word_index"].to_numpy(np.int64)
     gold = issues["gold"].to_numpy(np.int64)
     words = issues["word"].astype(str).tolist() if "word" in issues else [None] * len(issues)
@@ -102,8 +103,9 @@ def apply_word_corrections(data: TokenClassificationData, corrections: Correctio
     _, sentence_fps = fingerprints or data_fingerprints(data)
     sent_keys = guid_keys(as_guids(data.train["guid"]))
     row_of = pd.Series(np.arange(len(sent_keys)), index=sent_keys)
-    tokens = data.train[TOKENS]
-    corrected = [list(t) for t in data.train[TAGS]]
+    table = data.train[:]  # plain lists (a dataset's column is read lazily, row by row)
+    tokens = table[TOKENS]
+    corrected = [list(t) for t in table[TAGS]]
     original = [list(t) for t in corrected]
     actions = [[UNREVIEWED] * len(t) for t in corrected]
     skipped = 0

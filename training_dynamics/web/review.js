@@ -229,7 +229,7 @@
         if (span) box.appendChild(span);
         span = null;
         if (w) box.appendChild(document.createTextNode(" "));
-      } else box.appendChild(document.createTextNode(" "));
+      } else span.appendChild(document.createTextNode(" "));
       if (t !== null && begins) {
         span = el("span", "ent");
         span.style.setProperty("--ent", color(TYPES.indexOf(t)));
@@ -250,6 +250,7 @@
   function buildItem(pos, v) {
     var row = el("article", "item");
     row.setAttribute("data-guid", IT.guid[pos]);
+    row.setAttribute("data-key", IT.key[pos]);
     row.setAttribute("data-pos", String(pos));
     row.appendChild(buildMeta(pos));
     row.appendChild(WORDS ? buildSentence(pos) : el("div", "text", IT.text[pos]));
