@@ -10,6 +10,9 @@ that bind review choices to the examples they were made on.
 
 ``guid`` is a string of decimal digits (exact for 64-bit ids; an integer is accepted too);
 ``action`` null means a note without a choice.
+A token classification run's corrections also carry ``"word_index"``: they are keyed by
+``(guid, word_index)`` and their ``example_fingerprint`` is the whole sentence's (words and tag
+names); :mod:`training_dynamics.token_review` applies them.
 
 Fingerprints: :func:`dataset_fingerprint` covers every training example's guid, text and label
 name, :func:`example_fingerprint` one example's text and label name. The review page keeps its
