@@ -375,6 +375,7 @@ def test_review_in_headless_chromium(browser, page_path, tmp_path):
     assert exported == {
         "dataset": "train.jsonl",
         "dataset_fingerprint": fp,
+        "kind": "classification",  # apply finishes the corrections by the kind the page exported
         "label_names": LABELS,
         "corrections": [
             {"guid": "3", "example_fingerprint": efp[3], "action": "relabel", "label": "negative",
