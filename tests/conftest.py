@@ -152,3 +152,14 @@ def train_with_crash(trainer, *, crash_at: int | None = None, resume: bool = Fal
     if crash_at:
         trainer.add_callback(CrashAt)
     trainer.train(resume_from_checkpoint=True if resume else None)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, prog: str, *needles: str) -> str:
+    """Assert that ``proc`` ended with exit 2 and one line ``<prog>: error: ...`` holding every needle (no
+    traceback); returns that line."""
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{prog}: error: "), proc.stderr
+    for needle in needles:
+        assert needle in last, last
+    return last

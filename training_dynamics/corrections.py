@@ -6,10 +6,14 @@ that bind review choices to the examples they were made on.
     {"dataset": "train.jsonl", "dataset_fingerprint": "<sha256 hex>", "label_names": [...],
      "corrections": [{"guid": "7", "example_fingerprint": "<16 hex>",
                       "action": "relabel" | "keep" | "unsure" | null,
-                      "label": name-or-null, "original_label": name, "note": "..."}, ...]}
+                      "label": name-or-null, "original_label": name, "note": "...",
+                      "updated_at": "2026-01-31T17:02:11.000Z"}, ...],
+     "exported_at": "2026-01-31T17:05:00.000Z"}
 
 ``guid`` is a string of decimal digits (exact for 64-bit ids; an integer is accepted too);
-``action`` null means a note without a choice.
+``action`` null means a note without a choice. ``updated_at`` (when the choice was made) and
+``exported_at`` are optional: the page uses them when a file is loaded back, so that an older
+export never replaces a newer choice.
 A token classification run's corrections also carry ``"word_index"``: they are keyed by
 ``(guid, word_index)`` and their ``example_fingerprint`` is the whole sentence's (words and tag
 names); :mod:`training_dynamics.token_review` applies them.
@@ -20,7 +24,8 @@ choices under the first and stores the second with each choice; applying checks 
 training data, so corrections are never applied to a text the reviewer did not see.
 
 The corrected dataset has ``guid``, the original text column(s), ``original_label``,
-``corrected_label`` (label names), ``review_action`` (``relabel``, ``keep``, ``unsure`` or
+``corrected_label`` (label names; integer ids when the data's labels are bare integers with no
+``--class_names``, as in the file), ``review_action`` (``relabel``, ``keep``, ``unsure`` or
 ``unreviewed``) and ``review_note``. ``keep`` and ``unsure`` keep the original label.
 Corrections made on a generative run (label names ``response`` / ``other``) clean prompt/response
 data instead: the responses relabelled ``other`` (bad) are left out, and the rest keep their
@@ -103,6 +108,35 @@ def data_fingerprints(data: TextClassificationData,
     examples = pd.Series([example_fingerprint(t, y) for t, y in zip(texts, labels)], index=guid_keys(guids),
                          dtype=object)
     return dataset_fingerprint(guids, texts, labels), examples
+
+
+def corrections_document(data: TextClassificationData, guids: Sequence, labels: Sequence[str], *,
+                         notes: Sequence[str] | None = None) -> dict:
+    """The ``corrections.json`` a review page of ``data`` would export after choosing, for each of
+    ``guids`` (K,), the label name in ``labels`` (K,): a relabel, or a keep when it is the example's
+    own label. For scripted reviews (e.g. accept every flagged example's suggested label) and tests.
+
+    Raises:
+        CorrectionsError: a guid not in ``data`` or a label that is not one of its label names.
+    """
+    fingerprint, example_fps = data_fingerprints(data)
+    names = list(data.label_names)
+    keys = guid_keys(guids)
+    gold = pd.Series(np.asarray(data.train["label"], np.int64), index=guid_keys(data.train["guid"]))
+    out = []
+    for k, (key, label) in enumerate(zip(keys, labels)):
+        if key not in gold.index:
+            raise CorrectionsError(f"guid {key} is not in {_source(data)}")
+        if str(label) not in names:
+            raise CorrectionsError(f"guid {key}: label {label!r} is not one of {names}")
+        original = names[int(gold[key])]
+        c = {"guid": key, "example_fingerprint": example_fps[key], "action": "keep" if str(label) == original
+             else "relabel", "label": str(label), "original_label": original}
+        if notes is not None and notes[k]:
+            c["note"] = str(notes[k])
+        out.append(c)
+    return {"dataset": _source(data), "dataset_fingerprint": fingerprint, "kind": kinds.of_meta(data.source).name,
+            "label_names": names, "corrections": out}
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -301,6 +335,8 @@ def apply_corrections(data: TextClassificationData, corrections: Corrections, *,
     action[rows] = [a or UNREVIEWED for a in np.asarray(corrections.actions, dtype=object)[keep]]
     note = np.full(len(guids), "", dtype=object)
     note[rows] = np.asarray(corrections.notes, dtype=object)[keep]
+    if all(n == str(i) for i, n in enumerate(data.label_names)):  # bare integer labels stay integers
+        original, corrected = original.astype(np.int64), corrected.astype(np.int64)
     table = {"guid": guids, **{c: data.train[c] for c in data.text_columns}}
     df = pd.DataFrame({**table, "original_label": original, "corrected_label": corrected, "review_action": action,
                        "review_note": note})

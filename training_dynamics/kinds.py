@@ -8,10 +8,12 @@ A kind says:
 
 * how its training data is loaded from a recorded source (the columns the run recorded);
 * how an example is shown (``display_texts``: a pair joined by `` [SEP] ``, a prompt and response
-  joined by an arrow);
+  joined by an arrow, a conversation one line per turn);
 * which decisions of :mod:`training_dynamics.decision` apply and which is the default, and how a
   refused one is explained;
 * what a decision's summary line calls the flagged examples;
+* how the review page presents an example (``review_card``: the page's title, the flag's name,
+  the labelled parts of the text shown, the choices a card offers);
 * how reviewed corrections become a dataset (classification: relabel; generative: drop the bad
   responses).
 
@@ -144,6 +146,16 @@ class Kind:
         """The corrected table as a dataset of this kind (classification: the relabelled rows, unchanged)."""
         return df
 
+    def review_card(self) -> dict:
+        """How the review page presents an example of this kind (JSON for the page's script):
+        ``title`` (the page's title word), ``flag`` (the tag of a flagged row), ``separator`` and
+        ``parts`` (the shown text split into labelled parts; ``None``: one text), ``choices``
+        (``"classes"``: a button per class; ``"keep_drop"``: keep, or drop = relabel to the second
+        label), ``learned`` (the metric shown as "learned", or ``None``) and whether the page warns
+        about bare integer label ids."""
+        return {"title": "Label review", "flag": "flagged", "separator": None, "parts": None, "choices": "classes",
+                "learned": None, "warn_integer_labels": True}
+
 
 class GenerativeKind(Kind):
     """A causal LM on prompt/response (or plain text) data: one "class" per example (the response)."""
@@ -163,6 +175,15 @@ class GenerativeKind(Kind):
         _check_source(src, where, allow_task=False)
         return load_generative_columns(src["train_file"], src.get("text_columns"),
                                        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+
+    def display_texts(self, data) -> list[str]:
+        """Prompt, arrow, response; a conversation one ``role: content`` line per turn, the assistant turns
+        numbered (:func:`training_dynamics.chat.conversation_text`)."""
+        if getattr(data, "conversational", False):
+            from .chat import conversation_text
+
+            return [conversation_text(m) for m in data.train[data.text_columns[0]]]
+        return super().display_texts(data)
 
     def check_decision(self, rule: str, *, source: str, where: str) -> None:
         if source == "model" or rule not in self.decisions:
@@ -186,6 +207,15 @@ class GenerativeKind(Kind):
                     LABEL_NAMES[1], int((~bad).sum()))
         return df[~bad].drop(columns=["original_label", "corrected_label"]).reset_index(drop=True)
 
+    def review_card(self) -> dict:
+        """Prompt and response as two labelled parts, how well the model learned the response
+        (its confidence), keep or drop; no classes."""
+        from .clm_data import SEPARATOR
+
+        return {"title": "Response review", "flag": "suspicious response", "separator": SEPARATOR,
+                "parts": ["prompt", "response"], "choices": "keep_drop", "learned": "confidence",
+                "warn_integer_labels": False}
+
 
 class TokenClassificationKind(Kind):
     """A token classifier (NER) on tagged sentences: one row per word; ``guid`` is the sentence.
@@ -202,6 +232,12 @@ class TokenClassificationKind(Kind):
     ranks_words = True
     joins_runs = False
     output_formats = (".jsonl", ".json", ".parquet")  #: a sentence's words and tags are lists
+
+    def review_card(self) -> dict:
+        """A card per word: its sentence as BIO spans (the page draws them from the payload's
+        ``sentences``), a button per tag."""
+        return {"title": "Tag review", "flag": "flagged", "separator": None, "parts": None, "choices": "classes",
+                "learned": None, "warn_integer_labels": True}
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):

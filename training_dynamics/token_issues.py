@@ -15,7 +15,6 @@ predicted most often instead of the gold one.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
 
 import numpy as np
 

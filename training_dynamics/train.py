@@ -16,7 +16,7 @@ import numpy as np
 
 from . import dynamics_file, fileio, selection
 from .arguments import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
-from .data import DataError, check_trainable, tokenize
+from .data import DataError, check_trainable, describe_truncation, tokenize, truncation_report
 from .glue_metrics import classification_metrics
 from .binding import bind
 from .record import DynamicsTrainer
@@ -169,12 +169,16 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         raise DataError(f"{model_args.model_name_or_path} is a regression model; training dynamics need a classifier")
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForSequenceClassification, model_args, config)
+    truncation = getattr(data_args, "truncation", "head")
     with training_args.main_process_first(desc="tokenizing"):
-        train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length)
-        val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length) \
-            if data.validation is not None else None
+        train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length, truncation=truncation)
+        val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length,
+                           truncation=truncation) if data.validation is not None else None
+    cut = truncation_report(train_tok["num_tokens"], data_args.max_seq_length, truncation)
+    (logger.warning if cut["num_truncated"] else logger.info)(describe_truncation(cut))
+    train_tok = train_tok.remove_columns("num_tokens")
     if val_tok is not None:
-        val_tok = val_tok.remove_columns("guid")
+        val_tok = val_tok.remove_columns(["guid", "num_tokens"])
     task = data_args.task_name
 
     def compute_metrics(p):
@@ -182,7 +186,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
 
     meta = {"data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
-            "seed": training_args.seed}
+            "seed": training_args.seed, "truncation": cut}
     if not record:
         from transformers import Trainer
 
@@ -196,6 +200,26 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
         overwrite_dynamics=dy_args.overwrite_dynamics)
+
+
+def lora_config(model_args):
+    """A ``peft.LoraConfig`` from TRL's flags (``--use_peft --lora_r ...``; as ``trl.get_peft_config``), or
+    ``None`` without ``--use_peft``.
+
+    Raises:
+        ImportError: one line saying to install peft.
+    """
+    if not getattr(model_args, "use_peft", False):
+        return None
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        raise ImportError("--use_peft needs the peft package: pip install peft (or training-dynamics[peft])") from None
+    targets = model_args.lora_target_modules
+    if targets is not None and len(targets) == 1:
+        targets = targets[0]  # "all-linear" (or one module name) as PEFT takes it
+    return LoraConfig(task_type="CAUSAL_LM", r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
+                      lora_dropout=model_args.lora_dropout, target_modules=targets, bias="none")
 
 
 def saved_config(model_args: ModelArguments):
@@ -238,6 +262,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     (:class:`~training_dynamics.record_clm.CausalLMDynamicsTrainer`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .chat import read_chat_template
     from .clm_data import LABEL_NAMES, CausalLMCollator, tokenize_generative
     from .record_clm import CausalLMDynamicsTrainer
 
@@ -251,7 +276,19 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         if tokenizer.eos_token_id is None:
             raise DataError(f"{model_args.model_name_or_path}: the tokenizer has neither a pad nor an EOS token")
         tokenizer.pad_token = tokenizer.eos_token  # padding is masked out of attention and loss
+    template = read_chat_template(getattr(data_args, "chat_template", None))
+    if template:
+        tokenizer.chat_template = template  # (saved with the model)
     model = load_classifier(AutoModelForCausalLM, model_args, config)
+    lora = lora_config(model_args)
+    if lora is not None:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora)
+        lora = model.peft_config["default"]  # with the target modules PEFT chose
+        trainable, total = model.get_nb_trainable_parameters()
+        logger.info("LoRA r=%d alpha=%d on %s: %d of %d parameters trained", lora.r, lora.lora_alpha,
+                    _names(lora.target_modules or ()), trainable, total)
     where = data.source["train_file"]
     with training_args.main_process_first(desc="tokenizing"):
         train_tok = tokenize_generative(train, tokenizer, data.text_columns, data_args.max_seq_length, where=where)
@@ -269,6 +306,10 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     meta = {"kind": "generative", "data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": list(LABEL_NAMES), "model_name_or_path": model_args.model_name_or_path,
             "seed": training_args.seed, "max_seq_length": data_args.max_seq_length}
+    if lora is not None:
+        meta["peft"] = {"method": "lora", "r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
+                        "target_modules": sorted(lora.target_modules) if isinstance(lora.target_modules, (set, list))
+                        else lora.target_modules}
     return CausalLMDynamicsTrainer(
         train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,

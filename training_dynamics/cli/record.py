@@ -65,7 +65,7 @@ def with_cpu_ddp_defaults(argv: list[str]) -> list[str] | dict:
 TRAINING_GROUP = "training (transformers.TrainingArguments)"
 
 
-def _parser(prog: str, data_class=None, doc: str = __doc__):
+def _parser(prog: str, data_class=None, doc: str = __doc__, model_class=None):
     """The parser of every recording flag; TrainingArguments' flags under their own heading.
 
     The heading is set on the class only while the parser is built, so the parsed arguments stay
@@ -77,7 +77,7 @@ def _parser(prog: str, data_class=None, doc: str = __doc__):
 
     TrainingArguments._argument_group_name = TRAINING_GROUP
     try:
-        return parser_for((ModelArguments, data_class or RecordDataArguments, DynamicsArguments, TrainingArguments,
+        return parser_for((model_class or ModelArguments, data_class or RecordDataArguments, DynamicsArguments, TrainingArguments,
                            SelectionArguments), prog=prog, doc=doc)
     finally:
         del TrainingArguments._argument_group_name
@@ -96,10 +96,10 @@ def _print_help(parser, show_all: bool) -> None:
 
 
 def parse_args(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,
-               doc: str = __doc__):
+               doc: str = __doc__, model_class=None):
     """(model, data, dynamics, training, selection) arguments from ``argv``, or from one ``.json`` file."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser(prog, data_class, doc)
+    parser = _parser(prog, data_class, doc, model_class)
     if "--help_all" in argv or "-h" in argv or "--help" in argv:
         _print_help(parser, "--help_all" in argv)
         raise SystemExit(0)
@@ -111,14 +111,15 @@ def parse_args(argv: list[str] | None = None, *, prog: str = "training-dynamics 
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,
-         doc: str = __doc__, builder=None) -> int:
+         doc: str = __doc__, builder=None, model_class=None) -> int:
     """Train, record, save the model, evaluate."""
     import transformers
 
     from ..train import single_log_handler, train_and_record
     from .common import setup_logging
 
-    model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog, data_class=data_class, doc=doc)
+    model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog, data_class=data_class, doc=doc,
+                                                                         model_class=model_class)
     setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
     single_log_handler()
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
