@@ -780,6 +780,14 @@ def test_word_review_in_headless_chromium(browser, tmp_path):
         ("1", 1, "relabel", "B-LOC"), ("0", 3, "keep", "B-LOC")]
     tab.assert_clean()
     (tmp_path / "corrections.json").write_text(json.dumps(doc))
+    # loaded back in another browser: each choice lands on its own word (guid and word_index)
+    other = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
+    fresh = Tab(other, html)
+    assert "2 choices loaded" in fresh.load(tmp_path / "corrections.json")
+    state = fresh.page.locator(".item").evaluate_all("els => els.map(e => [e.dataset.key, e.dataset.status])")
+    assert state == [["1#1", "relabel"], ["0#3", "keep"], ["0#0", ""]]
+    fresh.assert_clean()
+    other.close()
     apply_corrections_file(tmp_path / "corrections.json", train_file=str(data), output=tmp_path / "fixed.jsonl")
     fixed = [json.loads(line) for line in open(tmp_path / "fixed.jsonl")]
     assert fixed[1]["ner_tags"] == ["O", "B-LOC"] and fixed[0]["ner_tags"] == sents[0][1]
