@@ -357,6 +357,11 @@ def test_word_review_page_and_apply_write_the_tags_back_in_the_data_columns(tmp_
     # the page of the same ranking now leaves the changed sentence's word out, with a warning
     p = _page_payload(build_review_page(issues / "label_issues.jsonl", tmp_path / "review2.html"))
     assert p["items"]["key"] == ["10#2", "10#0"] and "1 of the 3 ranked words are left out" in p["warnings"][0]
+    data.rename(tmp_path / "moved.jsonl")  # the page draws each sentence's tags: refused in one line without them
+    from training_dynamics.errors import TrainingDynamicsError
+
+    with pytest.raises(TrainingDynamicsError, match="sentences cannot be read: .*train.jsonl: the training file"):
+        build_review_page(issues / "label_issues.jsonl", tmp_path / "review3.html")
 
 
 def test_token_runs_are_not_averaged_or_compared_yet(tmp_path):
