@@ -78,7 +78,7 @@ def demo_data(tmp_path_factory) -> dict[str, Path]:
     """Generated train (with planted noise) / validation jsonl files and their ground truth."""
     from training_dynamics.demo_data import write_demo_dataset
 
-    return write_demo_dataset(tmp_path_factory.mktemp("demo_data"), n_train=N_TRAIN, n_validation=40, seed=0)
+    return write_demo_dataset(tmp_path_factory.mktemp("demo_data") / "data", n_train=N_TRAIN, n_validation=40, seed=0)
 
 
 @pytest.fixture(scope="session")

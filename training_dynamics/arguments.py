@@ -169,6 +169,10 @@ class RecordDataArguments(DataArguments):
         if not self.given:
             raise TrainingDynamicsError("give --task_name (a GLUE task) or --train_file")
 
+    def load(self, *, cache_dir: str | None = None, validation_file: str | None = None):
+        """Load and normalise the training data and ``--validation_file`` (unless another is given)."""
+        return super().load(cache_dir=cache_dir, validation_file=validation_file or self.validation_file)
+
 
 @dataclass
 class DynamicsArguments:
@@ -176,7 +180,7 @@ class DynamicsArguments:
     dy_log_dir: str = field(default="dy_log", metadata={"help": "Root folder of recorded dynamics."})
     td_mode: Literal["in_training", "post_epoch"] = field(default="in_training", metadata={"help": "in_training: logits of each example's own training forward pass (dropout on, no extra compute; the paper's code). post_epoch: one extra eval-mode pass over the training set after each epoch."})
     td_format: Literal["jsonl", "npz"] = field(default="jsonl", metadata={"help": "jsonl (the seed's format) or npz (binary, for large datasets)."})
-    dy_task_name: str | None = field(default=None, metadata={"help": "Run folder's task part: <dy_log_dir>/<dy_task_name>/<dy_model_name>. Default: --task_name, else the training file's stem."})
+    dy_task_name: str | None = field(default=None, metadata={"help": "Run folder's task part: <dy_log_dir>/<dy_task_name>/<dy_model_name>. Default: --task_name, else the training file's stem, or the name of its folder when the stem says nothing (train, training, data, ...: data/sst2/train.tsv gives sst2)."})
     dy_model_name: str | None = field(default=None, metadata={"help": "Run folder's model part. Default: the last path part of --model_name_or_path; a generic one (model, final, best, checkpoint-N) is named after the folder above it."})
     overwrite_dynamics: bool = field(default=False, metadata={"help": "Let a new recording (not --resume_from_checkpoint) replace the dynamics already in its run folder; they are replaced only once the new run completes its first epoch. Without it such a folder is refused."})
 

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from .chat import check_conversations, is_conversation, tokenize_conversations
-from .data import GUID, LABEL, DataError, _check_columns, _check_texts, _guids, _load_file
+from .data import GUID, LABEL, DataError, _check_columns, _check_texts, _guids, _load_file, check_files
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def load_generative(*, train_file: str, validation_file: str | None = None, prom
                         "--prompt_column/--response_column, not both")
     if not train_file:
         raise DataError("give --train_file (a csv, tsv, json, jsonl or parquet file of prompts and responses)")
+    check_files(train_file, validation_file)  # both, before the (slow) datasets import and parse
     train = _load_file(train_file, cache_dir)
     where = str(Path(train_file).resolve())
     cols = train.column_names

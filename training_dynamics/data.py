@@ -98,9 +98,9 @@ def load_text_classification(
     Returns datasets with columns ``text_columns + ["label", "guid"]``; labels are int ids into
     ``label_names``. Raises :class:`DataError` with a one-line reason on bad input.
     """
-    import datasets
-
     if task_name:
+        import datasets
+
         task = task_name.lower()
         if task in REGRESSION_TASKS:
             raise DataError(f"task {task_name!r} is a regression task; training dynamics need classification labels")
@@ -112,6 +112,7 @@ def load_text_classification(
         label_column = label_column or LABEL
         source = {"task_name": task}
     elif train_file:
+        check_files(train_file, validation_file)  # both, before the (slow) datasets import and parse
         train = _load_file(train_file, cache_dir)
         val = _load_file(validation_file, cache_dir) if validation_file else None
         source = {"train_file": str(Path(train_file).resolve())}
@@ -149,17 +150,27 @@ def load_text_classification(
     return TextClassificationData(train, val, text_columns, names, source)
 
 
+def check_files(*paths: str | None) -> None:
+    """Raise a :class:`DataError` for the first of ``paths`` (``None`` skipped) that is missing, empty or
+    of an unsupported type: a check that needs no library."""
+    for path in paths:
+        if path is None:
+            continue
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"{path}: no such file")
+        if p.suffix.lower() not in FILE_BUILDERS:
+            raise DataError(f"{path}: unsupported extension {p.suffix!r}; use one of {', '.join(FILE_BUILDERS)}")
+        if p.stat().st_size == 0:
+            raise DataError(f"{path}: the file is empty")
+
+
 def _load_file(path: str, cache_dir: str | None):
+    check_files(path)
     import datasets
 
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{path}: no such file")
-    builder = FILE_BUILDERS.get(p.suffix.lower())
-    if builder is None:
-        raise DataError(f"{path}: unsupported extension {p.suffix!r}; use one of {', '.join(FILE_BUILDERS)}")
-    if p.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
+    builder = FILE_BUILDERS[p.suffix.lower()]
     kwargs = {"delimiter": "\t", "quoting": 3} if p.suffix.lower() == ".tsv" else {}
     if builder == "csv":
         kwargs["keep_default_na"] = False  # the text "null" or "NA" is a sentence, not a missing value

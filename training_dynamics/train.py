@@ -21,7 +21,7 @@ from .glue_metrics import classification_metrics
 from .binding import bind
 from .record import DynamicsTrainer
 from .run_writer import RunWriter
-from .run import Run, bind_data, model_run_name
+from .run import Run, bind_data, model_run_name, task_run_name
 from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def selection_filter(model_args: ModelArguments, data_args: DataArguments, dy_ar
 
 def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: DynamicsArguments) -> Path:
     """``<dy_log_dir>/<task>/<model>``: the seed's layout (model part: :func:`run.model_run_name`)."""
-    task = dy_args.dy_task_name or data_args.task_name or Path(data_args.train_file).stem
+    task = dy_args.dy_task_name or data_args.task_name or task_run_name(data_args.train_file)
     model = dy_args.dy_model_name or model_run_name(model_args.model_name_or_path)
     if getattr(data_args, "threshold_samples", False) and not dy_args.dy_model_name:
         model += "_threshold"  # never over the run it gives a threshold to
@@ -142,16 +142,18 @@ def load_classifier(auto_class, model_args: ModelArguments, config):
 
 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
-                  training_args, *, train_filter=None, record: bool = True):
+                  training_args, *, train_filter=None, record: bool = True, data=None):
     """Load data, tokenizer and model, and return a ready :class:`DynamicsTrainer`.
 
     ``train_filter``: optional callable ``data -> Dataset`` that returns the training set to use from
     the loaded data (guids already assigned), e.g. a selected region.
     ``record=False``: a plain ``transformers.Trainer`` that records nothing.
+    ``data``: the data ``data_args`` names, when already loaded (:func:`train_and_record` loads it first).
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-    data = data_args.load(cache_dir=model_args.cache_dir, validation_file=data_args.validation_file)
+    if data is None:
+        data = data_args.load(cache_dir=model_args.cache_dir, validation_file=data_args.validation_file)
     if getattr(data_args, "threshold_samples", False):
         from .decision import with_threshold_samples
 
@@ -257,7 +259,7 @@ def _binding(data, train):
 
 
 def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
-                      train_filter=None, record: bool = True):
+                      train_filter=None, record: bool = True, data=None):
     """:func:`build_trainer` for a causal LM on prompt/response (or plain text) data
     (:class:`~training_dynamics.record_clm.CausalLMDynamicsTrainer`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -266,7 +268,8 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     from .clm_data import LABEL_NAMES, CausalLMCollator, tokenize_generative
     from .record_clm import CausalLMDynamicsTrainer
 
-    data = data_args.load(cache_dir=model_args.cache_dir)
+    if data is None:
+        data = data_args.load(cache_dir=model_args.cache_dir)
     train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training examples left to train on")
@@ -317,7 +320,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
 
 
 def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
-                      train_filter=None, record: bool = True):
+                      train_filter=None, record: bool = True, data=None):
     """:func:`build_trainer` for a token classifier on tagged sentences
     (:class:`~training_dynamics.record_ner.TokenDynamicsTrainer`: each word's dynamics, once per epoch)."""
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
@@ -325,7 +328,8 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     from .ner_data import KIND, WORD, TokenCollator, tokenize_and_align
     from .record_ner import TokenDynamicsTrainer
 
-    data = data_args.load(cache_dir=model_args.cache_dir)
+    if data is None:
+        data = data_args.load(cache_dir=model_args.cache_dir)
     train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training sentences left to train on")
@@ -387,12 +391,14 @@ def check_outputs(model_args, data_args, dy_args, training_args) -> None:
 
 
 def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None,
-                     sel_args: SelectionArguments | None = None, builder=None) -> dict:
+                     sel_args: SelectionArguments | None = None, builder=None, data=None) -> dict:
     """Train (always), record dynamics, save model + tokenizer, evaluate when there is a validation set.
 
     ``sel_args``: train on a selected region only (see :func:`selection_filter`); recording is
     then off unless ``--record_dynamics``. Returns the evaluation metrics (empty without a
     validation set). ``builder``: :func:`build_trainer` (default) or :func:`build_clm_trainer`.
+    ``data``: the loaded data, when the caller checked it already; else it is loaded (and so checked)
+    before the run folder is, so that bad data is the first thing reported.
     """
     check_training_length(training_args)
     check_outputs(model_args, data_args, dy_args, training_args)
@@ -406,6 +412,8 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume.lower() in ("last", "true"):
         resume = True  # the newest checkpoint-* in --output_dir
+    if data is None:  # bad data is the first thing reported, before the run folder is checked or locked
+        data = data_args.load(cache_dir=model_args.cache_dir)
     writer = RunWriter(run_dir(data_args, model_args, dy_args), inputs=_inputs(model_args, data_args))
     if record and training_args.process_index == 0:  # before loading anything: the folder is this run's
         writer.acquire()
@@ -413,16 +421,18 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
         if record and resume is None:
             writer.check_new(overwrite=dy_args.overwrite_dynamics)
         return _train(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record,
-                      resume=resume, builder=builder or build_trainer)
+                      resume=resume, builder=builder or build_trainer, data=data)
     finally:
         writer.release()
 
 
-def _train(model_args, data_args, dy_args, training_args, *, train_filter, record: bool, resume, builder) -> dict:
+def _train(model_args, data_args, dy_args, training_args, *, train_filter, record: bool, resume, builder,
+           data=None) -> dict:
     from transformers import set_seed
 
     set_seed(training_args.seed)
-    trainer = builder(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
+    trainer = builder(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record,
+                      data=data)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     trainer.log_metrics("train", result.metrics)
