@@ -735,3 +735,60 @@ def test_hostile_texts_go_through_record_rank_and_review_inert(browser, tiny_mod
     assert tab.page.locator("main img, main script, main iframe").count() == 0
     assert not tab.dialogs and not tab.errors and all(u.startswith("file://") for u in tab.requests)
     context.close()
+
+
+@pytest.mark.slow
+def test_word_review_in_headless_chromium(browser, tmp_path):
+    """A token classification ranking: each card shows its sentence as BIO spans (dataset words as literal
+    text), the keys relabel / keep the focused word, choices survive a reload keyed by (guid, word_index),
+    and the export is what apply takes."""
+    from training_dynamics.corrections import apply_corrections_file
+    from training_dynamics.review import build_review_page
+
+    names = ["B-LOC", "B-PER", "I-PER", "O"]
+    sents = [(["anna", "smith", "met", XSS], ["B-PER", "I-PER", "O", "B-LOC"]), (["in", "rome"], ["O", "B-PER"])]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"tokens": w, "ner_tags": t}) + "\n" for w, t in sents))
+    ranked = [(1, 1, "B-PER", True), (0, 3, "B-LOC", True), (0, 0, "B-PER", False)]
+    rows = [{"rank": r + 1, "guid": g, "word_index": w, "word": sents[g][0][w], "text": " ".join(sents[g][0]),
+             "gold": names.index(gold), "probabilities": [0.25] * 4, "score": 1.0 - r / 10, "is_label_issue": f}
+            for r, (g, w, gold, f) in enumerate(ranked)]
+    (tmp_path / "label_issues.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    src = {"kind": "token_classification", "train_file": str(data), "text_columns": ["tokens"], "label_column": "ner_tags"}
+    (tmp_path / "label_issues_settings.json").write_text(json.dumps({"kind": "token_classification", "data": src,
+                                                                     "label_names": names}))
+    html = build_review_page(tmp_path / "label_issues.jsonl", tmp_path / "review.html")
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
+    tab = Tab(context, html)
+    page = tab.page
+    keys = page.locator(".item").evaluate_all("els => els.map(e => e.dataset.key)")
+    assert keys == ["1#1", "0#3", "0#0"]
+    card = page.locator(".item[data-key='0#3']")
+    spans = card.locator(".ent").evaluate_all("els => els.map(e => [e.querySelector('.ent-type').textContent, "
+                                              "[...e.querySelectorAll('.w')].map(w => w.firstChild.textContent)])")
+    assert spans == [["PER", ["anna", "smith"]], ["LOC", [XSS]]]  # a mention of two words is one span
+    assert card.locator(".w-focus").first.evaluate("w => w.firstChild.textContent") == XSS
+    assert card.locator(".w-flag").count() == 1 and page.locator("main img, main script").count() == 0
+    # keys: "1" relabels the first card's word "rome" B-PER -> B-LOC and moves on; "k" keeps the next
+    page.keyboard.press("1")
+    page.keyboard.press("k")
+    assert page.locator(".item[data-key='1#1'] .w-focus .w-tag").text_content() == "B-PER \u2192 B-LOC"
+    tab.reload()
+    assert page.text_content("#progress") == "2 / 3 reviewed"
+    doc = tab.export()
+    assert [(c["guid"], c["word_index"], c["action"], c["label"]) for c in doc["corrections"]] == [
+        ("1", 1, "relabel", "B-LOC"), ("0", 3, "keep", "B-LOC")]
+    tab.assert_clean()
+    (tmp_path / "corrections.json").write_text(json.dumps(doc))
+    # loaded back in another browser: each choice lands on its own word (guid and word_index)
+    other = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
+    fresh = Tab(other, html)
+    assert "2 choices loaded" in fresh.load(tmp_path / "corrections.json")
+    state = fresh.page.locator(".item").evaluate_all("els => els.map(e => [e.dataset.key, e.dataset.status])")
+    assert state == [["1#1", "relabel"], ["0#3", "keep"], ["0#0", ""]]
+    fresh.assert_clean()
+    other.close()
+    apply_corrections_file(tmp_path / "corrections.json", train_file=str(data), output=tmp_path / "fixed.jsonl")
+    fixed = [json.loads(line) for line in open(tmp_path / "fixed.jsonl")]
+    assert fixed[1]["ner_tags"] == ["O", "B-LOC"] and fixed[0]["ner_tags"] == sents[0][1]
+    context.close()

@@ -14,6 +14,9 @@ that bind review choices to the examples they were made on.
 ``action`` null means a note without a choice. ``updated_at`` (when the choice was made) and
 ``exported_at`` are optional: the page uses them when a file is loaded back, so that an older
 export never replaces a newer choice.
+A token classification run's corrections also carry ``"word_index"``: they are keyed by
+``(guid, word_index)`` and their ``example_fingerprint`` is the whole sentence's (words and tag
+names); :mod:`training_dynamics.token_review` applies them.
 
 Fingerprints: :func:`dataset_fingerprint` covers every training example's guid, text and label
 name, :func:`example_fingerprint` one example's text and label name. The review page keeps its
@@ -98,10 +101,10 @@ def data_fingerprints(data: TextClassificationData,
 
     ``label_names`` name the label ids (default ``data.label_names``).
     """
-    names = np.asarray(label_names if label_names is not None else data.label_names, dtype=object)
+    kind = kinds.of_meta(data.source)
     guids = as_guids(data.train["guid"])
-    texts = kinds.of_meta(data.source).display_texts(data)
-    labels = names[np.asarray(data.train["label"], dtype=np.int64)].tolist()
+    texts = kind.display_texts(data)
+    labels = kind.binding_labels(data, label_names)  # a sentence's tags: their names joined by spaces
     examples = pd.Series([example_fingerprint(t, y) for t, y in zip(texts, labels)], index=guid_keys(guids),
                          dtype=object)
     return dataset_fingerprint(guids, texts, labels), examples
@@ -152,12 +155,15 @@ class Corrections:
     kind: str | None = None  #: the kind of run the page reviewed (``None``: classification)
     example_fingerprints: list[str | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the word each correction is about (token classification: keyed by (guid, word_index)); ``None`` = the example
+    word_indices: list[int | None] = field(default_factory=list)
 
     def __post_init__(self):
         self.guids = np.asarray(guid_keys(self.guids), dtype=str)  # the text keys the page uses
         k = len(self.guids)
         self.example_fingerprints = list(self.example_fingerprints) or [None] * k
         self.notes = list(self.notes) or [""] * k
+        self.word_indices = list(self.word_indices) or [None] * k
 
 
 def _guid(value, where: str) -> str:
@@ -183,16 +189,19 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
         raise CorrectionsError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("corrections"), list):
         raise CorrectionsError(f"{path}: expected an object with a 'corrections' list (exported by the review page)")
-    rows: dict[str, list] = {k: [] for k in ("guids", "actions", "labels", "originals", "fps", "notes")}
-    seen: set[str] = set()
+    rows: dict[str, list] = {k: [] for k in ("guids", "actions", "labels", "originals", "fps", "notes", "words")}
+    seen: set = set()
     for i, c in enumerate(obj["corrections"]):
         where = f"{path}: correction {i}"
         if not isinstance(c, dict):
             raise CorrectionsError(f"{where}: not an object")
         g = _guid(c.get("guid"), where)
-        if g in seen:
-            raise CorrectionsError(f"{where}: guid {g} is corrected twice")
-        seen.add(g)
+        w = c.get("word_index")
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 0):
+            raise CorrectionsError(f"{where} (guid {g}): word_index {w!r} is not a word's position (0, 1, ...)")
+        if (g, w) in seen:
+            raise CorrectionsError(f"{where}: guid {g}{'' if w is None else f' word {w}'} is corrected twice")
+        seen.add((g, w))
         action, label, note = c.get("action"), c.get("label"), c.get("note") or ""
         if not isinstance(note, str):
             raise CorrectionsError(f"{where} (guid {g}): note {note!r} is not text")
@@ -207,10 +216,12 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
         rows["originals"].append(None if original is None else str(original))
         rows["fps"].append(None if fp is None else str(fp))
         rows["notes"].append(note)
+        rows["words"].append(w)
     fingerprint = obj.get("dataset_fingerprint")
     return Corrections(dataset=str(obj.get("dataset", "")), label_names=[str(n) for n in obj.get("label_names", [])],
                        guids=np.asarray(rows["guids"], dtype=str), actions=rows["actions"], labels=rows["labels"],
                        original_labels=rows["originals"], example_fingerprints=rows["fps"], notes=rows["notes"],
+                       word_indices=rows["words"],
                        dataset_fingerprint=str(fingerprint) if fingerprint else None,
                        kind=str(obj["kind"]) if obj.get("kind") else None)
 
@@ -518,6 +529,9 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
     check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
     parsed = read_corrections(corrections)
     kind = kinds.get(parsed.kind)  # what the review page exported (classification for older files)
+    if output is not None and Path(output).suffix.lower() not in kind.output_formats:
+        raise CorrectionsError(f"--output {output}: a corrected {kind.name} dataset is written as "
+                               f"{', '.join(kind.output_formats)}")
     if kind.name != kinds.CLASSIFICATION and not train_file:
         raise CorrectionsError(f"{corrections}: corrections of a {kind.name} run apply to its training file: "
                                "pass --train_file")
@@ -525,13 +539,13 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
                            "train_file": str(Path(train_file).resolve()) if train_file else None,
                            "text_columns": text_columns, "label_column": label_column},
                           label_names=class_names, cache_dir=cache_dir, where=str(corrections))
-    if kind.name == kinds.CLASSIFICATION:
-        check_label_names(data, parsed, where=str(corrections))
-    where, fingerprints = str(corrections), data_fingerprints(data)
+    where = str(corrections)
+    if kind.corrections_name_labels:  # before the fingerprints, which would only say that the data changed
+        check_label_names(data, parsed, where=where)
+    fingerprints = data_fingerprints(data)
     check_dataset_fingerprint(data, parsed, ignore=ignore_fingerprint, where=where, fingerprints=fingerprints)
-    df = apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
-                           fingerprints=fingerprints)
-    df = kind.finish_corrections(df)
+    df = kind.apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
+                                fingerprints=fingerprints)
     write_corrected(df, output=output, save_to_disk=save_to_disk, inputs=inputs,
                     overwrite_output_dir=overwrite_output_dir)
     if push_to_hub_repo:

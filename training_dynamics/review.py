@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 #: columns of label_issues.jsonl that are not per-example metrics (``likely_true`` is a class id)
 STRUCTURAL = {"rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
-              "score_name", "region", "seen", "likely_true"}
+              "score_name", "region", "seen", "likely_true", "word_index", "word", "index", "last_pred"}
 #: boolean columns shown as a tag and filter, by their display name
 FLAG_NAMES = {"is_label_issue": "flagged"}
 SCRIPTS = ("data_map.js", "review.js")
@@ -104,7 +104,7 @@ def label_warning(label_names: Sequence[str]) -> str | None:
 def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset: str = "", score_name: str = "score",
                    data_map: pd.DataFrame | None = None, max_map_points: int = 20000, title: str | None = None,
                    seed: int = 42, dataset_fingerprint: str | None = None, warnings: Sequence[str] = (),
-                   kind: str = kinds.CLASSIFICATION) -> dict:
+                   kind: str = kinds.CLASSIFICATION, extra: dict | None = None) -> dict:
     """Everything the page shows, as plain JSON-able data.
 
     Args:
@@ -119,6 +119,9 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
         warnings: lines shown at the top of the page.
         kind: the kind of run (:mod:`training_dynamics.kinds`), whose ``review_card`` says how a card
             shows an example and which choices it offers; exported with the corrections.
+        extra: what the run's kind adds (:meth:`kinds.Kind.review_rows`): ``items`` columns that replace
+            or join the defaults (a word ranking: ``key``, ``word_index``, ``sent``, ``fp``) and more
+            payload (``sentences``). An item's ``key`` (default its guid) keys its choice.
     """
     card = kinds.get(kind).review_card()
     label_names = [str(n) for n in label_names]
@@ -134,7 +137,7 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
     n = len(issues)
     guids = as_guids(issues["guid"])
     texts = issues["text"].fillna("").astype(str).tolist()
-    items = {"guid": corrections.guid_keys(guids),
+    items = {"guid": corrections.guid_keys(guids), "key": corrections.guid_keys(guids),
              "fp": [corrections.example_fingerprint(t, label_names[g]) for t, g in zip(texts, gold)],
              "rank": (issues["rank"].to_numpy(np.int64) if "rank" in issues else np.arange(1, n + 1)).tolist(),
              "text": texts, "gold": gold.tolist(),
@@ -143,6 +146,8 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
              "region": issues["region"].fillna("").astype(str).tolist() if "region" in issues else [""] * n,
              "seen": [_utf16_spans(t, s) if isinstance(s, list) else None for t, s in zip(texts, issues["seen"])]
              if "seen" in issues else None}
+    extra = dict(extra or {})
+    items.update(extra.pop("items", {}))
     metrics_, flags = _columns(issues, score_name, {**FLAG_NAMES, "is_label_issue": card["flag"]})
     warnings = [w for w in [*warnings, label_warning(label_names) if card["warn_integer_labels"] else None] if w]
     key = dataset_fingerprint[:32] if dataset_fingerprint else "names-" + dataset_id(dataset, label_names)
@@ -150,9 +155,12 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
                "dataset_fingerprint": dataset_fingerprint, "storage_key": "td-review:" + key,
                "label_names": label_names, "label_display": label_display(label_names), "kind": kind,
                "card": card, "score_name": score_name,
-               "warnings": warnings, "items": items, "metrics": metrics_, "flags": flags, "map": None}
+               "warnings": warnings, "items": items, "metrics": metrics_, "flags": flags, "map": None,
+               "sentences": None, **extra}
     if data_map is not None:
-        payload["map"] = _map_payload(data_map, guids, max_map_points=max_map_points, seed=seed)
+        by = ["guid", "word_index"] if "word_index" in issues and "word_index" in data_map else ["guid"]
+        keys = pd.MultiIndex.from_arrays([guids, issues["word_index"].to_numpy(np.int64)]) if len(by) == 2 else guids
+        payload["map"] = _map_payload(data_map, keys, by=by, max_map_points=max_map_points, seed=seed)
     return payload
 
 
@@ -164,10 +172,12 @@ def _utf16_spans(text: str, spans: list) -> list[list[int]]:
     return [[int(units[min(int(a), len(text))]), int(units[min(int(b), len(text))])] for a, b in spans]
 
 
-def _map_payload(metrics: pd.DataFrame, guids: np.ndarray, *, max_map_points: int, seed: int) -> dict:
+def _map_payload(metrics: pd.DataFrame, guids, *, by: Sequence[str] = ("guid",), max_map_points: int,
+                 seed: int) -> dict:
     """Data-map coordinates: one (variability, confidence) per reviewed item (NaN -> null when the
-    run lacks it) and a seeded sample of the other examples as background."""
-    m = metrics.set_index("guid")[["confidence", "variability"]].astype(np.float64)
+    run lacks it) and a seeded sample of the other examples as background. ``by``: the columns that
+    key a row (a word ranking: ``guid`` and ``word_index``; ``guids`` then a MultiIndex of both)."""
+    m = metrics.set_index(list(by))[["confidence", "variability"]].astype(np.float64)
     own = m.reindex(guids)
     rest = m.loc[~m.index.isin(guids)]
     if len(rest) > max_map_points:
@@ -264,10 +274,7 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     training data named in the settings is read for the dataset fingerprint.
     """
     issues, settings = read_issues(issues_path)
-    if not kinds.of_meta(settings).reviewable:
-        raise kinds.KindError(f"{issues_path}: a {kinds.of_meta(settings).name} ranking (one row per word) has no review "
-                              "page yet; read label_issues.csv (guid, word_index, word, gold_name, likely_true_name, "
-                              "is_label_issue) and fix the tags in the data file")
+    kind = kinds.of_meta(settings)
     label_names = settings.get("label_names") or label_names_from_rows(issues)
     data_map = None
     folder = model_dir or settings.get("run_dir")
@@ -278,10 +285,10 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
         else:
             data_map = run.require().metrics(burn_out=burn_out if burn_out is not None else settings.get("burn_out"),
                                              save=False)
-    fingerprint, warnings = data_check(issues, settings, label_names)
+    issues, fingerprint, warnings, extra = kind.review_rows(issues, settings, label_names)
     score_name = settings.get("score_name") or (str(issues["score_name"].iloc[0]) if "score_name" in issues else "score")
     payload = review_payload(issues, label_names=label_names, dataset=short_dataset_name(settings),
                              score_name=score_name, data_map=data_map, max_map_points=max_map_points, title=title,
-                             dataset_fingerprint=fingerprint, warnings=warnings,
-                             kind=kinds.of_meta(settings).name)  # exported with the corrections: apply finishes them by kind
+                             dataset_fingerprint=fingerprint, warnings=warnings, kind=kind.name,
+                             extra=extra)  # the kind is exported with the corrections: apply finishes them by kind
     return write_review_page(output, payload)

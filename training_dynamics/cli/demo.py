@@ -1,7 +1,8 @@
 """Run the offline demo of the whole pipeline: data with planted label noise, two tiny BERTs made
 locally, and every step (record, metrics, plot, select, compare, find-issues, review); then the
 generative part: prompt/response pairs with planted bad responses, a tiny GPT-2, record-clm and the
-same analysis.
+same analysis; then token classification: BIO sentences with retyped mentions, a tiny BERT token
+classifier, record-ner and the same analysis word by word.
 
   training-dynamics demo --output_dir demo_output
 
@@ -25,6 +26,8 @@ class DemoArguments:
     seed: int = field(default=42, metadata={"help": "Seed for data, models and training."})
     generative: bool = field(default=True, metadata={"help": "Also the generative part (a tiny GPT-2 on prompt/response "
                              "pairs, into <output_dir>/generative); --generative false skips it."})
+    ner: bool = field(default=True, metadata={"help": "Also the token classification part (a tiny BERT tagger on "
+                      "BIO sentences with retyped mentions, into <output_dir>/ner); --ner false skips it."})
     num_threads: int | None = field(default=None, metadata={"help": "CPU threads to train on. Default: 1, unless "
                                     "OMP_NUM_THREADS is set (the tiny models train as fast on one thread, and on a "
                                     "busy machine several threads wait for each other)."})
@@ -43,5 +46,5 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics demo")
     from .demo_run import run_demo
 
     run_demo(args.output_dir, n_train=args.n_train, epochs=args.num_train_epochs, seed=args.seed,
-             generative=args.generative, num_threads=args.num_threads)
+             generative=args.generative, ner=args.ner, num_threads=args.num_threads)
     return 0

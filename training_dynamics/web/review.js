@@ -14,6 +14,10 @@
  * DATA.card (the run's kind's review_card, kinds.py) says how a card presents an example: with
  * choices "keep_drop" (a generative run) it shows prompt and response, how well the model learned the
  * response, and keep / drop (exported as keep, and relabel to "other"); the other numbers are secondary.
+ *
+ * A token classification ranking (DATA.sentences) has one card per word: its sentence with the tags as
+ * coloured BIO spans, the word boxed. Its choices are keyed by IT.key = guid#word_index (else the key is
+ * the guid) and carry the fingerprint of the whole sentence; the export adds word_index.
  */
 (function () {
   var DATA = JSON.parse(document.getElementById("td-data").textContent);
@@ -23,8 +27,9 @@
   var CARD = DATA.card || {choices: "classes", parts: null, separator: null, learned: null};
   var GEN = CARD.choices === "keep_drop", SHOW = DATA.label_display || L, SEP = CARD.separator;
   var LEARNED = CARD.learned ? METRICS.filter(function (m) { return m.name === CARD.learned; })[0] : null;
-  var GUIDPOS = {};
-  IT.guid.forEach(function (g, i) { GUIDPOS[g] = i; });
+  var S = DATA.sentences, WORDS = !!S, NOUN = WORDS ? "word" : "example", NOUNS = WORDS ? "words" : "examples";
+  var KEYS = IT.key || IT.guid, KEYPOS = {};  // a choice's key: the guid, or guid#word_index for a word
+  KEYS.forEach(function (g, i) { KEYPOS[g] = i; });
   var COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#9333ea", "#475569"];
   var color = function (c) { return COLORS[c % COLORS.length]; };
   var $ = function (id) { return document.getElementById(id); };
@@ -50,7 +55,7 @@
     }
   }
   function rec(pos) {  // the saved record of the example at pos, only if it was made on this very text + label
-    var r = Object.prototype.hasOwnProperty.call(store, IT.guid[pos]) ? store[IT.guid[pos]] : null;
+    var r = Object.prototype.hasOwnProperty.call(store, KEYS[pos]) ? store[KEYS[pos]] : null;
     return r && typeof r === "object" && r.fp === IT.fp[pos] ? r : null;
   }
   function status(pos) { var r = rec(pos); return r && r.action ? r.action : ""; }
@@ -59,7 +64,7 @@
     var r = rec(pos) || {fp: IT.fp[pos]};
     for (var k in fields) r[k] = fields[k];
     r.t = when || Date.now();
-    if (!r.action && !r.note) delete store[IT.guid[pos]]; else store[IT.guid[pos]] = r;
+    if (!r.action && !r.note) delete store[KEYS[pos]]; else store[KEYS[pos]] = r;
     save();
   }
   function setChoice(pos, action, cls) {
@@ -177,6 +182,12 @@
     var meta = el("div", "meta");
     meta.appendChild(el("span", "rank", "#" + IT.rank[pos]));
     meta.appendChild(el("span", "guid", "guid " + IT.guid[pos]));
+    if (WORDS) {
+      var wd = el("span", "word-meta");
+      wd.appendChild(document.createTextNode("word " + IT.word_index[pos] + " "));
+      wd.appendChild(el("b", null, S.words[IT.sent[pos]][IT.word_index[pos]]));
+      meta.appendChild(wd);
+    }
     if (!GEN) {
       var gp = el("span");
       gp.appendChild(document.createTextNode("gold ")); gp.appendChild(el("b", "gold", SHOW[IT.gold[pos]]));
@@ -265,12 +276,52 @@
     if (at < t.length) box.appendChild(el("span", "cut", t.slice(at)));
     return box;
   }
+  // -- a sentence as coloured BIO spans (token classification) -----------------------------------------
+  var TYPES = [];  // entity types in tag order (B-PER, I-PER -> PER); O has none
+  function typeOf(c) { var n = L[c]; return /^[BIES]-/.test(n) ? n.slice(2) : null; }
+  L.forEach(function (n, c) { var t = typeOf(c); if (t && TYPES.indexOf(t) < 0) TYPES.push(t); });
+  var flaggedWords = {};  // sentence -> {word_index: true} for the words a decision flagged
+  if (WORDS) {
+    var fl = FLAGS.filter(function (f) { return f.name === "is_label_issue"; })[0];
+    for (var q = 0; q < N; q++) {
+      if (fl && fl.values[q] !== true) continue;
+      (flaggedWords[IT.sent[q]] = flaggedWords[IT.sent[q]] || {})[IT.word_index[q]] = true;
+    }
+  }
+  function buildSentence(pos) {
+    var s = IT.sent[pos], words = S.words[s], tags = S.tags[s], box = el("div", "text sentence"), span = null, prev = null;
+    var r = rec(pos), st = status(pos), mark = flaggedWords[s] || {};
+    for (var w = 0; w < words.length; w++) {
+      var c = tags[w], t = typeOf(c), begins = t !== null && (L[c].charAt(0) === "B" || L[c].charAt(0) === "S" || t !== prev);
+      if (t === null || begins) {
+        if (span) box.appendChild(span);
+        span = null;
+        if (w) box.appendChild(document.createTextNode(" "));
+      } else span.appendChild(document.createTextNode(" "));
+      if (t !== null && begins) {
+        span = el("span", "ent");
+        span.style.setProperty("--ent", color(TYPES.indexOf(t)));
+        span.appendChild(el("span", "ent-type", t));
+      }
+      var word = el("span", "w" + (w === IT.word_index[pos] ? " w-focus" : "") + (mark[w] ? " w-flag" : ""), words[w]);
+      word.title = L[c];
+      if (w === IT.word_index[pos]) {
+        word.appendChild(el("sub", "w-tag", st === "relabel" ? L[c] + " → " + r.label : L[c]));
+      }
+      (span || box).appendChild(word);
+      prev = t;
+    }
+    if (span) box.appendChild(span);
+    return box;
+  }
+
   function buildItem(pos, v) {
     var row = el("article", "item" + (GEN ? " gen" : ""));
     row.setAttribute("data-guid", IT.guid[pos]);
+    row.setAttribute("data-key", KEYS[pos]);
     row.setAttribute("data-pos", String(pos));
     row.appendChild(buildMeta(pos));
-    row.appendChild(buildText(pos));
+    row.appendChild(WORDS ? buildSentence(pos) : buildText(pos));
     var row2 = el("div", "row2");
     buildProbs(pos).forEach(function (e) { row2.appendChild(e); });
     row2.appendChild(buildActions(pos));
@@ -320,6 +371,7 @@
     row.querySelector(".state").textContent = stateText(pos);
     var nt = row.querySelector(".note");
     if (nt !== document.activeElement) nt.value = note(pos);
+    if (WORDS) row.replaceChild(buildSentence(pos), row.querySelector(".sentence"));
   }
   function refreshItem(pos) { if (rows[pos]) paintItem(rows[pos], pos); }
   function markFocus(scroll) {
@@ -401,6 +453,7 @@
       if (!st && !nt) continue;
       var c = {guid: IT.guid[i], example_fingerprint: IT.fp[i], action: st || null,
                label: st === "relabel" || st === "keep" ? r.label : null, original_label: L[IT.gold[i]]};
+      if (WORDS) c.word_index = IT.word_index[i];
       if (nt) c.note = nt;
       if (r.t) c.updated_at = new Date(r.t).toISOString();
       out.push([IT.rank[i], c]);
@@ -441,7 +494,7 @@
       return showLoaded(name + " was made for other labels (" + obj.label_names.join(", ") + "): nothing loaded.", true);
     obj.corrections.forEach(function (c) {
       if (!c || typeof c !== "object") { done.bad++; return; }
-      var g = String(c.guid), pos = Object.prototype.hasOwnProperty.call(GUIDPOS, g) ? GUIDPOS[g] : -1;
+      var g = String(c.guid) + (WORDS ? "#" + c.word_index : ""), pos = Object.prototype.hasOwnProperty.call(KEYPOS, g) ? KEYPOS[g] : -1;
       if (pos < 0) { done.gone++; return; }
       if (c.example_fingerprint !== IT.fp[pos]) { done.changed++; return; }  // never on another text
       var a = c.action === undefined ? null : c.action, nt = typeof c.note === "string" ? c.note : "";
@@ -491,7 +544,7 @@
     var mine = [];
     for (var i = 0; i < N; i++) if (rec(i)) mine.push(i);
     if (!mine.length || !window.confirm("Forget the choices and notes of " + mine.length + " examples on this page?")) return;
-    mine.forEach(function (i) { delete store[IT.guid[i]]; });
+    mine.forEach(function (i) { delete store[KEYS[i]]; });
     undoStack = []; save(); render(); progress(); exportState(); $("undo").disabled = true;
     if (map) map.draw();
   });
