@@ -3,12 +3,18 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_DIR ?= demo_output
+# Without an NVIDIA GPU, torch's CPU build (a few hundred MB) is installed first: PyPI's Linux torch brings
+# several GB of CUDA libraries. `make install TORCH_INDEX=` keeps pip's default index; another index works
+# too (e.g. https://download.pytorch.org/whl/cu126).
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 
 .PHONY: install demo test test-fast notebook clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/pip install -q --timeout 10 --retries 1 --index-url $(TORCH_INDEX) \
+		"$$(grep -E '^torch\b' requirements.txt)" || echo "note: no torch from $(TORCH_INDEX); pip's default index is used")
 	$(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@

@@ -360,7 +360,7 @@ def early_probabilities(run_dir: Path, n: int) -> np.ndarray:
     from training_dynamics import label_errors as le
     from training_dynamics.run import Run
 
-    guids, probs, _ = le.count_probabilities([Run(run_dir)])
+    guids, probs, _ = le.count_probabilities([Run(run_dir)])  # the epochs find-issues chooses by default
     out = np.empty_like(probs)
     out[guids] = probs
     return out

@@ -78,7 +78,7 @@ def demo_data(tmp_path_factory) -> dict[str, Path]:
     """Generated train (with planted noise) / validation jsonl files and their ground truth."""
     from training_dynamics.demo_data import write_demo_dataset
 
-    return write_demo_dataset(tmp_path_factory.mktemp("demo_data"), n_train=N_TRAIN, n_validation=40, seed=0)
+    return write_demo_dataset(tmp_path_factory.mktemp("demo_data") / "data", n_train=N_TRAIN, n_validation=40, seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -152,3 +152,14 @@ def train_with_crash(trainer, *, crash_at: int | None = None, resume: bool = Fal
     if crash_at:
         trainer.add_callback(CrashAt)
     trainer.train(resume_from_checkpoint=True if resume else None)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, prog: str, *needles: str) -> str:
+    """Assert that ``proc`` ended with exit 2 and one line ``<prog>: error: ...`` holding every needle (no
+    traceback); returns that line."""
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{prog}: error: "), proc.stderr
+    for needle in needles:
+        assert needle in last, last
+    return last

@@ -76,6 +76,14 @@ def test_bad_flags_raise_value_errors_that_become_one_line(argv, message):
         parse((cli_args.RunArguments, cli_args.MetricsArguments), argv, prog="p", doc="")
 
 
+def test_lora_flags_are_trls_and_need_use_peft():
+    (m,) = parse((cli_args.CausalLMModelArguments,), ["--model_name_or_path", "g", "--use_peft", "--lora_r", "8",
+                                                       "--lora_target_modules", "q_proj", "v_proj"], prog="p", doc="")
+    assert (m.use_peft, m.lora_r, m.lora_alpha, m.lora_dropout, m.lora_target_modules) == (True, 8, 32, 0.05, ["q_proj", "v_proj"])
+    with pytest.raises(ValueError, match="--lora_\\* flags need --use_peft"):
+        parse((cli_args.CausalLMModelArguments,), ["--model_name_or_path", "g", "--lora_r", "8"], prog="p", doc="")
+
+
 @pytest.mark.parametrize("path, name", [
     ("prajjwal1/bert-tiny", "bert-tiny"),
     ("outputs/sst2-minilm/model", "sst2-minilm"),

@@ -313,7 +313,7 @@ def test_64bit_guids_are_exact(tmp_path):
     assert parsed.guids.tolist() == [str(BIG + 1)]  # the text key the page exports
     df = co.apply_corrections(data, parsed)
     assert df["guid"].tolist() == [BIG, BIG + 1, BIG + 2]
-    assert df["corrected_label"].tolist() == ["0", "0", "0"] and df["review_action"].tolist()[1] == "relabel"
+    assert df["corrected_label"].tolist() == [0, 0, 0] and df["review_action"].tolist()[1] == "relabel"
 
 
 def test_fingerprints_follow_content_not_row_order():
@@ -342,8 +342,42 @@ def test_apply_in_process_keeps_pair_columns(tmp_path):
     assert list(df.columns) == ["guid", "premise", "hypothesis", "original_label", "corrected_label", "review_action",
                                 "review_note"]
     assert df["guid"].tolist() == [10, 20, 30]
-    assert df["corrected_label"].tolist() == ["0", "2", "2"]
+    assert df["corrected_label"].tolist() == [0, 2, 2] and df["original_label"].tolist() == [0, 2, 1]  # ids, as in the file
     assert df["review_action"].tolist() == ["keep", "unreviewed", "relabel"]
+    out = tmp_path / "fixed.csv"
+    co.write_corrected(df, output=out)
+    again = load_text_classification(train_file=str(out), label_column="corrected_label",
+                                     text_columns=["premise", "hypothesis"])
+    assert again.label_names == ["0", "1", "2"] and again.train["label"] == [0, 2, 2]  # trains as integer labels
+
+
+def test_a_scripted_review_is_what_the_page_would_export(tmp_path):
+    """corrections_document: relabel / keep with the page's fingerprints; apply takes it as it is."""
+    f = _jsonl(tmp_path / "t.jsonl", [{"sentence": f"s{k}", "label": ["neg", "pos"][k % 2]} for k in range(4)])
+    data = load_text_classification(train_file=str(f))
+    doc = co.corrections_document(data, [3, 0], ["neg", "neg"], notes=["flipped?", ""])
+    fp, examples = co.data_fingerprints(data)
+    assert doc == {"dataset": "t.jsonl", "dataset_fingerprint": fp, "kind": "classification",
+                   "label_names": ["neg", "pos"], "corrections": [
+        {"guid": "3", "example_fingerprint": examples["3"], "action": "relabel", "label": "neg",
+         "original_label": "pos", "note": "flipped?"},
+        {"guid": "0", "example_fingerprint": examples["0"], "action": "keep", "label": "neg", "original_label": "neg"}]}
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    df = co.apply_corrections_file(tmp_path / "c.json", train_file=str(f), output=tmp_path / "fixed.jsonl")
+    assert df["corrected_label"].tolist() == ["neg", "pos", "neg", "neg"]
+    with pytest.raises(co.CorrectionsError, match="guid 9 is not in t.jsonl"):
+        co.corrections_document(data, [9], ["neg"])
+    with pytest.raises(co.CorrectionsError, match="label 'maybe' is not one of"):
+        co.corrections_document(data, [1], ["maybe"])
+
+
+def test_integer_labels_with_class_names_are_written_as_names(tmp_path):
+    """Integer labels named by --class_names come out named (what the reviewer chose among)."""
+    f = _jsonl(tmp_path / "t.jsonl", [{"sentence": f"s{k}", "label": k % 2} for k in range(3)])
+    data = load_text_classification(train_file=str(f), label_names=["neg", "pos"])
+    df = co.apply_corrections(data, co.Corrections(dataset="", label_names=["neg", "pos"], guids=np.array([1]),
+                                                   actions=["relabel"], labels=["neg"], original_labels=["pos"]))
+    assert df["corrected_label"].tolist() == ["neg", "neg", "neg"] and df["original_label"].tolist()[1] == "pos"
 
 
 def test_string_guids_are_matched_as_they_are(tmp_path):

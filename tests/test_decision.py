@@ -272,3 +272,76 @@ def test_a_mixture_flagging_most_examples_warns(caplog):
     with caplog.at_level("WARNING"):
         decision.decide("score_mixture", gold=gold, probabilities=probs, score=1 - score)
     assert "suspicious group" not in caplog.text
+
+
+def test_count_window_grows_until_its_last_epoch_had_fitted():
+    # a short run: epoch 0 still learning fast (0.61 -> 0.90, chance 0.50): count over both, not epoch 0 alone
+    short = decision.choose_count_epochs([0.61, 0.90], chance=0.5)
+    assert (short.epochs, short.first_fitted, short.underfit) == (2, 1, False)
+    # MiniLM on SST-2, 2 epochs: 0.68 -> 0.81 with chance 0.54 is still learning
+    assert decision.choose_count_epochs([0.684, 0.814], chance=0.541).epochs == 2
+    # a long run that fitted early keeps the first half (rounded up)
+    long = decision.choose_count_epochs([0.618, 0.753, 0.778, 0.796, 0.797], chance=0.51)
+    assert (long.epochs, long.first_fitted) == (3, 1)
+    assert decision.choose_count_epochs([0.8, 0.9, 0.95, 0.97], chance=0.55).epochs == 2
+    # a weak model that keeps memorising slowly after the first half: the window stays the first half
+    assert decision.choose_count_epochs([0.60, 0.70, 0.76, 0.82, 0.88], chance=0.55).epochs == 3
+    # the model only fitted in its last epoch: count over every epoch
+    assert decision.choose_count_epochs([0.49, 0.52, 0.51, 0.65, 0.90], chance=0.52).epochs == 5
+    # never above chance: every epoch, and flagged as underfit
+    none = decision.choose_count_epochs([0.48, 0.51], chance=0.52)
+    assert (none.epochs, none.first_fitted, none.underfit) == (2, None, True)
+    assert none.details()["training_accuracy"] == [0.48, 0.51]
+
+
+@needs_cleanlab
+def test_find_issues_warns_when_the_count_rests_on_underfit_epochs(tmp_path, capsys):
+    from training_dynamics.cli import run_command
+
+    rng = np.random.default_rng(0)
+    n = 400
+    gold = np.arange(n) % 2
+    dy = dynamics_file.dynamics_dir(tmp_path / "run")
+    for e in range(2):  # a model that never left chance: it predicts the first class, with a little noise
+        logits = np.c_[np.full(n, 0.5), np.zeros(n)] + rng.normal(scale=0.1, size=(n, 2))
+        dynamics_file.write_epoch(dy, e, np.arange(n), logits.astype(np.float32), gold)
+    (dy / dynamics_file.META_NAME).write_text(json.dumps({"label_names": ["neg", "pos"]}))
+    assert run_command("find-issues", ["--source", "dynamics", "--run_dir", str(tmp_path / "run"),
+                                       "--output_dir", str(tmp_path / "issues"), "--disable_tqdm"]) == 0
+    assert "the count rests on underfit epochs" in capsys.readouterr().err
+    settings = json.loads((tmp_path / "issues" / "label_issues_settings.json").read_text())
+    assert settings["count_epochs"] == 2 and settings["first_fitted_epoch"] is None
+    assert len(settings["training_accuracy"]) == 2
+
+
+@needs_cleanlab
+@pytest.mark.slow
+def test_default_count_holds_on_a_short_run(tmp_path):
+    """A tiny BERT, 900 examples with 10% of labels flipped, 2 epochs: epoch 0 is still near chance
+    (counted alone it took about a third of the labels for wrong); the default count stays near the truth."""
+    from training_dynamics.demo_data import LABEL_NAMES, build_tiny_bert, make_examples
+
+    rows = make_examples(900, seed=0, noisy=False)
+    flipped = np.zeros(900, dtype=bool)
+    flipped[np.random.default_rng(0).choice(900, size=90, replace=False)] = True
+    names = list(LABEL_NAMES)
+    with open(tmp_path / "train.jsonl", "w") as fh:
+        for i, r in enumerate(rows):
+            label = names[1 - names.index(r["label"])] if flipped[i] else r["label"]
+            fh.write(json.dumps({"sentence": r["sentence"], "label": label}) + "\n")
+    model = build_tiny_bert(tmp_path / "model", [r["sentence"] for r in rows], hidden_size=32)
+    run_cli("run_glue_and_record_td.py", "--model_name_or_path", model, "--train_file", tmp_path / "train.jsonl",
+            "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy", "--dy_model_name", "tiny",
+            "--dy_task_name", "train",
+            "--num_train_epochs", 2, "--per_device_train_batch_size", 32, "--learning_rate", "5e-3",
+            "--max_seq_length", 64, "--report_to", "none", "--save_strategy", "no", "--seed", 1,
+            "--disable_tqdm", "true")
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", tmp_path / "dy" / "train" / "tiny",
+            "--output_dir", tmp_path / "issues")
+    got = pd.read_json(tmp_path / "issues" / "label_issues.jsonl", lines=True).set_index("guid").sort_index()
+    flagged = got["is_label_issue"].to_numpy()
+    precision, recall = _precision_recall(flagged, flipped)
+    assert 0.6 * 90 <= flagged.sum() <= 1.6 * 90, flagged.sum()
+    assert precision >= 0.5 and recall >= 0.5, (precision, recall)
+    settings = json.loads((tmp_path / "issues" / "label_issues_settings.json").read_text())
+    assert settings["count_epochs"] == 2 and settings["first_fitted_epoch"] == 1

@@ -39,7 +39,7 @@ FSDP_CONFIG = {"transformer_layer_cls_to_wrap": ["GPT2Block"], "reshard_after_fo
 def gen_data(tmp_path_factory) -> dict[str, Path]:
     from training_dynamics.demo_data import write_generative_demo
 
-    return write_generative_demo(tmp_path_factory.mktemp("gen_data"), n_train=N_TRAIN, n_validation=20, seed=0)
+    return write_generative_demo(tmp_path_factory.mktemp("gen_data") / "data", n_train=N_TRAIN, n_validation=20, seed=0)
 
 
 @pytest.fixture(scope="module")

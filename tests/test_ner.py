@@ -136,6 +136,10 @@ def ner_demo(tmp_path_factory):
     return paths
 
 
+def sentences_with_guids(sentences: list[dict]) -> list[dict]:
+    return [{**s, "guid": i} for i, s in enumerate(sentences)]
+
+
 def _record_args(d, out, *extra, epochs):
     return ["--model_name_or_path", d["model"], "--train_file", d["train"], "--output_dir", out / "model_out",
             "--dy_log_dir", out / "dy_log", "--dy_model_name", "tiny", "--num_train_epochs", epochs,
@@ -179,6 +183,41 @@ def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo
     # rank_count's estimate comes from the first half of the epochs, which on 300 sentences are still
     # under-trained: it over-counts (about 0.3 precision here; 0.85 on the 1,200-sentence fixture, docs)
     assert scores["recall"] >= 0.7 and scores["precision"] >= 4 * scores["num_planted"] / scores["num_words"], scores
+
+    # review -> corrections (a reviewer who relabels the flagged words that are wrong and keeps the rest,
+    # exported as the page does) -> apply: the planted errors flagged are fixed in the output file
+    run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / "label_issues.jsonl")
+    page = _page_payload(tmp_path / "issues" / "review.html")
+    assert len(page["items"]["key"]) == meta["num_words"] and page["map"]["x"][0] is not None
+    truth = {r["guid"]: r for r in map(json.loads, open(ner_demo["truth"]))}
+    flagged = [r for r in issues if r["is_label_issue"]]
+    choices = {(str(r["guid"]), r["word_index"]): ("keep", r["gold_name"]) if truth[r["guid"]]["clean_tags"][
+        r["word_index"]] == r["gold_name"] else ("relabel", truth[r["guid"]]["clean_tags"][r["word_index"]])
+        for r in flagged}
+    planted_flagged = [r for r in flagged if r["word_index"] in truth[r["guid"]]["noisy_words"]]
+    suggested = sum(r["likely_true_name"] == truth[r["guid"]]["clean_tags"][r["word_index"]] for r in planted_flagged)
+    assert suggested >= 0.9 * len(planted_flagged)  # the likely true tag of a retyped mention is its own type
+    (tmp_path / "corrections.json").write_text(json.dumps(_exported(page, choices)))
+    run_cli("apply_corrections.py", "--train_file", ner_demo["train"], "--corrections", tmp_path / "corrections.json",
+            "--output", tmp_path / "fixed.jsonl")
+    fixed = [json.loads(line) for line in open(tmp_path / "fixed.jsonl")]
+    wrong = lambda rows: sum(a != b for r in rows for a, b in zip(r["ner_tags"], truth[r["guid"]]["clean_tags"]))
+    assert wrong(sentences_with_guids(sentences)) == scores["num_planted"]
+    assert wrong(fixed) == scores["num_planted"] - len(planted_flagged) <= 0.3 * scores["num_planted"]
+    assert [r["tokens"] for r in fixed] == [s["tokens"] for s in sentences]
+
+    # a sentence retagged since recording: refused in one line, or left out with --allow_changed_data
+    changed = tmp_path / "changed.jsonl"
+    edited = [dict(s) for s in sentences]
+    edited[5]["ner_tags"] = ["B-ORG" if edited[5]["ner_tags"][0] != "B-ORG" else "B-LOC"] + edited[5]["ner_tags"][1:]
+    changed.write_text("".join(json.dumps(s) + "\n" for s in edited))
+    proc = run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--train_file", changed,
+                   "--output_dir", tmp_path / "issues2", check=False)
+    assert proc.returncode == 2 and "1 of 300 examples" in proc.stderr and "--allow_changed_data" in proc.stderr
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--train_file", changed,
+            "--output_dir", tmp_path / "issues2", "--allow_changed_data")
+    left = [json.loads(line) for line in open(tmp_path / "issues2" / "label_issues.jsonl")]
+    assert len(left) == meta["num_words"] - len(sentences[5]["tokens"]) and 5 not in {r["guid"] for r in left}
 
     run_cli("plot_cartography.py", "--run_dir", run, "--output_dir", tmp_path / "plots")
     assert (tmp_path / "plots" / "train_tiny_data_map.png").stat().st_size > 0
@@ -238,16 +277,91 @@ def test_ner_post_epoch_values_are_the_final_models_on_each_first_sub_token(ner_
     np.testing.assert_array_equal(pred, expected_pred)
 
 
-def test_review_refuses_a_word_ranking_in_one_line(tmp_path):
-    from training_dynamics.kinds import KindError
+NAMES = ["B-LOC", "B-PER", "I-PER", "O"]
+
+
+def _page_payload(path) -> dict:
+    import re
+
+    html = open(path, encoding="utf-8").read()
+    return json.loads(re.search(r'<script type="application/json" id="td-data">(.*?)</script>', html, re.S).group(1))
+
+
+def _exported(payload: dict, choices: dict) -> dict:
+    """corrections.json as the page exports it: ``choices`` maps (guid, word_index) -> (action, tag or None)."""
+    it, out = payload["items"], []
+    for i, key in enumerate(it["key"]):
+        g, w = it["guid"][i], it["word_index"][i]
+        if (g, w) in choices:
+            action, label = choices[(g, w)]
+            out.append({"guid": g, "word_index": w, "example_fingerprint": it["fp"][i], "action": action,
+                        "label": label, "original_label": payload["label_names"][it["gold"][i]]})
+    return {"dataset": payload["dataset"], "dataset_fingerprint": payload["dataset_fingerprint"],
+            "kind": payload["kind"], "label_names": payload["label_names"], "corrections": out}
+
+
+@pytest.mark.parametrize("as_ids", [False, True])
+def test_word_review_page_and_apply_write_the_tags_back_in_the_data_columns(tmp_path, as_ids):
+    """A hand-made word ranking: the page shows each ranked word's sentence (words, tags) keyed by
+    (guid, word_index) with the sentence's fingerprint; apply writes the corrected tags back into the
+    same columns (names or ids, as the file had them), and refuses a word whose tag changed since."""
+    from training_dynamics.corrections import CorrectionsError, apply_corrections_file
     from training_dynamics.review import build_review_page
 
-    row = {"rank": 1, "guid": 0, "word_index": 2, "word": "paris", "text": "anna met paris", "gold": 0,
-           "probabilities": [0.1, 0.9], "score": 0.9}
-    (tmp_path / "label_issues.jsonl").write_text(json.dumps(row) + "\n")
-    (tmp_path / "label_issues_settings.json").write_text(json.dumps({"kind": "token_classification"}))
-    with pytest.raises(KindError, match="no review page yet; read label_issues.csv"):
-        build_review_page(tmp_path / "label_issues.jsonl", tmp_path / "review.html")
+    sents = [(["anna", "met", "paris", "hilton"], ["B-PER", "O", "B-LOC", "I-PER"]), (["in", "rome"], ["O", "B-PER"])]
+    data = tmp_path / "train.jsonl"
+    tags = (lambda t: [NAMES.index(x) for x in t]) if as_ids else (lambda t: t)
+    data.write_text("".join(json.dumps({"words": w, "labels": tags(t), "idx": 10 + i}) + "\n"
+                            for i, (w, t) in enumerate(sents)))
+    ranked = [(11, 1, "rome", "B-PER", 0.9, True), (10, 2, "paris", "B-LOC", 0.7, True), (10, 0, "anna", "B-PER", 0.1, False)]
+    rows = [{"rank": r + 1, "guid": g, "word_index": w, "word": word, "text": " ".join(sents[g - 10][0]),
+             "gold": NAMES.index(gold), "gold_name": gold, "probabilities": [0.25] * 4, "score": sc, "is_label_issue": f}
+            for r, (g, w, word, gold, sc, f) in enumerate(ranked)]
+    issues = tmp_path / "issues"
+    issues.mkdir()
+    (issues / "label_issues.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    src = {"kind": "token_classification", "train_file": str(data), "text_columns": ["words"], "label_column": "labels"}
+    (issues / "label_issues_settings.json").write_text(json.dumps({"kind": "token_classification", "data": src,
+                                                                    "label_names": NAMES}))
+    page = build_review_page(issues / "label_issues.jsonl", tmp_path / "review.html")
+    p = _page_payload(page)
+    assert p["kind"] == "token_classification" and p["items"]["key"] == ["11#1", "10#2", "10#0"]
+    assert p["sentences"]["guid"] == ["10", "11"] and p["sentences"]["words"][1] == ["in", "rome"]
+    assert [NAMES[t] for t in p["sentences"]["tags"][0]] == sents[0][1] and p["items"]["sent"] == [1, 0, 0]
+    assert p["items"]["fp"][1] == p["items"]["fp"][2] != p["items"]["fp"][0]  # the sentence's fingerprint
+
+    doc = _exported(p, {("11", 1): ("relabel", "B-LOC"), ("10", 2): ("keep", "B-LOC"), ("10", 0): ("unsure", None)})
+    (tmp_path / "corrections.json").write_text(json.dumps(doc))
+    args = dict(train_file=str(data), text_columns=["words"], label_column="labels",
+                class_names=NAMES if as_ids else None)
+    apply_corrections_file(tmp_path / "corrections.json", output=tmp_path / "fixed.jsonl", **args)
+    out = [json.loads(line) for line in open(tmp_path / "fixed.jsonl")]
+    assert [r["guid"] for r in out] == [10, 11] and out[1]["words"] == ["in", "rome"]
+    assert out[1]["labels"] == tags(["O", "B-LOC"]) and out[0]["labels"] == tags(sents[0][1])
+    assert out[1]["original_tags"] == tags(["O", "B-PER"])
+    assert out[0]["review_actions"] == ["unsure", "unreviewed", "keep", "unreviewed"]
+    apply_corrections_file(tmp_path / "corrections.json", output=tmp_path / "dropped.jsonl", unsure="drop", **args)
+    assert [json.loads(line)["guid"] for line in open(tmp_path / "dropped.jsonl")] == [11]
+
+    with pytest.raises(CorrectionsError, match="written as .jsonl, .json, .parquet"):
+        apply_corrections_file(tmp_path / "corrections.json", output=tmp_path / "fixed.csv", **args)
+    # the sentence of guid 11 retagged since the review: refused, or skipped with --ignore_fingerprint
+    lines = data.read_text().splitlines()
+    lines[1] = json.dumps({"words": ["in", "rome"], "labels": tags(["O", "B-LOC"]), "idx": 11})
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorrectionsError, match="made for other data"):
+        apply_corrections_file(tmp_path / "corrections.json", output=tmp_path / "again.jsonl", **args)
+    df = apply_corrections_file(tmp_path / "corrections.json", output=tmp_path / "again.jsonl", ignore_fingerprint=True,
+                                **args)
+    assert df["review_actions"].tolist() == [["unsure", "unreviewed", "keep", "unreviewed"], ["unreviewed"] * 2]
+    # the page of the same ranking now leaves the changed sentence's word out, with a warning
+    p = _page_payload(build_review_page(issues / "label_issues.jsonl", tmp_path / "review2.html"))
+    assert p["items"]["key"] == ["10#2", "10#0"] and "1 of the 3 ranked words are left out" in p["warnings"][0]
+    data.rename(tmp_path / "moved.jsonl")  # the page draws each sentence's tags: refused in one line without them
+    from training_dynamics.errors import TrainingDynamicsError
+
+    with pytest.raises(TrainingDynamicsError, match="sentences cannot be read: .*train.jsonl: the training file"):
+        build_review_page(issues / "label_issues.jsonl", tmp_path / "review3.html")
 
 
 def test_token_runs_are_not_averaged_or_compared_yet(tmp_path):

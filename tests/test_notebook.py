@@ -40,7 +40,7 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 2, "the data map and the delta map are drawn"
+    assert len(images) >= 3, "the data map, the delta map and the maps before/after fixing are drawn"
     # what it wrote: both runs recorded 5 epochs of the 600 generated examples, then every later stage ran
     strong = demo_dir / "dy_log" / "demo" / "tiny-bert-strong"
     for run in (strong, strong.with_name("tiny-bert-weak")):
@@ -53,6 +53,17 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     truth = [json.loads(line) for line in open(demo_dir / "data" / "train_truth.jsonl")]
     n_flipped = sum(r["kind"] == "flipped" for r in truth)
     assert re.search(rf"\d+% of the top {n_flipped} ranked examples are planted label flips", text), text
+    # inspect, fix (apply), retrain: the corrected file, the retrained run and the gain computed from them
+    fixed = [json.loads(line) for line in open(demo_dir / "data" / "train_corrected.jsonl")]
+    assert len(fixed) == 600 and sum(r["review_action"] == "relabel" for r in fixed) > 0
+    right = re.search(r"training labels right: ([\d.]+)% before, ([\d.]+)% after", text)
+    assert right and float(right[2]) > float(right[1]), text
+    retrained = demo_dir / "outputs" / "tiny-bert-strong-corrected" / "eval_results.json"
+    ev = [json.loads((demo_dir / "outputs" / m / "eval_results.json").read_text())["eval_loss"]
+          for m in ("tiny-bert-strong", "tiny-bert-strong-corrected")]
+    assert retrained.exists() and f"validation loss {ev[0]:.3f} -> {ev[1]:.3f}" in text
+    assert len((strong.with_name("tiny-bert-strong-corrected") / "training_dynamics" / "dynamics_epoch_4.jsonl")
+               .read_text().splitlines()) == 600
     # the generative part: a tiny GPT-2 recorded on prompt/response pairs, its map and its suspicious responses
     assert (demo_dir / "generative" / "response_issues" / "review.html").exists()
     assert "generative" in text and re.search(r"\d+% of the \d+ lowest-confidence responses are planted bad ones", text), text

@@ -7,25 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import run_cli, write_synthetic_dynamics
+from conftest import one_line_error, run_cli, write_synthetic_dynamics
 from training_dynamics import outputs
 from training_dynamics.errors import OutputError
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _refused(proc, prog: str, *needles: str) -> str:
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"{prog}: error: "), proc.stderr
-    for needle in needles:
-        assert needle in last, last
-    return last
 
 
 @pytest.fixture
@@ -76,17 +66,17 @@ def test_review_never_replaces_the_training_file_nor_the_ranking(run_with_data, 
         before = _tree(tmp_path)
         for extra in ([], ["--overwrite_output_dir"]):
             proc = run_cli("review_label_issues.py", "--issues", ranking, "--output", target, *extra, check=False)
-            _refused(proc, "review_label_issues.py", f"--output {target}")
+            one_line_error(proc, "review_label_issues.py", f"--output {target}")
             assert _tree(tmp_path) == before
     run_cli("review_label_issues.py", "--issues", ranking)
     page = issues / "review.html"
     first = page.read_bytes()
-    _refused(run_cli("review_label_issues.py", "--issues", ranking, check=False), "review_label_issues.py",
+    one_line_error(run_cli("review_label_issues.py", "--issues", ranking, check=False), "review_label_issues.py",
              "pass --overwrite_output_dir")
     assert page.read_bytes() == first
     run_cli("review_label_issues.py", "--issues", ranking, "--overwrite_output_dir")
     # find-issues itself: its earlier files only with --overwrite_output_dir, never a page it did not write
-    _refused(run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--output_dir", issues,
+    one_line_error(run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--output_dir", issues,
                      check=False), "find_label_issues.py", "pass --overwrite_output_dir")
     run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--output_dir", issues,
             "--overwrite_output_dir", "--decision", "none")
@@ -100,14 +90,14 @@ def test_select_write_data_never_replaces_a_users_file_nor_the_training_file(run
     mine.write_text('{"sentence": "my own rows", "label": 1}\n')
     before = _tree(tmp_path)
     for extra in ([], ["--overwrite_output_dir"]):
-        _refused(run_cli("data_selection.py", "--run_dir", run, "--output_dir", out, "--write_data", *extra,
+        one_line_error(run_cli("data_selection.py", "--run_dir", run, "--output_dir", out, "--write_data", *extra,
                          check=False), "data_selection.py", f"{mine} exists and was not written by")
         assert _tree(tmp_path) == before
     mine.unlink()
     run_cli("data_selection.py", "--run_dir", run, "--output_dir", out, "--write_data")
     written = _tree(out)
     assert json.loads((out / "selected_data" / "hard.jsonl").read_text().splitlines()[0])["sentence"].startswith("text")
-    _refused(run_cli("data_selection.py", "--run_dir", run, "--output_dir", out, "--write_data", "--seed", "3",
+    one_line_error(run_cli("data_selection.py", "--run_dir", run, "--output_dir", out, "--write_data", "--seed", "3",
                      check=False), "data_selection.py", "pass --overwrite_output_dir")
     assert _tree(out) == written
     run_cli("data_selection.py", "--run_dir", run, "--output_dir", out, "--write_data", "--seed", "3",
@@ -117,7 +107,7 @@ def test_select_write_data_never_replaces_a_users_file_nor_the_training_file(run
     (tmp_path / "selected_data").mkdir()
     train_copy = train.read_bytes()
     (tmp_path / "selected_data" / "hard.jsonl").symlink_to(train)
-    _refused(run_cli("data_selection.py", "--run_dir", run, "--output_dir", tmp_path, "--write_data",
+    one_line_error(run_cli("data_selection.py", "--run_dir", run, "--output_dir", tmp_path, "--write_data",
                      "--overwrite_output_dir", check=False), "data_selection.py", "is the input")
     assert train.read_bytes() == train_copy
 
@@ -129,19 +119,19 @@ def test_compare_plot_and_averaged_metrics_are_guarded(tmp_path):
     out = tmp_path / "cmp"
     out.mkdir()
     (out / "compare.csv").write_text("my spreadsheet\n")
-    _refused(run_cli("compare_models.py", "--weak_dir", tmp_path / "a", "--strong_dir", tmp_path / "b",
+    one_line_error(run_cli("compare_models.py", "--weak_dir", tmp_path / "a", "--strong_dir", tmp_path / "b",
                      "--output_dir", out, "--overwrite_output_dir", check=False), "compare_models.py",
              f"{out / 'compare.csv'} exists and was not written")
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv"]
     plots = tmp_path / "a" / "plots"
     run_cli("plot_cartography.py", "--run_dir", tmp_path / "a", "--output_dir", plots)
-    _refused(run_cli("plot_cartography.py", "--run_dir", tmp_path / "a", "--output_dir", plots, check=False),
+    one_line_error(run_cli("plot_cartography.py", "--run_dir", tmp_path / "a", "--output_dir", plots, check=False),
              "plot_cartography.py", "pass --overwrite_output_dir")
     run_cli("plot_cartography.py", "--run_dir", tmp_path / "a", "--output_dir", plots, "--overwrite_output_dir")
     mean = tmp_path / "mean"
     mean.mkdir()
     (mean / "td_metrics.jsonl").write_text("{}\n")
-    _refused(run_cli("td_metrics.py", "--run_dir", tmp_path / "a", tmp_path / "b", "--output_dir", mean,
+    one_line_error(run_cli("td_metrics.py", "--run_dir", tmp_path / "a", tmp_path / "b", "--output_dir", mean,
                      "--overwrite_output_dir", check=False), "td_metrics.py", "was not written by")
     assert (mean / "td_metrics.jsonl").read_text() == "{}\n"
 
@@ -167,5 +157,6 @@ def test_record_output_dir_is_never_the_input_model_folder(tiny_model, demo_data
     with contextlib.redirect_stderr(err):
         code = run_command(command, argv, prog=f"training-dynamics {command}")
     assert code == 2 and f"--output_dir {model}" in err.getvalue() and "is the input" in err.getvalue(), err.getvalue()
-    assert err.getvalue().strip().count("\n") == 0
+    lines = err.getvalue().strip().splitlines()  # the data is checked first (one INFO line), then one error line
+    assert lines[-1].startswith(f"training-dynamics {command}: error: ") and "Traceback" not in err.getvalue()
     assert _tree(model) == before and not (tmp_path / "dy").exists()

@@ -230,6 +230,84 @@ def test_cli_on_recorded_dynamics(synthetic_dynamics, tmp_path):
     assert (tmp_path / "p" / f"{stem}_aum_by_gold.pdf").stat().st_size > 1000
 
 
+def _axes_to_data(ax, xy):
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    return x0 + xy[0] * (x1 - x0), y0 + xy[1] * (y1 - y0)
+
+
+def test_region_labels_sit_over_their_points_or_are_left_out():
+    """A map whose points all sit low and left (an underfit run): each region's name lies inside
+    the box of its own examples, not at the paper's fixed places over empty space."""
+    rng = np.random.default_rng(3)
+    n = 400
+    df = pd.DataFrame({"guid": np.arange(n), "confidence": rng.uniform(0.05, 0.45, n),
+                       "variability": rng.uniform(0.0, 0.12, n), "correctness": rng.integers(0, 3, n)})
+    df.loc[:9, "variability"] = 0.4  # a few far to the right, so the map is wide
+    fig = plots.plot_data_map(df, num_epochs=4)
+    ax = fig.axes[0]
+    from training_dynamics.selection import region_of
+
+    region = region_of(df).to_numpy()
+    names = {"easy-to-learn": "easy", "ambiguous": "ambiguous", "hard-to-learn": "hard"}
+    labels = {t.get_text(): t for t in ax.texts}
+    assert set(labels) == set(names)
+    for text, name in names.items():
+        x, y = _axes_to_data(ax, labels[text].xy)
+        mine = df[region == name]
+        assert mine["variability"].min() <= x <= mine["variability"].max(), (text, x)
+        assert mine["confidence"].min() - 0.1 <= y <= mine["confidence"].max() + 0.1, (text, y)
+    ys = sorted(t.xy[1] for t in ax.texts)
+    assert min(np.diff(ys)) >= plots.REGION_LABEL_GAP[1] - 1e-9 or len({round(t.xy[0], 1) for t in ax.texts}) == 3
+    plt.close(fig)
+    fig = plots.plot_data_map(df, num_epochs=4, region_labels=False)
+    assert len(fig.axes[0].texts) == 0
+    plt.close(fig)
+    pos = plots.region_label_positions(df)
+    assert pos["easy"][1] > pos["hard"][1] and pos["ambiguous"][0] > pos["hard"][0]
+
+
+def test_colour_by_a_column_of_the_users_file(tmp_path):
+    """A known-noise column of the training file, matched by guid as training reads the file (row
+    order here), colours the map; an example it has no value for is grey, named in the legend."""
+    from training_dynamics.data import DataError, load_column
+
+    df = metrics_df(n=40).assign(guid=np.arange(40))
+    rows = [{"sentence": f"s{i}", "label": i % 2, "is_noisy": i % 5 == 0} for i in range(39)]  # no row 39
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    noisy = load_column(str(train), "is_noisy")
+    assert noisy.index.tolist() == list(range(39)) and noisy[5] and not noisy[6]
+    joined = plots.join_column(df, noisy, where="train.jsonl")
+    assert joined["is_noisy"].tolist()[:6] == [True, False, False, False, False, True] and pd.isna(joined["is_noisy"][39])
+    fig = plots.plot_data_map(joined, hue="is_noisy", num_epochs=4)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["False", "True", "no value"]
+    assert fig.axes[0].get_legend().get_title().get_text() == "is_noisy"
+    plt.close(fig)
+    # an idx column names the examples; ids that are not the run's are refused
+    idx = tmp_path / "idx.csv"
+    pd.DataFrame({"idx": [7, 3], "noise": [1.5, 2.5]}).to_csv(idx, index=False)
+    assert load_column(str(idx), "noise").to_dict() == {7: 1.5, 3: 2.5}
+    with pytest.raises(ValueError, match="none of its ids is an example of the run"):
+        plots.join_column(df.assign(guid=df["guid"] + 100), load_column(str(idx), "noise"), where="idx.csv")
+    with pytest.raises(DataError, match="no column 'nope'"):
+        load_column(str(train), "nope")
+
+
+@pytest.mark.slow  # two runs of the command
+def test_cli_hue_file(tmp_path):
+    df = metrics_df(n=30, epochs=4).assign(guid=np.arange(30))
+    path = tmp_path / "m.jsonl"
+    df.to_json(path, orient="records", lines=True)
+    users = tmp_path / "mine.jsonl"
+    users.write_text("".join(json.dumps({"guid": i, "flip": i < 3}) + "\n" for i in range(30)))
+    run_cli(SCRIPT, "--metrics_file", path, "--num_epochs", 4, "--plots_dir", tmp_path / "o", "--hue_file", users,
+            "--hue", "flip", "--region_labels", "false")
+    assert (tmp_path / "o" / "m_data_map_flip.png").stat().st_size > 1000
+    proc = run_cli(SCRIPT, "--metrics_file", path, "--num_epochs", 4, "--plots_dir", tmp_path / "o", "--hue_file",
+                   users, "--hue", "nope", check=False)
+    assert proc.returncode == 2 and "mine.jsonl: no column 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.slow
 def test_cli_metrics_file(tmp_path):
     """Published coordinates (guid, index, confidence, variability, correctness) plotted with --num_epochs."""

@@ -194,3 +194,5 @@ def test_max_steps_inside_the_first_epoch_warns_that_nothing_is_recorded(demo_da
         f"run folder {dy_dir(tmp_path).parent}: this run recorded no training dynamics"]
     assert not dy_dir(tmp_path).parent.exists() or not epoch_names(dy_dir(tmp_path))
     assert (tmp_path / "model_out" / "config.json").exists()  # the model is still trained and saved
+    assert "%|" not in proc.stderr and "it/s]" not in proc.stderr  # --disable_tqdm: no bar (loading, tokenizing, ...)
+    assert proc.stdout.count("'loss'") == 3  # logging_steps 0.1 of 3 steps: a loss line at every step

@@ -52,19 +52,27 @@ def test_max_steps_makes_zero_epochs_fine():
         train.check_training_length(types.SimpleNamespace(max_steps=-1, num_train_epochs=-0.5))
 
 
-def test_run_folder_with_dynamics_is_refused(tmp_path, capsys):
-    dy = tmp_path / "dy_log" / "train" / "tiny" / "training_dynamics"
+def test_run_folder_with_dynamics_is_refused_after_the_data_check(tmp_path, capsys, monkeypatch):
+    dy = tmp_path / "dy_log" / tmp_path.name / "tiny" / "training_dynamics"  # train.jsonl: named after its folder
     write_synthetic_dynamics(dy, epochs=3)
     before = {p.name: p.read_bytes() for p in dy.iterdir()}
+    rc, err = _run_cli(_argv(tmp_path, "--num_train_epochs", 2), capsys)  # bad data is the first thing reported
+    assert rc == 2 and err == [f"{PROG}: error: {tmp_path / 'train.jsonl'}: no such file"], err
+    (tmp_path / "train.jsonl").write_text("".join(f'{{"sentence": "s{i}", "label": {i % 2}}}\n' for i in range(8)))
     rc, err = _run_cli(_argv(tmp_path, "--num_train_epochs", 2), capsys)
-    assert rc == 2 and len(err) == 1, err
-    assert err[0].startswith(f"{PROG}: error: {dy} already holds training dynamics (epochs 0..2); pass "
-                             "--overwrite_dynamics") and "--dy_model_name" in err[0]
+    assert rc == 2 and err[-1].startswith(f"{PROG}: error: {dy} already holds training dynamics (epochs 0..2); pass "
+                             "--overwrite_dynamics") and "--dy_model_name" in err[-1]
     assert {p.name: p.read_bytes() for p in dy.iterdir()} == before
-    # with the flag (or when resuming) the check passes: the run goes on to load the (missing) data
+    # with the flag (or when resuming) the check passes: the run goes on to load the model
+    from training_dynamics.errors import TrainingDynamicsError
+
+    def reached(*args, **kwargs):
+        raise TrainingDynamicsError("reached the model")
+
+    monkeypatch.setattr(train, "build_trainer", reached)
     for extra in (["--overwrite_dynamics", "true"], ["--resume_from_checkpoint", "last"]):
         rc, err = _run_cli(_argv(tmp_path, "--num_train_epochs", 2, *extra), capsys)
-        assert rc == 2 and "train.jsonl: no such file" in err[-1], err
+        assert rc == 2 and err[-1] == f"{PROG}: error: reached the model", err
 
 
 def test_check_dynamics_dir_counts_only_epoch_files(tmp_path):

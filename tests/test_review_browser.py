@@ -92,11 +92,21 @@ class Tab:
     def guids(self) -> list[str]:
         return self.page.locator(".item").evaluate_all("els => els.map(e => e.dataset.guid)")
 
-    def export(self) -> dict:
+    def export(self, *, times: bool = False) -> dict:
+        """The exported corrections.json; without ``times``, its export and choice times left out."""
         with self.page.expect_download() as dl:
             self.page.click("#export")
         assert dl.value.suggested_filename == "corrections.json"
-        return json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
+        obj = json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
+        return obj if times else _timeless(obj)
+
+    def load(self, path: Path) -> str:
+        """Load an exported corrections file back through the page's "Load corrections" button."""
+        with self.page.expect_file_chooser() as fc:
+            self.page.click("#load")
+        fc.value.set_files(str(path))
+        self.page.wait_for_selector("#loaded:not([hidden])")
+        return self.page.text_content("#loaded")
 
     def to_screen(self, x: float, y: float) -> tuple[float, float]:
         """Page coordinates of the data point (variability x, confidence y) in the current map view."""
@@ -111,6 +121,13 @@ class Tab:
     def assert_clean(self) -> None:
         assert self.dialogs == [] and self.errors == [], (self.dialogs, self.errors)
         assert all(u.startswith(("file:", "blob:", "data:")) for u in self.requests), self.requests
+
+
+def _timeless(obj: dict) -> dict:
+    """An export without the times it carries (when it was exported, when each choice was made)."""
+    assert "T" in obj.get("exported_at", "") and all("T" in c["updated_at"] for c in obj["corrections"])
+    return {**{k: v for k, v in obj.items() if k != "exported_at"},
+            "corrections": [{k: v for k, v in c.items() if k != "updated_at"} for c in obj["corrections"]]}
 
 
 def _payload(html: Path) -> dict:
@@ -234,17 +251,25 @@ def test_json_for_html_round_trips():
 def test_payload_metrics_flags_and_label_warning():
     issues = pd.DataFrame({"rank": [1, 2], "guid": [BIG + 1, BIG], "text": ["x", "y"], "gold": [1, 0],
                            "predicted": [0, 0], "probabilities": [[0.7, 0.3], [0.6, 0.4]], "score": [0.7, 0.4],
-                           "loss": [0.7, 0.4], "aum": [-1.5, np.nan], "is_label_issue": [True, False]})
+                           "loss": [0.7, 0.4], "aum": [-1.5, np.nan], "is_label_issue": [True, False],
+                           "likely_true": [0, 1]})
     p = review.review_payload(issues, label_names=["0", "1"], dataset="t.jsonl", score_name="loss",
                               dataset_fingerprint="f" * 64)
     assert p["items"]["guid"] == [str(BIG + 1), str(BIG)]
     assert [(m["name"], m["label"], m["values"]) for m in p["metrics"]] == [
         ("score", "loss", [0.7, 0.4]), ("aum", "aum", [-1.5, None])]  # loss is the score itself: shown once
+    # (likely_true is a class id, not a metric)
     assert p["flags"] == [{"name": "is_label_issue", "label": "flagged", "values": [True, False]}]
     assert p["storage_key"] == "td-review:" + "f" * 32
     assert p["items"]["fp"] == [corrections.example_fingerprint("x", "1"), corrections.example_fingerprint("y", "0")]
     assert len(p["warnings"]) == 1 and "Only integer label ids are known (0, 1)" in p["warnings"][0]
     assert review.label_warning(["neg", "pos"]) is None
+    assert p["kind"] == "classification" and p["label_display"] == ["class 0", "class 1"]
+    assert review.label_display(["neg", "pos"]) == ["neg", "pos"]
+    gen = review.review_payload(issues, label_names=["response", "other"], kind="generative")
+    assert gen["warnings"] == [] and gen["title"] == "Response review: dataset"
+    assert gen["flags"][0]["label"] == "suspicious response" and gen["card"]["separator"] == "\n\u27f6 "
+    assert gen["card"]["choices"] == "keep_drop" and p["card"]["choices"] == "classes"
     assert review.short_dataset_name({"data": {"train_file": "/a/b/train.csv"}}) == "train.csv"
     assert review.short_dataset_name({"data": {"task_name": "sst2"}, "dataset": "sst2"}) == "sst2"
 
@@ -375,6 +400,7 @@ def test_review_in_headless_chromium(browser, page_path, tmp_path):
     assert exported == {
         "dataset": "train.jsonl",
         "dataset_fingerprint": fp,
+        "kind": "classification",
         "label_names": LABELS,
         "corrections": [
             {"guid": "3", "example_fingerprint": efp[3], "action": "relabel", "label": "negative",
@@ -473,7 +499,12 @@ def test_64bit_guids_flags_and_integer_labels(browser, tmp_path):
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     tab = Tab(context, html)
     assert sorted(tab.guids()) == [str(i) for i in ids]
-    assert "Only integer label ids are known (0, 1)" in tab.page.text_content("#warnings")
+    warnings = tab.page.text_content("#warnings")
+    assert "Only integer label ids are known (0, 1)" in warnings and "training-dynamics find-issues" in warnings
+    assert ".py" not in warnings  # the commands a user has, not the old scripts
+    buttons = tab.item(BIG).locator(".actions button").all_text_contents()
+    assert buttons[:2] == ["1 class 0", "2 class 1"]  # the key, then the class: never "1 0"
+    assert tab.item(BIG).locator(".gold").text_content() == "class 1"
     assert tab.item(BIG + 1).locator(".tag.flag").text_content() == "flagged"
     tab.page.select_option("#f-flag", "0:1")
     assert tab.guids() == [str(BIG + 1)]
@@ -490,8 +521,156 @@ def test_64bit_guids_flags_and_integer_labels(browser, tmp_path):
     corr.write_text(json.dumps(exported), encoding="utf-8")
     run_cli("apply_corrections.py", "--train_file", train, "--corrections", corr, "--output", tmp_path / "fixed.jsonl")
     fixed = [json.loads(line) for line in (tmp_path / "fixed.jsonl").read_text().splitlines()]
-    assert [(r["guid"], r["corrected_label"], r["review_action"]) for r in fixed] == [
-        (BIG, "1", "unreviewed"), (BIG + 1, "0", "relabel"), (BIG + 2, "0", "unreviewed"), (BIG + 3, "0", "unreviewed")]
+    assert [(r["guid"], r["corrected_label"], r["original_label"], r["review_action"]) for r in fixed] == [
+        (BIG, 1, 1, "unreviewed"), (BIG + 1, 0, 1, "relabel"), (BIG + 2, 0, 0, "unreviewed"),
+        (BIG + 3, 0, 0, "unreviewed")]  # integer labels stay integers
+
+
+@pytest.mark.slow
+def test_resume_a_half_done_review_from_an_exported_file_in_a_fresh_profile(browser, page_path, tmp_path):
+    """Half a review, exported in one browser profile, loaded into a fresh one (another machine, a
+    colleague): the same choices and notes on the same examples, and the work goes on there. An
+    older export loaded again never replaces a newer choice; a choice whose example changed, or
+    whose guid is not on the page, is skipped."""
+    html, size = page_path["html"], {"width": 1280, "height": 900}
+    morning = browser.new_context(accept_downloads=True, viewport=size)
+    tab = Tab(morning, html)
+    tab.item(3).locator("button[data-label='negative']").click()
+    tab.item(1).locator("button[data-action='unsure']").click()
+    tab.item(0).locator(".note").fill("sarcasm?")
+    assert tab.page.text_content("#export-state") == "not exported yet"
+    half = tab.export(times=True)
+    assert tab.page.text_content("#export-state") == "all exported"
+    tab.item(2).locator("button[data-action='keep']").click()
+    assert tab.page.text_content("#export-state") == "1 change since the last export"
+    tab.assert_clean()
+    morning.close()
+    saved = tmp_path / "corrections.json"
+    saved.write_text(json.dumps(half), encoding="utf-8")
+
+    fresh = browser.new_context(accept_downloads=True, viewport=size)  # a new profile: empty storage
+    tab = Tab(fresh, html)
+    assert tab.page.text_content("#progress") == "0 / 5 reviewed"
+    assert tab.load(saved) == "3 choices loaded from corrections.json."
+    assert {g: tab.status(g) for g in range(5)} == {0: "", 1: "unsure", 2: "", 3: "relabel", 4: ""}
+    assert tab.item(0).locator(".note").input_value() == "sarcasm?"
+    assert tab.item(3).locator(".state").text_content() == "relabel \u2192 negative"
+    assert tab.page.text_content("#progress") == "2 / 5 reviewed"
+    assert tab.export() == _timeless(half)  # the same file back
+    tab.reload()  # and kept in this profile
+    assert tab.status(3) == "relabel" and tab.status(1) == "unsure"
+
+    # the work goes on here; the morning's file loaded again leaves the newer choice alone
+    tab.item(3).locator("button[data-action='keep']").click()
+    tab.item(4).locator("button[data-label='positive']").click()
+    msg = tab.load(saved)
+    assert msg == "0 choices loaded from corrections.json \u00b7 2 already here \u00b7 1 kept as made here later."
+    assert tab.status(3) == "keep" and tab.status(4) == "relabel"
+    later = tab.export()
+    assert [(c["guid"], c["action"]) for c in later["corrections"]] == [
+        ("3", "keep"), ("4", "relabel"), ("1", "unsure"), ("0", None)]
+    tab.assert_clean()
+    fresh.close()
+
+    # another version of the data: the example of guid 0 changed, guid 99 is gone; other labels
+    tampered = json.loads(json.dumps(half))
+    tampered["corrections"][-1]["example_fingerprint"] = "0" * 16
+    tampered["corrections"].append({**tampered["corrections"][0], "guid": "99"})
+    tampered["dataset_fingerprint"] = "f" * 64
+    (tmp_path / "other.json").write_text(json.dumps(tampered), encoding="utf-8")
+    (tmp_path / "labels.json").write_text(json.dumps({**half, "label_names": ["neg", "pos"]}), encoding="utf-8")
+    (tmp_path / "junk.json").write_text("{not json", encoding="utf-8")
+    third = browser.new_context(accept_downloads=True, viewport=size)
+    tab = Tab(third, html)
+    assert tab.load(tmp_path / "junk.json") == "junk.json is not valid JSON: nothing loaded."
+    assert tab.load(tmp_path / "labels.json") == "labels.json was made for other labels (neg, pos): nothing loaded."
+    assert tab.page.text_content("#progress") == "0 / 5 reviewed"
+    msg = tab.load(tmp_path / "other.json")
+    assert msg.startswith("2 choices loaded from other.json \u00b7 1 skipped: the example's text or label changed "
+                          "since \u00b7 1 skipped: not on this page") and "another version of the data" in msg
+    assert tab.status(3) == "relabel" and tab.item(0).locator(".note").input_value() == ""
+    tab.page.click("#undo")  # a loaded choice is undone like any other
+    assert tab.page.text_content("#progress") == "1 / 5 reviewed"
+    tab.assert_clean()
+    third.close()
+
+
+@pytest.mark.slow
+def test_generative_review_shows_prompt_and_response_to_keep_or_drop(browser, tmp_path):
+    """A generative run's page: prompt and response, how well the model learned it, a suspicious
+    flag, keep or drop (exported as keep / relabel to other, which apply leaves out); no gold,
+    pred or class buttons."""
+    from training_dynamics import clm_data
+
+    pairs = [("what is an owl", "it is a bird"), ("what is a fox", "it is a fish"), ("what is a cod", "it is a fish")]
+    train = _jsonl(tmp_path / "sft.jsonl", [{"prompt": q, "response": a} for q, a in pairs])
+    data = clm_data.load_generative(train_file=str(train))
+    conf = np.array([0.8, 0.05, 0.6])
+    df = le.rank_examples(guids=np.arange(3), texts=example_texts(data.train, data.text_columns, separator=data.separator),
+                          gold=np.zeros(3), probabilities=np.stack([conf, 1 - conf], 1), score=1 - conf,
+                          score_name="1-confidence", label_names=clm_data.LABEL_NAMES,
+                          extra={"confidence": conf, "correctness": np.array([3, 0, 2]),
+                                 "is_label_issue": np.array([False, True, False])})
+    source = {**data.source, "kind": "generative"}
+    le.write_issues(df, tmp_path / "issues", {"source": "dynamics", "score_name": "1-confidence", "kind": "generative",
+                                              "data": source, "label_names": clm_data.LABEL_NAMES})
+    html = tmp_path / "review.html"
+    run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / le.ISSUES_NAME, "--output", html)
+    assert _payload(html)["kind"] == "generative" and _payload(html)["card"]["parts"] == ["prompt", "response"]
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    tab = Tab(context, html)
+    page, card = tab.page, tab.item(1)
+    assert page.title() == "Response review: sft.jsonl" and not page.is_visible("#warnings .warn")
+    assert tab.guids() == ["1", "2", "0"]  # least learned first
+    assert card.locator(".part-prompt .text").text_content() == "what is a fox"
+    assert card.locator(".part-response .text").text_content() == "it is a fish"
+    assert card.locator(".learned").text_content() == "learned the response 5%"
+    assert card.locator(".tag.flag").text_content() == "suspicious response"
+    meta = card.locator(".meta").first.text_content()
+    assert "gold" not in meta and "pred" not in meta and "response" not in meta.replace("suspicious response", "")
+    assert card.locator(".secondary [data-metric='correctness'] b").text_content() == "0"  # secondary numbers
+    assert card.locator(".actions button").all_text_contents() == ["k keep", "d drop", "u unsure", "0 clear"]
+    assert not page.is_visible("#f-gold") and not page.is_visible("#f-pred")
+    card.locator(".text").first.click()
+    page.keyboard.press("d")  # drop guid 1, move on to guid 2
+    page.keyboard.press("k")
+    assert card.locator(".state").text_content() == "drop" and tab.status(2) == "keep"
+    assert page.text_content("#counts") == "1 drop \u00b7 1 keep \u00b7 0 unsure"
+    page.keyboard.press("1")  # no class keys on this page
+    assert tab.status(0) == ""
+    exported = tab.export()
+    assert [(c["guid"], c["action"], c["label"], c["original_label"]) for c in exported["corrections"]] == [
+        ("1", "relabel", "other", "response"), ("2", "keep", "response", "response")]
+    tab.assert_clean()
+    context.close()
+    corr = tmp_path / "corrections.json"
+    corr.write_text(json.dumps(exported), encoding="utf-8")
+    run_cli("apply_corrections.py", "--train_file", train, "--corrections", corr, "--output", tmp_path / "clean.jsonl")
+    clean = [json.loads(line) for line in (tmp_path / "clean.jsonl").read_text().splitlines()]
+    assert [(r["guid"], r["response"], r["review_action"]) for r in clean] == [
+        (0, "it is a bird", "unreviewed"), (2, "it is a fish", "keep")]
+
+
+def test_a_cut_text_shows_what_the_model_read(browser, tmp_path):
+    """A row with ``seen`` spans (a text cut by --max_seq_length): the card keeps the whole text and greys
+    the part the model never read; a text read whole is plain."""
+    text = "it starts well " + "and goes on " * 20 + "but ends badly"
+    train = _jsonl(tmp_path / "train.jsonl", [{"sentence": text, "label": 0}, {"sentence": "short", "label": 1}])
+    issues = _rank(train, tmp_path / "issues")
+    rows = [json.loads(line) for line in issues.read_text().splitlines()]
+    for r in rows:
+        r["seen"] = [[0, 14], [len(text) - 14, len(text)]] if r["guid"] == 0 else None
+    _jsonl(issues, rows)
+    html = tmp_path / "review.html"
+    run_cli("review_label_issues.py", "--issues", issues, "--output", html)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = Tab(context, html)
+    card = tab.item(0).locator(".text")
+    assert card.locator(".cut").all_text_contents() == [" " + "and goes on " * 20]
+    assert card.text_content().endswith(text) and "the model read only the dark text" in card.text_content()
+    assert tab.item(1).locator(".text .cut").count() == 0 and tab.item(1).locator(".text").text_content() == "short"
+    tab.assert_clean()
+    context.close()
 
 
 @pytest.mark.slow
@@ -555,4 +734,61 @@ def test_hostile_texts_go_through_record_rank_and_review_inert(browser, tiny_mod
     assert len(tab.item(8).locator(".text").text_content()) == 1 << 20
     assert tab.page.locator("main img, main script, main iframe").count() == 0
     assert not tab.dialogs and not tab.errors and all(u.startswith("file://") for u in tab.requests)
+    context.close()
+
+
+@pytest.mark.slow
+def test_word_review_in_headless_chromium(browser, tmp_path):
+    """A token classification ranking: each card shows its sentence as BIO spans (dataset words as literal
+    text), the keys relabel / keep the focused word, choices survive a reload keyed by (guid, word_index),
+    and the export is what apply takes."""
+    from training_dynamics.corrections import apply_corrections_file
+    from training_dynamics.review import build_review_page
+
+    names = ["B-LOC", "B-PER", "I-PER", "O"]
+    sents = [(["anna", "smith", "met", XSS], ["B-PER", "I-PER", "O", "B-LOC"]), (["in", "rome"], ["O", "B-PER"])]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"tokens": w, "ner_tags": t}) + "\n" for w, t in sents))
+    ranked = [(1, 1, "B-PER", True), (0, 3, "B-LOC", True), (0, 0, "B-PER", False)]
+    rows = [{"rank": r + 1, "guid": g, "word_index": w, "word": sents[g][0][w], "text": " ".join(sents[g][0]),
+             "gold": names.index(gold), "probabilities": [0.25] * 4, "score": 1.0 - r / 10, "is_label_issue": f}
+            for r, (g, w, gold, f) in enumerate(ranked)]
+    (tmp_path / "label_issues.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    src = {"kind": "token_classification", "train_file": str(data), "text_columns": ["tokens"], "label_column": "ner_tags"}
+    (tmp_path / "label_issues_settings.json").write_text(json.dumps({"kind": "token_classification", "data": src,
+                                                                     "label_names": names}))
+    html = build_review_page(tmp_path / "label_issues.jsonl", tmp_path / "review.html")
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
+    tab = Tab(context, html)
+    page = tab.page
+    keys = page.locator(".item").evaluate_all("els => els.map(e => e.dataset.key)")
+    assert keys == ["1#1", "0#3", "0#0"]
+    card = page.locator(".item[data-key='0#3']")
+    spans = card.locator(".ent").evaluate_all("els => els.map(e => [e.querySelector('.ent-type').textContent, "
+                                              "[...e.querySelectorAll('.w')].map(w => w.firstChild.textContent)])")
+    assert spans == [["PER", ["anna", "smith"]], ["LOC", [XSS]]]  # a mention of two words is one span
+    assert card.locator(".w-focus").first.evaluate("w => w.firstChild.textContent") == XSS
+    assert card.locator(".w-flag").count() == 1 and page.locator("main img, main script").count() == 0
+    # keys: "1" relabels the first card's word "rome" B-PER -> B-LOC and moves on; "k" keeps the next
+    page.keyboard.press("1")
+    page.keyboard.press("k")
+    assert page.locator(".item[data-key='1#1'] .w-focus .w-tag").text_content() == "B-PER \u2192 B-LOC"
+    tab.reload()
+    assert page.text_content("#progress") == "2 / 3 reviewed"
+    doc = tab.export()
+    assert [(c["guid"], c["word_index"], c["action"], c["label"]) for c in doc["corrections"]] == [
+        ("1", 1, "relabel", "B-LOC"), ("0", 3, "keep", "B-LOC")]
+    tab.assert_clean()
+    (tmp_path / "corrections.json").write_text(json.dumps(doc))
+    # loaded back in another browser: each choice lands on its own word (guid and word_index)
+    other = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
+    fresh = Tab(other, html)
+    assert "2 choices loaded" in fresh.load(tmp_path / "corrections.json")
+    state = fresh.page.locator(".item").evaluate_all("els => els.map(e => [e.dataset.key, e.dataset.status])")
+    assert state == [["1#1", "relabel"], ["0#3", "keep"], ["0#0", ""]]
+    fresh.assert_clean()
+    other.close()
+    apply_corrections_file(tmp_path / "corrections.json", train_file=str(data), output=tmp_path / "fixed.jsonl")
+    fixed = [json.loads(line) for line in open(tmp_path / "fixed.jsonl")]
+    assert fixed[1]["ner_tags"] == ["O", "B-LOC"] and fixed[0]["ner_tags"] == sents[0][1]
     context.close()

@@ -19,7 +19,8 @@ def string_id_run(demo_data, tiny_model, tmp_path_factory):
     """The demo data with SNLI-like string ids in ``idx``, recorded for 2 epochs."""
     tmp = tmp_path_factory.mktemp("string_ids")
     rows = [json.loads(line) for line in open(demo_data["train"])]
-    train = tmp / "train.jsonl"
+    train = tmp / "data" / "train.jsonl"  # a generic folder: the run is named "train"
+    train.parent.mkdir()
     train.write_text("".join(json.dumps({"idx": f"{3416050480 + i}.jpg#{i % 5}r1n", **r}) + "\n"
                              for i, r in enumerate(rows)))
     data = {"train": train, "validation": demo_data["validation"]}

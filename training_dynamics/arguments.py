@@ -99,6 +99,25 @@ class ModelArguments:
 
 
 @dataclass
+class CausalLMModelArguments(ModelArguments):
+    """The model of ``record-clm``, with TRL's LoRA flags (``trl.ModelConfig``'s names and defaults)."""
+
+    use_peft: bool = field(default=False, metadata={"help": "Train LoRA adapters (PEFT) instead of every weight; the adapter is saved, not the base model. Needs `pip install peft`."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (the adapter's scale is alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path."})
+    lora_target_modules: list[str] | None = field(default=None, metadata={"help": "Modules that get adapters, e.g. q_proj v_proj, or all-linear (default: PEFT's choice for the model type)."})
+
+    def __post_init__(self):
+        if not self.use_peft and (self.lora_target_modules or self.lora_r != 16 or self.lora_alpha != 32
+                                  or self.lora_dropout != 0.05):
+            raise ValueError("--lora_* flags need --use_peft")
+        _check_positive(lora_r=self.lora_r)
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"--lora_dropout must lie in [0, 1), not {self.lora_dropout}")
+
+
+@dataclass
 class DataArguments:
     """The labelled data: the flags ``record``, ``find-issues`` and ``apply`` share."""
 
@@ -134,7 +153,12 @@ class RecordDataArguments(DataArguments):
     """The data flags of a recording run: the shared ones, a validation file and the sequence length."""
 
     validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
-    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
+    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated (how many, and by how "
+                                "much, is logged and kept in the run's dynamics_meta.json)."})
+    truncation: Literal["head", "head_tail"] = field(default="head", metadata={"help": "How a text longer than "
+                                                     "--max_seq_length is cut: head keeps its first tokens; head_tail "
+                                                     "keeps the first quarter and the last three quarters of the "
+                                                     "budget (start and end; often best for long reviews)."})
     threshold_samples: bool = field(default=False, metadata={"help": "An AUM threshold run (Pleiss et al., 2020): a "
                                     "seeded random N/(C+1) of the training examples get a fake extra class "
                                     "__threshold__. Recorded to <model>_threshold unless --dy_model_name; pass that run "
@@ -145,6 +169,10 @@ class RecordDataArguments(DataArguments):
         if not self.given:
             raise TrainingDynamicsError("give --task_name (a GLUE task) or --train_file")
 
+    def load(self, *, cache_dir: str | None = None, validation_file: str | None = None):
+        """Load and normalise the training data and ``--validation_file`` (unless another is given)."""
+        return super().load(cache_dir=cache_dir, validation_file=validation_file or self.validation_file)
+
 
 @dataclass
 class DynamicsArguments:
@@ -152,7 +180,7 @@ class DynamicsArguments:
     dy_log_dir: str = field(default="dy_log", metadata={"help": "Root folder of recorded dynamics."})
     td_mode: Literal["in_training", "post_epoch"] = field(default="in_training", metadata={"help": "in_training: logits of each example's own training forward pass (dropout on, no extra compute; the paper's code). post_epoch: one extra eval-mode pass over the training set after each epoch."})
     td_format: Literal["jsonl", "npz"] = field(default="jsonl", metadata={"help": "jsonl (the seed's format) or npz (binary, for large datasets)."})
-    dy_task_name: str | None = field(default=None, metadata={"help": "Run folder's task part: <dy_log_dir>/<dy_task_name>/<dy_model_name>. Default: --task_name, else the training file's stem."})
+    dy_task_name: str | None = field(default=None, metadata={"help": "Run folder's task part: <dy_log_dir>/<dy_task_name>/<dy_model_name>. Default: --task_name, else the training file's stem, or the name of its folder when the stem says nothing (train, training, data, ...: data/sst2/train.tsv gives sst2)."})
     dy_model_name: str | None = field(default=None, metadata={"help": "Run folder's model part. Default: the last path part of --model_name_or_path; a generic one (model, final, best, checkpoint-N) is named after the folder above it."})
     overwrite_dynamics: bool = field(default=False, metadata={"help": "Let a new recording (not --resume_from_checkpoint) replace the dynamics already in its run folder; they are replaced only once the new run completes its first epoch. Without it such a folder is refused."})
 
@@ -185,11 +213,13 @@ class GenerativeDataArguments:
     """Prompt/response (or plain text) data for a causal language model."""
 
     _argument_group_name = "data"
-    train_file: str = field(metadata={"help": "Training data: .csv, .tsv, .json, .jsonl or .parquet, one prompt and response per row."})
+    train_file: str = field(metadata={"help": "Training data: .csv, .tsv, .json, .jsonl or .parquet, one prompt and response (or one conversation) per row."})
     validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; its loss is evaluated after training."})
     prompt_column: str | None = field(default=None, metadata={"help": "Prompt column: context only, no loss (put any chat or instruction template here). Default: prompt, instruction, question, input or query."})
     response_column: str | None = field(default=None, metadata={"help": "Response column: the tokens the loss and the dynamics cover. Default: response, output, answer, completion or target."})
     text_column: str | None = field(default=None, metadata={"help": "Plain language modelling on every token of this column, instead of a prompt and a response."})
+    messages_column: str | None = field(default=None, metadata={"help": "Conversations: a column of role/content turns (TRL's format), rendered with the chat template; the loss and the dynamics cover the assistant turns. Default: messages, when the file has it."})
+    chat_template: str | None = field(default=None, metadata={"help": "A Jinja chat template (string, or a .jinja / tokenizer_config.json file) for a tokenizer without one (or to replace its own); saved with the model."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training examples only (quick runs)."})
     max_seq_length: int = field(default=256, metadata={"help": "Longer examples lose the start of their prompt (then the end of their response)."})
 
@@ -204,8 +234,8 @@ class GenerativeDataArguments:
 
         return load_generative(train_file=self.train_file, validation_file=self.validation_file,
                                prompt_column=self.prompt_column, response_column=self.response_column,
-                               text_column=self.text_column, max_train_samples=self.max_train_samples,
-                               cache_dir=cache_dir)
+                               text_column=self.text_column, messages_column=self.messages_column,
+                               max_train_samples=self.max_train_samples, cache_dir=cache_dir)
 
 
 @dataclass

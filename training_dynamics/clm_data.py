@@ -3,8 +3,10 @@
 A generative run's examples are *responses to prompts*: the model is trained (and its dynamics
 recorded) on the response tokens only, with the prompt as context (``--prompt_column`` and
 ``--response_column``), or on every token of a text (``--text_column``, plain language modelling).
-Put any chat or instruction template into the prompt column itself: the response follows the
-prompt's tokens directly.
+Put any instruction template into the prompt column itself: the response follows the prompt's
+tokens directly. Conversations (a ``messages`` column of role/content turns, ``--messages_column``)
+are rendered with the tokenizer's chat template and learned on their assistant turns
+(:mod:`training_dynamics.chat`).
 
 The same conventions as :mod:`training_dynamics.data`: a file's ``idx``/``guid`` column gives the
 ids, else the row index; texts must be strings of valid Unicode; every problem is a one-line
@@ -20,7 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .data import GUID, LABEL, DataError, _check_columns, _check_texts, _guids, _load_file
+from .chat import check_conversations, is_conversation, tokenize_conversations
+from .data import GUID, LABEL, DataError, _check_columns, _check_texts, _guids, _load_file, check_files
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ LABEL_NAMES = ["response", "other"]
 SEPARATOR = "\n⟶ "  #: between prompt and response in the text tools show
 _PROMPT_CANDIDATES = ("prompt", "instruction", "question", "input", "query")
 _RESPONSE_CANDIDATES = ("response", "output", "answer", "completion", "target")
+MESSAGES = "messages"  #: the conversation column TRL and the Hub's chat datasets use
+CONVERSATION = "conversation"  #: ``source["format"]`` of conversational data
 
 
 @dataclass
@@ -56,6 +61,11 @@ class GenerativeData:
     def response_column(self) -> str:
         return self.text_columns[-1]
 
+    @property
+    def conversational(self) -> bool:
+        """Whether the examples are conversations (one column of role/content turns)."""
+        return self.source.get("format") == CONVERSATION
+
 
 def _guess(columns: Sequence[str], candidates: Sequence[str]) -> str | None:
     return next((c for c in candidates if c in columns), None)
@@ -63,19 +73,29 @@ def _guess(columns: Sequence[str], candidates: Sequence[str]) -> str | None:
 
 def load_generative(*, train_file: str, validation_file: str | None = None, prompt_column: str | None = None,
                     response_column: str | None = None, text_column: str | None = None,
-                    max_train_samples: int | None = None, cache_dir: str | None = None) -> GenerativeData:
-    """Load prompt/response (or plain text) data from local files (csv, tsv, json, jsonl, parquet).
+                    messages_column: str | None = None, max_train_samples: int | None = None,
+                    cache_dir: str | None = None) -> GenerativeData:
+    """Load prompt/response, conversational or plain text data from local files (csv, tsv, json, jsonl, parquet).
 
-    Without any column flag, ``prompt``/``instruction``/``question``/``input`` and
-    ``response``/``output``/``answer``/``completion`` are looked for, then ``text``.
+    Without any column flag, ``messages`` (conversations) is looked for, then
+    ``prompt``/``instruction``/``question``/``input`` and ``response``/``output``/``answer``/``completion``,
+    then ``text``. A ``text_column`` that holds conversations is read as ``messages_column``.
     """
-    if text_column and (prompt_column or response_column):
-        raise DataError("give --text_column (language modelling) or --prompt_column/--response_column, not both")
+    if sum(map(bool, (text_column, messages_column, prompt_column or response_column))) > 1:
+        raise DataError("give --text_column (language modelling), --messages_column (conversations) or "
+                        "--prompt_column/--response_column, not both")
     if not train_file:
         raise DataError("give --train_file (a csv, tsv, json, jsonl or parquet file of prompts and responses)")
+    check_files(train_file, validation_file)  # both, before the (slow) datasets import and parse
     train = _load_file(train_file, cache_dir)
     where = str(Path(train_file).resolve())
     cols = train.column_names
+    if not (text_column or messages_column or prompt_column or response_column) and MESSAGES in cols:
+        messages_column = MESSAGES
+    if text_column and text_column in cols and len(train) and is_conversation(train[0][text_column]):
+        messages_column, text_column = text_column, None
+    if messages_column:
+        return _load_conversations(train, messages_column, train_file, validation_file, max_train_samples, cache_dir)
     if not text_column:
         prompt_column = prompt_column or _guess(cols, _PROMPT_CANDIDATES)
         response_column = response_column or _guess(cols, _RESPONSE_CANDIDATES)
@@ -101,6 +121,22 @@ def load_generative(*, train_file: str, validation_file: str | None = None, prom
     return GenerativeData(train, val, text_columns, source)
 
 
+def _load_conversations(train, column: str, train_file: str, validation_file: str | None,
+                        max_train_samples: int | None, cache_dir: str | None) -> GenerativeData:
+    train = _normalise(train, (column,), train_file, conversation=True)
+    val = _normalise(_load_file(validation_file, cache_dir), (column,), validation_file, conversation=True) \
+        if validation_file else None
+    if max_train_samples is not None:
+        train = train.select(range(min(max_train_samples, len(train))))
+    source = {"kind": KIND, "train_file": str(Path(train_file).resolve()), "text_columns": [column],
+              "format": CONVERSATION}
+    if validation_file:
+        source["validation_file"] = str(Path(validation_file).resolve())
+    logger.info("loaded %d train / %s validation conversations (column %s)", len(train),
+                len(val) if val is not None else "no", column)
+    return GenerativeData(train, val, (column,), source)
+
+
 def load_generative_columns(train_file: str, text_columns, **kwargs) -> GenerativeData:
     """:func:`load_generative` with the column(s) as a run or a ranking records them: ``[prompt,
     response]``, ``[text]``, or none (guessed)."""
@@ -111,13 +147,16 @@ def load_generative_columns(train_file: str, text_columns, **kwargs) -> Generati
                            text_column=cols[0] if len(cols) == 1 else None, **kwargs)
 
 
-def _normalise(ds, text_columns: Sequence[str], where: str):
+def _normalise(ds, text_columns: Sequence[str], where: str, *, conversation: bool = False):
     """Keep the text column(s), check them, add ``guid`` and ``label`` 0 (every example is "the response")."""
     if len(ds) == 0:
         raise DataError(f"{where}: the file has no examples")
     _check_columns(ds, text_columns, where)
     for col in text_columns:
-        _check_texts(ds[col], col, where)
+        if conversation:
+            check_conversations(ds[col], col, where)
+        else:
+            _check_texts(ds[col], col, where)
     guid_col = next((c for c in ("idx", GUID) if c in ds.column_names), None)
     guids = _guids(ds, guid_col, where) if guid_col else np.arange(len(ds), dtype=np.int64)
     if len(np.unique(guids)) != len(ds):
@@ -135,9 +174,13 @@ def tokenize_generative(ds, tokenizer, text_columns: Sequence[str], max_seq_leng
     that the response is kept; one whose response alone is longer than ``max_seq_length`` is cut at
     the end. Plain text: every token is a label.
 
+    Conversations (one column of role/content turns): :func:`training_dynamics.chat.tokenize_conversations`.
+
     Raises:
         DataError: an example with no token to learn (an empty response).
     """
+    if len(text_columns) == 1 and len(ds) and is_conversation(ds[0][text_columns[0]]):
+        return tokenize_conversations(ds, tokenizer, text_columns[0], max_seq_length, where=where)
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     pair = len(text_columns) == 2
 

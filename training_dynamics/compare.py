@@ -28,6 +28,26 @@ REGION_COLORS = {"easy": "#d95f02", "ambiguous": "#222222", "hard": "#1b4f9c", "
 CORRELATED = ("confidence", "variability", "correctness")
 
 
+def run_labels(a: str | os.PathLike, b: str | os.PathLike) -> tuple[str, str]:
+    """Short names that tell two runs apart: the parts of their paths that differ.
+
+    ``dy_log/sst2/bert-tiny`` vs ``dy_log/sst2/roberta-large`` -> ``("bert-tiny", "roberta-large")``;
+    ``dy_log/sst2/minilm`` vs ``dy_log/sst2_fixed/minilm`` -> ``("sst2", "sst2_fixed")`` (one model, two data);
+    ``seed1/sst2/m`` vs ``seed2/sst2/m`` -> ``("seed1", "seed2")``; the same path twice -> ``("A", "B")``.
+    """
+    pa, pb = Path(a).resolve().parts, Path(b).resolve().parts
+    if pa == pb:
+        return "A", "B"
+    start = 0
+    while start < min(len(pa), len(pb)) and pa[start] == pb[start]:
+        start += 1
+    end = 0
+    while end < min(len(pa), len(pb)) - start and pa[-1 - end] == pb[-1 - end]:
+        end += 1
+    da, db = pa[start:len(pa) - end], pb[start:len(pb) - end]
+    return "/".join(da) or pa[-1], "/".join(db) or pb[-1]
+
+
 def align_runs(weak: pd.DataFrame, strong: pd.DataFrame, *, intersection: bool = False,
                names: Sequence[str] = ("weak", "strong"), where: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of both runs for the same examples, in the same order (the weak run's).
@@ -211,16 +231,19 @@ def rank_correlations(cmp: pd.DataFrame) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- plots
-def _legend_regions(ax) -> None:
+def _legend_regions(ax, title: str = "weak model's region") -> None:
     from matplotlib.lines import Line2D
 
     ax.legend(handles=[Line2D([], [], ls="", marker="o", color=REGION_COLORS[r], label=r) for r in REGION_ORDER],
-              title="weak model's region", fontsize=8, title_fontsize=8, loc="lower right", framealpha=0.85)
+              title=title, fontsize=8, title_fontsize=8, loc="lower right", framealpha=0.85)
 
 
-def plot_delta_map(cmp: pd.DataFrame, *, title: str | None = None, seed: int = 42):
+def plot_delta_map(cmp: pd.DataFrame, *, title: str | None = None, seed: int = 42,
+                   names: tuple[str, str] = ("weak", "strong")):
     """Delta data map: x = Δ variability, y = Δ confidence (strong − weak), colour = Δ correctness
-    (fraction of epochs, diverging around 0). Returns the ``Figure``."""
+    (fraction of epochs, diverging around 0). ``names``: what the labels call the (weak, strong) runs.
+    Returns the ``Figure``."""
+    a, b = names
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
 
@@ -237,22 +260,24 @@ def plot_delta_map(cmp: pd.DataFrame, *, title: str | None = None, seed: int = 4
         lim = min(max(float(np.nanmax(np.abs(cmp[d]))) * 1.08, 0.05), most * 1.03) if n else most
         setlim(-lim, lim)  # symmetric, so the sign of a change reads at a glance
     box = dict(boxstyle="round,pad=0.3", fc="white", ec="0.5", alpha=0.85)
-    for (x, y, text) in ((0.02, 0.97, "strong more confident"), (0.02, 0.03, "strong less confident"),
-                         (0.98, 0.5, "strong more variable →")):
+    for (x, y, text) in ((0.02, 0.97, f"{b} more confident"), (0.02, 0.03, f"{b} less confident"),
+                         (0.98, 0.5, f"{b} more variable →")):
         ax.text(x, y, text, transform=ax.transAxes, ha="left" if x < 0.5 else "right",
                 va="top" if y > 0.9 else "bottom" if y < 0.1 else "center", fontsize=9, bbox=box)
-    ax.set_xlabel("Δ variability (strong − weak)")
-    ax.set_ylabel("Δ confidence (strong − weak)")
+    ax.set_xlabel(f"Δ variability ({b} − {a})")
+    ax.set_ylabel(f"Δ confidence ({b} − {a})")
     ax.grid(True, lw=0.4, alpha=0.5)
     fig.colorbar(sc, ax=ax, shrink=0.85, pad=0.01).set_label("Δ correctness (fraction of epochs)")
-    ax.set_title(title or f"Delta data map (strong − weak, n={n:,})", fontsize=12)
+    ax.set_title(title or f"Delta data map ({b} − {a}, n={n:,})", fontsize=12)
     return fig
 
 
 def plot_strong_vs_weak(cmp: pd.DataFrame, *, correlations: dict[str, float] | None = None,
-                        title: str | None = None, seed: int = 42):
+                        title: str | None = None, seed: int = 42, names: tuple[str, str] = ("weak", "strong")):
     """Two scatters, strong (y) against weak (x), of confidence and of variability, coloured by the
-    weak model's region, with the diagonal. Returns the ``Figure``."""
+    weak model's region, with the diagonal. ``names``: what the labels call the (weak, strong) runs.
+    Returns the ``Figure``."""
+    a, b = names
     import matplotlib.pyplot as plt
 
     correlations = correlations if correlations is not None else rank_correlations(cmp)
@@ -268,12 +293,12 @@ def plot_strong_vs_weak(cmp: pd.DataFrame, *, correlations: dict[str, float] | N
         ax.set_xlim(-0.02 * hi, 1.02 * hi)
         ax.set_ylim(-0.02 * hi, 1.02 * hi)
         ax.set_aspect("equal")
-        ax.set_xlabel(f"weak {m}")
-        ax.set_ylabel(f"strong {m}")
+        ax.set_xlabel(f"{a}: {m}")
+        ax.set_ylabel(f"{b}: {m}")
         ax.grid(True, lw=0.4, alpha=0.5)
         ax.set_title(f"{m}: Spearman ρ = {correlations.get(m, float('nan')):.3f}", fontsize=11)
-    _legend_regions(axes[0])
-    fig.suptitle(title or f"Strong vs weak model (n={n:,})", fontsize=13)
+    _legend_regions(axes[0], title=f"{a}: region")
+    fig.suptitle(title or f"{b} vs {a} (n={n:,})", fontsize=13)
     return fig
 
 

@@ -6,10 +6,17 @@ that bind review choices to the examples they were made on.
     {"dataset": "train.jsonl", "dataset_fingerprint": "<sha256 hex>", "label_names": [...],
      "corrections": [{"guid": "7", "example_fingerprint": "<16 hex>",
                       "action": "relabel" | "keep" | "unsure" | null,
-                      "label": name-or-null, "original_label": name, "note": "..."}, ...]}
+                      "label": name-or-null, "original_label": name, "note": "...",
+                      "updated_at": "2026-01-31T17:02:11.000Z"}, ...],
+     "exported_at": "2026-01-31T17:05:00.000Z"}
 
 ``guid`` is a string of decimal digits (exact for 64-bit ids; an integer is accepted too);
-``action`` null means a note without a choice.
+``action`` null means a note without a choice. ``updated_at`` (when the choice was made) and
+``exported_at`` are optional: the page uses them when a file is loaded back, so that an older
+export never replaces a newer choice.
+A token classification run's corrections also carry ``"word_index"``: they are keyed by
+``(guid, word_index)`` and their ``example_fingerprint`` is the whole sentence's (words and tag
+names); :mod:`training_dynamics.token_review` applies them.
 
 Fingerprints: :func:`dataset_fingerprint` covers every training example's guid, text and label
 name, :func:`example_fingerprint` one example's text and label name. The review page keeps its
@@ -17,7 +24,8 @@ choices under the first and stores the second with each choice; applying checks 
 training data, so corrections are never applied to a text the reviewer did not see.
 
 The corrected dataset has ``guid``, the original text column(s), ``original_label``,
-``corrected_label`` (label names), ``review_action`` (``relabel``, ``keep``, ``unsure`` or
+``corrected_label`` (label names; integer ids when the data's labels are bare integers with no
+``--class_names``, as in the file), ``review_action`` (``relabel``, ``keep``, ``unsure`` or
 ``unreviewed``) and ``review_note``. ``keep`` and ``unsure`` keep the original label.
 Corrections made on a generative run (label names ``response`` / ``other``) clean prompt/response
 data instead: the responses relabelled ``other`` (bad) are left out, and the rest keep their
@@ -93,13 +101,42 @@ def data_fingerprints(data: TextClassificationData,
 
     ``label_names`` name the label ids (default ``data.label_names``).
     """
-    names = np.asarray(label_names if label_names is not None else data.label_names, dtype=object)
+    kind = kinds.of_meta(data.source)
     guids = as_guids(data.train["guid"])
-    texts = kinds.of_meta(data.source).display_texts(data)
-    labels = names[np.asarray(data.train["label"], dtype=np.int64)].tolist()
+    texts = kind.display_texts(data)
+    labels = kind.binding_labels(data, label_names)  # a sentence's tags: their names joined by spaces
     examples = pd.Series([example_fingerprint(t, y) for t, y in zip(texts, labels)], index=guid_keys(guids),
                          dtype=object)
     return dataset_fingerprint(guids, texts, labels), examples
+
+
+def corrections_document(data: TextClassificationData, guids: Sequence, labels: Sequence[str], *,
+                         notes: Sequence[str] | None = None) -> dict:
+    """The ``corrections.json`` a review page of ``data`` would export after choosing, for each of
+    ``guids`` (K,), the label name in ``labels`` (K,): a relabel, or a keep when it is the example's
+    own label. For scripted reviews (e.g. accept every flagged example's suggested label) and tests.
+
+    Raises:
+        CorrectionsError: a guid not in ``data`` or a label that is not one of its label names.
+    """
+    fingerprint, example_fps = data_fingerprints(data)
+    names = list(data.label_names)
+    keys = guid_keys(guids)
+    gold = pd.Series(np.asarray(data.train["label"], np.int64), index=guid_keys(data.train["guid"]))
+    out = []
+    for k, (key, label) in enumerate(zip(keys, labels)):
+        if key not in gold.index:
+            raise CorrectionsError(f"guid {key} is not in {_source(data)}")
+        if str(label) not in names:
+            raise CorrectionsError(f"guid {key}: label {label!r} is not one of {names}")
+        original = names[int(gold[key])]
+        c = {"guid": key, "example_fingerprint": example_fps[key], "action": "keep" if str(label) == original
+             else "relabel", "label": str(label), "original_label": original}
+        if notes is not None and notes[k]:
+            c["note"] = str(notes[k])
+        out.append(c)
+    return {"dataset": _source(data), "dataset_fingerprint": fingerprint, "kind": kinds.of_meta(data.source).name,
+            "label_names": names, "corrections": out}
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -118,12 +155,15 @@ class Corrections:
     kind: str | None = None  #: the kind of run the page reviewed (``None``: classification)
     example_fingerprints: list[str | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the word each correction is about (token classification: keyed by (guid, word_index)); ``None`` = the example
+    word_indices: list[int | None] = field(default_factory=list)
 
     def __post_init__(self):
         self.guids = np.asarray(guid_keys(self.guids), dtype=str)  # the text keys the page uses
         k = len(self.guids)
         self.example_fingerprints = list(self.example_fingerprints) or [None] * k
         self.notes = list(self.notes) or [""] * k
+        self.word_indices = list(self.word_indices) or [None] * k
 
 
 def _guid(value, where: str) -> str:
@@ -149,16 +189,19 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
         raise CorrectionsError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("corrections"), list):
         raise CorrectionsError(f"{path}: expected an object with a 'corrections' list (exported by the review page)")
-    rows: dict[str, list] = {k: [] for k in ("guids", "actions", "labels", "originals", "fps", "notes")}
-    seen: set[str] = set()
+    rows: dict[str, list] = {k: [] for k in ("guids", "actions", "labels", "originals", "fps", "notes", "words")}
+    seen: set = set()
     for i, c in enumerate(obj["corrections"]):
         where = f"{path}: correction {i}"
         if not isinstance(c, dict):
             raise CorrectionsError(f"{where}: not an object")
         g = _guid(c.get("guid"), where)
-        if g in seen:
-            raise CorrectionsError(f"{where}: guid {g} is corrected twice")
-        seen.add(g)
+        w = c.get("word_index")
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 0):
+            raise CorrectionsError(f"{where} (guid {g}): word_index {w!r} is not a word's position (0, 1, ...)")
+        if (g, w) in seen:
+            raise CorrectionsError(f"{where}: guid {g}{'' if w is None else f' word {w}'} is corrected twice")
+        seen.add((g, w))
         action, label, note = c.get("action"), c.get("label"), c.get("note") or ""
         if not isinstance(note, str):
             raise CorrectionsError(f"{where} (guid {g}): note {note!r} is not text")
@@ -173,10 +216,12 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
         rows["originals"].append(None if original is None else str(original))
         rows["fps"].append(None if fp is None else str(fp))
         rows["notes"].append(note)
+        rows["words"].append(w)
     fingerprint = obj.get("dataset_fingerprint")
     return Corrections(dataset=str(obj.get("dataset", "")), label_names=[str(n) for n in obj.get("label_names", [])],
                        guids=np.asarray(rows["guids"], dtype=str), actions=rows["actions"], labels=rows["labels"],
                        original_labels=rows["originals"], example_fingerprints=rows["fps"], notes=rows["notes"],
+                       word_indices=rows["words"],
                        dataset_fingerprint=str(fingerprint) if fingerprint else None,
                        kind=str(obj["kind"]) if obj.get("kind") else None)
 
@@ -290,6 +335,8 @@ def apply_corrections(data: TextClassificationData, corrections: Corrections, *,
     action[rows] = [a or UNREVIEWED for a in np.asarray(corrections.actions, dtype=object)[keep]]
     note = np.full(len(guids), "", dtype=object)
     note[rows] = np.asarray(corrections.notes, dtype=object)[keep]
+    if all(n == str(i) for i, n in enumerate(data.label_names)):  # bare integer labels stay integers
+        original, corrected = original.astype(np.int64), corrected.astype(np.int64)
     table = {"guid": guids, **{c: data.train[c] for c in data.text_columns}}
     df = pd.DataFrame({**table, "original_label": original, "corrected_label": corrected, "review_action": action,
                        "review_note": note})
@@ -482,6 +529,9 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
     check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
     parsed = read_corrections(corrections)
     kind = kinds.get(parsed.kind)  # what the review page exported (classification for older files)
+    if output is not None and Path(output).suffix.lower() not in kind.output_formats:
+        raise CorrectionsError(f"--output {output}: a corrected {kind.name} dataset is written as "
+                               f"{', '.join(kind.output_formats)}")
     if kind.name != kinds.CLASSIFICATION and not train_file:
         raise CorrectionsError(f"{corrections}: corrections of a {kind.name} run apply to its training file: "
                                "pass --train_file")
@@ -489,13 +539,13 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
                            "train_file": str(Path(train_file).resolve()) if train_file else None,
                            "text_columns": text_columns, "label_column": label_column},
                           label_names=class_names, cache_dir=cache_dir, where=str(corrections))
-    if kind.name == kinds.CLASSIFICATION:
-        check_label_names(data, parsed, where=str(corrections))
-    where, fingerprints = str(corrections), data_fingerprints(data)
+    where = str(corrections)
+    if kind.corrections_name_labels:  # before the fingerprints, which would only say that the data changed
+        check_label_names(data, parsed, where=where)
+    fingerprints = data_fingerprints(data)
     check_dataset_fingerprint(data, parsed, ignore=ignore_fingerprint, where=where, fingerprints=fingerprints)
-    df = apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
-                           fingerprints=fingerprints)
-    df = kind.finish_corrections(df)
+    df = kind.apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
+                                fingerprints=fingerprints)
     write_corrected(df, output=output, save_to_disk=save_to_disk, inputs=inputs,
                     overwrite_output_dir=overwrite_output_dir)
     if push_to_hub_repo:

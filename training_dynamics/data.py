@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .errors import TrainingDynamicsError
 
-import json
+import functools
 import logging
 import math
 import re
@@ -98,9 +98,9 @@ def load_text_classification(
     Returns datasets with columns ``text_columns + ["label", "guid"]``; labels are int ids into
     ``label_names``. Raises :class:`DataError` with a one-line reason on bad input.
     """
-    import datasets
-
     if task_name:
+        import datasets
+
         task = task_name.lower()
         if task in REGRESSION_TASKS:
             raise DataError(f"task {task_name!r} is a regression task; training dynamics need classification labels")
@@ -112,6 +112,7 @@ def load_text_classification(
         label_column = label_column or LABEL
         source = {"task_name": task}
     elif train_file:
+        check_files(train_file, validation_file)  # both, before the (slow) datasets import and parse
         train = _load_file(train_file, cache_dir)
         val = _load_file(validation_file, cache_dir) if validation_file else None
         source = {"train_file": str(Path(train_file).resolve())}
@@ -149,17 +150,27 @@ def load_text_classification(
     return TextClassificationData(train, val, text_columns, names, source)
 
 
+def check_files(*paths: str | None) -> None:
+    """Raise a :class:`DataError` for the first of ``paths`` (``None`` skipped) that is missing, empty or
+    of an unsupported type: a check that needs no library."""
+    for path in paths:
+        if path is None:
+            continue
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"{path}: no such file")
+        if p.suffix.lower() not in FILE_BUILDERS:
+            raise DataError(f"{path}: unsupported extension {p.suffix!r}; use one of {', '.join(FILE_BUILDERS)}")
+        if p.stat().st_size == 0:
+            raise DataError(f"{path}: the file is empty")
+
+
 def _load_file(path: str, cache_dir: str | None):
+    check_files(path)
     import datasets
 
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{path}: no such file")
-    builder = FILE_BUILDERS.get(p.suffix.lower())
-    if builder is None:
-        raise DataError(f"{path}: unsupported extension {p.suffix!r}; use one of {', '.join(FILE_BUILDERS)}")
-    if p.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
+    builder = FILE_BUILDERS[p.suffix.lower()]
     kwargs = {"delimiter": "\t", "quoting": 3} if p.suffix.lower() == ".tsv" else {}
     if builder == "csv":
         kwargs["keep_default_na"] = False  # the text "null" or "NA" is a sentence, not a missing value
@@ -399,6 +410,26 @@ def _normalise(ds, text_columns, label_column: str, names: list[str], where: str
     return ds
 
 
+def load_column(path: str, column: str, *, cache_dir: str | None = None) -> "pd.Series":
+    """One column of a data file (csv, tsv, json, jsonl, parquet), indexed by each row's guid as
+    training assigns it (the ``idx`` or ``guid`` column, else the row number), so it lines up with a
+    run recorded on that file: e.g. a known-noise column of the training file to colour a map by.
+
+    Raises:
+        DataError: the file cannot be read, has no such column, or repeats an id.
+    """
+    import pandas as pd
+
+    ds = _load_file(path, cache_dir)
+    if column not in ds.column_names:
+        raise DataError(f"{path}: no column {column!r} (columns: {', '.join(ds.column_names)})")
+    id_col = next((c for c in ("idx", GUID) if c in ds.column_names), None)
+    guids = _guids(ds, id_col, path) if id_col else np.arange(len(ds), dtype=np.int64)
+    if len(np.unique(guids)) != len(guids):
+        raise DataError(f"{path}: column {id_col!r} has repeated ids")
+    return pd.Series(ds[column], index=guids, name=column)
+
+
 def split_list(text: str | None) -> list[str] | None:
     """A comma-separated flag value as a list: ``"a, b,c"`` -> ``["a", "b", "c"]``; empty -> ``None``."""
     return [x.strip() for x in text.split(",") if x.strip()] if text else None
@@ -438,13 +469,170 @@ def _guids(ds, column: str, where: str) -> np.ndarray:
         raise DataError(str(exc)) from None
 
 
-def tokenize(ds, tokenizer, text_columns: Sequence[str], max_seq_length: int = 128):
-    """Tokenize text column(s) (no padding: the collator pads per batch); keeps ``label`` and ``guid``."""
+TRUNCATIONS = ("head", "head_tail")
+HEAD_SHARE = 0.25  #: head_tail keeps this share of a cut text's token budget from its start, the rest from its end
+
+
+def _budgets(lengths: np.ndarray, budget: int) -> np.ndarray:
+    """(N, K) tokens each of K text segments keeps within ``budget`` tokens in all, cut longest first (as
+    the tokenizers' ``longest_first``: the longer segment loses tokens until both are equally long)."""
+    lengths = np.asarray(lengths, dtype=np.int64).reshape(len(lengths), -1)
+    if lengths.shape[1] == 1:
+        return np.minimum(lengths, budget)
+    a, b = lengths[:, 0], lengths[:, 1]
+    short = np.minimum(a, b)
+    keep_short = np.minimum(short, budget // 2)
+    keep_long = budget - keep_short
+    fits = a + b <= budget
+    keep_a = np.where(fits, a, np.where(a <= b, keep_short, np.minimum(a, keep_long)))
+    keep_b = np.where(fits, b, np.where(a <= b, np.minimum(b, keep_long), keep_short))
+    return np.stack([keep_a, keep_b], axis=1)
+
+
+@functools.lru_cache(maxsize=4)
+def _plain_backend(serialized: str):
+    """A copy of a Rust tokenizer without the padding / truncation its owner sets per call."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(serialized)
+    backend.no_padding()
+    backend.no_truncation()
+    return backend
+
+
+def _head_tail_encodings(tokenizer, columns: Sequence[Sequence[str]], max_seq_length: int) -> list:
+    """``tokenizers.Encoding`` per example (special tokens added) keeping the first :data:`HEAD_SHARE`
+    and the last tokens of each cut text (Sun et al., 2019: head + tail is the best cut for long reviews)."""
+    from tokenizers import Encoding
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise DataError(f"--truncation head_tail needs a fast (Rust) tokenizer; {type(tokenizer).__name__} is not one")
+    backend = _plain_backend(backend.to_str())
+    budget = max_seq_length - tokenizer.num_special_tokens_to_add(pair=len(columns) == 2)
+    if budget < 2:
+        raise DataError(f"--max_seq_length {max_seq_length} leaves no room for text after the special tokens")
+    encoded = [backend.encode_batch(list(col), add_special_tokens=False) for col in columns]
+    keep = _budgets(np.array([[len(e) for e in seg] for seg in zip(*encoded)]), budget)
+    out = []
+    for i, segments in enumerate(zip(*encoded)):
+        parts = []
+        for k, enc in enumerate(segments):
+            n, kept = len(enc), int(keep[i, k])
+            if kept < n:
+                head = max(1, int(round(HEAD_SHARE * kept)))
+                tail = backend.encode(columns[k][i], add_special_tokens=False)
+                enc.truncate(head, direction="right")
+                tail.truncate(kept - head, direction="left")
+                enc = Encoding.merge([enc, tail], growing_offsets=False)
+            parts.append(enc)
+        out.append(backend.post_process(parts[0], parts[1] if len(parts) > 1 else None, True))
+    return out
+
+
+def encode_texts(tokenizer, columns: Sequence[Sequence[str]], max_seq_length: int, *, truncation: str = "head",
+                 offsets: bool = False) -> tuple[dict[str, list], list[int]]:
+    """Tokenize one or two text columns, cutting inputs longer than ``max_seq_length`` tokens.
+
+    ``truncation``: ``head`` keeps the first tokens (the tokenizer's own ``truncation=True``,
+    longest segment first for pairs); ``head_tail`` keeps the first quarter and the last three
+    quarters of each cut text's budget. ``offsets``: add ``offset_mapping`` and ``sequence_ids``.
+
+    Returns:
+        ``(features, num_tokens)``: the model inputs per example, and each example's length in tokens
+        before any cut (special tokens included).
+    """
+    if truncation not in TRUNCATIONS:
+        raise DataError(f"--truncation must be one of {', '.join(TRUNCATIONS)}, not {truncation!r}")
+    full = tokenizer(*columns, truncation=False, verbose=False)
+    num_tokens = [len(ids) for ids in full["input_ids"]]
+    over = [i for i, n in enumerate(num_tokens) if n > max_seq_length]
+    if not over and not offsets:
+        return dict(full), num_tokens
+    rows = over if not offsets else list(range(len(num_tokens)))
+    picked = [[col[i] for i in rows] for col in columns]
+    keys = list(full.keys())
+    if truncation == "head":
+        enc = tokenizer(*picked, truncation=True, max_length=max_seq_length, return_offsets_mapping=offsets)
+        cut = {k: enc[k] for k in [*keys, *(["offset_mapping"] if offsets else [])]}
+        if offsets:
+            cut["sequence_ids"] = [enc.sequence_ids(j) for j in range(len(rows))]
+    else:
+        encs = _head_tail_encodings(tokenizer, picked, max_seq_length)
+        field_of = {"input_ids": "ids", "token_type_ids": "type_ids", "attention_mask": "attention_mask",
+                    "special_tokens_mask": "special_tokens_mask"}
+        cut = {k: [getattr(e, field_of[k]) for e in encs] for k in keys}
+        if offsets:
+            cut["offset_mapping"] = [e.offsets for e in encs]
+            cut["sequence_ids"] = [e.sequence_ids for e in encs]
+    features = {k: list(full[k]) for k in keys}
+    for k in cut:
+        features.setdefault(k, [None] * len(num_tokens))
+        for j, i in enumerate(rows):
+            features[k][i] = cut[k][j]
+    return features, num_tokens
+
+
+def tokenize(ds, tokenizer, text_columns: Sequence[str], max_seq_length: int = 128, *, truncation: str = "head"):
+    """Tokenize text column(s) (no padding: the collator pads per batch); keeps ``label`` and ``guid``
+    and adds ``num_tokens`` (each example's length before the cut; see :func:`truncation_report`).
+    Inputs longer than ``max_seq_length`` tokens are cut as ``truncation`` says (:func:`encode_texts`)."""
 
     def fn(batch):
-        return tokenizer(*(batch[c] for c in text_columns), truncation=True, max_length=max_seq_length)
+        features, num_tokens = encode_texts(tokenizer, [batch[c] for c in text_columns], max_seq_length,
+                                            truncation=truncation)
+        return {**features, "num_tokens": num_tokens}
 
     return ds.map(fn, batched=True, remove_columns=list(text_columns), desc="Tokenizing")
+
+
+def truncation_report(num_tokens: Sequence[int], max_seq_length: int, truncation: str = "head") -> dict:
+    """How many texts ``--max_seq_length`` cut, and by how much (kept in the run's meta as ``truncation``)."""
+    n = np.asarray(num_tokens, dtype=np.int64)
+    cut = np.maximum(n - int(max_seq_length), 0)
+    hit = cut > 0
+    return {"strategy": truncation, "max_seq_length": int(max_seq_length), "num_examples": int(len(n)),
+            "num_truncated": int(hit.sum()), "max_tokens": int(n.max()) if len(n) else 0,
+            "mean_tokens": round(float(n.mean()), 1) if len(n) else 0.0,
+            "mean_tokens_cut": round(float(cut[hit].mean()), 1) if hit.any() else 0.0}
+
+
+def describe_truncation(report: dict) -> str:
+    """One log line of :func:`truncation_report`."""
+    n, k, limit = report["num_examples"], report["num_truncated"], report["max_seq_length"]
+    if not k:
+        return f"no training text is longer than --max_seq_length {limit} tokens (longest {report['max_tokens']})"
+    seen = (f"only their first {limit} tokens (--truncation head_tail keeps the start and the end)"
+            if report["strategy"] == "head" else f"{limit} tokens of their start and end (--truncation head_tail)")
+    return (f"{k} of {n} training texts ({100.0 * k / max(n, 1):.1f}%) are longer than --max_seq_length {limit} tokens "
+            f"(longest {report['max_tokens']}, {report['mean_tokens_cut']:.1f} tokens cut on average): the model sees "
+            f"{seen}")
+
+
+def seen_spans(tokenizer, columns: Sequence[Sequence[str]], max_seq_length: int, *, truncation: str = "head",
+               separator: str = " [SEP] ") -> list[list[list[int]] | None]:
+    """What the model saw of each cut example: ``[[start, end], ...]`` character spans of the display text
+    (the columns joined with ``separator``, as :func:`example_texts`), ``None`` for an example seen whole."""
+    features, num_tokens = encode_texts(tokenizer, columns, max_seq_length, truncation=truncation, offsets=True)
+    out: list[list[list[int]] | None] = []
+    for i, n in enumerate(num_tokens):
+        if n <= max_seq_length:
+            out.append(None)
+            continue
+        texts = [col[i] for col in columns]
+        shift = np.cumsum([0, *(len(t) + len(separator) for t in texts[:-1])])
+        spans: list[list[int]] = []
+        last_seq = None
+        for (start, end), seq in zip(features["offset_mapping"][i], features["sequence_ids"][i]):
+            if seq is None or end <= start:
+                continue
+            if spans and seq == last_seq and not texts[seq][spans[-1][1] - shift[seq]:start].strip():
+                spans[-1][1] = int(end + shift[seq])  # the next token of the same run of kept text
+            else:
+                spans.append([int(start + shift[seq]), int(end + shift[seq])])
+            last_seq = seq
+        out.append(spans)
+    return out
 
 
 def example_texts(ds, text_columns: Sequence[str], *, separator: str | None = None) -> list[str]:

@@ -10,7 +10,8 @@ Rules (``--decision``):
   from the confident joint of the labels and the probabilities
   (``cleanlab.count.num_label_issues``); the top that many examples of the ranking are flagged.
   From dynamics the count uses the probabilities of the first half of the epochs (rounded up),
-  before the model has fitted many wrong labels.
+  before the model has fitted many wrong labels, extended until its last epoch had fitted the data
+  (:func:`choose_count_epochs`: on a short run the first half may be underfit).
 * ``confident_learning``: cleanlab's own flagged set (``cleanlab.filter.find_label_issues``,
   ``prune_by_noise_rate``) on the same probabilities (Northcutt et al., 2021).
 * ``loss_mixture``: a two-component Gaussian mixture fitted to the per-example loss; an example is
@@ -129,7 +130,7 @@ def rank_count(gold: np.ndarray, probabilities: np.ndarray, score: np.ndarray, *
     """Flag the top ``cleanlab.count.num_label_issues(gold, count_probabilities)`` examples of ``score``.
 
     ``count_probabilities`` (N, C), default ``probabilities``: what the count is estimated from. From
-    dynamics, the first half of the epochs (:func:`count_epochs`): later epochs have begun to fit the
+    dynamics, the early epochs (:func:`choose_count_epochs`): later epochs have begun to fit the
     wrong labels, which makes them look right and the count too low.
     """
     _cleanlab("rank_count")
@@ -145,8 +146,81 @@ def rank_count(gold: np.ndarray, probabilities: np.ndarray, score: np.ndarray, *
 
 
 def count_epochs(num_epochs: int) -> int:
-    """Epochs whose probabilities ``rank_count`` counts from by default: the first half, rounded up."""
+    """The first half of ``num_epochs``, rounded up: where :func:`choose_count_epochs` starts."""
     return max(1, -(-int(num_epochs) // 2))
+
+
+STILL_LEARNING = 0.5  #: an epoch is underfit while the next one adds more than this share of its gain over chance
+MIN_GAIN = 0.05  #: an epoch less than this above chance accuracy has fitted nothing
+
+
+@dataclass
+class CountWindow:
+    """Which epochs ``rank_count`` counts from, and why (see :func:`choose_count_epochs`)."""
+
+    epochs: int  # count from the probabilities of the first ``epochs`` epochs
+    accuracy: list[float]  # (E,) training accuracy of each epoch's recorded predictions against the given labels
+    chance: float  # accuracy of always predicting the most common given label
+    fitted: list[bool]  # (E,) whether each epoch had fitted the data
+    chosen: bool = True  # False: given by the user (--count_epochs)
+
+    @property
+    def first_fitted(self) -> int | None:
+        """The first epoch that had fitted the data (``None``: none had)."""
+        return next((e for e, ok in enumerate(self.fitted) if ok), None)
+
+    @property
+    def underfit(self) -> bool:
+        """Whether no counted epoch had fitted the data (the count is then far too high)."""
+        return not any(self.fitted[:self.epochs])
+
+    def details(self) -> dict:
+        return {"count_epochs": self.epochs, "training_accuracy": [round(float(a), 4) for a in self.accuracy],
+                "chance_accuracy": round(float(self.chance), 4), "first_fitted_epoch": self.first_fitted,
+                "count_epochs_chosen": "by the training curve" if self.chosen else "--count_epochs"}
+
+    def describe(self) -> str:
+        curve = ", ".join(f"{a:.2f}" for a in self.accuracy)
+        return (f"rank_count counts from epoch(s) 0..{self.epochs - 1} (training accuracy per epoch {curve}; "
+                f"{self.chance:.2f} by always predicting the most common label)")
+
+
+def fitted_epochs(accuracy: Sequence[float], *, chance: float) -> np.ndarray:
+    """(E,) bool: whether each epoch had fitted the data, judged from the training curve alone.
+
+    Epoch e had fitted it when its training accuracy ``a_e`` is at least :data:`MIN_GAIN` above
+    ``chance`` and the next epoch no longer adds much: ``a_{e+1} - a_e <= STILL_LEARNING * (a_e - chance)``
+    (the last epoch: the first test only). An epoch after which the model still learns that fast
+    (0.68 -> 0.81 with chance 0.54) was caught mid-way; memorising the wrong labels later is much slower.
+    """
+    acc = np.asarray(accuracy, dtype=np.float64)
+    gain = acc - chance
+    step = np.r_[acc[1:] - acc[:-1], 0.0]
+    return (gain >= MIN_GAIN) & (step <= STILL_LEARNING * gain)
+
+
+def choose_count_epochs(accuracy: Sequence[float], *, chance: float) -> CountWindow:
+    """The epochs ``rank_count`` counts wrong labels from, chosen from the training curve.
+
+    Early epochs come before the model fits the wrong labels, which later makes them look right (the
+    count falls too low), so the count uses the first half of the epochs (rounded up). But it must
+    not end on an epoch in which the model had not yet fitted the data (:func:`fitted_epochs`): its
+    probabilities are close to uniform and cleanlab's count then takes a quarter to a half of all
+    labels for wrong. So the window grows, one epoch at a time, until its last epoch had fitted the
+    data (or it holds every epoch; :attr:`CountWindow.underfit` says when none had).
+
+    Args:
+        accuracy: (E,) training accuracy of each epoch (recorded predictions vs the given labels).
+        chance: the share of the most common given label.
+    """
+    acc = np.asarray(accuracy, dtype=np.float64)
+    if acc.ndim != 1 or len(acc) == 0:
+        raise ValueError("accuracy must hold one value per epoch")
+    fitted = fitted_epochs(acc, chance=chance)
+    epochs = count_epochs(len(acc))
+    while epochs < len(acc) and not fitted[epochs - 1]:
+        epochs += 1
+    return CountWindow(epochs, acc.tolist(), float(chance), fitted.tolist())
 
 
 def confident_learning(gold: np.ndarray, probabilities: np.ndarray, *,

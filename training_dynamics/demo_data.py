@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -58,24 +59,30 @@ def make_examples(n: int, *, seed: int = 0, noisy: bool = True) -> list[dict]:
     return out
 
 
+def write_split_files(out_dir: str | Path, train: list[dict], val: list[dict], columns: Sequence[str],
+                      truth: Sequence[str]) -> dict[str, Path]:
+    """``train.jsonl`` and ``validation.jsonl`` (the ``columns`` of each row) and ``train_truth.jsonl``
+    (``guid`` = row index and the ``truth`` fields of each training row) in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
+    for key, rows in (("train", train), ("validation", val)):
+        with open(paths[key], "w") as fh:
+            fh.writelines(json.dumps({c: r[c] for c in columns}) + "\n" for r in rows)
+    with open(paths["truth"], "w") as fh:
+        fh.writelines(json.dumps({"guid": i, **{c: r[c] for c in truth}}) + "\n" for i, r in enumerate(train))
+    return paths
+
+
 def write_demo_dataset(out_dir: str | Path, *, n_train: int = 2000, n_validation: int = 400,
                        seed: int = 0) -> dict[str, Path]:
     """Write ``train.jsonl`` (with planted noise), ``validation.jsonl`` (clean) and
     ``train_truth.jsonl`` (guid = row index, kind, clean label) into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     train = make_examples(n_train, seed=seed)
     val = make_examples(n_validation, seed=seed + 1, noisy=False)
-    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
-    with open(paths["train"], "w") as fh:
-        fh.writelines(json.dumps({"sentence": r["sentence"], "label": r["label"]}) + "\n" for r in train)
-    with open(paths["validation"], "w") as fh:
-        fh.writelines(json.dumps({"sentence": r["sentence"], "label": r["label"]}) + "\n" for r in val)
-    with open(paths["truth"], "w") as fh:
-        fh.writelines(json.dumps({"guid": i, "kind": r["kind"], "label": r["label"], "clean_label": r["clean_label"]}) + "\n"
-                      for i, r in enumerate(train))
+    paths = write_split_files(out_dir, train, val, ("sentence", "label"), ("kind", "label", "clean_label"))
     logger.info("demo dataset: %d train (%s), %d validation -> %s", n_train,
-                {k: sum(r["kind"] == k for r in train) for k in KINDS}, n_validation, out)
+                {k: sum(r["kind"] == k for r in train) for k in KINDS}, n_validation, out_dir)
     return paths
 
 
@@ -163,19 +170,11 @@ def write_generative_demo(out_dir: str | Path, *, n_train: int = 1000, n_validat
                           bad_rate: float = 0.1) -> dict[str, Path]:
     """Write ``train.jsonl`` (prompt, response; with planted bad responses), ``validation.jsonl`` (clean)
     and ``train_truth.jsonl`` (guid = row index, kind, clean response) into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     train = make_instructions(n_train, seed=seed, bad_rate=bad_rate)
     val = make_instructions(n_validation, seed=seed + 1, bad_rate=0.0)
-    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
-    for key, rows in (("train", train), ("validation", val)):
-        with open(paths[key], "w") as fh:
-            fh.writelines(json.dumps({"prompt": r["prompt"], "response": r["response"]}) + "\n" for r in rows)
-    with open(paths["truth"], "w") as fh:
-        fh.writelines(json.dumps({"guid": i, "kind": r["kind"], "clean_response": r["clean_response"]}) + "\n"
-                      for i, r in enumerate(train))
+    paths = write_split_files(out_dir, train, val, ("prompt", "response"), ("kind", "clean_response"))
     logger.info("generative demo dataset: %d train (%d bad responses), %d validation -> %s", n_train,
-                sum(r["kind"] == "bad" for r in train), n_validation, out)
+                sum(r["kind"] == "bad" for r in train), n_validation, out_dir)
     return paths
 
 
@@ -211,3 +210,70 @@ def build_tiny_gpt2(out_dir: str | Path, texts, *, hidden_size: int = 128, num_l
     tokenizer.save_pretrained(out)
     logger.info("tiny GPT-2 (%d layers, %d wide, vocab %d) -> %s", num_layers, hidden_size, len(tokenizer), out)
     return out
+
+
+# -- conversations: the same facts as chats of two question/answer turns ---------------------------
+#: a chat template for the tiny word-level tokenizer (its markers are words of the vocabulary)
+TINY_CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
+                      "{% if add_generation_prompt %}<|assistant|> {% endif %}")
+#: the same rendering with the assistant's output marked (``return_assistant_tokens_mask``)
+TINY_CHAT_TEMPLATE_TAGGED = (
+    "{% for m in messages %}{% if m['role'] == 'assistant' %}<|assistant|> {% generation %}{{ m['content'] }} "
+    "<|end|>{% endgeneration %} {% else %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|> {% endif %}")
+CHAT_MARKERS = "<|system|> <|user|> <|assistant|> <|end|>"
+
+
+def make_conversations(n: int, *, seed: int = 0, bad_rate: float = 0.1, turns: int = 2) -> list[dict]:
+    """``n`` conversations of ``turns`` question/answer pairs (from :func:`make_instructions`); in a share
+    ``bad_rate`` of them one assistant turn (drawn at random) is a bad response (about another animal).
+
+    Each record: ``messages``, ``kind`` (``good``/``bad``), ``bad_turn`` (1-based; 0 when good).
+    """
+    rng = np.random.default_rng(seed + 7)
+    pairs = make_instructions(n * turns, seed=seed, bad_rate=0.0)
+    bad_pairs = make_instructions(n * turns, seed=seed + 100, bad_rate=1.0)
+    is_bad = np.zeros(n, dtype=bool)
+    is_bad[rng.choice(n, size=int(round(bad_rate * n)), replace=False)] = True
+    out = []
+    for i in range(n):
+        qa = pairs[i * turns:(i + 1) * turns]
+        bad_turn = int(rng.integers(turns)) if is_bad[i] else -1
+        messages = [{"role": "system", "content": "answer questions about animals"}]
+        for k, p in enumerate(qa):
+            response = p["response"]
+            if k == bad_turn:  # another animal's answer
+                other = next(b for b in bad_pairs[i * turns:] if b["animal"] != p["animal"])
+                response = other["clean_response"]
+            messages += [{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": response}]
+        out.append({"messages": messages, "kind": "bad" if is_bad[i] else "good", "bad_turn": bad_turn + 1})
+    return out
+
+
+def write_chat_demo(out_dir: str | Path, *, n_train: int = 500, n_validation: int = 50, seed: int = 0,
+                    bad_rate: float = 0.1, turns: int = 2) -> dict[str, Path]:
+    """Write ``train.jsonl`` / ``validation.jsonl`` (a ``messages`` column; planted bad turns in train)
+    and ``train_truth.jsonl`` (guid, kind, bad_turn) into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train = make_conversations(n_train, seed=seed, bad_rate=bad_rate, turns=turns)
+    val = make_conversations(n_validation, seed=seed + 1, bad_rate=0.0, turns=turns)
+    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
+    for key, rows in (("train", train), ("validation", val)):
+        with open(paths[key], "w") as fh:
+            fh.writelines(json.dumps({"messages": r["messages"]}) + "\n" for r in rows)
+    with open(paths["truth"], "w") as fh:
+        fh.writelines(json.dumps({"guid": i, "kind": r["kind"], "bad_turn": r["bad_turn"]}) + "\n"
+                      for i, r in enumerate(train))
+    logger.info("chat demo dataset: %d train conversations (%d with a bad turn), %d validation -> %s", n_train,
+                sum(r["kind"] == "bad" for r in train), n_validation, out)
+    return paths
+
+
+def chat_texts(path: str | Path) -> list[str]:
+    """The words of a chat file's conversations and the template's markers (a tokenizer's vocabulary)."""
+    texts = [CHAT_MARKERS]
+    with open(path) as fh:
+        for line in fh:
+            texts += [m["content"] for m in json.loads(line)["messages"]]
+    return texts

@@ -125,7 +125,7 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
     counted = None
     if rule == "rank_count" and source == "dynamics":
         counted = le.count_probabilities(runs, count_epochs=count_epochs, burn_out=burn_out)
-        settings["count_epochs"] = counted[2]
+        settings.update(counted[2].details())
     df, dec = decision.decide_table(df, rule, threshold=threshold, count_probabilities=counted[:2] if counted else None)
     if top_k is not None:
         df = df.head(top_k).copy()

@@ -8,10 +8,12 @@ A kind says:
 
 * how its training data is loaded from a recorded source (the columns the run recorded);
 * how an example is shown (``display_texts``: a pair joined by `` [SEP] ``, a prompt and response
-  joined by an arrow);
+  joined by an arrow, a conversation one line per turn);
 * which decisions of :mod:`training_dynamics.decision` apply and which is the default, and how a
   refused one is explained;
 * what a decision's summary line calls the flagged examples;
+* how the review page presents an example (``review_card``: the page's title, the flag's name,
+  the labelled parts of the text shown, the choices a card offers);
 * how reviewed corrections become a dataset (classification: relabel; generative: drop the bad
   responses).
 
@@ -49,7 +51,6 @@ class Kind:
     scores_with_model = True  #: ``find-issues --source model`` applies
     example_noun = "label"  #: what a decision's summary counts ("labels wrong")
     ranks_words = False  #: find-issues ranks words (token_issues), not examples
-    reviewable = True  #: the review page and apply handle this kind's rankings
     joins_runs = True  #: runs of this kind can be averaged (metrics, find-issues) and compared
 
     def check_joinable(self, run) -> None:
@@ -58,6 +59,7 @@ class Kind:
             raise KindError(f"{run.path} is a {self.name} run: averaging and comparing its runs is not supported yet; "
                             "give one --run_dir (metrics, plot, select and find-issues work on it)")
     writes_labels = True  #: rows written as data (``select --write_data``) carry a label column
+    corrections_name_labels = True  #: a corrections file names the data's own labels (apply checks them first)
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
@@ -97,12 +99,32 @@ class Kind:
         return write_selected_data(path, data.train, guids, text_columns=data.text_columns,
                                    label_names=data.label_names, with_label=self.writes_labels)
 
-    def binding_labels(self, data) -> list[str]:
-        """Each training example's label as its binding hashes it (the label's name)."""
+    def binding_labels(self, data, label_names: Sequence[str] | None = None) -> list[str]:
+        """Each training example's label as its binding (and its review fingerprint) hashes it: the label's
+        name (``label_names``: the names of the ids, default ``data.label_names``)."""
         import numpy as np
 
-        names = np.asarray(list(data.label_names), dtype=object)
+        names = np.asarray(list(label_names if label_names is not None else data.label_names), dtype=object)
         return names[np.asarray(data.train["label"], dtype=np.int64)].tolist()
+
+    #: what ``apply --output`` may write for this kind
+    output_formats: tuple[str, ...] = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+
+    def review_rows(self, issues, settings: dict, label_names: Sequence[str]):
+        """``(rows, dataset fingerprint or None, warnings, extra payload)`` for the review page of ranked
+        ``issues`` (:func:`training_dynamics.review.data_check`; no extra payload for one row per example)."""
+        from .review import data_check
+
+        fingerprint, warnings = data_check(issues, settings, label_names)
+        return issues, fingerprint, warnings, {}
+
+    def apply_corrections(self, data, parsed, *, where: str, unsure: str, skip_changed: bool, fingerprints):
+        """The corrected dataset as a table (:func:`training_dynamics.corrections.apply_corrections`, then
+        :meth:`finish_corrections`)."""
+        from .corrections import apply_corrections
+
+        return self.finish_corrections(apply_corrections(data, parsed, where=where, unsure=unsure,
+                                                         skip_changed=skip_changed, fingerprints=fingerprints))
 
     def check_decision(self, rule: str, *, source: str, where: str) -> None:
         """Refuse, in one line, a decision (or ``--source model``) this kind cannot make."""
@@ -124,6 +146,16 @@ class Kind:
         """The corrected table as a dataset of this kind (classification: the relabelled rows, unchanged)."""
         return df
 
+    def review_card(self) -> dict:
+        """How the review page presents an example of this kind (JSON for the page's script):
+        ``title`` (the page's title word), ``flag`` (the tag of a flagged row), ``separator`` and
+        ``parts`` (the shown text split into labelled parts; ``None``: one text), ``choices``
+        (``"classes"``: a button per class; ``"keep_drop"``: keep, or drop = relabel to the second
+        label), ``learned`` (the metric shown as "learned", or ``None``) and whether the page warns
+        about bare integer label ids."""
+        return {"title": "Label review", "flag": "flagged", "separator": None, "parts": None, "choices": "classes",
+                "learned": None, "warn_integer_labels": True}
+
 
 class GenerativeKind(Kind):
     """A causal LM on prompt/response (or plain text) data: one "class" per example (the response)."""
@@ -134,6 +166,7 @@ class GenerativeKind(Kind):
     scores_with_model = False
     example_noun = "response"
     writes_labels = False  #: prompt, response and guid: what record-clm reads
+    corrections_name_labels = False  #: ``response`` / ``other``, the page's names, not the data's
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
@@ -142,6 +175,15 @@ class GenerativeKind(Kind):
         _check_source(src, where, allow_task=False)
         return load_generative_columns(src["train_file"], src.get("text_columns"),
                                        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+
+    def display_texts(self, data) -> list[str]:
+        """Prompt, arrow, response; a conversation one ``role: content`` line per turn, the assistant turns
+        numbered (:func:`training_dynamics.chat.conversation_text`)."""
+        if getattr(data, "conversational", False):
+            from .chat import conversation_text
+
+            return [conversation_text(m) for m in data.train[data.text_columns[0]]]
+        return super().display_texts(data)
 
     def check_decision(self, rule: str, *, source: str, where: str) -> None:
         if source == "model" or rule not in self.decisions:
@@ -165,6 +207,15 @@ class GenerativeKind(Kind):
                     LABEL_NAMES[1], int((~bad).sum()))
         return df[~bad].drop(columns=["original_label", "corrected_label"]).reset_index(drop=True)
 
+    def review_card(self) -> dict:
+        """Prompt and response as two labelled parts, how well the model learned the response
+        (its confidence), keep or drop; no classes."""
+        from .clm_data import SEPARATOR
+
+        return {"title": "Response review", "flag": "suspicious response", "separator": SEPARATOR,
+                "parts": ["prompt", "response"], "choices": "keep_drop", "learned": "confidence",
+                "warn_integer_labels": False}
+
 
 class TokenClassificationKind(Kind):
     """A token classifier (NER) on tagged sentences: one row per word; ``guid`` is the sentence.
@@ -179,8 +230,14 @@ class TokenClassificationKind(Kind):
     scores_with_model = False
     example_noun = "word tag"
     ranks_words = True
-    reviewable = False
     joins_runs = False
+    output_formats = (".jsonl", ".json", ".parquet")  #: a sentence's words and tags are lists
+
+    def review_card(self) -> dict:
+        """A card per word: its sentence as BIO spans (the page draws them from the payload's
+        ``sentences``), a button per tag."""
+        return {"title": "Tag review", "flag": "flagged", "separator": None, "parts": None, "choices": "classes",
+                "learned": None, "warn_integer_labels": True}
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
@@ -216,10 +273,24 @@ class TokenClassificationKind(Kind):
         """A sentence: its words joined by spaces."""
         return [" ".join(words) for words in data.train["tokens"]]
 
-    def binding_labels(self, data) -> list[str]:
+    def binding_labels(self, data, label_names: Sequence[str] | None = None) -> list[str]:
         """A sentence's tags, by name, joined by spaces."""
-        names = list(data.label_names)
+        names = list(label_names if label_names is not None else data.label_names)
         return [" ".join(names[t] for t in tags) for tags in data.train["tags"]]
+
+    def review_rows(self, issues, settings: dict, label_names: Sequence[str]):
+        """Words of sentences still as ranked, each sentence's words and tags, and (guid, word_index) keys
+        (:func:`training_dynamics.token_review.review_rows`)."""
+        from .token_review import review_rows
+
+        return review_rows(issues, settings, label_names)
+
+    def apply_corrections(self, data, parsed, *, where: str, unsure: str, skip_changed: bool, fingerprints):
+        """The corrected sentences in the columns the data had (:func:`training_dynamics.token_review.apply_word_corrections`)."""
+        from .token_review import apply_word_corrections
+
+        return apply_word_corrections(data, parsed, where=where, unsure=unsure, skip_changed=skip_changed,
+                                      fingerprints=fingerprints)
 
     def describe_decision(self, dec, label_names: Sequence[str]) -> str:
         n = len(dec.flagged)
@@ -229,10 +300,6 @@ class TokenClassificationKind(Kind):
         listed = ", ".join(f"{p['given']} -> {p['likely_true']}: {p['count']}" for p in top)
         return (f"{dec.rule}: estimated {dec.num_flagged} of {n} word tags wrong "
                 f"({100.0 * dec.num_flagged / max(n, 1):.1f}%){': ' + listed + more if listed else ''}")
-
-    def finish_corrections(self, df):
-        raise KindError("applying corrections to a token classification run is not supported yet: edit the tags "
-                        "of the flagged words (label_issues.jsonl: guid, word_index, likely_true_name) in the file")
 
 
 def _check_source(src: dict, where, *, allow_task: bool) -> None:

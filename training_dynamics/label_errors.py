@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import fileio, selection
+from . import dynamics_file, fileio, metrics, selection
 from .data import DataError
 from .data import TextClassificationData, example_texts
 from .ids import as_guids
@@ -43,7 +43,9 @@ SOURCES = ("model", "dynamics")
 DYNAMICS_SCORES = {"confidence": ("1-confidence", "low mean gold probability over epochs"),
                    "aum": ("-aum", "low area under the margin"),
                    "loss": ("mean loss", "mean cross-entropy of the gold label over epochs"),
-                   "rank_mean": ("mean rank(1-confidence, -aum)", "mean of the two ranks, as a fraction of N")}
+                   "rank_mean": ("mean rank(1-confidence, -aum)", "mean of the two ranks, as a fraction of N"),
+                   "worst_turn": ("1-worst_turn_confidence", "low confidence of the least confident assistant turn "
+                                  "(conversational runs)")}
 DEFAULT_DYNAMICS_SCORE = "confidence"
 COLUMNS = ["rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
            "score", "score_name", "region"]
@@ -218,9 +220,21 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
     loss, probs = loss_and_probabilities(logits, gold)
     guids = as_guids(train["guid"])
     region = _regions_for(guids, regions)
-    return rank_examples(guids=guids, texts=example_texts(train, data.text_columns), gold=gold,
-                         probabilities=probs, score=loss, score_name="loss", label_names=label_names,
-                         region=region, extra={"loss": loss}, top_k=top_k)
+    df = rank_examples(guids=guids, texts=example_texts(train, data.text_columns), gold=gold,
+                       probabilities=probs, score=loss, score_name="loss", label_names=label_names,
+                       region=region, extra={"loss": loss}, top_k=top_k)
+    from .data import seen_spans
+
+    try:
+        seen = pd.Series(seen_spans(tokenizer, [list(train[c]) for c in data.text_columns], max_seq_length), index=guids,
+                         dtype=object)
+    except NotImplementedError:  # a tokenizer without character offsets: the page shows whole texts
+        seen = pd.Series(None, index=guids, dtype=object)
+    if seen.notna().any():
+        logger.info("%d of %d texts are longer than --max_seq_length %d tokens: the model scored their first %d tokens",
+                    int(seen.notna().sum()), len(seen), max_seq_length, max_seq_length)
+        df["seen"] = seen.reindex(df["guid"].to_numpy()).tolist()
+    return df
 
 
 # -- dynamics source ------------------------------------------------------------------------------
@@ -259,6 +273,12 @@ def dynamics_score(cols: dict[str, np.ndarray], score: str) -> np.ndarray:
         return -np.asarray(cols["aum"], dtype=np.float64)
     if score == "loss":
         return np.asarray(cols["loss"], dtype=np.float64)
+    if score == "worst_turn":
+        if "worst_turn_confidence" not in cols:
+            raise ValueError("--score worst_turn ranks conversations by their least confident assistant turn; this run "
+                             "has no per-turn values (a conversational run with several assistant turns has); use "
+                             "--score confidence")
+        return 1.0 - np.asarray(cols["worst_turn_confidence"], dtype=np.float64)
     if score == "rank_mean":
         return (ranks01(-np.asarray(cols["confidence"])) + ranks01(-np.asarray(cols["aum"]))) / 2.0
     raise TrainingDynamicsError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
@@ -294,29 +314,97 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
     region = selection.region_of(df, proportion=proportion)
     first = runs[0]
     label_names = first.label_names or [str(i) for i in range(probs.shape[1])]
+    seen = None
     if data is None and not first.meta.get("data"):
         logger.warning("%s: dynamics_meta.json names no dataset; texts are left empty (pass --train_file)", first.path)
         texts = [""] * len(df)
     else:
+        data = data if data is not None else first.data()
         texts = first.texts(cols["guid"], data)
+        seen = seen_by_model(first, cols["guid"], data)
     extra = {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
-    return rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
-                         score=dynamics_score(cols, score), score_name=DYNAMICS_SCORES[score][0],
-                         label_names=label_names, region=list(region), extra=extra, top_k=top_k)
+    extra.update(_worst_turns(first, cols["guid"], burn_out))
+    df = rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
+                       score=dynamics_score({**cols, **extra}, score), score_name=DYNAMICS_SCORES[score][0],
+                       label_names=label_names, region=list(region), extra=extra, top_k=top_k)
+    if seen is not None:
+        df["seen"] = seen.reindex(df["guid"].to_numpy()).tolist()
+    return df
+
+
+def seen_by_model(run: Run, guids: np.ndarray, data: TextClassificationData) -> pd.Series | None:
+    """Per guid, what the model read of a text cut by ``--max_seq_length`` (the run's meta ``truncation``):
+    ``[[start, end], ...]`` character spans of the display text, ``None`` for a text read whole.
+    ``None`` when the run cut no text, or its tokenizer cannot be loaded (a warning)."""
+    from . import data as td_data
+
+    cut = run.meta.get("truncation") or {}
+    if not cut.get("num_truncated") or getattr(data, "separator", None) is not None:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(run.meta["model_name_or_path"])
+    except Exception as exc:  # a moved model folder or no Hub: the page then shows whole texts
+        logger.warning("%s: cannot load the run's tokenizer (%s), so the review cannot mark what the model saw of "
+                       "the %d cut texts", run.path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                       cut["num_truncated"])
+        return None
+    train = data.train
+    row = pd.Series(np.arange(len(train)), index=as_guids(train["guid"])).reindex(as_guids(guids)).to_numpy()
+    columns = [[col[int(i)] for i in row] for col in (list(train[c]) for c in data.text_columns)]
+    try:
+        spans = td_data.seen_spans(tokenizer, columns, int(cut["max_seq_length"]), truncation=cut.get("strategy", "head"))
+    except NotImplementedError:  # a tokenizer without character offsets
+        return None
+    return pd.Series(spans, index=as_guids(guids), dtype=object)
+
+
+def _worst_turns(run: Run, guids: np.ndarray, burn_out: int | None) -> dict[str, np.ndarray]:
+    """``worst_turn`` (1-based, as the shown conversation numbers its assistant turns) and
+    ``worst_turn_confidence`` of a conversational run; nothing for other runs."""
+    if not run.meta.get("max_turns"):  # a run with per-turn values (conversations) says how many
+        return {}
+    found = dynamics_file.read_turns(run.dynamics_dir, guids)
+    if found is None:
+        return {}
+    turn, conf = metrics.worst_turn(found[1], burn_out=burn_out)
+    return {"worst_turn": turn, "worst_turn_confidence": conf}
 
 
 def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,
-                        burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """(guids (N,), probabilities (N, C), epochs used): the runs' probabilities averaged over their
-    first ``count_epochs`` epochs (default :func:`decision.count_epochs` of the epochs in use), for
-    ``rank_count``'s estimate of how many labels are wrong."""
-    from .decision import count_epochs as default_epochs
-    from .multirun import average_runs
+                        burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray, "decision.CountWindow"]:  # noqa: F821
+    """(guids (N,), probabilities (N, C), window): the runs' probabilities averaged over the first
+    ``window.epochs`` epochs, for ``rank_count``'s estimate of how many labels are wrong. The window is
+    ``count_epochs`` when given, else chosen from the training curve (:func:`decision.choose_count_epochs`;
+    each epoch's training accuracy averaged over the runs). It warns when the count can only rest on
+    epochs in which the model had not yet fitted the data."""
+    from . import decision, metrics
+    from .multirun import aligned_rows, check_label_names
 
-    used = min(r.num_epochs for r in runs) if burn_out is None else burn_out
-    epochs = count_epochs if count_epochs is not None else default_epochs(used)
-    cols, probs = average_runs(runs, burn_out=epochs, progress=False)
-    return cols["guid"], probs, epochs
+    check_label_names(runs)
+    dyns = [run.dynamics(progress=False) for run in runs]
+    used = metrics.resolve_burn_out(burn_out, min(d.num_epochs for d in dyns), where=runs[0].path)
+    ref = dyns[0]
+    rows = [np.arange(len(ref.guids))] + [aligned_rows(ref, d, ref_name=str(runs[0].path), name=str(r.path))
+                                          for r, d in zip(runs[1:], dyns[1:])]
+    gold = np.asarray(ref.gold, dtype=np.int64)
+    accuracy = np.mean([(d.logits[r, :used].argmax(axis=-1) == gold[:, None]).mean(axis=0)
+                        for d, r in zip(dyns, rows)], axis=0)
+    chance = float(np.bincount(gold).max() / len(gold))
+    window = decision.choose_count_epochs(accuracy, chance=chance)
+    if count_epochs is not None:
+        window = decision.CountWindow(min(int(count_epochs), used), window.accuracy, chance, window.fitted,
+                                      chosen=False)
+    logger.info("%s", window.describe())
+    if window.underfit:
+        best = max(window.accuracy[:window.epochs])
+        logger.warning("rank_count: the count rests on underfit epochs (training accuracy %.2f at best in epochs 0..%d, "
+                       "%.2f by always predicting the most common label): the model had not yet fitted the data, so "
+                       "the count is too high; train longer (or with a larger learning rate), or read the ranking "
+                       "without a count (--decision none)", best, window.epochs - 1, chance)
+    probs = np.mean([np.exp(log_softmax(d.logits[r, :window.epochs])).mean(axis=1) for d, r in zip(dyns, rows)], axis=0)
+    return ref.guids, probs, window
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -339,7 +427,8 @@ def write_issues(df: pd.DataFrame, output_dir: str | os.PathLike, settings: dict
     with fileio.atomic_write(paths["jsonl"]) as fh:
         rows.to_json(fh, orient="records", lines=True, force_ascii=False, double_precision=15)
     with fileio.atomic_write(paths["csv"]) as fh:
-        rows.assign(probabilities=[json.dumps(p) for p in rows["probabilities"]]).to_csv(fh, index=False)
+        as_text = {c: [json.dumps(v) for v in rows[c]] for c in ("probabilities", "seen") if c in rows}
+        rows.assign(**as_text).to_csv(fh, index=False)
     fileio.write_json(paths["settings"], {**settings, "num_rows": len(df), "columns": list(df.columns)})
     logger.info("wrote %d ranked examples to %s (+ .csv)", len(df), paths["jsonl"])
     return paths

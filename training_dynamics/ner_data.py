@@ -44,6 +44,7 @@ class TokenClassificationData:
     label_names: list[str]
     source: dict = field(default_factory=dict)
     text_columns: tuple[str, ...] = (TOKENS,)
+    tags_as_ids: bool = False  #: the file held integer tag ids (or a ClassLabel), not tag names: apply writes ids back
 
     @property
     def num_labels(self) -> int:
@@ -85,6 +86,7 @@ def load_token_classification(*, train_file: str | None = None, validation_file:
     if len(train) == 0:
         raise DataError(f"{where}: the training set is empty")
     names = tag_names(train, label_column_name, label_names, where)
+    as_ids = _holds_ids(train, label_column_name)
     train = _normalise(train, text_column_name, label_column_name, names, where)
     if val is not None:
         vwhere = source.get("validation_file", where)
@@ -95,7 +97,17 @@ def load_token_classification(*, train_file: str | None = None, validation_file:
     source.update(kind=KIND, text_columns=[text_column_name], label_column=label_column_name)
     logger.info("loaded %d train / %s validation sentences; tags %s", len(train),
                 len(val) if val is not None else "no", names)
-    return TokenClassificationData(train, val, names, source)
+    return TokenClassificationData(train, val, names, source, tags_as_ids=as_ids)
+
+
+def _holds_ids(ds, column: str) -> bool:
+    """Whether the tags column holds integer ids (a ``Sequence(ClassLabel)`` or integers), not tag names."""
+    import datasets
+
+    inner = getattr(ds.features[column], "feature", None)
+    if isinstance(inner, datasets.ClassLabel):
+        return True
+    return isinstance(inner, datasets.Value) and inner.dtype.startswith(("int", "uint"))
 
 
 def tag_names(ds, column: str, given: Sequence[str] | None, where: str) -> list[str]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .demo_data import write_split_files
+
 logger = logging.getLogger(__name__)
 
 TYPES = ("PER", "LOC", "ORG")
@@ -84,19 +86,11 @@ def write_ner_demo(out_dir: str | Path, *, n_train: int = 1200, n_validation: in
                    retype_rate: float = 0.08, miss_rate: float = 0.0) -> dict[str, Path]:
     """Write ``train.jsonl`` (tokens, ner_tags with planted errors), ``validation.jsonl`` (clean) and
     ``train_truth.jsonl`` (guid = row index, clean_tags, noisy_words) into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     train = make_sentences(n_train, seed=seed, retype_rate=retype_rate, miss_rate=miss_rate)
     val = make_sentences(n_validation, seed=seed + 1, retype_rate=0.0, miss_rate=0.0)
-    paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl", "truth": out / "train_truth.jsonl"}
-    for key, rows in (("train", train), ("validation", val)):
-        with open(paths[key], "w") as fh:
-            fh.writelines(json.dumps({"tokens": r["tokens"], "ner_tags": r["ner_tags"]}) + "\n" for r in rows)
-    with open(paths["truth"], "w") as fh:
-        fh.writelines(json.dumps({"guid": i, "clean_tags": r["clean_tags"], "noisy_words": r["noisy_words"]}) + "\n"
-                      for i, r in enumerate(train))
+    paths = write_split_files(out_dir, train, val, ("tokens", "ner_tags"), ("clean_tags", "noisy_words"))
     logger.info("NER demo: %d train sentences (%d words with a planted error), %d validation -> %s", n_train,
-                sum(len(r["noisy_words"]) for r in train), n_validation, out)
+                sum(len(r["noisy_words"]) for r in train), n_validation, out_dir)
     return paths
 
 

@@ -32,8 +32,8 @@ CONTINUOUS_CMAP = "viridis"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "p", "h", "*", "<", ">")
 NEVER_LEARNED_COLOR = "#b0b0b0"
 REGION_LABELS = {"easy": "easy-to-learn", "ambiguous": "ambiguous", "hard": "hard-to-learn"}
-#: where the paper puts the region names (axes fraction; y spans confidence 0..1, x variability 0..max)
-REGION_LABEL_XY = {"easy": (0.27, 0.85), "ambiguous": (0.88, 0.5), "hard": (0.35, 0.25)}
+#: region names closer than this (fraction of the axes, x and y) are moved apart vertically
+REGION_LABEL_GAP = (0.3, 0.09)
 #: ``style="auto"`` draws a density map (hexagons) from this many points on: millions of markers take minutes
 #: to draw and hide each other anyway
 DENSITY_FROM = 1_000_000
@@ -103,12 +103,54 @@ def infer_num_epochs(df: pd.DataFrame) -> int:
 
 
 # --------------------------------------------------------------------------- regions
-def _annotate_regions(ax, colors: dict[str, object]) -> None:
-    """Boxed region names where the paper puts them: easy top-left, ambiguous middle-right, hard bottom-left."""
-    for name, (fx, fy) in REGION_LABEL_XY.items():
-        ax.annotate(REGION_LABELS[name], xy=(fx, fy), xycoords="axes fraction", ha="center", va="center",
-                    fontsize=12, color="black", zorder=5,
-                    bbox=dict(boxstyle="round,pad=0.3", ec=colors[name], lw=2, fc="white", alpha=0.85))
+def region_label_positions(df: pd.DataFrame, *, proportion: float = 0.33) -> dict[str, tuple[float, float]]:
+    """Where each region's name goes: the median (variability, confidence) of the region's own
+    examples (:func:`training_dynamics.selection.region_of`, ``proportion`` of the examples each),
+    so a name sits on its points whatever shape the map has. A region with no example gets none.
+    Rows without a ``guid`` column are numbered by position."""
+    from .selection import region_of
+
+    if not len(df):
+        return {}
+    return _positions_in(df, region_of(df if "guid" in df else df.assign(guid=np.arange(len(df))),
+                                       proportion=proportion))
+
+
+def _annotate_regions(ax, colors: dict[str, object], positions: dict[str, tuple[float, float]]) -> None:
+    """Boxed region names at ``positions`` (data coordinates, see :func:`region_label_positions`);
+    names that would overlap are moved apart vertically."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    placed: list[tuple[float, float]] = []
+    for name, (x, y) in positions.items():
+        fx, fy = (x - x0) / (x1 - x0), (y - y0) / (y1 - y0)
+        for px, py in placed:
+            if abs(fx - px) < REGION_LABEL_GAP[0] and abs(fy - py) < REGION_LABEL_GAP[1]:
+                fy = py - REGION_LABEL_GAP[1] if fy <= py else py + REGION_LABEL_GAP[1]
+        fy = min(max(fy, 0.04), 0.96)
+        placed.append((fx, fy))
+        ax.annotate(REGION_LABELS[name], xy=(min(max(fx, 0.08), 0.92), fy), xycoords="axes fraction", ha="center",
+                    va="center", fontsize=11, color="black", zorder=5,
+                    bbox=dict(boxstyle="round,pad=0.3", ec=colors[name], lw=2, fc="white", alpha=0.8))
+
+
+def join_column(df: pd.DataFrame, values: pd.Series, *, where: str = "the file") -> pd.DataFrame:
+    """``df`` with ``values`` (a Series indexed by guid, e.g. from :func:`training_dynamics.data.load_column`)
+    as a column named ``values.name``, matched by guid; examples it has no value for get a missing
+    value (drawn grey). Refuses values that match no example of ``df``."""
+    guids = as_guids(df["guid"])
+    index = as_guids(values.index)
+    matched = np.isin(guids, index)
+    if not matched.any():
+        raise ValueError(f"{where}: none of its ids is an example of the run (first ids: "
+                         f"{', '.join(map(str, index[:3].tolist()))} vs {', '.join(map(str, guids[:3].tolist()))}); "
+                         "is it the file the run was trained on?")
+    if not matched.all():
+        logger.warning("%s has no %r for %d of the %d examples (drawn grey)", where, values.name,
+                       int((~matched).sum()), len(df))
+    if values.name in df:
+        logger.warning("%s: its column %r replaces the run's column of that name", where, values.name)
+    column = pd.Series(values.to_numpy(), index=index).reindex(guids)
+    return df.assign(**{str(values.name): column.to_numpy()})
 
 
 # --------------------------------------------------------------------------- drawing
@@ -181,7 +223,7 @@ def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | No
         vals = df[hue]
         cats = sorted(vals.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
         cmap = matplotlib.colormaps["tab10"]
-        colors = [cmap(i % 10) for i in range(len(cats))] + [NEVER_LEARNED_COLOR]
+        colors = [cmap(i % 10) for i in range(len(cats))] + [matplotlib.colors.to_rgba(NEVER_LEARNED_COLOR)]
         codes = np.full(len(df), len(cats), np.int64)  # missing values: grey
         for i, c in enumerate(cats):
             codes[(vals == c).to_numpy()] = i
@@ -191,6 +233,9 @@ def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | No
                     and 0 <= int(c) < len(label_names) else str(c))
             handles.append(Line2D([], [], ls="", marker=MARKERS[i % len(MARKERS)], color=colors[i],
                                   markersize=7, label=name))
+        if (codes == len(cats)).any():  # e.g. examples a user's column has no value for
+            handles.append(Line2D([], [], ls="", marker=MARKERS[len(cats) % len(MARKERS)], color=colors[-1],
+                                  markersize=7, label="no value"))
         legend_title = hue
     else:
         v = _hue_values(df, hue)
@@ -267,6 +312,7 @@ def plot_data_map(
     seed: int = 42,
     facet_by_gold: bool = False,
     label_names: Sequence[str] | None = None,
+    region_labels: bool = True,
     ax=None,
     style: str = "auto",
 ):
@@ -285,74 +331,38 @@ def plot_data_map(
             still count all rows). Default: every point.
         facet_by_gold: one data map per gold label, side by side.
         label_names: names of the label ids, for facet titles and ``hue="gold"``/``"last_pred"``.
+        region_labels: name the easy-to-learn, ambiguous and hard-to-learn regions on the map, each
+            over its own examples (:func:`region_label_positions`); ``False`` leaves them out.
         ax: draw into this axes (no histograms, no facets); default a new figure.
         style: ``"scatter"`` (a marker per example, coloured by ``hue``), ``"density"`` (hexagonal
             bins coloured by how many examples fall in each, log scale: drawn in seconds for
             millions of examples; ``hue`` is not shown) or ``"auto"`` (density from
             :data:`DENSITY_FROM` points on).
     """
-    import matplotlib
-    import matplotlib.pyplot as plt
-
-    if not len(df):
-        raise TrainingDynamicsError("no examples to plot")
-    for col in ("confidence", "variability"):
-        if col not in df:
-            raise TrainingDynamicsError(f"metrics have no {col!r} column (columns: {', '.join(map(str, df.columns))})")
-    if hue not in df:
-        raise TrainingDynamicsError(f"unknown hue column {hue!r}; choose one of: {', '.join(map(str, df.columns))}")
-    if facet_by_gold and "gold" not in df:
-        raise TrainingDynamicsError("facet_by_gold needs a 'gold' column in the metrics")
-    if ax is not None and (show_hist or facet_by_gold):
-        raise ValueError("show_hist and facet_by_gold draw several panels: call with ax=None")
+    df = _checked_map_input(df, hue=hue, facet_by_gold=facet_by_gold, several_panels=show_hist or facet_by_gold,
+                            ax=ax)
     kind = _hue_kind(df, hue)
     if num_epochs is None and "correctness" in df and (kind == "correctness" or show_hist):
         num_epochs = infer_num_epochs(df)
     if kind == "correctness" or (show_hist and "correctness" in df):
         correctness_bins(df["correctness"].to_numpy(), num_epochs, averaged=bool(df.attrs.get("num_runs")))  # validate once, early
-
-    shown = df
-    if max_points is not None and len(df) > max_points:
-        shown = df.sample(n=int(max_points), random_state=seed)
-        logger.info("plotting a random %d of %d examples (seed %d)", len(shown), len(df), seed)
-    size = _marker_size(len(shown))
-    alpha = 0.9 if len(shown) <= 5000 else 0.6
+    shown = _sample(df, max_points, seed)
     density = map_style(style, len(shown)) == "density"
     if density and hue != "correctness":
         logger.info("density map: colour = examples per hexagon, not %s (style='scatter' to colour by it)", hue)
-
     if facet_by_gold:
-        golds = sorted(shown["gold"].unique().tolist())
-        panels = [(g, shown[shown["gold"] == g], df[df["gold"] == g]) for g in golds]
+        panels = [(g, shown[shown["gold"] == g], df[df["gold"] == g]) for g in sorted(shown["gold"].unique().tolist())]
     else:
         panels = [(None, shown, df)]
-    ncol = len(panels)
-    if ax is not None:
-        fig, map_axes, hist_axes = ax.figure, [ax], None
-    elif show_hist:
-        fig = plt.figure(figsize=(5.8 * ncol + 3.6, 8.5), layout="constrained")
-        gs = fig.add_gridspec(3, ncol + 1, width_ratios=[4] * ncol + [1.6])
-        map_axes = [fig.add_subplot(gs[:, 0])]
-        map_axes += [fig.add_subplot(gs[:, i], sharex=map_axes[0], sharey=map_axes[0]) for i in range(1, ncol)]
-        hist_axes = [fig.add_subplot(gs[i, ncol]) for i in range(3)]
-    else:
-        fig, axs = plt.subplots(1, ncol, figsize=(7.5 * ncol if ncol > 1 else 8, 6), sharex=True, sharey=True,
-                                squeeze=False, layout="constrained")
-        map_axes, hist_axes = list(axs[0]), None
+    fig, map_axes, hist_axes = _map_layout(len(panels), ax=ax, show_hist=show_hist)
+    norm, region_colors = _map_colors(shown, hue=hue, kind=kind, num_epochs=num_epochs, density=density)
+    region = None
+    if region_labels:  # the regions of the whole run; each panel names them over its own points
+        from .selection import region_of
 
-    norm = None
-    if kind == "continuous":
-        v = _hue_values(shown, hue)
-        v = v[np.isfinite(v)]
-        norm = matplotlib.colors.Normalize(*(np.nanmin(v), np.nanmax(v)) if v.size else (0, 1))
-    if kind == "correctness":
-        c = correctness_colors(num_epochs)
-        region_colors = {"easy": c[-1], "hard": c[0], "ambiguous": "black"}
-    else:
-        region_colors = {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
-
-    if density:
-        region_colors = {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
+        region = region_of(df if "guid" in df else df.assign(guid=np.arange(len(df))))
+    size, alpha = _marker_size(len(shown)), 0.9 if len(shown) <= 5000 else 0.6
+    xmax = max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05)
     mappable = None
     for i, (a, (g, part, full)) in enumerate(zip(map_axes, panels)):
         if density:
@@ -361,15 +371,9 @@ def plot_data_map(
             m = _draw_map(a, part, hue=hue, kind=kind, num_epochs=num_epochs, size=size, alpha=alpha, norm=norm,
                           label_names=label_names, legend=(i == 0), seed=seed)
         mappable = mappable or m
-        _annotate_regions(a, region_colors)
-        if g is not None:
-            name = label_names[int(g)] if label_names is not None and 0 <= int(g) < len(label_names) else str(g)
-            a.set_title(f"gold = {name} (n={len(full):,})", fontsize=11)
-        if i > 0:
-            a.set_ylabel("")
-        # same limits on every panel: confidence 0..1, variability 0..the largest shown
-        a.set_ylim(-0.03, 1.03)
-        a.set_xlim(-0.01, max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05))
+        _finish_panel(a, first=i == 0, gold=g, n=len(full), label_names=label_names, xmax=xmax)
+        if region is not None:
+            _annotate_regions(a, region_colors, _positions_in(full, region.loc[full.index]))
     if mappable is not None:
         cb = fig.colorbar(mappable, ax=map_axes, shrink=0.85, pad=0.01)
         cb.set_label("examples per hexagon" if density else
@@ -382,6 +386,84 @@ def plot_data_map(
     if title:
         (fig.suptitle if (facet_by_gold or show_hist) and ax is None else map_axes[0].set_title)(title, fontsize=14)
     return fig
+
+
+def _checked_map_input(df: pd.DataFrame, *, hue: str, facet_by_gold: bool, several_panels: bool, ax) -> pd.DataFrame:
+    """``df`` with a unique index, or a one-line error naming the missing column."""
+    if not len(df):
+        raise TrainingDynamicsError("no examples to plot")
+    for col in ("confidence", "variability"):
+        if col not in df:
+            raise TrainingDynamicsError(f"metrics have no {col!r} column (columns: {', '.join(map(str, df.columns))})")
+    if hue not in df:
+        raise TrainingDynamicsError(f"unknown hue column {hue!r}; choose one of: {', '.join(map(str, df.columns))}")
+    if facet_by_gold and "gold" not in df:
+        raise TrainingDynamicsError("facet_by_gold needs a 'gold' column in the metrics")
+    if ax is not None and several_panels:
+        raise ValueError("show_hist and facet_by_gold draw several panels: call with ax=None")
+    return df if df.index.is_unique else df.reset_index(drop=True)
+
+
+def _sample(df: pd.DataFrame, max_points: int | None, seed: int) -> pd.DataFrame:
+    """A seeded random subsample of at most ``max_points`` rows (all rows when ``None``)."""
+    if max_points is None or len(df) <= max_points:
+        return df
+    logger.info("plotting a random %d of %d examples (seed %d)", max_points, len(df), seed)
+    return df.sample(n=int(max_points), random_state=seed)
+
+
+def _map_layout(ncol: int, *, ax, show_hist: bool):
+    """``(figure, map axes, histogram axes or None)``: ``ncol`` maps side by side, histograms at the right."""
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, [ax], None
+    if show_hist:
+        fig = plt.figure(figsize=(5.8 * ncol + 3.6, 8.5), layout="constrained")
+        gs = fig.add_gridspec(3, ncol + 1, width_ratios=[4] * ncol + [1.6])
+        map_axes = [fig.add_subplot(gs[:, 0])]
+        map_axes += [fig.add_subplot(gs[:, i], sharex=map_axes[0], sharey=map_axes[0]) for i in range(1, ncol)]
+        return fig, map_axes, [fig.add_subplot(gs[i, ncol]) for i in range(3)]
+    fig, axs = plt.subplots(1, ncol, figsize=(7.5 * ncol if ncol > 1 else 8, 6), sharex=True, sharey=True,
+                            squeeze=False, layout="constrained")
+    return fig, list(axs[0]), None
+
+
+def _map_colors(shown: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | None, density: bool):
+    """``(norm, region colours)``: the colour scale of a continuous hue and the region names' colours."""
+    import matplotlib
+
+    norm = None
+    if kind == "continuous":
+        v = _hue_values(shown, hue)
+        v = v[np.isfinite(v)]
+        norm = matplotlib.colors.Normalize(*(np.nanmin(v), np.nanmax(v)) if v.size else (0, 1))
+    if kind == "correctness" and not density:
+        c = correctness_colors(num_epochs)
+        return norm, {"easy": c[-1], "hard": c[0], "ambiguous": "black"}
+    return norm, {"easy": "#c0392b", "hard": "#1f4e9c", "ambiguous": "black"}
+
+
+def _finish_panel(a, *, first: bool, gold, n: int, label_names: Sequence[str] | None, xmax: float) -> None:
+    """Title of a gold facet, and the same limits on every panel (confidence 0..1, variability 0..xmax)."""
+    if gold is not None:
+        name = label_names[int(gold)] if label_names is not None and 0 <= int(gold) < len(label_names) else str(gold)
+        a.set_title(f"gold = {name} (n={n:,})", fontsize=11)
+    if not first:
+        a.set_ylabel("")
+    a.set_ylim(-0.03, 1.03)
+    a.set_xlim(-0.01, xmax)
+
+
+def _positions_in(df: pd.DataFrame, region: pd.Series) -> dict[str, tuple[float, float]]:
+    """:func:`region_label_positions` with the regions already known (one panel of a faceted map)."""
+    x, y, r = df["variability"].to_numpy(float), df["confidence"].to_numpy(float), region.to_numpy()
+    out = {}
+    for name in ("easy", "ambiguous", "hard"):
+        mine = (r == name) & np.isfinite(x) & np.isfinite(y)
+        if mine.any():
+            out[name] = (float(np.median(x[mine])), float(np.median(y[mine])))
+    return out
 
 
 # --------------------------------------------------------------------------- saving

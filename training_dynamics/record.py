@@ -249,7 +249,7 @@ class DynamicsTrainer(Trainer):
         try:
             with torch.no_grad():
                 for inputs in tqdm(loader, desc=f"post-epoch pass {self._td_epoch}", leave=False,
-                                   disable=not self.is_world_process_zero()):
+                                   disable=bool(self.args.disable_tqdm) or not self.is_world_process_zero()):
                     inputs = self._prepare_inputs(inputs)
                     rows = inputs.pop(ROW)
                     labels = inputs.pop("labels", None)

@@ -44,34 +44,87 @@ def _token_nll(flat: torch.Tensor, target: torch.Tensor, ignore_index: int) -> t
     return F.cross_entropy(flat.float(), target, ignore_index=ignore_index, reduction="none")
 
 
-@torch.no_grad()
-def _per_sequence(flat: torch.Tensor, target: torch.Tensor, logp: torch.Tensor, batch: int, ignore_index: int) -> torch.Tensor:
-    """(batch, 3): the values of :data:`dynamics_file.GENERATIVE_VALUES` of each sequence, from the
-    flattened logits (B*T, V), targets (B*T,) and each position's log-probability of its target.
-
-    One max over the vocabulary of every position (``amax``: it keeps no index, the fast reduction).
-    """
-    idx = (target != ignore_index).nonzero().squeeze(1)
-    correct = flat[idx, target[idx]] >= flat.amax(dim=-1)[idx]  # the greedy prediction is the target (a tie counts)
-    per_token = torch.stack([logp[idx], correct.to(logp.dtype)], dim=1)
-    seq = torch.div(idx, target.numel() // batch, rounding_mode="floor")
-    sums = torch.zeros(batch, 2, dtype=per_token.dtype, device=flat.device).index_add_(0, seq, per_token)
-    n = torch.bincount(seq, minlength=batch).to(sums.dtype)
+def _means(key: torch.Tensor, per_token: torch.Tensor, size: int) -> torch.Tensor:
+    """(size, 3): per key, the mean of each of the two per-token columns and the number of tokens."""
+    sums = torch.zeros(size, 2, dtype=per_token.dtype, device=per_token.device).index_add_(0, key, per_token)
+    n = torch.bincount(key, minlength=size).to(sums.dtype)
     return torch.cat([sums / n.clamp(min=1.0).unsqueeze(1), n.unsqueeze(1)], dim=1)
 
 
 @torch.no_grad()
-def token_stats(logits: torch.Tensor, labels: torch.Tensor, *, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def _per_sequence(flat: torch.Tensor, target: torch.Tensor, logp: torch.Tensor, batch: int, ignore_index: int,
+                  turns: int = 1) -> torch.Tensor:
+    """(batch, 3): the values of :data:`dynamics_file.GENERATIVE_VALUES` of each sequence, from the
+    flattened logits (B*T, V), targets (B*T,) and each position's log-probability of its target.
+
+    ``turns`` K > 1: (batch, 3 + 3K), then the same three values of each sequence's first K runs of
+    learned tokens (its assistant turns; a run past the K-th counts to the K-th; 0 tokens: no such turn).
+    One max over the vocabulary of every position (``amax``: it keeps no index, the fast reduction).
+    """
+    valid = target != ignore_index
+    idx = valid.nonzero().squeeze(1)
+    correct = flat[idx, target[idx]] >= flat.amax(dim=-1)[idx]  # the greedy prediction is the target (a tie counts)
+    return reduce_tokens(valid.view(batch, -1), logp[idx], correct, turns)
+
+
+@torch.no_grad()
+def reduce_tokens(learned: torch.Tensor, logp: torch.Tensor, correct: torch.Tensor, turns: int = 1) -> torch.Tensor:
+    """(B, 3) or (B, 3 + 3K) values (see :func:`_per_sequence`) from per-token scores.
+
+    Args:
+        learned: (B, T) bool, the positions with a target (row-major order defines the tokens).
+        logp, correct: (M,) each learned position's log-probability of its target and whether the greedy
+            prediction is the target, M = ``learned.sum()``, in row-major order.
+    """
+    batch, width = learned.shape
+    idx = learned.reshape(-1).nonzero().squeeze(1)
+    seq = torch.div(idx, width, rounding_mode="floor")
+    return _combine(learned, idx, seq, logp, correct, batch, turns)
+
+
+def _combine(learned: torch.Tensor, idx: torch.Tensor, seq: torch.Tensor, logp: torch.Tensor, correct: torch.Tensor,
+             batch: int, turns: int) -> torch.Tensor:
+    """The per-sequence (and per-turn) values of the learned positions ``idx`` (flat) of sequences ``seq``."""
+    per_token = torch.stack([logp.float(), correct.float()], dim=1)
+    out = _means(seq, per_token, batch)
+    if turns <= 1:
+        return out
+    starts = learned & ~F.pad(learned, (1, 0))[:, :-1]  # the first token of each run
+    run = (starts.reshape(-1).cumsum(dim=0) - 1)[idx]  # runs numbered across the whole (flat) batch
+    first = torch.full((batch,), torch.iinfo(run.dtype).max, dtype=run.dtype, device=run.device)
+    first = first.scatter_reduce(0, seq, run, reduce="amin")  # each sequence's first run
+    turn = (run - first[seq]).clamp(0, turns - 1)
+    per_turn = _means(seq * turns + turn, per_token, batch * turns).reshape(batch, 3 * turns)
+    return torch.cat([out, per_turn], dim=1)
+
+
+@torch.no_grad()
+def reduce_packed(learned: torch.Tensor, position_ids: torch.Tensor, logp: torch.Tensor, correct: torch.Tensor,
+                  batch: int, turns: int = 1) -> torch.Tensor:
+    """:func:`reduce_tokens` for a padding-free batch: ``batch`` sequences flattened into one row (1, T + 1),
+    each starting where ``position_ids`` is 0; ``learned`` (1, T) marks the positions predicting a learned
+    token (position p predicts token p + 1)."""
+    starts = (position_ids.reshape(-1) == 0).long()
+    token_seq = starts.cumsum(dim=0) - 1  # the sequence of each token
+    idx = learned.reshape(-1).nonzero().squeeze(1)
+    seq = token_seq[1:][idx].to(idx.device)  # position p predicts token p + 1, of that token's sequence
+    return _combine(learned, idx, seq, logp, correct, batch, turns)
+
+
+@torch.no_grad()
+def token_stats(logits: torch.Tensor, labels: torch.Tensor, *, ignore_index: int = IGNORE_INDEX,
+                turns: int = 1) -> torch.Tensor:
     """(B, 3) per-sequence values of :data:`dynamics_file.GENERATIVE_VALUES` from a causal LM's
-    logits (B, T, V) and its labels (B, T) (unshifted, as passed to the model; ``ignore_index`` = no loss)."""
+    logits (B, T, V) and its labels (B, T) (unshifted, as passed to the model; ``ignore_index`` = no loss);
+    (B, 3 + 3K) with the values of each of K ``turns`` (see :func:`_per_sequence`)."""
     flat = logits.detach().reshape(-1, logits.shape[-1])
     target = _shifted(labels, logits.device, ignore_index).reshape(-1)
     logp = -_token_nll(flat, target, ignore_index)
-    return _per_sequence(flat, target, logp, labels.shape[0], ignore_index)
+    return _per_sequence(flat, target, logp, labels.shape[0], ignore_index, turns)
 
 
 def causal_lm_loss_and_stats(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None, *,
-                             ignore_index: int = IGNORE_INDEX) -> tuple[torch.Tensor, torch.Tensor]:
+                             ignore_index: int = IGNORE_INDEX, turns: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """transformers' causal LM loss (``ForCausalLMLoss``: the summed token NLL / ``num_items_in_batch``,
     else its mean) and :func:`token_stats`, from one cross-entropy: recording in the training step
     then costs one max over the vocabulary."""
@@ -82,10 +135,64 @@ def causal_lm_loss_and_stats(logits: torch.Tensor, labels: torch.Tensor, num_ite
         loss = nll.sum() / (target != ignore_index).sum()
     else:
         loss = nll.sum() / (num_items_in_batch.to(nll.device) if torch.is_tensor(num_items_in_batch) else num_items_in_batch)
-    return loss, _per_sequence(flat.detach(), target, -nll.detach(), labels.shape[0], ignore_index)
+    return loss, _per_sequence(flat.detach(), target, -nll.detach(), labels.shape[0], ignore_index, turns)
 
 
-class CausalLMDynamicsTrainer(DynamicsTrainer):
+def count_turns(masks, *, ignore_index: int | None = IGNORE_INDEX) -> np.ndarray:
+    """(N,) the number of runs of learned tokens (assistant turns) of each example, from its ``labels``
+    (``ignore_index`` = not learned) or, with ``ignore_index=None``, from a 0/1 mask of the learned tokens.
+    The first position is never a target (nothing predicts it)."""
+    lengths = np.fromiter((len(m) for m in masks), dtype=np.int64, count=len(masks))
+    if lengths.sum() == 0:
+        return np.zeros(len(lengths), dtype=np.int64)
+    flat = np.concatenate([np.asarray(m) for m in masks if len(m)])
+    learned = flat != ignore_index if ignore_index is not None else flat.astype(bool)
+    first = np.zeros(len(flat), dtype=bool)
+    first[(np.cumsum(lengths) - lengths)[lengths > 0]] = True
+    learned &= ~first
+    starts = learned & ~np.concatenate([[False], learned[:-1]])
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    return np.bincount(row[starts], minlength=len(lengths))
+
+
+class GenerativeRecording:
+    """What a causal LM's recording stores (a mixin for a :class:`~training_dynamics.record.DynamicsTrainer`):
+    the values of :data:`dynamics_file.GENERATIVE_VALUES` per example, and per assistant turn when the
+    examples have several; generative epoch files and ``"kind": "generative"`` in the meta."""
+
+    td_turns: int = 1
+
+    def _turns_of(self, ds) -> np.ndarray:
+        """(N,) each training example's number of assistant turns (runs of learned tokens)."""
+        if "labels" not in ds.column_names:
+            raise TrainingDynamicsError("the training dataset needs a 'labels' column (token ids; -100 where no loss is "
+                                        "taken)")
+        return count_turns(ds["labels"])
+
+    def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
+        #: K: the most assistant turns of an example; K > 1: each turn's values are recorded too
+        self.td_turns = int(max(self._turns_of(ds).max(initial=1), 1))
+        width = len(dynamics_file.GENERATIVE_VALUES) * (1 + (self.td_turns if self.td_turns > 1 else 0))
+        return DynamicsRecorder(guids, np.zeros(len(guids), dtype=np.int64), width)
+
+    def _record(self, rows: torch.Tensor, outputs, labels: torch.Tensor | None) -> None:
+        if labels is None:
+            raise RuntimeError("a causal LM batch without 'labels': nothing to record the dynamics of")
+        self.recorder.update(rows, token_stats(_logits_of(outputs), labels, turns=self.td_turns))
+
+    def _write_epoch_file(self, epoch: int, guids: np.ndarray, values: np.ndarray, gold: np.ndarray):
+        k = len(dynamics_file.GENERATIVE_VALUES)
+        turns = values[:, k:].reshape(len(values), -1, k) if values.shape[1] > k else None
+        return dynamics_file.write_generative_epoch(self._td_out, epoch, guids, values[:, :k], turns=turns,
+                                                    device=str(self.args.device), fmt=self.td_format)
+
+    def _meta_fields(self) -> dict:
+        return {"kind": dynamics_file.GENERATIVE, "num_labels": len(clm_data.LABEL_NAMES),
+                "label_names": list(clm_data.LABEL_NAMES), "values": list(dynamics_file.GENERATIVE_VALUES),
+                **({"max_turns": self.td_turns} if self.td_turns > 1 else {})}
+
+
+class CausalLMDynamicsTrainer(GenerativeRecording, DynamicsTrainer):
     """A :class:`~training_dynamics.record.DynamicsTrainer` for ``AutoModelForCausalLM`` models.
 
     The training dataset needs ``input_ids`` and ``labels`` (``-100`` where no loss is taken, e.g. on
@@ -119,25 +226,7 @@ class CausalLMDynamicsTrainer(DynamicsTrainer):
             self._td_rows = None
 
     def _loss_and_record(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-        loss, stats = causal_lm_loss_and_stats(_logits_of(outputs), labels, num_items_in_batch)
+        loss, stats = causal_lm_loss_and_stats(_logits_of(outputs), labels, num_items_in_batch, turns=self.td_turns)
         if self._td_rows is not None:
             self.recorder.update(self._td_rows, stats)
         return loss
-
-    def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
-        if "labels" not in ds.column_names:
-            raise TrainingDynamicsError("the training dataset needs a 'labels' column (token ids; -100 where no loss is taken)")
-        return DynamicsRecorder(guids, np.zeros(len(guids), dtype=np.int64), len(dynamics_file.GENERATIVE_VALUES))
-
-    def _record(self, rows: torch.Tensor, outputs, labels: torch.Tensor | None) -> None:
-        if labels is None:
-            raise RuntimeError("a causal LM batch without 'labels': nothing to record the dynamics of")
-        self.recorder.update(rows, token_stats(_logits_of(outputs), labels))
-
-    def _write_epoch_file(self, epoch: int, guids: np.ndarray, values: np.ndarray, gold: np.ndarray):
-        return dynamics_file.write_generative_epoch(self._td_out, epoch, guids, values, device=str(self.args.device),
-                                                    fmt=self.td_format)
-
-    def _meta_fields(self) -> dict:
-        return {"kind": dynamics_file.GENERATIVE, "num_labels": len(clm_data.LABEL_NAMES),
-                "label_names": list(clm_data.LABEL_NAMES), "values": list(dynamics_file.GENERATIVE_VALUES)}

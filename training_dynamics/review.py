@@ -1,4 +1,4 @@
-"""The label-review page: ONE self-contained HTML file (``review_label_issues.py``).
+"""The label-review page: ONE self-contained HTML file (``training-dynamics review``).
 
 Python builds the payload (:func:`review_payload`); the page is the package's
 ``web/review.html.j2`` with the shared data-map component, rendered by :func:`web.render` (no
@@ -9,6 +9,14 @@ Choices are bound to examples, never to positions: the page keeps them in ``loca
 key made from the fingerprint of the whole training set (:func:`corrections.dataset_fingerprint`),
 each with the fingerprint of its example's text and label, and exports them as ``corrections.json``
 (see :mod:`training_dynamics.corrections`). guids travel as strings, so 64-bit ids stay exact.
+An exported file can be loaded back into the page (another browser, machine or colleague): each
+choice is taken only for the example it was made on (same guid and example fingerprint), and a
+choice made later in this browser is never replaced by an older one from the file.
+
+How a card presents an example is the run's kind's (:meth:`training_dynamics.kinds.Kind.review_card`):
+a classification run's card shows gold and predicted label and a button per class; a generative
+run's shows prompt and response, how well the model learned the response, and keep or drop (a drop
+is exported as a relabel to ``other``, which ``apply`` leaves out).
 """
 
 from __future__ import annotations
@@ -32,9 +40,9 @@ from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
-#: columns of label_issues.jsonl that are not per-example metrics
+#: columns of label_issues.jsonl that are not per-example metrics (``likely_true`` is a class id)
 STRUCTURAL = {"rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
-              "score_name", "region"}
+              "score_name", "region", "seen", "likely_true", "word_index", "word", "index", "last_pred"}
 #: boolean columns shown as a tag and filter, by their display name
 FLAG_NAMES = {"is_label_issue": "flagged"}
 SCRIPTS = ("data_map.js", "review.js")
@@ -54,7 +62,15 @@ def short_dataset_name(settings: dict) -> str:
     return Path(str(name)).name if ("/" in str(name) or os.sep in str(name)) else str(name)
 
 
-def _columns(issues: pd.DataFrame, score_name: str) -> tuple[list[dict], list[dict]]:
+def label_display(label_names: Sequence[str]) -> list[str]:
+    """How the page names each class: its name, or ``class 0`` for a bare integer id (so the buttons
+    never read as the key that picks them, "1 0")."""
+    bare = all(str(n) == str(i) for i, n in enumerate(label_names))
+    return [f"class {n}" if bare else str(n) for n in label_names]
+
+
+def _columns(issues: pd.DataFrame, score_name: str,
+             flag_names: dict[str, str] = FLAG_NAMES) -> tuple[list[dict], list[dict]]:
     """The metrics (every numeric column, ``score`` first) and flags (boolean columns) of the rows,
     as ``[{"name", "label", "values"}]`` with ``None`` for a missing value."""
     metrics_, flags = [], []
@@ -65,8 +81,8 @@ def _columns(issues: pd.DataFrame, score_name: str) -> tuple[list[dict], list[di
         if col == score_name and "score" in issues and s.equals(issues["score"]):
             continue  # e.g. loss: the score itself
         present = s.dropna()
-        if col in FLAG_NAMES or (len(present) and all(isinstance(v, (bool, np.bool_)) for v in present)):
-            flags.append({"name": col, "label": FLAG_NAMES.get(col, col),
+        if col in flag_names or (len(present) and all(isinstance(v, (bool, np.bool_)) for v in present)):
+            flags.append({"name": col, "label": flag_names.get(col, col),
                           "values": [None if pd.isna(v) else bool(v) for v in s]})
         elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             v = s.to_numpy(np.float64)
@@ -79,14 +95,16 @@ def _columns(issues: pd.DataFrame, score_name: str) -> tuple[list[dict], list[di
 def label_warning(label_names: Sequence[str]) -> str | None:
     """A warning for the page when the labels are bare integer ids (no names known)."""
     if all(str(n) == str(i) for i, n in enumerate(label_names)):
-        return (f"Only integer label ids are known ({', '.join(map(str, label_names))}): pass --class_names "
-                "NAME,NAME,... to find_label_issues.py (and the same to apply_corrections.py) to see names.")
+        return (f"Only integer label ids are known ({', '.join(map(str, label_names))}): to see names, pass "
+                "--class_names NAME,NAME,... to `training-dynamics find-issues` (and the same to "
+                "`training-dynamics apply`).")
     return None
 
 
 def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset: str = "", score_name: str = "score",
                    data_map: pd.DataFrame | None = None, max_map_points: int = 20000, title: str | None = None,
-                   seed: int = 42, dataset_fingerprint: str | None = None, warnings: Sequence[str] = ()) -> dict:
+                   seed: int = 42, dataset_fingerprint: str | None = None, warnings: Sequence[str] = (),
+                   kind: str = kinds.CLASSIFICATION, extra: dict | None = None) -> dict:
     """Everything the page shows, as plain JSON-able data.
 
     Args:
@@ -99,7 +117,13 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
         dataset_fingerprint: :func:`corrections.dataset_fingerprint` of the training data (``None``
             when it could not be read); the page's storage key and exported with the choices.
         warnings: lines shown at the top of the page.
+        kind: the kind of run (:mod:`training_dynamics.kinds`), whose ``review_card`` says how a card
+            shows an example and which choices it offers; exported with the corrections.
+        extra: what the run's kind adds (:meth:`kinds.Kind.review_rows`): ``items`` columns that replace
+            or join the defaults (a word ranking: ``key``, ``word_index``, ``sent``, ``fp``) and more
+            payload (``sentences``). An item's ``key`` (default its guid) keys its choice.
     """
+    card = kinds.get(kind).review_card()
     label_names = [str(n) for n in label_names]
     c = len(label_names)
     probs = np.asarray(issues["probabilities"].tolist(), dtype=np.float64)
@@ -113,29 +137,47 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
     n = len(issues)
     guids = as_guids(issues["guid"])
     texts = issues["text"].fillna("").astype(str).tolist()
-    items = {"guid": corrections.guid_keys(guids),
+    items = {"guid": corrections.guid_keys(guids), "key": corrections.guid_keys(guids),
              "fp": [corrections.example_fingerprint(t, label_names[g]) for t, g in zip(texts, gold)],
              "rank": (issues["rank"].to_numpy(np.int64) if "rank" in issues else np.arange(1, n + 1)).tolist(),
              "text": texts, "gold": gold.tolist(),
              "predicted": (issues["predicted"].to_numpy(np.int64) if "predicted" in issues else probs.argmax(1)).tolist(),
              "probabilities": np.round(probs, 4).tolist(),
-             "region": issues["region"].fillna("").astype(str).tolist() if "region" in issues else [""] * n}
-    metrics_, flags = _columns(issues, score_name)
-    warnings = [w for w in [*warnings, label_warning(label_names)] if w]
+             "region": issues["region"].fillna("").astype(str).tolist() if "region" in issues else [""] * n,
+             "seen": [_utf16_spans(t, s) if isinstance(s, list) else None for t, s in zip(texts, issues["seen"])]
+             if "seen" in issues else None}
+    extra = dict(extra or {})
+    items.update(extra.pop("items", {}))
+    metrics_, flags = _columns(issues, score_name, {**FLAG_NAMES, "is_label_issue": card["flag"]})
+    warnings = [w for w in [*warnings, label_warning(label_names) if card["warn_integer_labels"] else None] if w]
     key = dataset_fingerprint[:32] if dataset_fingerprint else "names-" + dataset_id(dataset, label_names)
-    payload = {"title": title or f"Label review: {dataset or 'dataset'}", "dataset": dataset,
+    payload = {"title": title or f"{card['title']}: {dataset or 'dataset'}", "dataset": dataset,
                "dataset_fingerprint": dataset_fingerprint, "storage_key": "td-review:" + key,
-               "label_names": label_names, "score_name": score_name, "warnings": warnings, "items": items,
-               "metrics": metrics_, "flags": flags, "map": None}
+               "label_names": label_names, "label_display": label_display(label_names), "kind": kind,
+               "card": card, "score_name": score_name,
+               "warnings": warnings, "items": items, "metrics": metrics_, "flags": flags, "map": None,
+               "sentences": None, **extra}
     if data_map is not None:
-        payload["map"] = _map_payload(data_map, guids, max_map_points=max_map_points, seed=seed)
+        by = ["guid", "word_index"] if "word_index" in issues and "word_index" in data_map else ["guid"]
+        keys = pd.MultiIndex.from_arrays([guids, issues["word_index"].to_numpy(np.int64)]) if len(by) == 2 else guids
+        payload["map"] = _map_payload(data_map, keys, by=by, max_map_points=max_map_points, seed=seed)
     return payload
 
 
-def _map_payload(metrics: pd.DataFrame, guids: np.ndarray, *, max_map_points: int, seed: int) -> dict:
+def _utf16_spans(text: str, spans: list) -> list[list[int]]:
+    """Character spans of ``text`` as the page's JavaScript counts them (UTF-16 code units)."""
+    if text.isascii() or all(ord(ch) < 0x10000 for ch in text):
+        return [[int(a), int(b)] for a, b in spans]
+    units = np.r_[0, np.cumsum([2 if ord(ch) >= 0x10000 else 1 for ch in text])]
+    return [[int(units[min(int(a), len(text))]), int(units[min(int(b), len(text))])] for a, b in spans]
+
+
+def _map_payload(metrics: pd.DataFrame, guids, *, by: Sequence[str] = ("guid",), max_map_points: int,
+                 seed: int) -> dict:
     """Data-map coordinates: one (variability, confidence) per reviewed item (NaN -> null when the
-    run lacks it) and a seeded sample of the other examples as background."""
-    m = metrics.set_index("guid")[["confidence", "variability"]].astype(np.float64)
+    run lacks it) and a seeded sample of the other examples as background. ``by``: the columns that
+    key a row (a word ranking: ``guid`` and ``word_index``; ``guids`` then a MultiIndex of both)."""
+    m = metrics.set_index(list(by))[["confidence", "variability"]].astype(np.float64)
     own = m.reindex(guids)
     rest = m.loc[~m.index.isin(guids)]
     if len(rest) > max_map_points:
@@ -208,7 +250,7 @@ def data_check(issues: pd.DataFrame, settings: dict, label_names: Sequence[str])
     data = _training_data(settings)
     if data is None:
         return None, ["The training data could not be read, so this page has no dataset fingerprint: "
-                      "apply_corrections.py will ask for --ignore_fingerprint."]
+                      "`training-dynamics apply` will ask for --ignore_fingerprint."]
     fingerprint, example_fps = corrections.data_fingerprints(data, _data_label_names(data, issues, label_names))
     texts = issues["text"].fillna("").astype(str)
     shown = [corrections.example_fingerprint(t, str(label_names[g])) for t, g in zip(texts, issues["gold"])]
@@ -216,10 +258,10 @@ def data_check(issues: pd.DataFrame, settings: dict, label_names: Sequence[str])
     stale = int(sum(a != b for a, b in zip(shown, current)))
     if not stale:
         return fingerprint, []
-    logger.warning("%d ranked examples differ from the training data now; re-run find_label_issues.py", stale)
+    logger.warning("%d ranked examples differ from the training data now; re-run training-dynamics find-issues", stale)
     return fingerprint, [f"{stale} of the {len(issues)} ranked examples differ from the training data now (text or "
-                         "label changed since the ranking): re-run find_label_issues.py. apply_corrections.py "
-                         "refuses choices made on them."]
+                         "label changed since the ranking): re-run `training-dynamics find-issues`. "
+                         "`training-dynamics apply` refuses choices made on them."]
 
 
 def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike, *,
@@ -232,10 +274,7 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     training data named in the settings is read for the dataset fingerprint.
     """
     issues, settings = read_issues(issues_path)
-    if not kinds.of_meta(settings).reviewable:
-        raise kinds.KindError(f"{issues_path}: a {kinds.of_meta(settings).name} ranking (one row per word) has no review "
-                              "page yet; read label_issues.csv (guid, word_index, word, gold_name, likely_true_name, "
-                              "is_label_issue) and fix the tags in the data file")
+    kind = kinds.of_meta(settings)
     label_names = settings.get("label_names") or label_names_from_rows(issues)
     data_map = None
     folder = model_dir or settings.get("run_dir")
@@ -246,10 +285,10 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
         else:
             data_map = run.require().metrics(burn_out=burn_out if burn_out is not None else settings.get("burn_out"),
                                              save=False)
-    fingerprint, warnings = data_check(issues, settings, label_names)
+    issues, fingerprint, warnings, extra = kind.review_rows(issues, settings, label_names)
     score_name = settings.get("score_name") or (str(issues["score_name"].iloc[0]) if "score_name" in issues else "score")
     payload = review_payload(issues, label_names=label_names, dataset=short_dataset_name(settings),
                              score_name=score_name, data_map=data_map, max_map_points=max_map_points, title=title,
-                             dataset_fingerprint=fingerprint, warnings=warnings)
-    payload["kind"] = kinds.of_meta(settings).name  # exported with the corrections: apply finishes them by kind
+                             dataset_fingerprint=fingerprint, warnings=warnings, kind=kind.name,
+                             extra=extra)  # the kind is exported with the corrections: apply finishes them by kind
     return write_review_page(output, payload)

@@ -73,6 +73,31 @@ def model_run_name(model_name_or_path: str) -> str:
     return "-".join(kept)
 
 
+#: file stems that say nothing about a dataset: the run is named after the folder above the file
+_GENERIC_DATA_STEM = re.compile(r"(train|training|train_?data|train_?set|trainset|data|dataset|all|full|input|"
+                                r"corpus|examples|samples|records|raw|split|default|"
+                                r"(train|data)-\d+-of-\d+)", re.I)
+#: folder names that say nothing about a dataset either
+_GENERIC_DATA_FOLDER = re.compile(r"(data|datasets?|inputs?|raw|processed|splits?|files|tmp|temp|default|"
+                                  r"[0-9a-f]{40})", re.I)
+
+
+def task_run_name(train_file: str | os.PathLike) -> str:
+    """The task part of a run folder for a training file: its stem, made to explain itself.
+
+    ``reviews.csv`` -> ``reviews``; ``data/sst2/train.tsv`` -> ``sst2``; ``glue/SST-2/train.tsv`` -> ``SST-2``:
+    a generic stem (train, training, data, train-00000-of-00001, ...) takes the name of the file's folder,
+    unless that is generic too (``data/train.tsv`` stays ``train``).
+    """
+    path = Path(train_file)
+    folder = path.resolve().parent.name
+    if not _GENERIC_DATA_STEM.fullmatch(path.stem) or not folder:
+        return path.stem
+    if _GENERIC_DATA_FOLDER.fullmatch(folder) or _GENERIC_DATA_STEM.fullmatch(folder):
+        return path.stem
+    return folder
+
+
 def _config_model_type(path: str) -> str | None:
     try:
         with open(Path(path) / "config.json", encoding="utf-8") as fh:

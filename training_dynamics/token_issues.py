@@ -15,7 +15,6 @@ predicted most often instead of the gold one.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
 
 import numpy as np
 
@@ -58,9 +57,16 @@ def issues_from_token_dynamics(run, *, score: str = le.DEFAULT_DYNAMICS_SCORE, b
     probs = vote_probabilities(dyn, epochs=burn_out, num_classes=len(names))
     import pandas as pd
 
+    data = data if data is not None else run.data()
+    excluded = getattr(data, "excluded_guids", None)
+    if excluded is not None and len(excluded):  # changed since recording (--allow_changed_data): left out
+        keep = ~np.isin(cols["guid"], excluded)
+        cols, probs = {k: v[keep] for k, v in cols.items()}, probs[keep]
+        logger.info("left out the %d words of %d sentences changed since recording", int((~keep).sum()),
+                    len(excluded))
     region = selection.region_of(pd.DataFrame(cols), proportion=proportion)
-    words, texts = word_texts(dyn.word_guids, dyn.word_index, data if data is not None else run.data())
-    extra = {"word_index": dyn.word_index, "word": words, "index": cols["index"], "last_pred": cols["last_pred"]}
+    words, texts = word_texts(cols["guid"], cols["word_index"], data)
+    extra = {"word_index": cols["word_index"], "word": words, "index": cols["index"], "last_pred": cols["last_pred"]}
     extra |= {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
     df = le.rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
                           score=le.dynamics_score(cols, score), score_name=le.DYNAMICS_SCORES[score][0],
@@ -78,7 +84,7 @@ def word_texts(word_guids: np.ndarray, word_index: np.ndarray, data) -> tuple[li
 
     sent_guids = as_guids(data.train["guid"])
     row_of = {g: i for i, g in enumerate(sent_guids.tolist())}
-    tokens = data.train["tokens"]
+    tokens = data.train[:]["tokens"]  # plain lists (a dataset's column is read lazily, row by row)
     words, texts = [], []
     for g, w in zip(np.asarray(word_guids).tolist(), np.asarray(word_index).tolist()):
         row = row_of.get(g)

@@ -16,12 +16,12 @@ import numpy as np
 
 from . import dynamics_file, fileio, selection
 from .arguments import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
-from .data import DataError, check_trainable, tokenize
+from .data import DataError, check_trainable, describe_truncation, tokenize, truncation_report
 from .glue_metrics import classification_metrics
 from .binding import bind
 from .record import DynamicsTrainer
 from .run_writer import RunWriter
-from .run import Run, bind_data, model_run_name
+from .run import Run, bind_data, model_run_name, task_run_name
 from .errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def selection_filter(model_args: ModelArguments, data_args: DataArguments, dy_ar
 
 def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: DynamicsArguments) -> Path:
     """``<dy_log_dir>/<task>/<model>``: the seed's layout (model part: :func:`run.model_run_name`)."""
-    task = dy_args.dy_task_name or data_args.task_name or Path(data_args.train_file).stem
+    task = dy_args.dy_task_name or data_args.task_name or task_run_name(data_args.train_file)
     model = dy_args.dy_model_name or model_run_name(model_args.model_name_or_path)
     if getattr(data_args, "threshold_samples", False) and not dy_args.dy_model_name:
         model += "_threshold"  # never over the run it gives a threshold to
@@ -142,16 +142,18 @@ def load_classifier(auto_class, model_args: ModelArguments, config):
 
 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
-                  training_args, *, train_filter=None, record: bool = True):
+                  training_args, *, train_filter=None, record: bool = True, data=None):
     """Load data, tokenizer and model, and return a ready :class:`DynamicsTrainer`.
 
     ``train_filter``: optional callable ``data -> Dataset`` that returns the training set to use from
     the loaded data (guids already assigned), e.g. a selected region.
     ``record=False``: a plain ``transformers.Trainer`` that records nothing.
+    ``data``: the data ``data_args`` names, when already loaded (:func:`train_and_record` loads it first).
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-    data = data_args.load(cache_dir=model_args.cache_dir, validation_file=data_args.validation_file)
+    if data is None:
+        data = data_args.load(cache_dir=model_args.cache_dir, validation_file=data_args.validation_file)
     if getattr(data_args, "threshold_samples", False):
         from .decision import with_threshold_samples
 
@@ -169,12 +171,16 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         raise DataError(f"{model_args.model_name_or_path} is a regression model; training dynamics need a classifier")
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForSequenceClassification, model_args, config)
+    truncation = getattr(data_args, "truncation", "head")
     with training_args.main_process_first(desc="tokenizing"):
-        train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length)
-        val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length) \
-            if data.validation is not None else None
+        train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length, truncation=truncation)
+        val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length,
+                           truncation=truncation) if data.validation is not None else None
+    cut = truncation_report(train_tok["num_tokens"], data_args.max_seq_length, truncation)
+    (logger.warning if cut["num_truncated"] else logger.info)(describe_truncation(cut))
+    train_tok = train_tok.remove_columns("num_tokens")
     if val_tok is not None:
-        val_tok = val_tok.remove_columns("guid")
+        val_tok = val_tok.remove_columns(["guid", "num_tokens"])
     task = data_args.task_name
 
     def compute_metrics(p):
@@ -182,7 +188,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
 
     meta = {"data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
-            "seed": training_args.seed}
+            "seed": training_args.seed, "truncation": cut}
     if not record:
         from transformers import Trainer
 
@@ -196,6 +202,26 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
         overwrite_dynamics=dy_args.overwrite_dynamics)
+
+
+def lora_config(model_args):
+    """A ``peft.LoraConfig`` from TRL's flags (``--use_peft --lora_r ...``; as ``trl.get_peft_config``), or
+    ``None`` without ``--use_peft``.
+
+    Raises:
+        ImportError: one line saying to install peft.
+    """
+    if not getattr(model_args, "use_peft", False):
+        return None
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        raise ImportError("--use_peft needs the peft package: pip install peft (or training-dynamics[peft])") from None
+    targets = model_args.lora_target_modules
+    if targets is not None and len(targets) == 1:
+        targets = targets[0]  # "all-linear" (or one module name) as PEFT takes it
+    return LoraConfig(task_type="CAUSAL_LM", r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
+                      lora_dropout=model_args.lora_dropout, target_modules=targets, bias="none")
 
 
 def saved_config(model_args: ModelArguments):
@@ -233,15 +259,17 @@ def _binding(data, train):
 
 
 def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
-                      train_filter=None, record: bool = True):
+                      train_filter=None, record: bool = True, data=None):
     """:func:`build_trainer` for a causal LM on prompt/response (or plain text) data
     (:class:`~training_dynamics.record_clm.CausalLMDynamicsTrainer`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .chat import read_chat_template
     from .clm_data import LABEL_NAMES, CausalLMCollator, tokenize_generative
     from .record_clm import CausalLMDynamicsTrainer
 
-    data = data_args.load(cache_dir=model_args.cache_dir)
+    if data is None:
+        data = data_args.load(cache_dir=model_args.cache_dir)
     train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training examples left to train on")
@@ -251,7 +279,19 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         if tokenizer.eos_token_id is None:
             raise DataError(f"{model_args.model_name_or_path}: the tokenizer has neither a pad nor an EOS token")
         tokenizer.pad_token = tokenizer.eos_token  # padding is masked out of attention and loss
+    template = read_chat_template(getattr(data_args, "chat_template", None))
+    if template:
+        tokenizer.chat_template = template  # (saved with the model)
     model = load_classifier(AutoModelForCausalLM, model_args, config)
+    lora = lora_config(model_args)
+    if lora is not None:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora)
+        lora = model.peft_config["default"]  # with the target modules PEFT chose
+        trainable, total = model.get_nb_trainable_parameters()
+        logger.info("LoRA r=%d alpha=%d on %s: %d of %d parameters trained", lora.r, lora.lora_alpha,
+                    _names(lora.target_modules or ()), trainable, total)
     where = data.source["train_file"]
     with training_args.main_process_first(desc="tokenizing"):
         train_tok = tokenize_generative(train, tokenizer, data.text_columns, data_args.max_seq_length, where=where)
@@ -269,6 +309,10 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     meta = {"kind": "generative", "data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": list(LABEL_NAMES), "model_name_or_path": model_args.model_name_or_path,
             "seed": training_args.seed, "max_seq_length": data_args.max_seq_length}
+    if lora is not None:
+        meta["peft"] = {"method": "lora", "r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
+                        "target_modules": sorted(lora.target_modules) if isinstance(lora.target_modules, (set, list))
+                        else lora.target_modules}
     return CausalLMDynamicsTrainer(
         train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
@@ -276,7 +320,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
 
 
 def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
-                      train_filter=None, record: bool = True):
+                      train_filter=None, record: bool = True, data=None):
     """:func:`build_trainer` for a token classifier on tagged sentences
     (:class:`~training_dynamics.record_ner.TokenDynamicsTrainer`: each word's dynamics, once per epoch)."""
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
@@ -284,7 +328,8 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     from .ner_data import KIND, WORD, TokenCollator, tokenize_and_align
     from .record_ner import TokenDynamicsTrainer
 
-    data = data_args.load(cache_dir=model_args.cache_dir)
+    if data is None:
+        data = data_args.load(cache_dir=model_args.cache_dir)
     train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training sentences left to train on")
@@ -346,12 +391,14 @@ def check_outputs(model_args, data_args, dy_args, training_args) -> None:
 
 
 def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None,
-                     sel_args: SelectionArguments | None = None, builder=None) -> dict:
+                     sel_args: SelectionArguments | None = None, builder=None, data=None) -> dict:
     """Train (always), record dynamics, save model + tokenizer, evaluate when there is a validation set.
 
     ``sel_args``: train on a selected region only (see :func:`selection_filter`); recording is
     then off unless ``--record_dynamics``. Returns the evaluation metrics (empty without a
     validation set). ``builder``: :func:`build_trainer` (default) or :func:`build_clm_trainer`.
+    ``data``: the loaded data, when the caller checked it already; else it is loaded (and so checked)
+    before the run folder is, so that bad data is the first thing reported.
     """
     check_training_length(training_args)
     check_outputs(model_args, data_args, dy_args, training_args)
@@ -365,6 +412,8 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume.lower() in ("last", "true"):
         resume = True  # the newest checkpoint-* in --output_dir
+    if data is None:  # bad data is the first thing reported, before the run folder is checked or locked
+        data = data_args.load(cache_dir=model_args.cache_dir)
     writer = RunWriter(run_dir(data_args, model_args, dy_args), inputs=_inputs(model_args, data_args))
     if record and training_args.process_index == 0:  # before loading anything: the folder is this run's
         writer.acquire()
@@ -372,16 +421,18 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
         if record and resume is None:
             writer.check_new(overwrite=dy_args.overwrite_dynamics)
         return _train(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record,
-                      resume=resume, builder=builder or build_trainer)
+                      resume=resume, builder=builder or build_trainer, data=data)
     finally:
         writer.release()
 
 
-def _train(model_args, data_args, dy_args, training_args, *, train_filter, record: bool, resume, builder) -> dict:
+def _train(model_args, data_args, dy_args, training_args, *, train_filter, record: bool, resume, builder,
+           data=None) -> dict:
     from transformers import set_seed
 
     set_seed(training_args.seed)
-    trainer = builder(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record)
+    trainer = builder(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record,
+                      data=data)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     trainer.log_metrics("train", result.metrics)

@@ -18,7 +18,7 @@ COMMANDS = {
     "metrics": ("metrics", "per-example metrics (confidence, variability, correctness, ...) of a run"),
     "plot": ("plot", "the data map: variability vs confidence, coloured by correctness"),
     "select": ("select", "hard / easy / ambiguous subsets, or the paper's metric filtering"),
-    "compare": ("compare", "how the dynamics of a weak and a strong model differ"),
+    "compare": ("compare", "how the dynamics of two runs differ (a weak and a strong model, two seeds, ...)"),
     "find-issues": ("find_issues", "rank examples by how likely their label is wrong"),
     "review": ("review", "a self-contained HTML page to review the ranked label issues"),
     "apply": ("apply", "apply the reviewed corrections and write a corrected dataset"),

@@ -4,6 +4,8 @@ Columns: guid, the text column(s), original_label, corrected_label, review_actio
 corrections must carry the fingerprint of this very data (else --ignore_fingerprint); outputs never
 replace an input or files an earlier run did not write. Retrain on the result with
 `training-dynamics record --train_file OUT --label_column corrected_label`.
+A token classification run's word corrections are written back into the file's own columns (words, tags
+as names or ids as the file held them, guid, original_tags, review_actions): `record-ner --train_file OUT`.
 
   training-dynamics apply --train_file train.jsonl --corrections corrections.json --output corrected.jsonl
 """

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import sys
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import TrainingDynamicsError
@@ -19,15 +19,64 @@ FILE_ERRORS: tuple[type[OSError], ...] = (FileNotFoundError, PermissionError, Is
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (TrainingDynamicsError, *FILE_ERRORS)
 
 
+class ProgressBarSafeHandler(logging.StreamHandler):
+    """A stream handler that writes each line above any tqdm progress bar (``tqdm.write``), so a log
+    line never sticks to the end of a bar. Without tqdm imported there is no bar: a plain write."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm = sys.modules.get("tqdm")
+        if tqdm is None:
+            super().emit(record)
+            return
+        try:
+            tqdm.tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging's own rule: a failed emit never raises
+            self.handleError(record)
+
+
 def setup_logging(level: int = logging.INFO) -> None:
     """Configure the root logger once, for a command-line entry point (never at import).
 
-    ``force=True`` replaces any handler installed earlier, so no line is printed twice.
+    ``force=True`` replaces any handler installed earlier, so no line is printed twice; the handler
+    keeps log lines off the progress bars (:class:`ProgressBarSafeHandler`).
     """
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=level, stream=sys.stderr, force=True)
+                        level=level, handlers=[ProgressBarSafeHandler(sys.stderr)], force=True)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "fsspec", "matplotlib", "PIL", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def progress_bars_disabled(disable: bool = True) -> Iterator[None]:
+    """``--disable_tqdm``: inside the block, no progress bar from datasets (loading, map), huggingface_hub
+    or, when it is imported already, transformers (loading weights, training, saving); each library's
+    setting is restored after it (a command run in a notebook leaves the kernel as it was).
+    ``disable=False``: nothing changes."""
+    if not disable:
+        yield
+        return
+    import datasets
+    import huggingface_hub.utils as hub
+
+    tf_logging = sys.modules.get("transformers.utils.logging")
+    before = (datasets.is_progress_bar_enabled(), hub.are_progress_bars_disabled(),
+              tf_logging is not None and tf_logging.is_progress_bar_enabled())
+    datasets.disable_progress_bars()
+    hub.disable_progress_bars()
+    if tf_logging is not None:
+        tf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if before[0]:
+            datasets.enable_progress_bars()
+        if not before[1]:
+            hub.enable_progress_bars()
+        if before[2]:
+            tf_logging.enable_progress_bar()
 
 
 def run(main: Callable[[], int | None], prog: str) -> int:
@@ -94,15 +143,15 @@ def hf_argument_parser() -> type:
     return HfArgumentParser
 
 
-def parser_for(dataclass_types: Sequence[type], *, prog: str, doc: str | None):
+def parser_for(dataclass_types: Sequence[type], *, prog: str, doc: str | None, **kwargs):
     """An ``HfArgumentParser`` over ``dataclass_types`` with this project's help style.
 
     ``doc``: the command's module docstring; its first paragraph is the description and the rest
-    (usage examples) is shown after the flags.
+    (usage examples) is shown after the flags. ``kwargs`` go to ``argparse.ArgumentParser``.
     """
     head, _, rest = (doc or "").strip().partition("\n\n")
     return hf_argument_parser()(list(dataclass_types), prog=prog, usage=f"{prog} [flags]   (--help lists them)",
-                            description=head, epilog=rest or None, formatter_class=HelpFormatter)
+                            description=head, epilog=rest or None, formatter_class=HelpFormatter, **kwargs)
 
 
 def parse(dataclass_types: Sequence[type], argv: Sequence[str] | None, *, prog: str, doc: str | None) -> tuple[Any, ...]:
@@ -117,7 +166,7 @@ def parse(dataclass_types: Sequence[type], argv: Sequence[str] | None, *, prog: 
                                                   look_for_args_file=False)
 
 
-@contextmanager
+@contextlib.contextmanager
 def usage_errors() -> Iterator[None]:
     """Turn the ``ValueError`` of a refused flag value (a dataclass ``__post_init__``, an unknown flag
     in ``HfArgumentParser``) into a :class:`TrainingDynamicsError`: one line, no traceback."""

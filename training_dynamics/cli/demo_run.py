@@ -3,16 +3,20 @@
 Generates a sentiment dataset with planted label noise and ambiguity, builds two tiny BERTs from
 configs (a weak and a strong one), then runs every stage through its real command (in this
 process), logging each command exactly as a user would type it. Then the same for generative
-fine-tuning: prompt/response pairs with planted bad responses and a tiny GPT-2.
+fine-tuning (prompt/response pairs with planted bad responses and a tiny GPT-2) and for token
+classification (BIO sentences with retyped mentions and a tiny BERT token classifier).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shlex
 import time
 from pathlib import Path
+from typing import Iterator
 
 logger = logging.getLogger("training_dynamics.demo")
 TASK = "demo"
@@ -54,12 +58,42 @@ def prepare(out: Path, *, n_train: int, seed: int) -> tuple[dict[str, Path], dic
     return data, models
 
 
+@contextlib.contextmanager
+def cpu_threads(num_threads: int | None = None) -> Iterator[int]:
+    """Train on ``num_threads`` CPU threads inside the block (torch's setting is restored after it).
+
+    ``None``: one thread, unless the user set ``OMP_NUM_THREADS`` (then torch's own choice stands). The
+    demo's models are tiny: one thread trains them as fast as several on an idle machine, and on a
+    busy one several threads wait for each other (measured: 15 minutes instead of under one).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if num_threads is None and "OMP_NUM_THREADS" not in os.environ:
+        num_threads = 1
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_demo(output_dir: str | Path = "demo_output", *, n_train: int = 2000, epochs: int = 5, seed: int = 42,
-             generative: bool = True) -> Path:
+             generative: bool = True, ner: bool = True, num_threads: int | None = None) -> Path:
     """Run the offline demo end to end into ``output_dir``; returns its absolute path.
 
     ``generative``: also the causal-LM part (:func:`run_generative_demo`, into ``output_dir/generative``).
+    ``ner``: also the token classification part (:func:`run_ner_demo`, into ``output_dir/ner``).
+    ``num_threads``: CPU threads for training (:func:`cpu_threads`; default one unless ``OMP_NUM_THREADS`` is set).
     """
+    with cpu_threads(num_threads) as threads:
+        logger.info("training on %d CPU thread%s (--num_threads or OMP_NUM_THREADS to change)", threads,
+                    "" if threads == 1 else "s")
+        return _run_demo(output_dir, n_train=n_train, epochs=epochs, seed=seed, generative=generative, ner=ner)
+
+
+def _run_demo(output_dir: str | Path, *, n_train: int, epochs: int, seed: int, generative: bool, ner: bool) -> Path:
     out = Path(output_dir).resolve()
     dy_log = out / "dy_log"
     t0 = time.perf_counter()
@@ -84,6 +118,8 @@ def run_demo(output_dir: str | Path = "demo_output", *, n_train: int = 2000, epo
     report(out, strong, data["truth"])
     if generative:
         run_generative_demo(out / "generative", seed=seed)
+    if ner:
+        run_ner_demo(out / "ner", seed=seed)
     logger.info("demo finished in %.0f s; everything is in %s", time.perf_counter() - t0, out)
     return out
 
@@ -155,3 +191,48 @@ def report(out: Path, run: Path, truth_file: Path) -> None:
                 n_flipped, found, 100 * found / max(n_flipped, 1))
     logger.info("data map: %s", ", ".join(str(p) for p in sorted((out / "plots").glob("*.png"))))
     logger.info("review page (open in a browser): %s", out / "label_issues" / "review.html")
+
+
+NER_TASK = "ner"
+
+
+def run_ner_demo(out: Path, *, n_train: int = 400, epochs: int = 6, seed: int = 42) -> Path:
+    """BIO sentences of PER/LOC/ORG with 10% of the mentions given another type, a tiny BERT token
+    classifier (WordPiece, so some words split into sub-tokens), and record-ner, metrics, plot,
+    find-issues and review on it, word by word."""
+    from ..ner_demo_data import build_tiny_token_bert, write_ner_demo
+
+    data_dir, model = out / "data", out / "models" / "tiny-bert-ner"
+    if not (data_dir / "train_truth.jsonl").exists():
+        write_ner_demo(data_dir, n_train=n_train, n_validation=max(40, n_train // 10), seed=seed, retype_rate=0.1)
+    if not (model / "config.json").exists():
+        sentences = [json.loads(line)["tokens"] for f in ("train", "validation") for line in open(data_dir / f"{f}.jsonl")]
+        build_tiny_token_bert(model, sentences, hidden_size=32, seed=seed)
+    dy_log = out / "dy_log"
+    _run("record-ner", "--model_name_or_path", model, "--train_file", data_dir / "train.jsonl",
+         "--text_column_name", "tokens", "--label_column_name", "ner_tags", "--dy_task_name", NER_TASK,
+         "--dy_log_dir", dy_log, "--output_dir", out / "outputs" / model.name, "--num_train_epochs", epochs,
+         "--learning_rate", "3e-3", "--per_device_train_batch_size", 16, "--save_strategy", "no",
+         "--report_to", "none", "--seed", seed, "--disable_tqdm", "true", "--overwrite_dynamics", "true")
+    run = dy_log / NER_TASK / model.name
+    _run("metrics", "--run_dir", run)
+    again = "--overwrite_output_dir"  # a rerun of the demo replaces what the demo wrote (and only that)
+    _run("plot", "--run_dir", run, "--output_dir", out / "plots", again)
+    _run("find-issues", "--source", "dynamics", "--run_dir", run, "--output_dir", out / "tag_issues", again)
+    _run("review", "--issues", out / "tag_issues" / "label_issues.jsonl", "--run_dir", run, again)
+    report_ner(out, data_dir / "train_truth.jsonl")
+    return out
+
+
+def report_ner(out: Path, truth_file: Path) -> dict:
+    """Log how well the word ranking and the decision find the planted tag errors; returns the scores."""
+    from ..ner_demo_data import planted_scores
+
+    s = planted_scores(out / "tag_issues" / "label_issues.jsonl", truth_file)
+    logger.info("planted tag errors: %d of %d words; ranking AUROC %.3f, AP %.3f", s["num_planted"], s["num_words"],
+                s["auroc"], s["ap"])
+    logger.info("flagged as wrong: %d words, %d of them planted (precision %.2f, recall %.2f)", s["num_flagged"],
+                round(s["precision"] * s["num_flagged"]), s["precision"], s["recall"])
+    logger.info("word and sentence maps: %s", ", ".join(str(p) for p in sorted((out / "plots").glob("*.png"))))
+    logger.info("review page of the words: %s", out / "tag_issues" / "review.html")
+    return s

@@ -40,16 +40,18 @@ class FindIssuesArguments:
                                       "folder(s) dy_log/<task>/<model>; several runs of the same data (seeds or models) "
                                       "are averaged. Required for --source dynamics; with --source model they add "
                                       "each example's region."})
-    score: Literal["confidence", "aum", "loss", "rank_mean"] = field(default="confidence", metadata={
+    score: Literal["confidence", "aum", "loss", "rank_mean", "worst_turn"] = field(default="confidence", metadata={
         "help": "Dynamics source: rank by low confidence (score = 1-confidence), low AUM (-aum), high mean loss "
-                "over epochs, or rank_mean (the mean of the confidence and AUM ranks)."})
+                "over epochs, rank_mean (the mean of the confidence and AUM ranks), or worst_turn (conversations: "
+                "the confidence of the least confident assistant turn)."})
     burn_out: int | None = field(default=None, metadata={"help": "Use only the first N epochs of the dynamics (default: all)."})
     decision: str | None = field(
         default=None, metadata={"choices": DECISIONS, "help": "Which labels to flag (is_label_issue): " + "; ".join(
             f"{name}: {text}" for name, text in RULES.items()) + "."})
     count_epochs: int | None = field(default=None, metadata={"help": "--decision rank_count from dynamics: estimate "
-                                     "the count from the probabilities of the first N epochs (default: the first half, "
-                                     "rounded up, before the model fits the wrong labels)."})
+                                     "the count from the probabilities of the first N epochs (default: chosen from the "
+                                     "training curve: the first half, rounded up, before the model fits the wrong "
+                                     "labels, grown until its last epoch had fitted the data)."})
     threshold_run_dir: str | None = field(default=None, metadata={"help": "For --decision aum_threshold: a run of the "
                                           "same data in which about N/(C+1) examples were given the fake class "
                                           "__threshold__ (Pleiss et al., 2020)."})

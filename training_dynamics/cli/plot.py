@@ -2,6 +2,7 @@
 
   training-dynamics plot --run_dir dy_log/sst2/bert-tiny --burn_out 4 --show_hist
   training-dynamics plot --metrics_file coordinates.jsonl --num_epochs 6 --output_dir plots
+  training-dynamics plot --run_dir dy_log/train/bert-tiny --hue_file train.jsonl --hue is_noisy   # a column of yours
 
 td_metrics.jsonl is (re)computed first when it is missing or stale for --burn_out / --include_ci.
 A token classification run gets its word map (one point per word; --facet_by_gold: a panel per tag)
@@ -29,7 +30,13 @@ class PlotArguments:
                                    "(default: <run_dir>/plots, or plots/ beside --metrics_file)."})
     show_hist: bool = field(default=False, metadata={"help": "Add confidence, variability and correctness histograms."})
     hue: str = field(default="correctness", metadata={"help": "Colour by this metric column (e.g. forgetfulness, aum, "
-                     "el2n, gold); correctness gets one colour and marker per bin."})
+                     "el2n, gold), or with --hue_file by a column of that file; correctness gets one colour and "
+                     "marker per bin."})
+    hue_file: str | None = field(default=None, metadata={"help": "A csv/tsv/json/jsonl/parquet file whose --hue column "
+                                 "colours the points (e.g. a known-noise column of the training file), matched by "
+                                 "guid: its idx or guid column, else its row order, as training reads the file."})
+    region_labels: bool = field(default=True, metadata={"help": "Name the easy-to-learn, ambiguous and hard-to-learn "
+                                "regions, each over its own examples; --region_labels false leaves them out."})
     facet_by_gold: bool = field(default=False, metadata={"help": "One data map per gold label."})
     max_map_points: int | None = field(default=None, metadata={"aliases": ["--max_instances_to_plot"], "help":
                                        "Plot a seeded random subsample of at most N examples (default: all)."})
@@ -73,6 +80,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
 
     rm = load_metrics(src.source, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
                       num_epochs=src.num_epochs)
+    if args.hue_file:
+        from ..data import load_column
+
+        rm.df = plots.join_column(rm.df, load_column(args.hue_file, args.hue), where=args.hue_file)
     if rm.num_epochs is None:  # never guess E from the largest correctness seen: the bins would be wrong
         raise TrainingDynamicsError(f"{src.source}: pass --num_epochs (no td_metrics_settings.json beside it says how many "
                          "epochs the correctness counts cover)")
@@ -82,18 +93,19 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     stem += ("" if args.hue == "correctness" else f"_{plots.file_stem(args.hue)}") + ("_by_gold" if args.facet_by_gold else "")
     extra = kinds.of_run(rm.run).extra_maps(rm.run) if rm.run is not None else {}  # e.g. a token run's sentence map
     extra_stems = {name: stem.split("_data_map")[0] + f"_{name}" for name in extra}
-    guard = Outputs("plot", inputs=[src.run_dir, src.metrics_file], overwrite=args.overwrite_output_dir)
+    guard = Outputs("plot", inputs=[src.run_dir, src.metrics_file, args.hue_file], overwrite=args.overwrite_output_dir)
     guard.check_folder(out)
     guard.check_files([out / f"{stem}.{fmt}" for fmt in ("png", "pdf", *(("html",) if args.interactive else ()))]
                       + [out / f"{s}.{fmt}" for s in extra_stems.values() for fmt in ("png", "pdf")])
     fig = plots.plot_data_map(rm.df, hue=args.hue, num_epochs=rm.num_epochs, show_hist=args.show_hist, title=title,
                               max_points=args.max_map_points, seed=args.seed, facet_by_gold=args.facet_by_gold,
-                              label_names=rm.label_names, style=args.map_style)
+                              label_names=rm.label_names, region_labels=args.region_labels, style=args.map_style)
     written = plots.save_figure(fig, out / stem)
     plt.close(fig)
     for name, (table, what) in extra.items():
         fig = plots.plot_data_map(table, num_epochs=rm.num_epochs, show_hist=args.show_hist, seed=args.seed,
-                                  title=f"{rm.name} {what}", max_points=args.max_map_points, style=args.map_style)
+                                  title=f"{rm.name} {what}", max_points=args.max_map_points, style=args.map_style,
+                                  region_labels=args.region_labels)
         written += plots.save_figure(fig, out / extra_stems[name])
         plt.close(fig)
     if args.interactive:

@@ -12,21 +12,15 @@ Any flag of transformers.TrainingArguments is accepted; --help lists the common 
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 
+from ..errors import TrainingDynamicsError
 from .common import parser_for, usage_errors
-
-#: TrainingArguments flags shown by --help (--help_all shows every one)
-COMMON_TRAINING_FLAGS = (
-    "output_dir", "num_train_epochs", "max_steps", "learning_rate", "weight_decay", "warmup_steps",
-    "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "seed",
-    "eval_strategy", "save_strategy", "save_steps", "save_total_limit", "logging_steps", "resume_from_checkpoint",
-    "report_to", "disable_tqdm", "bf16", "fp16", "use_cpu", "dataloader_num_workers", "ddp_backend",
-)
+from .training_flags import RECORD_DEFAULTS, TRAINING_GROUP, CommonTrainingArguments, EarlyTrainingArguments
 
 
 def _cpu_ddp_defaults() -> dict:
@@ -62,10 +56,19 @@ def with_cpu_ddp_defaults(argv: list[str]) -> list[str] | dict:
                    for x in (f"--{flag}", str(value).lower())]
 
 
-TRAINING_GROUP = "training (transformers.TrainingArguments)"
+def with_record_defaults(argv: list[str] | dict) -> list[str] | dict:
+    """``argv`` (or a ``.json`` file's dict) plus the recording's own defaults
+    (:data:`~training_dynamics.cli.training_flags.RECORD_DEFAULTS`: no mid-run checkpoints, a loss line
+    every 10% of the steps) where the user set none of the flags that decide them."""
+    given = set(argv) if isinstance(argv, dict) else {a[2:].split("=", 1)[0].replace("-", "_")
+                                                      for a in argv if a.startswith("--")}
+    extra = {flag: value for flag, (value, deciders) in RECORD_DEFAULTS.items() if not given & set(deciders)}
+    if isinstance(argv, dict):
+        return {**argv, **extra}
+    return argv + [x for flag, value in extra.items() for x in (f"--{flag}", str(value))]
 
 
-def _parser(prog: str, data_class=None, doc: str = __doc__):
+def _parser(prog: str, data_class=None, doc: str = __doc__, model_class=None):
     """The parser of every recording flag; TrainingArguments' flags under their own heading.
 
     The heading is set on the class only while the parser is built, so the parsed arguments stay
@@ -77,50 +80,102 @@ def _parser(prog: str, data_class=None, doc: str = __doc__):
 
     TrainingArguments._argument_group_name = TRAINING_GROUP
     try:
-        return parser_for((ModelArguments, data_class or RecordDataArguments, DynamicsArguments, TrainingArguments,
+        return parser_for((model_class or ModelArguments, data_class or RecordDataArguments, DynamicsArguments, TrainingArguments,
                            SelectionArguments), prog=prog, doc=doc)
     finally:
         del TrainingArguments._argument_group_name
 
 
-def _print_help(parser, show_all: bool) -> None:
-    if not show_all:
-        common = {f"--{name}" for name in COMMON_TRAINING_FLAGS}
-        for group in parser._action_groups:
-            if group.title == TRAINING_GROUP:
-                group.description = "The common flags; every TrainingArguments flag works (--help_all lists them)."
-                for action in group._group_actions:
-                    if not common & set(action.option_strings):
-                        action.help = argparse.SUPPRESS
+def _light_parser(prog: str, data_class=None, doc: str = __doc__, training_class=CommonTrainingArguments,
+                  model_class=None, **kwargs):
+    """The project's flags plus ``training_class``, without importing torch or transformers."""
+    from ..arguments import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
+
+    return parser_for((model_class or ModelArguments, data_class or RecordDataArguments, DynamicsArguments,
+                       training_class, SelectionArguments), prog=prog, doc=doc, **kwargs)
+
+
+def _print_help(prog: str, data_class, doc: str, show_all: bool, model_class=None) -> None:
+    """``--help``: the project's flags and the common training flags, at once (no torch);
+    ``--help_all``: every TrainingArguments flag too (imports transformers)."""
+    if show_all:
+        _parser(prog, data_class, doc, model_class).print_help()
+        return
+    parser = _light_parser(prog, data_class, doc, model_class=model_class)
+    for group in parser._action_groups:
+        if group.title == TRAINING_GROUP:
+            group.description = "The common flags; every TrainingArguments flag works (--help_all lists them)."
     parser.print_help()
 
 
+def parse_early(argv: list[str], *, prog: str = "training-dynamics record", data_class=None, doc: str = __doc__,
+                model_class=None):
+    """``(model, data, dynamics, early_training, selection)`` arguments, parsed without importing torch,
+    so that bad data is reported in a second or two. TrainingArguments' other flags are left for
+    :func:`parse_args` (which also reports any unknown flag)."""
+    parser = _light_parser(prog, data_class, doc, training_class=EarlyTrainingArguments, model_class=model_class,
+                           allow_abbrev=False)
+    with usage_errors():
+        if len(argv) == 1 and argv[0].endswith(".json"):
+            with open(argv[0], encoding="utf-8") as fh:
+                return parser.parse_dict(json.load(fh), allow_extra_keys=True)
+        *parsed, _unknown = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False,
+                                                              return_remaining_strings=True)
+    return tuple(parsed)
+
+
 def parse_args(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,
-               doc: str = __doc__):
+               doc: str = __doc__, model_class=None):
     """(model, data, dynamics, training, selection) arguments from ``argv``, or from one ``.json`` file."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser(prog, data_class, doc)
     if "--help_all" in argv or "-h" in argv or "--help" in argv:
-        _print_help(parser, "--help_all" in argv)
+        _print_help(prog, data_class, doc, "--help_all" in argv, model_class)
         raise SystemExit(0)
-    raw = with_cpu_ddp_defaults(argv)
+    parser = _parser(prog, data_class, doc, model_class)
+    raw = with_record_defaults(with_cpu_ddp_defaults(argv))
     with usage_errors():
         if isinstance(raw, dict):
             return parser.parse_dict(raw)
         return parser.parse_args_into_dataclasses(args=raw, look_for_args_file=False)
 
 
+def check_model_path(model_name_or_path: str) -> None:
+    """Refuse, at once, a model that can only be a local folder (an absolute path, ``./x``, ``a/b/c``) and is
+    not there; a Hub id is ``name`` or ``org/name``."""
+    path = os.path.expanduser(model_name_or_path)
+    local = os.path.isabs(path) or path.startswith((".", "~")) or path.strip("/").count("/") > 1
+    if local and not os.path.isdir(path):
+        raise TrainingDynamicsError(f"--model_name_or_path {model_name_or_path}: no such folder (a local model is a "
+                                    "folder saved with save_pretrained; a Hub model id is 'name' or 'org/name')")
+
+
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,
-         doc: str = __doc__, builder=None) -> int:
-    """Train, record, save the model, evaluate."""
-    import transformers
+         doc: str = __doc__, builder=None, model_class=None) -> int:
+    """Check the flags, the model folder and the data (before torch is imported: a "no" comes in
+    seconds), then train, record, save the model, evaluate."""
+    from .common import progress_bars_disabled, setup_logging
 
-    from ..train import single_log_handler, train_and_record
-    from .common import setup_logging
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--help_all" in argv or "-h" in argv or "--help" in argv:
+        _print_help(prog, data_class, doc, "--help_all" in argv, model_class)
+        raise SystemExit(0)
+    model_args, data_args, _, early, _ = parse_early(argv, prog=prog, data_class=data_class, doc=doc,
+                                                     model_class=model_class)
+    setup_logging(logging.INFO if os.environ.get("LOCAL_RANK", "0") == "0" else logging.WARNING)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(progress_bars_disabled(bool(early.disable_tqdm)))
+        check_model_path(model_args.model_name_or_path)
+        data = data_args.load(cache_dir=model_args.cache_dir)
 
-    model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog, data_class=data_class, doc=doc)
-    setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
-    single_log_handler()
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args, builder=builder)
+        import transformers
+
+        from ..train import single_log_handler, train_and_record
+
+        model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog, data_class=data_class,
+                                                                             doc=doc, model_class=model_class)
+        setup_logging(logging.INFO if training_args.should_log else logging.WARNING)
+        single_log_handler()
+        transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+        stack.enter_context(progress_bars_disabled(bool(training_args.disable_tqdm)))  # transformers' bars too
+        train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args, builder=builder, data=data)
     return 0

@@ -15,10 +15,16 @@ Any flag of transformers.TrainingArguments is accepted; --help lists the common 
 from __future__ import annotations
 
 
+def _build_ner_trainer(*args, **kwargs):
+    """:func:`training_dynamics.train.build_ner_trainer`, imported (with torch) only once the data passed its checks."""
+    from ..train import build_ner_trainer
+
+    return build_ner_trainer(*args, **kwargs)
+
+
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record-ner") -> int:
     """Train, record, save the model, evaluate."""
-    from ..train import build_ner_trainer
     from ..arguments import TokenDataArguments
     from .record import main as record_main
 
-    return record_main(argv, prog=prog, data_class=TokenDataArguments, doc=__doc__, builder=build_ner_trainer)
+    return record_main(argv, prog=prog, data_class=TokenDataArguments, doc=__doc__, builder=_build_ner_trainer)

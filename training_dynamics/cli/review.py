@@ -1,7 +1,8 @@
 """Write ONE self-contained HTML page to review ranked label issues (open it from disk; no server).
 
-Relabel, keep or mark unsure by click or key; choices survive a reload (localStorage);
-"Export corrections" downloads corrections.json for `training-dynamics apply`.
+Relabel, keep or mark unsure by click or key (a generative run's page: keep or drop each response);
+choices survive a reload (localStorage); "Export corrections" downloads corrections.json for
+`training-dynamics apply`, and "Load corrections" takes such a file back to resume in any browser.
 
   training-dynamics review --issues issues/label_issues.jsonl
 """
