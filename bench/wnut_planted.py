@@ -280,7 +280,7 @@ def main() -> None:
     json.dump(comp, open(OUT / "compute.json", "w"), indent=1)
     json.dump(rows, open(OUT / "scores.json", "w"), indent=1, default=float)
 
-    print(f"\n| method | words | planted | AUROC | AP | flagged | precision | recall | F1 | recall retyped / dropped |")
+    print("\n| method | words | planted | AUROC | AP | flagged | precision | recall | F1 | recall retyped / dropped |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, s in rows.items():
         print(f"| {name} | {s['words']} | {s['planted']} | {s['auroc']:.3f} | {s['ap']:.3f} | {s['flagged']} | "
