@@ -178,4 +178,16 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
         transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
         stack.enter_context(progress_bars_disabled(bool(training_args.disable_tqdm)))  # transformers' bars too
         train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args, builder=builder, data=data)
+    _end_process_group()
     return 0
+
+
+def _end_process_group() -> None:
+    """Under torchrun: wait for every process, then close the process group, so that no process exits while
+    another's communication thread still runs (gloo then aborts it: "terminate called without an active
+    exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
