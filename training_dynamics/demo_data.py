@@ -86,17 +86,17 @@ def write_demo_dataset(out_dir: str | Path, *, n_train: int = 2000, n_validation
     return paths
 
 
-def build_tokenizer(texts, *, model_max_length: int = 128):
-    """A lower-casing word-level BERT-style tokenizer whose vocabulary is the words of ``texts``."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def bert_tokenizer(model, vocab: dict[str, int], pre_tokenizer, *, model_max_length: int):
+    """A lower-casing BERT-style fast tokenizer (``[CLS] a [SEP] b [SEP]``) over a ``tokenizers`` model."""
+    from tokenizers import Tokenizer, normalizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    words = sorted({w for t in texts for w in t.lower().split()})
-    vocab = {w: i for i, w in enumerate(specials + words)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok = Tokenizer(model)
     tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.pre_tokenizer = pre_tokenizer
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
@@ -104,6 +104,16 @@ def build_tokenizer(texts, *, model_max_length: int = 128):
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
         sep_token="[SEP]", mask_token="[MASK]", model_max_length=model_max_length,
         model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+
+
+def build_tokenizer(texts, *, model_max_length: int = 128):
+    """A lower-casing word-level BERT-style tokenizer whose vocabulary is the words of ``texts``."""
+    from tokenizers import models, pre_tokenizers
+
+    words = sorted({w for t in texts for w in t.lower().split()})
+    vocab = {w: i for i, w in enumerate(BERT_SPECIALS + words)}
+    return bert_tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"), vocab, pre_tokenizers.Whitespace(),
+                          model_max_length=model_max_length)
 
 
 def build_tiny_bert(out_dir: str | Path, texts, *, hidden_size: int = 64, num_layers: int = 2,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo_data import write_split_files
+from .demo_data import BERT_SPECIALS, bert_tokenizer, write_split_files
 
 logger = logging.getLogger(__name__)
 
@@ -102,26 +102,17 @@ def split_words() -> list[str]:
 def build_wordpiece_tokenizer(words, *, split: list[str] = (), model_max_length: int = 64):
     """A lower-casing WordPiece BERT tokenizer: ``words`` are whole tokens except ``split``, which become
     two pieces (``vale`` ``##ncia``); single characters and ``##`` characters cover any other word."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import models, pre_tokenizers
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    specials = BERT_SPECIALS
     split = set(split)
     vocab_words = sorted({w.lower() for w in words} - split)
     pieces = sorted({p for w in split for p in (w[:len(w) // 2], "##" + w[len(w) // 2:])})
     chars = sorted({c for w in words for c in w.lower()})
     entries = list(dict.fromkeys(specials + vocab_words + pieces + chars + ["##" + c for c in chars]))
     vocab = {w: i for i, w in enumerate(entries)}
-    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", continuing_subword_prefix="##"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", model_max_length=model_max_length,
-        model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+    return bert_tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", continuing_subword_prefix="##"), vocab,
+                          pre_tokenizers.WhitespaceSplit(), model_max_length=model_max_length)
 
 
 def build_tiny_token_bert(out_dir: str | Path, sentences, *, hidden_size: int = 64, num_layers: int = 2,
