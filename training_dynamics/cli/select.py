@@ -158,9 +158,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
             written[name] = guids
         logger.info("wrote %s (%d of %d examples per region)", path, sizes["hard"], n)
     if data is not None:
+        excluded = set(data.excluded_guids.tolist())  # changed since recording (--allow_changed_data)
         for name, guids in written.items():
             if len(data.excluded_guids):
-                kept = [g for g in guids if g not in set(data.excluded_guids.tolist())]
+                kept = [g for g in guids if g not in excluded]
                 logger.warning("%s: %d of its %d examples changed since recording and are left out of the data "
                                "written", name, len(guids) - len(kept), len(guids))
                 guids = kept
