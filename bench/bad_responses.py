@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from training_dynamics.cli import run_command
-from training_dynamics.demo_data import (TINY_CHAT_TEMPLATE, build_tiny_gpt2, chat_texts, write_chat_demo,
+from training_dynamics.demo.data import (TINY_CHAT_TEMPLATE, build_tiny_gpt2, chat_texts, write_chat_demo,
                                          write_generative_demo)
 
 SCORES = ("confidence", "aum", "loss")

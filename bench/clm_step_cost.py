@@ -17,7 +17,7 @@ import time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from training_dynamics.record_clm import causal_lm_loss_and_stats
+from training_dynamics.kinds.generative.record import causal_lm_loss_and_stats
 
 
 def main() -> None:

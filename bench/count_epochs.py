@@ -8,7 +8,7 @@
 For each setting folder written by ``bench/label_noise.py`` (``truth.jsonl`` and the recorded run
 ``dy_log/noisy/m``), ranks by low confidence over all epochs (the default ranking) and counts the
 wrong labels with ``rank_count`` from three windows of epochs: the first half (the rule before the
-training curve chose it), the window :func:`training_dynamics.decision.choose_count_epochs` picks
+training curve chose it), the window :func:`training_dynamics.decisions.rules.choose_count_epochs` picks
 from the training curve (the default now), and every single epoch. Prints the training accuracy per
 epoch and, per window, the count, its ratio to the planted flips, precision and recall of the
 flagged set; ``--json`` writes the same.
@@ -25,9 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from training_dynamics import decision  # noqa: E402
-from training_dynamics import label_errors as le  # noqa: E402
-from training_dynamics.metrics import log_softmax  # noqa: E402
-from training_dynamics.run import Run  # noqa: E402
+from training_dynamics.decisions import ranking as le  # noqa: E402
+from training_dynamics.analysis.metrics import log_softmax  # noqa: E402
+from training_dynamics.analysis.run import Run  # noqa: E402
 
 
 def count_from(gold: np.ndarray, probs: np.ndarray, score: np.ndarray, guids: np.ndarray, flipped: np.ndarray) -> dict:

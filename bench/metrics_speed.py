@@ -125,7 +125,7 @@ def generate(run_dir: Path, n: int, epochs: int, classes: int, *, seed: int = 0)
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    from training_dynamics import dynamics_file
+    from training_dynamics.core import dynamics_file
 
     rng = np.random.default_rng(seed)
     guids = rng.choice(10 * n, size=n, replace=False).astype(np.int64)

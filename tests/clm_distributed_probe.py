@@ -46,9 +46,9 @@ def main(report: str, argv: list[str]) -> int:
     from torch.distributed.fsdp import FSDPModule
     from transformers import set_seed
 
-    from training_dynamics.arguments import GenerativeDataArguments
+    from training_dynamics.core.arguments import GenerativeDataArguments
     from training_dynamics.cli.record import parse_args
-    from training_dynamics.train import build_clm_trainer
+    from training_dynamics.workflows.train import build_clm_trainer
 
     margs, dargs, yargs, targs, _ = parse_args(argv, prog="clm_distributed_probe", data_class=GenerativeDataArguments)
     set_seed(targs.seed)

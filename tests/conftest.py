@@ -76,7 +76,7 @@ def _run_in_process(command: str, prog: str, argv: list[str]) -> subprocess.Comp
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> dict[str, Path]:
     """Generated train (with planted noise) / validation jsonl files and their ground truth."""
-    from training_dynamics.demo_data import write_demo_dataset
+    from training_dynamics.demo.data import write_demo_dataset
 
     return write_demo_dataset(tmp_path_factory.mktemp("demo_data") / "data", n_train=N_TRAIN, n_validation=40, seed=0)
 
@@ -84,7 +84,7 @@ def demo_data(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_model(demo_data, tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT and word-level tokenizer saved with save_pretrained."""
-    from training_dynamics.demo_data import build_tiny_bert
+    from training_dynamics.demo.data import build_tiny_bert
 
     texts = [json.loads(line)["sentence"] for line in open(demo_data["train"])]
     texts += [json.loads(line)["sentence"] for line in open(demo_data["validation"])]
@@ -110,7 +110,7 @@ def recorded_run(demo_data, tiny_model, tmp_path_factory) -> Path:
 def write_synthetic_dynamics(dy_dir: Path, *, n: int = 50, epochs: int = 4, classes: int = 2, seed: int = 0,
                              fmt: str = "jsonl", shuffle: bool = False) -> dict[str, np.ndarray]:
     """Random seed-format dynamics (logits drift toward gold over epochs); returns the arrays written."""
-    from training_dynamics import dynamics_file
+    from training_dynamics.core import dynamics_file
 
     rng = np.random.default_rng(seed)
     guids = rng.choice(10 * n, size=n, replace=False).astype(np.int64)

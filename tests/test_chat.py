@@ -10,12 +10,14 @@ import pytest
 import torch
 
 from conftest import _run_in_process, run_cli
-from training_dynamics import chat, clm_data, dynamics_file, metrics
-from training_dynamics.data import DataError
-from training_dynamics.demo_data import (TINY_CHAT_TEMPLATE, TINY_CHAT_TEMPLATE_TAGGED, build_causal_tokenizer,
+from training_dynamics.kinds.generative import chat, data as clm_data
+from training_dynamics.core import dynamics_file
+from training_dynamics.analysis import metrics
+from training_dynamics.core.data import DataError
+from training_dynamics.demo.data import (TINY_CHAT_TEMPLATE, TINY_CHAT_TEMPLATE_TAGGED, build_causal_tokenizer,
                                          build_tiny_gpt2, chat_texts, write_chat_demo)
-from training_dynamics.record_clm import count_turns, token_stats
-from training_dynamics.run import Run
+from training_dynamics.kinds.generative.record import count_turns, token_stats
+from training_dynamics.analysis.run import Run
 
 CONVERSATIONS = [
     [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is a fox"},

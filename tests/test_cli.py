@@ -10,10 +10,10 @@ import pytest
 
 from conftest import ROOT, run_cli, write_synthetic_dynamics
 from training_dynamics import cli
-from training_dynamics import arguments as cli_args
+from training_dynamics.core import arguments as cli_args
 from training_dynamics.cli.common import parse
-from training_dynamics.data import DataError
-from training_dynamics.run import METRICS_NAME, Run, load_metrics, model_run_name
+from training_dynamics.core.data import DataError
+from training_dynamics.analysis.run import METRICS_NAME, Run, load_metrics, model_run_name
 
 SHIMS = {"record": "run_glue_and_record_td.py", "record-clm": "run_clm_and_record_td.py",
          "record-ner": "run_ner_and_record_td.py", "metrics": "td_metrics.py", "plot": "plot_cartography.py",

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli, write_synthetic_dynamics
-from training_dynamics import compare, dynamics_file
+from training_dynamics.analysis import compare
+from training_dynamics.core import dynamics_file
 
 SCRIPT = "compare_models.py"
 

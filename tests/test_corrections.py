@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli, train_args
-from training_dynamics import corrections as co
-from training_dynamics import dynamics_file
-from training_dynamics.corrections import write_corrected
-from training_dynamics.data import load_text_classification
-from training_dynamics.errors import OutputError
+from training_dynamics.review import corrections as co
+from training_dynamics.core import dynamics_file
+from training_dynamics.review.corrections import write_corrected
+from training_dynamics.core.data import load_text_classification
+from training_dynamics.core.errors import OutputError
 
 SCRIPT = "apply_corrections.py"
 BIG = 2 ** 60
@@ -330,7 +330,7 @@ def test_fingerprints_follow_content_not_row_order():
 
 def test_apply_in_process_keeps_pair_columns(tmp_path):
     """Library use on a sentence-pair file with integer labels and an ``idx`` column."""
-    from training_dynamics.corrections import Corrections, apply_corrections
+    from training_dynamics.review.corrections import Corrections, apply_corrections
 
     f = tmp_path / "pairs.csv"
     pd.DataFrame({"idx": [10, 20, 30], "premise": ["a", "b", "c"], "hypothesis": ["x", "y", "z"],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training_dynamics.data import (MAX_CLASSES, DataError, check_trainable, load_text_classification)
+from training_dynamics.core.data import MAX_CLASSES, DataError, check_trainable, load_text_classification
 
 
 def _jsonl(path: Path, rows: list[dict]) -> str:

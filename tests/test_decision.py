@@ -1,4 +1,4 @@
-"""Decision rules (training_dynamics.decision) on synthetic data with planted label noise."""
+"""Decision rules (training_dynamics.decisions.rules) on synthetic data with planted label noise."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import N_TRAIN, run_cli, train_args
-from training_dynamics import decision, dynamics_file
-from training_dynamics.run import Run
+from training_dynamics.decisions import rules as decision
+from training_dynamics.core import dynamics_file
+from training_dynamics.analysis.run import Run
 
 needs_cleanlab = pytest.mark.skipif(importlib.util.find_spec("cleanlab") is None, reason="pip install cleanlab")
 
@@ -197,7 +198,7 @@ def test_find_issues_cli_flags_planted_flips_in_dynamics(rule, min_precision, mi
     planted flips in the last epochs (as a pretrained encoder does)."""
     import pandas as pd
 
-    from training_dynamics import label_errors as le
+    from training_dynamics.decisions import ranking as le
     from training_dynamics.cli import run_command
 
     rng = np.random.default_rng(0)
@@ -319,7 +320,7 @@ def test_find_issues_warns_when_the_count_rests_on_underfit_epochs(tmp_path, cap
 def test_default_count_holds_on_a_short_run(tmp_path):
     """A tiny BERT, 900 examples with 10% of labels flipped, 2 epochs: epoch 0 is still near chance
     (counted alone it took about a third of the labels for wrong); the default count stays near the truth."""
-    from training_dynamics.demo_data import LABEL_NAMES, build_tiny_bert, make_examples
+    from training_dynamics.demo.data import LABEL_NAMES, build_tiny_bert, make_examples
 
     rows = make_examples(900, seed=0, noisy=False)
     flipped = np.zeros(900, dtype=bool)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import run_cli, write_synthetic_dynamics
 
-from training_dynamics import dynamics_file, fileio
-from training_dynamics.dynamics_file import DynamicsError, read_dynamics
+from training_dynamics.core import dynamics_file, fileio
+from training_dynamics.core.dynamics_file import DynamicsError, read_dynamics
 
 N, E = 6, 3
 

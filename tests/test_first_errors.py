@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from conftest import one_line_error, run_cli, write_synthetic_dynamics
-from training_dynamics import corrections as co
-from training_dynamics import decision
+from training_dynamics.review import corrections as co
+from training_dynamics.decisions import rules as decision
 from training_dynamics.cli.common import run
-from training_dynamics.compare import align_runs
-from training_dynamics.data import load_text_classification
-from training_dynamics.errors import TrainingDynamicsError
+from training_dynamics.analysis.compare import align_runs
+from training_dynamics.core.data import load_text_classification
+from training_dynamics.core.errors import TrainingDynamicsError
 
 NESTED = "[" * 100_000 + "]" * 100_000
 
@@ -158,11 +158,11 @@ def test_rank_count_flagging_most_labels_warns(caplog):
     other = np.where(rng.random(100) < 0.7, 0.9, 0.1)  # the model disagrees with most labels
     probs = np.zeros((100, 2))
     probs[np.arange(100), gold], probs[np.arange(100), 1 - gold] = 1 - other, other
-    with caplog.at_level(logging.WARNING, logger="training_dynamics.decision"):
+    with caplog.at_level(logging.WARNING, logger="training_dynamics.decisions.rules"):
         dec = decision.rank_count(gold, probs, other)
     assert dec.num_flagged > 50 and f"rank_count flags {dec.num_flagged} of 100 examples" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="training_dynamics.decision"):
+    with caplog.at_level(logging.WARNING, logger="training_dynamics.decisions.rules"):
         decision.rank_count(gold, probs, other, count_probabilities=np.eye(2)[gold] * 0.8 + 0.1)
     assert "flags" not in caplog.text
 

@@ -15,7 +15,7 @@ from conftest import ROOT
 from training_dynamics.cli import record as record_cli
 from training_dynamics.cli.common import setup_logging
 from training_dynamics.cli.training_flags import RECORD_DEFAULTS, CommonTrainingArguments
-from training_dynamics.run import task_run_name
+from training_dynamics.analysis.run import task_run_name
 
 # -- a fast "no" ---------------------------------------------------------------------------------
 _NO_TORCH_PROBE = """
@@ -151,7 +151,7 @@ def test_a_log_line_never_sticks_to_a_progress_bar():
     ("dy_log/sst2/m", "dy_log/sst2/m", ("A", "B")),
 ])
 def test_two_runs_are_named_by_what_differs(a, b, labels):
-    from training_dynamics.compare import run_labels
+    from training_dynamics.analysis.compare import run_labels
 
     assert run_labels(a, b) == labels
 

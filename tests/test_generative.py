@@ -10,12 +10,14 @@ import pytest
 import torch
 
 from conftest import Crash, run_cli, train_with_crash
-from training_dynamics import clm_data, dynamics_file, metrics
-from training_dynamics.data import DataError
-from training_dynamics.demo_data import build_causal_tokenizer, build_tiny_gpt2, write_generative_demo
-from training_dynamics.dynamics_file import DynamicsError, write_generative_epoch
-from training_dynamics.record_clm import token_stats
-from training_dynamics.run import Run
+from training_dynamics.kinds.generative import data as clm_data
+from training_dynamics.core import dynamics_file
+from training_dynamics.analysis import metrics
+from training_dynamics.core.data import DataError
+from training_dynamics.demo.data import build_causal_tokenizer, build_tiny_gpt2, write_generative_demo
+from training_dynamics.core.dynamics_file import DynamicsError, write_generative_epoch
+from training_dynamics.kinds.generative.record import token_stats
+from training_dynamics.analysis.run import Run
 
 SCRIPT = "run_clm_and_record_td.py"
 
@@ -54,7 +56,7 @@ def test_token_stats_equal_a_token_by_token_loop():
 def test_shared_loss_equals_transformers_causal_lm_loss_and_its_gradient(num_items):
     from transformers.loss.loss_utils import ForCausalLMLoss
 
-    from training_dynamics.record_clm import causal_lm_loss_and_stats
+    from training_dynamics.kinds.generative.record import causal_lm_loss_and_stats
 
     rng = np.random.default_rng(1)
     logits = torch.tensor(rng.normal(0, 2, size=(3, 6, 13)), dtype=torch.float32)
@@ -269,9 +271,9 @@ def test_post_epoch_values_with_grad_accumulation_equal_a_pass_of_the_final_mode
 
 def _train_clm_in_process(setup, out: Path, *, crash_at: int | None = None, resume: bool = False):
     """3 epochs of 60 examples, batch 8 (8 steps an epoch), a checkpoint every 5 steps; optionally crash at a step."""
-    from training_dynamics.arguments import GenerativeDataArguments
+    from training_dynamics.core.arguments import GenerativeDataArguments
     from training_dynamics.cli.record import parse_args
-    from training_dynamics.train import build_clm_trainer
+    from training_dynamics.workflows.train import build_clm_trainer
 
     args = clm_args(setup, out, "--max_train_samples", 60, "--save_strategy", "steps", "--save_steps", 5, epochs=3)
     margs, dargs, yargs, targs, _ = parse_args([str(a) for a in args], data_class=GenerativeDataArguments)
@@ -306,7 +308,7 @@ def test_recording_leaves_training_as_a_plain_trainer_has_it(gen_setup, tmp_path
     with gradient accumulation."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
-    from training_dynamics.record_clm import CausalLMDynamicsTrainer
+    from training_dynamics.kinds.generative.record import CausalLMDynamicsTrainer
 
     tok = AutoTokenizer.from_pretrained(gen_setup["model"])
     data = clm_data.load_generative(train_file=str(gen_setup["train"]), max_train_samples=45)
@@ -334,7 +336,7 @@ def test_recording_leaves_training_as_a_plain_trainer_has_it(gen_setup, tmp_path
 
 @pytest.mark.parametrize("unsure,kept", [("keep", 4), ("drop", 3)])
 def test_corrections_of_a_generative_run_leave_the_bad_responses_out(tmp_path, unsure, kept):
-    from training_dynamics import corrections as co
+    from training_dynamics.review import corrections as co
 
     rows = [{"prompt": f"what is a {a}", "response": f"it is a {k}"}
             for a, k in [("owl", "bird"), ("fox", "fish"), ("cod", "fish"), ("bee", "mammal"), ("cow", "mammal"),

@@ -37,14 +37,14 @@ FSDP_CONFIG = {"transformer_layer_cls_to_wrap": ["GPT2Block"], "reshard_after_fo
 
 @pytest.fixture(scope="module")
 def gen_data(tmp_path_factory) -> dict[str, Path]:
-    from training_dynamics.demo_data import write_generative_demo
+    from training_dynamics.demo.data import write_generative_demo
 
     return write_generative_demo(tmp_path_factory.mktemp("gen_data") / "data", n_train=N_TRAIN, n_validation=20, seed=0)
 
 
 @pytest.fixture(scope="module")
 def tiny_gpt2(gen_data, tmp_path_factory) -> Path:
-    from training_dynamics.demo_data import build_tiny_gpt2
+    from training_dynamics.demo.data import build_tiny_gpt2
 
     texts = [f"{r['prompt']} {r['response']}" for key in ("train", "validation")
              for r in map(json.loads, open(gen_data[key]))]
@@ -167,9 +167,9 @@ def _rank_buffers(n: int, world: int, batch: int = 3, seed: int = 0):
     per-process random logits; response lengths differ per row."""
     from torch.utils.data import DistributedSampler
 
-    from training_dynamics import dynamics_file
-    from training_dynamics.record import DynamicsRecorder
-    from training_dynamics.record_clm import IGNORE_INDEX, token_stats
+    from training_dynamics.core import dynamics_file
+    from training_dynamics.core.recorder import DynamicsRecorder
+    from training_dynamics.kinds.generative.record import IGNORE_INDEX, token_stats
 
     g = torch.Generator().manual_seed(seed)
     seq, vocab = 12, 17
@@ -193,7 +193,7 @@ def _rank_buffers(n: int, world: int, batch: int = 3, seed: int = 0):
 def _gathered_on_rank0(recorders):
     """``DynamicsTrainer._gathered`` of process 0, with accelerate's gather (concatenation over processes
     along dim 0, in process order) replaced by the same concatenation of every process's buffers."""
-    from training_dynamics.record import DynamicsTrainer
+    from training_dynamics.core.recorder import DynamicsTrainer
 
     states = [rec.state() for rec in recorders]
 
@@ -208,7 +208,7 @@ def _gathered_on_rank0(recorders):
 @pytest.mark.parametrize("n, world", [(12, 2), (13, 2), (13, 3), (14, 4)],
                          ids=["disjoint", "padding-1", "padding-2", "padding-2-of-4"])
 def test_gathered_generative_buffers_hold_each_row_once_from_one_process(n, world, tmp_path):
-    from training_dynamics import dynamics_file
+    from training_dynamics.core import dynamics_file
 
     recorders, rows_of, tokens = _rank_buffers(n, world)
     seen = [r for rows in rows_of for r in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training_dynamics.glue_metrics import classification_metrics, matthews_correlation
+from training_dynamics.analysis.glue_metrics import classification_metrics, matthews_correlation
 
 GOLD = np.array([1, 1, 0, 0, 1])
 PRED = np.array([1, 0, 0, 1, 1])  # TP 2, TN 1, FP 1, FN 1

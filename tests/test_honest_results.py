@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli, write_synthetic_dynamics
-from training_dynamics import selection
-from training_dynamics.run import Run
+from training_dynamics.analysis import selection
+from training_dynamics.analysis.run import Run
 
 
 def _run_with_plan(tmp_path, *, recorded: int, planned: float):

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from conftest import run_cli
-from training_dynamics import label_errors as le
-from training_dynamics import dynamics_file, selection
-from training_dynamics.run import METRICS_NAME, SETTINGS_NAME, Run
-from training_dynamics.arguments import DataArguments
+from training_dynamics.decisions import ranking as le
+from training_dynamics.core import dynamics_file
+from training_dynamics.analysis import selection
+from training_dynamics.analysis.run import METRICS_NAME, SETTINGS_NAME, Run
+from training_dynamics.core.arguments import DataArguments
 
 
 def _read_jsonl(path) -> pd.DataFrame:

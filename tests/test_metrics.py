@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 from conftest import ROOT, run_cli, write_synthetic_dynamics
 
-from training_dynamics import dynamics_file, metrics, streaming
-from training_dynamics.metrics import COLUMNS, compute_td_metrics
-from training_dynamics.run import METRICS_NAME, SETTINGS_NAME, SUMMARY_NAME, Run
-from training_dynamics.dynamics_file import Dynamics, DynamicsError
+from training_dynamics.core import dynamics_file
+from training_dynamics.analysis import metrics, streaming
+from training_dynamics.analysis.metrics import COLUMNS, compute_td_metrics
+from training_dynamics.analysis.run import METRICS_NAME, SETTINGS_NAME, SUMMARY_NAME, Run
+from training_dynamics.core.dynamics_file import Dynamics, DynamicsError
 
 
 def dyn(logits, gold, guids=None) -> Dynamics:

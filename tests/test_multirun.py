@@ -1,4 +1,4 @@
-"""Several runs of the same data averaged (training_dynamics.multirun; metrics and find-issues CLIs)."""
+"""Several runs of the same data averaged (training_dynamics.analysis.multirun; metrics and find-issues CLIs)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training_dynamics import dynamics_file, label_errors as le, metrics, multirun
+from training_dynamics.core import dynamics_file
+from training_dynamics.decisions import ranking as le
+from training_dynamics.analysis import metrics, multirun
 from training_dynamics.cli import run_command
-from training_dynamics.run import METRICS_NAME, Run
+from training_dynamics.analysis.run import METRICS_NAME, Run
 
 
 def write_run(path, guids, gold, logits, *, shuffle_seed=None, label_names=("neg", "pos", "neu")):

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from training_dynamics import metrics, token_dynamics, token_metrics
-from training_dynamics.dynamics_file import DynamicsError
+from training_dynamics.analysis import metrics
+from training_dynamics.kinds.token import dynamics as token_dynamics, metrics as token_metrics
+from training_dynamics.core.dynamics_file import DynamicsError
 
 
 def _random_run(tmp_path, *, n=6, epochs=3, classes=5, seed=0, fmt="jsonl", shuffle_later=True):
@@ -88,7 +89,7 @@ def test_token_epoch_reader_refuses_changed_words(tmp_path):
 
 def test_word_values_on_device_match_numpy():
     torch = pytest.importorskip("torch")
-    from training_dynamics.record_ner import word_values
+    from training_dynamics.kinds.token.record import word_values
 
     rng = np.random.default_rng(1)
     z = rng.normal(size=(40, 7)).astype(np.float32) * 3
@@ -104,8 +105,8 @@ def test_word_values_on_device_match_numpy():
 def test_alignment_first_sub_token_labels_the_word():
     from datasets import Dataset
 
-    from training_dynamics.ner_data import IGNORE_INDEX, TAGS, TOKENS, WORD, tokenize_and_align
-    from training_dynamics.ner_demo_data import LABEL_NAMES, build_wordpiece_tokenizer
+    from training_dynamics.kinds.token.data import IGNORE_INDEX, TAGS, TOKENS, WORD, tokenize_and_align
+    from training_dynamics.demo.ner_data import LABEL_NAMES, build_wordpiece_tokenizer
 
     names = list(LABEL_NAMES)
     tok = build_wordpiece_tokenizer(["anna", "visited", "valencia", "today"], split=["valencia"])
@@ -126,7 +127,7 @@ def test_alignment_first_sub_token_labels_the_word():
 # -- end to end (slow): the real CLIs on generated sentences and a tiny WordPiece BERT -------------
 @pytest.fixture(scope="module")
 def ner_demo(tmp_path_factory):
-    from training_dynamics.ner_demo_data import build_tiny_token_bert, write_ner_demo
+    from training_dynamics.demo.ner_data import build_tiny_token_bert, write_ner_demo
 
     out = tmp_path_factory.mktemp("ner")
     paths = write_ner_demo(out / "data", n_train=300, n_validation=40, seed=3, retype_rate=0.1)
@@ -151,7 +152,7 @@ def _record_args(d, out, *extra, epochs):
 def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo, tmp_path):
     from conftest import run_cli
 
-    from training_dynamics.ner_demo_data import planted_scores, split_words
+    from training_dynamics.demo.ner_data import planted_scores, split_words
 
     epochs = 6
     run_cli("run_ner_and_record_td.py", *_record_args(ner_demo, tmp_path, "--text_column_name", "tokens",
@@ -229,7 +230,7 @@ def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo
     assert len(regions["hard"]) == round(0.33 * len(sentences))
     noisy = {json.loads(line)["guid"] for line in open(ner_demo["truth"]) if json.loads(line)["noisy_words"]}
     assert len(noisy & set(regions["hard"])) > 2 * len(noisy & set(regions["easy"]))
-    from training_dynamics.ner_data import load_token_classification
+    from training_dynamics.kinds.token.data import load_token_classification
 
     hard = load_token_classification(train_file=str(run / "selected_data" / "hard.jsonl"), text_column_name="tokens",
                                      label_column_name="ner_tags")
@@ -247,7 +248,7 @@ def test_ner_post_epoch_values_are_the_final_models_on_each_first_sub_token(ner_
 
     from conftest import run_cli
 
-    from training_dynamics.ner_demo_data import LABEL_NAMES
+    from training_dynamics.demo.ner_data import LABEL_NAMES
 
     rows = [json.loads(line) for line in open(ner_demo["train"])][:40]
     data = tmp_path / "int_tags.jsonl"
@@ -305,8 +306,8 @@ def test_word_review_page_and_apply_write_the_tags_back_in_the_data_columns(tmp_
     """A hand-made word ranking: the page shows each ranked word's sentence (words, tags) keyed by
     (guid, word_index) with the sentence's fingerprint; apply writes the corrected tags back into the
     same columns (names or ids, as the file had them), and refuses a word whose tag changed since."""
-    from training_dynamics.corrections import CorrectionsError, apply_corrections_file
-    from training_dynamics.review import build_review_page
+    from training_dynamics.review.corrections import CorrectionsError, apply_corrections_file
+    from training_dynamics.review.page import build_review_page
 
     sents = [(["anna", "met", "paris", "hilton"], ["B-PER", "O", "B-LOC", "I-PER"]), (["in", "rome"], ["O", "B-PER"])]
     data = tmp_path / "train.jsonl"
@@ -358,7 +359,7 @@ def test_word_review_page_and_apply_write_the_tags_back_in_the_data_columns(tmp_
     p = _page_payload(build_review_page(issues / "label_issues.jsonl", tmp_path / "review2.html"))
     assert p["items"]["key"] == ["10#2", "10#0"] and "1 of the 3 ranked words are left out" in p["warnings"][0]
     data.rename(tmp_path / "moved.jsonl")  # the page draws each sentence's tags: refused in one line without them
-    from training_dynamics.errors import TrainingDynamicsError
+    from training_dynamics.core.errors import TrainingDynamicsError
 
     with pytest.raises(TrainingDynamicsError, match="sentences cannot be read: .*train.jsonl: the training file"):
         build_review_page(issues / "label_issues.jsonl", tmp_path / "review3.html")
@@ -366,8 +367,8 @@ def test_word_review_page_and_apply_write_the_tags_back_in_the_data_columns(tmp_
 
 def test_token_runs_are_not_averaged_or_compared_yet(tmp_path):
     from training_dynamics.kinds import KindError
-    from training_dynamics.multirun import average_runs
-    from training_dynamics.run import Run
+    from training_dynamics.analysis.multirun import average_runs
+    from training_dynamics.analysis.run import Run
 
     dy, *_ = _random_run(tmp_path, epochs=2)
     run = Run(dy.parent)

@@ -1,4 +1,4 @@
-"""Every writer guarded (training_dynamics.outputs): no command replaces an input or a file it did not
+"""Every writer guarded (training_dynamics.core.outputs): no command replaces an input or a file it did not
 write, and it replaces its own earlier output only with --overwrite_output_dir. Each refusal exits 2
 with one line and leaves every byte as it was."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import one_line_error, run_cli, write_synthetic_dynamics
-from training_dynamics import outputs
-from training_dynamics.errors import OutputError
+from training_dynamics.core import outputs
+from training_dynamics.core.errors import OutputError
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

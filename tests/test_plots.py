@@ -80,7 +80,7 @@ def test_num_epochs_from_attrs_or_observed_max(caplog):
     assert len(fig.axes[0].get_legend().get_texts()) == 6
     plt.close(fig)
     df.attrs.clear()
-    with caplog.at_level(logging.WARNING, logger="training_dynamics.plots"):
+    with caplog.at_level(logging.WARNING, logger="training_dynamics.analysis.plots"):
         fig = plots.plot_data_map(df)
     assert "assuming 3" in caplog.text
     assert len(fig.axes[0].get_legend().get_texts()) == 4
@@ -245,7 +245,7 @@ def test_region_labels_sit_over_their_points_or_are_left_out():
     df.loc[:9, "variability"] = 0.4  # a few far to the right, so the map is wide
     fig = plots.plot_data_map(df, num_epochs=4)
     ax = fig.axes[0]
-    from training_dynamics.selection import region_of
+    from training_dynamics.analysis.selection import region_of
 
     region = region_of(df).to_numpy()
     names = {"easy-to-learn": "easy", "ambiguous": "ambiguous", "hard-to-learn": "hard"}
@@ -269,7 +269,7 @@ def test_region_labels_sit_over_their_points_or_are_left_out():
 def test_colour_by_a_column_of_the_users_file(tmp_path):
     """A known-noise column of the training file, matched by guid as training reads the file (row
     order here), colours the map; an example it has no value for is grey, named in the legend."""
-    from training_dynamics.data import DataError, load_column
+    from training_dynamics.core.data import DataError, load_column
 
     df = metrics_df(n=40).assign(guid=np.arange(40))
     rows = [{"sentence": f"s{i}", "label": i % 2, "is_noisy": i % 5 == 0} for i in range(39)]  # no row 39

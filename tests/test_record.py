@@ -134,7 +134,7 @@ def test_torchrun_two_processes_record_each_example_once(demo_data, tiny_model, 
 def _train_in_process(model, demo_data, out: Path, *, crash_at: int | None = None, resume: bool = False):
     """Train 3 epochs with checkpoints every 5 steps (10 steps per epoch); optionally crash at a step."""
     from training_dynamics.cli.record import parse_args
-    from training_dynamics.train import build_trainer
+    from training_dynamics.workflows.train import build_trainer
 
     args = train_args(model, demo_data, out, "--dy_model_name", "tiny", "--save_strategy", "steps", "--save_steps", 5,
                       epochs=3)
@@ -300,7 +300,7 @@ def test_class_names_name_integer_labels_reorder_string_and_hub_labels(tmp_path)
     """--class_names: names integer ids 0..K-1, fixes the id order of string labels, reorders ClassLabel names."""
     import datasets
 
-    from training_dynamics.data import DataError, _label_names, _normalise, load_text_classification
+    from training_dynamics.core.data import DataError, _label_names, _normalise, load_text_classification
 
     ints = _write(tmp_path / "ints.csv", "sentence,label\ngood,1\nbad,0\nfine,1\n")
     data = load_text_classification(train_file=str(ints), label_names=["negative", "positive"])

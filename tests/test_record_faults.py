@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import N_TRAIN, ROOT, run_cli, train_args, write_synthetic_dynamics
-from training_dynamics import dynamics_file, fileio
+from training_dynamics.core import dynamics_file, fileio
 
 pytestmark = pytest.mark.slow
 SCRIPT = "run_glue_and_record_td.py"
@@ -44,7 +44,7 @@ def guids_of(path: Path) -> list[int]:
 # -- overwriting a run folder -------------------------------------------------------------------
 def _trainer(model, demo_data, out: Path, *extra, epochs: int = 2):
     from training_dynamics.cli.record import parse_args
-    from training_dynamics.train import build_trainer
+    from training_dynamics.workflows.train import build_trainer
 
     args = train_args(model, demo_data, out, "--dy_model_name", "tiny", *extra, epochs=epochs)
     return build_trainer(*parse_args([str(a) for a in args])[:4])
@@ -175,7 +175,7 @@ def test_log_has_one_handler_a_short_load_report_and_the_run_folder(demo_data, b
     assert not [line for line in bare if line.startswith("[transformers]")]
     assert "pin_memory" not in proc.stderr  # ... once each; no pinned-memory warning on CPU
     assert "LOAD REPORT" not in proc.stderr and "newly initialized" not in proc.stderr
-    assert [msg for _, name, msg in logged if name == "training_dynamics.train" and msg.startswith("loaded")] == [
+    assert [msg for _, name, msg in logged if name == "training_dynamics.workflows.train" and msg.startswith("loaded")] == [
         f"loaded {base_model}: weights 2 newly initialised (classifier.bias, classifier.weight); "
         "fine-tuning trains the new head"]
     d = dy_dir(tmp_path)

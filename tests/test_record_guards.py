@@ -14,10 +14,11 @@ import pytest
 import torch
 
 from conftest import write_synthetic_dynamics
-from training_dynamics import dynamics_file, record, train
+from training_dynamics.core import dynamics_file, recorder as record
+from training_dynamics.workflows import train
 from training_dynamics.cli import record as record_cli
 from training_dynamics.cli import run as cli_run
-from training_dynamics.record import DynamicsRecorder, DynamicsTrainer
+from training_dynamics.core.recorder import DynamicsRecorder, DynamicsTrainer
 
 PROG = "run_glue_and_record_td.py"
 
@@ -64,7 +65,7 @@ def test_run_folder_with_dynamics_is_refused_after_the_data_check(tmp_path, caps
                              "--overwrite_dynamics") and "--dy_model_name" in err[-1]
     assert {p.name: p.read_bytes() for p in dy.iterdir()} == before
     # with the flag (or when resuming) the check passes: the run goes on to load the model
-    from training_dynamics.errors import TrainingDynamicsError
+    from training_dynamics.core.errors import TrainingDynamicsError
 
     def reached(*args, **kwargs):
         raise TrainingDynamicsError("reached the model")
@@ -232,6 +233,6 @@ def test_load_classifier_logs_one_line_not_the_table(tmp_path, caplog):
             tmp_path / "base", num_labels=3))
     assert model.config.num_labels == 3
     assert not [r for r in caplog.records if "LOAD REPORT" in r.getMessage()]
-    lines = [r.getMessage() for r in caplog.records if r.name == "training_dynamics.train"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "training_dynamics.workflows.train"]
     assert lines == [f"loaded {tmp_path / 'base'}: weights 2 newly initialised (classifier.bias, classifier.weight); "
                      "fine-tuning trains the new head"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from training_dynamics.record import DynamicsRecorder
+from training_dynamics.core.recorder import DynamicsRecorder
 
 
 def recorder(n: int = 5, classes: int = 3) -> DynamicsRecorder:

@@ -20,10 +20,12 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from training_dynamics import corrections, dynamics_file, fileio, plots, review, web
-from training_dynamics import label_errors as le
-from training_dynamics.data import example_texts, load_text_classification
-from training_dynamics.run import Run
+from training_dynamics.review import corrections, page as review, web
+from training_dynamics.core import dynamics_file, fileio
+from training_dynamics.analysis import plots
+from training_dynamics.decisions import ranking as le
+from training_dynamics.core.data import example_texts, load_text_classification
+from training_dynamics.analysis.run import Run
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -233,7 +235,7 @@ def test_text_in_the_template_is_escaped():
 def test_templates_are_package_data_and_assets_cannot_break_out(monkeypatch):
     from importlib import resources
 
-    files = {p.name for p in resources.files("training_dynamics.web").iterdir()}
+    files = {p.name for p in resources.files("training_dynamics.review.web").iterdir()}
     assert {"base.html.j2", "review.html.j2", "data_map.html.j2", "data_map.js", "review.js", "data_map_page.js",
             "base.css", "review.css"} <= files
     real = web.asset
@@ -600,7 +602,7 @@ def test_generative_review_shows_prompt_and_response_to_keep_or_drop(browser, tm
     """A generative run's page: prompt and response, how well the model learned it, a suspicious
     flag, keep or drop (exported as keep / relabel to other, which apply leaves out); no gold,
     pred or class buttons."""
-    from training_dynamics import clm_data
+    from training_dynamics.kinds.generative import data as clm_data
 
     pairs = [("what is an owl", "it is a bird"), ("what is a fox", "it is a fish"), ("what is a cod", "it is a fish")]
     train = _jsonl(tmp_path / "sft.jsonl", [{"prompt": q, "response": a} for q, a in pairs])
@@ -742,8 +744,8 @@ def test_word_review_in_headless_chromium(browser, tmp_path):
     """A token classification ranking: each card shows its sentence as BIO spans (dataset words as literal
     text), the keys relabel / keep the focused word, choices survive a reload keyed by (guid, word_index),
     and the export is what apply takes."""
-    from training_dynamics.corrections import apply_corrections_file
-    from training_dynamics.review import build_review_page
+    from training_dynamics.review.corrections import apply_corrections_file
+    from training_dynamics.review.page import build_review_page
 
     names = ["B-LOC", "B-PER", "I-PER", "O"]
     sents = [(["anna", "smith", "met", XSS], ["B-PER", "I-PER", "O", "B-LOC"]), (["in", "rome"], ["O", "B-PER"])]

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli, train_args
-from training_dynamics import binding, dynamics_file
-from training_dynamics.binding import Binding
-from training_dynamics.errors import RunLockedError
-from training_dynamics.run import Run
-from training_dynamics.run_writer import LOCK_NAME, RunWriter
+from training_dynamics.core import binding, dynamics_file
+from training_dynamics.core.binding import Binding
+from training_dynamics.core.errors import RunLockedError
+from training_dynamics.analysis.run import Run
+from training_dynamics.core.run_writer import LOCK_NAME, RunWriter
 
 
 def _rows(path: Path) -> list[dict]:
@@ -124,7 +124,7 @@ def test_averaging_is_a_join_of_equals(recorded_run, demo_data, tmp_path):
 
 
 def _load(run: Run):
-    from training_dynamics.run import load_source
+    from training_dynamics.analysis.run import load_source
 
     return load_source(dict(run.meta["data"]), label_names=run.label_names)
 
@@ -159,7 +159,7 @@ def test_the_run_lock_refuses_a_second_writer_and_takes_over_a_dead_ones(tmp_pat
 
 
 def test_a_symlinked_dynamics_folder_keeps_working(tmp_path):
-    from training_dynamics.run_writer import swap_in, staging_dir
+    from training_dynamics.core.run_writer import swap_in, staging_dir
 
     real = tmp_path / "elsewhere" / "td"
     real.mkdir(parents=True)
@@ -198,7 +198,7 @@ def test_two_recordings_into_one_folder_at_once(tiny_model, demo_data, tmp_path)
 
 def test_apply_takes_the_kind_from_the_corrections_file_not_the_label_names(tmp_path):
     """A classification dataset whose labels happen to be response/other is relabelled, not treated as generative."""
-    from training_dynamics.corrections import apply_corrections_file
+    from training_dynamics.review.corrections import apply_corrections_file
 
     train = tmp_path / "train.jsonl"
     _write_rows(train, [{"sentence": f"text {i}", "label": "response" if i % 2 else "other"} for i in range(6)])
@@ -229,12 +229,12 @@ def test_compare_matches_classes_by_name_not_id(tmp_path):
     records = []
     handler = logging.Handler()
     handler.emit = records.append
-    logging.getLogger("training_dynamics.compare").addHandler(handler)
+    logging.getLogger("training_dynamics.analysis.compare").addHandler(handler)
     try:
         assert run_command("compare", ["--weak_dir", str(tmp_path / "a"), "--strong_dir", str(tmp_path / "b"),
                                        "--output_dir", str(out)]) == 0
     finally:
-        logging.getLogger("training_dynamics.compare").removeHandler(handler)
+        logging.getLogger("training_dynamics.analysis.compare").removeHandler(handler)
     assert not any("different gold labels" in r.getMessage() for r in records)
     rows = _rows(next(out.glob("*.jsonl")))
     assert all(abs(r["delta_confidence"]) < 1e-6 for r in rows)  # the same logits, named the same way

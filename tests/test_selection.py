@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, run_cli, train_args
-from training_dynamics import selection
-from training_dynamics.run import Run
+from training_dynamics.analysis import selection
+from training_dynamics.analysis.run import Run
 
 
 # -- a hand-made metrics table ------------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_read_indices(tmp_path):
 
 def test_select_guids_matches_ids_not_positions(tmp_path):
     """A shuffled file with its own ``idx`` column: rows are found by id, in the file's order."""
-    from training_dynamics.data import load_text_classification
+    from training_dynamics.core.data import load_text_classification
 
     ids = np.random.default_rng(0).permutation(20) * 10 + 1000
     with open(tmp_path / "train.jsonl", "w") as fh:
@@ -243,7 +243,7 @@ def test_end_to_end_regions_from_a_recorded_run(recorded_run, selected, demo_dat
     others = set(df["guid"]) - set(regions["hard"])
     assert max(conf[g] for g in regions["hard"]) <= min(conf[g] for g in others)
     # --write_data: rows with text and label name, loadable with --train_file, guids kept
-    from training_dynamics.data import load_text_classification
+    from training_dynamics.core.data import load_text_classification
 
     rows = [json.loads(line) for line in open(demo_data["train"])]
     written = load_text_classification(train_file=str(selected / "selected_data" / "ambiguous.jsonl"),

@@ -1,4 +1,4 @@
-"""Streamed metrics (training_dynamics.streaming) against the in-memory ones on the same files:
+"""Streamed metrics (training_dynamics.analysis.streaming) against the in-memory ones on the same files:
 every column, burn_out and include_ci, every format and id kind, and the same error messages."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from test_dynamics_file import BAD_INPUTS, make_run
 
-from training_dynamics import dynamics_file, metrics, streaming
-from training_dynamics.dynamics_file import DynamicsError, read_dynamics, write_epoch, write_generative_epoch
+from training_dynamics.core import dynamics_file
+from training_dynamics.analysis import metrics, streaming
+from training_dynamics.core.dynamics_file import DynamicsError, read_dynamics, write_epoch, write_generative_epoch
 
 
 def reference(dy: Path, **kw) -> tuple[dict, dict]:
@@ -206,8 +207,8 @@ def test_dense_ids_need_no_sort(tmp_path, monkeypatch):
 # -- the columnar output -----------------------------------------------------------------------------
 from conftest import run_cli  # noqa: E402
 
-from training_dynamics import run as run_module  # noqa: E402
-from training_dynamics.run import METRICS_NAME, METRICS_PARQUET_NAME, Run, load_metrics  # noqa: E402
+from training_dynamics.analysis import run as run_module  # noqa: E402
+from training_dynamics.analysis.run import METRICS_NAME, METRICS_PARQUET_NAME, Run, load_metrics  # noqa: E402
 
 
 @pytest.mark.parametrize("ids", ["dense", "strings"])

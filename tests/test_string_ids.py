@@ -8,8 +8,8 @@ import json
 import pytest
 
 from conftest import run_cli, train_args
-from training_dynamics import dynamics_file
-from training_dynamics.run import Run
+from training_dynamics.core import dynamics_file
+from training_dynamics.analysis.run import Run
 
 pytestmark = pytest.mark.slow
 

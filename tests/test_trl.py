@@ -8,11 +8,12 @@ import pytest
 
 trl = pytest.importorskip("trl")
 
-from training_dynamics import clm_data, dynamics_file  # noqa: E402
-from training_dynamics.demo_data import (TINY_CHAT_TEMPLATE_TAGGED, build_tiny_gpt2, chat_texts,  # noqa: E402
+from training_dynamics.kinds.generative import data as clm_data
+from training_dynamics import dynamics_file  # noqa: E402
+from training_dynamics.demo.data import (TINY_CHAT_TEMPLATE_TAGGED, build_tiny_gpt2, chat_texts,  # noqa: E402
                                          write_chat_demo)
-from training_dynamics.record_clm import count_turns  # noqa: E402
-from training_dynamics.run import Run  # noqa: E402
+from training_dynamics.kinds.generative.record import count_turns  # noqa: E402
+from training_dynamics.analysis.run import Run  # noqa: E402
 
 
 def _config(out, **kw):
@@ -27,7 +28,7 @@ def test_sft_trainer_records_each_example_once_per_epoch_with_trls_loss_unchange
     from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
-    from training_dynamics.trl_sft import DynamicsSFTTrainer, PackingError
+    from training_dynamics.kinds.generative.trl import DynamicsSFTTrainer, PackingError
 
     paths = write_chat_demo(tmp_path / "data", n_train=36, n_validation=4, seed=2)
     model_dir = build_tiny_gpt2(tmp_path / "gpt2", chat_texts(paths["train"]), hidden_size=32, max_length=96)

@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from training_dynamics import data as td_data
+from training_dynamics.core import data as td_data
 
 WORDS = [f"w{i}" for i in range(40)]
 #: word counts of the training texts: 3 fit in 10 tokens ([CLS] + 8 words + [SEP]), 3 are longer
@@ -24,7 +24,7 @@ def tokenizer(tmp_path_factory):
     """The demo's word-level tokenizer (one token per word, [CLS] ... [SEP] around a text)."""
     from transformers import AutoTokenizer
 
-    from training_dynamics.demo_data import build_tokenizer
+    from training_dynamics.demo.data import build_tokenizer
 
     out = tmp_path_factory.mktemp("tok")
     build_tokenizer([" ".join(WORDS)]).save_pretrained(out)
@@ -81,16 +81,16 @@ def test_record_keeps_the_report_in_the_meta(tmp_path, caplog):
     """build_trainer (no training): the truncation report is logged and goes into dynamics_meta.json."""
     from transformers import TrainingArguments
 
-    from training_dynamics.arguments import DynamicsArguments, ModelArguments, RecordDataArguments
-    from training_dynamics.demo_data import build_tiny_bert
-    from training_dynamics.train import build_trainer
+    from training_dynamics.core.arguments import DynamicsArguments, ModelArguments, RecordDataArguments
+    from training_dynamics.demo.data import build_tiny_bert
+    from training_dynamics.workflows.train import build_trainer
 
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps({"sentence": t, "label": ["neg", "pos"][i % 2]}) + "\n"
                              for i, t in enumerate(_texts())))
     model = build_tiny_bert(tmp_path / "model", _texts(), hidden_size=16, num_layers=1, num_heads=1)
     args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True)
-    with caplog.at_level(logging.WARNING, logger="training_dynamics.train"):
+    with caplog.at_level(logging.WARNING, logger="training_dynamics.workflows.train"):
         trainer = build_trainer(ModelArguments(model_name_or_path=str(model)),
                                 RecordDataArguments(train_file=str(train), max_seq_length=10, truncation="head_tail"),
                                 DynamicsArguments(dy_log_dir=str(tmp_path / "dy")), args)
@@ -104,9 +104,10 @@ def test_record_keeps_the_report_in_the_meta(tmp_path, caplog):
 
 def test_find_issues_and_review_mark_what_the_model_saw(tokenizer, tmp_path):
     """A run whose meta reports cut texts: the ranking's ``seen`` spans reach the review page's payload."""
-    from training_dynamics import dynamics_file, review
-    from training_dynamics import label_errors as le
-    from training_dynamics.run import Run
+    from training_dynamics.core import dynamics_file
+    from training_dynamics.review import page as review
+    from training_dynamics.decisions import ranking as le
+    from training_dynamics.analysis.run import Run
 
     texts = _texts()
     train = tmp_path / "train.jsonl"

@@ -6,7 +6,7 @@ import difflib
 import importlib
 import sys
 
-from .common import run, setup_logging  # noqa: F401  (the scripts' shared helpers)
+from training_dynamics.cli.common import run, setup_logging  # noqa: F401  (the scripts' shared helpers)
 
 #: command -> (module, one-line summary)
 COMMANDS = {
@@ -28,7 +28,7 @@ PROG = "training-dynamics"
 
 
 def _overview() -> str:
-    from .. import __version__
+    from training_dynamics import __version__
 
     width = max(map(len, COMMANDS))
     lines = [f"usage: {PROG} <command> [flags]   ({PROG} <command> --help for a command's flags)", "",
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_overview())
         return 0
     if argv[0] == "--version":
-        from .. import __version__
+        from training_dynamics import __version__
 
         print(__version__)
         return 0

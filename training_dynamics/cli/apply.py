@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..data import split_list
-from ..arguments import DataArguments
-from .common import parse, setup_logging
-from ..errors import TrainingDynamicsError
+from training_dynamics.core.data import split_list
+from training_dynamics.core.arguments import DataArguments
+from training_dynamics.cli.common import parse, setup_logging
+from training_dynamics.core.errors import TrainingDynamicsError
 
 
 @dataclass
@@ -43,7 +43,7 @@ class ApplyArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
 
     def __post_init__(self):
-        from ..corrections import OUTPUT_FORMATS
+        from training_dynamics.review.corrections import OUTPUT_FORMATS
 
         if not (self.output or self.save_to_disk or self.push_to_hub):
             raise TrainingDynamicsError("give --output FILE, --save_to_disk DIR and/or --push_to_hub REPO")
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics apply"
     if data_args.max_train_samples is not None:
         raise TrainingDynamicsError("--max_train_samples does not apply here: corrections apply to the whole dataset")
     setup_logging()
-    from ..corrections import apply_corrections_file
+    from training_dynamics.review.corrections import apply_corrections_file
 
     apply_corrections_file(args.corrections, train_file=data_args.train_file, task_name=data_args.task_name,
                            text_columns=split_list(data_args.text_columns), label_column=data_args.label_column,

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import TrainingDynamicsError
+from training_dynamics.core.errors import TrainingDynamicsError
 
 #: the operating system's file errors: bad input too (a path that is not there, not readable, ...)
 FILE_ERRORS: tuple[type[OSError], ...] = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,

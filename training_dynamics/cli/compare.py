@@ -17,9 +17,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..arguments import MetricsArguments, RegionArguments
-from .common import headless_matplotlib, parse, setup_logging
-from ..errors import TrainingDynamicsError
+from training_dynamics.core.arguments import MetricsArguments, RegionArguments
+from training_dynamics.cli.common import headless_matplotlib, parse, setup_logging
+from training_dynamics.core.errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +44,13 @@ class CompareArguments:
 
 
 def _load(path: str, args: CompareArguments, metric_args: MetricsArguments):
-    from ..run import load_metrics
+    from training_dynamics.analysis.run import load_metrics
 
     is_file = Path(path).is_file()
     rm = load_metrics(path, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
                       num_epochs=args.num_epochs if is_file else None)
     if rm.run is not None:
-        from .. import kinds
+        from training_dynamics import kinds
 
         kinds.of_run(rm.run).check_joinable(rm.run)
     if rm.num_epochs is None:  # never guess E from the largest correctness seen
@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics compar
     headless_matplotlib()
     import matplotlib.pyplot as plt
 
-    from .. import compare, plots
+    from training_dynamics.analysis import compare, plots
 
-    from ..outputs import Outputs
+    from training_dynamics.core.outputs import Outputs
 
     out = Path(args.output_dir)
     stems = ("delta_data_map", "strong_vs_weak")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics compar
     guard.check_files([*compare.comparison_paths(out).values(), *(out / f"{s}.{f}" for s in stems for f in ("png", "pdf"))])
     weak, strong = _load(args.run_a, args, metric_args), _load(args.run_b, args, metric_args)
     if weak.run is not None and strong.run is not None:  # joined by guid: the same examples under each?
-        from ..binding import compare as compare_bindings
+        from training_dynamics.core.binding import compare as compare_bindings
 
         compare_bindings(weak.run.binding, strong.run.binding, names=(args.run_a, args.run_b))
     compare.to_label_order(strong, weak.label_names)

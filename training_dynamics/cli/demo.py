@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .common import parse, setup_logging
-from ..errors import TrainingDynamicsError
+from training_dynamics.cli.common import parse, setup_logging
+from training_dynamics.core.errors import TrainingDynamicsError
 
 
 @dataclass
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics demo")
     """Run the demo."""
     (args,) = parse((DemoArguments,), argv, prog=prog, doc=__doc__)
     setup_logging()
-    from .demo_run import run_demo
+    from training_dynamics.cli.demo_run import run_demo
 
     run_demo(args.output_dir, n_train=args.n_train, epochs=args.num_train_epochs, seed=args.seed,
              generative=args.generative, ner=args.ner, num_threads=args.num_threads)

@@ -28,7 +28,7 @@ LEARNING_RATE = {"weak": "3e-3", "strong": "1e-3"}
 
 def _run(command: str, *args) -> None:
     """Run one ``training-dynamics`` command in this process, logging it as a user would type it."""
-    from . import run_command
+    from training_dynamics.cli import run_command
 
     argv = [str(a) for a in args]
     logger.info("$ %s", " ".join(shlex.quote(c) for c in ["training-dynamics", command, *argv]))
@@ -41,7 +41,7 @@ def _run(command: str, *args) -> None:
 
 def prepare(out: Path, *, n_train: int, seed: int) -> tuple[dict[str, Path], dict[str, Path]]:
     """Write the demo dataset and the two tiny models (skipped when already there)."""
-    from ..demo_data import build_tiny_bert, write_demo_dataset
+    from training_dynamics.demo.data import build_tiny_bert, write_demo_dataset
 
     data_dir = out / "data"
     if not (data_dir / "train_truth.jsonl").exists():
@@ -130,7 +130,7 @@ GENERATIVE_TASK = "instructions"
 def run_generative_demo(out: Path, *, n_train: int = 800, epochs: int = 8, seed: int = 42) -> Path:
     """Prompt/response pairs with 10% planted bad responses (the response of another prompt), a tiny
     GPT-2 from a config, and record-clm, metrics, plot, find-issues and review on it."""
-    from ..demo_data import build_tiny_gpt2, write_generative_demo
+    from training_dynamics.demo.data import build_tiny_gpt2, write_generative_demo
 
     data_dir, model = out / "data", out / "models" / "tiny-gpt2"
     if not (data_dir / "train_truth.jsonl").exists():
@@ -200,7 +200,7 @@ def run_ner_demo(out: Path, *, n_train: int = 400, epochs: int = 6, seed: int = 
     """BIO sentences of PER/LOC/ORG with 10% of the mentions given another type, a tiny BERT token
     classifier (WordPiece, so some words split into sub-tokens), and record-ner, metrics, plot,
     find-issues and review on it, word by word."""
-    from ..ner_demo_data import build_tiny_token_bert, write_ner_demo
+    from training_dynamics.demo.ner_data import build_tiny_token_bert, write_ner_demo
 
     data_dir, model = out / "data", out / "models" / "tiny-bert-ner"
     if not (data_dir / "train_truth.jsonl").exists():
@@ -226,7 +226,7 @@ def run_ner_demo(out: Path, *, n_train: int = 400, epochs: int = 6, seed: int = 
 
 def report_ner(out: Path, truth_file: Path) -> dict:
     """Log how well the word ranking and the decision find the planted tag errors; returns the scores."""
-    from ..ner_demo_data import planted_scores
+    from training_dynamics.demo.ner_data import planted_scores
 
     s = planted_scores(out / "tag_issues" / "label_issues.jsonl", truth_file)
     logger.info("planted tag errors: %d of %d words; ranking AUROC %.3f, AP %.3f", s["num_planted"], s["num_words"],

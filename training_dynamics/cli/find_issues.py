@@ -20,11 +20,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..binding import ALLOW_HELP
-from ..decision import DECISIONS, RULES
-from ..arguments import DataArguments, ProgressArguments, RegionArguments
-from .common import parse, setup_logging
-from ..errors import TrainingDynamicsError
+from training_dynamics.core.binding import ALLOW_HELP
+from training_dynamics.decisions.rules import DECISIONS, RULES
+from training_dynamics.core.arguments import DataArguments, ProgressArguments, RegionArguments
+from training_dynamics.cli.common import parse, setup_logging
+from training_dynamics.core.errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +98,11 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     if args.source == "model" and not data_args.given:
         raise TrainingDynamicsError("--source model needs --task_name or --train_file")
     setup_logging()
-    from ..issues import find_label_issues
-    from ..run import Run
+    from training_dynamics.workflows.find_issues import find_label_issues
+    from training_dynamics.analysis.run import Run
 
-    from ..label_errors import issue_paths
-    from ..outputs import Outputs
+    from training_dynamics.decisions.ranking import issue_paths
+    from training_dynamics.core.outputs import Outputs
 
     guard = Outputs("find-issues", inputs=[*(args.run_dir or []), data_args.train_file, model_args.model_name_or_path,
                                            args.threshold_run_dir], overwrite=args.overwrite_output_dir)

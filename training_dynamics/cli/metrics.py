@@ -21,9 +21,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..arguments import MetricsArguments, ProgressArguments
-from .common import parse, setup_logging
-from ..errors import TrainingDynamicsError
+from training_dynamics.core.arguments import MetricsArguments, ProgressArguments
+from training_dynamics.cli.common import parse, setup_logging
+from training_dynamics.core.errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class MetricsRunArguments:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise TrainingDynamicsError(f"--{name} must be >= 1, not {getattr(self, name)}")
         if self.partition is not None:
-            from ..streaming import parse_partition
+            from training_dynamics.analysis.streaming import parse_partition
 
             parse_partition(self.partition)
         if len(self.run_dir) > 1 and not self.output_dir:
@@ -76,14 +76,15 @@ class MetricsRunArguments:
 def write_averaged(run_dirs: list[str], output_dir: str, *, burn_out: int | None, include_ci: bool,
                    progress: bool, output_format: str = "auto", common_epochs: bool = False,
                    overwrite: bool = False) -> dict:
-    """Average several runs' metrics (training_dynamics.multirun) and write them into ``output_dir``."""
+    """Average several runs' metrics (training_dynamics.analysis.multirun) and write them into ``output_dir``."""
     from pathlib import Path
 
-    from .. import __version__, fileio
-    from ..errors import OutputError
-    from ..multirun import average_runs
-    from ..outputs import Outputs
-    from ..run import METRICS_NAME, METRICS_PARQUET_NAME, SETTINGS_NAME, Run, write_metrics_table
+    from training_dynamics import __version__
+    from training_dynamics.core import fileio
+    from training_dynamics.core.errors import OutputError
+    from training_dynamics.analysis.multirun import average_runs
+    from training_dynamics.core.outputs import Outputs
+    from training_dynamics.analysis.run import METRICS_NAME, METRICS_PARQUET_NAME, SETTINGS_NAME, Run, write_metrics_table
 
     out = Path(output_dir)
     runs = [Run(p).require() for p in run_dirs]
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
     run_args, metric_args, progress = parse((MetricsRunArguments, MetricsArguments, ProgressArguments), argv,
                                             prog=prog, doc=__doc__)
     setup_logging()
-    from ..run import Run
+    from training_dynamics.analysis.run import Run
 
     if len(run_args.run_dir) > 1:
         write_averaged(run_args.run_dir, run_args.output_dir, burn_out=metric_args.burn_out,
@@ -126,8 +127,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
         return 0
     run = Run(run_args.run_dir[0]).require()
     if run_args.partition is not None:
-        from ..partitions import write_partition
-        from ..streaming import parse_partition
+        from training_dynamics.analysis.partitions import write_partition
+        from training_dynamics.analysis.streaming import parse_partition
 
         i, k = parse_partition(run_args.partition)
         path = write_partition(run, i, k, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
     if run_args.merge_partitions is not None or run_args.num_proc is not None:
         if run_args.merge_partitions is not None and (metric_args.burn_out is not None or metric_args.include_ci):
             raise TrainingDynamicsError("--burn_out and --include_ci belong to the --partition jobs, not to the merge")
-        from ..partitions import merge_partitions, run_partitions
+        from training_dynamics.analysis.partitions import merge_partitions, run_partitions
 
         if run_args.merge_partitions is not None:
             cols, summary = merge_partitions(run, run_args.merge_partitions, output_format=run_args.output_format)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..arguments import MapSourceArguments, MetricsArguments
-from .common import headless_matplotlib, parse, setup_logging
-from ..errors import TrainingDynamicsError
+from training_dynamics.core.arguments import MapSourceArguments, MetricsArguments
+from training_dynamics.cli.common import headless_matplotlib, parse, setup_logging
+from training_dynamics.core.errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +74,15 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     headless_matplotlib()
     import matplotlib.pyplot as plt
 
-    from .. import kinds, plots
-    from ..outputs import Outputs
-    from ..run import load_metrics
+    from training_dynamics import kinds
+    from training_dynamics.analysis import plots
+    from training_dynamics.core.outputs import Outputs
+    from training_dynamics.analysis.run import load_metrics
 
     rm = load_metrics(src.source, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
                       num_epochs=src.num_epochs)
     if args.hue_file:
-        from ..data import load_column
+        from training_dynamics.core.data import load_column
 
         rm.df = plots.join_column(rm.df, load_column(args.hue_file, args.hue), where=args.hue_file)
     if rm.num_epochs is None:  # never guess E from the largest correctness seen: the bins would be wrong

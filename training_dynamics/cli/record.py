@@ -18,9 +18,9 @@ import logging
 import os
 import sys
 
-from ..errors import TrainingDynamicsError
-from .common import parser_for, usage_errors
-from .training_flags import RECORD_DEFAULTS, TRAINING_GROUP, CommonTrainingArguments, EarlyTrainingArguments
+from training_dynamics.core.errors import TrainingDynamicsError
+from training_dynamics.cli.common import parser_for, usage_errors
+from training_dynamics.cli.training_flags import RECORD_DEFAULTS, TRAINING_GROUP, CommonTrainingArguments, EarlyTrainingArguments
 
 
 def _cpu_ddp_defaults() -> dict:
@@ -76,7 +76,7 @@ def _parser(prog: str, data_class=None, doc: str = __doc__, model_class=None):
     """
     from transformers import TrainingArguments
 
-    from ..arguments import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
+    from training_dynamics.core.arguments import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
 
     TrainingArguments._argument_group_name = TRAINING_GROUP
     try:
@@ -89,7 +89,7 @@ def _parser(prog: str, data_class=None, doc: str = __doc__, model_class=None):
 def _light_parser(prog: str, data_class=None, doc: str = __doc__, training_class=CommonTrainingArguments,
                   model_class=None, **kwargs):
     """The project's flags plus ``training_class``, without importing torch or transformers."""
-    from ..arguments import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
+    from training_dynamics.core.arguments import DynamicsArguments, ModelArguments, RecordDataArguments, SelectionArguments
 
     return parser_for((model_class or ModelArguments, data_class or RecordDataArguments, DynamicsArguments,
                        training_class, SelectionArguments), prog=prog, doc=doc, **kwargs)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
          doc: str = __doc__, builder=None, model_class=None) -> int:
     """Check the flags, the model folder and the data (before torch is imported: a "no" comes in
     seconds), then train, record, save the model, evaluate."""
-    from .common import progress_bars_disabled, setup_logging
+    from training_dynamics.cli.common import progress_bars_disabled, setup_logging
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--help_all" in argv or "-h" in argv or "--help" in argv:
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
 
         import transformers
 
-        from ..train import single_log_handler, train_and_record
+        from training_dynamics.workflows.train import single_log_handler, train_and_record
 
         model_args, data_args, dy_args, training_args, sel_args = parse_args(argv, prog=prog, data_class=data_class,
                                                                              doc=doc, model_class=model_class)

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 
 def _build_clm_trainer(*args, **kwargs):
-    """:func:`training_dynamics.train.build_clm_trainer`, imported (with torch) only once the data passed its checks."""
-    from ..train import build_clm_trainer
+    """:func:`training_dynamics.workflows.train.build_clm_trainer`, imported (with torch) only once the data passed its checks."""
+    from training_dynamics.workflows.train import build_clm_trainer
 
     return build_clm_trainer(*args, **kwargs)
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record-clm") -> int:
     """Train, record, save the model, evaluate."""
-    from ..arguments import CausalLMModelArguments, GenerativeDataArguments
-    from .record import main as record_main
+    from training_dynamics.core.arguments import CausalLMModelArguments, GenerativeDataArguments
+    from training_dynamics.cli.record import main as record_main
 
     return record_main(argv, prog=prog, data_class=GenerativeDataArguments, doc=__doc__, builder=_build_clm_trainer,
                        model_class=CausalLMModelArguments)

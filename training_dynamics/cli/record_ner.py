@@ -16,15 +16,15 @@ from __future__ import annotations
 
 
 def _build_ner_trainer(*args, **kwargs):
-    """:func:`training_dynamics.train.build_ner_trainer`, imported (with torch) only once the data passed its checks."""
-    from ..train import build_ner_trainer
+    """:func:`training_dynamics.workflows.train.build_ner_trainer`, imported (with torch) only once the data passed its checks."""
+    from training_dynamics.workflows.train import build_ner_trainer
 
     return build_ner_trainer(*args, **kwargs)
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record-ner") -> int:
     """Train, record, save the model, evaluate."""
-    from ..arguments import TokenDataArguments
-    from .record import main as record_main
+    from training_dynamics.core.arguments import TokenDataArguments
+    from training_dynamics.cli.record import main as record_main
 
     return record_main(argv, prog=prog, data_class=TokenDataArguments, doc=__doc__, builder=_build_ner_trainer)

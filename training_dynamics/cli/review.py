@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import parse, setup_logging
-from ..errors import TrainingDynamicsError
+from training_dynamics.cli.common import parse, setup_logging
+from training_dynamics.core.errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 PAGE_NAME = "review.html"
@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics review
     """Build the page."""
     (args,) = parse((ReviewArguments,), argv, prog=prog, doc=__doc__)
     setup_logging()
-    from ..label_errors import SETTINGS_NAME
-    from ..outputs import Outputs
-    from ..review import build_review_page
+    from training_dynamics.decisions.ranking import SETTINGS_NAME
+    from training_dynamics.core.outputs import Outputs
+    from training_dynamics.review.page import build_review_page
 
     issues = Path(args.issues)
     guard = Outputs("review", inputs=[issues, issues.parent / SETTINGS_NAME, args.run_dir],

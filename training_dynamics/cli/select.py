@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..binding import ALLOW_HELP
-from ..selection import USUAL_ASCENDING
-from ..arguments import MetricsArguments, RegionArguments
-from .common import parse, setup_logging
-from ..errors import TrainingDynamicsError
+from training_dynamics.core.binding import ALLOW_HELP
+from training_dynamics.analysis.selection import USUAL_ASCENDING
+from training_dynamics.core.arguments import MetricsArguments, RegionArguments
+from training_dynamics.cli.common import parse, setup_logging
+from training_dynamics.core.errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
 MetricName = Literal[tuple(USUAL_ASCENDING)]
@@ -49,7 +49,7 @@ class SelectSourceArguments:
         if self.run_dir:
             return Path(self.run_dir)
         if self.task_name and self.model_name:
-            from ..run import Run
+            from training_dynamics.analysis.run import Run
 
             return Run.at(self.dy_log_dir, self.task_name, self.model_name).path
         return Path(self.metrics_file).parent
@@ -98,9 +98,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics select
     src, metric_args, region_args, args = parse((SelectSourceArguments, MetricsArguments, RegionArguments,
                                                  SelectArguments), argv, prog=prog, doc=__doc__)
     setup_logging()
-    from .. import kinds, selection
-    from ..run import Run, load_metrics
-    from ..outputs import Outputs
+    from training_dynamics import kinds
+    from training_dynamics.analysis import selection
+    from training_dynamics.analysis.run import Run, load_metrics
+    from training_dynamics.core.outputs import Outputs
 
     if src.metrics_file and (metric_args.burn_out is not None or metric_args.include_ci):
         logger.warning("--burn_out / --include_ci are ignored with --metrics_file (its metrics are used as they are)")

@@ -1,0 +1,1 @@
+"""Analysis on recorded runs: metrics, streaming, partitions, averaging, selection, comparison, plots."""

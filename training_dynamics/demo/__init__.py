@@ -1,0 +1,1 @@
+"""The offline demo's data and tiny models (generated, with planted errors)."""

@@ -1,0 +1,1 @@
+"""The token classification kind (NER): word by word."""

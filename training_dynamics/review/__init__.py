@@ -1,0 +1,1 @@
+"""Review: the review page (templates under web/) and corrections applied to a dataset."""
