@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from training_dynamics import decision  # noqa: E402
+from training_dynamics.decisions import rules as decision  # noqa: E402
 from training_dynamics.decisions import ranking as le  # noqa: E402
 from training_dynamics.analysis.metrics import log_softmax  # noqa: E402
 from training_dynamics.analysis.run import Run  # noqa: E402

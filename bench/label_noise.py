@@ -46,7 +46,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from training_dynamics import decision  # noqa: E402
+from training_dynamics.decisions import rules as decision  # noqa: E402
 from training_dynamics.cli import setup_logging  # noqa: E402
 from training_dynamics.core.arguments import DataArguments  # noqa: E402
 

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training_dynamics import plots  # noqa: E402
+from training_dynamics.analysis import plots  # noqa: E402
 
 
 def synthetic_metrics(n: int, epochs: int, seed: int = 0) -> pd.DataFrame:

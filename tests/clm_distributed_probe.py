@@ -46,7 +46,7 @@ def main(report: str, argv: list[str]) -> int:
     from torch.distributed.fsdp import FSDPModule
     from transformers import set_seed
 
-    from training_dynamics.core.arguments import GenerativeDataArguments
+    from training_dynamics.kinds.generative.arguments import GenerativeDataArguments
     from training_dynamics.cli.record import parse_args
     from training_dynamics.workflows.train import build_clm_trainer
 

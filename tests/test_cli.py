@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, run_cli, write_synthetic_dynamics
 from training_dynamics import cli
 from training_dynamics.core import arguments as cli_args
+from training_dynamics.kinds.generative.arguments import CausalLMModelArguments
 from training_dynamics.cli.common import parse
 from training_dynamics.core.data import DataError
 from training_dynamics.analysis.run import METRICS_NAME, Run, load_metrics, model_run_name
@@ -77,11 +78,11 @@ def test_bad_flags_raise_value_errors_that_become_one_line(argv, message):
 
 
 def test_lora_flags_are_trls_and_need_use_peft():
-    (m,) = parse((cli_args.CausalLMModelArguments,), ["--model_name_or_path", "g", "--use_peft", "--lora_r", "8",
+    (m,) = parse((CausalLMModelArguments,), ["--model_name_or_path", "g", "--use_peft", "--lora_r", "8",
                                                        "--lora_target_modules", "q_proj", "v_proj"], prog="p", doc="")
     assert (m.use_peft, m.lora_r, m.lora_alpha, m.lora_dropout, m.lora_target_modules) == (True, 8, 32, 0.05, ["q_proj", "v_proj"])
     with pytest.raises(ValueError, match="--lora_\\* flags need --use_peft"):
-        parse((cli_args.CausalLMModelArguments,), ["--model_name_or_path", "g", "--lora_r", "8"], prog="p", doc="")
+        parse((CausalLMModelArguments,), ["--model_name_or_path", "g", "--lora_r", "8"], prog="p", doc="")
 
 
 @pytest.mark.parametrize("path, name", [

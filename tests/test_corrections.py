@@ -363,7 +363,8 @@ def test_a_scripted_review_is_what_the_page_would_export(tmp_path):
          "original_label": "pos", "note": "flipped?"},
         {"guid": "0", "example_fingerprint": examples["0"], "action": "keep", "label": "neg", "original_label": "neg"}]}
     (tmp_path / "c.json").write_text(json.dumps(doc))
-    df = co.apply_corrections_file(tmp_path / "c.json", train_file=str(f), output=tmp_path / "fixed.jsonl")
+    from training_dynamics.workflows.apply import apply_corrections_file
+    df = apply_corrections_file(tmp_path / "c.json", train_file=str(f), output=tmp_path / "fixed.jsonl")
     assert df["corrected_label"].tolist() == ["neg", "pos", "neg", "neg"]
     with pytest.raises(co.CorrectionsError, match="guid 9 is not in t.jsonl"):
         co.corrections_document(data, [9], ["neg"])

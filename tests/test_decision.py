@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import N_TRAIN, run_cli, train_args
+from training_dynamics.core import kind as kinds
 from training_dynamics.decisions import rules as decision
 from training_dynamics.core import dynamics_file
 from training_dynamics.analysis.run import Run
@@ -74,7 +75,7 @@ def test_rules_find_planted_flips_and_count_them_per_class_pair(rule):
     summary = dec.summary(["a", "b", "c"])
     assert summary["num_label_issues"] == dec.num_flagged == sum(p["count"] for p in summary["by_class_pair"])
     assert json.loads(json.dumps(summary)) == summary
-    assert dec.describe(["a", "b", "c"]).startswith(f"{rule}: estimated {dec.num_flagged} of 3000 labels wrong")
+    assert kinds.get(None).describe_decision(dec, ["a", "b", "c"]).startswith(f"{rule}: estimated {dec.num_flagged} of 3000 labels wrong")
 
 
 def test_loss_mixture_finds_the_flips_but_overestimates_their_number():

@@ -271,7 +271,7 @@ def test_post_epoch_values_with_grad_accumulation_equal_a_pass_of_the_final_mode
 
 def _train_clm_in_process(setup, out: Path, *, crash_at: int | None = None, resume: bool = False):
     """3 epochs of 60 examples, batch 8 (8 steps an epoch), a checkpoint every 5 steps; optionally crash at a step."""
-    from training_dynamics.core.arguments import GenerativeDataArguments
+    from training_dynamics.kinds.generative.arguments import GenerativeDataArguments
     from training_dynamics.cli.record import parse_args
     from training_dynamics.workflows.train import build_clm_trainer
 

@@ -306,8 +306,9 @@ def test_word_review_page_and_apply_write_the_tags_back_in_the_data_columns(tmp_
     """A hand-made word ranking: the page shows each ranked word's sentence (words, tags) keyed by
     (guid, word_index) with the sentence's fingerprint; apply writes the corrected tags back into the
     same columns (names or ids, as the file had them), and refuses a word whose tag changed since."""
-    from training_dynamics.review.corrections import CorrectionsError, apply_corrections_file
-    from training_dynamics.review.page import build_review_page
+    from training_dynamics.review.corrections import CorrectionsError
+    from training_dynamics.workflows.apply import apply_corrections_file
+    from training_dynamics.workflows.review import build_review_page
 
     sents = [(["anna", "met", "paris", "hilton"], ["B-PER", "O", "B-LOC", "I-PER"]), (["in", "rome"], ["O", "B-PER"])]
     data = tmp_path / "train.jsonl"

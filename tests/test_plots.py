@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from conftest import ROOT, run_cli  # noqa: E402
-from training_dynamics import plots  # noqa: E402
+from training_dynamics.analysis import plots  # noqa: E402
 
 SCRIPT = "plot_cartography.py"
 

@@ -20,7 +20,10 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from training_dynamics.review import corrections, page as review, web
+from training_dynamics.core import kind as kinds
+from training_dynamics import web
+from training_dynamics.review import corrections, page as review
+from training_dynamics.workflows.review import build_review_page
 from training_dynamics.core import dynamics_file, fileio
 from training_dynamics.analysis import plots
 from training_dynamics.decisions import ranking as le
@@ -235,7 +238,7 @@ def test_text_in_the_template_is_escaped():
 def test_templates_are_package_data_and_assets_cannot_break_out(monkeypatch):
     from importlib import resources
 
-    files = {p.name for p in resources.files("training_dynamics.review.web").iterdir()}
+    files = {p.name for p in resources.files("training_dynamics.web").iterdir()}
     assert {"base.html.j2", "review.html.j2", "data_map.html.j2", "data_map.js", "review.js", "data_map_page.js",
             "base.css", "review.css"} <= files
     real = web.asset
@@ -268,7 +271,8 @@ def test_payload_metrics_flags_and_label_warning():
     assert review.label_warning(["neg", "pos"]) is None
     assert p["kind"] == "classification" and p["label_display"] == ["class 0", "class 1"]
     assert review.label_display(["neg", "pos"]) == ["neg", "pos"]
-    gen = review.review_payload(issues, label_names=["response", "other"], kind="generative")
+    gk = kinds.get("generative")
+    gen = review.review_payload(issues, label_names=["response", "other"], card=gk.review_card(), kind=gk.name)
     assert gen["warnings"] == [] and gen["title"] == "Response review: dataset"
     assert gen["flags"][0]["label"] == "suspicious response" and gen["card"]["separator"] == "\n\u27f6 "
     assert gen["card"]["choices"] == "keep_drop" and p["card"]["choices"] == "classes"
@@ -450,7 +454,7 @@ def test_choices_stay_with_their_example(browser, tmp_path):
     html = tmp_path / "review.html"
 
     def build():
-        review.build_review_page(_rank(train, out), html)
+        build_review_page(_rank(train, out), html)
 
     build()
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
@@ -744,8 +748,8 @@ def test_word_review_in_headless_chromium(browser, tmp_path):
     """A token classification ranking: each card shows its sentence as BIO spans (dataset words as literal
     text), the keys relabel / keep the focused word, choices survive a reload keyed by (guid, word_index),
     and the export is what apply takes."""
-    from training_dynamics.review.corrections import apply_corrections_file
-    from training_dynamics.review.page import build_review_page
+    from training_dynamics.workflows.apply import apply_corrections_file
+    from training_dynamics.workflows.review import build_review_page
 
     names = ["B-LOC", "B-PER", "I-PER", "O"]
     sents = [(["anna", "smith", "met", XSS], ["B-PER", "I-PER", "O", "B-LOC"]), (["in", "rome"], ["O", "B-PER"])]

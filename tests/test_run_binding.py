@@ -198,7 +198,7 @@ def test_two_recordings_into_one_folder_at_once(tiny_model, demo_data, tmp_path)
 
 def test_apply_takes_the_kind_from_the_corrections_file_not_the_label_names(tmp_path):
     """A classification dataset whose labels happen to be response/other is relabelled, not treated as generative."""
-    from training_dynamics.review.corrections import apply_corrections_file
+    from training_dynamics.workflows.apply import apply_corrections_file
 
     train = tmp_path / "train.jsonl"
     _write_rows(train, [{"sentence": f"text {i}", "label": "response" if i % 2 else "other"} for i in range(6)])

@@ -265,7 +265,7 @@ def test_cli_output_format_and_a_generative_parquet(tmp_path):
 
 
 # -- partitions ----------------------------------------------------------------------------------------
-from training_dynamics import partitions  # noqa: E402
+from training_dynamics.analysis import partitions  # noqa: E402
 
 
 @pytest.mark.parametrize("ids", ["dense", "strings"])

@@ -117,11 +117,9 @@ def average_runs(runs: Sequence[Run], *, burn_out: int | None = None, include_ci
     """
     if not runs:
         raise TrainingDynamicsError("no run folders given")
-    from training_dynamics import kinds
-
     if len(runs) > 1:
         for run in runs:
-            kinds.of_run(run).check_joinable(run)
+            run.kind.check_joinable(run)
     check_label_names(runs)
     if len(runs) > 1:
         common = check_joinable(runs, common_epochs=common_epochs)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from training_dynamics.core import fileio
-from training_dynamics.review import web
+from training_dynamics import web
 from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.core.ids import as_guids
 

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from training_dynamics import __version__, kinds
+from training_dynamics import __version__
+from training_dynamics.core import kind as kinds
 from training_dynamics.core import binding, dynamics_file, fileio
 from training_dynamics.analysis import metrics
 from training_dynamics.core.binding import Binding
@@ -234,9 +235,12 @@ class Run:
         Returns:
             (metrics, summary) as ``{column: array}`` dicts (no pandas needed).
         """
-        own = kinds.of_run(self).metrics_module()
-        if own is not None:  # a kind with its own tables (token classification: words and sentences)
-            return own.write_run_metrics(self, burn_out=burn_out, include_ci=include_ci, progress=progress)
+        return self.kind.write_metrics(self, burn_out=burn_out, include_ci=include_ci, progress=progress,
+                                       output_format=output_format)
+
+    def write_example_metrics(self, *, burn_out: int | None = None, include_ci: bool = False, progress: bool = True,
+                              output_format: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """:meth:`write_metrics` of a run whose rows are examples (one row per example)."""
         from training_dynamics.analysis.streaming import stream_metrics
 
         t0 = time.perf_counter()
@@ -312,21 +316,25 @@ class Run:
                 return df
             except Exception as exc:  # damaged despite matching stats: recompute
                 logger.warning("could not read %s (%s); recomputing", path, exc)
-        own = kinds.of_run(self).metrics_module()
-        if not save and own is not None:
-            return pd.DataFrame(own.run_metrics(self, burn_out=burn_out, include_ci=include_ci))
         if not save:
-            from training_dynamics.analysis.streaming import stream_metrics
-
-            streamed = stream_metrics(self.require().dynamics_dir, burn_out=burn_out, include_ci=include_ci,
-                                      progress=progress)
-            self.warn_if_incomplete(streamed.num_epochs)
-            return pd.DataFrame(streamed.columns)
+            return pd.DataFrame(self.kind.compute_metrics(self, burn_out=burn_out, include_ci=include_ci,
+                                                          progress=progress))
         return pd.DataFrame(self.write_metrics(burn_out=burn_out, include_ci=include_ci, progress=progress)[0])
+
+    def example_metrics(self, *, burn_out: int | None = None, include_ci: bool = False,
+                        progress: bool = False) -> dict[str, np.ndarray]:
+        """The metric columns of a run whose rows are examples, computed and written nowhere."""
+        from training_dynamics.analysis.streaming import stream_metrics
+
+        streamed = stream_metrics(self.require().dynamics_dir, burn_out=burn_out, include_ci=include_ci,
+                                  progress=progress)
+        self.warn_if_incomplete(streamed.num_epochs)
+        return streamed.columns
 
     @property
     def kind(self) -> kinds.Kind:
-        """What kind of run this is (recorded in its meta; classification when the meta says none)."""
+        """What kind of run this is: the one place that asks (its meta's ``"kind"``, through the registry of
+        :mod:`training_dynamics.core.kind`; classification when the meta says none)."""
         return kinds.of_meta(self.meta)
 
     # -- the training data --------------------------------------------------------------------
@@ -375,7 +383,8 @@ def bind_data(data, recorded: Binding | None, *, run: str | os.PathLike, allow_c
 def load_source(src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                 where: str | os.PathLike = "the settings") -> TextClassificationData:
     """Load the data a recorded source names (as a run's meta or a ranking's settings hold it), the
-    way its kind loads data (:meth:`kinds.Kind.load_data`; ``src["kind"]``, default classification).
+    way its kind loads data (:meth:`Kind.load_data <training_dynamics.core.kind.Kind.load_data>`;
+    ``src["kind"]``, default classification).
 
     Raises:
         DataError: the source names no data, or its file is gone (the message suggests --train_file).
@@ -390,7 +399,7 @@ def texts_for(guids: Sequence[int], data: TextClassificationData) -> list[str]:
     from training_dynamics.core.data import DataError
 
     guids = dynamics_file.as_guids(guids)
-    texts = pd.Series(kinds.of_meta(data.source).display_texts(data), index=dynamics_file.as_guids(data.train["guid"]))
+    texts = pd.Series(data.display_texts(), index=dynamics_file.as_guids(data.train["guid"]))
     missing = ~np.isin(guids, texts.index.to_numpy())
     if missing.any():
         raise DataError(f"guid {guids[missing][0]} of the dynamics is not in the training data "

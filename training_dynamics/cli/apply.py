@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics apply"
     if data_args.max_train_samples is not None:
         raise TrainingDynamicsError("--max_train_samples does not apply here: corrections apply to the whole dataset")
     setup_logging()
-    from training_dynamics.review.corrections import apply_corrections_file
+    from training_dynamics.workflows.apply import apply_corrections_file
 
     apply_corrections_file(args.corrections, train_file=data_args.train_file, task_name=data_args.task_name,
                            text_columns=split_list(data_args.text_columns), label_column=data_args.label_column,

@@ -28,7 +28,7 @@ def _build_clm_trainer(*args, **kwargs):
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record-clm") -> int:
     """Train, record, save the model, evaluate."""
-    from training_dynamics.core.arguments import CausalLMModelArguments, GenerativeDataArguments
+    from training_dynamics.kinds.generative.arguments import CausalLMModelArguments, GenerativeDataArguments
     from training_dynamics.cli.record import main as record_main
 
     return record_main(argv, prog=prog, data_class=GenerativeDataArguments, doc=__doc__, builder=_build_clm_trainer,

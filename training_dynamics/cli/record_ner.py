@@ -24,7 +24,7 @@ def _build_ner_trainer(*args, **kwargs):
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record-ner") -> int:
     """Train, record, save the model, evaluate."""
-    from training_dynamics.core.arguments import TokenDataArguments
+    from training_dynamics.kinds.token.arguments import TokenDataArguments
     from training_dynamics.cli.record import main as record_main
 
     return record_main(argv, prog=prog, data_class=TokenDataArguments, doc=__doc__, builder=_build_ner_trainer)

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics review
     setup_logging()
     from training_dynamics.decisions.ranking import SETTINGS_NAME
     from training_dynamics.core.outputs import Outputs
-    from training_dynamics.review.page import build_review_page
+    from training_dynamics.workflows.review import build_review_page
 
     issues = Path(args.issues)
     guard = Outputs("review", inputs=[issues, issues.parent / SETTINGS_NAME, args.run_dir],

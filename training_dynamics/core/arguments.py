@@ -17,6 +17,8 @@ from training_dynamics.core.binding import ALLOW_HELP
 from training_dynamics.core.data import load_text_classification, split_list
 from training_dynamics.core.errors import TrainingDynamicsError
 
+MAX_SEQ_LENGTH = 128  #: the default --max_seq_length of every kind (run_glue.py's)
+
 
 def _check_positive(**values: int | None) -> None:
     for name, v in values.items():
@@ -99,22 +101,17 @@ class ModelArguments:
 
 
 @dataclass
-class CausalLMModelArguments(ModelArguments):
-    """The model of ``record-clm``, with TRL's LoRA flags (``trl.ModelConfig``'s names and defaults)."""
+class BaseDataArguments:
+    """What every kind's data arguments share, declared once: the quick-run cut and the sequence length."""
 
-    use_peft: bool = field(default=False, metadata={"help": "Train LoRA adapters (PEFT) instead of every weight; the adapter is saved, not the base model. Needs `pip install peft`."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (the adapter's scale is alpha / r)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path."})
-    lora_target_modules: list[str] | None = field(default=None, metadata={"help": "Modules that get adapters, e.g. q_proj v_proj, or all-linear (default: PEFT's choice for the model type)."})
+    _argument_group_name = "data"
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training examples only (quick runs)."})
+    max_seq_length: int = field(default=MAX_SEQ_LENGTH, metadata={"help": "Tokens per example: a longer one is cut (how many "
+                                "were, and by how much, is logged and kept in the run's dynamics_meta.json; the review "
+                                "page greys what the model never read). Capped by what the model's position table allows."})
 
     def __post_init__(self):
-        if not self.use_peft and (self.lora_target_modules or self.lora_r != 16 or self.lora_alpha != 32
-                                  or self.lora_dropout != 0.05):
-            raise ValueError("--lora_* flags need --use_peft")
-        _check_positive(lora_r=self.lora_r)
-        if not 0 <= self.lora_dropout < 1:
-            raise ValueError(f"--lora_dropout must lie in [0, 1), not {self.lora_dropout}")
+        _check_positive(max_train_samples=self.max_train_samples, max_seq_length=self.max_seq_length)
 
 
 @dataclass
@@ -149,12 +146,10 @@ class DataArguments:
 
 
 @dataclass
-class RecordDataArguments(DataArguments):
+class RecordDataArguments(DataArguments, BaseDataArguments):
     """The data flags of a recording run: the shared ones, a validation file and the sequence length."""
 
     validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
-    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated (how many, and by how "
-                                "much, is logged and kept in the run's dynamics_meta.json)."})
     truncation: Literal["head", "head_tail"] = field(default="head", metadata={"help": "How a text longer than "
                                                      "--max_seq_length is cut: head keeps its first tokens; head_tail "
                                                      "keeps the first quarter and the last three quarters of the "
@@ -165,7 +160,8 @@ class RecordDataArguments(DataArguments):
                                     "to find-issues --decision aum_threshold --threshold_run_dir."})
 
     def __post_init__(self):
-        super().__post_init__()
+        DataArguments.__post_init__(self)
+        BaseDataArguments.__post_init__(self)
         if not self.given:
             raise TrainingDynamicsError("give --task_name (a GLUE task) or --train_file")
 
@@ -206,72 +202,3 @@ class SelectionArguments:
     def record(self) -> bool:
         """Whether this run records dynamics."""
         return self.record_dynamics or not self.with_data_selection
-
-
-@dataclass
-class GenerativeDataArguments:
-    """Prompt/response (or plain text) data for a causal language model."""
-
-    _argument_group_name = "data"
-    train_file: str = field(metadata={"help": "Training data: .csv, .tsv, .json, .jsonl or .parquet, one prompt and response (or one conversation) per row."})
-    validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; its loss is evaluated after training."})
-    prompt_column: str | None = field(default=None, metadata={"help": "Prompt column: context only, no loss (put any chat or instruction template here). Default: prompt, instruction, question, input or query."})
-    response_column: str | None = field(default=None, metadata={"help": "Response column: the tokens the loss and the dynamics cover. Default: response, output, answer, completion or target."})
-    text_column: str | None = field(default=None, metadata={"help": "Plain language modelling on every token of this column, instead of a prompt and a response."})
-    messages_column: str | None = field(default=None, metadata={"help": "Conversations: a column of role/content turns (TRL's format), rendered with the chat template; the loss and the dynamics cover the assistant turns. Default: messages, when the file has it."})
-    chat_template: str | None = field(default=None, metadata={"help": "A Jinja chat template (string, or a .jinja / tokenizer_config.json file) for a tokenizer without one (or to replace its own); saved with the model."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training examples only (quick runs)."})
-    max_seq_length: int = field(default=256, metadata={"help": "Longer examples lose the start of their prompt (then the end of their response)."})
-
-    task_name = None  # a run folder's task part comes from the file name (or --dy_task_name)
-
-    def __post_init__(self):
-        _check_positive(max_train_samples=self.max_train_samples, max_seq_length=self.max_seq_length)
-
-    def load(self, *, cache_dir: str | None = None):
-        """Load and check the data (:func:`training_dynamics.kinds.generative.data.load_generative`)."""
-        from training_dynamics.kinds.generative.data import load_generative
-
-        return load_generative(train_file=self.train_file, validation_file=self.validation_file,
-                               prompt_column=self.prompt_column, response_column=self.response_column,
-                               text_column=self.text_column, messages_column=self.messages_column,
-                               max_train_samples=self.max_train_samples, cache_dir=cache_dir)
-
-
-@dataclass
-class TokenDataArguments:
-    """Tagged sentences for a token classifier: the flags of transformers' ``run_ner.py``."""
-
-    _argument_group_name = "data"
-    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset of tagged sentences (e.g. conll2003), instead of --train_file."})
-    dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
-    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .json, .jsonl or .parquet, one sentence per row (a list of words and a list of tags)."})
-    validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
-    text_column_name: str | None = field(default=None, metadata={"help": "Column of the words (a list of strings). Default: tokens, else words."})
-    label_column_name: str | None = field(default=None, metadata={"help": "Column of the tags, one per word (strings such as B-PER, or integer ids). Default: ner_tags, tags, labels."})
-    class_names: str | None = field(default=None, metadata={"help": "Comma-separated tag names in id order: names the ids of integer tags or fixes the id order of string tags (default: the dataset's ClassLabel names, else sorted distinct tags)."})
-    max_seq_length: int = field(default=128, metadata={"help": "Longer sentences are truncated; their words past the limit are not recorded."})
-    label_all_tokens: bool = field(default=False, metadata={"help": "Train on every sub-token of a word (B- becomes I- after the first), not only the first; the dynamics always come from the first."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training sentences only (quick runs)."})
-
-    def __post_init__(self):
-        if self.dataset_name and self.train_file:
-            raise ValueError("give --dataset_name or --train_file, not both")
-        if not (self.dataset_name or self.train_file):
-            raise ValueError("give --train_file (tagged sentences) or --dataset_name")
-        _check_positive(max_train_samples=self.max_train_samples, max_seq_length=self.max_seq_length)
-
-    @property
-    def task_name(self) -> str | None:
-        """A run folder's task part: the Hub dataset's name (else the file's stem)."""
-        return self.dataset_name.rsplit("/", 1)[-1] if self.dataset_name else None
-
-    def load(self, *, cache_dir: str | None = None):
-        """Load and check the data (:func:`training_dynamics.kinds.token.data.load_token_classification`)."""
-        from training_dynamics.kinds.token.data import load_token_classification
-
-        return load_token_classification(
-            train_file=self.train_file, validation_file=self.validation_file, dataset_name=self.dataset_name,
-            dataset_config_name=self.dataset_config_name, text_column_name=self.text_column_name,
-            label_column_name=self.label_column_name, label_names=split_list(self.class_names),
-            max_train_samples=self.max_train_samples, cache_dir=cache_dir)

@@ -52,11 +52,7 @@ class Binding:
     def of(cls, data) -> "Binding":
         """The binding of loaded data (``TextClassificationData`` or ``GenerativeData``: ``train`` with
         ``guid``, ``label`` and the text columns, ``label_names``, ``text_columns``)."""
-        from training_dynamics import kinds
-
-        kind = kinds.of_meta(data.source)
-        texts = kind.display_texts(data)
-        return cls(as_guids(data.train["guid"]), example_hashes(texts, kind.binding_labels(data)))
+        return cls(as_guids(data.train["guid"]), example_hashes(data.display_texts(), data.binding_labels()))
 
     @classmethod
     def read(cls, dy_dir: str | os.PathLike) -> "Binding | None":
@@ -161,14 +157,11 @@ def _subset(b: Binding, guids: np.ndarray) -> Binding:
 def _describe_first(changed: np.ndarray, missing: np.ndarray, data) -> str:
     from dataclasses import replace
 
-    from training_dynamics import kinds
-
     if len(changed):
         g = changed[0]
         row = int(np.flatnonzero(as_guids(data.train["guid"]) == g)[0])
         one = replace(data, train=data.train.select([row]))
-        kind = kinds.of_meta(data.source)
-        text, label = kind.display_texts(one)[0], kind.binding_labels(one)[0]
+        text, label = one.display_texts()[0], one.binding_labels()[0]
         short = text if len(text) <= 60 else text[:57] + "..."
         return f"first: guid {g}, now {short!r} labelled {label!r}"
     return f"first: guid {missing[0]} is gone"

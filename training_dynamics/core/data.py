@@ -81,6 +81,16 @@ class TextClassificationData:
     def num_labels(self) -> int:
         return len(self.label_names)
 
+    def display_texts(self) -> list[str]:
+        """One string per training example, as every tool shows it (a pair joined by `` [SEP] ``)."""
+        return example_texts(self.train, self.text_columns, separator=getattr(self, "separator", None))
+
+    def binding_labels(self, label_names: Sequence[str] | None = None) -> list[str]:
+        """Each training example's label as the binding and the review fingerprints hash it: its name
+        (``label_names``: the names of the ids, default :attr:`label_names`)."""
+        names = np.asarray(list(label_names if label_names is not None else self.label_names), dtype=object)
+        return names[np.asarray(self.train["label"], dtype=np.int64)].tolist()
+
 
 def load_text_classification(
     *,

@@ -76,14 +76,6 @@ class Decision:
         return {"rule": self.rule, "num_label_issues": self.num_flagged, "num_examples": int(len(self.flagged)),
                 "by_class_pair": pairs, **self.details}
 
-    def describe(self, label_names: Sequence[str], *, kind: str | None = None) -> str:
-        """One line in the words of the run's kind (:meth:`kinds.Kind.describe_decision`), e.g.
-        ``rank_count: estimated 579 of 5000 labels wrong (11.6%): 0 -> 1: 304, 1 -> 0: 275``."""
-        from training_dynamics import kinds
-
-        return kinds.get(kind).describe_decision(self, label_names)
-
-
 # -- shared arithmetic --------------------------------------------------------------------------
 def likely_true_class(probabilities: np.ndarray, gold: np.ndarray) -> np.ndarray:
     """(N,) the most probable class other than the given one (ties: the lowest class id)."""

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from training_dynamics.core import fileio
-from training_dynamics import kinds
+from training_dynamics.core.kind import kind_name
 from training_dynamics.core.data import TextClassificationData
 from training_dynamics.core.ids import as_guids, guid_keys
 from training_dynamics.core.outputs import Outputs
@@ -102,10 +102,9 @@ def data_fingerprints(data: TextClassificationData,
 
     ``label_names`` name the label ids (default ``data.label_names``).
     """
-    kind = kinds.of_meta(data.source)
     guids = as_guids(data.train["guid"])
-    texts = kind.display_texts(data)
-    labels = kind.binding_labels(data, label_names)  # a sentence's tags: their names joined by spaces
+    texts = data.display_texts()
+    labels = data.binding_labels(label_names)  # a sentence's tags: their names joined by spaces
     examples = pd.Series([example_fingerprint(t, y) for t, y in zip(texts, labels)], index=guid_keys(guids),
                          dtype=object)
     return dataset_fingerprint(guids, texts, labels), examples
@@ -136,7 +135,7 @@ def corrections_document(data: TextClassificationData, guids: Sequence, labels: 
         if notes is not None and notes[k]:
             c["note"] = str(notes[k])
         out.append(c)
-    return {"dataset": _source(data), "dataset_fingerprint": fingerprint, "kind": kinds.of_meta(data.source).name,
+    return {"dataset": _source(data), "dataset_fingerprint": fingerprint, "kind": kind_name(data.source),
             "label_names": names, "corrections": out}
 
 
@@ -515,40 +514,3 @@ def push_to_hub(df: pd.DataFrame, repo_id: str, *, private: bool = False) -> Non
 
     datasets.Dataset.from_pandas(df, preserve_index=False).push_to_hub(repo_id, private=private)
     logger.info("pushed the corrected dataset to https://huggingface.co/datasets/%s", repo_id)
-
-
-def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | None = None,
-                           task_name: str | None = None, text_columns: Sequence[str] | None = None,
-                           label_column: str | None = None, class_names: Sequence[str] | None = None,
-                           cache_dir: str | None = None, output: str | os.PathLike | None = None,
-                           save_to_disk: str | os.PathLike | None = None, overwrite_output_dir: bool = False,
-                           ignore_fingerprint: bool = False, unsure: str = "keep", push_to_hub_repo: str | None = None,
-                           private: bool = False) -> pd.DataFrame:
-    """``apply_corrections.py`` as a function: every check (outputs, corrections, fingerprints,
-    labels) runs before anything is written; returns the corrected table."""
-    inputs = [corrections, train_file]
-    check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
-    parsed = read_corrections(corrections)
-    kind = kinds.get(parsed.kind)  # what the review page exported (classification for older files)
-    if output is not None and Path(output).suffix.lower() not in kind.output_formats:
-        raise CorrectionsError(f"--output {output}: a corrected {kind.name} dataset is written as "
-                               f"{', '.join(kind.output_formats)}")
-    if kind.name != kinds.CLASSIFICATION and not train_file:
-        raise CorrectionsError(f"{corrections}: corrections of a {kind.name} run apply to its training file: "
-                               "pass --train_file")
-    data = kind.load_data({"kind": kind.name, "task_name": task_name,
-                           "train_file": str(Path(train_file).resolve()) if train_file else None,
-                           "text_columns": text_columns, "label_column": label_column},
-                          label_names=class_names, cache_dir=cache_dir, where=str(corrections))
-    where = str(corrections)
-    if kind.corrections_name_labels:  # before the fingerprints, which would only say that the data changed
-        check_label_names(data, parsed, where=where)
-    fingerprints = data_fingerprints(data)
-    check_dataset_fingerprint(data, parsed, ignore=ignore_fingerprint, where=where, fingerprints=fingerprints)
-    df = kind.apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
-                                fingerprints=fingerprints)
-    write_corrected(df, output=output, save_to_disk=save_to_disk, inputs=inputs,
-                    overwrite_output_dir=overwrite_output_dir)
-    if push_to_hub_repo:
-        push_to_hub(df, push_to_hub_repo, private=private)
-    return df

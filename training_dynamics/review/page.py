@@ -31,13 +31,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from training_dynamics.review import corrections, web
+from training_dynamics import web
+from training_dynamics.review import corrections
 from training_dynamics.core import fileio
-from training_dynamics import kinds
+from training_dynamics.core.kind import DEFAULT_KIND
 from training_dynamics.core.data import DataError, TextClassificationData
 from training_dynamics.core.ids import as_guids
-from training_dynamics.decisions.ranking import read_issues
-from training_dynamics.analysis.run import Run, load_source
 from training_dynamics.core.errors import TrainingDynamicsError
 
 logger = logging.getLogger(__name__)
@@ -47,6 +46,7 @@ STRUCTURAL = {"rank", "guid", "text", "gold", "gold_name", "predicted", "predict
               "score_name", "region", "seen", "likely_true", "word_index", "word", "index", "last_pred"}
 #: boolean columns shown as a tag and filter, by their display name
 FLAG_NAMES = {"is_label_issue": "flagged"}
+DEFAULT_CARD = web.DEFAULT_CARD
 SCRIPTS = ("data_map.js", "review.js")
 STYLES = ("base.css", "review.css")
 
@@ -106,7 +106,7 @@ def label_warning(label_names: Sequence[str]) -> str | None:
 def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset: str = "", score_name: str = "score",
                    data_map: pd.DataFrame | None = None, max_map_points: int = 20000, title: str | None = None,
                    seed: int = 42, dataset_fingerprint: str | None = None, warnings: Sequence[str] = (),
-                   kind: str = kinds.CLASSIFICATION, extra: dict | None = None) -> dict:
+                   card: dict | None = None, kind: str | None = None, extra: dict | None = None) -> dict:
     """Everything the page shows, as plain JSON-able data.
 
     Args:
@@ -119,13 +119,15 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
         dataset_fingerprint: :func:`corrections.dataset_fingerprint` of the training data (``None``
             when it could not be read); the page's storage key and exported with the choices.
         warnings: lines shown at the top of the page.
-        kind: the kind of run (:mod:`training_dynamics.kinds`), whose ``review_card`` says how a card
-            shows an example and which choices it offers; exported with the corrections.
-        extra: what the run's kind adds (:meth:`kinds.Kind.review_rows`): ``items`` columns that replace
-            or join the defaults (a word ranking: ``key``, ``word_index``, ``sent``, ``fp``) and more
-            payload (``sentences``). An item's ``key`` (default its guid) keys its choice.
+        card: how a card shows an example and which choices it offers (the run's kind's
+            :meth:`~training_dynamics.core.kind.Kind.review_card`; default :data:`DEFAULT_CARD`).
+        kind: the kind's name, exported with the corrections (``apply`` finishes them by kind).
+        extra: what the run's kind adds (:meth:`~training_dynamics.core.kind.Kind.review_rows`): ``items``
+            columns that replace or join the defaults (a word ranking: ``key``, ``word_index``, ``sent``,
+            ``fp``), ``map_by`` (the columns a row is keyed by on the data map, default ``["guid"]``) and
+            more payload (``sentences``). An item's ``key`` (default its guid) keys its choice.
     """
-    card = kinds.get(kind).review_card()
+    card = dict(card or DEFAULT_CARD)
     label_names = [str(n) for n in label_names]
     c = len(label_names)
     probs = np.asarray(issues["probabilities"].tolist(), dtype=np.float64)
@@ -150,18 +152,19 @@ def review_payload(issues: pd.DataFrame, *, label_names: Sequence[str], dataset:
              if "seen" in issues else None}
     extra = dict(extra or {})
     items.update(extra.pop("items", {}))
+    by = list(extra.pop("map_by", ["guid"]))
     metrics_, flags = _columns(issues, score_name, {**FLAG_NAMES, "is_label_issue": card["flag"]})
     warnings = [w for w in [*warnings, label_warning(label_names) if card["warn_integer_labels"] else None] if w]
     key = dataset_fingerprint[:32] if dataset_fingerprint else "names-" + dataset_id(dataset, label_names)
     payload = {"title": title or f"{card['title']}: {dataset or 'dataset'}", "dataset": dataset,
                "dataset_fingerprint": dataset_fingerprint, "storage_key": "td-review:" + key,
-               "label_names": label_names, "label_display": label_display(label_names), "kind": kind,
+               "label_names": label_names, "label_display": label_display(label_names), "kind": kind or DEFAULT_KIND,
                "card": card, "score_name": score_name,
                "warnings": warnings, "items": items, "metrics": metrics_, "flags": flags, "map": None,
                "sentences": None, **extra}
     if data_map is not None:
-        by = ["guid", "word_index"] if "word_index" in issues and "word_index" in data_map else ["guid"]
-        keys = pd.MultiIndex.from_arrays([guids, issues["word_index"].to_numpy(np.int64)]) if len(by) == 2 else guids
+        keys = pd.MultiIndex.from_arrays([as_guids(issues[c]) if c == "guid" else issues[c].to_numpy(np.int64)
+                                          for c in by]) if len(by) > 1 else guids
         payload["map"] = _map_payload(data_map, keys, by=by, max_map_points=max_map_points, seed=seed)
     return payload
 
@@ -219,19 +222,6 @@ def label_names_from_rows(issues: pd.DataFrame) -> list[str]:
     return names
 
 
-def _training_data(settings: dict) -> TextClassificationData | None:
-    """The training data the issues were ranked on (from the settings' ``data``), or None (logged)."""
-    src = settings.get("data") or {}
-    if not (src.get("train_file") or src.get("task_name")):
-        logger.warning("the issues' settings name no training data; the page has no dataset fingerprint")
-        return None
-    try:  # the whole file (as apply_corrections reads it), its own label names
-        return load_source({k: v for k, v in src.items() if k != "max_train_samples"}, where="the issues' settings")
-    except (DataError, OSError, ValueError) as exc:
-        logger.warning("cannot read the training data (%s); the page has no dataset fingerprint", exc)
-        return None
-
-
 def _data_label_names(data: TextClassificationData, issues: pd.DataFrame, label_names: Sequence[str]) -> list[str]:
     """The data's label names as the ranking named them: string and Hub labels name themselves;
     bare integer ids take the names the ranked rows give them (what ``--class_names`` gave)."""
@@ -246,10 +236,11 @@ def _data_label_names(data: TextClassificationData, issues: pd.DataFrame, label_
     return names
 
 
-def data_check(issues: pd.DataFrame, settings: dict, label_names: Sequence[str]) -> tuple[str | None, list[str]]:
+def data_check(issues: pd.DataFrame, settings: dict, label_names: Sequence[str], *,
+               data) -> tuple[str | None, list[str]]:
     """The training data's fingerprint (``None`` when unreadable) and warnings for the page: the
-    data cannot be read, or ranked rows no longer match it (text or label changed since ranking)."""
-    data = _training_data(settings)
+    data (the one the ranking's settings name, loaded by the run's kind; ``None``: it cannot be read) or
+    ranked rows no longer match it (text or label changed since ranking)."""
     if data is None:
         return None, ["The training data could not be read, so this page has no dataset fingerprint: "
                       "`training-dynamics apply` will ask for --ignore_fingerprint."]
@@ -264,33 +255,3 @@ def data_check(issues: pd.DataFrame, settings: dict, label_names: Sequence[str])
     return fingerprint, [f"{stale} of the {len(issues)} ranked examples differ from the training data now (text or "
                          "label changed since the ranking): re-run `training-dynamics find-issues`. "
                          "`training-dynamics apply` refuses choices made on them."]
-
-
-def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike, *,
-                      model_dir: str | os.PathLike | None = None, burn_out: int | None = None,
-                      max_map_points: int = 20000, title: str | None = None) -> Path:
-    """Read ``label_issues.jsonl`` (+ its settings) and write the review page to ``output``.
-
-    The data map comes from ``model_dir`` (a recorded run folder), else from the run the issues
-    were ranked from (``run_dir`` in the settings) when it still exists; else there is none. The
-    training data named in the settings is read for the dataset fingerprint.
-    """
-    issues, settings = read_issues(issues_path)
-    kind = kinds.of_meta(settings)
-    label_names = settings.get("label_names") or label_names_from_rows(issues)
-    data_map = None
-    folder = model_dir or settings.get("run_dir")
-    if folder is not None:
-        run = Run(folder)
-        if model_dir is None and not run.dynamics_dir.is_dir():
-            logger.warning("%s: no recorded dynamics any more; the page has no data map", folder)
-        else:
-            data_map = run.require().metrics(burn_out=burn_out if burn_out is not None else settings.get("burn_out"),
-                                             save=False)
-    issues, fingerprint, warnings, extra = kind.review_rows(issues, settings, label_names)
-    score_name = settings.get("score_name") or (str(issues["score_name"].iloc[0]) if "score_name" in issues else "score")
-    payload = review_payload(issues, label_names=label_names, dataset=short_dataset_name(settings),
-                             score_name=score_name, data_map=data_map, max_map_points=max_map_points, title=title,
-                             dataset_fingerprint=fingerprint, warnings=warnings, kind=kind.name,
-                             extra=extra)  # the kind is exported with the corrections: apply finishes them by kind
-    return write_review_page(output, payload)

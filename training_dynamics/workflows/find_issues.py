@@ -19,10 +19,9 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
-from training_dynamics.decisions import rules as decision
-from training_dynamics import kinds
+from training_dynamics.core import kind as kinds
 from training_dynamics.decisions import ranking as le
-from training_dynamics.core.errors import TrainingDynamicsError
+from training_dynamics.decisions import rules as decision
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,51 +84,12 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
         data = runs[0].data(cache_dir=cache_dir)
     rule = rule or kind.default_decision
     kind.check_decision(rule, source=source, where=str(runs[0].path) if runs else "the data")
-    if kind.ranks_words:  # a token classification run: one row per word
-        from training_dynamics.kinds.token.issues import find_word_issues
-
-        if len(runs) != 1:
-            raise ValueError(f"{runs[0].path} is a token classification run: give one --run_dir (token runs are not "
-                             "averaged yet)")
-        table, dec, settings = find_word_issues(runs[0], data=data, score=score, rule=rule, burn_out=burn_out,
-                                                proportion=proportion, count_epochs=count_epochs, top_k=top_k)
-        return Issues(table=table, decision=dec, settings=settings, kind=kind)
-    settings: dict = {"source": source, "top_k": top_k, "kind": kind.name}
-    if source == "model":
-        if data is None or not model_name_or_path:
-            raise TrainingDynamicsError("--source model needs a model (--model_name_or_path) and data (--task_name or --train_file)")
-        regions = le.region_labels(runs[0], burn_out=burn_out, proportion=proportion) if runs else None
-        df = le.issues_from_model(data, model_name_or_path, batch_size=batch_size, max_seq_length=max_seq_length,
-                                  device=device, trust_label_order=trust_label_order, regions=regions,
-                                  cache_dir=cache_dir, progress=progress)
-        settings.update(score_name="loss", model_name_or_path=model_name_or_path, data=data.source,
-                        dataset=le.dataset_name(data.source))
-    else:
-        if not runs:
-            raise TrainingDynamicsError("--source dynamics needs --run_dir (a run folder dy_log/<task>/<model>)")
-        df = le.issues_from_dynamics(runs, score=score, burn_out=burn_out, proportion=proportion, data=data,
-                                     progress=progress)
-        src = data.source if data is not None else runs[0].meta.get("data", {})
-        settings.update(score_name=le.DYNAMICS_SCORES[score][0], score=score, burn_out=burn_out, data=src,
-                        dataset=le.dataset_name(src), model_name_or_path=runs[0].meta.get("model_name_or_path"))
-    if data is not None and len(getattr(data, "excluded_guids", ())):
-        settings["left_out_changed"] = len(data.excluded_guids)  # changed since recording (--allow_changed_data)
-    if runs:
-        settings.update(run_dir=str(runs[0].path.resolve()), proportion=proportion)
-        if len(runs) > 1:
-            settings["run_dirs"] = [str(r.path.resolve()) for r in runs]
-    threshold = None
-    if rule == "aum_threshold":
-        if threshold_run is None:
-            raise TrainingDynamicsError("--decision aum_threshold needs --threshold_run_dir")
-        threshold = decision.aum_threshold_from_run(threshold_run.require(), burn_out=burn_out)
-    counted = None
-    if rule == "rank_count" and source == "dynamics":
-        counted = le.count_probabilities(runs, count_epochs=count_epochs, burn_out=burn_out)
-        settings.update(counted[2].details())
-    df, dec = decision.decide_table(df, rule, threshold=threshold, count_probabilities=counted[:2] if counted else None)
-    if top_k is not None:
-        df = df.head(top_k).copy()
-    settings["label_names"] = df.attrs["label_names"]
-    settings["decision"] = dec.summary(df.attrs["label_names"]) if dec is not None else {"rule": "none"}
+    df, dec, settings = kind.find_issues(runs, data=data, source=source, score=score, rule=rule, burn_out=burn_out,
+                                         proportion=proportion, count_epochs=count_epochs, threshold_run=threshold_run,
+                                         top_k=top_k, model_name_or_path=model_name_or_path, batch_size=batch_size,
+                                         max_seq_length=max_seq_length, device=device,
+                                         trust_label_order=trust_label_order, cache_dir=cache_dir, progress=progress)
+    if "label_names" not in settings:
+        settings["label_names"] = df.attrs["label_names"]
+        settings["decision"] = dec.summary(df.attrs["label_names"]) if dec is not None else {"rule": "none"}
     return Issues(table=df, decision=dec, settings=settings, kind=kind)

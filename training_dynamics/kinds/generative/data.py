@@ -22,8 +22,10 @@ from typing import Sequence
 
 import numpy as np
 
-from training_dynamics.kinds.generative.chat import check_conversations, is_conversation, tokenize_conversations
-from training_dynamics.core.data import GUID, LABEL, DataError, _check_columns, _check_texts, _guids, _load_file, check_files
+from training_dynamics.kinds.generative.chat import (check_conversations, conversation_text, is_conversation,
+                                                    tokenize_conversations)
+from training_dynamics.core.data import (GUID, LABEL, DataError, _check_columns, _check_texts, _guids, _load_file,
+                                         check_files, example_texts)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,18 @@ class GenerativeData:
     def conversational(self) -> bool:
         """Whether the examples are conversations (one column of role/content turns)."""
         return self.source.get("format") == CONVERSATION
+
+    def display_texts(self) -> list[str]:
+        """Prompt, arrow, response; a conversation one ``role: content`` line per turn, the assistant turns
+        numbered (:func:`~training_dynamics.kinds.generative.chat.conversation_text`)."""
+        if self.conversational:
+            return [conversation_text(m) for m in self.train[self.text_columns[0]]]
+        return example_texts(self.train, self.text_columns, separator=self.separator)
+
+    def binding_labels(self, label_names: Sequence[str] | None = None) -> list[str]:
+        """Each example's outcome name (``response``), as the binding hashes it."""
+        names = np.asarray(list(label_names if label_names is not None else self.label_names), dtype=object)
+        return names[np.asarray(self.train["label"], dtype=np.int64)].tolist()
 
 
 def _guess(columns: Sequence[str], candidates: Sequence[str]) -> str | None:

@@ -50,6 +50,15 @@ class TokenClassificationData:
     def num_labels(self) -> int:
         return len(self.label_names)
 
+    def display_texts(self) -> list[str]:
+        """A sentence: its words joined by spaces."""
+        return [" ".join(words) for words in self.train[TOKENS]]
+
+    def binding_labels(self, label_names: Sequence[str] | None = None) -> list[str]:
+        """A sentence's tags, by name, joined by spaces."""
+        names = list(label_names if label_names is not None else self.label_names)
+        return [" ".join(names[t] for t in tags) for tags in self.train[TAGS]]
+
 
 def load_token_classification(*, train_file: str | None = None, validation_file: str | None = None,
                               dataset_name: str | None = None, dataset_config_name: str | None = None,

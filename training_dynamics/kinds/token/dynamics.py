@@ -24,7 +24,7 @@ import numpy as np
 from training_dynamics.core.dynamics_file import DynamicsError, as_guids, epoch_path, list_epoch_files, read_meta
 from training_dynamics.core.fileio import atomic_write, file_stat
 
-KIND = "token_classification"
+from training_dynamics.kinds.token.data import KIND  # noqa: E402,F401  the one name of the kind
 #: what is recorded per word and epoch (see record_ner): gold-tag log-probability, predicted tag,
 #: gold logit minus the largest other, ||softmax - onehot||
 WORD_VALUES = ("logprob", "pred", "margin", "el2n")

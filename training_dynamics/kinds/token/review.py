@@ -34,27 +34,17 @@ def _key(guid: str, word_index: int) -> str:
     return f"{guid}#{int(word_index)}"
 
 
-def review_rows(issues: pd.DataFrame, settings: dict, label_names: Sequence[str]):
+def review_rows(issues: pd.DataFrame, settings: dict, label_names: Sequence[str], *, data):
     """``(rows, dataset fingerprint, warnings, extra payload)`` for the review page of a word ranking.
 
-    The training sentences the settings name are read with the ranking's tag names: a word whose
+    ``data``: the training sentences the settings name, read with the ranking's tag names: a word whose
     sentence is gone, or whose word or tag is no longer the one ranked, is left out (with a warning).
     The extra payload holds each item's ``key`` (guid and word index), ``word_index``, ``sent`` (its
     sentence in ``sentences``) and ``fp`` (the sentence's fingerprint), and ``sentences``: ``guid``,
     ``words`` and ``tags`` (tag ids) of every sentence with a ranked word.
 
-    Raises:
-        TrainingDynamicsError: the training sentences cannot be read (the page shows their tags).
     """
-    from training_dynamics.analysis.run import load_source
-
-    src = {k: v for k, v in (settings.get("data") or {}).items() if k != "max_train_samples"}
     names = [str(n) for n in label_names]
-    try:
-        data = load_source(src, label_names=names, where="the issues' settings")
-    except (TrainingDynamicsError, OSError, ValueError) as exc:
-        raise TrainingDynamicsError(f"the review page of a word ranking shows each sentence's tags, but the training "
-                                    f"sentences cannot be read: {exc}") from None
     fingerprint, sentence_fps = data_fingerprints(data, names)
     sent_keys = guid_keys(as_guids(data.train["guid"]))
     row_of = pd.Series(np.arange(len(sent_keys)), index=sent_keys)

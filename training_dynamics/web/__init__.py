@@ -23,6 +23,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Sequence
 
+#: a review card with a button per class (what a kind's ``review_card`` returns; ``review.js`` reads it)
+DEFAULT_CARD = {"title": "Label review", "flag": "flagged", "separator": None, "parts": None, "choices": "classes",
+                "learned": None, "warn_integer_labels": True}
+
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 #: what an inlined script or stylesheet may never contain: it would end (or confuse) its element
 _RAW_TEXT_HAZARDS = re.compile(r"</script|<script|<!--|</style", re.IGNORECASE)

@@ -1,0 +1,198 @@
+"""The kinds of run: the interface every kind implements, and the registry that finds a kind by name.
+
+A run's kind is written once, in its meta at recording (``dynamics_meta.json``: ``"kind"``; none means
+classification, as the seed's runs are), and that is the only truth. Each kind is a plugin: a package
+under :mod:`training_dynamics.kinds` (or any installed package) that implements :class:`Kind` and is
+named in the ``training_dynamics.kinds`` entry-point group (``pyproject.toml``). The shared layers
+(core, analysis, decisions, review) never import a kind; :attr:`Run.kind
+<training_dynamics.analysis.run.Run.kind>` resolves a run's kind here, and everything else calls the
+object it gets (``docs/design.md``, "Adding a kind").
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, Sequence
+
+from training_dynamics.core.errors import TrainingDynamicsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "training_dynamics.kinds"
+DEFAULT_KIND = "classification"  #: the kind of a run whose meta names none (the seed's runs)
+
+
+class KindError(TrainingDynamicsError):
+    """A run of an unknown kind, or an action its kind does not support."""
+
+
+class Kind(abc.ABC):
+    """What a kind of run is: one implementation per kind (a package under ``training_dynamics/kinds``).
+
+    Recording (data arguments, loader, model class, tokenize, collator, trainer) is the kind's
+    ``record.py`` and ``data.py``; this interface is what the analysis, decision and review layers call.
+    """
+
+    #: the name a run's meta records (``"kind"``) and the registry knows the kind by
+    name: str = ""
+    #: what a decision's summary counts ("labels wrong", "responses flagged")
+    example_noun: str = "label"
+    #: decisions of :mod:`training_dynamics.decisions.rules` that apply to this kind, and the default
+    decisions: tuple[str, ...] = ()
+    default_decision: str = ""
+    #: what ``apply --output`` may write for this kind
+    output_formats: tuple[str, ...] = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+
+    # -- data -------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
+                  where: str | os.PathLike = "the settings"):
+        """The data a recorded source names (as a run's meta or a ranking's settings hold it), loaded
+        with the recorded columns. The returned object has ``train`` (with ``guid``), ``label_names``,
+        ``source`` and the methods ``display_texts()`` and ``binding_labels(label_names=None)``."""
+
+    def check_apply_source(self, train_file: str | None, where: str) -> None:
+        """Refuse, in one line, corrections that cannot be applied without ``--train_file``."""
+        if not train_file:
+            raise KindError(f"{where}: corrections of a {self.name} run apply to its training file: pass --train_file")
+
+    # -- metrics ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def write_metrics(self, run, *, burn_out: int | None, include_ci: bool, progress: bool, output_format: str):
+        """Compute the run's metrics tables and write them into the run folder; ``(columns, summary)``."""
+
+    @abc.abstractmethod
+    def compute_metrics(self, run, *, burn_out: int | None, include_ci: bool, progress: bool) -> dict:
+        """The run's metrics table as columns, written nowhere."""
+
+    def extra_maps(self, run) -> dict:
+        """More data maps of a run beside its main map: ``{file name part: (table, title)}``."""
+        return {}
+
+    def selection_table(self, rm) -> "pd.DataFrame":
+        """The table ``select`` chooses rows of (``rm``: :class:`~training_dynamics.analysis.run.RunMetrics`)."""
+        return rm.df
+
+    @abc.abstractmethod
+    def write_selected_data(self, path, data, guids):
+        """Write the selected examples of ``data`` as a file the recording command of this kind reads."""
+
+    def check_joinable(self, run) -> None:
+        """Refuse, in one line, to average or compare runs of this kind (default: they can be)."""
+
+    # -- label issues -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def find_issues(self, runs: Sequence, *, data, source: str, score: str, rule: str, **options):
+        """Rank (and decide) label issues: ``(table, decision or None, settings)``."""
+
+    def check_decision(self, rule: str, *, source: str, where: str) -> None:
+        """Refuse, in one line, a decision (or ``--source model``) this kind cannot make."""
+        if source == "model":
+            raise KindError(f"{where} is a {self.name} run: --source model scores a classifier; use --source dynamics")
+        if rule not in self.decisions:
+            raise KindError(f"{where} is a {self.name} run: --decision {rule} does not apply; choose one of "
+                            f"{', '.join(self.decisions)} (default {self.default_decision})")
+
+    @abc.abstractmethod
+    def describe_decision(self, dec, label_names: Sequence[str]) -> str:
+        """The decision's one-line summary, in this kind's words."""
+
+    # -- review and corrections -------------------------------------------------------------------
+    @abc.abstractmethod
+    def review_card(self) -> dict:
+        """How the review page presents an example (JSON for the page's script; see ``web/review.js``)."""
+
+    @abc.abstractmethod
+    def review_rows(self, issues, settings: dict, label_names: Sequence[str]):
+        """``(rows, dataset fingerprint or None, warnings, extra payload)`` for the review page."""
+
+    def check_corrections(self, data, parsed, *, where: str) -> None:
+        """Checks a corrections file must pass before its fingerprints are compared (default none)."""
+
+    @abc.abstractmethod
+    def apply_corrections(self, data, parsed, *, where: str, unsure: str, skip_changed: bool, fingerprints):
+        """The corrected dataset as a table, in the data's own columns."""
+
+    def __repr__(self) -> str:
+        return f"<kind {self.name}>"
+
+
+# -- the registry ---------------------------------------------------------------------------------
+_KINDS: dict[str, Kind] = {}
+_LOADED = False
+
+
+def register(kind: Kind) -> Kind:
+    """Add ``kind`` under its name (a plugin that is not installed with an entry point calls this)."""
+    if not isinstance(kind, Kind) or not kind.name:
+        raise TypeError(f"{kind!r} is not a named training_dynamics Kind")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def _entry_points():
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load(name: str) -> None:
+    """Load the plugin named ``name`` (only that one: a command pays for the kind it uses)."""
+    ep = _entry_points().get(name)
+    if ep is not None:
+        kind = ep.load()
+        _KINDS.setdefault(name, kind() if isinstance(kind, type) else kind)
+    elif not _entry_points():  # a source checkout without installed metadata: the built-in kinds
+        import importlib
+
+        for builtin, kind in importlib.import_module("training_dynamics.kinds").BUILTIN.items():
+            _KINDS.setdefault(builtin, kind)
+
+
+def _load_plugins() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        for name in _entry_points() or ["*"]:
+            if name not in _KINDS:
+                _load(name)
+
+
+def get(name: str | None) -> Kind:
+    """The kind called ``name`` (``None``: classification, the seed's runs)."""
+    name = name or DEFAULT_KIND
+    if name not in _KINDS:
+        _load(name)
+    kind = _KINDS.get(name)
+    if kind is None:
+        raise KindError(f"unknown kind of run {name!r} (known: {', '.join(names())}); a newer version of "
+                        "training-dynamics, or a kind plugin that is not installed, recorded it?")
+    return kind
+
+
+def kind_name(meta: dict | None) -> str:
+    """The name of the kind a meta (or a data source) records (none: :data:`DEFAULT_KIND`)."""
+    return (meta or {}).get("kind") or DEFAULT_KIND
+
+
+def of_meta(meta: dict | None) -> Kind:
+    """The kind a run's (or a ranking's, or a corrections file's) meta records."""
+    return get(kind_name(meta))
+
+
+def of_runs(runs: Sequence[Any]) -> Kind:
+    """The one kind of several runs; a one-line error when they mix kinds."""
+    kinds = {r.kind.name for r in runs}
+    if len(kinds) > 1:
+        raise KindError(f"the runs mix kinds ({', '.join(sorted(kinds))}); give runs of one kind")
+    return runs[0].kind if runs else get(None)
+
+
+def names() -> list[str]:
+    """Every registered kind's name."""
+    _load_plugins()
+    return sorted(_KINDS)

@@ -1,0 +1,59 @@
+"""Classification: texts (one or a pair) with one label each, the seed's runs (a meta without ``"kind"``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from training_dynamics.core.data import load_text_classification
+from training_dynamics.core.kind import DEFAULT_KIND
+from training_dynamics.decisions.rules import DECISIONS
+from training_dynamics.kinds.base import ExampleKind, check_source
+from training_dynamics.web import DEFAULT_CARD
+
+NAME = DEFAULT_KIND  #: the kind of a run whose meta names none (the seed's runs)
+
+
+class ClassificationKind(ExampleKind):
+    """Texts with one label each: every decision applies, ``--source model`` scores the classifier."""
+
+    name = NAME
+    example_noun = "label"
+    decisions = DECISIONS
+    default_decision = "rank_count"
+
+    def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
+                  where: str | os.PathLike = "the settings"):
+        """A GLUE task or a file, read with the recorded text and label columns."""
+        check_source(src, where, allow_task=True)
+        return load_text_classification(
+            task_name=src.get("task_name"), train_file=src.get("train_file"), text_columns=src.get("text_columns"),
+            label_column=src.get("label_column"), label_names=label_names,
+            max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
+
+    def check_apply_source(self, train_file: str | None, where: str) -> None:
+        """A Hub task (``--task_name``) works as well as a file."""
+
+    def check_decision(self, rule: str, *, source: str, where: str) -> None:
+        if rule not in self.decisions:
+            super().check_decision(rule, source="dynamics", where=where)
+
+    def describe_decision(self, dec, label_names: Sequence[str]) -> str:
+        n = len(dec.flagged)
+        share = f"({100.0 * dec.num_flagged / max(n, 1):.1f}%)"
+        pairs = ", ".join(f"{p['given']} -> {p['likely_true']}: {p['count']}"
+                          for p in dec.summary(label_names)["by_class_pair"])
+        return f"{dec.rule}: estimated {dec.num_flagged} of {n} labels wrong {share}{': ' + pairs if pairs else ''}"
+
+    def check_corrections(self, data, parsed, *, where: str) -> None:
+        """The corrections name the data's own labels."""
+        from training_dynamics.review.corrections import check_label_names
+
+        check_label_names(data, parsed, where=where)
+
+    def review_card(self) -> dict:
+        """Gold and predicted label, a button per class."""
+        return dict(DEFAULT_CARD)
+
+
+KIND = ClassificationKind()
