@@ -40,7 +40,7 @@ from transformers import Trainer, TrainerCallback
 from training_dynamics.core import dynamics_file, fileio
 from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.core.binding import BINDING_NAME
-from .run_writer import (RunWriter, check_dynamics_dir, epoch_files, recover_swap, staging_dir,  # noqa: F401
+from training_dynamics.core.run_writer import (RunWriter, check_dynamics_dir, epoch_files, recover_swap, staging_dir,  # noqa: F401
                          swap_in)
 
 logger = logging.getLogger(__name__)
