@@ -129,3 +129,43 @@ def test_find_issues_and_review_mark_what_the_model_saw(tokenizer, tmp_path):
     payload = review.review_payload(df.reset_index(), label_names=["neg", "pos"])
     pos = payload["items"]["guid"].index(review.corrections.guid_keys(np.array([5]))[0])
     assert payload["items"]["seen"][pos] == df.loc[5, "seen"]
+
+
+@pytest.mark.slow
+def test_find_issues_source_model_reads_the_spans_a_head_tail_run_trained_on(tmp_path):
+    """``find-issues --source model`` on a ``--truncation head_tail`` run cuts as the run did: its logits are
+    the model's on the head+tail encodings (not on the head), and ``seen`` marks start and end."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training_dynamics.analysis.run import Run
+    from training_dynamics.core import dynamics_file
+    from training_dynamics.demo.data import build_tiny_bert
+    from training_dynamics.workflows.find_issues import find_label_issues
+
+    texts = _texts()
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"sentence": t, "label": ["neg", "pos"][i % 2]}) + "\n"
+                             for i, t in enumerate(texts)))
+    model_dir = build_tiny_bert(tmp_path / "model", [" ".join(WORDS)], hidden_size=16, num_layers=1, num_heads=1)
+    dy = dynamics_file.dynamics_dir(tmp_path / "run")
+    for e in range(2):
+        dynamics_file.write_epoch(dy, e, np.arange(6), np.zeros((6, 2), np.float32), np.arange(6) % 2)
+    meta = {"label_names": ["neg", "pos"], "model_name_or_path": str(model_dir),
+            "truncation": td_data.truncation_report([n + 2 for n in LENGTHS], 10, "head_tail"),
+            "data": {"train_file": str(train), "text_columns": ["sentence"], "label_column": "label"}}
+    (dy / dynamics_file.META_NAME).write_text(json.dumps(meta))
+    found = find_label_issues(runs=[Run(tmp_path / "run")], source="model", model_name_or_path=str(model_dir),
+                              rule="none", trust_label_order=True, progress=False)
+    df = found.table.set_index("guid")
+    assert [texts[5][a:b] for a, b in df.loc[5, "seen"]] == ["w0 w1", " ".join(WORDS[-6:])]
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    feats, _ = td_data.encode_texts(tok, [texts], 10, truncation="head_tail")
+    with torch.no_grad():
+        want = torch.softmax(model(**tok.pad({k: feats[k] for k in ("input_ids", "attention_mask", "token_type_ids")
+                                              if k in feats}, return_tensors="pt")).logits, -1).numpy()
+    got = np.stack(df.sort_index()["probabilities"].to_numpy())
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    head, _ = td_data.encode_texts(tok, [texts], 10, truncation="head")
+    assert head["input_ids"][5] != feats["input_ids"][5]  # the two cuts differ: the test can tell them apart

@@ -78,7 +78,9 @@ class ScoringModelArguments:
     _argument_group_name = "model source"
     model_name_or_path: str | None = field(default=None, metadata={"help": "A trained classifier: a local folder "
                                            "saved with save_pretrained, or a Hub id."})
-    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
+    max_seq_length: int | None = field(default=None, metadata={"help": "--source model: longer inputs are cut as the run "
+                                       "was trained (its --max_seq_length and --truncation, from its meta; 128 without a "
+                                       "run)."})
     per_device_eval_batch_size: int = field(default=64, metadata={"aliases": ["--batch_size"],
                                             "help": "Examples per forward pass."})
     device: str | None = field(default=None, metadata={"help": "torch device (default: cuda when available, else cpu)."})

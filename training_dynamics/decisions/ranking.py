@@ -28,7 +28,7 @@ import pandas as pd
 from training_dynamics.core import dynamics_file, fileio
 from training_dynamics.analysis import metrics, selection
 from training_dynamics.core.data import DataError
-from training_dynamics.core.data import TextClassificationData, example_texts
+from training_dynamics.core.data import TextClassificationData, encode_texts, example_texts
 from training_dynamics.core.ids import as_guids
 from training_dynamics.analysis.metrics import log_softmax
 from training_dynamics.analysis.run import Run
@@ -166,12 +166,17 @@ def rank_examples(*, guids: np.ndarray, texts: Sequence[str], gold: np.ndarray, 
 
 
 # -- model source ---------------------------------------------------------------------------------
+_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
 def predict_logits(model, tokenizer, texts: Sequence[Sequence[str]], *, batch_size: int = 64,
-                   max_seq_length: int = 128, device: str | None = None, progress: bool = True) -> np.ndarray:
+                   max_seq_length: int = 128, truncation: str = "head", device: str | None = None,
+                   progress: bool = True) -> np.ndarray:
     """Logits of a sequence classifier, batched, ``model.eval()`` and ``torch.no_grad()``.
 
     Args:
         texts: one sequence of N strings per text column (one column, or two for a pair).
+        truncation: how a text longer than ``max_seq_length`` tokens is cut: the one cutter
+            (:func:`~training_dynamics.core.data.encode_texts`), as the run was trained.
     Returns:
         (N, C) float32 logits in input order. Batches are formed from length-sorted inputs (less padding).
     """
@@ -187,20 +192,23 @@ def predict_logits(model, tokenizer, texts: Sequence[Sequence[str]], *, batch_si
     with torch.no_grad():
         for start in tqdm(range(0, n, batch_size), desc="scoring", unit="batch", disable=not progress):
             rows = order[start:start + batch_size]
-            enc = tokenizer(*([col[i] for i in rows] for col in texts), truncation=True,
-                            max_length=max_seq_length, padding=True, return_tensors="pt")
+            features, _ = encode_texts(tokenizer, [[col[i] for i in rows] for col in texts], max_seq_length,
+                                       truncation=truncation)
+            enc = tokenizer.pad({k: v for k, v in features.items() if k in _MODEL_INPUTS}, return_tensors="pt")
             enc = {k: v.to(device) for k, v in enc.items()}
             out[rows] = model(**enc).logits.float().cpu().numpy()
     return out
 
 
 def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, batch_size: int = 64,
-                      max_seq_length: int = 128, device: str | None = None, trust_label_order: bool = False,
+                      max_seq_length: int = 128, truncation: str = "head", device: str | None = None,
+                      trust_label_order: bool = False,
                       regions: pd.Series | None = None, cache_dir: str | None = None, progress: bool = True,
                       top_k: int | None = None) -> pd.DataFrame:
     """Score every training example of ``data`` with a trained model; rank by loss (highest first).
 
-    ``regions``: optional region label per guid (index = guid) from recorded dynamics.
+    ``regions``: optional region label per guid (index = guid) from recorded dynamics. ``max_seq_length`` and
+    ``truncation`` cut long texts as the run did (``find-issues`` takes them from the run's meta).
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -216,7 +224,7 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
     data_to_model, label_names = align_labels(model_names, data.label_names, trust_order=trust_label_order)
     train = data.train
     logits = predict_logits(model, tokenizer, [train[c] for c in data.text_columns], batch_size=batch_size,
-                            max_seq_length=max_seq_length, device=device, progress=progress)
+                            max_seq_length=max_seq_length, truncation=truncation, device=device, progress=progress)
     gold = data_to_model[np.asarray(train["label"], dtype=np.int64)]
     loss, probs = loss_and_probabilities(logits, gold)
     guids = as_guids(train["guid"])
@@ -227,13 +235,13 @@ def issues_from_model(data: TextClassificationData, model_name_or_path: str, *, 
     from training_dynamics.core.data import seen_spans
 
     try:
-        seen = pd.Series(seen_spans(tokenizer, [list(train[c]) for c in data.text_columns], max_seq_length), index=guids,
-                         dtype=object)
+        seen = pd.Series(seen_spans(tokenizer, [list(train[c]) for c in data.text_columns], max_seq_length,
+                                    truncation=truncation), index=guids, dtype=object)
     except NotImplementedError:  # a tokenizer without character offsets: the page shows whole texts
         seen = pd.Series(None, index=guids, dtype=object)
     if seen.notna().any():
-        logger.info("%d of %d texts are longer than --max_seq_length %d tokens: the model scored their first %d tokens",
-                    int(seen.notna().sum()), len(seen), max_seq_length, max_seq_length)
+        logger.info("%d of %d texts are longer than --max_seq_length %d tokens: the model scored %d of their tokens "
+                    "(--truncation %s)", int(seen.notna().sum()), len(seen), max_seq_length, max_seq_length, truncation)
         df["seen"] = seen.reindex(df["guid"].to_numpy()).tolist()
     return df
 

@@ -11,6 +11,7 @@ import logging
 import os
 from typing import Sequence
 
+from training_dynamics.core.arguments import MAX_SEQ_LENGTH
 from training_dynamics.core.data import DataError
 from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.core.kind import Kind, KindError
@@ -74,7 +75,7 @@ class ExampleKind(Kind):
 
     def find_issues(self, runs: Sequence, *, data, source: str, score: str, rule: str, burn_out=None,
                     proportion: float = 0.33, count_epochs=None, threshold_run=None, top_k=None,
-                    model_name_or_path=None, batch_size: int = 64, max_seq_length: int = 128, device=None,
+                    model_name_or_path=None, batch_size: int = 64, max_seq_length: int | None = None, device=None,
                     trust_label_order: bool = False, cache_dir=None, progress: bool = True, **_):
         """Rank the examples from their dynamics (or one model pass) and decide on the ranking."""
         from training_dynamics.decisions import ranking as le
@@ -86,9 +87,12 @@ class ExampleKind(Kind):
                 raise TrainingDynamicsError("--source model needs a model (--model_name_or_path) and data "
                                             "(--task_name or --train_file)")
             regions = le.region_labels(runs[0], burn_out=burn_out, proportion=proportion) if runs else None
+            cut = (runs[0].meta.get("truncation") or {}) if runs else {}  # read the spans the run trained on
+            max_seq_length = max_seq_length or cut.get("max_seq_length") or MAX_SEQ_LENGTH
             df = le.issues_from_model(data, model_name_or_path, batch_size=batch_size, max_seq_length=max_seq_length,
-                                      device=device, trust_label_order=trust_label_order, regions=regions,
-                                      cache_dir=cache_dir, progress=progress)
+                                      truncation=cut.get("strategy", "head"), device=device,
+                                      trust_label_order=trust_label_order, regions=regions, cache_dir=cache_dir,
+                                      progress=progress)
             settings.update(score_name="loss", model_name_or_path=model_name_or_path, data=data.source,
                             dataset=le.dataset_name(data.source))
         else:

@@ -57,7 +57,7 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
                       score: str = "confidence", rule: str | None = None, burn_out: int | None = None,
                       proportion: float = 0.33, count_epochs: int | None = None, threshold_run: Run | None = None,
                       top_k: int | None = None, model_name_or_path: str | None = None, batch_size: int = 64,
-                      max_seq_length: int = 128, device: str | None = None, trust_label_order: bool = False,
+                      max_seq_length: int | None = None, device: str | None = None, trust_label_order: bool = False,
                       cache_dir: str | None = None, progress: bool = True) -> Issues:
     """Rank training examples by how likely their label is wrong and flag the likely wrong ones.
 
