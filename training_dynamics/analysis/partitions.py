@@ -20,7 +20,7 @@ import numpy as np
 
 from training_dynamics.core import fileio
 from training_dynamics.core.errors import TrainingDynamicsError
-from training_dynamics.analysis.run import SETTINGS_NAME, SUMMARY_NAME, Run, write_metrics_table
+from training_dynamics.analysis.run import Run
 from training_dynamics.analysis.streaming import default_threads, stream_metrics, summary_columns
 
 logger = logging.getLogger(__name__)
@@ -101,10 +101,8 @@ def merge_partitions(run: Run, k: int, *, output_format: str = "auto") -> tuple[
     cols = {name: column(name)[order] for name in names}
     sums = {key: np.sum([m["epoch_sums"][key] for m in metas], axis=0).tolist() for key in ("logp_gold", "correct")}
     summary = summary_columns(sums, n)
-    written = write_metrics_table(run.path, cols, output_format, previous=run.metrics_settings().get("output"))
-    fileio.write_jsonl_columns(run.path / SUMMARY_NAME, summary)
-    settings = dict(metas[0]["settings"], num_examples=n, output=fileio.file_stat(written), partitions=k)
-    fileio.write_json(run.path / SETTINGS_NAME, settings)
+    written = run.save_metrics(cols, summary, dict(metas[0]["settings"], num_examples=n, partitions=k),
+                               output_format=output_format)
     run.warn_if_incomplete(len(current))
     logger.info("merged %d partitions (%d examples) in %.2fs -> %s", k, n, time.perf_counter() - t0, written)
     return cols, summary

@@ -249,14 +249,23 @@ class Run:
         self.warn_if_incomplete(dyn.num_epochs)
         cols, summary = dyn.columns, dyn.summary
         t1 = time.perf_counter()  # read and computed together, one epoch file at a time
-        written = write_metrics_table(self.path, cols, output_format, previous=self.metrics_settings().get("output"))
-        fileio.write_jsonl_columns(self.path / SUMMARY_NAME, summary)
-        settings = self._settings(dyn, burn_out, include_ci)
-        settings["output"] = fileio.file_stat(written)
-        fileio.write_json(self.path / SETTINGS_NAME, settings)
+        self.save_metrics(cols, summary, self._settings(dyn, burn_out, include_ci), output_format=output_format)
         logger.info("%d examples x %d epochs x %d classes: read and metrics %.2fs, write %.2fs",
                     dyn.num_examples, dyn.num_epochs, dyn.num_classes, t1 - t0, time.perf_counter() - t1)
         return cols, summary
+
+    def save_metrics(self, columns: dict[str, np.ndarray], summary: dict[str, np.ndarray], settings: dict, *,
+                     output_format: str = "auto", tables: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
+        """The one writer of a run's metrics: the table (``td_metrics.jsonl`` or ``.parquet``, see
+        :func:`write_metrics_table`), any further tables of its kind (``tables``: file name -> columns, JSON
+        lines), ``td_training_summary.jsonl`` and, last, ``td_metrics_settings.json`` (``settings`` plus the
+        table's stat, so :meth:`metrics_are_fresh` can tell). Returns the table's path."""
+        written = write_metrics_table(self.path, columns, output_format, previous=self.metrics_settings().get("output"))
+        for name, table in (tables or {}).items():
+            fileio.write_jsonl_columns(self.path / name, table)
+        fileio.write_jsonl_columns(self.path / SUMMARY_NAME, summary)
+        fileio.write_json(self.path / SETTINGS_NAME, {**settings, "output": fileio.file_stat(written)})
+        return written
 
     @staticmethod
     def _settings(dyn: Dynamics | StreamedMetrics, burn_out: int, include_ci: bool) -> dict:

@@ -35,7 +35,7 @@ from training_dynamics import web
 from training_dynamics.review import corrections
 from training_dynamics.core import fileio
 from training_dynamics.core.kind import DEFAULT_KIND
-from training_dynamics.core.data import DataError, TextClassificationData
+from training_dynamics.core.data import TextClassificationData
 from training_dynamics.core.ids import as_guids
 from training_dynamics.core.errors import TrainingDynamicsError
 

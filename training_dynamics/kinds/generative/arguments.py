@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from training_dynamics.core.arguments import BaseDataArguments, ModelArguments, _check_positive
-from training_dynamics.core.data import split_list
 from training_dynamics.core.errors import TrainingDynamicsError
 
 from training_dynamics.kinds.generative.data import load_generative

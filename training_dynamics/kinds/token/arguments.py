@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from training_dynamics.core.arguments import BaseDataArguments, ModelArguments, _check_positive
+from training_dynamics.core.arguments import BaseDataArguments
 from training_dynamics.core.data import split_list
 
 from training_dynamics.kinds.token.data import load_token_classification

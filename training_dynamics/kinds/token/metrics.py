@@ -22,7 +22,6 @@ import time
 import numpy as np
 
 from training_dynamics import __version__
-from training_dynamics.core import fileio
 from training_dynamics.analysis import metrics
 from training_dynamics.kinds.token.dynamics import TokenDynamics, read_token_dynamics
 
@@ -77,8 +76,6 @@ def write_run_metrics(run, *, burn_out: int | None = None, include_ci: bool = Fa
                       progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """:meth:`training_dynamics.analysis.run.Run.write_metrics` of a token classification run: ``td_metrics.jsonl``
     (words), ``td_sentence_metrics.jsonl`` (sentences), ``td_training_summary.jsonl`` and the settings."""
-    from training_dynamics.analysis.run import METRICS_NAME, SETTINGS_NAME, SUMMARY_NAME
-
     t0 = time.perf_counter()
     dyn = read_token_dynamics(run.require().dynamics_dir)
     run.warn_if_incomplete(dyn.num_epochs)
@@ -86,17 +83,13 @@ def write_run_metrics(run, *, burn_out: int | None = None, include_ci: bool = Fa
     words = word_metrics(dyn, burn_out=burn_out, include_ci=include_ci)
     sentences = sentence_metrics(words, dyn.guids, dyn.num_words)
     summary = training_summary(dyn)
-    fileio.write_jsonl_columns(run.path / METRICS_NAME, words)
-    fileio.write_jsonl_columns(run.path / SENTENCE_METRICS_NAME, sentences)
-    fileio.write_jsonl_columns(run.path / SUMMARY_NAME, summary)
     settings = {"kind": dyn.meta.get("kind"), "burn_out": burn_out, "include_ci": bool(include_ci),
                 "epochs_used": list(range(burn_out)), "num_epochs_recorded": dyn.num_epochs,
                 "num_examples": dyn.num_words_total, "num_sentences": dyn.num_sentences,
                 "num_classes": len(run.label_names or []) or int(dyn.meta.get("num_labels") or 0),
                 "columns": list(metrics.COLUMNS), "version": __version__,
-                "dynamics_dir": dyn.dy_dir.name, "sources": dyn.sources,
-                "output": fileio.file_stat(run.path / METRICS_NAME)}
-    fileio.write_json(run.path / SETTINGS_NAME, settings)
+                "dynamics_dir": dyn.dy_dir.name, "sources": dyn.sources}
+    run.save_metrics(words, summary, settings, output_format="jsonl", tables={SENTENCE_METRICS_NAME: sentences})
     logger.info("%d words in %d sentences x %d epochs: metrics in %.2fs", dyn.num_words_total, dyn.num_sentences,
                 dyn.num_epochs, time.perf_counter() - t0)
     return words, summary

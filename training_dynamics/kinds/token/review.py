@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from training_dynamics.review.corrections import UNREVIEWED, Corrections, CorrectionsError, data_fingerprints, guid_keys
-from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.core.ids import as_guids
 from training_dynamics.kinds.token.data import GUID, TAGS, TOKENS, TokenClassificationData
 
