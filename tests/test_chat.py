@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import _run_in_process, run_cli
+from training_dynamics.kinds.generative import dynamics as gen_dynamics
 from training_dynamics.kinds.generative import chat, data as clm_data
 from training_dynamics.core import dynamics_file
 from training_dynamics.analysis import metrics
@@ -125,13 +126,13 @@ def test_per_turn_values_round_trip_and_point_at_the_worst_turn(tmp_path, fmt):
     turns = np.array([[[-0.1, 1.0, 4], [-2.5, 0.2, 6]], [[-0.3, 0.9, 7], [0, 0, 0]]], dtype=np.float32)
     values = np.array([[-1.54, 0.52, 10], [-0.3, 0.9, 7]])
     for e in range(2):
-        dynamics_file.write_generative_epoch(tmp_path, e, guids, values, turns=turns, fmt=fmt)
+        gen_dynamics.write_generative_epoch(tmp_path, e, guids, values, turns=turns, fmt=fmt)
     dyn = dynamics_file.read_dynamics(tmp_path, progress=False)  # the example's own values read as before
     np.testing.assert_allclose(dyn.values[:, 0], values, rtol=1e-6)
-    got_guids, got = dynamics_file.read_turns(tmp_path, np.array([9, 5]))
+    got_guids, got = gen_dynamics.read_turns(tmp_path, np.array([9, 5]))
     assert got_guids.tolist() == [9, 5] and got.shape == (2, 2, 2, 3)
     np.testing.assert_allclose(got[1, 1], turns[0], rtol=1e-6)
-    worst, conf = metrics.worst_turn(got)
+    worst, conf = gen_dynamics.worst_turn(got)
     assert worst.tolist() == [1, 2] and conf[1] == pytest.approx(np.exp(-2.5), rel=1e-6)
 
 
@@ -156,7 +157,7 @@ def test_record_clm_on_conversations_records_each_turn_and_the_page_points_at_on
     run = Run(tmp_path / "dy_log" / "train" / "gpt2")
     assert run.meta["max_turns"] == 2 and run.meta["data"]["format"] == "conversation"
     assert (tmp_path / "out" / "chat_template.jinja").read_text() == TINY_CHAT_TEMPLATE  # saved with the model
-    guids, turns = dynamics_file.read_turns(run.dynamics_dir)
+    guids, turns = gen_dynamics.read_turns(run.dynamics_dir)
     dyn = run.dynamics(progress=False)
     assert sorted(guids.tolist()) == list(range(44)) and turns.shape == (44, 2, 2, 3)  # each once per epoch
     assert (turns[..., 2] > 0).all()  # two assistant turns each
@@ -168,7 +169,7 @@ def test_record_clm_on_conversations_records_each_turn_and_the_page_points_at_on
     run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run.path, "--output_dir", tmp_path / "issues")
     issues = [json.loads(x) for x in (tmp_path / "issues" / "label_issues.jsonl").read_text().splitlines()]
     first = issues[0]
-    want, _ = metrics.worst_turn(turns[[first["guid"]]])
+    want, _ = gen_dynamics.worst_turn(turns[[first["guid"]]])
     assert first["worst_turn"] == want[0] and "assistant #2: " in first["text"]
     run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / "label_issues.jsonl", "--run_dir", run.path)
     page = (tmp_path / "issues" / "review.html").read_text()
@@ -176,7 +177,7 @@ def test_record_clm_on_conversations_records_each_turn_and_the_page_points_at_on
     run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run.path, "--score", "worst_turn",
             "--output_dir", tmp_path / "by_turn")
     by_turn = [json.loads(x) for x in (tmp_path / "by_turn" / "label_issues.jsonl").read_text().splitlines()]
-    _, conf = metrics.worst_turn(turns)
+    _, conf = gen_dynamics.worst_turn(turns)
     assert by_turn[0]["guid"] == int(np.argmin(conf)) and by_turn[0]["score"] == pytest.approx(1 - conf.min())
 
 

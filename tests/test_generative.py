@@ -15,7 +15,8 @@ from training_dynamics.core import dynamics_file
 from training_dynamics.analysis import metrics
 from training_dynamics.core.data import DataError
 from training_dynamics.demo.data import build_causal_tokenizer, build_tiny_gpt2, write_generative_demo
-from training_dynamics.core.dynamics_file import DynamicsError, write_generative_epoch
+from training_dynamics.core.dynamics_file import DynamicsError
+from training_dynamics.kinds.generative.dynamics import write_generative_epoch
 from training_dynamics.kinds.generative.record import token_stats
 from training_dynamics.analysis.run import Run
 

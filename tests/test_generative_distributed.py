@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from conftest import run_cli
+from training_dynamics.kinds.generative import dynamics as gen_dynamics
 
 SCRIPT = "run_clm_and_record_td.py"
 PROBE = "tests/clm_distributed_probe.py"
@@ -220,7 +221,7 @@ def test_gathered_generative_buffers_hold_each_row_once_from_one_process(n, worl
         assert torch.equal(values[row], recorders[first].state()[0][row])
     assert values[:, -1].tolist() == tokens.float().tolist()  # num_tokens intact, never mixed or summed
     guids, vals, _ = recorders[0].finalize(values, filled)
-    path = dynamics_file.write_generative_epoch(tmp_path, 0, guids, vals)
+    path = gen_dynamics.write_generative_epoch(tmp_path, 0, guids, vals)
     written = read_rows(path)
     assert [r["guid"] for r in written] == list(range(1000, 1000 + n))
     assert [r["num_tokens"] for r in written] == tokens.tolist()

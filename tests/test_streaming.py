@@ -12,7 +12,8 @@ from test_dynamics_file import BAD_INPUTS, make_run
 
 from training_dynamics.core import dynamics_file
 from training_dynamics.analysis import metrics, streaming
-from training_dynamics.core.dynamics_file import DynamicsError, read_dynamics, write_epoch, write_generative_epoch
+from training_dynamics.core.dynamics_file import DynamicsError, read_dynamics, write_epoch
+from training_dynamics.kinds.generative.dynamics import write_generative_epoch
 
 
 def reference(dy: Path, **kw) -> tuple[dict, dict]:

@@ -8,6 +8,7 @@ import pytest
 
 trl = pytest.importorskip("trl")
 
+from training_dynamics.kinds.generative import dynamics as gen_dynamics
 from training_dynamics.kinds.generative import data as clm_data
 from training_dynamics.core import dynamics_file  # noqa: E402
 from training_dynamics.demo.data import (TINY_CHAT_TEMPLATE_TAGGED, build_tiny_gpt2, chat_texts,  # noqa: E402
@@ -56,7 +57,7 @@ def test_sft_trainer_records_each_example_once_per_epoch_with_trls_loss_unchange
     ours = clm_data.tokenize_generative(data.train, tok, data.text_columns, 96)
     n_ours = np.array([sum(t != -100 for t in lab[1:]) for lab in ours["labels"]])
     np.testing.assert_array_equal(dyn.values[np.argsort(dyn.guids), 0, 2], n_ours)
-    guids, turns = dynamics_file.read_turns(run.dynamics_dir, np.arange(36))
+    guids, turns = gen_dynamics.read_turns(run.dynamics_dir, np.arange(36))
     assert ((turns[..., 2] > 0).sum(axis=-1) == count_turns(ours["labels"])[:, None]).all()
     assert dyn.values[:, 1, 0].mean() > dyn.values[:, 0, 0].mean()  # it learns
 
@@ -68,7 +69,7 @@ def test_sft_trainer_records_each_example_once_per_epoch_with_trls_loss_unchange
     flat_dyn = Run(tmp_path / "flat").dynamics(progress=False)
     assert sorted(flat_dyn.guids.tolist()) == list(range(36))
     np.testing.assert_array_equal(flat_dyn.values[np.argsort(flat_dyn.guids), :, 2], dyn.values[np.argsort(dyn.guids), :, 2])
-    _, flat_turns = dynamics_file.read_turns(flat_dyn.dy_dir, np.arange(36))
+    _, flat_turns = gen_dynamics.read_turns(flat_dyn.dy_dir, np.arange(36))
     np.testing.assert_array_equal(flat_turns[..., 2], turns[..., 2])  # the same tokens in the same turns
 
     with pytest.raises(PackingError, match="packing=True: .* set packing=False to record") as err:

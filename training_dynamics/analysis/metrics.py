@@ -343,23 +343,3 @@ def training_summary(dynamics: Dynamics) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(training_summary_columns(dynamics))
-
-
-def worst_turn(turns: np.ndarray, *, burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The least confident assistant turn of each conversation.
-
-    Args:
-        turns: (N, E, K, 3) per-turn values (:data:`dynamics_file.GENERATIVE_VALUES` order; ``num_tokens``
-            0 where an example has fewer than K turns), as :func:`dynamics_file.read_turns` returns them.
-        burn_out: use the first ``burn_out`` epochs (default all).
-    Returns:
-        ``(turn (N,), confidence (N,))``: the 1-based number of the turn with the lowest confidence
-        (mean over the epochs of exp(mean token log-probability) of the turn; ties: the first) and that
-        confidence.
-    """
-    t = np.asarray(turns, dtype=np.float64)[:, :burn_out]
-    conf = np.exp(t[..., 0]).mean(axis=1)  # (N, K)
-    present = (t[..., 2] > 0).any(axis=1)
-    conf = np.where(present, conf, np.inf)
-    k = conf.argmin(axis=1)
-    return k + 1, conf[np.arange(len(k)), k]

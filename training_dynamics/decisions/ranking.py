@@ -323,16 +323,16 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
     region = selection.region_of(df, proportion=proportion)
     first = runs[0]
     label_names = first.label_names or [str(i) for i in range(probs.shape[1])]
-    seen = None
     if data is None and not first.meta.get("data"):
         logger.warning("%s: dynamics_meta.json names no dataset; texts are left empty (pass --train_file)", first.path)
         texts = [""] * len(df)
     else:
         data = data if data is not None else first.data()
         texts = first.texts(cols["guid"], data)
-        seen = seen_by_model(first, cols["guid"], data)
     extra = {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
-    extra.update(_worst_turns(first, cols["guid"], burn_out))
+    kind_extra = dict(first.kind.ranking_extras(first, cols["guid"], data=data, burn_out=burn_out))
+    seen = kind_extra.pop("seen", None)  # what the model read of each cut text (a Series by guid)
+    extra.update(kind_extra)
     df = rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
                        score=dynamics_score({**cols, **extra}, score), score_name=DYNAMICS_SCORES[score][0],
                        label_names=label_names, region=list(region), extra=extra, top_k=top_k)
@@ -348,7 +348,7 @@ def seen_by_model(run: Run, guids: np.ndarray, data: TextClassificationData) -> 
     from training_dynamics.core import data as td_data
 
     cut = run.meta.get("truncation") or {}
-    if not cut.get("num_truncated") or getattr(data, "separator", None) is not None:
+    if not cut.get("num_truncated"):
         return None
     try:
         from transformers import AutoTokenizer
@@ -367,18 +367,6 @@ def seen_by_model(run: Run, guids: np.ndarray, data: TextClassificationData) -> 
     except NotImplementedError:  # a tokenizer without character offsets
         return None
     return pd.Series(spans, index=as_guids(guids), dtype=object)
-
-
-def _worst_turns(run: Run, guids: np.ndarray, burn_out: int | None) -> dict[str, np.ndarray]:
-    """``worst_turn`` (1-based, as the shown conversation numbers its assistant turns) and
-    ``worst_turn_confidence`` of a conversational run; nothing for other runs."""
-    if not run.meta.get("max_turns"):  # a run with per-turn values (conversations) says how many
-        return {}
-    found = dynamics_file.read_turns(run.dynamics_dir, guids)
-    if found is None:
-        return {}
-    turn, conf = metrics.worst_turn(found[1], burn_out=burn_out)
-    return {"worst_turn": turn, "worst_turn_confidence": conf}
 
 
 def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,

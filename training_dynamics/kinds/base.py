@@ -38,6 +38,16 @@ class ExampleKind(Kind):
     def compute_metrics(self, run, *, burn_out=None, include_ci=False, progress=False) -> dict:
         return run.example_metrics(burn_out=burn_out, include_ci=include_ci, progress=progress)
 
+    def ranking_extras(self, run, guids, *, data, burn_out=None) -> dict:
+        """Columns a ranking from dynamics adds for this kind (``seen``: a Series by guid of what the model
+        read of each cut text, which the review page greys around)."""
+        if data is None:
+            return {}
+        from training_dynamics.decisions.ranking import seen_by_model
+
+        seen = seen_by_model(run, guids, data)
+        return {} if seen is None else {"seen": seen}
+
     def write_selected_data(self, path, data, guids):
         from training_dynamics.analysis.selection import write_selected_data
 

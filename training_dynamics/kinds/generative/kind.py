@@ -28,6 +28,15 @@ class GenerativeKind(ExampleKind):
         return load_generative_columns(src["train_file"], src.get("text_columns"),
                                        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
 
+    def ranking_extras(self, run, guids, *, data, burn_out=None) -> dict:
+        """A conversation's least confident assistant turn (``worst_turn``, ``worst_turn_confidence``), when the
+        run recorded per-turn values."""
+        if not run.meta.get("max_turns"):
+            return {}
+        from training_dynamics.kinds.generative.dynamics import worst_turns
+
+        return worst_turns(run, guids, burn_out)
+
     def write_selected_data(self, path, data, guids):
         """Prompt, response and guid: what ``record-clm`` reads (no label column)."""
         from training_dynamics.analysis.selection import write_selected_data

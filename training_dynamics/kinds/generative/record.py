@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from transformers import Trainer
 
+from training_dynamics.kinds.generative import dynamics as gen_dynamics
 from training_dynamics.kinds.generative import data as clm_data
 from training_dynamics.core import dynamics_file
 from training_dynamics.core.recorder import ROW, DynamicsRecorder, DynamicsTrainer, _logits_of
@@ -184,7 +185,7 @@ class GenerativeRecording:
     def _write_epoch_file(self, epoch: int, guids: np.ndarray, values: np.ndarray, gold: np.ndarray):
         k = len(dynamics_file.GENERATIVE_VALUES)
         turns = values[:, k:].reshape(len(values), -1, k) if values.shape[1] > k else None
-        return dynamics_file.write_generative_epoch(self._td_out, epoch, guids, values[:, :k], turns=turns,
+        return gen_dynamics.write_generative_epoch(self._td_out, epoch, guids, values[:, :k], turns=turns,
                                                     device=str(self.args.device), fmt=self.td_format)
 
     def _meta_fields(self) -> dict:
@@ -198,7 +199,7 @@ class CausalLMDynamicsTrainer(GenerativeRecording, DynamicsTrainer):
 
     The training dataset needs ``input_ids`` and ``labels`` (``-100`` where no loss is taken, e.g. on
     the prompt; see :func:`training_dynamics.kinds.generative.data.tokenize_generative`) and may have ``guid``.
-    Writes generative epoch files (:func:`training_dynamics.core.dynamics_file.write_generative_epoch`)
+    Writes generative epoch files (:func:`training_dynamics.kinds.generative.dynamics.write_generative_epoch`)
     and ``"kind": "generative"`` in the meta.
     """
 
