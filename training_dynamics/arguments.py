@@ -11,6 +11,7 @@ errors come fast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from .binding import ALLOW_HELP
@@ -123,7 +124,7 @@ class DataArguments:
 
     _argument_group_name = "data"
     task_name: str | None = field(default=None, metadata={"help": "A GLUE classification task loaded from the Hub: cola, mnli, mrpc, qnli, qqp, rte, sst2, wnli."})
-    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .tsv, .json, .jsonl or .parquet (instead of --task_name)."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .tsv, .json, .jsonl, .parquet, or a folder written by datasets' save_to_disk (a Dataset, or a DatasetDict's train split) (instead of --task_name)."})
     text_columns: str | None = field(default=None, metadata={"help": "Comma-separated text column(s), one or two (a pair). Default: guessed (sentence1,sentence2 / premise,hypothesis / sentence / text)."})
     label_column: str | None = field(default=None, metadata={"help": "Label column. Default: label (or labels, gold)."})
     class_names: str | None = field(default=None, metadata={"help": "Comma-separated class (label) names in id order: fixes the id order of string labels, names the ids 0..K-1 of integer labels, or reorders a Hub task's names (default: the task's names, else sorted distinct labels)."})
@@ -243,9 +244,9 @@ class TokenDataArguments:
     """Tagged sentences for a token classifier: the flags of transformers' ``run_ner.py``."""
 
     _argument_group_name = "data"
-    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset of tagged sentences (e.g. conll2003), instead of --train_file."})
+    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset of tagged sentences (e.g. conll2003), or a folder written by datasets' save_to_disk (a DatasetDict's train and validation splits, or a Dataset), instead of --train_file."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
-    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .json, .jsonl or .parquet, one sentence per row (a list of words and a list of tags)."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data: CoNLL (.conll, .iob, .bio, .txt: one 'word<TAB>tag' per line, the last column the tag, a blank line between sentences; IOB1 becomes IOB2), or .csv, .json, .jsonl, .parquet or a save_to_disk folder with one sentence per row (a list of words and a list of tags)."})
     validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
     text_column_name: str | None = field(default=None, metadata={"help": "Column of the words (a list of strings). Default: tokens, else words."})
     label_column_name: str | None = field(default=None, metadata={"help": "Column of the tags, one per word (strings such as B-PER, or integer ids). Default: ner_tags, tags, labels."})
@@ -264,7 +265,7 @@ class TokenDataArguments:
     @property
     def task_name(self) -> str | None:
         """A run folder's task part: the Hub dataset's name (else the file's stem)."""
-        return self.dataset_name.rsplit("/", 1)[-1] if self.dataset_name else None
+        return Path(self.dataset_name.rstrip("/")).name if self.dataset_name else None
 
     def load(self, *, cache_dir: str | None = None):
         """Load and check the data (:func:`training_dynamics.ner_data.load_token_classification`)."""

@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 ACTIONS = ("relabel", "keep", "unsure")
 UNREVIEWED = "unreviewed"
 UNSURE_POLICIES = ("keep", "drop")
-OUTPUT_FORMATS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+OUTPUT_FORMATS = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".conll", ".iob", ".bio", ".txt")  #: CoNLL: NER only
 #: the command's name in the outputs manifest (:mod:`training_dynamics.outputs`)
 COMMAND = "apply"
 #: written into every --save_to_disk folder: what this module wrote there (and may replace later)
@@ -475,10 +475,21 @@ def _check_tsv_cells(df: pd.DataFrame, out: Path) -> None:
                                    "holds a tab or line break, which a .tsv cannot hold; write .jsonl or .csv")
 
 
+def _write_table(df: pd.DataFrame, out: Path, suffix: str) -> None:
+    with fileio.atomic_write(out, "wb" if suffix == ".parquet" else "w") as fh:
+        if suffix == ".parquet":
+            df.to_parquet(fh, index=False)
+        elif suffix in (".csv", ".tsv"):
+            df.to_csv(fh, index=False, **({"sep": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}))
+        else:
+            df.to_json(fh, orient="records", lines=True, force_ascii=False)
+
+
 def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None,
                     save_to_disk: str | os.PathLike | None = None, inputs: Sequence[str | os.PathLike] = (),
-                    overwrite_output_dir: bool = False) -> list[Path]:
-    """Write the corrected table as ``.jsonl``/``.json``/``.csv``/``.parquet`` and/or a
+                    overwrite_output_dir: bool = False, source: dict | None = None) -> list[Path]:
+    """Write the corrected table as ``.jsonl``/``.json``/``.csv``/``.parquet`` (or, for tagged sentences,
+    CoNLL: :func:`training_dynamics.conll.write_corrected_conll`, ``source`` the data's source) and/or a
     ``datasets.save_to_disk`` folder, each atomically (temp file or folder, then rename), after
     :func:`check_outputs` (``inputs``: the files read, which are never overwritten)."""
     if output is not None and Path(output).suffix.lower() not in OUTPUT_FORMATS:
@@ -491,13 +502,12 @@ def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None
         suffix = out.suffix.lower()
         if suffix == ".tsv":
             _check_tsv_cells(df, out)
-        with fileio.atomic_write(out, "wb" if suffix == ".parquet" else "w") as fh:
-            if suffix == ".parquet":
-                df.to_parquet(fh, index=False)
-            elif suffix in (".csv", ".tsv"):
-                df.to_csv(fh, index=False, **({"sep": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}))
-            else:
-                df.to_json(fh, orient="records", lines=True, force_ascii=False)
+        from .conll import SUFFIXES as CONLL_SUFFIXES, write_corrected_conll
+
+        if suffix in CONLL_SUFFIXES:
+            write_corrected_conll(df, out, source=source)
+        else:
+            _write_table(df, out, suffix)
         Outputs(COMMAND).written(out)
         written.append(out)
     if save_to_disk is not None:
@@ -547,7 +557,7 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
     df = kind.apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
                                 fingerprints=fingerprints)
     write_corrected(df, output=output, save_to_disk=save_to_disk, inputs=inputs,
-                    overwrite_output_dir=overwrite_output_dir)
+                    overwrite_output_dir=overwrite_output_dir, source=data.source)
     if push_to_hub_repo:
         push_to_hub(df, push_to_hub_repo, private=private)
     return df

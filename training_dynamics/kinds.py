@@ -231,7 +231,8 @@ class TokenClassificationKind(Kind):
     example_noun = "word tag"
     ranks_words = True
     joins_runs = False
-    output_formats = (".jsonl", ".json", ".parquet")  #: a sentence's words and tags are lists
+    #: a sentence's words and tags are lists; CoNLL: one word per line (:mod:`training_dynamics.conll`)
+    output_formats = (".jsonl", ".json", ".parquet", ".conll", ".iob", ".bio", ".txt")
 
     def review_card(self) -> dict:
         """A card per word: its sentence as BIO spans (the page draws them from the payload's

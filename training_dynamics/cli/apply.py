@@ -5,7 +5,8 @@ corrections must carry the fingerprint of this very data (else --ignore_fingerpr
 replace an input or files an earlier run did not write. Retrain on the result with
 `training-dynamics record --train_file OUT --label_column corrected_label`.
 A token classification run's word corrections are written back into the file's own columns (words, tags
-as names or ids as the file held them, guid, original_tags, review_actions): `record-ner --train_file OUT`.
+as names or ids as the file held them, guid, original_tags, review_actions): `record-ner --train_file OUT`;
+`--output corrected.conll` writes a CoNLL training file back with only the corrected tags rewritten.
 
   training-dynamics apply --train_file train.jsonl --corrections corrections.json --output corrected.jsonl
 """
@@ -26,7 +27,8 @@ class ApplyArguments:
     _argument_group_name = "corrections"
     corrections: str = field(metadata={"help": "corrections.json exported by the review page."})
     output: str | None = field(default=None, metadata={"help": "Corrected dataset file: .jsonl, .json (lines), .csv "
-                               "or .parquet (never one of the inputs)."})
+                               "or .parquet (never one of the inputs); for tagged sentences also CoNLL (.conll, .iob, "
+                               ".bio, .txt: a CoNLL input file with only the corrected tags rewritten)."})
     save_to_disk: str | None = field(default=None, metadata={"help": "Also (or instead) write a datasets.save_to_disk "
                                      "folder (a new or empty one)."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Let --output and --save_to_disk replace the "
