@@ -202,8 +202,9 @@ def test_record_ner_on_a_conll_file_then_find_issues_review_and_apply_write_a_co
     model = build_tiny_token_bert(tmp_path / "model", [s["tokens"] for s in sentences], hidden_size=32)
     run_cli("run_ner_and_record_td.py", "--model_name_or_path", model, "--train_file", conll, "--validation_file", conll,
             "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy_log", "--dy_model_name", "tiny",
-            "--dy_task_name", "conll",            "--num_train_epochs", 3, "--learning_rate", "3e-3", "--per_device_train_batch_size", 16,
-            "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", 1)
+            "--dy_task_name", "conll", "--num_train_epochs", 3, "--learning_rate", "3e-3",
+            "--per_device_train_batch_size", 16, "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true",
+            "--seed", 1)
     run = tmp_path / "dy_log" / "conll" / "tiny"
     meta = json.loads((run / "training_dynamics" / "dynamics_meta.json").read_text())
     assert meta["data"]["train_file"] == str(conll.resolve()) and meta["num_words"] == sum(map(len, (
