@@ -237,3 +237,17 @@ def test_record_ner_on_a_conll_file_then_find_issues_review_and_apply_write_a_co
     for a, b in zip(old, new):  # only a tag column changes; words, POS, -DOCSTART- and blank lines are as they were
         assert a == b or (a.rsplit("\t", 1)[0] == b.rsplit("\t", 1)[0] and a.rsplit("\t", 1)[1] != b.rsplit("\t", 1)[1])
     assert sum(a != b for a, b in zip(old, new)) >= len({(c["guid"], c["word_index"]) for c in chosen})
+
+
+@pytest.mark.slow
+def test_a_token_classifier_saved_with_another_tag_set_is_refused_in_one_line(tmp_path):
+    """WNUT's 13 tags on a model fine-tuned with 7: one line before the weights load (not a traceback)."""
+    from transformers import BertConfig
+
+    from training_dynamics.arguments import ModelArguments
+    from training_dynamics.train import check_head_size
+
+    BertConfig(num_labels=7, architectures=["BertForTokenClassification"]).save_pretrained(tmp_path / "ner7")
+    with pytest.raises(DataError, match="classifier with 7 classes but the data has 13.*--ignore_mismatched_sizes"):
+        check_head_size(ModelArguments(model_name_or_path=str(tmp_path / "ner7")), 13)
+    check_head_size(ModelArguments(model_name_or_path=str(tmp_path / "ner7"), ignore_mismatched_sizes=True), 13)
