@@ -162,7 +162,9 @@ def check_files(*paths: str | None) -> None:
         if not p.is_file():
             raise DataError(f"{path}: no such file")
         if p.suffix.lower() not in FILE_BUILDERS:
-            raise DataError(f"{path}: unsupported extension {p.suffix!r}; use one of {', '.join(FILE_BUILDERS)}")
+            hint = " (a CoNLL file of tagged words is read by record-ner)" if p.suffix.lower() in (".conll", ".iob",
+                                                                                                   ".bio") else ""
+            raise DataError(f"{path}: unsupported extension {p.suffix!r}; use one of {', '.join(FILE_BUILDERS)}{hint}")
         if p.stat().st_size == 0:
             raise DataError(f"{path}: the file is empty")
 
