@@ -97,6 +97,12 @@ class Recorder:
         td_mode: ``in_training`` (values from the training forward pass) or ``post_epoch`` (an extra pass).
         fmt: epoch files as ``jsonl`` or ``npz``.
         overwrite: replace dynamics already in ``run_dir`` (once this run completes its first epoch).
+        data: the training data already loaded (:func:`training_dynamics.data.load_text_classification`),
+            instead of ``train_file`` or ``texts``.
+
+    Each ``log_batch`` copies the batch's (B, C) values to the host (one small transfer per batch); the
+    Trainer's recorder (:class:`~training_dynamics.record.DynamicsRecorder`) fills a buffer on the device
+    instead, and needs torch.
     """
 
     def __init__(self, run_dir: str | os.PathLike, *, train_file: str | os.PathLike | None = None,
