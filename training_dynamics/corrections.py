@@ -61,7 +61,8 @@ logger = logging.getLogger(__name__)
 ACTIONS = ("relabel", "keep", "unsure")
 UNREVIEWED = "unreviewed"
 UNSURE_POLICIES = ("keep", "drop")
-OUTPUT_FORMATS = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".conll", ".iob", ".bio", ".txt")  #: CoNLL: NER only
+OUTPUT_FORMATS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+CONLL_OUTPUT_FORMATS = (".conll", ".iob", ".bio", ".txt")  #: tagged sentences only (:mod:`training_dynamics.conll`)
 #: the command's name in the outputs manifest (:mod:`training_dynamics.outputs`)
 COMMAND = "apply"
 #: written into every --save_to_disk folder: what this module wrote there (and may replace later)
@@ -492,9 +493,10 @@ def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None
     CoNLL: :func:`training_dynamics.conll.write_corrected_conll`, ``source`` the data's source) and/or a
     ``datasets.save_to_disk`` folder, each atomically (temp file or folder, then rename), after
     :func:`check_outputs` (``inputs``: the files read, which are never overwritten)."""
-    if output is not None and Path(output).suffix.lower() not in OUTPUT_FORMATS:
+    formats = OUTPUT_FORMATS + (CONLL_OUTPUT_FORMATS if (source or {}).get("kind") == kinds.TOKEN_CLASSIFICATION else ())
+    if output is not None and Path(output).suffix.lower() not in formats:
         raise CorrectionsError(f"{output}: unsupported extension {Path(output).suffix!r}; use one of "
-                               f"{', '.join(OUTPUT_FORMATS)}")
+                               f"{', '.join(formats)}")
     check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
     written = []
     if output is not None:

@@ -45,12 +45,13 @@ class ApplyArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
 
     def __post_init__(self):
-        from ..corrections import OUTPUT_FORMATS
+        from ..corrections import CONLL_OUTPUT_FORMATS, OUTPUT_FORMATS
 
+        formats = OUTPUT_FORMATS + CONLL_OUTPUT_FORMATS  # CoNLL: tagged sentences only (the kind checks it later)
         if not (self.output or self.save_to_disk or self.push_to_hub):
             raise TrainingDynamicsError("give --output FILE, --save_to_disk DIR and/or --push_to_hub REPO")
-        if self.output and not self.output.lower().endswith(OUTPUT_FORMATS):
-            raise TrainingDynamicsError(f"--output must end with one of {', '.join(OUTPUT_FORMATS)}")
+        if self.output and not self.output.lower().endswith(formats):
+            raise TrainingDynamicsError(f"--output must end with one of {', '.join(formats)}")
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics apply") -> int:
