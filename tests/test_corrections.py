@@ -213,7 +213,11 @@ def test_unsure_keep_or_drop(tmp_path):
      "was not written by apply_corrections.py"),
     ("output inside save_to_disk", ["--save_to_disk", "{tmp}/new", "--output", "{tmp}/new/x.jsonl"],
      "is inside --save_to_disk"),
-    ("output is another existing file", ["--output", "{tmp}/notes/todo.txt"], "--output must end with one of"),
+    ("output is another existing file", ["--output", "{tmp}/notes/todo.txt"],  # (.txt: a CoNLL output of NER runs)
+     "exists and was not written by `training-dynamics apply`"),
+    ("output of an unknown type", ["--output", "{tmp}/notes/todo.md"], "--output must end with one of"),
+    ("a CoNLL file of a classification run", ["--output", "{tmp}/out.conll"],
+     "a corrected classification dataset is written as"),
     ("output is an existing dataset of the user", ["--output", "{tmp}/data/other.jsonl"],
      "exists and was not written by `training-dynamics apply`"),
     ("output is an existing dataset of the user, overwrite asked", ["--output", "{tmp}/data/other.csv",

@@ -1,3 +1,13 @@
-"""training-dynamics: dataset cartography for text classification on Hugging Face transformers."""
+"""training-dynamics: dataset cartography for fine-tuning data (classification, multi-label, token
+classification, generative and chat) on Hugging Face transformers."""
 
-__version__ = "0.1.0"
+from training_dynamics.core.version import __version__  # noqa: F401
+
+
+def __getattr__(name: str):
+    """``training_dynamics.Recorder``: record from any training loop (imported on first use)."""
+    if name == "Recorder":
+        from training_dynamics.workflows.recorder_api import Recorder
+
+        return Recorder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from training_dynamics import __version__
+from training_dynamics.core.version import __version__
 from training_dynamics.core import kind as kinds
 from training_dynamics.core import binding, dynamics_file, fileio
 from training_dynamics.analysis import metrics

@@ -15,6 +15,8 @@ COMMANDS = {
                                  "mean token log-probability once per epoch"),
     "record-ner": ("record_ner", "fine-tune a token classifier (NER) and record each word's gold-tag probability "
                                  "and predicted tag once per epoch"),
+    "import": ("import_", "turn per-epoch probabilities or logits made elsewhere (npy/parquet, one file per epoch) "
+                          "into a run folder"),
     "metrics": ("metrics", "per-example metrics (confidence, variability, correctness, ...) of a run"),
     "plot": ("plot", "the data map: variability vs confidence, coloured by correctness"),
     "select": ("select", "hard / easy / ambiguous subsets, or the paper's metric filtering"),

@@ -5,7 +5,8 @@ corrections must carry the fingerprint of this very data (else --ignore_fingerpr
 replace an input or files an earlier run did not write. Retrain on the result with
 `training-dynamics record --train_file OUT --label_column corrected_label`.
 A token classification run's word corrections are written back into the file's own columns (words, tags
-as names or ids as the file held them, guid, original_tags, review_actions): `record-ner --train_file OUT`.
+as names or ids as the file held them, guid, original_tags, review_actions): `record-ner --train_file OUT`;
+`--output corrected.conll` writes a CoNLL training file back with only the corrected tags rewritten.
 
   training-dynamics apply --train_file train.jsonl --corrections corrections.json --output corrected.jsonl
 """
@@ -26,7 +27,8 @@ class ApplyArguments:
     _argument_group_name = "corrections"
     corrections: str = field(metadata={"help": "corrections.json exported by the review page."})
     output: str | None = field(default=None, metadata={"help": "Corrected dataset file: .jsonl, .json (lines), .csv "
-                               "or .parquet (never one of the inputs)."})
+                               "or .parquet (never one of the inputs); for tagged sentences also CoNLL (.conll, .iob, "
+                               ".bio, .txt: a CoNLL input file with only the corrected tags rewritten)."})
     save_to_disk: str | None = field(default=None, metadata={"help": "Also (or instead) write a datasets.save_to_disk "
                                      "folder (a new or empty one)."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Let --output and --save_to_disk replace the "
@@ -43,12 +45,14 @@ class ApplyArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
 
     def __post_init__(self):
-        from training_dynamics.review.corrections import OUTPUT_FORMATS
+        from training_dynamics import kinds
 
+        # what any kind writes (CoNLL: tagged sentences only; the corrections' kind checks it later)
+        formats = tuple(dict.fromkeys(f for name in kinds.names() for f in kinds.get(name).output_formats))
         if not (self.output or self.save_to_disk or self.push_to_hub):
             raise TrainingDynamicsError("give --output FILE, --save_to_disk DIR and/or --push_to_hub REPO")
-        if self.output and not self.output.lower().endswith(OUTPUT_FORMATS):
-            raise TrainingDynamicsError(f"--output must end with one of {', '.join(OUTPUT_FORMATS)}")
+        if self.output and not self.output.lower().endswith(formats):
+            raise TrainingDynamicsError(f"--output must end with one of {', '.join(formats)}")
 
 
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics apply") -> int:

@@ -11,6 +11,7 @@ errors come fast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from training_dynamics.core.binding import ALLOW_HELP
@@ -120,7 +121,7 @@ class DataArguments:
 
     _argument_group_name = "data"
     task_name: str | None = field(default=None, metadata={"help": "A GLUE classification task loaded from the Hub: cola, mnli, mrpc, qnli, qqp, rte, sst2, wnli."})
-    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .tsv, .json, .jsonl or .parquet (instead of --task_name)."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .tsv, .json, .jsonl, .parquet, or a folder written by datasets' save_to_disk (a Dataset, or a DatasetDict's train split) (instead of --task_name)."})
     text_columns: str | None = field(default=None, metadata={"help": "Comma-separated text column(s), one or two (a pair). Default: guessed (sentence1,sentence2 / premise,hypothesis / sentence / text)."})
     label_column: str | None = field(default=None, metadata={"help": "Label column. Default: label (or labels, gold)."})
     class_names: str | None = field(default=None, metadata={"help": "Comma-separated class (label) names in id order: fixes the id order of string labels, names the ids 0..K-1 of integer labels, or reorders a Hub task's names (default: the task's names, else sorted distinct labels)."})

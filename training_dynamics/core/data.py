@@ -167,16 +167,48 @@ def check_files(*paths: str | None) -> None:
         if path is None:
             continue
         p = Path(path)
+        if is_saved_dataset(p):
+            continue
         if not p.is_file():
             raise DataError(f"{path}: no such file")
         if p.suffix.lower() not in FILE_BUILDERS:
-            raise DataError(f"{path}: unsupported extension {p.suffix!r}; use one of {', '.join(FILE_BUILDERS)}")
+            hint = " (a CoNLL file of tagged words is read by record-ner)" if p.suffix.lower() in (".conll", ".iob",
+                                                                                                   ".bio") else ""
+            raise DataError(f"{path}: unsupported extension {p.suffix!r}; use one of {', '.join(FILE_BUILDERS)}{hint}")
         if p.stat().st_size == 0:
             raise DataError(f"{path}: the file is empty")
 
 
+def is_saved_dataset(path: str | Path) -> bool:
+    """Whether ``path`` is a folder written by ``datasets``' ``save_to_disk`` (a Dataset or a DatasetDict)."""
+    p = Path(path)
+    return p.is_dir() and ((p / "dataset_dict.json").is_file() or (p / "state.json").is_file())
+
+
+def load_saved_dataset(path: str | Path, *, split: str = "train"):
+    """``(split, every split)`` of a ``save_to_disk`` folder: a saved Dataset is its own ``split``;
+    a saved DatasetDict gives its ``split`` and all its splits by name.
+
+    Raises:
+        DataError: the folder cannot be read, or a DatasetDict has no ``split``.
+    """
+    import datasets
+
+    try:
+        saved = datasets.load_from_disk(str(path))
+    except Exception as exc:  # datasets raises many types for a damaged folder
+        raise DataError(f"{path}: cannot be read as a datasets.save_to_disk folder: {_reason(exc)}") from exc
+    if isinstance(saved, datasets.DatasetDict):
+        if split not in saved:
+            raise DataError(f"{path}: a DatasetDict with no {split!r} split (splits: {', '.join(saved)})")
+        return saved[split], dict(saved)
+    return saved, {split: saved}
+
+
 def _load_file(path: str, cache_dir: str | None):
     check_files(path)
+    if is_saved_dataset(path):
+        return load_saved_dataset(path)[0]
     import datasets
 
     p = Path(path)

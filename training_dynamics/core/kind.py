@@ -112,6 +112,10 @@ class Kind(abc.ABC):
     def review_rows(self, issues, settings: dict, label_names: Sequence[str]):
         """``(rows, dataset fingerprint or None, warnings, extra payload)`` for the review page."""
 
+    def output_writers(self, data) -> dict:
+        """Formats this kind writes a corrected dataset in itself: ``{suffix: write(df, path)}`` (default none)."""
+        return {}
+
     def check_corrections(self, data, parsed, *, where: str) -> None:
         """Checks a corrections file must pass before its fingerprints are compared (default none)."""
 

@@ -46,7 +46,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -475,15 +475,29 @@ def _check_tsv_cells(df: pd.DataFrame, out: Path) -> None:
                                    "holds a tab or line break, which a .tsv cannot hold; write .jsonl or .csv")
 
 
+def _write_table(df: pd.DataFrame, out: Path, suffix: str) -> None:
+    with fileio.atomic_write(out, "wb" if suffix == ".parquet" else "w") as fh:
+        if suffix == ".parquet":
+            df.to_parquet(fh, index=False)
+        elif suffix in (".csv", ".tsv"):
+            df.to_csv(fh, index=False, **({"sep": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}))
+        else:
+            df.to_json(fh, orient="records", lines=True, force_ascii=False)
+
+
 def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None,
                     save_to_disk: str | os.PathLike | None = None, inputs: Sequence[str | os.PathLike] = (),
-                    overwrite_output_dir: bool = False) -> list[Path]:
-    """Write the corrected table as ``.jsonl``/``.json``/``.csv``/``.parquet`` and/or a
+                    overwrite_output_dir: bool = False,
+                    writers: dict[str, Callable[[pd.DataFrame, Path], None]] | None = None) -> list[Path]:
+    """Write the corrected table as ``.jsonl``/``.json``/``.csv``/``.parquet`` (or in a format the data's kind
+    writes itself: ``writers``, suffix -> ``write(df, path)``, e.g. CoNLL for tagged sentences) and/or a
     ``datasets.save_to_disk`` folder, each atomically (temp file or folder, then rename), after
     :func:`check_outputs` (``inputs``: the files read, which are never overwritten)."""
-    if output is not None and Path(output).suffix.lower() not in OUTPUT_FORMATS:
+    writers = writers or {}
+    formats = OUTPUT_FORMATS + tuple(writers)
+    if output is not None and Path(output).suffix.lower() not in formats:
         raise CorrectionsError(f"{output}: unsupported extension {Path(output).suffix!r}; use one of "
-                               f"{', '.join(OUTPUT_FORMATS)}")
+                               f"{', '.join(formats)}")
     check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
     written = []
     if output is not None:
@@ -491,13 +505,10 @@ def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None
         suffix = out.suffix.lower()
         if suffix == ".tsv":
             _check_tsv_cells(df, out)
-        with fileio.atomic_write(out, "wb" if suffix == ".parquet" else "w") as fh:
-            if suffix == ".parquet":
-                df.to_parquet(fh, index=False)
-            elif suffix in (".csv", ".tsv"):
-                df.to_csv(fh, index=False, **({"sep": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}))
-            else:
-                df.to_json(fh, orient="records", lines=True, force_ascii=False)
+        if suffix in writers:
+            writers[suffix](df, out)
+        else:
+            _write_table(df, out, suffix)
         Outputs(COMMAND).written(out)
         written.append(out)
     if save_to_disk is not None:

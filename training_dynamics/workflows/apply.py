@@ -41,7 +41,7 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
     df = kind.apply_corrections(data, parsed, where=where, unsure=unsure, skip_changed=ignore_fingerprint,
                                 fingerprints=fingerprints)
     write_corrected(df, output=output, save_to_disk=save_to_disk, inputs=inputs,
-                    overwrite_output_dir=overwrite_output_dir)
+                    overwrite_output_dir=overwrite_output_dir, writers=kind.output_writers(data))
     if push_to_hub_repo:
         push_to_hub(df, push_to_hub_repo, private=private)
     return df

@@ -244,7 +244,8 @@ def check_head_size(model_args: ModelArguments, num_labels: int) -> None:
     saved = saved_config(model_args)
     if model_args.ignore_mismatched_sizes:
         return
-    if not any(a.endswith("ForSequenceClassification") for a in getattr(saved, "architectures", None) or ()):
+    heads = ("ForSequenceClassification", "ForTokenClassification")
+    if not any(a.endswith(heads) for a in getattr(saved, "architectures", None) or ()):
         return  # a base model: its new head gets the data's classes
     if saved.num_labels != num_labels:
         raise DataError(f"{model_args.model_name_or_path} is a classifier with {saved.num_labels} classes but the "
@@ -334,6 +335,7 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training sentences left to train on")
+    check_head_size(model_args, data.num_labels)  # a token classifier saved with another tag set
     id2label = dict(enumerate(data.label_names))
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,
                                         label2id={v: k for k, v in id2label.items()}, cache_dir=model_args.cache_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from training_dynamics.core.arguments import BaseDataArguments
 from training_dynamics.core.data import split_list
@@ -15,9 +16,9 @@ class TokenDataArguments(BaseDataArguments):
     """Tagged sentences for a token classifier: the flags of transformers' ``run_ner.py``."""
 
     _argument_group_name = "data"
-    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset of tagged sentences (e.g. conll2003), instead of --train_file."})
+    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset of tagged sentences (e.g. conll2003), or a folder written by datasets' save_to_disk (a DatasetDict's train and validation splits, or a Dataset), instead of --train_file."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
-    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .json, .jsonl or .parquet, one sentence per row (a list of words and a list of tags)."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data: CoNLL (.conll, .iob, .bio, .txt: one 'word<TAB>tag' per line, the last column the tag, a blank line between sentences; IOB1 becomes IOB2), or .csv, .json, .jsonl, .parquet or a save_to_disk folder with one sentence per row (a list of words and a list of tags)."})
     validation_file: str | None = field(default=None, metadata={"help": "Validation data in the same format; evaluated after training."})
     text_column_name: str | None = field(default=None, metadata={"help": "Column of the words (a list of strings). Default: tokens, else words."})
     label_column_name: str | None = field(default=None, metadata={"help": "Column of the tags, one per word (strings such as B-PER, or integer ids). Default: ner_tags, tags, labels."})
@@ -34,7 +35,7 @@ class TokenDataArguments(BaseDataArguments):
     @property
     def task_name(self) -> str | None:
         """A run folder's task part: the Hub dataset's name (else the file's stem)."""
-        return self.dataset_name.rsplit("/", 1)[-1] if self.dataset_name else None
+        return Path(self.dataset_name.rstrip("/")).name if self.dataset_name else None
 
     def load(self, *, cache_dir: str | None = None):
         """Load and check the data (:func:`training_dynamics.kinds.token.data.load_token_classification`)."""

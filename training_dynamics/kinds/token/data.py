@@ -19,7 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from training_dynamics.core.data import GUID, DataError, _check_columns, _guids, _load_file
+from training_dynamics.core.data import (GUID, DataError, _check_columns, _guids, _load_file, is_saved_dataset,
+                                         load_saved_dataset)
 
 logger = logging.getLogger(__name__)
 
@@ -70,20 +71,25 @@ def load_token_classification(*, train_file: str | None = None, validation_file:
 
     if dataset_name and train_file:
         raise DataError("give --dataset_name or --train_file, not both")
-    if dataset_name:
+    if dataset_name and is_saved_dataset(dataset_name):  # a datasets.save_to_disk folder
+        train, splits = load_saved_dataset(dataset_name)
+        val = splits.get("validation")
+        dataset_name = str(Path(dataset_name).resolve())
+        source = {"dataset_name": dataset_name}
+    elif dataset_name:
         raw = datasets.load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir)
         if "train" not in raw:
             raise DataError(f"{dataset_name}: no train split (splits: {', '.join(raw)})")
         train, val = raw["train"], raw["validation"] if "validation" in raw else None
         source = {"dataset_name": dataset_name, "dataset_config_name": dataset_config_name}
     elif train_file:
-        train = _load_file(train_file, cache_dir)
-        val = _load_file(validation_file, cache_dir) if validation_file else None
+        train = _load_sentences(train_file, cache_dir)
+        val = _load_sentences(validation_file, cache_dir) if validation_file else None
         source = {"train_file": str(Path(train_file).resolve())}
         if validation_file:
             source["validation_file"] = str(Path(validation_file).resolve())
     else:
-        raise DataError("give --train_file (csv, json, jsonl or parquet of tagged sentences) or --dataset_name")
+        raise DataError("give --train_file (CoNLL, csv, json, jsonl or parquet of tagged sentences) or --dataset_name")
     where = source.get("train_file") or dataset_name
     cols = train.column_names
     text_column_name = text_column_name or next((c for c in _TEXT_CANDIDATES if c in cols), None)
@@ -107,6 +113,14 @@ def load_token_classification(*, train_file: str | None = None, validation_file:
     logger.info("loaded %d train / %s validation sentences; tags %s", len(train),
                 len(val) if val is not None else "no", names)
     return TokenClassificationData(train, val, names, source, tags_as_ids=as_ids)
+
+
+def _load_sentences(path: str, cache_dir: str | None):
+    """A file of tagged sentences: CoNLL (one word per line, :mod:`training_dynamics.kinds.token.conll`), else a
+    csv/json/jsonl/parquet file or a ``save_to_disk`` folder of one sentence per row."""
+    from training_dynamics.kinds.token.conll import is_conll, load_conll_dataset
+
+    return load_conll_dataset(path) if is_conll(path) else _load_file(path, cache_dir)
 
 
 def _holds_ids(ds, column: str) -> bool:

@@ -25,7 +25,8 @@ class TokenClassificationKind(Kind):
     example_noun = "word tag"
     decisions = ("rank_count", "score_mixture", "loss_mixture", "aum_mixture", "none")
     default_decision = "rank_count"
-    output_formats = (".jsonl", ".json", ".parquet")  #: a sentence's words and tags are lists
+    #: a sentence's words and tags are lists; CoNLL: one word per line (:mod:`training_dynamics.kinds.token.conll`)
+    output_formats = (".jsonl", ".json", ".parquet", ".conll", ".iob", ".bio", ".txt")
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
@@ -98,6 +99,15 @@ class TokenClassificationKind(Kind):
         except (TrainingDynamicsError, OSError, ValueError) as exc:
             raise TrainingDynamicsError(f"the review page of a word ranking shows each sentence's tags, but the "
                                         f"training sentences cannot be read: {exc}") from None
+
+    def output_writers(self, data) -> dict:
+        """CoNLL (one word and its tag per line): the corrected tags written back into a copy of the CoNLL file
+        the sentences came from (:func:`~training_dynamics.kinds.token.conll.write_corrected_conll`)."""
+        from functools import partial
+
+        from training_dynamics.kinds.token.conll import SUFFIXES, write_corrected_conll
+
+        return {s: partial(write_corrected_conll, source=data.source) for s in SUFFIXES}
 
     def apply_corrections(self, data, parsed, *, where: str, unsure: str, skip_changed: bool, fingerprints):
         """The corrected sentences in the columns the data had

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from training_dynamics import __version__
+from training_dynamics.core.version import __version__
 from training_dynamics.analysis import metrics
 from training_dynamics.kinds.token.dynamics import TokenDynamics, read_token_dynamics
 
