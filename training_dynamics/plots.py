@@ -31,9 +31,21 @@ CONTINUOUS_CMAP = "viridis"
 #: one marker per correctness bin (cycled when there are more bins than markers)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "p", "h", "*", "<", ">")
 NEVER_LEARNED_COLOR = "#b0b0b0"
+#: categorical palettes, in order of preference: the first one with enough colours is used (tab20b/c after tab20)
+CATEGORY_CMAPS = ("tab10", "tab20", "tab20b", "tab20c")
+#: label-id columns coloured as categories however many labels there are (13 NER tags, say)
+LABEL_COLUMNS = ("gold", "last_pred")
+#: a legend of up to this many entries goes under the map in one row; a longer one in a column at its right
+LEGEND_BELOW_MAX = 11
 REGION_LABELS = {"easy": "easy-to-learn", "ambiguous": "ambiguous", "hard": "hard-to-learn"}
 #: region names closer than this (fraction of the axes, x and y) are moved apart vertically
 REGION_LABEL_GAP = (0.3, 0.09)
+#: half the width and height (fraction of the axes) of the box a region name covers: most examples under it are
+#: of that region (at least LABEL_PURITY of them where the map allows)
+LABEL_BOX = (0.1, 0.035)
+LABEL_PURITY = 0.8
+LABEL_SAMPLE = 5000  #: examples looked at to place the names (a seeded sample of bigger maps)
+LABEL_CANDIDATES = 800  #: places tried per region
 #: ``style="auto"`` draws a density map (hexagons) from this many points on: millions of markers take minutes
 #: to draw and hide each other anyway
 DENSITY_FROM = 1_000_000
@@ -90,6 +102,19 @@ def correctness_colors(num_epochs: int) -> np.ndarray:
     return matplotlib.colormaps[CORRECTNESS_CMAP](lo + (hi - lo) * correctness_levels(num_epochs))
 
 
+def category_colors(n: int) -> np.ndarray:
+    """(n, 4) RGBA colours, all different: tab10 up to 10 categories, tab20 up to 20, then tab20b and tab20c
+    (60 in all), then evenly spaced hues. 13 NER tags get 13 colours, never one twice."""
+    import matplotlib
+
+    pool = list(matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors)
+    if n > 20:
+        pool += list(matplotlib.colormaps["tab20b"].colors) + list(matplotlib.colormaps["tab20c"].colors)
+    if n > len(pool):
+        pool = [matplotlib.colors.hsv_to_rgb((h, 0.75, 0.85)) for h in np.linspace(0, 1, n, endpoint=False)]
+    return np.column_stack([np.asarray(pool[:n], dtype=float).reshape(n, 3), np.ones(n)])
+
+
 def infer_num_epochs(df: pd.DataFrame) -> int:
     """E from ``df.attrs["num_epochs"]`` (set by :func:`training_dynamics.run.load_metrics`), else the observed maximum
     correctness (with a warning: a run where no example is always correct then looks wrong)."""
@@ -116,7 +141,8 @@ def region_label_positions(df: pd.DataFrame, *, proportion: float = 0.33) -> dic
                                        proportion=proportion))
 
 
-def _annotate_regions(ax, colors: dict[str, object], positions: dict[str, tuple[float, float]]) -> None:
+def _annotate_regions(ax, colors: dict[str, object], positions: dict[str, tuple[float, float]], *,
+                      fontsize: float = 11) -> None:
     """Boxed region names at ``positions`` (data coordinates, see :func:`region_label_positions`);
     names that would overlap are moved apart vertically."""
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
@@ -129,7 +155,7 @@ def _annotate_regions(ax, colors: dict[str, object], positions: dict[str, tuple[
         fy = min(max(fy, 0.04), 0.96)
         placed.append((fx, fy))
         ax.annotate(REGION_LABELS[name], xy=(min(max(fx, 0.08), 0.92), fy), xycoords="axes fraction", ha="center",
-                    va="center", fontsize=11, color="black", zorder=5,
+                    va="center", fontsize=fontsize, color="black", zorder=5,
                     bbox=dict(boxstyle="round,pad=0.3", ec=colors[name], lw=2, fc="white", alpha=0.8))
 
 
@@ -165,7 +191,7 @@ def _hue_kind(df: pd.DataFrame, hue: str) -> str:
     s = df[hue]
     if s.dtype == bool or not pd.api.types.is_numeric_dtype(s):
         return "categorical"
-    if pd.api.types.is_integer_dtype(s) and s.nunique() <= 10 and hue != "forgetfulness":
+    if pd.api.types.is_integer_dtype(s) and (s.nunique() <= 10 or hue in LABEL_COLUMNS) and hue != "forgetfulness":
         return "categorical"
     return "continuous"
 
@@ -201,7 +227,7 @@ def _scatter_mixed(ax, x, y, colors, codes, n_codes: int, *, order: np.ndarray, 
 
 
 def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | None, size: float,
-              alpha: float, norm=None, label_names: Sequence[str] | None = None, legend: bool = True,
+              alpha: float, norm=None, label_names: Sequence[str] | None = None, legend: bool | str = True,
               seed: int = 42):
     """Scatter one data map into ``ax``; returns the mappable of a continuous hue (else None)."""
     import matplotlib
@@ -222,8 +248,7 @@ def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | No
     elif kind == "categorical":
         vals = df[hue]
         cats = sorted(vals.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
-        cmap = matplotlib.colormaps["tab10"]
-        colors = [cmap(i % 10) for i in range(len(cats))] + [matplotlib.colors.to_rgba(NEVER_LEARNED_COLOR)]
+        colors = [tuple(c) for c in category_colors(len(cats))] + [matplotlib.colors.to_rgba(NEVER_LEARNED_COLOR)]
         codes = np.full(len(df), len(cats), np.int64)  # missing values: grey
         for i, c in enumerate(cats):
             codes[(vals == c).to_numpy()] = i
@@ -247,8 +272,15 @@ def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | No
         o = order[~bad[order]]
         mappable = ax.scatter(x[o], y[o], c=v[o], cmap=CONTINUOUS_CMAP, norm=norm, **common)
     if legend and handles:  # below the map, so it never hides points
-        ax.legend(handles=handles, title=legend_title, loc="upper center", bbox_to_anchor=(0.5, -0.1),
-                  fontsize=9, title_fontsize=9, frameon=False, ncol=min(len(handles), 11))
+        if legend == "figure":  # a grid of panels: one legend under them all
+            ax.figure.legend(handles=handles, title=legend_title, loc="outside lower center", fontsize=9,
+                             title_fontsize=9, frameon=False, ncol=min(len(handles), 8))
+        elif len(handles) > LEGEND_BELOW_MAX:  # many categories (NER tags): one column at the right
+            ax.legend(handles=handles, title=legend_title, loc="center left", bbox_to_anchor=(1.02, 0.5),
+                      fontsize=9, title_fontsize=9, frameon=False, ncol=1 + len(handles) // 25)
+        else:
+            ax.legend(handles=handles, title=legend_title, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+                      fontsize=9, title_fontsize=9, frameon=False, ncol=len(handles))
     ax.set_xlabel("variability")
     ax.set_ylabel("confidence")
     ax.grid(True, lw=0.4, alpha=0.5)
@@ -364,28 +396,67 @@ def plot_data_map(
     size, alpha = _marker_size(len(shown)), 0.9 if len(shown) <= 5000 else 0.6
     xmax = max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05)
     mappable = None
+    nrow, ncol = facet_grid_shape(len(map_axes))
     for i, (a, (g, part, full)) in enumerate(zip(map_axes, panels)):
         if density:
             m = _draw_density(a, part)
         else:
             m = _draw_map(a, part, hue=hue, kind=kind, num_epochs=num_epochs, size=size, alpha=alpha, norm=norm,
-                          label_names=label_names, legend=(i == 0), seed=seed)
+                          label_names=label_names, legend=(i == 0) and ("figure" if nrow > 1 else True), seed=seed)
         mappable = mappable or m
-        _finish_panel(a, first=i == 0, gold=g, n=len(full), label_names=label_names, xmax=xmax)
+        _finish_panel(a, first=i % ncol == 0, gold=g, n=len(full), label_names=label_names, xmax=xmax)
         if region is not None:
-            _annotate_regions(a, region_colors, _positions_in(full, region.loc[full.index]))
+            _annotate_regions(a, region_colors, _positions_in(full, region.loc[full.index], xlim=a.get_xlim(),
+                                                              ylim=a.get_ylim(), seed=seed),
+                              fontsize=11 if nrow == 1 else 9)
+    if num_epochs is not None and num_epochs <= 2:
+        for a in map_axes:
+            _few_epochs_note(a, num_epochs, fontsize=8 if nrow == 1 else 7)
     if mappable is not None:
         cb = fig.colorbar(mappable, ax=map_axes, shrink=0.85, pad=0.01)
         cb.set_label("examples per hexagon" if density else
                      hue + (" (never learned in grey)" if hue == "forgetfulness" else ""))
     if len(shown) < len(df):
-        map_axes[0].text(0.99, 0.01, f"{len(shown):,} of {len(df):,} examples shown", transform=map_axes[0].transAxes,
+        map_axes[0].text(0.99, 0.01 if num_epochs is None or num_epochs > 2 else 0.16, f"{len(shown):,} of {len(df):,} examples shown", transform=map_axes[0].transAxes,
                          ha="right", va="bottom", fontsize=8, color="0.3")
     if hist_axes is not None:
         _draw_histograms(hist_axes, df, num_epochs if "correctness" in df else None)
     if title:
-        (fig.suptitle if (facet_by_gold or show_hist) and ax is None else map_axes[0].set_title)(title, fontsize=14)
+        t = (fig.suptitle if (facet_by_gold or show_hist) and ax is None else map_axes[0].set_title)(title, fontsize=14)
+        fit_title(t)
     return fig
+
+
+#: what a map resting on one or two epochs says about itself
+FEW_EPOCHS_NOTES = {
+    1: "1 epoch: variability is 0 for every example, so there is no\nambiguous region; record 2 or more epochs",
+    2: "2 epochs: variability is half the gap between the two epochs'\nprobabilities, so the points fall on lines; "
+       "record 3 or more\nepochs for a map that shows how examples vary",
+}
+
+
+def _few_epochs_note(ax, num_epochs: int, *, fontsize: float = 8) -> None:
+    """The note of :data:`FEW_EPOCHS_NOTES` in the lower right corner of the map (empty there: on one or two
+    epochs an example of low confidence cannot vary much)."""
+    ax.text(0.99, 0.015, FEW_EPOCHS_NOTES[int(num_epochs)], transform=ax.transAxes, ha="right", va="bottom",
+            fontsize=fontsize, color="0.15", zorder=6, gid="few_epochs_note",
+            bbox=dict(boxstyle="round,pad=0.3", ec="0.6", fc="#fff8e1", alpha=0.9))
+
+
+def fit_title(text) -> None:
+    """Wrap a title (a matplotlib ``Text``) at word boundaries until it is no wider than its figure, so a long
+    one ("... Sentence Map (each sentence at its least confident word)") is never cut at the edges."""
+    import textwrap
+
+    fig = text.get_figure(root=True)
+    renderer = fig.canvas.get_renderer()
+    words = text.get_text()
+    # an axes title is centred over its axes, which the y label pushes right: it gets less of the width
+    limit = (0.96 if text is getattr(fig, "_suptitle", None) else 0.84) * fig.bbox.width
+    width = len(words)
+    while text.get_window_extent(renderer).width > limit and width > 10:
+        width = int(width * 0.8)
+        text.set_text(textwrap.fill(words, width=width, break_long_words=False))
 
 
 def _checked_map_input(df: pd.DataFrame, *, hue: str, facet_by_gold: bool, several_panels: bool, ax) -> pd.DataFrame:
@@ -412,21 +483,40 @@ def _sample(df: pd.DataFrame, max_points: int | None, seed: int) -> pd.DataFrame
     return df.sample(n=int(max_points), random_state=seed)
 
 
-def _map_layout(ncol: int, *, ax, show_hist: bool):
-    """``(figure, map axes, histogram axes or None)``: ``ncol`` maps side by side, histograms at the right."""
+def facet_grid_shape(n: int) -> tuple[int, int]:
+    """``(rows, columns)`` of ``n`` facets: one row up to 3, then a grid about 1.5 times as wide as tall
+    (13 NER tags: 3 rows of 5), never one endless row."""
+    if n <= 3:
+        return 1, max(n, 1)
+    ncol = min(n, int(np.ceil(np.sqrt(1.5 * n))))
+    return int(np.ceil(n / ncol)), ncol
+
+
+def _map_layout(npanel: int, *, ax, show_hist: bool):
+    """``(figure, map axes, histogram axes or None)``: ``npanel`` maps in a grid (:func:`facet_grid_shape`),
+    histograms in a column at the right; grid cells past the last map are left out."""
     import matplotlib.pyplot as plt
 
     if ax is not None:
         return ax.figure, [ax], None
-    if show_hist:
-        fig = plt.figure(figsize=(5.8 * ncol + 3.6, 8.5), layout="constrained")
-        gs = fig.add_gridspec(3, ncol + 1, width_ratios=[4] * ncol + [1.6])
-        map_axes = [fig.add_subplot(gs[:, 0])]
-        map_axes += [fig.add_subplot(gs[:, i], sharex=map_axes[0], sharey=map_axes[0]) for i in range(1, ncol)]
-        return fig, map_axes, [fig.add_subplot(gs[i, ncol]) for i in range(3)]
-    fig, axs = plt.subplots(1, ncol, figsize=(7.5 * ncol if ncol > 1 else 8, 6), sharex=True, sharey=True,
-                            squeeze=False, layout="constrained")
-    return fig, list(axs[0]), None
+    nrow, ncol = facet_grid_shape(npanel)
+    if npanel == 1:
+        w, h = 8.0, 6.0
+    else:  # smaller panels as the grid grows, so that 13 tags fit a screen
+        w, h = (7.5, 6.0) if nrow == 1 else (4.6, 4.0)
+    fig = plt.figure(figsize=(w * ncol + (3.6 if show_hist else 0) + (0.0 if npanel == 1 else 0.5),
+                              h * nrow + (2.5 if show_hist and nrow == 1 else 0.8 if nrow > 1 else 0)),
+                     layout="constrained")
+    gs = fig.add_gridspec(3 * nrow, ncol + 1 if show_hist else ncol,
+                          width_ratios=[4] * ncol + [1.6] if show_hist else None)
+    map_axes: list = []
+    for i in range(npanel):
+        row, col = divmod(i, ncol)
+        share = dict(sharex=map_axes[0], sharey=map_axes[0]) if map_axes else {}
+        map_axes.append(fig.add_subplot(gs[3 * row:3 * row + 3, col], **share))
+    if not show_hist:
+        return fig, map_axes, None
+    return fig, map_axes, [fig.add_subplot(gs[i * nrow:(i + 1) * nrow, ncol]) for i in range(3)]
 
 
 def _map_colors(shown: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | None, density: bool):
@@ -455,15 +545,57 @@ def _finish_panel(a, *, first: bool, gold, n: int, label_names: Sequence[str] | 
     a.set_xlim(-0.01, xmax)
 
 
-def _positions_in(df: pd.DataFrame, region: pd.Series) -> dict[str, tuple[float, float]]:
-    """:func:`region_label_positions` with the regions already known (one panel of a faceted map)."""
+def _positions_in(df: pd.DataFrame, region: pd.Series, *, xlim: tuple[float, float] | None = None,
+                  ylim: tuple[float, float] | None = None, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """:func:`region_label_positions` with the regions already known (one panel of a faceted map).
+
+    Each name goes on a point of its own region where the box the name covers holds mostly that region's
+    examples, as near as possible to where the region is typical (easy: high in its confidence, hard: low,
+    ambiguous: far right in its variability), and apart from the names placed before it -- so that on a map
+    whose points crowd one corner (WinoGrande's, say) the names still sit inside their regions, not on one
+    another. ``xlim``/``ylim``: the axes' limits (default: the map's, see :func:`_finish_panel`)."""
     x, y, r = df["variability"].to_numpy(float), df["confidence"].to_numpy(float), region.to_numpy()
-    out = {}
-    for name in ("easy", "ambiguous", "hard"):
-        mine = (r == name) & np.isfinite(x) & np.isfinite(y)
-        if mine.any():
-            out[name] = (float(np.median(x[mine])), float(np.median(y[mine])))
-    return out
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, r = x[ok], y[ok], r[ok]
+    if not len(x):
+        return {}
+    x0, x1 = xlim if xlim is not None else (-0.01, max(float(x.max()) * 1.06, 0.05))
+    y0, y1 = ylim if ylim is not None else (-0.03, 1.03)
+    rng = np.random.default_rng(seed)
+    keep = rng.permutation(len(x))[:LABEL_SAMPLE] if len(x) > LABEL_SAMPLE else np.arange(len(x))
+    fx, fy, r = (x[keep] - x0) / (x1 - x0), (y[keep] - y0) / (y1 - y0), r[keep]
+    hw, hh = LABEL_BOX
+    gx, gy = REGION_LABEL_GAP
+    placed: dict[str, tuple[float, float]] = {}
+    for name in ("easy", "hard", "ambiguous"):
+        mine = np.flatnonzero(r == name)
+        if not mine.size:
+            continue
+        inner = mine[(fx[mine] >= hw + 0.02) & (fx[mine] <= 1 - hw - 0.02) & (fy[mine] >= hh + 0.02)
+                     & (fy[mine] <= 1 - hh - 0.02)]
+        cand = inner if inner.size else mine
+        if cand.size > LABEL_CANDIDATES:
+            cand = rng.choice(cand, LABEL_CANDIDATES, replace=False)
+        cx, cy = fx[cand], fy[cand]
+        inside = (np.abs(cx[:, None] - fx[None, :]) <= hw) & (np.abs(cy[:, None] - fy[None, :]) <= hh)
+        total = inside.sum(1)
+        purity = (inside & (r[None, :] == name)).sum(1) / np.maximum(total, 1)
+        tx, ty = {"easy": (np.quantile(fx[mine], 0.4), np.quantile(fy[mine], 0.75)),
+                  "hard": (np.quantile(fx[mine], 0.5), np.quantile(fy[mine], 0.15)),
+                  "ambiguous": (np.quantile(fx[mine], 0.75), np.quantile(fy[mine], 0.5))}[name]
+        distance = np.hypot(cx - tx, cy - ty)
+        clash = np.zeros(len(cand), bool)
+        for px, py in placed.values():
+            clash |= (np.abs(cx - px) < gx) & (np.abs(cy - py) < gy)
+        good = (purity >= min(LABEL_PURITY, purity.max() - 1e-9)) & (total >= min(3, total.max()))
+        for allowed in (good & ~clash, ~clash, np.ones(len(cand), bool)):  # never an empty choice
+            if allowed.any():
+                # the purest box first (in steps of 10%, all good ones alike), then the nearest to the target
+                score = np.floor(np.minimum(purity, LABEL_PURITY) * 10) * 10 - distance
+                best = int(np.argmax(np.where(allowed, score, -np.inf)))
+                break
+        placed[name] = (float(cx[best]), float(cy[best]))
+    return {name: (x0 + px * (x1 - x0), y0 + py * (y1 - y0)) for name, (px, py) in placed.items()}
 
 
 # --------------------------------------------------------------------------- saving
