@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     if rm.num_epochs is None:  # never guess E from the largest correctness seen: the bins would be wrong
         raise TrainingDynamicsError(f"{src.source}: pass --num_epochs (no td_metrics_settings.json beside it says how many "
                          "epochs the correctness counts cover)")
-    title = args.title or f"{rm.name} Data Map"
+    note = rm.run.progress_note(rm.num_epochs) if rm.run is not None else None
+    title = args.title or f"{rm.name} Data Map" + (f" ({note})" if note else "")
     out = Path(args.output_dir) if args.output_dir else Path(src.run_dir or Path(src.metrics_file).parent) / "plots"
     stem = plots.file_stem(f"{rm.task}_{rm.model}" if rm.model else rm.task) + "_data_map"
     stem += ("" if args.hue == "correctness" else f"_{plots.file_stem(args.hue)}") + ("_by_gold" if args.facet_by_gold else "")
