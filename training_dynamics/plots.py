@@ -38,14 +38,15 @@ LABEL_COLUMNS = ("gold", "last_pred")
 #: a legend of up to this many entries goes under the map in one row; a longer one in a column at its right
 LEGEND_BELOW_MAX = 11
 REGION_LABELS = {"easy": "easy-to-learn", "ambiguous": "ambiguous", "hard": "hard-to-learn"}
-#: region names closer than this (fraction of the axes, x and y) are moved apart vertically
+#: (kept for compatibility: region names are now kept apart by their own sizes, see label_half_sizes)
 REGION_LABEL_GAP = (0.3, 0.09)
 #: half the width and height (fraction of the axes) of the box a region name covers: most examples under it are
 #: of that region (at least LABEL_PURITY of them where the map allows)
 LABEL_BOX = (0.1, 0.035)
 LABEL_PURITY = 0.8
 LABEL_SAMPLE = 5000  #: examples looked at to place the names (a seeded sample of bigger maps)
-LABEL_CANDIDATES = 800  #: places tried per region
+LABEL_CANDIDATES = 600  #: places tried per region
+LABEL_NEIGHBOURS = 15  #: the examples nearest to a name's centre that count towards its purity
 #: ``style="auto"`` draws a density map (hexagons) from this many points on: millions of markers take minutes
 #: to draw and hide each other anyway
 DENSITY_FROM = 1_000_000
@@ -144,16 +145,18 @@ def region_label_positions(df: pd.DataFrame, *, proportion: float = 0.33) -> dic
 def _annotate_regions(ax, colors: dict[str, object], positions: dict[str, tuple[float, float]], *,
                       fontsize: float = 11) -> None:
     """Boxed region names at ``positions`` (data coordinates, see :func:`region_label_positions`);
-    names that would overlap are moved apart vertically."""
+    names whose boxes would overlap are moved apart vertically."""
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    placed: list[tuple[float, float]] = []
+    sizes = label_half_sizes(ax, fontsize)
+    placed: list[tuple[float, float, str]] = []
     for name, (x, y) in positions.items():
         fx, fy = (x - x0) / (x1 - x0), (y - y0) / (y1 - y0)
-        for px, py in placed:
-            if abs(fx - px) < REGION_LABEL_GAP[0] and abs(fy - py) < REGION_LABEL_GAP[1]:
-                fy = py - REGION_LABEL_GAP[1] if fy <= py else py + REGION_LABEL_GAP[1]
+        for px, py, other in placed:
+            if abs(fx - px) < sizes[name][0] + sizes[other][0] and abs(fy - py) < sizes[name][1] + sizes[other][1]:
+                gap = sizes[name][1] + sizes[other][1] + 0.005
+                fy = py - gap if fy <= py else py + gap
         fy = min(max(fy, 0.04), 0.96)
-        placed.append((fx, fy))
+        placed.append((fx, fy, name))
         ax.annotate(REGION_LABELS[name], xy=(min(max(fx, 0.08), 0.92), fy), xycoords="axes fraction", ha="center",
                     va="center", fontsize=fontsize, color="black", zorder=5,
                     bbox=dict(boxstyle="round,pad=0.3", ec=colors[name], lw=2, fc="white", alpha=0.8))
@@ -406,9 +409,11 @@ def plot_data_map(
         mappable = mappable or m
         _finish_panel(a, first=i % ncol == 0, gold=g, n=len(full), label_names=label_names, xmax=xmax)
         if region is not None:
+            fontsize = 11 if nrow == 1 else 9
             _annotate_regions(a, region_colors, _positions_in(full, region.loc[full.index], xlim=a.get_xlim(),
-                                                              ylim=a.get_ylim(), seed=seed),
-                              fontsize=11 if nrow == 1 else 9)
+                                                              ylim=a.get_ylim(), seed=seed,
+                                                              sizes=label_half_sizes(a, fontsize)),
+                              fontsize=fontsize)
     if num_epochs is not None and num_epochs <= 2:
         for a in map_axes:
             _few_epochs_note(a, num_epochs, fontsize=8 if nrow == 1 else 7)
@@ -545,15 +550,27 @@ def _finish_panel(a, *, first: bool, gold, n: int, label_names: Sequence[str] | 
     a.set_xlim(-0.01, xmax)
 
 
+def label_half_sizes(ax, fontsize: float = 11) -> dict[str, tuple[float, float]]:
+    """Half the width and height of each boxed region name in ``ax``, as fractions of the axes."""
+    w_pt = max(ax.bbox.width * 72.0 / ax.figure.dpi, 1.0)
+    h_pt = max(ax.bbox.height * 72.0 / ax.figure.dpi, 1.0)
+    pad = 2 * 0.3 * fontsize + 2  # the box's padding on both sides and its edge
+    return {name: ((0.58 * fontsize * len(text) + pad) / 2 / w_pt, (1.2 * fontsize + pad) / 2 / h_pt)
+            for name, text in REGION_LABELS.items()}
+
+
 def _positions_in(df: pd.DataFrame, region: pd.Series, *, xlim: tuple[float, float] | None = None,
-                  ylim: tuple[float, float] | None = None, seed: int = 0) -> dict[str, tuple[float, float]]:
+                  ylim: tuple[float, float] | None = None, seed: int = 0,
+                  sizes: dict[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float]]:
     """:func:`region_label_positions` with the regions already known (one panel of a faceted map).
 
-    Each name goes on a point of its own region where the box the name covers holds mostly that region's
-    examples, as near as possible to where the region is typical (easy: high in its confidence, hard: low,
-    ambiguous: far right in its variability), and apart from the names placed before it -- so that on a map
-    whose points crowd one corner (WinoGrande's, say) the names still sit inside their regions, not on one
-    another. ``xlim``/``ylim``: the axes' limits (default: the map's, see :func:`_finish_panel`)."""
+    Each name goes on an example of its own region where the examples under the name's box, and those nearest
+    to its centre, are mostly of that region -- as near as possible to where the region is typical (easy: high
+    in its confidence, hard: low, ambiguous: far right in its variability) and clear of the other names (the
+    region with the fewest such places is served first). So on a map whose points crowd one corner
+    (WinoGrande's, say) the names still sit each inside its region, not on one another.
+    ``xlim``/``ylim``: the axes' limits (default: the map's, see :func:`_finish_panel`); ``sizes``: each name's
+    half width and height as fractions of the axes (:func:`label_half_sizes`; default :data:`LABEL_BOX`)."""
     x, y, r = df["variability"].to_numpy(float), df["confidence"].to_numpy(float), region.to_numpy()
     ok = np.isfinite(x) & np.isfinite(y)
     x, y, r = x[ok], y[ok], r[ok]
@@ -564,36 +581,42 @@ def _positions_in(df: pd.DataFrame, region: pd.Series, *, xlim: tuple[float, flo
     rng = np.random.default_rng(seed)
     keep = rng.permutation(len(x))[:LABEL_SAMPLE] if len(x) > LABEL_SAMPLE else np.arange(len(x))
     fx, fy, r = (x[keep] - x0) / (x1 - x0), (y[keep] - y0) / (y1 - y0), r[keep]
-    hw, hh = LABEL_BOX
-    gx, gy = REGION_LABEL_GAP
-    placed: dict[str, tuple[float, float]] = {}
+    sizes = sizes or {name: LABEL_BOX for name in REGION_LABELS}
+    options = {}
     for name in ("easy", "hard", "ambiguous"):
         mine = np.flatnonzero(r == name)
         if not mine.size:
             continue
-        inner = mine[(fx[mine] >= hw + 0.02) & (fx[mine] <= 1 - hw - 0.02) & (fy[mine] >= hh + 0.02)
-                     & (fy[mine] <= 1 - hh - 0.02)]
+        hw, hh = sizes[name]
+        inner = mine[(fx[mine] >= hw + 0.01) & (fx[mine] <= 1 - hw - 0.01) & (fy[mine] >= hh + 0.01)
+                     & (fy[mine] <= 1 - hh - 0.01)]
         cand = inner if inner.size else mine
         if cand.size > LABEL_CANDIDATES:
             cand = rng.choice(cand, LABEL_CANDIDATES, replace=False)
         cx, cy = fx[cand], fy[cand]
-        inside = (np.abs(cx[:, None] - fx[None, :]) <= hw) & (np.abs(cy[:, None] - fy[None, :]) <= hh)
-        total = inside.sum(1)
-        purity = (inside & (r[None, :] == name)).sum(1) / np.maximum(total, 1)
+        dx, dy = np.abs(cx[:, None] - fx[None, :]), np.abs(cy[:, None] - fy[None, :])
+        inside = (dx <= hw) & (dy <= hh)
+        ours = r[None, :] == name
+        # half: the examples under the name's box; half: the examples nearest to its centre (a thin band of a
+        # region, as the ambiguous one of a crowded map, never fills the whole box)
+        k = min(LABEL_NEIGHBOURS, len(fx))
+        nearest = np.argpartition(np.hypot(dx, dy), k - 1, axis=1)[:, :k]
+        purity = 0.5 * (inside & ours).sum(1) / np.maximum(inside.sum(1), 1) + 0.5 * ours[0, nearest].mean(1)
         tx, ty = {"easy": (np.quantile(fx[mine], 0.4), np.quantile(fy[mine], 0.75)),
                   "hard": (np.quantile(fx[mine], 0.5), np.quantile(fy[mine], 0.15)),
                   "ambiguous": (np.quantile(fx[mine], 0.75), np.quantile(fy[mine], 0.5))}[name]
-        distance = np.hypot(cx - tx, cy - ty)
-        clash = np.zeros(len(cand), bool)
-        for px, py in placed.values():
-            clash |= (np.abs(cx - px) < gx) & (np.abs(cy - py) < gy)
-        good = (purity >= min(LABEL_PURITY, purity.max() - 1e-9)) & (total >= min(3, total.max()))
-        for allowed in (good & ~clash, ~clash, np.ones(len(cand), bool)):  # never an empty choice
-            if allowed.any():
-                # the purest box first (in steps of 10%, all good ones alike), then the nearest to the target
-                score = np.floor(np.minimum(purity, LABEL_PURITY) * 10) * 10 - distance
-                best = int(np.argmax(np.where(allowed, score, -np.inf)))
-                break
+        # the purest places first (in steps of 10%, all good ones alike), then the nearest to the target
+        score = np.floor(np.minimum(purity, LABEL_PURITY) * 10 + 1e-9) * 10 - np.hypot(cx - tx, cy - ty)
+        options[name] = (cx, cy, score, int((purity >= LABEL_PURITY).sum()))
+    placed: dict[str, tuple[float, float]] = {}
+    for name in sorted(options, key=lambda n: options[n][3]):  # the most constrained region first
+        cx, cy, score, _ = options[name]
+        hw, hh = sizes[name]
+        clash = np.zeros(len(cx), bool)
+        for other, (px, py) in placed.items():
+            ow, oh = sizes[other]
+            clash |= (np.abs(cx - px) < hw + ow + 0.01) & (np.abs(cy - py) < hh + oh + 0.005)
+        best = int(np.argmax(np.where(clash, score - 1000.0, score)))  # clear of the others where it can be
         placed[name] = (float(cx[best]), float(cy[best]))
     return {name: (x0 + px * (x1 - x0), y0 + py * (y1 - y0)) for name, (px, py) in placed.items()}
 

@@ -200,6 +200,9 @@ class DynamicsTrainer(Trainer):
         self._td_resume: str | None = None
         self.epochs_written: list[int] = []  #: epochs the last ``train`` call wrote
         self.add_callback(_RecordEachEpoch(self))
+        from .live_map import attach  # the data map in TensorBoard / W&B (--report_to), after each written epoch
+
+        attach(self)
 
     # -- what is recorded (a subclass records something else: see record_clm) ------------------
     def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
