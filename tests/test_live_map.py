@@ -139,7 +139,6 @@ def test_a_run_in_progress_before_its_first_epoch_is_one_line(tmp_path):
 # -- the real thing: a recording run with --report_to tensorboard ------------------------------------------
 @pytest.mark.slow
 def test_a_two_epoch_run_writes_the_map_into_its_tensorboard_events(demo_data, tiny_model, tmp_path):
-    pytest.importorskip("tensorboard")
     from matplotlib.image import imread
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

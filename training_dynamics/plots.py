@@ -361,10 +361,12 @@ def plot_data_map(
         num_epochs: E, the number of epochs the metrics cover (fixes the correctness bins); default
             ``df.attrs["num_epochs"]``, else the largest correctness seen (logged as a warning).
         show_hist: add side panels with the confidence, variability and correctness histograms.
-        title: figure title (e.g. ``"SST-2-RoBERTa Data Map"``).
+        title: figure title (e.g. ``"SST-2-RoBERTa Data Map"``), wrapped to fit the figure (:func:`fit_title`).
+            A map over 1 or 2 epochs (``num_epochs``) also gets a note saying what that means
+            (:data:`FEW_EPOCHS_NOTES`).
         max_points: draw a seeded random subsample of at most this many points (the histograms
             still count all rows). Default: every point.
-        facet_by_gold: one data map per gold label, side by side.
+        facet_by_gold: one data map per gold label, in a grid (:func:`facet_grid_shape`: up to 3 side by side).
         label_names: names of the label ids, for facet titles and ``hue="gold"``/``"last_pred"``.
         region_labels: name the easy-to-learn, ambiguous and hard-to-learn regions on the map, each
             over its own examples (:func:`region_label_positions`); ``False`` leaves them out.

@@ -37,7 +37,8 @@ class PlotArguments:
                                  "guid: its idx or guid column, else its row order, as training reads the file."})
     region_labels: bool = field(default=True, metadata={"help": "Name the easy-to-learn, ambiguous and hard-to-learn "
                                 "regions, each over its own examples; --region_labels false leaves them out."})
-    facet_by_gold: bool = field(default=False, metadata={"help": "One data map per gold label."})
+    facet_by_gold: bool = field(default=False, metadata={"help": "One data map per gold label (more than 3: in a "
+                                 "grid, e.g. 13 NER tags in 3 rows of 5)."})
     max_map_points: int | None = field(default=None, metadata={"aliases": ["--max_instances_to_plot"], "help":
                                        "Plot a seeded random subsample of at most N examples (default: all)."})
     seed: int = field(default=42, metadata={"help": "Seed of the subsample and of the drawing order."})
