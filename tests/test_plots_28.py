@@ -82,9 +82,13 @@ def test_long_titles_are_wrapped_inside_the_figure(facet):
     plt.close(fig)
 
 
-@pytest.mark.parametrize("epochs", [1, 2, 4])
-def test_a_map_resting_on_two_epochs_says_so(epochs):
+@pytest.mark.parametrize("epochs, low", [(1, False), (2, False), (4, False), (2, True)])
+def test_a_map_resting_on_two_epochs_says_so(epochs, low):
+    """... over no example: in the lower right corner of a classification map (empty on so few epochs), elsewhere
+    when examples are there (a generative run's responses sit low: the whole sequence is rarely likely)."""
     df = epochs_map(400, epochs)
+    if low:  # confidence 0..0.15, variability up to 0.08
+        df = df.assign(confidence=df["confidence"] * 0.15, variability=df["variability"].clip(upper=0.08))
     fig = plots.plot_data_map(df, num_epochs=epochs)
     ax = fig.axes[0]
     notes = [t for t in ax.texts if t.get_gid() == "few_epochs_note"]
@@ -95,12 +99,16 @@ def test_a_map_resting_on_two_epochs_says_so(epochs):
         assert notes[0].get_text().startswith(f"{epochs} epoch")
         if epochs == 2:
             assert "half the gap between the two epochs" in notes[0].get_text() and "lines" in notes[0].get_text()
-        # in the lower right corner, over no example (there are none there on one or two epochs)
         fig.canvas.draw()
         inv = ax.transData.inverted()
         (x0, y0), (x1, y1) = inv.transform(notes[0].get_window_extent().get_points())
         inside = df["variability"].between(x0, x1) & df["confidence"].between(y0, y1)
         assert inside.sum() <= 0.01 * len(df)
+        assert notes[0].get_position()[1] > 0.5 if low else notes[0].get_position() == (0.99, 0.015)
+        # and no region name under it
+        note_box = notes[0].get_window_extent()
+        assert not any(t.get_bbox_patch().get_window_extent().overlaps(note_box) for t in ax.texts
+                       if t.get_text() in ("easy-to-learn", "ambiguous", "hard-to-learn"))
     plt.close(fig)
 
 

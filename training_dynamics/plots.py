@@ -400,7 +400,7 @@ def plot_data_map(
         region = region_of(df if "guid" in df else df.assign(guid=np.arange(len(df))))
     size, alpha = _marker_size(len(shown)), 0.9 if len(shown) <= 5000 else 0.6
     xmax = max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05)
-    mappable = None
+    mappable = first_note = None
     nrow, ncol = facet_grid_shape(len(map_axes))
     for i, (a, (g, part, full)) in enumerate(zip(map_axes, panels)):
         if density:
@@ -410,21 +410,24 @@ def plot_data_map(
                           label_names=label_names, legend=(i == 0) and ("figure" if nrow > 1 else True), seed=seed)
         mappable = mappable or m
         _finish_panel(a, first=i % ncol == 0, gold=g, n=len(full), label_names=label_names, xmax=xmax)
+        note = None
+        if num_epochs is not None and num_epochs <= 2:  # before the region names, which keep clear of it
+            note = _few_epochs_note(a, num_epochs, part, fontsize=8 if nrow == 1 else 7)
+            first_note = first_note if i else note
         if region is not None:
             fontsize = 11 if nrow == 1 else 9
             _annotate_regions(a, region_colors, _positions_in(full, region.loc[full.index], xlim=a.get_xlim(),
                                                               ylim=a.get_ylim(), seed=seed,
-                                                              sizes=label_half_sizes(a, fontsize)),
+                                                              sizes=label_half_sizes(a, fontsize),
+                                                              avoid=[note] if note else ()),
                               fontsize=fontsize)
-    if num_epochs is not None and num_epochs <= 2:
-        for a in map_axes:
-            _few_epochs_note(a, num_epochs, fontsize=8 if nrow == 1 else 7)
     if mappable is not None:
         cb = fig.colorbar(mappable, ax=map_axes, shrink=0.85, pad=0.01)
         cb.set_label("examples per hexagon" if density else
                      hue + (" (never learned in grey)" if hue == "forgetfulness" else ""))
     if len(shown) < len(df):
-        map_axes[0].text(0.99, 0.01 if num_epochs is None or num_epochs > 2 else 0.16, f"{len(shown):,} of {len(df):,} examples shown", transform=map_axes[0].transAxes,
+        low_right = first_note is not None and first_note[0] > 0.5 and first_note[1] < 0.5  # the note is there
+        map_axes[0].text(0.99, first_note[1] + first_note[3] + 0.01 if low_right else 0.01, f"{len(shown):,} of {len(df):,} examples shown", transform=map_axes[0].transAxes,
                          ha="right", va="bottom", fontsize=8, color="0.3")
     if hist_axes is not None:
         _draw_histograms(hist_axes, df, num_epochs if "correctness" in df else None)
@@ -442,12 +445,31 @@ FEW_EPOCHS_NOTES = {
 }
 
 
-def _few_epochs_note(ax, num_epochs: int, *, fontsize: float = 8) -> None:
-    """The note of :data:`FEW_EPOCHS_NOTES` in the lower right corner of the map (empty there: on one or two
-    epochs an example of low confidence cannot vary much)."""
-    ax.text(0.99, 0.015, FEW_EPOCHS_NOTES[int(num_epochs)], transform=ax.transAxes, ha="right", va="bottom",
-            fontsize=fontsize, color="0.15", zorder=6, gid="few_epochs_note",
-            bbox=dict(boxstyle="round,pad=0.3", ec="0.6", fc="#fff8e1", alpha=0.9))
+def _few_epochs_note(ax, num_epochs: int, df: pd.DataFrame, *, fontsize: float = 8) -> tuple[float, float, float, float]:
+    """The note of :data:`FEW_EPOCHS_NOTES` in the corner of the map with the fewest of ``df``'s examples under it
+    (on a classification map the lower right one is empty: an example of low confidence cannot vary much);
+    returns its box as ``(centre x, centre y, half width, half height)`` in fractions of the axes."""
+    text = ax.text(0.99, 0.015, FEW_EPOCHS_NOTES[int(num_epochs)], transform=ax.transAxes, ha="right", va="bottom",
+                   fontsize=fontsize, color="0.15", zorder=6, gid="few_epochs_note",
+                   bbox=dict(boxstyle="round,pad=0.3", ec="0.6", fc="#fff8e1", alpha=0.9))
+    box = text.get_window_extent(ax.figure.canvas.get_renderer())
+    w, h = box.width / max(ax.bbox.width, 1.0), box.height / max(ax.bbox.height, 1.0)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    fx = (df["variability"].to_numpy(float) - x0) / (x1 - x0)
+    fy = (df["confidence"].to_numpy(float) - y0) / (y1 - y0)
+    corners = [(0.99, 0.015, "right", "bottom"), (0.99, 0.985, "right", "top"), (0.01, 0.015, "left", "bottom"),
+               (0.01, 0.985, "left", "top")]
+
+    def under(c):
+        cx0 = c[0] - w if c[2] == "right" else c[0]
+        cy0 = c[1] - h if c[3] == "top" else c[1]
+        return int(((fx >= cx0 - 0.01) & (fx <= cx0 + w + 0.01) & (fy >= cy0 - 0.01) & (fy <= cy0 + h + 0.01)).sum())
+
+    cx, cy, ha, va = min(corners, key=under)  # the first of the emptiest: lower right when it is empty
+    text.set_position((cx, cy))
+    text.set_horizontalalignment(ha)
+    text.set_verticalalignment(va)
+    return (cx - w / 2 if ha == "right" else cx + w / 2, cy + h / 2 if va == "bottom" else cy - h / 2, w / 2, h / 2)
 
 
 def fit_title(text) -> None:
@@ -563,7 +585,8 @@ def label_half_sizes(ax, fontsize: float = 11) -> dict[str, tuple[float, float]]
 
 def _positions_in(df: pd.DataFrame, region: pd.Series, *, xlim: tuple[float, float] | None = None,
                   ylim: tuple[float, float] | None = None, seed: int = 0,
-                  sizes: dict[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float]]:
+                  sizes: dict[str, tuple[float, float]] | None = None,
+                  avoid: Sequence[tuple[float, float, float, float]] = ()) -> dict[str, tuple[float, float]]:
     """:func:`region_label_positions` with the regions already known (one panel of a faceted map).
 
     Each name goes on an example of its own region where the examples under the name's box, and those nearest
@@ -572,7 +595,8 @@ def _positions_in(df: pd.DataFrame, region: pd.Series, *, xlim: tuple[float, flo
     region with the fewest such places is served first). So on a map whose points crowd one corner
     (WinoGrande's, say) the names still sit each inside its region, not on one another.
     ``xlim``/``ylim``: the axes' limits (default: the map's, see :func:`_finish_panel`); ``sizes``: each name's
-    half width and height as fractions of the axes (:func:`label_half_sizes`; default :data:`LABEL_BOX`)."""
+    half width and height as fractions of the axes (:func:`label_half_sizes`; default :data:`LABEL_BOX`);
+    ``avoid``: boxes already on the map, ``(centre x, centre y, half width, half height)`` in fractions of the axes."""
     x, y, r = df["variability"].to_numpy(float), df["confidence"].to_numpy(float), region.to_numpy()
     ok = np.isfinite(x) & np.isfinite(y)
     x, y, r = x[ok], y[ok], r[ok]
@@ -615,8 +639,7 @@ def _positions_in(df: pd.DataFrame, region: pd.Series, *, xlim: tuple[float, flo
         cx, cy, score, _ = options[name]
         hw, hh = sizes[name]
         clash = np.zeros(len(cx), bool)
-        for other, (px, py) in placed.items():
-            ow, oh = sizes[other]
+        for px, py, ow, oh in [(*placed[o], *sizes[o]) for o in placed] + list(avoid):
             clash |= (np.abs(cx - px) < hw + ow + 0.01) & (np.abs(cy - py) < hh + oh + 0.005)
         best = int(np.argmax(np.where(clash, score - 1000.0, score)))  # clear of the others where it can be
         placed[name] = (float(cx[best]), float(cy[best]))
