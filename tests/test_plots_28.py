@@ -181,3 +181,19 @@ def test_the_review_page_gives_every_tag_its_own_colour():
     colors = re.findall(r'"(#[0-9a-f]{6})"', block)
     assert len(colors) >= 20 and len(set(colors)) == len(colors)
     assert "COLORS[c % COLORS.length]" not in js  # no cycling back to the first colours
+
+
+def test_a_word_map_names_its_regions_by_word_not_by_sentence():
+    """A word map's rows share their sentence's guid: the regions are the words' own (before, the words of one
+    sentence counted as one example and the map lost its ambiguous name)."""
+    df = epochs_map(1500, 4, seed=5).assign(guid=lambda d: d["guid"] // 7, word_index=lambda d: d["guid"] % 7)
+    assert not df["guid"].is_unique
+    by_row = region_of(df.assign(guid=np.arange(len(df)))).to_numpy()
+    fig = plots.plot_data_map(df, num_epochs=4)
+    ax = fig.axes[0]
+    names = {"easy-to-learn": "easy", "ambiguous": "ambiguous", "hard-to-learn": "hard"}
+    labels = {t.get_text(): t for t in ax.texts if t.get_text() in names}
+    assert set(labels) == set(names)
+    for text, name in names.items():
+        _label_sits_in_its_region(ax, df, by_row, labels[text], name)
+    plt.close(fig)

@@ -138,8 +138,13 @@ def region_label_positions(df: pd.DataFrame, *, proportion: float = 0.33) -> dic
 
     if not len(df):
         return {}
-    return _positions_in(df, region_of(df if "guid" in df else df.assign(guid=np.arange(len(df))),
-                                       proportion=proportion))
+    return _positions_in(df, region_of(_with_row_ids(df), proportion=proportion))
+
+
+def _with_row_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` whose ``guid`` names each row once: its own guids when they do, else the row numbers (a word map's
+    rows share their sentence's guid; without a ``guid`` column rows are numbered by position)."""
+    return df if "guid" in df and df["guid"].is_unique else df.assign(guid=np.arange(len(df)))
 
 
 def _annotate_regions(ax, colors: dict[str, object], positions: dict[str, tuple[float, float]], *,
@@ -397,7 +402,7 @@ def plot_data_map(
     if region_labels:  # the regions of the whole run; each panel names them over its own points
         from .selection import region_of
 
-        region = region_of(df if "guid" in df else df.assign(guid=np.arange(len(df))))
+        region = region_of(_with_row_ids(df))
     size, alpha = _marker_size(len(shown)), 0.9 if len(shown) <= 5000 else 0.6
     xmax = max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05)
     mappable = first_note = None
