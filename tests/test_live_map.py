@@ -112,6 +112,20 @@ def test_metrics_and_plot_on_a_run_in_progress_say_so(tmp_path, caplog):
     assert "in progress" not in proc.stderr
 
 
+def test_a_new_recording_over_an_old_run_is_not_taken_for_its_progress(tmp_path):
+    """--overwrite_dynamics: until the new run completes epoch 0 the folder still holds the old run's epochs (the
+    new ones are staged beside it): the note says whose epochs they are."""
+    from training_dynamics.run import Run
+
+    run = tmp_path / "run"
+    write_synthetic_dynamics(run / "training_dynamics", n=10, epochs=4)
+    _meta(run, num_train_epochs=4, epochs_completed=4)
+    (run / ".training_dynamics.new").mkdir()
+    _hold_lock(run)
+    assert Run(run).progress_note() == ("a new recording is under way here (no epoch of it complete yet): these "
+                                        "are the 4 epochs of the run before it")
+
+
 def test_a_lock_left_by_a_dead_process_is_no_run_in_progress(tmp_path):
     import subprocess
     import sys

@@ -482,7 +482,7 @@ def fit_title(text) -> None:
     one ("... Sentence Map (each sentence at its least confident word)") is never cut at the edges."""
     import textwrap
 
-    fig = text.get_figure(root=True)
+    fig = text.get_figure()
     renderer = fig.canvas.get_renderer()
     words = text.get_text()
     # an axes title is centred over its axes, which the y label pushes right: it gets less of the width

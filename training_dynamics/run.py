@@ -219,19 +219,24 @@ class Run:
     def progress_note(self, num_epochs: int | None = None) -> str | None:
         """``"run in progress: 2 of 5 epochs recorded"`` while a recording into this folder is running (its lock
         is held by a live process), else ``None``. ``num_epochs``: the epochs read (default: the files now)."""
-        from .run_writer import recording_holder
+        from .run_writer import recording_holder, staging_dir
 
         if recording_holder(self.path) is None:
             return None
         done = self.num_epochs if num_epochs is None else num_epochs
+        if staging_dir(self.dynamics_dir).is_dir():  # --overwrite_dynamics: the new run has no complete epoch yet
+            return (f"a new recording is under way here (no epoch of it complete yet): these are the {done} epochs "
+                    "of the run before it")
         planned = self.planned_epochs
         return f"run in progress: {done} of {planned if planned else '?'} epoch{'s' if planned != 1 else ''} recorded"
 
     def warn_if_incomplete(self, num_epochs: int) -> None:
         """Log what an honest reader of metrics over ``num_epochs`` recorded epochs must know."""
         planned = self.planned_epochs
-        note = self.progress_note(num_epochs) if planned is None or num_epochs < planned else None
-        if note:
+        note = self.progress_note(num_epochs)
+        if note and note.startswith("a new recording"):
+            logger.warning("%s: %s", self.path, note)
+        elif note and (planned is None or num_epochs < planned):
             logger.warning("%s: %s; the metrics cover those %d (run again for the later ones)", self.path, note,
                            num_epochs)
         elif planned is not None and num_epochs < planned:
