@@ -32,9 +32,22 @@ CONTINUOUS_CMAP = "viridis"
 #: one marker per correctness bin (cycled when there are more bins than markers)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "p", "h", "*", "<", ">")
 NEVER_LEARNED_COLOR = "#b0b0b0"
+#: categorical palettes, in order of preference: the first one with enough colours is used (tab20b/c after tab20)
+CATEGORY_CMAPS = ("tab10", "tab20", "tab20b", "tab20c")
+#: label-id columns coloured as categories however many labels there are (13 NER tags, say)
+LABEL_COLUMNS = ("gold", "last_pred")
+#: a legend of up to this many entries goes under the map in one row; a longer one in a column at its right
+LEGEND_BELOW_MAX = 11
 REGION_LABELS = {"easy": "easy-to-learn", "ambiguous": "ambiguous", "hard": "hard-to-learn"}
-#: region names closer than this (fraction of the axes, x and y) are moved apart vertically
+#: (kept for compatibility: region names are now kept apart by their own sizes, see label_half_sizes)
 REGION_LABEL_GAP = (0.3, 0.09)
+#: half the width and height (fraction of the axes) of the box a region name covers: most examples under it are
+#: of that region (at least LABEL_PURITY of them where the map allows)
+LABEL_BOX = (0.1, 0.035)
+LABEL_PURITY = 0.8
+LABEL_SAMPLE = 5000  #: examples looked at to place the names (a seeded sample of bigger maps)
+LABEL_CANDIDATES = 600  #: places tried per region
+LABEL_NEIGHBOURS = 15  #: the examples nearest to a name's centre that count towards its purity
 #: ``style="auto"`` draws a density map (hexagons) from this many points on: millions of markers take minutes
 #: to draw and hide each other anyway
 DENSITY_FROM = 1_000_000
@@ -91,6 +104,19 @@ def correctness_colors(num_epochs: int) -> np.ndarray:
     return matplotlib.colormaps[CORRECTNESS_CMAP](lo + (hi - lo) * correctness_levels(num_epochs))
 
 
+def category_colors(n: int) -> np.ndarray:
+    """(n, 4) RGBA colours, all different: tab10 up to 10 categories, tab20 up to 20, then tab20b and tab20c
+    (60 in all), then evenly spaced hues. 13 NER tags get 13 colours, never one twice."""
+    import matplotlib
+
+    pool = list(matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors)
+    if n > 20:
+        pool += list(matplotlib.colormaps["tab20b"].colors) + list(matplotlib.colormaps["tab20c"].colors)
+    if n > len(pool):
+        pool = [matplotlib.colors.hsv_to_rgb((h, 0.75, 0.85)) for h in np.linspace(0, 1, n, endpoint=False)]
+    return np.column_stack([np.asarray(pool[:n], dtype=float).reshape(n, 3), np.ones(n)])
+
+
 def infer_num_epochs(df: pd.DataFrame) -> int:
     """E from ``df.attrs["num_epochs"]`` (set by :func:`training_dynamics.analysis.run.load_metrics`), else the observed maximum
     correctness (with a warning: a run where no example is always correct then looks wrong)."""
@@ -113,24 +139,32 @@ def region_label_positions(df: pd.DataFrame, *, proportion: float = 0.33) -> dic
 
     if not len(df):
         return {}
-    return _positions_in(df, region_of(df if "guid" in df else df.assign(guid=np.arange(len(df))),
-                                       proportion=proportion))
+    return _positions_in(df, region_of(_with_row_ids(df), proportion=proportion))
 
 
-def _annotate_regions(ax, colors: dict[str, object], positions: dict[str, tuple[float, float]]) -> None:
+def _with_row_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` whose ``guid`` names each row once: its own guids when they do, else the row numbers (a word map's
+    rows share their sentence's guid; without a ``guid`` column rows are numbered by position)."""
+    return df if "guid" in df and df["guid"].is_unique else df.assign(guid=np.arange(len(df)))
+
+
+def _annotate_regions(ax, colors: dict[str, object], positions: dict[str, tuple[float, float]], *,
+                      fontsize: float = 11) -> None:
     """Boxed region names at ``positions`` (data coordinates, see :func:`region_label_positions`);
-    names that would overlap are moved apart vertically."""
+    names whose boxes would overlap are moved apart vertically."""
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    placed: list[tuple[float, float]] = []
+    sizes = label_half_sizes(ax, fontsize)
+    placed: list[tuple[float, float, str]] = []
     for name, (x, y) in positions.items():
         fx, fy = (x - x0) / (x1 - x0), (y - y0) / (y1 - y0)
-        for px, py in placed:
-            if abs(fx - px) < REGION_LABEL_GAP[0] and abs(fy - py) < REGION_LABEL_GAP[1]:
-                fy = py - REGION_LABEL_GAP[1] if fy <= py else py + REGION_LABEL_GAP[1]
+        for px, py, other in placed:
+            if abs(fx - px) < sizes[name][0] + sizes[other][0] and abs(fy - py) < sizes[name][1] + sizes[other][1]:
+                gap = sizes[name][1] + sizes[other][1] + 0.005
+                fy = py - gap if fy <= py else py + gap
         fy = min(max(fy, 0.04), 0.96)
-        placed.append((fx, fy))
+        placed.append((fx, fy, name))
         ax.annotate(REGION_LABELS[name], xy=(min(max(fx, 0.08), 0.92), fy), xycoords="axes fraction", ha="center",
-                    va="center", fontsize=11, color="black", zorder=5,
+                    va="center", fontsize=fontsize, color="black", zorder=5,
                     bbox=dict(boxstyle="round,pad=0.3", ec=colors[name], lw=2, fc="white", alpha=0.8))
 
 
@@ -166,7 +200,7 @@ def _hue_kind(df: pd.DataFrame, hue: str) -> str:
     s = df[hue]
     if s.dtype == bool or not pd.api.types.is_numeric_dtype(s):
         return "categorical"
-    if pd.api.types.is_integer_dtype(s) and s.nunique() <= 10 and hue != "forgetfulness":
+    if pd.api.types.is_integer_dtype(s) and (s.nunique() <= 10 or hue in LABEL_COLUMNS) and hue != "forgetfulness":
         return "categorical"
     return "continuous"
 
@@ -202,7 +236,7 @@ def _scatter_mixed(ax, x, y, colors, codes, n_codes: int, *, order: np.ndarray, 
 
 
 def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | None, size: float,
-              alpha: float, norm=None, label_names: Sequence[str] | None = None, legend: bool = True,
+              alpha: float, norm=None, label_names: Sequence[str] | None = None, legend: bool | str = True,
               seed: int = 42):
     """Scatter one data map into ``ax``; returns the mappable of a continuous hue (else None)."""
     import matplotlib
@@ -223,8 +257,7 @@ def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | No
     elif kind == "categorical":
         vals = df[hue]
         cats = sorted(vals.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
-        cmap = matplotlib.colormaps["tab10"]
-        colors = [cmap(i % 10) for i in range(len(cats))] + [matplotlib.colors.to_rgba(NEVER_LEARNED_COLOR)]
+        colors = [tuple(c) for c in category_colors(len(cats))] + [matplotlib.colors.to_rgba(NEVER_LEARNED_COLOR)]
         codes = np.full(len(df), len(cats), np.int64)  # missing values: grey
         for i, c in enumerate(cats):
             codes[(vals == c).to_numpy()] = i
@@ -248,8 +281,15 @@ def _draw_map(ax, df: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | No
         o = order[~bad[order]]
         mappable = ax.scatter(x[o], y[o], c=v[o], cmap=CONTINUOUS_CMAP, norm=norm, **common)
     if legend and handles:  # below the map, so it never hides points
-        ax.legend(handles=handles, title=legend_title, loc="upper center", bbox_to_anchor=(0.5, -0.1),
-                  fontsize=9, title_fontsize=9, frameon=False, ncol=min(len(handles), 11))
+        if legend == "figure":  # a grid of panels: one legend under them all
+            ax.figure.legend(handles=handles, title=legend_title, loc="outside lower center", fontsize=9,
+                             title_fontsize=9, frameon=False, ncol=min(len(handles), 8))
+        elif len(handles) > LEGEND_BELOW_MAX:  # many categories (NER tags): one column at the right
+            ax.legend(handles=handles, title=legend_title, loc="center left", bbox_to_anchor=(1.02, 0.5),
+                      fontsize=9, title_fontsize=9, frameon=False, ncol=1 + len(handles) // 25)
+        else:
+            ax.legend(handles=handles, title=legend_title, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+                      fontsize=9, title_fontsize=9, frameon=False, ncol=len(handles))
     ax.set_xlabel("variability")
     ax.set_ylabel("confidence")
     ax.grid(True, lw=0.4, alpha=0.5)
@@ -327,10 +367,12 @@ def plot_data_map(
         num_epochs: E, the number of epochs the metrics cover (fixes the correctness bins); default
             ``df.attrs["num_epochs"]``, else the largest correctness seen (logged as a warning).
         show_hist: add side panels with the confidence, variability and correctness histograms.
-        title: figure title (e.g. ``"SST-2-RoBERTa Data Map"``).
+        title: figure title (e.g. ``"SST-2-RoBERTa Data Map"``), wrapped to fit the figure (:func:`fit_title`).
+            A map over 1 or 2 epochs (``num_epochs``) also gets a note saying what that means
+            (:data:`FEW_EPOCHS_NOTES`).
         max_points: draw a seeded random subsample of at most this many points (the histograms
             still count all rows). Default: every point.
-        facet_by_gold: one data map per gold label, side by side.
+        facet_by_gold: one data map per gold label, in a grid (:func:`facet_grid_shape`: up to 3 side by side).
         label_names: names of the label ids, for facet titles and ``hue="gold"``/``"last_pred"``.
         region_labels: name the easy-to-learn, ambiguous and hard-to-learn regions on the map, each
             over its own examples (:func:`region_label_positions`); ``False`` leaves them out.
@@ -361,32 +403,95 @@ def plot_data_map(
     if region_labels:  # the regions of the whole run; each panel names them over its own points
         from training_dynamics.analysis.selection import region_of
 
-        region = region_of(df if "guid" in df else df.assign(guid=np.arange(len(df))))
+        region = region_of(_with_row_ids(df))
     size, alpha = _marker_size(len(shown)), 0.9 if len(shown) <= 5000 else 0.6
     xmax = max(float(np.nanmax(shown["variability"].to_numpy(float))) * 1.06, 0.05)
-    mappable = None
+    mappable = first_note = None
+    nrow, ncol = facet_grid_shape(len(map_axes))
     for i, (a, (g, part, full)) in enumerate(zip(map_axes, panels)):
         if density:
             m = _draw_density(a, part)
         else:
             m = _draw_map(a, part, hue=hue, kind=kind, num_epochs=num_epochs, size=size, alpha=alpha, norm=norm,
-                          label_names=label_names, legend=(i == 0), seed=seed)
+                          label_names=label_names, legend=(i == 0) and ("figure" if nrow > 1 else True), seed=seed)
         mappable = mappable or m
-        _finish_panel(a, first=i == 0, gold=g, n=len(full), label_names=label_names, xmax=xmax)
+        _finish_panel(a, first=i % ncol == 0, gold=g, n=len(full), label_names=label_names, xmax=xmax)
+        note = None
+        if num_epochs is not None and num_epochs <= 2:  # before the region names, which keep clear of it
+            note = _few_epochs_note(a, num_epochs, part, fontsize=8 if nrow == 1 else 7)
+            first_note = first_note if i else note
         if region is not None:
-            _annotate_regions(a, region_colors, _positions_in(full, region.loc[full.index]))
+            fontsize = 11 if nrow == 1 else 9
+            _annotate_regions(a, region_colors, _positions_in(full, region.loc[full.index], xlim=a.get_xlim(),
+                                                              ylim=a.get_ylim(), seed=seed,
+                                                              sizes=label_half_sizes(a, fontsize),
+                                                              avoid=[note] if note else ()),
+                              fontsize=fontsize)
     if mappable is not None:
         cb = fig.colorbar(mappable, ax=map_axes, shrink=0.85, pad=0.01)
         cb.set_label("examples per hexagon" if density else
                      hue + (" (never learned in grey)" if hue == "forgetfulness" else ""))
     if len(shown) < len(df):
-        map_axes[0].text(0.99, 0.01, f"{len(shown):,} of {len(df):,} examples shown", transform=map_axes[0].transAxes,
+        low_right = first_note is not None and first_note[0] > 0.5 and first_note[1] < 0.5  # the note is there
+        map_axes[0].text(0.99, first_note[1] + first_note[3] + 0.01 if low_right else 0.01, f"{len(shown):,} of {len(df):,} examples shown", transform=map_axes[0].transAxes,
                          ha="right", va="bottom", fontsize=8, color="0.3")
     if hist_axes is not None:
         _draw_histograms(hist_axes, df, num_epochs if "correctness" in df else None)
     if title:
-        (fig.suptitle if (facet_by_gold or show_hist) and ax is None else map_axes[0].set_title)(title, fontsize=14)
+        t = (fig.suptitle if (facet_by_gold or show_hist) and ax is None else map_axes[0].set_title)(title, fontsize=14)
+        fit_title(t)
     return fig
+
+
+#: what a map resting on one or two epochs says about itself
+FEW_EPOCHS_NOTES = {
+    1: "1 epoch: variability is 0 for every example, so there is no\nambiguous region; record 2 or more epochs",
+    2: "2 epochs: variability is half the gap between the two epochs'\nprobabilities, so the points fall on lines; "
+       "record 3 or more\nepochs for a map that shows how examples vary",
+}
+
+
+def _few_epochs_note(ax, num_epochs: int, df: pd.DataFrame, *, fontsize: float = 8) -> tuple[float, float, float, float]:
+    """The note of :data:`FEW_EPOCHS_NOTES` in the corner of the map with the fewest of ``df``'s examples under it
+    (on a classification map the lower right one is empty: an example of low confidence cannot vary much);
+    returns its box as ``(centre x, centre y, half width, half height)`` in fractions of the axes."""
+    text = ax.text(0.99, 0.015, FEW_EPOCHS_NOTES[int(num_epochs)], transform=ax.transAxes, ha="right", va="bottom",
+                   fontsize=fontsize, color="0.15", zorder=6, gid="few_epochs_note",
+                   bbox=dict(boxstyle="round,pad=0.3", ec="0.6", fc="#fff8e1", alpha=0.9))
+    box = text.get_window_extent(ax.figure.canvas.get_renderer())
+    w, h = box.width / max(ax.bbox.width, 1.0), box.height / max(ax.bbox.height, 1.0)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    fx = (df["variability"].to_numpy(float) - x0) / (x1 - x0)
+    fy = (df["confidence"].to_numpy(float) - y0) / (y1 - y0)
+    corners = [(0.99, 0.015, "right", "bottom"), (0.99, 0.985, "right", "top"), (0.01, 0.015, "left", "bottom"),
+               (0.01, 0.985, "left", "top")]
+
+    def under(c):
+        cx0 = c[0] - w if c[2] == "right" else c[0]
+        cy0 = c[1] - h if c[3] == "top" else c[1]
+        return int(((fx >= cx0 - 0.01) & (fx <= cx0 + w + 0.01) & (fy >= cy0 - 0.01) & (fy <= cy0 + h + 0.01)).sum())
+
+    cx, cy, ha, va = min(corners, key=under)  # the first of the emptiest: lower right when it is empty
+    text.set_position((cx, cy))
+    text.set_horizontalalignment(ha)
+    text.set_verticalalignment(va)
+    return (cx - w / 2 if ha == "right" else cx + w / 2, cy + h / 2 if va == "bottom" else cy - h / 2, w / 2, h / 2)
+
+
+def fit_title(text) -> None:
+    """Wrap a title (a matplotlib ``Text``) at word boundaries until it is no wider than its figure, so a long
+    one ("... Sentence Map (each sentence at its least confident word)") is never cut at the edges."""
+    import textwrap
+
+    fig = text.get_figure()
+    renderer = fig.canvas.get_renderer()
+    words = text.get_text()
+    # an axes title is centred over its axes, which the y label pushes right: it gets less of the width
+    limit = (0.96 if text is getattr(fig, "_suptitle", None) else 0.84) * fig.bbox.width
+    width = len(words)
+    while text.get_window_extent(renderer).width > limit and width > 10:
+        width = int(width * 0.8)
+        text.set_text(textwrap.fill(words, width=width, break_long_words=False))
 
 
 def _checked_map_input(df: pd.DataFrame, *, hue: str, facet_by_gold: bool, several_panels: bool, ax) -> pd.DataFrame:
@@ -413,21 +518,40 @@ def _sample(df: pd.DataFrame, max_points: int | None, seed: int) -> pd.DataFrame
     return df.sample(n=int(max_points), random_state=seed)
 
 
-def _map_layout(ncol: int, *, ax, show_hist: bool):
-    """``(figure, map axes, histogram axes or None)``: ``ncol`` maps side by side, histograms at the right."""
+def facet_grid_shape(n: int) -> tuple[int, int]:
+    """``(rows, columns)`` of ``n`` facets: one row up to 3, then a grid about 1.5 times as wide as tall
+    (13 NER tags: 3 rows of 5), never one endless row."""
+    if n <= 3:
+        return 1, max(n, 1)
+    ncol = min(n, int(np.ceil(np.sqrt(1.5 * n))))
+    return int(np.ceil(n / ncol)), ncol
+
+
+def _map_layout(npanel: int, *, ax, show_hist: bool):
+    """``(figure, map axes, histogram axes or None)``: ``npanel`` maps in a grid (:func:`facet_grid_shape`),
+    histograms in a column at the right; grid cells past the last map are left out."""
     import matplotlib.pyplot as plt
 
     if ax is not None:
         return ax.figure, [ax], None
-    if show_hist:
-        fig = plt.figure(figsize=(5.8 * ncol + 3.6, 8.5), layout="constrained")
-        gs = fig.add_gridspec(3, ncol + 1, width_ratios=[4] * ncol + [1.6])
-        map_axes = [fig.add_subplot(gs[:, 0])]
-        map_axes += [fig.add_subplot(gs[:, i], sharex=map_axes[0], sharey=map_axes[0]) for i in range(1, ncol)]
-        return fig, map_axes, [fig.add_subplot(gs[i, ncol]) for i in range(3)]
-    fig, axs = plt.subplots(1, ncol, figsize=(7.5 * ncol if ncol > 1 else 8, 6), sharex=True, sharey=True,
-                            squeeze=False, layout="constrained")
-    return fig, list(axs[0]), None
+    nrow, ncol = facet_grid_shape(npanel)
+    if npanel == 1:
+        w, h = 8.0, 6.0
+    else:  # smaller panels as the grid grows, so that 13 tags fit a screen
+        w, h = (7.5, 6.0) if nrow == 1 else (4.6, 4.0)
+    fig = plt.figure(figsize=(w * ncol + (3.6 if show_hist else 0) + (0.0 if npanel == 1 else 0.5),
+                              h * nrow + (2.5 if show_hist and nrow == 1 else 0.8 if nrow > 1 else 0)),
+                     layout="constrained")
+    gs = fig.add_gridspec(3 * nrow, ncol + 1 if show_hist else ncol,
+                          width_ratios=[4] * ncol + [1.6] if show_hist else None)
+    map_axes: list = []
+    for i in range(npanel):
+        row, col = divmod(i, ncol)
+        share = dict(sharex=map_axes[0], sharey=map_axes[0]) if map_axes else {}
+        map_axes.append(fig.add_subplot(gs[3 * row:3 * row + 3, col], **share))
+    if not show_hist:
+        return fig, map_axes, None
+    return fig, map_axes, [fig.add_subplot(gs[i * nrow:(i + 1) * nrow, ncol]) for i in range(3)]
 
 
 def _map_colors(shown: pd.DataFrame, *, hue: str, kind: str, num_epochs: int | None, density: bool):
@@ -456,15 +580,76 @@ def _finish_panel(a, *, first: bool, gold, n: int, label_names: Sequence[str] | 
     a.set_xlim(-0.01, xmax)
 
 
-def _positions_in(df: pd.DataFrame, region: pd.Series) -> dict[str, tuple[float, float]]:
-    """:func:`region_label_positions` with the regions already known (one panel of a faceted map)."""
+def label_half_sizes(ax, fontsize: float = 11) -> dict[str, tuple[float, float]]:
+    """Half the width and height of each boxed region name in ``ax``, as fractions of the axes."""
+    w_pt = max(ax.bbox.width * 72.0 / ax.figure.dpi, 1.0)
+    h_pt = max(ax.bbox.height * 72.0 / ax.figure.dpi, 1.0)
+    pad = 2 * 0.3 * fontsize + 2  # the box's padding on both sides and its edge
+    return {name: ((0.58 * fontsize * len(text) + pad) / 2 / w_pt, (1.2 * fontsize + pad) / 2 / h_pt)
+            for name, text in REGION_LABELS.items()}
+
+
+def _positions_in(df: pd.DataFrame, region: pd.Series, *, xlim: tuple[float, float] | None = None,
+                  ylim: tuple[float, float] | None = None, seed: int = 0,
+                  sizes: dict[str, tuple[float, float]] | None = None,
+                  avoid: Sequence[tuple[float, float, float, float]] = ()) -> dict[str, tuple[float, float]]:
+    """:func:`region_label_positions` with the regions already known (one panel of a faceted map).
+
+    Each name goes on an example of its own region where the examples under the name's box, and those nearest
+    to its centre, are mostly of that region -- as near as possible to where the region is typical (easy: high
+    in its confidence, hard: low, ambiguous: far right in its variability) and clear of the other names (the
+    region with the fewest such places is served first). So on a map whose points crowd one corner
+    (WinoGrande's, say) the names still sit each inside its region, not on one another.
+    ``xlim``/``ylim``: the axes' limits (default: the map's, see :func:`_finish_panel`); ``sizes``: each name's
+    half width and height as fractions of the axes (:func:`label_half_sizes`; default :data:`LABEL_BOX`);
+    ``avoid``: boxes already on the map, ``(centre x, centre y, half width, half height)`` in fractions of the axes."""
     x, y, r = df["variability"].to_numpy(float), df["confidence"].to_numpy(float), region.to_numpy()
-    out = {}
-    for name in ("easy", "ambiguous", "hard"):
-        mine = (r == name) & np.isfinite(x) & np.isfinite(y)
-        if mine.any():
-            out[name] = (float(np.median(x[mine])), float(np.median(y[mine])))
-    return out
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, r = x[ok], y[ok], r[ok]
+    if not len(x):
+        return {}
+    x0, x1 = xlim if xlim is not None else (-0.01, max(float(x.max()) * 1.06, 0.05))
+    y0, y1 = ylim if ylim is not None else (-0.03, 1.03)
+    rng = np.random.default_rng(seed)
+    keep = rng.permutation(len(x))[:LABEL_SAMPLE] if len(x) > LABEL_SAMPLE else np.arange(len(x))
+    fx, fy, r = (x[keep] - x0) / (x1 - x0), (y[keep] - y0) / (y1 - y0), r[keep]
+    sizes = sizes or {name: LABEL_BOX for name in REGION_LABELS}
+    options = {}
+    for name in ("easy", "hard", "ambiguous"):
+        mine = np.flatnonzero(r == name)
+        if not mine.size:
+            continue
+        hw, hh = sizes[name]
+        inner = mine[(fx[mine] >= hw + 0.01) & (fx[mine] <= 1 - hw - 0.01) & (fy[mine] >= hh + 0.01)
+                     & (fy[mine] <= 1 - hh - 0.01)]
+        cand = inner if inner.size else mine
+        if cand.size > LABEL_CANDIDATES:
+            cand = rng.choice(cand, LABEL_CANDIDATES, replace=False)
+        cx, cy = fx[cand], fy[cand]
+        dx, dy = np.abs(cx[:, None] - fx[None, :]), np.abs(cy[:, None] - fy[None, :])
+        inside = (dx <= hw) & (dy <= hh)
+        ours = r[None, :] == name
+        # half: the examples under the name's box; half: the examples nearest to its centre (a thin band of a
+        # region, as the ambiguous one of a crowded map, never fills the whole box)
+        k = min(LABEL_NEIGHBOURS, len(fx))
+        nearest = np.argpartition(np.hypot(dx, dy), k - 1, axis=1)[:, :k]
+        purity = 0.5 * (inside & ours).sum(1) / np.maximum(inside.sum(1), 1) + 0.5 * ours[0, nearest].mean(1)
+        tx, ty = {"easy": (np.quantile(fx[mine], 0.4), np.quantile(fy[mine], 0.75)),
+                  "hard": (np.quantile(fx[mine], 0.5), np.quantile(fy[mine], 0.15)),
+                  "ambiguous": (np.quantile(fx[mine], 0.75), np.quantile(fy[mine], 0.5))}[name]
+        # the purest places first (in steps of 10%, all good ones alike), then the nearest to the target
+        score = np.floor(np.minimum(purity, LABEL_PURITY) * 10 + 1e-9) * 10 - np.hypot(cx - tx, cy - ty)
+        options[name] = (cx, cy, score, int((purity >= LABEL_PURITY).sum()))
+    placed: dict[str, tuple[float, float]] = {}
+    for name in sorted(options, key=lambda n: options[n][3]):  # the most constrained region first
+        cx, cy, score, _ = options[name]
+        hw, hh = sizes[name]
+        clash = np.zeros(len(cx), bool)
+        for px, py, ow, oh in [(*placed[o], *sizes[o]) for o in placed] + list(avoid):
+            clash |= (np.abs(cx - px) < hw + ow + 0.01) & (np.abs(cy - py) < hh + oh + 0.005)
+        best = int(np.argmax(np.where(clash, score - 1000.0, score)))  # clear of the others where it can be
+        placed[name] = (float(cx[best]), float(cy[best]))
+    return {name: (x0 + px * (x1 - x0), y0 + py * (y1 - y0)) for name, (px, py) in placed.items()}
 
 
 # --------------------------------------------------------------------------- saving

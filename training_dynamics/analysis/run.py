@@ -211,12 +211,40 @@ class Run:
         self.warn_if_incomplete(dyn.num_epochs)
         return dyn
 
+    @property
+    def planned_epochs(self) -> int | None:
+        """The epochs the recording was asked for (``--num_train_epochs``, rounded up), when the meta says."""
+        planned = self.meta.get("num_train_epochs")
+        if isinstance(planned, (int, float)) and not isinstance(planned, bool) and planned > 0:
+            return math.ceil(planned - 1e-9)
+        return None
+
+    def progress_note(self, num_epochs: int | None = None) -> str | None:
+        """``"run in progress: 2 of 5 epochs recorded"`` while a recording into this folder is running (its lock
+        is held by a live process), else ``None``. ``num_epochs``: the epochs read (default: the files now)."""
+        from training_dynamics.core.run_writer import recording_holder, staging_dir
+
+        if recording_holder(self.path) is None:
+            return None
+        done = self.num_epochs if num_epochs is None else num_epochs
+        if staging_dir(self.dynamics_dir).is_dir():  # --overwrite_dynamics: the new run has no complete epoch yet
+            return (f"a new recording is under way here (no epoch of it complete yet): these are the {done} epochs "
+                    "of the run before it")
+        planned = self.planned_epochs
+        return f"run in progress: {done} of {planned if planned else '?'} epoch{'s' if planned != 1 else ''} recorded"
+
     def warn_if_incomplete(self, num_epochs: int) -> None:
         """Log what an honest reader of metrics over ``num_epochs`` recorded epochs must know."""
-        planned = self.meta.get("num_train_epochs")
-        if isinstance(planned, (int, float)) and not isinstance(planned, bool) and num_epochs < math.ceil(planned - 1e-9):
+        planned = self.planned_epochs
+        note = self.progress_note(num_epochs)
+        if note and note.startswith("a new recording"):
+            logger.warning("%s: %s", self.path, note)
+        elif note and (planned is None or num_epochs < planned):
+            logger.warning("%s: %s; the metrics cover those %d (run again for the later ones)", self.path, note,
+                           num_epochs)
+        elif planned is not None and num_epochs < planned:
             logger.warning("%s: only %d of %d planned epochs were recorded (the run was interrupted?); the metrics "
-                           "cover those %d", self.path, num_epochs, math.ceil(planned - 1e-9), num_epochs)
+                           "cover those %d", self.path, num_epochs, planned, num_epochs)
         if num_epochs == 1:
             logger.warning("%s: one epoch recorded: variability is 0 for every example, so the ambiguous region and "
                            "any ranking by variability are meaningless; record 2 or more epochs", self.path)
@@ -322,6 +350,9 @@ class Run:
             try:
                 df = read_td_metrics(path)
                 logger.info("using %s (up to date)", path)
+                note = self.progress_note()
+                if note:
+                    logger.warning("%s: %s; the metrics cover those", self.path, note)
                 return df
             except Exception as exc:  # damaged despite matching stats: recompute
                 logger.warning("could not read %s (%s); recomputing", path, exc)
@@ -597,6 +628,11 @@ def load_metrics(path: str | os.PathLike, *, burn_out: int | None = None, includ
                 df.attrs["num_runs"] = len(runs)  # averaged: correctness is a mean count
                 label_names = Run(path).metrics_settings().get("label_names")
         else:
+            from training_dynamics.core.run_writer import recording_holder
+
+            if recording_holder(path) is not None:
+                raise FileNotFoundError(f"{path}: run in progress: no epoch recorded yet; the data map can be drawn "
+                                        "once its first epoch ends")
             raise FileNotFoundError(f"{path}: neither {dynamics_file.DYNAMICS_SUBDIR}/ nor {METRICS_NAME} found")
         task, model = path.resolve().parent.name, path.resolve().name
     elif path.is_file():

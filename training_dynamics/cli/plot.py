@@ -37,7 +37,8 @@ class PlotArguments:
                                  "guid: its idx or guid column, else its row order, as training reads the file."})
     region_labels: bool = field(default=True, metadata={"help": "Name the easy-to-learn, ambiguous and hard-to-learn "
                                 "regions, each over its own examples; --region_labels false leaves them out."})
-    facet_by_gold: bool = field(default=False, metadata={"help": "One data map per gold label."})
+    facet_by_gold: bool = field(default=False, metadata={"help": "One data map per gold label (more than 3: in a "
+                                 "grid, e.g. 13 NER tags in 3 rows of 5)."})
     max_map_points: int | None = field(default=None, metadata={"aliases": ["--max_instances_to_plot"], "help":
                                        "Plot a seeded random subsample of at most N examples (default: all)."})
     seed: int = field(default=42, metadata={"help": "Seed of the subsample and of the drawing order."})
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     if rm.num_epochs is None:  # never guess E from the largest correctness seen: the bins would be wrong
         raise TrainingDynamicsError(f"{src.source}: pass --num_epochs (no td_metrics_settings.json beside it says how many "
                          "epochs the correctness counts cover)")
-    title = args.title or f"{rm.name} Data Map"
+    note = rm.run.progress_note(rm.num_epochs) if rm.run is not None else None
+    title = args.title or f"{rm.name} Data Map" + (f" ({note})" if note else "")
     out = Path(args.output_dir) if args.output_dir else Path(src.run_dir or Path(src.metrics_file).parent) / "plots"
     stem = plots.file_stem(f"{rm.task}_{rm.model}" if rm.model else rm.task) + "_data_map"
     stem += ("" if args.hue == "correctness" else f"_{plots.file_stem(args.hue)}") + ("_by_gold" if args.facet_by_gold else "")

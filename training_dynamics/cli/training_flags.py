@@ -64,7 +64,8 @@ class CommonTrainingArguments:
                                                "'last' for the newest checkpoint-* in --output_dir; the epochs "
                                                "already recorded are kept."})
     report_to: str = field(default="none", metadata={"help": "Experiment trackers to log to (tensorboard, wandb, "
-                           "all, none)."})
+                           "all, none); tensorboard and wandb also get the data map after every recorded epoch "
+                           "(an image and confidence/variability histograms)."})
     disable_tqdm: bool | None = field(default=None, metadata={"help": "No progress bars at all (loading, "
                                       "tokenizing, training, writing)."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision."})

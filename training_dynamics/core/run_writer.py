@@ -136,6 +136,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def recording_holder(run_dir: str | os.PathLike) -> dict | None:
+    """Who records into ``run_dir`` now: the lock's holder (``{"pid", "host", "started"}``) while its process
+    runs (on another host it cannot be checked, so it counts as running), else ``None``."""
+    try:
+        with open(Path(run_dir) / LOCK_NAME, encoding="utf-8") as fh:
+            holder = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(holder, dict):
+        return None
+    if holder.get("host") == socket.gethostname():
+        try:
+            return holder if _alive(int(holder.get("pid", -1))) else None
+        except (TypeError, ValueError):
+            return None
+    return holder
+
+
 class RunWriter:
     """Writes a run folder's recorded dynamics; the only code that creates, renames or removes its files.
 

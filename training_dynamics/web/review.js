@@ -30,8 +30,12 @@
   var S = DATA.sentences, WORDS = !!S, NOUN = WORDS ? "word" : "example", NOUNS = WORDS ? "words" : "examples";
   var KEYS = IT.key || IT.guid, KEYPOS = {};  // a choice's key: the guid, or guid#word_index for a word
   KEYS.forEach(function (g, i) { KEYPOS[g] = i; });
-  var COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#9333ea", "#475569"];
-  var color = function (c) { return COLORS[c % COLORS.length]; };
+  // a colour per label, never one twice (13 NER tags: 13 colours); past the list, hues a golden angle apart
+  var COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#1e3a8a", "#475569",
+                "#92400e", "#0f766e", "#111827", "#be123c", "#ca8a04", "#a21caf", "#2dd4bf", "#4d7c0f", "#c2410c", "#6b21a8"];
+  var color = function (c) {
+    return c < COLORS.length ? COLORS[c] : "hsl(" + Math.round((c * 137.508) % 360) + ", 65%, " + (c % 2 ? 38 : 50) + "%)";
+  };
   var $ = function (id) { return document.getElementById(id); };
 
   function el(tag, cls, text) {

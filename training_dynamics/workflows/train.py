@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training_dynamics.analysis import live_map
 from training_dynamics.core import dynamics_file, fileio
 from training_dynamics.analysis import selection
 from training_dynamics.core.arguments import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
@@ -436,6 +437,8 @@ def _train(model_args, data_args, dy_args, training_args, *, train_filter, recor
     set_seed(training_args.seed)
     trainer = builder(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record,
                       data=data)
+    if record:
+        live_map.attach(trainer)  # the data map in TensorBoard / W&B (--report_to), after each written epoch
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     trainer.log_metrics("train", result.metrics)

@@ -2,7 +2,7 @@
 
 Two lines in an existing SFT script::
 
-    from training_dynamics.kinds.generative.trl import DynamicsSFTTrainer            # instead of trl's SFTTrainer
+    from training_dynamics.kinds.generative.trl import DynamicsSFTTrainer  # instead of trl's SFTTrainer
     trainer = DynamicsSFTTrainer(model=..., args=SFTConfig(...), train_dataset=ds,
                                  dynamics_dir="dy_log/sft/qwen/training_dynamics")
 
