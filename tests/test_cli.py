@@ -21,11 +21,11 @@ SHIMS = {"record": "run_glue_and_record_td.py", "record-clm": "run_clm_and_recor
          "review": "review_label_issues.py", "apply": "apply_corrections.py"}
 
 
-def test_overview_lists_the_eleven_commands(capsys):
+def test_overview_lists_the_twelve_commands(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
-    assert listed == ["record", "record-clm", "record-ner", "metrics", "plot", "select", "compare", "find-issues", "review", "apply", "demo"]
+    assert listed == ["record", "record-clm", "record-ner", "metrics", "plot", "select", "compare", "find-issues", "review", "import-labels", "apply", "demo"]
 
 
 def test_unknown_command_is_one_line_exit_2(capsys):

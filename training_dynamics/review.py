@@ -191,8 +191,12 @@ def _map_payload(metrics: pd.DataFrame, guids, *, by: Sequence[str] = ("guid",),
 
 
 def render_html(payload: dict) -> str:
-    """The complete page for ``payload`` (see :func:`review_payload`)."""
-    return web.render("review.html.j2", payload=payload, scripts=SCRIPTS, styles=STYLES, title=payload["title"],
+    """The complete page for ``payload`` (see :func:`review_payload`), embedded in its compact form
+    (:func:`training_dynamics.review_scale.compact_payload`)."""
+    from .review_scale import compact_payload
+
+    page = payload if payload.get("compact") else compact_payload(payload)
+    return web.render("review.html.j2", payload=page, scripts=SCRIPTS, styles=STYLES, title=payload["title"],
                       warnings=payload["warnings"])
 
 
@@ -201,7 +205,8 @@ def write_review_page(path: str | os.PathLike, payload: dict) -> Path:
     path = Path(path)
     with fileio.atomic_write(path) as fh:
         fh.write(render_html(payload))
-    logger.info("review page with %d examples -> %s", len(payload["items"]["guid"]), path)
+    logger.info("review page with %d examples -> %s (%.1f MB)", len(payload["items"]["gold"]), path,
+                path.stat().st_size / 1e6)
     return path
 
 
@@ -266,16 +271,22 @@ def data_check(issues: pd.DataFrame, settings: dict, label_names: Sequence[str])
 
 def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike, *,
                       model_dir: str | os.PathLike | None = None, burn_out: int | None = None,
-                      max_map_points: int = 20000, title: str | None = None) -> Path:
+                      max_map_points: int = 20000, title: str | None = None, top_k: int | None = None) -> Path:
     """Read ``label_issues.jsonl`` (+ its settings) and write the review page to ``output``.
+
+    ``top_k``: the rows shown (:func:`training_dynamics.review_scale.select_rows`: the K most suspicious;
+    by default the decision's flagged rows plus some context, or every row without a decision).
 
     The data map comes from ``model_dir`` (a recorded run folder), else from the run the issues
     were ranked from (``run_dir`` in the settings) when it still exists; else there is none. The
     training data named in the settings is read for the dataset fingerprint.
     """
+    from .review_scale import select_rows
+
     issues, settings = read_issues(issues_path)
     kind = kinds.of_meta(settings)
     label_names = settings.get("label_names") or label_names_from_rows(issues)
+    issues = select_rows(issues, top_k)
     data_map = None
     folder = model_dir or settings.get("run_dir")
     if folder is not None:

@@ -20,7 +20,7 @@
  * the guid) and carry the fingerprint of the whole sentence; the export adds word_index.
  */
 (function () {
-  var DATA = JSON.parse(document.getElementById("td-data").textContent);
+  var DATA = expand(JSON.parse(document.getElementById("td-data").textContent));
   var L = DATA.label_names, C = L.length, IT = DATA.items, N = IT.guid.length;
   var METRICS = DATA.metrics, FLAGS = DATA.flags, KEY = DATA.storage_key, PAGE = 50;
   // how a card presents an example: the run's kind's review_card (kinds.py)
@@ -34,6 +34,27 @@
   var color = function (c) { return COLORS[c % COLORS.length]; };
   var $ = function (id) { return document.getElementById(id); };
 
+  // The page embeds a compact payload (review_scale.compact_payload): no per-item repetition. Expand it
+  // once to the plain columns the rest of this script reads (cards are still built only for one page).
+  function expand(d) {
+    if (!d.compact) return d;
+    var it = d.items, c = d.label_names.length, n = it.gold.length, s = d.sentences, i;
+    it.probabilities = new Array(n);
+    for (i = 0; i < n; i++) it.probabilities[i] = it.p1000.slice(i * c, (i + 1) * c).map(function (v) { return v / 1000; });
+    delete it.p1000;
+    if (s && !it.guid) {
+      it.guid = new Array(n); it.key = new Array(n); it.fp = new Array(n); it.text = new Array(n);
+      var texts = s.words.map(function (w) { return w.join(" "); });
+      for (i = 0; i < n; i++) {
+        var k = it.sent[i];
+        it.guid[i] = s.guid[k]; it.key[i] = s.guid[k] + "#" + it.word_index[i]; it.fp[i] = s.fp[k]; it.text[i] = texts[k];
+      }
+    }
+    it.region = it.region_code ? it.region_code.map(function (r) { return it.region_names[r]; }) : new Array(n).fill("");
+    if (!it.seen) it.seen = null;
+    d.flags.forEach(function (f) { f.values = f.values.map(function (v) { return v === null ? null : v === 1; }); });
+    return d;
+  }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
