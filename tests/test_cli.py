@@ -26,7 +26,7 @@ def test_overview_lists_the_twelve_commands(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
-    assert listed == ["record", "record-clm", "record-ner", "import", "metrics", "plot", "select", "compare", "find-issues", "review", "apply", "demo"]
+    assert listed == ["record", "record-clm", "record-ner", "import", "metrics", "plot", "select", "compare", "find-issues", "review", "import-labels", "apply", "demo"]
 
 
 def test_unknown_command_is_one_line_exit_2(capsys):

@@ -232,8 +232,8 @@ def test_record_clm_then_every_tool_finds_the_planted_bad_responses(gen_setup, t
     assert "\n⟶ " in issues[0]["text"]  # prompt, then response
     run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / "label_issues.jsonl", "--run_dir", run.path)
     page = (tmp_path / "issues" / "review.html").read_text()
-    first = json.loads(open(gen_setup["train"]).readline())
-    assert first["prompt"] in page and first["response"] in page
+    top = json.loads(open(gen_setup["train"]).readlines()[issues[0]["guid"]])  # the page shows the flagged first
+    assert top["prompt"] in page and top["response"] in page
 
     run_cli("compare_models.py", "--weak_dir", run.path, "--strong_dir", run.path, "--output_dir", tmp_path / "cmp")
     assert (tmp_path / "cmp" / "strong_vs_weak.png").exists()

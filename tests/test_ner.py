@@ -188,8 +188,10 @@ def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo
     # review -> corrections (a reviewer who relabels the flagged words that are wrong and keeps the rest,
     # exported as the page does) -> apply: the planted errors flagged are fixed in the output file
     run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / "label_issues.jsonl")
-    page = _page_payload(tmp_path / "issues" / "review.html")
-    assert len(page["items"]["key"]) == meta["num_words"] and page["map"]["x"][0] is not None
+    page = _page_payload(tmp_path / "issues" / "review.html")  # by default: the flagged words and some context
+    num_flagged = sum(bool(r["is_label_issue"]) for r in issues)
+    assert len(page["items"]["key"]) == min(meta["num_words"], num_flagged + max(25, -(-num_flagged // 10)))
+    assert sum(next(f for f in page["flags"] if f["name"] == "is_label_issue")["values"]) == num_flagged and page["map"]["x"][0] is not None
     truth = {r["guid"]: r for r in map(json.loads, open(ner_demo["truth"]))}
     flagged = [r for r in issues if r["is_label_issue"]]
     choices = {(str(r["guid"]), r["word_index"]): ("keep", r["gold_name"]) if truth[r["guid"]]["clean_tags"][
@@ -284,8 +286,11 @@ NAMES = ["B-LOC", "B-PER", "I-PER", "O"]
 def _page_payload(path) -> dict:
     import re
 
+    from training_dynamics.review.scale import expand_payload
+
     html = open(path, encoding="utf-8").read()
-    return json.loads(re.search(r'<script type="application/json" id="td-data">(.*?)</script>', html, re.S).group(1))
+    return expand_payload(json.loads(re.search(r'<script type="application/json" id="td-data">(.*?)</script>', html,
+                                               re.S).group(1)))
 
 
 def _exported(payload: dict, choices: dict) -> dict:

@@ -798,3 +798,93 @@ def test_word_review_in_headless_chromium(browser, tmp_path):
     fixed = [json.loads(line) for line in open(tmp_path / "fixed.jsonl")]
     assert fixed[1]["ner_tags"] == ["O", "B-LOC"] and fixed[0]["ner_tags"] == sents[0][1]
     context.close()
+
+
+# -- review at scale ---------------------------------------------------------------------------------
+WNUT_TAGS = ["B-corporation", "B-creative-work", "B-group", "B-location", "B-person", "B-product", "I-corporation",
+             "I-creative-work", "I-group", "I-location", "I-person", "I-product", "O"]
+
+
+def _big_word_page(tmp_path: Path, n_sent: int = 6250, n_words: int = 16) -> tuple[Path, dict]:
+    """The review page of a 100,000-word ranking (13 tags, as WNUT 2017), built from its payload."""
+    rng = np.random.default_rng(0)
+    c, w = len(WNUT_TAGS), n_sent * n_words
+    tags = np.where(rng.random((n_sent, n_words)) < 0.8, c - 1, rng.integers(0, c - 1, (n_sent, n_words)))
+    words = [[f"w{s}x{i}" for i in range(n_words)] for s in range(n_sent)]
+    sent = np.repeat(np.arange(n_sent), n_words)
+    wi = np.tile(np.arange(n_words), n_sent)
+    gold = tags.ravel()
+    probs = rng.dirichlet(np.ones(c) * 0.2, size=w)
+    score = 1 - probs[np.arange(w), gold]
+    order = np.argsort(-score, kind="stable")
+    rank = np.empty(w, dtype=np.int64)
+    rank[order] = np.arange(1, w + 1)
+    guid = (sent + 1000).astype(str)
+    fps = [corrections.example_fingerprint(" ".join(ws), " ".join(WNUT_TAGS[t] for t in ts))
+           for ws, ts in zip(words, tags)]
+    issues = pd.DataFrame({"rank": rank, "guid": sent + 1000, "word_index": wi, "text": [" ".join(words[s]) for s in sent],
+                           "gold": gold, "probabilities": list(probs), "score": score, "confidence": 1 - score,
+                           "is_label_issue": rank <= 5000})
+    extra = {"items": {"key": [f"{g}#{i}" for g, i in zip(guid, wi)], "word_index": wi.tolist(), "sent": sent.tolist(),
+                       "fp": [fps[s] for s in sent]},
+             "sentences": {"guid": [str(s + 1000) for s in range(n_sent)], "words": words, "tags": tags.tolist()}}
+    data_map = pd.DataFrame({"guid": sent + 1000, "word_index": wi, "confidence": 1 - score,
+                             "variability": rng.random(w) * 0.4})
+    payload = review.review_payload(issues, label_names=WNUT_TAGS, dataset="wnut-like.jsonl", score_name="1-confidence",
+                                    kind="token_classification", dataset_fingerprint="f" * 64, extra=extra,
+                                    data_map=data_map)
+    html = review.write_review_page(tmp_path / "review.html", payload)
+    return html, {"guid": guid, "wi": wi, "gold": gold, "fp": [fps[s] for s in sent], "order": order}
+
+
+@pytest.mark.slow
+def test_review_of_100k_words_opens_in_seconds_and_picks_any_tag(browser, tmp_path):
+    """100,000 words, 13 tags: the page is a few MB (compact payload), opens within seconds with the first
+    page of cards visible; tags past key 9 are chosen with the picker (t or /, type the first letters); the
+    export names each chosen word with its sentence's fingerprint."""
+    import time
+
+    html, truth = _big_word_page(tmp_path)
+    size = html.stat().st_size
+    assert size < 14e6, size  # 5.2 MB for 15,687 words before the compact payload: 33 MB at this scale
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    t0 = time.perf_counter()
+    tab = Tab(context, html)
+    opened = time.perf_counter() - t0
+    assert opened < 5.0, opened
+    page = tab.page
+    assert page.text_content("#progress") == "0 / 100000 reviewed" and page.locator(".item").count() == 50
+    box = page.locator(".item").first.bounding_box()
+    assert 0 <= box["y"] and box["y"] + box["height"] <= 900
+    first = [int(i) for i in truth["order"][:4]]
+    assert page.locator(".item").evaluate_all("els => els.slice(0, 4).map(e => e.dataset.key)") == [
+        f"{truth['guid'][i]}#{truth['wi'][i]}" for i in first]
+    # the picker: t, "i-pro" -> I-product (tag 12, no key); "/", "group" -> B-group, I-group; down -> I-group
+    page.keyboard.press("t")
+    assert page.is_visible("#picker")
+    page.keyboard.type("i-pro")
+    assert page.locator("#picker-list button").all_text_contents()[0].startswith("I-product")
+    page.keyboard.press("Enter")
+    assert not page.is_visible("#picker")
+    page.keyboard.press("/")
+    page.keyboard.type("group")
+    assert [b.split(" (")[0] for b in page.locator("#picker-list button").all_text_contents()] == ["B-group", "I-group"]
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.keyboard.press("t")  # Esc closes the picker without a choice
+    page.keyboard.type("b-")
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#picker")
+    page.keyboard.press("2")  # keys 1-9 still pick the first nine tags (and move on)
+    page.keyboard.press("t")  # picking the word's own tag keeps it
+    page.keyboard.type(WNUT_TAGS[truth["gold"][first[3]]])
+    page.keyboard.press("Enter")
+    doc = tab.export()
+    want = {first[0]: "I-product", first[1]: "I-group", first[2]: "B-creative-work", first[3]: WNUT_TAGS[truth["gold"][first[3]]]}
+    got = [(c["guid"], c["word_index"], c["action"], c["label"], c["original_label"], c["example_fingerprint"])
+           for c in doc["corrections"]]
+    assert got == [(truth["guid"][i], int(truth["wi"][i]), "keep" if lb == WNUT_TAGS[truth["gold"][i]] else "relabel", lb,
+                    WNUT_TAGS[truth["gold"][i]], truth["fp"][i]) for i, lb in want.items()]
+    assert doc["kind"] == "token_classification" and doc["label_names"] == WNUT_TAGS
+    tab.assert_clean()
+    context.close()

@@ -23,6 +23,7 @@ COMMANDS = {
     "compare": ("compare", "how the dynamics of two runs differ (a weak and a strong model, two seeds, ...)"),
     "find-issues": ("find_issues", "rank examples by how likely their label is wrong"),
     "review": ("review", "a self-contained HTML page to review the ranked label issues"),
+    "import-labels": ("import_labels", "bring the labels chosen in Label Studio or Argilla back as corrections.json"),
     "apply": ("apply", "apply the reviewed corrections and write a corrected dataset"),
     "demo": ("demo", "the whole pipeline offline, on generated data and tiny models"),
 }

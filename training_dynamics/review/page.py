@@ -196,8 +196,12 @@ def _map_payload(metrics: pd.DataFrame, guids, *, by: Sequence[str] = ("guid",),
 
 
 def render_html(payload: dict) -> str:
-    """The complete page for ``payload`` (see :func:`review_payload`)."""
-    return web.render("review.html.j2", payload=payload, scripts=SCRIPTS, styles=STYLES, title=payload["title"],
+    """The complete page for ``payload`` (see :func:`review_payload`), embedded in its compact form
+    (:func:`training_dynamics.review.scale.compact_payload`)."""
+    from training_dynamics.review.scale import compact_payload
+
+    page = payload if payload.get("compact") else compact_payload(payload)
+    return web.render("review.html.j2", payload=page, scripts=SCRIPTS, styles=STYLES, title=payload["title"],
                       warnings=payload["warnings"])
 
 
@@ -206,7 +210,8 @@ def write_review_page(path: str | os.PathLike, payload: dict) -> Path:
     path = Path(path)
     with fileio.atomic_write(path) as fh:
         fh.write(render_html(payload))
-    logger.info("review page with %d examples -> %s", len(payload["items"]["guid"]), path)
+    logger.info("review page with %d examples -> %s (%.1f MB)", len(payload["items"]["gold"]), path,
+                path.stat().st_size / 1e6)
     return path
 
 

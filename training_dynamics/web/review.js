@@ -20,7 +20,7 @@
  * the guid) and carry the fingerprint of the whole sentence; the export adds word_index.
  */
 (function () {
-  var DATA = JSON.parse(document.getElementById("td-data").textContent);
+  var DATA = expand(JSON.parse(document.getElementById("td-data").textContent));
   var L = DATA.label_names, C = L.length, IT = DATA.items, N = IT.guid.length;
   var METRICS = DATA.metrics, FLAGS = DATA.flags, KEY = DATA.storage_key, PAGE = 50;
   // how a card presents an example: the run's kind's review_card (kinds.py)
@@ -38,6 +38,27 @@
   };
   var $ = function (id) { return document.getElementById(id); };
 
+  // The page embeds a compact payload (review_scale.compact_payload): no per-item repetition. Expand it
+  // once to the plain columns the rest of this script reads (cards are still built only for one page).
+  function expand(d) {
+    if (!d.compact) return d;
+    var it = d.items, c = d.label_names.length, n = it.gold.length, s = d.sentences, i;
+    it.probabilities = new Array(n);
+    for (i = 0; i < n; i++) it.probabilities[i] = it.p1000.slice(i * c, (i + 1) * c).map(function (v) { return v / 1000; });
+    delete it.p1000;
+    if (s && !it.guid) {
+      it.guid = new Array(n); it.key = new Array(n); it.fp = new Array(n); it.text = new Array(n);
+      var texts = s.words.map(function (w) { return w.join(" "); });
+      for (i = 0; i < n; i++) {
+        var k = it.sent[i];
+        it.guid[i] = s.guid[k]; it.key[i] = s.guid[k] + "#" + it.word_index[i]; it.fp[i] = s.fp[k]; it.text[i] = texts[k];
+      }
+    }
+    it.region = it.region_code ? it.region_code.map(function (r) { return it.region_names[r]; }) : new Array(n).fill("");
+    if (!it.seen) it.seen = null;
+    d.flags.forEach(function (f) { f.values = f.values.map(function (v) { return v === null ? null : v === 1; }); });
+    return d;
+  }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -426,6 +447,7 @@
     else if (k === "ArrowLeft" || k === "PageUp") { moveFocus(-(focus % PAGE) - PAGE); }
     else if (k === "z") { undo(); }
     else if (pos >= 0 && !GEN && /^[1-9]$/.test(k) && +k <= C) { setChoice(pos, "class", +k - 1); moveFocus(1); }
+    else if (pos >= 0 && !GEN && (k === "t" || k === "/")) { openPicker(pos); }
     else if (pos >= 0 && GEN && k === "d") { setChoice(pos, "class", 1); moveFocus(1); }
     else if (pos >= 0 && k === "k") { setChoice(pos, "keep"); moveFocus(1); }
     else if (pos >= 0 && k === "u") { setChoice(pos, "unsure"); moveFocus(1); }
@@ -434,12 +456,60 @@
     else return;
     ev.preventDefault();
   });
+  // -- the label picker (t or /): any label by typing its first letters (more labels than keys 1-9) -----
+  var pickFor = -1, pickHl = 0, pickMatches = [];
+  function pickerMatches(q) {
+    q = q.trim().toLowerCase();
+    var starts = [], inside = [];
+    SHOW.forEach(function (n, c) {
+      var a = String(n).toLowerCase(), b = L[c].toLowerCase();
+      if (!q || a.indexOf(q) === 0 || b.indexOf(q) === 0) starts.push(c);
+      else if (a.indexOf(q) > 0 || b.indexOf(q) > 0) inside.push(c);
+    });
+    return starts.concat(inside);
+  }
+  function paintPicker() {
+    var list = $("picker-list");
+    list.replaceChildren();
+    pickMatches = pickerMatches($("picker-input").value);
+    pickHl = Math.min(Math.max(pickHl, 0), Math.max(pickMatches.length - 1, 0));
+    pickMatches.forEach(function (c, j) {
+      var b = el("button", j === pickHl ? "hl" : null, SHOW[c] + (c === IT.gold[pickFor] ? " (gold)" : ""));
+      b.type = "button"; b.setAttribute("data-class", String(c)); b.setAttribute("role", "option");
+      b.addEventListener("mousedown", function (ev) { ev.preventDefault(); pickerChoose(c); });
+      list.appendChild(b);
+    });
+    if (!pickMatches.length) list.appendChild(el("p", "muted", "no label matches"));
+  }
+  function openPicker(pos) {
+    pickFor = pos; pickHl = 0;
+    $("picker").hidden = false; $("picker-input").value = "";
+    paintPicker(); $("picker-input").focus();
+  }
+  function closePicker() { $("picker").hidden = true; pickFor = -1; $("picker-input").blur(); }
+  function pickerChoose(c) {
+    var pos = pickFor;
+    closePicker();
+    if (pos >= 0 && c !== undefined) { setChoice(pos, "class", c); moveFocus(1); }
+  }
+  $("picker-input").addEventListener("input", function () { pickHl = 0; paintPicker(); });
+  $("picker-input").addEventListener("blur", function () { if (pickFor >= 0) closePicker(); });
+  $("picker-input").addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape") closePicker();
+    else if (ev.key === "Enter") pickerChoose(pickMatches[pickHl]);
+    else if (ev.key === "ArrowDown") { pickHl++; paintPicker(); }
+    else if (ev.key === "ArrowUp") { pickHl--; paintPicker(); }
+    else return;
+    ev.preventDefault(); ev.stopPropagation();
+  });
+
   function keysHelp() {
     var h = $("keys-help"), parts = GEN ? [
       ["k", "keep the response"], ["d", "drop the response (apply leaves it out)"], ["u", "unsure"],
       ["0", "clear the choice"], ["z / Ctrl+Z", "undo the last choice"], ["e", "write a note (Esc leaves it)"],
       ["\u2193 / j / n", "next example"], ["\u2191 / p", "previous example"], ["\u2192 / \u2190", "next / previous page"]] : [
-      [C <= 9 ? "1\u2013" + C : "1\u20139", C <= 9 ? "set the focused example's label (" + SHOW.map(function (n, i) { return (i + 1) + " " + n; }).join(", ") + "); its gold label means keep" : "set one of the first 9 labels (click for the others)"],
+      [C <= 9 ? "1\u2013" + C : "1\u20139", C <= 9 ? "set the focused example's label (" + SHOW.map(function (n, i) { return (i + 1) + " " + n; }).join(", ") + "); its gold label means keep" : "set one of the first 9 labels (t picks any)"],
+      ["t or /", "pick any label by typing its first letters (Enter chooses)"],
       ["k", "keep the gold label"], ["u", "unsure"], ["0", "clear the choice"], ["z / Ctrl+Z", "undo the last choice"],
       ["e", "write a note (Esc leaves it)"], ["\u2193 / j / n", "next example"], ["\u2191 / p", "previous example"],
       ["\u2192 / \u2190", "next / previous page"]];

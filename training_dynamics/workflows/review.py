@@ -9,6 +9,7 @@ from pathlib import Path
 from training_dynamics.analysis.run import Run
 from training_dynamics.core import kind as kinds
 from training_dynamics.decisions.ranking import read_issues
+from training_dynamics.review.scale import select_rows
 from training_dynamics.review.page import label_names_from_rows, review_payload, short_dataset_name, write_review_page
 
 logger = logging.getLogger(__name__)
@@ -16,8 +17,11 @@ logger = logging.getLogger(__name__)
 
 def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike, *,
                       model_dir: str | os.PathLike | None = None, burn_out: int | None = None,
-                      max_map_points: int = 20000, title: str | None = None) -> Path:
+                      max_map_points: int = 20000, title: str | None = None, top_k: int | None = None) -> Path:
     """Read ``label_issues.jsonl`` (+ its settings) and write the review page to ``output``.
+
+    ``top_k``: the rows shown (:func:`training_dynamics.review.scale.select_rows`: the K most suspicious;
+    by default the decision's flagged rows plus some context, or every row without a decision).
 
     The data map comes from ``model_dir`` (a recorded run folder), else from the run the issues
     were ranked from (``run_dir`` in the settings) when it still exists; else there is none. The
@@ -26,6 +30,7 @@ def build_review_page(issues_path: str | os.PathLike, output: str | os.PathLike,
     issues, settings = read_issues(issues_path)
     kind = kinds.of_meta(settings)
     label_names = settings.get("label_names") or label_names_from_rows(issues)
+    issues = select_rows(issues, top_k)
     data_map = None
     folder = model_dir or settings.get("run_dir")
     if folder is not None:

@@ -1,0 +1,391 @@
+"""Label Studio and Argilla round trip: ranked issues out as tasks / records, their annotations back
+as ``corrections.json`` (the review page's format, :mod:`training_dynamics.review.corrections`).
+
+Out (:func:`export_issues`, ``training-dynamics review --format label-studio | argilla``): the rows a
+review shows (:func:`training_dynamics.review.scale.select_rows`), one task / record per example (a
+token classification ranking: per word; the text is its sentence with the word marked ``⟦word⟧``).
+Each carries what binds a choice to the example it was made on, exactly as the review page does:
+``guid`` (+ ``word_index``), the example's ``fingerprint`` and the ``dataset_fingerprint``.
+
+* Label Studio (its task import JSON): ``data`` holds ``text``, ``guid``, ``fingerprint``,
+  ``dataset_fingerprint``, ``given_label``, ``suggested_label``, ``suggested_score``, ``rank`` and
+  ``score``; two ``predictions`` (pre-annotations): model version ``given-label`` (the label in the
+  data, to pre-select) and ``training-dynamics`` (the suggested label with its score). The labeling
+  config (``label_studio_config.xml``) has a ``Choices`` named ``label`` with every label name and a
+  ``TextArea`` named ``note``.
+* Argilla 2.x (records as ``rg.Record.to_dict()`` writes them; settings as ``rg.Settings.to_json``):
+  a ``text`` field, a ``label`` label question (every label name) with the suggested label as its
+  suggestion (``score``, ``agent`` = ``training-dynamics``), an optional ``note`` text question, and
+  ``metadata`` ``guid``, ``word_index``, ``fingerprint``, ``dataset_fingerprint``, ``given_label``,
+  ``rank``, ``score``.
+
+Back (:func:`corrections_from_export`, ``training-dynamics import-labels``): Label Studio's JSON or
+JSON-MIN export, Argilla's ``dataset.records.to_json`` (nested) or ``to_list(flatten=True)`` list, or a
+``dataset.to_disk`` folder. Per example: the chosen label is a ``keep`` when it is the given label,
+else a ``relabel``; a skipped task (Label Studio) or discarded record (Argilla) is ``unsure``; annotators
+who disagree give ``unsure`` with a note counting their votes; a note is kept. Examples nobody labelled
+are left out. ``apply`` then checks the fingerprints as for the page's own export.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+
+from training_dynamics.core import fileio
+from training_dynamics import kinds
+from training_dynamics.core.errors import TrainingDynamicsError
+from training_dynamics.decisions.ranking import read_issues
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("label-studio", "argilla")
+#: file names of an export, by format
+EXPORT_FILES = {"label-studio": ("label_studio_tasks.json", "label_studio_config.xml"),
+                "argilla": ("argilla_records.json", "argilla_settings.json")}
+LABEL, NOTE, TEXT = "label", "note", "text"
+AGENT = "training-dynamics"
+GIVEN_VERSION = "given-label"
+
+
+class LabelingToolError(TrainingDynamicsError):
+    """A labeling tool's export that cannot be read as choices on the ranked examples."""
+
+
+# -- out ------------------------------------------------------------------------------------------
+def review_items(issues_path: str | os.PathLike, *, top_k: int | None = None) -> dict:
+    """The review page's payload (:func:`training_dynamics.review.review_payload`, no data map) of the rows
+    a review of ``issues_path`` shows: the same guids, keys and fingerprints the page would use."""
+    from training_dynamics.review.page import label_names_from_rows, review_payload, short_dataset_name
+    from training_dynamics.review.scale import select_rows
+
+    issues, settings = read_issues(issues_path)
+    kind = kinds.of_meta(settings)
+    label_names = settings.get("label_names") or label_names_from_rows(issues)
+    issues = select_rows(issues, top_k)
+    rows, fingerprint, warnings, extra = kind.review_rows(issues, settings, label_names)
+    for w in warnings:
+        logger.warning("%s", w)
+    payload = review_payload(rows, label_names=label_names, dataset=short_dataset_name(settings),
+                             dataset_fingerprint=fingerprint, card=kind.review_card(), kind=kind.name, extra=extra)
+    payload["suggested"] = (rows["likely_true"].fillna(-1).to_numpy(np.int64).tolist() if "likely_true" in rows
+                            else payload["items"]["predicted"])
+    payload["score"] = rows["score"].astype(float).tolist()
+    return payload
+
+
+def _examples(payload: dict) -> list[dict]:
+    """One plain record per reviewed item: key parts, fingerprints, shown text, given / suggested label."""
+    it, names, s = payload["items"], payload["label_names"], payload.get("sentences")
+    out = []
+    for i in range(len(it["gold"])):
+        sug = payload["suggested"][i]
+        sug = it["predicted"][i] if sug < 0 else sug
+        ex = {"guid": it["guid"][i], "fingerprint": it["fp"][i], "dataset_fingerprint": payload["dataset_fingerprint"],
+              "given_label": names[it["gold"][i]], "suggested_label": names[sug],
+              "suggested_score": round(float(it["probabilities"][i][sug]), 4), "rank": int(it["rank"][i]),
+              "score": round(float(payload["score"][i]), 6), "text": it["text"][i]}
+        if s is not None:
+            w, words = int(it["word_index"][i]), list(s["words"][it["sent"][i]])
+            ex.update(word_index=w, word=words[w])
+            words[w] = f"\u27e6{words[w]}\u27e7"
+            ex["text"] = " ".join(words)
+        out.append(ex)
+    return out
+
+
+def label_studio_config(label_names: Sequence[str], *, words: bool = False) -> str:
+    """The labeling config XML for the project: the text, the given and suggested label, a ``Choices``
+    named ``label`` with every label name, and a ``note``."""
+    choices = "\n".join(f"    <Choice value={quoteattr(str(n))}/>" for n in label_names)
+    what = "the tag of the word in \u27e6brackets\u27e7" if words else "the label"
+    return f"""<View>
+  <Header value={quoteattr(f"Choose {what}. Given: $given_label - training-dynamics suggests: $suggested_label "
+                           "(p = $suggested_score). Skip = unsure.")}/>
+  <Text name="{TEXT}" value="${TEXT}"/>
+  <Choices name="{LABEL}" toName="{TEXT}" choice="single-radio" showInline="true" required="true">
+{choices}
+  </Choices>
+  <TextArea name="{NOTE}" toName="{TEXT}" placeholder="{escape('note (optional)')}" maxSubmissions="1" editable="true"/>
+</View>
+"""
+
+
+def _ls_choice(label: str, score: float | None = None) -> dict:
+    r = {"from_name": LABEL, "to_name": TEXT, "type": "choices", "value": {"choices": [label]}}
+    if score is not None:
+        r["score"] = score
+    return r
+
+
+def label_studio_tasks(payload: dict) -> list[dict]:
+    """Label Studio's import JSON: one task per reviewed item (module docstring)."""
+    tasks = []
+    for ex in _examples(payload):
+        tasks.append({"data": ex, "predictions": [
+            {"model_version": GIVEN_VERSION, "score": 1.0, "result": [_ls_choice(ex["given_label"])]},
+            {"model_version": AGENT, "score": ex["suggested_score"],
+             "result": [_ls_choice(ex["suggested_label"], ex["suggested_score"])]}]})
+    return tasks
+
+
+def _ag(kind: str, name: str, title: str, settings: dict, **more) -> dict:
+    return {"id": None, "inserted_at": None, "updated_at": None, "name": name, "settings": {"type": kind, **settings},
+            "title": title, "dataset_id": None, **more}
+
+
+def argilla_settings(label_names: Sequence[str], *, words: bool = False) -> dict:
+    """The dataset ``Settings`` as ``rg.Settings.to_json`` writes them (``rg.Settings.from_json`` reads them)."""
+    what = "the tag of the word in \u27e6brackets\u27e7" if words else "the label"
+    metadata = [("guid", "terms"), ("fingerprint", "terms"), ("dataset_fingerprint", "terms"), ("given_label", "terms"),
+                ("rank", "integer"), ("score", "float")] + ([("word_index", "integer")] if words else [])
+    meta_settings = {"terms": {"values": None}, "integer": {"min": None, "max": None}, "float": {"min": None, "max": None}}
+    return {
+        "guidelines": f"Choose {what}. The suggestion is training-dynamics' likely true label with its probability; "
+                      "metadata given_label is the label in the data. Discard = unsure.",
+        "questions": [_ag("label_selection", LABEL, what, {"options": [{"text": str(n), "value": str(n)} for n in label_names],
+                                                            "visible_options": None}, description=None, required=True,
+                          type="label_selection"),
+                      _ag("text", NOTE, "note (optional)", {"use_markdown": False}, description=None, required=False,
+                          type="text")],
+        "fields": [_ag("text", TEXT, "text", {"use_markdown": False}, required=True, description=None, type="text")],
+        "vectors": [],
+        "metadata": [_ag(t, n, n, {"visible_for_annotators": True, **meta_settings[t]}, visible_for_annotators=True)
+                     for n, t in metadata],
+        "allow_extra_metadata": False,
+        "distribution": {"strategy": "overlap", "min_submitted": 1},
+        "mapping": None}
+
+
+def argilla_records(payload: dict) -> list[dict]:
+    """Records as ``rg.Record.to_dict()`` writes them (``rg.Record.from_dict`` reads them): the text,
+    the suggested label as the ``label`` suggestion, the binding in ``metadata``."""
+    out = []
+    for ex in _examples(payload):
+        meta = {k: ex[k] for k in ("guid", "fingerprint", "dataset_fingerprint", "given_label", "rank", "score")}
+        if "word_index" in ex:
+            meta["word_index"] = ex["word_index"]
+        out.append({"id": ex["guid"] + (f"#{ex['word_index']}" if "word_index" in ex else ""),
+                    "fields": {TEXT: ex["text"]}, "metadata": {k: v for k, v in meta.items() if v is not None},
+                    "suggestions": {LABEL: {"value": ex["suggested_label"], "score": ex["suggested_score"],
+                                            "agent": AGENT}},
+                    "responses": {}, "vectors": {}, "status": "pending", "_server_id": None})
+    return out
+
+
+def export_issues(issues_path: str | os.PathLike, fmt: str, output_dir: str | os.PathLike, *,
+                  top_k: int | None = None) -> list[Path]:
+    """Write the ranked issues for ``fmt`` (:data:`FORMATS`) into ``output_dir``: tasks + labeling config
+    (Label Studio) or records + settings (Argilla), atomically; returns the paths written."""
+    if fmt not in FORMATS:
+        raise LabelingToolError(f"--format {fmt}: choose one of html, {', '.join(FORMATS)}")
+    payload = review_items(issues_path, top_k=top_k)
+    words = payload.get("sentences") is not None
+    if payload["dataset_fingerprint"] is None:
+        logger.warning("the training data could not be read: the export has no dataset fingerprint, and `apply` "
+                       "will ask for --ignore_fingerprint")
+    first, second = (Path(output_dir) / n for n in EXPORT_FILES[fmt])
+    first.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "label-studio":
+        fileio.write_json(first, label_studio_tasks(payload))
+        with fileio.atomic_write(second) as fh:
+            fh.write(label_studio_config(payload["label_names"], words=words))
+    else:
+        fileio.write_json(first, argilla_records(payload))
+        fileio.write_json(second, argilla_settings(payload["label_names"], words=words))
+    logger.info("%d %s for %s -> %s (+ %s)", len(payload["items"]["gold"]),
+                "tasks" if fmt == "label-studio" else "records", fmt, first, second.name)
+    return [first, second]
+
+
+# -- back -----------------------------------------------------------------------------------------
+class _Choice:
+    """What the annotators of one example chose: votes (label names), skips, notes."""
+
+    def __init__(self, ex: dict):
+        self.ex, self.votes, self.skipped, self.notes = ex, [], 0, []
+
+
+def _key(guid: Any, word_index: Any) -> tuple[str, int | None]:
+    return str(guid), None if word_index is None else int(word_index)
+
+
+def _binding(src: dict, where: str) -> dict:
+    if not isinstance(src, dict) or src.get("guid") in (None, ""):
+        raise LabelingToolError(f"{where}: no guid (was it exported by `training-dynamics review --format ...`?)")
+    w = src.get("word_index")
+    if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or int(w) != w or w < 0):
+        raise LabelingToolError(f"{where}: word_index {w!r} is not a word's position")
+    return {"guid": str(src["guid"]), "word_index": None if w is None else int(w),
+            "fingerprint": src.get("fingerprint"), "dataset_fingerprint": src.get("dataset_fingerprint") or None,
+            "given_label": src.get("given_label")}
+
+
+def _text_value(v) -> str:
+    if isinstance(v, list):
+        return " ".join(str(x) for x in v)
+    return "" if v is None else str(v)
+
+
+def _label_studio(doc, where: str) -> dict[tuple, _Choice]:
+    if not isinstance(doc, list):
+        raise LabelingToolError(f"{where}: expected Label Studio's JSON export (a list of tasks)")
+    out: dict[tuple, _Choice] = {}
+    for i, task in enumerate(doc):
+        at = f"{where}: task {i}"
+        if not isinstance(task, dict):
+            raise LabelingToolError(f"{at}: not an object")
+        if "data" in task:  # JSON: the task with all its annotations
+            ex = _binding(task["data"], at)
+            c = out.setdefault(_key(ex["guid"], ex["word_index"]), _Choice(ex))
+            for ann in task.get("annotations") or []:
+                if ann.get("was_cancelled"):
+                    c.skipped += 1
+                    continue
+                labels = [r["value"].get("choices") for r in ann.get("result") or []
+                          if r.get("from_name") == LABEL and isinstance(r.get("value"), dict)]
+                notes = [_text_value(r["value"].get("text")) for r in ann.get("result") or []
+                         if r.get("from_name") == NOTE and isinstance(r.get("value"), dict)]
+                if labels and labels[0]:
+                    c.votes.append(str(labels[0][0]))
+                c.notes += [n for n in notes if n]
+        else:  # JSON-MIN: one flat row per annotation, the data's keys beside the choices
+            ex = _binding(task, at)
+            c = out.setdefault(_key(ex["guid"], ex["word_index"]), _Choice(ex))
+            label = task.get(LABEL)
+            if isinstance(label, dict):
+                label = (label.get("choices") or [None])[0]
+            if label:
+                c.votes.append(str(label))
+            if task.get(NOTE):
+                c.notes.append(_text_value(task[NOTE]))
+    return out
+
+
+def _argilla(doc, where: str) -> dict[tuple, _Choice]:
+    if not isinstance(doc, list):
+        raise LabelingToolError(f"{where}: expected Argilla's records (dataset.records.to_json or to_list)")
+    out: dict[tuple, _Choice] = {}
+    pending = 0
+    for i, rec in enumerate(doc):
+        at = f"{where}: record {i}"
+        if not isinstance(rec, dict):
+            raise LabelingToolError(f"{at}: not an object")
+        if isinstance(rec.get("metadata"), dict) or "fields" in rec:  # nested: rg.Record.to_dict()
+            ex = _binding(rec.get("metadata") or {}, at)
+            c = out.setdefault(_key(ex["guid"], ex["word_index"]), _Choice(ex))
+            responses = rec.get("responses") or {}
+            if rec.get("status") != "completed":  # the nested form has no response status: drafts look the same
+                pending += bool(responses)
+                continue
+            labels = [r.get("value") for r in responses.get(LABEL) or [] if isinstance(r, dict)]
+            c.votes += [str(v) for v in labels if v not in (None, "")]
+            c.notes += [_text_value(r.get("value")) for r in responses.get(NOTE) or [] if isinstance(r, dict)
+                        and r.get("value")]
+            if not labels:
+                c.skipped += 1  # completed with no label: discarded
+        else:  # flattened: to_list(flatten=True), with each response's status
+            ex = _binding(rec, at)
+            c = out.setdefault(_key(ex["guid"], ex["word_index"]), _Choice(ex))
+            values = rec.get(f"{LABEL}.responses") or []
+            status = rec.get(f"{LABEL}.responses.status") or ["submitted"] * len(values)
+            for v, st in zip(values, status):
+                if st == "submitted" and v not in (None, ""):
+                    c.votes.append(str(v))
+                elif st == "discarded":
+                    c.skipped += 1
+            nv = rec.get(f"{NOTE}.responses") or []
+            ns = rec.get(f"{NOTE}.responses.status") or ["submitted"] * len(nv)
+            c.notes += [_text_value(v) for v, st in zip(nv, ns) if st == "submitted" and v]
+    if pending:
+        logger.info("%d records with responses are not completed yet (drafts or pending): left out", pending)
+    return out
+
+
+def read_export(path: str | os.PathLike, fmt: str) -> dict[tuple, _Choice]:
+    """The choices in a labeling tool's export, by (guid, word_index)."""
+    path = Path(path)
+    if path.is_dir():  # Argilla's dataset.to_disk folder
+        path = path / "records.json"
+    try:
+        doc = fileio.json_loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LabelingToolError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if fmt == "label-studio":
+        return _label_studio(doc, str(path))
+    if fmt == "argilla":
+        return _argilla(doc, str(path))
+    raise LabelingToolError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+
+
+def corrections_from_export(path: str | os.PathLike, fmt: str, issues_path: str | os.PathLike) -> dict:
+    """``corrections.json`` (as the review page exports it) from a labeling tool's export of tasks / records
+    made by :func:`export_issues` from ``issues_path`` (whose settings give the kind and label names).
+
+    Raises:
+        LabelingToolError: an unreadable export, a label that is not one of the label names, or tasks
+            exported from different data (two dataset fingerprints).
+    """
+    from training_dynamics.review.page import label_names_from_rows, short_dataset_name
+
+    issues, settings = read_issues(issues_path)
+    kind = kinds.of_meta(settings)
+    names = [str(n) for n in (settings.get("label_names") or label_names_from_rows(issues))]
+    choices = read_export(path, fmt)
+    fps = {c.ex["dataset_fingerprint"] for c in choices.values()}
+    if len(fps) > 1:
+        raise LabelingToolError(f"{path}: its tasks were exported from {len(fps)} versions of the data (dataset "
+                                "fingerprints differ); import each export separately")
+    out, counts = [], Counter()
+    for (guid, w), c in choices.items():
+        given = c.ex["given_label"]
+        if given is not None and str(given) not in names:
+            raise LabelingToolError(f"{path}: guid {guid}: given_label {given!r} is not one of {names} (another "
+                                    f"ranking than {issues_path}?)")
+        bad = [v for v in c.votes if v not in names]
+        if bad:
+            raise LabelingToolError(f"{path}: guid {guid}{'' if w is None else f' word {w}'}: label {bad[0]!r} is not "
+                                    f"one of {names} (is the project's labeling config the exported one?)")
+        note = "; ".join(dict.fromkeys(c.notes))
+        tally = Counter(c.votes)
+        if not tally and not c.skipped and not note:
+            continue  # nobody labelled it
+        if len(tally) > 1:
+            action, label = "unsure", None
+            votes = ", ".join(f"{k} {v}" for k, v in tally.most_common())
+            note = f"annotators disagree: {votes}" + (f"; {note}" if note else "")
+        elif tally:
+            label = next(iter(tally))
+            action = "keep" if label == given else "relabel"
+        elif c.skipped:
+            action, label = "unsure", None
+        else:
+            action, label = None, None  # a note only
+        counts[action or "note"] += 1
+        corr = {"guid": guid, "example_fingerprint": c.ex["fingerprint"], "action": action, "label": label,
+                "original_label": given}
+        if w is not None:
+            corr["word_index"] = w
+        if note:
+            corr["note"] = note
+        out.append(corr)
+    logger.info("%d choices from %s: %s", len(out), fmt, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return {"dataset": short_dataset_name(settings), "dataset_fingerprint": next(iter(fps), None) if fps else None,
+            "kind": kind.name, "label_names": names, "imported_from": fmt, "corrections": out}
+
+
+def write_corrections(doc: dict, output: str | os.PathLike) -> Path:
+    """Write ``corrections.json`` atomically."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fileio.write_json(output, doc)
+    logger.info("%d corrections -> %s (apply them with `training-dynamics apply --corrections %s`)",
+                len(doc["corrections"]), output, output)
+    return output
