@@ -111,6 +111,13 @@ def dynamics_folder_of(path: Path) -> Path | None:
     return None
 
 
+def _refuse_dynamics_folder(shown: Path, folder: Path, flag: str) -> None:
+    dy = dynamics_folder_of(Path(os.path.abspath(folder)))
+    if dy is not None:
+        raise OutputError(f"{flag} {shown} is in the run's dynamics folder {dy}, which only `training-dynamics "
+                          "record` writes into; choose a folder outside training_dynamics/")
+
+
 def _entries(folder: Path) -> list[Path]:
     try:
         return list(folder.iterdir())
@@ -198,10 +205,7 @@ class Outputs:
                 into it, or its manifest is damaged (one line each).
         """
         folder = Path(folder)
-        dy = dynamics_folder_of(Path(os.path.abspath(folder)))
-        if dy is not None:
-            raise OutputError(f"{flag} {folder} is in the run's dynamics folder {dy}, which only `training-dynamics "
-                              "record` writes into; choose a folder outside training_dynamics/")
+        _refuse_dynamics_folder(folder, folder, flag)
         real = Path(os.path.realpath(folder))
         if any(real == f for f, _ in self._held):
             return folder
@@ -240,13 +244,9 @@ class Outputs:
             raise OutputError(f"{flag} {path} is a folder; give a file name")
         if path.name in OWN_FILES:
             raise OutputError(f"{flag} {path}: that name is training-dynamics' own bookkeeping file; choose another name")
+        _refuse_dynamics_folder(path, path.parent, flag)
         if claim:
             self.claim(path.parent, flag=flag)
-        else:
-            dy = dynamics_folder_of(Path(os.path.abspath(path.parent)))
-            if dy is not None:
-                raise OutputError(f"{flag} {path} is in the run's dynamics folder {dy}, which only `training-dynamics "
-                                  "record` writes into; choose a folder outside training_dynamics/")
         if not (path.exists() or path.is_symlink()):
             return path
         by = written_by(path)
@@ -262,15 +262,19 @@ class Outputs:
         """:meth:`check_file` for each path (all before any is written)."""
         return [self.check_file(p, flag=flag) for p in paths]
 
-    def check_folder(self, path: PathLike, *, flag: str = "--output_dir") -> Path:
+    def check_folder(self, path: PathLike, *, flag: str = "--output_dir", claim: bool = True) -> Path:
         """Refuse a folder to write files into that is an input folder or an existing file (each file
-        written into it is checked with :meth:`check_file` or by its own writer)."""
+        written into it is checked with :meth:`check_file` or by its own writer); then claim it
+        (:meth:`claim`), unless ``claim=False`` (a writer with its own lock: the run folder's)."""
         path = Path(path)
         hit = self._input(path)
         if hit is not None:
             raise OutputError(f"{flag} {path} is the input {hit}; write into another folder")
         if path.exists() and not path.is_dir():
             raise OutputError(f"{flag} {path} is a file; give a folder")
+        if not claim:
+            _refuse_dynamics_folder(path, path, flag)
+            return path
         return self.claim(path, flag=flag)
 
     def written(self, *paths: PathLike) -> None:

@@ -171,7 +171,8 @@ class RunWriter:
         """
         if self._held:
             return self
-        Outputs("record", inputs=self.inputs).check_folder(self.run_dir, flag="the run folder (--dy_log_dir)")
+        Outputs("record", inputs=self.inputs).check_folder(self.run_dir, flag="the run folder (--dy_log_dir)",
+                                                         claim=False)  # (its own lock, below)
         missing = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
         self._created = missing[-1] if missing else None  # removed again if the run writes nothing
         self.run_dir.mkdir(parents=True, exist_ok=True)
