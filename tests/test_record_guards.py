@@ -82,12 +82,14 @@ def test_check_dynamics_dir_counts_only_epoch_files(tmp_path):
     dy.mkdir()
     (dy / dynamics_file.META_NAME).write_text("{}")
     (dy / ".dynamics_epoch_0.jsonl.x1.tmp").write_text("")
-    (dy / "dynamics_epoch_x.jsonl").write_text("")
-    record.check_dynamics_dir(dy, overwrite=False)  # a meta and stray files are not a recorded run
+    record.check_dynamics_dir(dy, overwrite=False)  # a meta and a temporary file are not a recorded run
     (dy / "dynamics_epoch_1.npz").write_bytes(b"")
     with pytest.raises(FileExistsError, match=r"already holds training dynamics \(epochs 1..1\)"):
         record.check_dynamics_dir(dy, overwrite=False)
     record.check_dynamics_dir(dy, overwrite=True)
+    (dy / "dynamics_epoch_x.jsonl").write_text("")  # not the recorder's: a new run's folder would delete it
+    with pytest.raises(FileExistsError, match=r"holds files the recorder did not write \(dynamics_epoch_x.jsonl\)"):
+        record.check_dynamics_dir(dy, overwrite=True)
 
 
 # -- the swap of a new run into the run folder --------------------------------------------------

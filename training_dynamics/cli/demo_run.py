@@ -104,7 +104,8 @@ def _run_demo(output_dir: str | Path, *, n_train: int, epochs: int, seed: int, g
              "--output_dir", out / "outputs" / model.name, "--num_train_epochs", epochs,
              "--learning_rate", LEARNING_RATE[name], "--per_device_train_batch_size", 32,
              "--per_device_eval_batch_size", 128, "--save_strategy", "no", "--report_to", "none", "--seed", seed,
-             "--disable_tqdm", "true", "--overwrite_dynamics", "true")  # a rerun of the demo records again
+             "--disable_tqdm", "true", "--overwrite_dynamics", "true",
+             "--overwrite_output_dir", "true")  # a rerun of the demo records again, into its own model folder
     strong = dy_log / TASK / models["strong"].name
     weak = dy_log / TASK / models["weak"].name
     _run("metrics", "--run_dir", strong, "--burn_out", epochs)
@@ -145,7 +146,8 @@ def run_generative_demo(out: Path, *, n_train: int = 800, epochs: int = 8, seed:
          "--dy_task_name", GENERATIVE_TASK, "--dy_log_dir", dy_log, "--output_dir", out / "outputs" / model.name,
          "--num_train_epochs", epochs, "--learning_rate", "3e-3", "--warmup_steps", 30,
          "--per_device_train_batch_size", 8, "--max_seq_length", 64, "--save_strategy", "no", "--report_to", "none",
-         "--seed", seed, "--disable_tqdm", "true", "--overwrite_dynamics", "true")
+         "--seed", seed, "--disable_tqdm", "true", "--overwrite_dynamics", "true",
+         "--overwrite_output_dir", "true")
     run = dy_log / GENERATIVE_TASK / model.name
     _run("metrics", "--run_dir", run)
     again = "--overwrite_output_dir"  # a rerun of the demo replaces what the demo wrote (and only that)
@@ -213,7 +215,8 @@ def run_ner_demo(out: Path, *, n_train: int = 400, epochs: int = 6, seed: int = 
          "--text_column_name", "tokens", "--label_column_name", "ner_tags", "--dy_task_name", NER_TASK,
          "--dy_log_dir", dy_log, "--output_dir", out / "outputs" / model.name, "--num_train_epochs", epochs,
          "--learning_rate", "3e-3", "--per_device_train_batch_size", 16, "--save_strategy", "no",
-         "--report_to", "none", "--seed", seed, "--disable_tqdm", "true", "--overwrite_dynamics", "true")
+         "--report_to", "none", "--seed", seed, "--disable_tqdm", "true", "--overwrite_dynamics", "true",
+         "--overwrite_output_dir", "true")
     run = dy_log / NER_TASK / model.name
     _run("metrics", "--run_dir", run)
     again = "--overwrite_output_dir"  # a rerun of the demo replaces what the demo wrote (and only that)

@@ -37,7 +37,8 @@ class MetricsRunArguments:
     output_dir: str | None = field(default=None, metadata={"help": "Where the averaged td_metrics.jsonl and "
                                    "td_metrics_settings.json of several runs go (required with several --run_dir)."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace the averaged files an earlier "
-                                       "`metrics` wrote into --output_dir (never another file)."})
+                                       "`metrics` wrote into --output_dir, or the partition file an earlier "
+                                       "`metrics --partition` wrote (never another file)."})
 
     output_format: Literal["auto", "jsonl", "parquet"] = field(default="auto", metadata={"help":
                                "Format of the per-example table: jsonl (td_metrics.jsonl, the seed's) or parquet "
@@ -127,12 +128,17 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
         return 0
     run = Run(run_args.run_dir[0]).require()
     if run_args.partition is not None:
-        from training_dynamics.analysis.partitions import write_partition
+        from training_dynamics.core.outputs import Outputs
+        from training_dynamics.analysis.partitions import partition_path, write_partition
         from training_dynamics.analysis.streaming import parse_partition
 
         i, k = parse_partition(run_args.partition)
+        # the N jobs write their own files into the run folder at once: each file checked, no folder claimed
+        guard = Outputs("metrics", inputs=[run.dynamics_dir], overwrite=run_args.overwrite_output_dir)
+        guard.check_file(partition_path(run, i, k), flag=f"--partition {run_args.partition}", claim=False)
         path = write_partition(run, i, k, burn_out=metric_args.burn_out, include_ci=metric_args.include_ci,
                                progress=not progress.disable_tqdm)
+        guard.written(path)
         logger.info("wrote %s; once all %d partitions are written: --merge_partitions %d", path, k, k)
         return 0
     if run_args.merge_partitions is not None or run_args.num_proc is not None:

@@ -180,6 +180,7 @@ class DynamicsArguments:
     dy_task_name: str | None = field(default=None, metadata={"help": "Run folder's task part: <dy_log_dir>/<dy_task_name>/<dy_model_name>. Default: --task_name, else the training file's stem, or the name of its folder when the stem says nothing (train, training, data, ...: data/sst2/train.tsv gives sst2)."})
     dy_model_name: str | None = field(default=None, metadata={"help": "Run folder's model part. Default: the last path part of --model_name_or_path; a generic one (model, final, best, checkpoint-N) is named after the folder above it."})
     overwrite_dynamics: bool = field(default=False, metadata={"help": "Let a new recording (not --resume_from_checkpoint) replace the dynamics already in its run folder; they are replaced only once the new run completes its first epoch. Without it such a folder is refused."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Let the Trainer replace the model an earlier `training-dynamics record` saved in --output_dir (as run_glue.py's flag). Without it such a folder is refused; a folder holding files training-dynamics did not write (another model, your own files) is refused even with it."})
 
 
 @dataclass

@@ -34,6 +34,7 @@ import numpy as np
 
 from training_dynamics.core.fileio import atomic_write, file_stat, json_loads, loads_line, numpy_view
 from training_dynamics.core.ids import as_guids, guid_list  # noqa: F401  (the id type has its own module)
+from training_dynamics.core.binding import BINDING_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,14 @@ class DynamicsError(TrainingDynamicsError):
 def dynamics_dir(run_dir: str | os.PathLike) -> Path:
     """The ``training_dynamics`` folder of a run folder."""
     return Path(run_dir) / DYNAMICS_SUBDIR
+
+
+def recorder_file(name: str) -> bool:
+    """A name the recorder writes into a dynamics folder: an epoch file, the meta, the data binding, or
+    one of their temporary files (``.<name>.<random>.tmp``)."""
+    if name.startswith(".") and name.endswith(".tmp"):
+        name = name[1:].split(".tmp")[0].rsplit(".", 1)[0] if name.count(".") >= 3 else name
+    return bool(EPOCH_FILE_RE.fullmatch(name)) or name in (META_NAME, BINDING_NAME)
 
 
 def epoch_path(dy_dir: str | os.PathLike, epoch: int, fmt: str = "jsonl") -> Path:

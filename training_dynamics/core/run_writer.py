@@ -2,10 +2,11 @@
 
 A recording goes through a :class:`RunWriter` (the Trainer receives it):
 
-* **Lock.** ``<run>/.td_recording.lock`` is created exclusively (``O_CREAT | O_EXCL``) and holds the
-  recording process's pid, host and start time. A second recording into the same folder refuses at
-  once, naming the holder. A lock left by a process that is no longer running on this host is
-  recognised and taken over (logged); one from another host is named with how to proceed.
+* **Lock.** ``<run>/.td_recording.lock`` is created exclusively (:mod:`~training_dynamics.core.claims`) and
+  holds the recording process's pid, host and start time. A second recording into the same folder
+  refuses at once, naming the holder. A lock left by a process that is no longer running on this host
+  is taken over atomically (of many racing takers exactly one gets it; logged); one from another host,
+  or one naming no process id, is named with how to proceed.
 * **Stage and swap in.** A new recording writes into ``.training_dynamics.new`` beside the folder
   and swaps it in once its epoch 0 is complete, so an interrupted first epoch leaves the old run as
   it was and the folder never holds epochs of two runs. A crash between the two renames is finished
@@ -18,16 +19,14 @@ the folder it points to, and the link is left as it is.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import socket
-import time
 from pathlib import Path
 from typing import Sequence
 
-from training_dynamics.core import dynamics_file
+from training_dynamics.core import claims, dynamics_file
+from training_dynamics.core.dynamics_file import recorder_file
 from training_dynamics.core.errors import RunLockedError
 from training_dynamics.core.outputs import Outputs
 
@@ -50,12 +49,20 @@ def epoch_of(path: Path) -> int:
 
 
 def check_dynamics_dir(dy_dir: str | os.PathLike, *, overwrite: bool) -> None:
-    """Refuse to start a new recording in a folder that holds recorded epochs, unless ``overwrite``.
+    """Refuse to start a new recording in a folder that holds recorded epochs, unless ``overwrite``, and
+    in one that holds files the recorder did not write (:func:`recorder_file`), which the new run's
+    folder would replace.
 
     Raises:
         FileExistsError: one line suggesting ``--overwrite_dynamics`` or another ``--dy_model_name``.
     """
     files = epoch_files(dy_dir)
+    others = sorted(p.name for p in Path(dy_dir).iterdir() if not recorder_file(p.name)) if Path(dy_dir).is_dir() else []
+    if others:  # a new recording replaces the whole folder: only ever the recorder's own files
+        shown = ", ".join(others[:3]) + (f", ... ({len(others) - 3} more)" if len(others) > 3 else "")
+        raise FileExistsError(f"{dy_dir} holds files the recorder did not write ({shown}); a new recording replaces "
+                              f"only recorded dynamics: move them out of {Path(dy_dir).name}/ and run again, or pass "
+                              "another --dy_model_name")
     if files and not overwrite:
         epochs = sorted(epoch_of(p) for p in files)
         raise FileExistsError(f"{dy_dir} already holds training dynamics (epochs {epochs[0]}..{epochs[-1]}); pass "
@@ -124,33 +131,12 @@ def recover_swap(dy_dir: str | os.PathLike) -> None:
         logger.warning("%s: restored the dynamics an interrupted run was replacing", dy_dir)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def recording_holder(run_dir: str | os.PathLike) -> dict | None:
     """Who records into ``run_dir`` now: the lock's holder (``{"pid", "host", "started"}``) while its process
     runs (on another host it cannot be checked, so it counts as running), else ``None``."""
-    try:
-        with open(Path(run_dir) / LOCK_NAME, encoding="utf-8") as fh:
-            holder = json.load(fh)
-    except (OSError, ValueError):
+    holder = claims.read(Path(run_dir) / LOCK_NAME)
+    if not holder or claims.holder_pid(holder) is None or claims.is_stale(holder):
         return None
-    if not isinstance(holder, dict):
-        return None
-    if holder.get("host") == socket.gethostname():
-        try:
-            return holder if _alive(int(holder.get("pid", -1))) else None
-        except (TypeError, ValueError):
-            return None
     return holder
 
 
@@ -186,47 +172,28 @@ class RunWriter:
         """
         if self._held:
             return self
-        Outputs("record", inputs=self.inputs).check_folder(self.run_dir, flag="the run folder (--dy_log_dir)")
+        Outputs("record", inputs=self.inputs).check_folder(self.run_dir, flag="the run folder (--dy_log_dir)",
+                                                         claim=False)  # (its own lock, below)
         missing = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
         self._created = missing[-1] if missing else None  # removed again if the run writes nothing
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-        for _ in range(3):
-            try:
-                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder.get("pid") == me["pid"] and holder.get("host") == me["host"]:
-                    self._held, self._owner = True, False  # taken earlier by this process: its taker releases it
-                    return self
-                if holder and holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1))):
-                    logger.warning("%s: taking over the lock left by process %s (no longer running, started %s)",
-                                   self.run_dir, holder.get("pid"), holder.get("started", "?"))
-                    self.lock_path.unlink(missing_ok=True)
-                    continue
-                if not holder:  # being written by its creator right now, or emptied by a crash
-                    time.sleep(0.2)
-                    holder = self._holder()
-                    if not holder:
-                        raise RunLockedError(f"{self.lock_path}: an unreadable lock; if no recording into {self.run_dir} "
-                                             "is running, delete this file and run again")
-                raise RunLockedError(
-                    f"{self.run_dir} is being recorded by process {holder.get('pid')} on {holder.get('host')} "
-                    f"(since {holder.get('started', '?')}); wait for it to finish or pass another --dy_model_name "
-                    f"(if that process is gone, delete {self.lock_path})")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(me, fh)
+        holder = claims.take(self.lock_path, claims.me())  # (a stale lock is taken over atomically, logged)
+        if holder is None:
             self._held, self._owner = True, True
             return self
-        raise RunLockedError(f"{self.lock_path}: could not take the lock; delete it if no recording is running")
+        if claims.is_mine(holder):
+            self._held, self._owner = True, False  # taken earlier by this process: its taker releases it
+            return self
+        line = claims.describe(self.lock_path, holder, what=f"recording into {self.run_dir}")
+        if line is not None:
+            raise RunLockedError(line)
+        raise RunLockedError(
+            f"{self.run_dir} is being recorded by process {holder.get('pid')} on {holder.get('host')} "
+            f"(since {holder.get('started', '?')}); wait for it to finish or pass another --dy_model_name "
+            f"(if that process is gone, delete {self.lock_path})")
 
     def _holder(self) -> dict:
-        try:
-            with open(self.lock_path, encoding="utf-8") as fh:
-                holder = json.load(fh)
-            return holder if isinstance(holder, dict) else {}
-        except (OSError, ValueError):
-            return {}
+        return claims.read(self.lock_path) or {}
 
     def release(self) -> None:
         """Give the lock back (only when this process holds it)."""

@@ -381,7 +381,7 @@ def _saved_entries(folder: Path) -> list[str]:
 
 
 def check_outputs(*, output: str | os.PathLike | None = None, save_to_disk: str | os.PathLike | None = None,
-                  inputs: Sequence[str | os.PathLike] = (), overwrite_output_dir: bool = False) -> None:
+                  inputs: Sequence[str | os.PathLike] = (), overwrite_output_dir: bool = False) -> Outputs:
     """Refuse, before anything is written, an output that would destroy an input or unrelated files.
 
     ``output`` may not be an input (same path or the same file by a link) nor a folder, and an
@@ -390,12 +390,15 @@ def check_outputs(*, output: str | os.PathLike | None = None, save_to_disk: str 
     ``save_to_disk`` may not be a file, nor be or contain an input or ``output``. An existing
     non-empty ``save_to_disk`` folder is replaced only with ``overwrite_output_dir``, and only when it
     holds nothing but what an earlier save listed in its :data:`SAVE_MARKER`.
+
+    Returns the guard, which holds the claim of ``output``'s folder while it is kept.
     """
     ins = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    guard = Outputs(COMMAND, inputs=ins, overwrite=overwrite_output_dir)
     if output is not None:
-        Outputs(COMMAND, inputs=ins, overwrite=overwrite_output_dir).check_file(output, flag="--output")
+        guard.check_file(output, flag="--output")
     if save_to_disk is None:
-        return
+        return guard
     dest = Path(save_to_disk)
     hit = next((i for i in ins if _within(i, dest)), None)
     if hit is not None:
@@ -411,6 +414,7 @@ def check_outputs(*, output: str | os.PathLike | None = None, save_to_disk: str 
                                    "--overwrite_output_dir to replace the corrected dataset an earlier "
                                    "apply_corrections.py wrote there")
         _saved_entries(dest)
+    return guard
 
 
 def _save_folder(df: pd.DataFrame, dest: Path) -> None:
@@ -498,7 +502,8 @@ def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None
     if output is not None and Path(output).suffix.lower() not in formats:
         raise CorrectionsError(f"{output}: unsupported extension {Path(output).suffix!r}; use one of "
                                f"{', '.join(formats)}")
-    check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
+    guard = check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs,
+                          overwrite_output_dir=overwrite_output_dir)  # (claimed while this runs)
     written = []
     if output is not None:
         out = Path(output)
@@ -509,7 +514,7 @@ def write_corrected(df: pd.DataFrame, *, output: str | os.PathLike | None = None
             writers[suffix](df, out)
         else:
             _write_table(df, out, suffix)
-        Outputs(COMMAND).written(out)
+        guard.written(out)
         written.append(out)
     if save_to_disk is not None:
         _save_folder(df, Path(save_to_disk))

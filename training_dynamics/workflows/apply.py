@@ -23,7 +23,8 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
     """``apply_corrections.py`` as a function: every check (outputs, corrections, fingerprints,
     labels) runs before anything is written; returns the corrected table."""
     inputs = [corrections, train_file]
-    check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs, overwrite_output_dir=overwrite_output_dir)
+    guard = check_outputs(output=output, save_to_disk=save_to_disk, inputs=inputs,
+                          overwrite_output_dir=overwrite_output_dir)  # (claimed while this runs)
     parsed = read_corrections(corrections)
     kind = kinds.get(parsed.kind)  # what the review page exported (classification for older files)
     where = str(corrections)
@@ -42,6 +43,7 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
                                 fingerprints=fingerprints)
     write_corrected(df, output=output, save_to_disk=save_to_disk, inputs=inputs,
                     overwrite_output_dir=overwrite_output_dir, writers=kind.output_writers(data))
+    guard.release()  # written: the folder is free again
     if push_to_hub_repo:
         push_to_hub(df, push_to_hub_repo, private=private)
     return df

@@ -419,26 +419,39 @@ def train_and_record(model_args, data_args, dy_args, training_args, *, train_fil
     if data is None:  # bad data is the first thing reported, before the run folder is checked or locked
         data = data_args.load(cache_dir=model_args.cache_dir)
     writer = RunWriter(run_dir(data_args, model_args, dy_args), inputs=_inputs(model_args, data_args))
-    if record and training_args.process_index == 0:  # before loading anything: the folder is this run's
-        writer.acquire()
+    guard = None
+    if training_args.process_index == 0:  # the model folder: claimed and checked before anything is loaded
+        from training_dynamics.workflows.model_dir import check_model_dir, log_where
+
+        log_where(training_args, given=training_args.output_dir != "trainer_output")
+        guard = check_model_dir(training_args.output_dir, inputs=_inputs(model_args, data_args), run_dir=writer.run_dir,
+                                overwrite=getattr(dy_args, "overwrite_output_dir", False), resume=resume)
     try:
+        if record and training_args.process_index == 0:  # before loading anything: the folder is this run's
+            writer.acquire()
         if record and resume is None:
             writer.check_new(overwrite=dy_args.overwrite_dynamics)
         return _train(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record,
-                      resume=resume, builder=builder or build_trainer, data=data)
+                      resume=resume, builder=builder or build_trainer, data=data, guard=guard, run=writer.run_dir)
     finally:
         writer.release()
+        if guard is not None:
+            guard.release()
 
 
 def _train(model_args, data_args, dy_args, training_args, *, train_filter, record: bool, resume, builder,
-           data=None) -> dict:
+           data=None, guard=None, run=None) -> dict:
     from transformers import set_seed
+
+    from training_dynamics.workflows.model_dir import register, saves_callback
 
     set_seed(training_args.seed)
     trainer = builder(model_args, data_args, dy_args, training_args, train_filter=train_filter, record=record,
                       data=data)
     if record:
         live_map.attach(trainer)  # the data map in TensorBoard / W&B (--report_to), after each written epoch
+    if guard is not None:  # each checkpoint recorded as record's once saved: a crashed run can be resumed
+        trainer.add_callback(saves_callback(guard, training_args.output_dir, run))
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     trainer.log_metrics("train", result.metrics)
@@ -449,6 +462,8 @@ def _train(model_args, data_args, dy_args, training_args, *, train_filter, recor
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
+    if guard is not None:
+        register(guard, training_args.output_dir, run)
     if record:
         log_recorded(trainer)
     return metrics
