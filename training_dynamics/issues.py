@@ -84,6 +84,11 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
         data = runs[0].data(cache_dir=cache_dir)
     rule = rule or kind.default_decision
     kind.check_decision(rule, source=source, where=str(runs[0].path) if runs else "the data")
+    own = getattr(kind, "find_issues", None)
+    if own is not None:  # a kind that ranks its own rows (multi-label: one per (example, label) pair)
+        table, dec, settings = own(runs, data=data, source=source, score=score, rule=rule, burn_out=burn_out,
+                                   proportion=proportion, count_epochs=count_epochs, top_k=top_k)
+        return Issues(table=table, decision=dec, settings=settings, kind=kind)
     if kind.ranks_words:  # a token classification run: one row per word
         from .token_issues import find_word_issues
 

@@ -312,9 +312,11 @@ def _check_source(src: dict, where, *, allow_task: bool) -> None:
                         "(moved?); pass --train_file with its new path")
 
 
+from .multilabel.kind import MultiLabelKind  # noqa: E402  (a kind in its own folder; it subclasses Kind)
+
 #: every kind, by the name a run's meta records
 KINDS: dict[str, Kind] = {CLASSIFICATION: Kind(), GENERATIVE: GenerativeKind(),
-                          TOKEN_CLASSIFICATION: TokenClassificationKind()}
+                          TOKEN_CLASSIFICATION: TokenClassificationKind(), MultiLabelKind.name: MultiLabelKind()}
 
 
 def get(name: str | None) -> Kind:

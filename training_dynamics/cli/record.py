@@ -156,6 +156,11 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
     from .common import progress_bars_disabled, setup_logging
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if data_class is None and builder is None:  # a multi-label run (--problem_type, or the model's config)?
+        from ..multilabel import arguments as multilabel_args
+
+        if multilabel_args.requested(argv):
+            data_class, builder = multilabel_args.MultiLabelDataArguments, multilabel_args.build_trainer
     if "--help_all" in argv or "-h" in argv or "--help" in argv:
         _print_help(prog, data_class, doc, "--help_all" in argv, model_class)
         raise SystemExit(0)
