@@ -71,6 +71,15 @@ def per_label_count(given: np.ndarray, p_given: np.ndarray, label_index: np.ndar
     return counts
 
 
+def labels_not_learned(dyn: MultiLabelDynamics, epochs: int) -> list[str]:
+    """The labels whose training accuracy at epoch ``epochs - 1`` is less than
+    :data:`~training_dynamics.decision.MIN_GAIN` above always predicting their most common value."""
+    acc = (dyn.margin[:, :, epochs - 1] > 0).mean(axis=0)
+    base = dyn.given.mean(axis=0)
+    chance = np.maximum(base, 1 - base)
+    return [dyn.label_names[k] for k in np.flatnonzero(acc < chance + dec_rules.MIN_GAIN)]
+
+
 def decide_pairs(rule: str, table: pd.DataFrame, *, counts: np.ndarray | None = None,
                  label_names: Sequence[str] = ()) -> dec_rules.Decision | None:
     """The :class:`~training_dynamics.decision.Decision` of ``rule`` over the ranked pair table (every row);
@@ -192,6 +201,13 @@ def find_pair_issues(run, *, data=None, score: str = "confidence", rule: str = D
                 "run_dir": str(run.path.resolve()), "proportion": proportion, "rows": "(example, label) pairs"}
     if len(getattr(data, "excluded_guids", ())):
         settings["left_out_changed"] = len(data.excluded_guids)
+    unlearned = labels_not_learned(dyn, used)
+    if unlearned:
+        settings["labels_not_learned"] = unlearned
+        logger.warning("the model never learned label(s) %s (training accuracy at epoch %d within %.2f of always "
+                       "predicting the most common value): their pairs are ranked and counted from an untrained "
+                       "model; train longer or with another learning rate before trusting them",
+                       ", ".join(unlearned), used - 1, dec_rules.MIN_GAIN)
     counts = None
     if rule == "rank_count":
         epochs = count_epochs if count_epochs is not None else used
