@@ -40,7 +40,7 @@ def scores(issues_path: Path, noisy: set) -> dict:
     y = np.array([(r["guid"], r["label"]) in noisy for r in rows])
     s = np.array([r["score"] for r in rows])
     out = {"pairs": len(rows), "planted": int(y.sum()), "auroc": float(roc_auc_score(y, s)),
-           "ap": float(average_precision_score(y, s)),
+           "ap": float(average_precision_score(y, s)), "precision_at_planted": float(y[:int(y.sum())].mean()),
            "ranks_in_order": all(r["rank"] == i + 1 for i, r in enumerate(rows))}
     if "is_label_issue" in rows[0]:
         f = np.array([bool(r["is_label_issue"]) for r in rows])
@@ -58,8 +58,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n_train", type=int, default=1200)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--learning_rate", default="3e-3")
+    p.add_argument("--learning_rate", default="1e-3")
     p.add_argument("--td_mode", default="in_training")
+    p.add_argument("--warmup_steps", default="0", help="an int, or a float < 1: a share of the steps")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--hidden_size", type=int, default=64)
+    p.add_argument("--rules", default="rank_count,score_mixture,loss_mixture,aum_mixture")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     from training_dynamics.multilabel.demo_data import build_tiny_bert, noisy_pairs, write_demo
@@ -69,13 +73,14 @@ def main() -> None:
     os.environ["ML_BENCH_LOG"] = str(work / "log.txt")
     data = write_demo(work / "data", n_train=args.n_train, n_validation=200, seed=args.seed)
     texts = [json.loads(line)["text"] for s in ("train", "validation") for line in open(data[s], encoding="utf-8")]
-    model = build_tiny_bert(work / "model", texts, hidden_size=64, num_layers=2, seed=args.seed)
+    model = build_tiny_bert(work / "model", texts, hidden_size=args.hidden_size, num_layers=2, seed=args.seed)
     run = work / "dy_log" / "topics" / "tiny"
     t0 = time.perf_counter()
     cli("record", "--problem_type", "multi_label_classification", "--model_name_or_path", model,
         "--train_file", data["train"], "--validation_file", data["validation"], "--output_dir", work / "model_out",
         "--dy_log_dir", work / "dy_log", "--dy_task_name", "topics", "--dy_model_name", "tiny",
-        "--num_train_epochs", args.epochs, "--per_device_train_batch_size", 16, "--learning_rate", args.learning_rate,
+        "--num_train_epochs", args.epochs, "--per_device_train_batch_size", args.batch_size, "--learning_rate", args.learning_rate,
+        "--warmup_steps", args.warmup_steps,
         "--td_mode", args.td_mode, "--report_to", "none", "--save_strategy", "no", "--seed", args.seed,
         "--disable_tqdm", "true", "--overwrite_dynamics")
     t_record = time.perf_counter() - t0
@@ -84,7 +89,7 @@ def main() -> None:
     noisy = noisy_pairs(data["truth"])
     print(f"{args.n_train} texts, {len(noisy)} planted wrong pairs, {args.epochs} epochs, recorded in {t_record:.0f}s "
           f"({args.td_mode})")
-    for rule in ("rank_count", "score_mixture", "loss_mixture", "aum_mixture"):
+    for rule in args.rules.split(","):
         out = work / f"issues_{rule}"
         cli("find-issues", "--source", "dynamics", "--run_dir", run, "--output_dir", out, "--decision", rule,
             "--overwrite_output_dir")
