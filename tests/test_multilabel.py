@@ -328,7 +328,7 @@ def test_toggles_in_headless_chromium_export_what_apply_takes(tmp_path):
 
     planted = [(2, 1)]
     run, data, z, given = _synthetic_run(tmp_path, n=8, planted=planted)
-    rows = _find_issues(run, tmp_path / "issues")
+    assert _find_issues(run, tmp_path / "issues")[0]["guid"] == 2
     run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / "label_issues.jsonl", "--output",
             tmp_path / "review.html")
     with sync_playwright() as pw:
@@ -365,3 +365,19 @@ def test_toggles_in_headless_chromium_export_what_apply_takes(tmp_path):
     assert fixed[2]["labels"] == [n for n, x in zip(NAMES, want) if x]
     assert [r["labels"] for i, r in enumerate(fixed) if i != 2] == [r["original_labels"] for i, r in enumerate(fixed)
                                                                     if i != 2]
+
+
+def test_labels_never_learned_or_far_behind_are_named(tmp_path):
+    from training_dynamics.multilabel.issues import labels_not_learned, labels_underfit
+
+    rng = np.random.default_rng(0)
+    n, e = 200, 3
+    given = (rng.random((n, 3)) < 0.5).astype(np.int8)
+    margin = np.empty((n, 3, e))
+    margin[:, 0] = 3.0  # learned: every given value predicted (the margin is the given value's)
+    margin[:, 1] = np.where(rng.random((n, 1)) < 0.7, 3, -3) * np.ones(e)  # about 70% right
+    margin[:, 2] = rng.normal(0, 1, size=(n, e))  # never learned
+    dyn = ml_dyn.MultiLabelDynamics(np.arange(n), given, -np.logaddexp(0, -margin), margin, tmp_path,
+                                    meta={"label_names": NAMES})
+    assert labels_not_learned(dyn, e) == ["cars"]
+    assert labels_underfit(dyn, e) == ["bio"]

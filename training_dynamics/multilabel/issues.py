@@ -80,6 +80,20 @@ def labels_not_learned(dyn: MultiLabelDynamics, epochs: int) -> list[str]:
     return [dyn.label_names[k] for k in np.flatnonzero(acc < chance + dec_rules.MIN_GAIN)]
 
 
+UNDERFIT_SHARE = 0.75  #: a label whose last-epoch gain over chance is below this share of the best label's is underfit
+
+
+def labels_underfit(dyn: MultiLabelDynamics, epochs: int) -> list[str]:
+    """The labels (learned, but) far behind the others at epoch ``epochs - 1``: training accuracy gain over
+    always predicting their most common value below :data:`UNDERFIT_SHARE` of the best label's gain.
+    Their mean probabilities still carry the early epochs, so ``rank_count`` counts too many of them."""
+    acc = (dyn.margin[:, :, epochs - 1] > 0).mean(axis=0)
+    base = dyn.given.mean(axis=0)
+    gain = acc - np.maximum(base, 1 - base)
+    return [dyn.label_names[k] for k in np.flatnonzero((gain < UNDERFIT_SHARE * gain.max())
+                                                       & (gain >= dec_rules.MIN_GAIN))]
+
+
 def decide_pairs(rule: str, table: pd.DataFrame, *, counts: np.ndarray | None = None,
                  label_names: Sequence[str] = ()) -> dec_rules.Decision | None:
     """The :class:`~training_dynamics.decision.Decision` of ``rule`` over the ranked pair table (every row);
@@ -208,6 +222,12 @@ def find_pair_issues(run, *, data=None, score: str = "confidence", rule: str = D
                        "predicting the most common value): their pairs are ranked and counted from an untrained "
                        "model; train longer or with another learning rate before trusting them",
                        ", ".join(unlearned), used - 1, dec_rules.MIN_GAIN)
+    behind = labels_underfit(dyn, used)
+    if behind:
+        settings["labels_underfit"] = behind
+        logger.warning("label(s) %s were still far from fitted at epoch %d (training accuracy well below the other "
+                       "labels'): rank_count counts too many of their values, so read their flags with care, or train "
+                       "longer", ", ".join(behind), used - 1)
     counts = None
     if rule == "rank_count":
         epochs = count_epochs if count_epochs is not None else used
