@@ -235,6 +235,6 @@ def test_load_classifier_logs_one_line_not_the_table(tmp_path, caplog):
             tmp_path / "base", num_labels=3))
     assert model.config.num_labels == 3
     assert not [r for r in caplog.records if "LOAD REPORT" in r.getMessage()]
-    lines = [r.getMessage() for r in caplog.records if r.name == "training_dynamics.workflows.train"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "training_dynamics.kinds.recording"]
     assert lines == [f"loaded {tmp_path / 'base'}: weights 2 newly initialised (classifier.bias, classifier.weight); "
                      "fine-tuning trains the new head"]

@@ -105,10 +105,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
                               label_names=rm.label_names, region_labels=args.region_labels, style=args.map_style)
     written = plots.save_figure(fig, out / stem)
     plt.close(fig)
-    for name, (table, what) in extra.items():
+    for name, (table, what, *options) in extra.items():  # options: plot_data_map's keywords for this map
         fig = plots.plot_data_map(table, num_epochs=rm.num_epochs, show_hist=args.show_hist, seed=args.seed,
                                   title=f"{rm.name} {what}", max_points=args.max_map_points, style=args.map_style,
-                                  region_labels=args.region_labels)
+                                  region_labels=args.region_labels, **(options[0] if options else {}))
         written += plots.save_figure(fig, out / extra_stems[name])
         plt.close(fig)
     if args.interactive:

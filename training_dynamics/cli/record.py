@@ -149,6 +149,54 @@ def check_model_path(model_name_or_path: str) -> None:
                                     "folder saved with save_pretrained; a Hub model id is 'name' or 'org/name')")
 
 
+def _flag(args: list[str] | dict, name: str) -> str | None:
+    if isinstance(args, dict):
+        return None if args.get(name) is None else str(args[name])
+    for i, a in enumerate(args):
+        if a == f"--{name}" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def problem_type_of(argv: list[str]) -> str | None:
+    """The problem type a ``record`` command line asks for: ``--problem_type`` (transformers' name), else the
+    ``problem_type`` of a local model folder's ``config.json``, else ``None``."""
+    args: list[str] | dict = argv
+    if len(argv) == 1 and argv[0].endswith(".json") and os.path.isfile(argv[0]):
+        try:
+            with open(argv[0], encoding="utf-8") as fh:
+                args = json.load(fh)
+        except (OSError, ValueError):
+            return None  # the recording's own parser reports the file
+        if not isinstance(args, dict):
+            return None
+    given = _flag(args, "problem_type")
+    if given is not None:
+        return given
+    try:
+        with open(os.path.join(os.path.expanduser(_flag(args, "model_name_or_path") or ""), "config.json"),
+                  encoding="utf-8") as fh:
+            return json.load(fh).get("problem_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def recording_of(problem_type: str | None) -> tuple:
+    """``(data arguments class, trainer builder)`` of the kind that records ``problem_type`` (a plugin's
+    :meth:`Kind.recording <training_dynamics.core.kind.Kind.recording>`); ``(None, None)``: single-label."""
+    if problem_type in (None, "single_label_classification"):
+        return None, None
+    from training_dynamics import kinds
+
+    kind = kinds.for_problem_type(problem_type)
+    if kind is None:
+        raise TrainingDynamicsError(f"--problem_type {problem_type}: no kind of run records it (known: "
+                                    f"single_label_classification, {', '.join(kinds.problem_types())})")
+    return kind.recording()
+
+
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record", data_class=None,
          doc: str = __doc__, builder=None, model_class=None) -> int:
     """Check the flags, the model folder and the data (before torch is imported: a "no" comes in
@@ -156,6 +204,8 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
     from training_dynamics.cli.common import progress_bars_disabled, setup_logging
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if data_class is None and builder is None:  # another kind's recording (--problem_type, or the model's config)?
+        data_class, builder = recording_of(problem_type_of(argv))
     if "--help_all" in argv or "-h" in argv or "--help" in argv:
         _print_help(prog, data_class, doc, "--help_all" in argv, model_class)
         raise SystemExit(0)

@@ -155,6 +155,11 @@ class RecordDataArguments(DataArguments, BaseDataArguments):
                                                      "--max_seq_length is cut: head keeps its first tokens; head_tail "
                                                      "keeps the first quarter and the last three quarters of the "
                                                      "budget (start and end; often best for long reviews)."})
+    problem_type: str | None = field(default=None, metadata={"choices": ["single_label_classification",
+                                     "multi_label_classification"], "help": "As transformers' config.problem_type: "
+                                     "multi_label_classification trains with BCE on a label column holding a list of "
+                                     "label names per row (or a multi-hot list with --class_names) and records every "
+                                     "(example, label). Default: the model config's problem_type, else single-label."})
     threshold_samples: bool = field(default=False, metadata={"help": "An AUM threshold run (Pleiss et al., 2020): a "
                                     "seeded random N/(C+1) of the training examples get a fake extra class "
                                     "__threshold__. Recorded to <model>_threshold unless --dy_model_name; pass that run "

@@ -46,6 +46,8 @@ class Kind(abc.ABC):
     #: decisions of :mod:`training_dynamics.decisions.rules` that apply to this kind, and the default
     decisions: tuple[str, ...] = ()
     default_decision: str = ""
+    #: the ``record --problem_type`` (transformers' ``config.problem_type``) that records this kind, if any
+    problem_type: str | None = None
     #: what ``apply --output`` may write for this kind
     output_formats: tuple[str, ...] = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 
@@ -56,6 +58,10 @@ class Kind(abc.ABC):
         """The data a recorded source names (as a run's meta or a ranking's settings hold it), loaded
         with the recorded columns. The returned object has ``train`` (with ``guid``), ``label_names``,
         ``source`` and the methods ``display_texts()`` and ``binding_labels(label_names=None)``."""
+
+    def recording(self) -> tuple:
+        """``(data arguments class, trainer builder)`` of ``record --problem_type`` :attr:`problem_type`."""
+        raise KindError(f"a {self.name} run is not recorded by `training-dynamics record --problem_type`")
 
     def check_apply_source(self, train_file: str | None, where: str) -> None:
         """Refuse, in one line, corrections that cannot be applied without ``--train_file``."""
@@ -194,6 +200,16 @@ def of_runs(runs: Sequence[Any]) -> Kind:
     if len(kinds) > 1:
         raise KindError(f"the runs mix kinds ({', '.join(sorted(kinds))}); give runs of one kind")
     return runs[0].kind if runs else get(None)
+
+
+def for_problem_type(problem_type: str) -> Kind | None:
+    """The kind that ``record --problem_type problem_type`` records (``None``: none does)."""
+    return next((get(n) for n in names() if get(n).problem_type == problem_type), None)
+
+
+def problem_types() -> list[str]:
+    """Every problem type a registered kind records."""
+    return [get(n).problem_type for n in names() if get(n).problem_type]
 
 
 def names() -> list[str]:

@@ -196,7 +196,7 @@ def read_corrections(path: str | os.PathLike) -> Corrections:
         if not isinstance(c, dict):
             raise CorrectionsError(f"{where}: not an object")
         g = _guid(c.get("guid"), where)
-        w = c.get("word_index")
+        w = c.get("word_index", c.get("label_index"))  # the part of the example corrected: a word, or a label
         if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 0):
             raise CorrectionsError(f"{where} (guid {g}): word_index {w!r} is not a word's position (0, 1, ...)")
         if (g, w) in seen:

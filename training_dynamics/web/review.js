@@ -18,6 +18,10 @@
  * A token classification ranking (DATA.sentences) has one card per word: its sentence with the tags as
  * coloured BIO spans, the word boxed. Its choices are keyed by IT.key = guid#word_index (else the key is
  * the guid) and carry the fingerprint of the whole sentence; the export adds word_index.
+ * A multi-label ranking (card choices "toggles", DATA.examples) has one card per (example, label) pair:
+ * the text with every label as a toggle (on = carried; the example's choices on this page applied), the
+ * pair's label boxed. Toggling a label flips that pair (a relabel = add or remove it); keys are
+ * guid#label, the fingerprint is the whole example's; the export adds label_index, given and fix.
  */
 (function () {
   var DATA = expand(JSON.parse(document.getElementById("td-data").textContent));
@@ -28,6 +32,9 @@
   var GEN = CARD.choices === "keep_drop", SHOW = DATA.label_display || L, SEP = CARD.separator;
   var LEARNED = CARD.learned ? METRICS.filter(function (m) { return m.name === CARD.learned; })[0] : null;
   var S = DATA.sentences, WORDS = !!S, NOUN = WORDS ? "word" : "example", NOUNS = WORDS ? "words" : "examples";
+  var TOG = CARD.choices === "toggles", EX = DATA.examples, PAIR = {};  // multi-label: PAIR[ex][label] = pos
+  if (TOG) for (var pp = 0; pp < N; pp++) (PAIR[IT.ex[pp]] = PAIR[IT.ex[pp]] || {})[IT.gold[pp]] = pp;
+  var TFLAG = FLAGS.filter(function (f) { return f.name === "is_label_issue"; })[0];
   var KEYS = IT.key || IT.guid, KEYPOS = {};  // a choice's key: the guid, or guid#word_index for a word
   KEYS.forEach(function (g, i) { KEYPOS[g] = i; });
   // a colour per label, never one twice (13 NER tags: 13 colours); past the list, hues a golden angle apart
@@ -97,6 +104,7 @@
     if (action === null) next = {action: null, label: null};
     else if (action === "class") next = {action: cls === IT.gold[pos] ? "keep" : "relabel", label: L[cls]};
     else if (action === "keep") next = {action: "keep", label: L[IT.gold[pos]]};
+    else if (action === "flip") next = {action: "relabel", label: L[IT.gold[pos]]};  // toggles: add/remove it
     else next = {action: "unsure", label: null};
     if (before.action === next.action && before.label === next.label) return;
     undoStack.push({pos: pos, before: before});
@@ -112,6 +120,7 @@
   }
   function changed(pos) {
     refreshItem(pos); progress(); exportState();
+    if (TOG) { var sib = PAIR[IT.ex[pos]]; for (var c in sib) if (sib[c] !== pos) refreshItem(sib[c]); }
     $("undo").disabled = !undoStack.length;
     if (map) map.draw();
   }
@@ -213,7 +222,13 @@
       wd.appendChild(el("b", null, S.words[IT.sent[pos]][IT.word_index[pos]]));
       meta.appendChild(wd);
     }
-    if (!GEN) {
+    if (TOG) {
+      var lp = el("span");
+      lp.appendChild(document.createTextNode("label ")); lp.appendChild(el("b", "gold", SHOW[IT.gold[pos]]));
+      lp.appendChild(document.createTextNode(IT.given[pos] ? " \u00b7 given" : " \u00b7 not given"));
+      meta.appendChild(lp);
+      METRICS.forEach(function (m) { meta.appendChild(metricSpan(m, pos)); });
+    } else if (!GEN) {
       var gp = el("span");
       gp.appendChild(document.createTextNode("gold ")); gp.appendChild(el("b", "gold", SHOW[IT.gold[pos]]));
       gp.appendChild(document.createTextNode(" \u00b7 pred ")); gp.appendChild(el("b", "pred", SHOW[IT.predicted[pos]]));
@@ -244,6 +259,12 @@
   }
   function buildProbs(pos) {
     var bar = el("div", "probs"), leg = [], p = IT.probabilities[pos];
+    if (TOG) {  // the pair's label: its mean probability over the epochs
+      var q = p[IT.gold[pos]], sq = el("span");
+      sq.style.width = (100 * q).toFixed(2) + "%"; sq.style.backgroundColor = color(IT.gold[pos]);
+      bar.appendChild(sq); bar.title = "p(" + SHOW[IT.gold[pos]] + ") " + q.toFixed(3);
+      return [bar, el("span", "plegend", "p(" + SHOW[IT.gold[pos]] + ") " + q.toFixed(2))];
+    }
     if (GEN) {  // how well the model learned the response: its mean probability over the epochs
       var v = LEARNED ? LEARNED.values[pos] : p[0], seg = el("span");
       seg.style.width = (100 * (v || 0)).toFixed(2) + "%"; seg.style.backgroundColor = v !== null && v < 0.5 ? "#dc2626" : "#16a34a";
@@ -270,7 +291,13 @@
   }
   function buildActions(pos) {
     var acts = el("div", "actions"), b;
-    if (GEN) {  // keep the response, or drop it (= relabel to "other", left out by apply)
+    if (TOG) {  // flip the pair's label (add it, or remove it), keep the labels as given, unsure
+      [["flip", "t", (IT.given[pos] ? "remove " : "add ") + SHOW[IT.gold[pos]]], ["keep", "k", "keep"],
+       ["unsure", "u", "unsure"], ["clear", "0", "clear"]].forEach(function (a) {
+        b = button(a[0] === "clear" ? "ghost" : null, a[1], a[2]); b.setAttribute("data-action", a[0]);
+        acts.appendChild(b);
+      });
+    } else if (GEN) {  // keep the response, or drop it (= relabel to "other", left out by apply)
       [["keep", "k", "keep"], ["drop", "d", "drop"], ["unsure", "u", "unsure"], ["clear", "0", "clear"]].forEach(function (a) {
         b = button(a[0] === "clear" ? "ghost" : null, a[1], a[2]); b.setAttribute("data-action", a[0]);
         acts.appendChild(b);
@@ -340,13 +367,35 @@
     return box;
   }
 
+  // -- an example's labels as toggles (multi-label) ------------------------------------------------------
+  function carried(pos) {  // the pair's label as the choices made so far say: given, flipped by a relabel
+    return status(pos) === "relabel" ? !IT.given[pos] : !!IT.given[pos];
+  }
+  function buildToggles(pos) {
+    var box = el("div", "toggles-card"), ex = IT.ex[pos], have = EX.labels[ex], sib = PAIR[ex] || {};
+    box.appendChild(seenText(pos));
+    var row = el("div", "toggles");
+    for (var c = 0; c < C; c++) {
+      var p = Object.prototype.hasOwnProperty.call(sib, c) ? sib[c] : -1;
+      var on = p >= 0 ? carried(p) : have.indexOf(c) >= 0, t = el("button", "toggle" + (on ? " on" : "") +
+        (c === IT.gold[pos] ? " t-focus" : "") + (p >= 0 && TFLAG && TFLAG.values[p] === true ? " t-flag" : ""), SHOW[c]);
+      t.type = "button"; t.style.setProperty("--ent", color(c));
+      t.setAttribute("aria-pressed", on ? "true" : "false");
+      if (p >= 0) t.setAttribute("data-toggle", String(p)); else t.disabled = true;
+      t.title = SHOW[c] + (on ? ": carried" : ": not carried") + (p < 0 ? " (not ranked here)" : "");
+      row.appendChild(t);
+    }
+    box.appendChild(row);
+    return box;
+  }
+
   function buildItem(pos, v) {
     var row = el("article", "item" + (GEN ? " gen" : ""));
     row.setAttribute("data-guid", IT.guid[pos]);
     row.setAttribute("data-key", KEYS[pos]);
     row.setAttribute("data-pos", String(pos));
     row.appendChild(buildMeta(pos));
-    row.appendChild(WORDS ? buildSentence(pos) : buildText(pos));
+    row.appendChild(WORDS ? buildSentence(pos) : TOG ? buildToggles(pos) : buildText(pos));
     var row2 = el("div", "row2");
     buildProbs(pos).forEach(function (e) { row2.appendChild(e); });
     row2.appendChild(buildActions(pos));
@@ -366,7 +415,9 @@
       focus = v; markFocus(false);
       if (!t) return;
       var a = t.getAttribute("data-action");
-      if (t.hasAttribute("data-class")) setChoice(pos, "class", +t.getAttribute("data-class"));
+      if (t.hasAttribute("data-toggle")) { var tp = +t.getAttribute("data-toggle"); setChoice(tp, status(tp) === "relabel" ? null : "flip"); }
+      else if (a === "flip") setChoice(pos, "flip");
+      else if (t.hasAttribute("data-class")) setChoice(pos, "class", +t.getAttribute("data-class"));
       else if (a === "clear") setChoice(pos, null);
       else if (a === "drop") setChoice(pos, "class", 1);
       else setChoice(pos, a);
@@ -378,6 +429,7 @@
     var r = rec(pos), st = status(pos);
     if (!st) return "";
     if (GEN) return st === "relabel" ? "drop" : st;
+    if (TOG) return st === "relabel" ? (IT.given[pos] ? "remove " : "add ") + SHOW[IT.gold[pos]] : st === "keep" ? "keep as given" : "unsure";
     var shown = L.indexOf(r.label) < 0 ? r.label : SHOW[L.indexOf(r.label)];
     return st === "relabel" ? "relabel \u2192 " + shown : st === "keep" ? "keep " + shown : "unsure";
   }
@@ -390,13 +442,14 @@
     for (var k = 0; k < btns.length; k++) {
       var b = btns[k], on = false, a = b.getAttribute("data-action");
       if (st && b.hasAttribute("data-class")) on = st === "relabel" && r.label === b.getAttribute("data-label");
-      else if (st) on = a === "drop" ? st === "relabel" : st === a;
+      else if (st) on = a === "drop" || a === "flip" ? st === "relabel" : st === a;
       b.classList.toggle("on", on);
     }
     row.querySelector(".state").textContent = stateText(pos);
     var nt = row.querySelector(".note");
     if (nt !== document.activeElement) nt.value = note(pos);
     if (WORDS) row.replaceChild(buildSentence(pos), row.querySelector(".sentence"));
+    if (TOG) row.replaceChild(buildToggles(pos), row.querySelector(".toggles-card"));
   }
   function refreshItem(pos) { if (rows[pos]) paintItem(rows[pos], pos); }
   function markFocus(scroll) {
@@ -446,8 +499,9 @@
     else if (k === "ArrowRight" || k === "PageDown") { moveFocus(PAGE - (focus % PAGE)); }
     else if (k === "ArrowLeft" || k === "PageUp") { moveFocus(-(focus % PAGE) - PAGE); }
     else if (k === "z") { undo(); }
-    else if (pos >= 0 && !GEN && /^[1-9]$/.test(k) && +k <= C) { setChoice(pos, "class", +k - 1); moveFocus(1); }
-    else if (pos >= 0 && !GEN && (k === "t" || k === "/")) { openPicker(pos); }
+    else if (pos >= 0 && TOG && k === "t") { setChoice(pos, "flip"); moveFocus(1); }
+    else if (pos >= 0 && !GEN && !TOG && /^[1-9]$/.test(k) && +k <= C) { setChoice(pos, "class", +k - 1); moveFocus(1); }
+    else if (pos >= 0 && !GEN && !TOG && (k === "t" || k === "/")) { openPicker(pos); }
     else if (pos >= 0 && GEN && k === "d") { setChoice(pos, "class", 1); moveFocus(1); }
     else if (pos >= 0 && k === "k") { setChoice(pos, "keep"); moveFocus(1); }
     else if (pos >= 0 && k === "u") { setChoice(pos, "unsure"); moveFocus(1); }
@@ -504,7 +558,10 @@
   });
 
   function keysHelp() {
-    var h = $("keys-help"), parts = GEN ? [
+    var h = $("keys-help"), parts = TOG ? [
+      ["t", "toggle the focused pair's label (add it, or remove it)"], ["k", "keep the labels as given"], ["u", "unsure"],
+      ["0", "clear the choice"], ["z / Ctrl+Z", "undo the last choice"], ["e", "write a note (Esc leaves it)"],
+      ["\u2193 / j / n", "next pair"], ["\u2191 / p", "previous pair"], ["\u2192 / \u2190", "next / previous page"]] : GEN ? [
       ["k", "keep the response"], ["d", "drop the response (apply leaves it out)"], ["u", "unsure"],
       ["0", "clear the choice"], ["z / Ctrl+Z", "undo the last choice"], ["e", "write a note (Esc leaves it)"],
       ["\u2193 / j / n", "next example"], ["\u2191 / p", "previous example"], ["\u2192 / \u2190", "next / previous page"]] : [
@@ -528,6 +585,10 @@
       var c = {guid: IT.guid[i], example_fingerprint: IT.fp[i], action: st || null,
                label: st === "relabel" || st === "keep" ? r.label : null, original_label: L[IT.gold[i]]};
       if (WORDS) c.word_index = IT.word_index[i];
+      if (TOG) {  // the pair: its label (by index and name), whether it was given, and the fix chosen
+        c.label_index = IT.gold[i]; c.label = L[IT.gold[i]]; c.given = !!IT.given[i];
+        c.fix = st === "relabel" ? (IT.given[i] ? "remove" : "add") : null; delete c.original_label;
+      }
       if (nt) c.note = nt;
       if (r.t) c.updated_at = new Date(r.t).toISOString();
       out.push([IT.rank[i], c]);
@@ -568,12 +629,12 @@
       return showLoaded(name + " was made for other labels (" + obj.label_names.join(", ") + "): nothing loaded.", true);
     obj.corrections.forEach(function (c) {
       if (!c || typeof c !== "object") { done.bad++; return; }
-      var g = String(c.guid) + (WORDS ? "#" + c.word_index : ""), pos = Object.prototype.hasOwnProperty.call(KEYPOS, g) ? KEYPOS[g] : -1;
+      var g = String(c.guid) + (WORDS ? "#" + c.word_index : TOG ? "#" + c.label : ""), pos = Object.prototype.hasOwnProperty.call(KEYPOS, g) ? KEYPOS[g] : -1;
       if (pos < 0) { done.gone++; return; }
       if (c.example_fingerprint !== IT.fp[pos]) { done.changed++; return; }  // never on another text
       var a = c.action === undefined ? null : c.action, nt = typeof c.note === "string" ? c.note : "";
       if (["relabel", "keep", "unsure", null].indexOf(a) < 0 || (a === null && !nt) ||
-          (a === "relabel" && (L.indexOf(c.label) < 0 || c.label === L[IT.gold[pos]]))) { done.bad++; return; }
+          (a === "relabel" && (L.indexOf(c.label) < 0 || (c.label === L[IT.gold[pos]]) !== TOG))) { done.bad++; return; }
       var next = {action: a, label: a === "relabel" ? c.label : a === "keep" ? L[IT.gold[pos]] : null, note: nt};
       var when = Date.parse(c.updated_at) || 0, r = rec(pos);
       if (r && (r.action || null) === next.action && (r.action ? r.label : null) === next.label &&

@@ -25,6 +25,8 @@ from training_dynamics.core.recorder import DynamicsTrainer
 from training_dynamics.core.run_writer import RunWriter
 from training_dynamics.analysis.run import Run, bind_data, model_run_name, task_run_name
 from training_dynamics.core.errors import TrainingDynamicsError
+from training_dynamics.kinds.recording import (_names, bind_training, check_head_size, load_classifier,  # noqa: F401
+                                               load_report_line, run_dir, saved_config)
 
 logger = logging.getLogger(__name__)
 
@@ -68,79 +70,6 @@ def selection_filter(model_args: ModelArguments, data_args: DataArguments, dy_ar
         return kept
 
     return keep, rec_args
-
-
-def run_dir(data_args: DataArguments, model_args: ModelArguments, dy_args: DynamicsArguments) -> Path:
-    """``<dy_log_dir>/<task>/<model>``: the seed's layout (model part: :func:`run.model_run_name`)."""
-    task = dy_args.dy_task_name or data_args.task_name or task_run_name(data_args.train_file)
-    model = dy_args.dy_model_name or model_run_name(model_args.model_name_or_path)
-    if getattr(data_args, "threshold_samples", False) and not dy_args.dy_model_name:
-        model += "_threshold"  # never over the run it gives a threshold to
-    return Run.at(dy_args.dy_log_dir, task, model).path
-
-
-class _HoldLoadReport(logging.Filter):
-    """Holds back transformers' multi-line weight-loading table ("... LOAD REPORT ...")."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.held: list[logging.LogRecord] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "LOAD REPORT" in record.getMessage():
-            self.held.append(record)
-            return False
-        return True
-
-
-def _names(keys, limit: int = 3) -> str:
-    keys = sorted(keys)
-    return ", ".join(keys[:limit]) + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
-
-
-def load_report_line(model, name: str, info: dict) -> tuple[int, str] | None:
-    """``(level, message)``: transformers' weight-loading report on one line (``None``: nothing to report).
-
-    New weights only in the task head (the usual fine-tuning case) are INFO; new weights in the
-    model body or weights re-initialised for a size mismatch are a WARNING.
-    """
-    missing, unexpected = set(info.get("missing_keys") or ()), set(info.get("unexpected_keys") or ())
-    mismatched = {k[0] if isinstance(k, (tuple, list)) else k for k in info.get("mismatched_keys") or ()}
-    if not (missing or unexpected or mismatched):
-        return None
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} newly initialised ({_names(missing)})")
-    if mismatched:
-        parts.append(f"{len(mismatched)} re-initialised for a size mismatch ({_names(mismatched)})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unused from the checkpoint ({_names(unexpected)})")
-    prefix = getattr(model, "base_model_prefix", "") or "\0"
-    body = mismatched or {k for k in missing if k.startswith(prefix + ".")}
-    level = logging.WARNING if body else logging.INFO
-    return level, f"loaded {name}: weights {'; '.join(parts)}" + ("" if body else "; fine-tuning trains the new head")
-
-
-def load_classifier(auto_class, model_args: ModelArguments, config):
-    """``auto_class.from_pretrained`` with transformers' long weight-loading table logged as one line
-    (the table itself only when loading fails, as it explains the error)."""
-    hold = _HoldLoadReport()
-    report_logger = logging.getLogger("transformers.modeling_utils")
-    report_logger.addFilter(hold)
-    try:
-        model, info = auto_class.from_pretrained(
-            model_args.model_name_or_path, config=config, cache_dir=model_args.cache_dir,
-            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes, output_loading_info=True)
-    except BaseException:
-        report_logger.removeFilter(hold)
-        for record in hold.held:
-            report_logger.handle(record)
-        raise
-    report_logger.removeFilter(hold)
-    line = load_report_line(model, model_args.model_name_or_path, info)
-    if line is not None:
-        logger.log(*line)
-    return model
 
 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args: DynamicsArguments,
@@ -201,7 +130,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
         model=model, args=training_args, train_dataset=train_tok, eval_dataset=val_tok,
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics if val_tok is not None else None,
-        writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
+        writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=bind_training(data, train),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
         overwrite_dynamics=dy_args.overwrite_dynamics)
 
@@ -224,41 +153,6 @@ def lora_config(model_args):
         targets = targets[0]  # "all-linear" (or one module name) as PEFT takes it
     return LoraConfig(task_type="CAUSAL_LM", r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
                       lora_dropout=model_args.lora_dropout, target_modules=targets, bias="none")
-
-
-def saved_config(model_args: ModelArguments):
-    """The model's config as saved; a model that cannot be found (not a folder, nor a reachable Hub id)
-    is one line, not transformers' ``OSError`` traceback."""
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
-    except OSError as exc:
-        raise DataError(f"--model_name_or_path {model_args.model_name_or_path}: cannot load a model config "
-                        f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
-
-
-def check_head_size(model_args: ModelArguments, num_labels: int) -> None:
-    """Refuse, before loading the weights, a model that cannot be found, or a saved classifier whose
-    head has another number of classes than the data (unless ``--ignore_mismatched_sizes``): loading it
-    would end in a size-mismatch traceback."""
-    saved = saved_config(model_args)
-    if model_args.ignore_mismatched_sizes:
-        return
-    heads = ("ForSequenceClassification", "ForTokenClassification")
-    if not any(a.endswith(heads) for a in getattr(saved, "architectures", None) or ()):
-        return  # a base model: its new head gets the data's classes
-    if saved.num_labels != num_labels:
-        raise DataError(f"{model_args.model_name_or_path} is a classifier with {saved.num_labels} classes but the "
-                        f"data has {num_labels}; pass --ignore_mismatched_sizes to train a new {num_labels}-class "
-                        "head (or check --class_names and the label column)")
-
-
-def _binding(data, train):
-    """The binding of the examples trained on (``train``: the loaded set, maybe a selected region of it)."""
-    from dataclasses import replace as dc_replace
-
-    return bind(dc_replace(data, train=train))
 
 
 def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
@@ -317,7 +211,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
                         "target_modules": sorted(lora.target_modules) if isinstance(lora.target_modules, (set, list))
                         else lora.target_modules}
     return CausalLMDynamicsTrainer(
-        train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
+        train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=bind_training(data, train),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
         overwrite_dynamics=dy_args.overwrite_dynamics, **kwargs)
 
@@ -367,7 +261,7 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
             "seed": training_args.seed, "max_seq_length": data_args.max_seq_length,
             "label_all_tokens": data_args.label_all_tokens}
     return TokenDynamicsTrainer(
-        train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
+        train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=bind_training(data, train),
         td_mode=dy_args.td_mode, td_format=dy_args.td_format, dynamics_meta=meta,
         overwrite_dynamics=dy_args.overwrite_dynamics, **kwargs)
 
