@@ -99,6 +99,10 @@ class Kind:
         return write_selected_data(path, data.train, guids, text_columns=data.text_columns,
                                    label_names=data.label_names, with_label=self.writes_labels)
 
+    def binding_texts(self, data, *, scheme: int) -> list[str]:
+        """Each training example's text as its binding hashes it (``scheme``: :data:`binding.SCHEME`): as shown."""
+        return self.display_texts(data)
+
     def binding_labels(self, data, label_names: Sequence[str] | None = None) -> list[str]:
         """Each training example's label as its binding (and its review fingerprint) hashes it: the label's
         name (``label_names``: the names of the ids, default ``data.label_names``)."""
@@ -272,6 +276,15 @@ class TokenClassificationKind(Kind):
     def display_texts(self, data) -> list[str]:
         """A sentence: its words joined by spaces."""
         return [" ".join(words) for words in data.train["tokens"]]
+
+    def binding_texts(self, data, *, scheme: int) -> list[str]:
+        """A sentence's words as a JSON list, so that a moved word boundary changes it (scheme 1, older runs:
+        joined by spaces, as shown)."""
+        if scheme < 2:
+            return self.display_texts(data)
+        import json
+
+        return [json.dumps(list(words), ensure_ascii=False) for words in data.train["tokens"]]
 
     def binding_labels(self, data, label_names: Sequence[str] | None = None) -> list[str]:
         """A sentence's tags, by name, joined by spaces."""

@@ -74,9 +74,17 @@ class DynamicsSFTMixin(GenerativeRecording):
         _check_config(targs)
         ds = kwargs.get("train_dataset")
         if ds is not None and not ({"guid", "idx"} & set(ds.column_names)):
-            kwargs["train_dataset"] = ds.add_column("guid", list(range(len(ds))))  # ids before TRL's preparation
+            ds = kwargs["train_dataset"] = ds.add_column("guid", list(range(len(ds))))  # ids before TRL's preparation
+        source = None
+        if ds is not None and kwargs.get("binding") is None:  # the rows as given, before TRL's preparation
+            from .sft_data import sft_binding
+
+            kwargs["binding"], source = sft_binding(ds, targs, guid_column="guid" if "guid" in ds.column_names
+                                                    else "idx")
         self._td_rows: torch.Tensor | None = None
         super().__init__(*args, **kwargs)
+        if source is not None:
+            self.dynamics_meta.setdefault("data", source)
         if ds is not None and len(self.train_dataset) != len(ds):
             logger.warning("TRL's preparation left %d of the %d training examples; the dropped ones get no dynamics",
                            len(self.train_dataset), len(ds))
