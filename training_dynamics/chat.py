@@ -128,7 +128,8 @@ def has_generation_tags(template: str | None) -> bool:
     return bool(template and _GENERATION_TAG.search(template))
 
 
-def tokenize_conversations(ds, tokenizer, column: str, max_seq_length: int, *, where: str = "data"):
+def tokenize_conversations(ds, tokenizer, column: str, max_seq_length: int, *, where: str = "data",
+                           with_num_tokens: bool = False):
     """``input_ids``/``attention_mask``/``labels`` per conversation; labels ``-100`` but on assistant tokens.
 
     A conversation longer than ``max_seq_length`` tokens is cut at the end (as TRL truncates).
@@ -161,13 +162,15 @@ def tokenize_conversations(ds, tokenizer, column: str, max_seq_length: int, *, w
             for a, b in spans:  # the tokens overlapping a turn's characters
                 mask |= (ends > a) & (starts < b)
             mask = mask.tolist()
+        n = len(ids)
         ids, mask = ids[:max_seq_length], mask[:max_seq_length]
-        return ids, [t if m else -100 for t, m in zip(ids, mask)]
+        return ids, [t if m else -100 for t, m in zip(ids, mask)], n
 
     def fn(batch):
-        out = {"input_ids": [], "attention_mask": [], "labels": []}
+        out = {"input_ids": [], "attention_mask": [], "labels": [], "num_tokens": []}
         for messages in batch[column]:
-            ids, labels = one(messages)
+            ids, labels, n = one(messages)
+            out["num_tokens"].append(n)
             out["input_ids"].append(ids)
             out["attention_mask"].append([1] * len(ids))
             out["labels"].append(labels)
@@ -181,4 +184,4 @@ def tokenize_conversations(ds, tokenizer, column: str, max_seq_length: int, *, w
         raise DataError(f"{where}: conversation guid {tok[GUID][int(empty[0])]!r} has no assistant token to learn "
                         f"within --max_seq_length {max_seq_length} ({len(empty)} such example(s)); raise "
                         "--max_seq_length or check the chat template")
-    return tok
+    return tok if with_num_tokens else tok.remove_columns("num_tokens")

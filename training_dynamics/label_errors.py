@@ -339,6 +339,10 @@ def seen_by_model(run: Run, guids: np.ndarray, data: TextClassificationData) -> 
     from . import data as td_data
 
     cut = run.meta.get("truncation") or {}
+    if cut.get("num_truncated") and getattr(data, "conversational", False):
+        from .truncation import seen_conversations
+
+        return seen_conversations(run, guids, data)
     if not cut.get("num_truncated") or getattr(data, "separator", None) is not None:
         return None
     try:

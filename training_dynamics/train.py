@@ -18,6 +18,7 @@ from . import dynamics_file, fileio, selection
 from .arguments import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
 from .data import DataError, check_trainable, describe_truncation, tokenize, truncation_report
 from .glue_metrics import classification_metrics
+from .lengths import cap_max_seq_length
 from .binding import bind
 from .record import DynamicsTrainer
 from .run_writer import RunWriter
@@ -172,11 +173,12 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForSequenceClassification, model_args, config)
     truncation = getattr(data_args, "truncation", "head")
+    max_len = cap_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
     with training_args.main_process_first(desc="tokenizing"):
-        train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length, truncation=truncation)
-        val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length,
+        train_tok = tokenize(train, tokenizer, data.text_columns, max_len, truncation=truncation)
+        val_tok = tokenize(data.validation, tokenizer, data.text_columns, max_len,
                            truncation=truncation) if data.validation is not None else None
-    cut = truncation_report(train_tok["num_tokens"], data_args.max_seq_length, truncation)
+    cut = truncation_report(train_tok["num_tokens"], max_len, truncation)
     (logger.warning if cut["num_truncated"] else logger.info)(describe_truncation(cut))
     train_tok = train_tok.remove_columns("num_tokens")
     if val_tok is not None:
@@ -266,6 +268,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
 
     from .chat import read_chat_template
     from .clm_data import LABEL_NAMES, CausalLMCollator, tokenize_generative
+    from .truncation import generative_truncation
     from .record_clm import CausalLMDynamicsTrainer
 
     if data is None:
@@ -293,13 +296,18 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         logger.info("LoRA r=%d alpha=%d on %s: %d of %d parameters trained", lora.r, lora.lora_alpha,
                     _names(lora.target_modules or ()), trainable, total)
     where = data.source["train_file"]
+    max_len = cap_max_seq_length(data_args.max_seq_length, tokenizer, config)
     with training_args.main_process_first(desc="tokenizing"):
-        train_tok = tokenize_generative(train, tokenizer, data.text_columns, data_args.max_seq_length, where=where)
-        val_tok = tokenize_generative(data.validation, tokenizer, data.text_columns, data_args.max_seq_length,
+        train_tok = tokenize_generative(train, tokenizer, data.text_columns, max_len, where=where, with_num_tokens=True)
+        val_tok = tokenize_generative(data.validation, tokenizer, data.text_columns, max_len,
                                       where=data.source.get("validation_file", where)) \
             if data.validation is not None else None
+    whole = getattr(data, "conversational", False) or len(data.text_columns) == 1  # cut at the end
+    cut = generative_truncation(train_tok["num_tokens"], max_len, strategy="end" if whole else "prompt_start",
+                                noun="conversations" if getattr(data, "conversational", False) else "examples")
+    train_tok = train_tok.remove_columns([c for c in ("num_tokens",) if c in train_tok.column_names])
     if val_tok is not None:
-        val_tok = val_tok.remove_columns("guid")
+        val_tok = val_tok.remove_columns([c for c in ("guid", "num_tokens") if c in val_tok.column_names])
     kwargs = dict(model=model, args=training_args, eval_dataset=val_tok, processing_class=tokenizer,
                   data_collator=CausalLMCollator(tokenizer.pad_token_id))
     if not record:
@@ -308,7 +316,9 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         return Trainer(train_dataset=train_tok.remove_columns("guid"), **kwargs)
     meta = {"kind": "generative", "data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": list(LABEL_NAMES), "model_name_or_path": model_args.model_name_or_path,
-            "seed": training_args.seed, "max_seq_length": data_args.max_seq_length}
+            "seed": training_args.seed, "max_seq_length": max_len, "truncation": cut}
+    if template:
+        meta["chat_template"] = template  # what rendered the conversations (the review marks what was cut)
     if lora is not None:
         meta["peft"] = {"method": "lora", "r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
                         "target_modules": sorted(lora.target_modules) if isinstance(lora.target_modules, (set, list))
@@ -339,7 +349,8 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForTokenClassification, model_args, config)
     where = data.source.get("train_file") or data_args.dataset_name
-    opts = dict(max_seq_length=data_args.max_seq_length, label_all_tokens=data_args.label_all_tokens,
+    max_len = cap_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
+    opts = dict(max_seq_length=max_len, label_all_tokens=data_args.label_all_tokens,
                 label_names=data.label_names)
     with training_args.main_process_first(desc="tokenizing"):
         train_tok = tokenize_and_align(train, tokenizer, where=where, **opts)
@@ -360,7 +371,7 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         return Trainer(train_dataset=train_tok.remove_columns(["guid", WORD, "word_index", "word_tags"]), **kwargs)
     meta = {"kind": KIND, "data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
-            "seed": training_args.seed, "max_seq_length": data_args.max_seq_length,
+            "seed": training_args.seed, "max_seq_length": max_len,
             "label_all_tokens": data_args.label_all_tokens}
     return TokenDynamicsTrainer(
         train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=_binding(data, train),
