@@ -93,3 +93,117 @@ def test_record_ner_caps_a_sentence_longer_than_the_position_table(tmp_path):
     assert "--max_seq_length 512 is longer than" in proc.stderr and "using --max_seq_length 64" in proc.stderr
     meta = json.loads((next((tmp_path / "dy").iterdir()) / "m" / "training_dynamics" / "dynamics_meta.json").read_text())
     assert meta["max_seq_length"] == 64 and meta["num_sentences"] == 10
+
+
+# -- chat truncation, LoRA as TRL users type it -----------------------------------------------------------
+def test_lora_target_modules_as_trl_users_type_them():
+    from training_dynamics.data import DataError
+    from training_dynamics.train import lora_targets
+
+    assert lora_targets(["c_attn"]) == ["c_attn"]  # a list: PEFT matches the end of a module's path
+    assert lora_targets(["q_proj", "v_proj"]) == lora_targets(["q_proj v_proj"]) == lora_targets(["q_proj,v_proj"]) \
+        == ["q_proj", "v_proj"]
+    assert lora_targets(["all-linear"]) == "all-linear" and lora_targets(None) is None
+    with pytest.raises(DataError, match="all-linear already means"):
+        lora_targets(["all-linear", "c_attn"])
+
+
+@pytest.mark.slow
+def test_record_clm_lora_c_attn_records_two_epochs_and_chat_truncation_is_kept_and_greyed(tmp_path):
+    from conftest import _run_in_process
+
+    from training_dynamics.demo_data import TINY_CHAT_TEMPLATE, build_tiny_gpt2, chat_texts, write_chat_demo
+    from training_dynamics.run import Run
+
+    paths = write_chat_demo(tmp_path / "data", n_train=16, n_validation=2, seed=1)
+    rows = [json.loads(line) for line in open(paths["train"])]
+    long_turn = " ".join(["mice"] * 300)
+    rows.append({"messages": [{"role": "user", "content": "tell me about the fox"},
+                              {"role": "assistant", "content": "it is a mammal"},
+                              {"role": "user", "content": "more"}, {"role": "assistant", "content": long_turn}]})
+    train = _jsonl(tmp_path / "train.jsonl", rows)
+    model = build_tiny_gpt2(tmp_path / "gpt2", chat_texts(paths["train"]) + ["more mice"], hidden_size=32,
+                            max_length=96)
+    args = ["--model_name_or_path", model, "--train_file", train, "--chat_template", TINY_CHAT_TEMPLATE,
+            "--use_peft", "--lora_r", 8, "--lora_alpha", 16, "--lora_target_modules", "c_attn",
+            "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy", "--dy_model_name", "lora",
+            "--num_train_epochs", 2, "--per_device_train_batch_size", 8, "--report_to", "none",
+            "--disable_tqdm", "true"]
+    rec = _run_in_process("record-clm", "run_clm_and_record_td.py", [str(a) for a in args])
+    assert rec.returncode == 0, rec.stderr[-3000:]
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+    assert json.loads((tmp_path / "out" / "adapter_config.json").read_text())["target_modules"] == ["c_attn"]
+    run = Run(next((tmp_path / "dy").iterdir()) / "lora")
+    assert run.meta["epochs_completed"] == 2 and run.meta["peft"]["target_modules"] == ["c_attn"]
+    # default --max_seq_length 256 capped to the 96 positions; the long conversation is cut, counted and warned about
+    cut = run.meta["truncation"]
+    assert run.meta["max_seq_length"] == 96 and cut["max_seq_length"] == 96 and cut["strategy"] == "end"
+    assert cut["num_truncated"] == 1 and cut["max_tokens"] > 300
+    assert "1 of 17 training conversations (5.9%) are longer than --max_seq_length 96 tokens" in rec.stderr
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run.path, "--output_dir", tmp_path / "iss")
+    issues = [json.loads(line) for line in open(tmp_path / "iss" / "label_issues.jsonl")]
+    seen = {r["guid"]: r.get("seen") for r in issues}
+    assert all(seen[g] is None for g in range(16))
+    (start, end), = seen[16]
+    text = next(r["text"] for r in issues if r["guid"] == 16)
+    assert start == 0 and text[:end].startswith("user: tell me about the fox") and 30 < end < len(text) - 300
+    assert text[:end].endswith("mice")
+    run_cli("review_label_issues.py", "--issues", tmp_path / "iss" / "label_issues.jsonl", "--run_dir", run.path)
+    page = (tmp_path / "iss" / "review.html").read_text()
+    assert '"seen"' in page and "IT.seen && IT.seen[pos]" in page
+
+
+# -- C. tracebacks become one line -------------------------------------------------------------------------
+def test_chat_template_syntax_error_is_one_line():
+    from training_dynamics.chat import read_chat_template
+    from training_dynamics.data import DataError
+    from training_dynamics.demo_data import TINY_CHAT_TEMPLATE_TAGGED
+
+    assert read_chat_template(TINY_CHAT_TEMPLATE_TAGGED) == TINY_CHAT_TEMPLATE_TAGGED  # {% generation %} parses
+    with pytest.raises(DataError, match=r"Jinja syntax error at line 2 of the template: .*fix the template") as err:
+        read_chat_template("{% for m in messages %}\n{{ m.content }\n{% endfor %}")
+    assert "\n" not in str(err.value)
+
+
+def test_worst_turn_on_a_run_without_turns_is_one_line(synthetic_dynamics, tmp_path):
+    run, _ = synthetic_dynamics()
+    proc = run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--score", "worst_turn",
+                   "--output_dir", tmp_path / "out", check=False)
+    one_line_error(proc, "find_label_issues.py", "--score worst_turn", "use --score confidence")
+
+
+@pytest.fixture(scope="module")
+def ner_run(tmp_path_factory):
+    """A tiny recorded NER run (2 epochs) and its data."""
+    from training_dynamics.ner_demo_data import build_tiny_token_bert, write_ner_demo
+
+    tmp = tmp_path_factory.mktemp("ner26")
+    paths = write_ner_demo(tmp / "data", n_train=24, n_validation=4, seed=0)
+    sentences = [json.loads(line)["tokens"] for line in open(paths["train"])]
+    model = build_tiny_token_bert(tmp / "tb", sentences, hidden_size=16)
+    run_cli("run_ner_and_record_td.py", "--model_name_or_path", model, "--train_file", paths["train"],
+            "--output_dir", tmp / "out", "--dy_log_dir", tmp / "dy", "--dy_model_name", "ner",
+            "--num_train_epochs", 2, "--per_device_train_batch_size", 8, "--report_to", "none",
+            "--disable_tqdm", "true")
+    return {"run": next((tmp / "dy").iterdir()) / "ner", "model": model, "train": paths["train"], "tmp": tmp}
+
+
+@pytest.mark.slow
+def test_record_ner_with_a_head_of_another_size_is_one_line(ner_run, tmp_path):
+    rows = [{"tokens": ["anna", "works"], "ner_tags": ["B-PER", "O"]}, {"tokens": ["bob"], "ner_tags": ["I-PER"]}]
+    proc = run_cli("run_ner_and_record_td.py", "--model_name_or_path", ner_run["model"], "--train_file",
+                   _jsonl(tmp_path / "t.jsonl", rows), "--output_dir", tmp_path / "o", "--dy_log_dir", tmp_path / "dy",
+                   "--num_train_epochs", 1, "--report_to", "none", check=False)
+    one_line_error(proc, "run_ner_and_record_td.py", "is a classifier with 7 tags but the data has 3",
+                   "--ignore_mismatched_sizes")
+
+
+@pytest.mark.slow
+def test_two_token_runs_given_to_find_issues_is_one_line(ner_run, tmp_path):
+    import shutil
+
+    other = tmp_path / "ner2"
+    shutil.copytree(ner_run["run"], other)
+    proc = run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", ner_run["run"], other,
+                   "--output_dir", tmp_path / "out", check=False)
+    one_line_error(proc, "find_label_issues.py", "token classification run: give one --run_dir")

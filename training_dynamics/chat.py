@@ -68,7 +68,51 @@ def conversation_text(messages: Sequence[dict]) -> str:
 
 def read_chat_template(value: str | None) -> str | None:
     """``--chat_template``: a Jinja template string, or the path of a file holding one (``.jinja``, or a
-    ``tokenizer_config.json``-style ``.json`` with a ``chat_template`` key)."""
+    ``tokenizer_config.json``-style ``.json`` with a ``chat_template`` key); a Jinja syntax error is one line."""
+    text = _read_chat_template(value)
+    if text:
+        check_template_syntax(text, where=f"--chat_template {value}" if "{" not in value else "--chat_template")
+    return text
+
+
+def check_template_syntax(template: str, *, where: str) -> None:
+    """Compile ``template`` as transformers does (a sandboxed Jinja environment).
+
+    Raises:
+        DataError: the Jinja syntax error, with its line.
+    """
+    try:
+        from jinja2 import TemplateSyntaxError
+        from jinja2.ext import loopcontrols
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+    except ImportError:  # transformers needs jinja2 to render templates at all
+        return
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.add_extension(_generation_extension())
+    try:
+        env.parse(template)
+    except TemplateSyntaxError as exc:
+        raise DataError(f"{where}: Jinja syntax error at line {exc.lineno} of the template: {exc.message}; fix the "
+                        "template") from None
+
+
+def _generation_extension():
+    """A stand-in for transformers' ``{% generation %}`` tag, so that a template using it parses."""
+    from jinja2 import nodes
+    from jinja2.ext import Extension
+
+    class Generation(Extension):
+        tags = {"generation"}
+
+        def parse(self, parser):
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return nodes.Scope(body, lineno=lineno)
+
+    return Generation
+
+
+def _read_chat_template(value: str | None) -> str | None:
     if not value:
         return None
     if "{" not in value and os.path.isfile(value):

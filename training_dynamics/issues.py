@@ -88,8 +88,8 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
         from .token_issues import find_word_issues
 
         if len(runs) != 1:
-            raise ValueError(f"{runs[0].path} is a token classification run: give one --run_dir (token runs are not "
-                             "averaged yet)")
+            raise TrainingDynamicsError(f"{runs[0].path} is a token classification run: give one --run_dir (token "
+                                        f"runs are not averaged yet; {len(runs)} were given)")
         table, dec, settings = find_word_issues(runs[0], data=data, score=score, rule=rule, burn_out=burn_out,
                                                 proportion=proportion, count_epochs=count_epochs, top_k=top_k)
         return Issues(table=table, decision=dec, settings=settings, kind=kind)

@@ -219,11 +219,24 @@ def lora_config(model_args):
         from peft import LoraConfig
     except ImportError:
         raise ImportError("--use_peft needs the peft package: pip install peft (or training-dynamics[peft])") from None
-    targets = model_args.lora_target_modules
-    if targets is not None and len(targets) == 1:
-        targets = targets[0]  # "all-linear" (or one module name) as PEFT takes it
+    targets = lora_targets(model_args.lora_target_modules)
     return LoraConfig(task_type="CAUSAL_LM", r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
                       lora_dropout=model_args.lora_dropout, target_modules=targets, bias="none")
+
+
+def lora_targets(names) -> list[str] | str | None:
+    """``--lora_target_modules`` as TRL users type them (``c_attn``; ``q_proj v_proj``; ``q_proj,v_proj``;
+    ``all-linear``) as PEFT takes them: a list of module names (each matches a module whose path ends with
+    it), or PEFT's special value ``"all-linear"`` (a string; a single string would be a full-path regex)."""
+    if not names:
+        return None
+    flat = [n for name in names for n in str(name).replace(",", " ").split()]
+    if "all-linear" in flat:
+        if len(flat) > 1:
+            raise DataError(f"--lora_target_modules {' '.join(flat)}: all-linear already means every linear layer; "
+                            "give it alone, or give module names")
+        return "all-linear"
+    return flat
 
 
 def saved_config(model_args: ModelArguments):
@@ -238,18 +251,19 @@ def saved_config(model_args: ModelArguments):
                         f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
 
 
-def check_head_size(model_args: ModelArguments, num_labels: int) -> None:
+def check_head_size(model_args: ModelArguments, num_labels: int, *, head: str = "ForSequenceClassification",
+                    what: str = "classes") -> None:
     """Refuse, before loading the weights, a model that cannot be found, or a saved classifier whose
     head has another number of classes than the data (unless ``--ignore_mismatched_sizes``): loading it
     would end in a size-mismatch traceback."""
     saved = saved_config(model_args)
     if model_args.ignore_mismatched_sizes:
         return
-    if not any(a.endswith("ForSequenceClassification") for a in getattr(saved, "architectures", None) or ()):
+    if not any(a.endswith(head) for a in getattr(saved, "architectures", None) or ()):
         return  # a base model: its new head gets the data's classes
     if saved.num_labels != num_labels:
-        raise DataError(f"{model_args.model_name_or_path} is a classifier with {saved.num_labels} classes but the "
-                        f"data has {num_labels}; pass --ignore_mismatched_sizes to train a new {num_labels}-class "
+        raise DataError(f"{model_args.model_name_or_path} is a classifier with {saved.num_labels} {what} but the "
+                        f"data has {num_labels}; pass --ignore_mismatched_sizes to train a new {num_labels}-{what[:-1]} "
                         "head (or check --class_names and the label column)")
 
 
@@ -343,6 +357,7 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training sentences left to train on")
+    check_head_size(model_args, data.num_labels, head="ForTokenClassification", what="tags")
     id2label = dict(enumerate(data.label_names))
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,
                                         label2id={v: k for k, v in id2label.items()}, cache_dir=model_args.cache_dir)
