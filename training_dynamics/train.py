@@ -357,6 +357,9 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training sentences left to train on")
+    from .ner_data import names_from_config
+
+    data = names_from_config(data, saved_config(model_args), given=bool(getattr(data_args, "class_names", None)))
     check_head_size(model_args, data.num_labels, head="ForTokenClassification", what="tags")
     id2label = dict(enumerate(data.label_names))
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,

@@ -124,6 +124,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
         max_seq_length=model_args.max_seq_length, device=model_args.device,
         trust_label_order=model_args.trust_label_order, cache_dir=model_args.cache_dir,
         progress=not progress.disable_tqdm)
+    if data_args.class_names and not found.kind.ranks_words:  # (a token ranking names its tags from its data)
+        from ..data import split_list
+
+        found.rename_labels(split_list(data_args.class_names))
     found.write(args.output_dir)
     guard.written(*issue_paths(args.output_dir).values())
     top = found.table.head(5)

@@ -18,6 +18,7 @@ td_metrics_settings.json); they must hold the same examples with the same labels
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -111,6 +112,24 @@ def write_averaged(run_dirs: list[str], output_dir: str, *, burn_out: int | None
     return cols
 
 
+def _check_run_flags(run, run_args) -> None:
+    """Refuse, in one line, what a run of this kind cannot do (a token run: partitions, parquet); cap
+    ``--num_proc`` at the machine's cores (more processes than cores only wait on each other)."""
+    if run.kind.metrics_module() is not None:  # its own metrics tables (words and sentences)
+        used = [f"--{f}" for f in ("partition", "merge_partitions", "num_proc") if getattr(run_args, f) is not None]
+        if run_args.output_format == "parquet":
+            used.append("--output_format parquet")
+        if used:
+            raise TrainingDynamicsError(f"{run.path} is a {run.kind.name} run: {', '.join(used)} is not supported for "
+                                        "its metrics yet (words and sentences, written as jsonl); run metrics "
+                                        "without it")
+    cpus = os.cpu_count() or 1
+    if run_args.num_proc is not None and run_args.num_proc > cpus:
+        logger.info("--num_proc %d: this machine has %d CPU core(s); using %d processes", run_args.num_proc, cpus,
+                    cpus)
+        run_args.num_proc = cpus
+
+
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metrics") -> int:
     """Compute and write the metrics; log a per-epoch summary."""
     run_args, metric_args, progress = parse((MetricsRunArguments, MetricsArguments, ProgressArguments), argv,
@@ -125,6 +144,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
                        overwrite=run_args.overwrite_output_dir)
         return 0
     run = Run(run_args.run_dir[0]).require()
+    _check_run_flags(run, run_args)
     if run_args.partition is not None:
         from ..partitions import write_partition
         from ..streaming import parse_partition
