@@ -44,6 +44,9 @@ def check_conversations(conversations: Sequence, column: str, where: str) -> Non
         if not is_conversation(conv):
             raise DataError(f"{where}: row {row} of column {column!r} is not a list of {{'role', 'content'}} turns")
         for k, m in enumerate(conv):
+            if isinstance(m["content"], list):
+                content_text(m["content"], where=f"{where}: row {row} of column {column!r}, turn {k}")
+                continue
             if not isinstance(m["role"], str) or not isinstance(m["content"], str):
                 raise DataError(f"{where}: row {row} of column {column!r}, turn {k}: role and content must be text")
             if _SURROGATE.search(m["content"]):
@@ -53,11 +56,41 @@ def check_conversations(conversations: Sequence, column: str, where: str) -> Non
             raise DataError(f"{where}: row {row} of column {column!r} has no assistant turn to learn")
 
 
+#: between the text parts of one message (the Hub's multimodal format), as they are joined into one text
+PART_SEPARATOR = "\n"
+
+
+def content_text(content: Any, *, where: str = "a message") -> str:
+    """A message's content as text: a string as it is; a list of parts (the Hub's multimodal format,
+    ``[{"type": "text", "text": ...}, ...]``) joined by :data:`PART_SEPARATOR` when every part is text.
+
+    Raises:
+        DataError: a part that is not text (an image, audio, ...), in one line.
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content and all(isinstance(p, dict) for p in content):
+        other = next((p for p in content if p.get("type", "text") != "text" or not isinstance(p.get("text"), str)), None)
+        if other is None:
+            text = PART_SEPARATOR.join(p["text"] for p in content)
+            if _SURROGATE.search(text):
+                raise DataError(f"{where}: the text holds a lone surrogate (invalid Unicode); repair the file's encoding")
+            return text
+        raise DataError(f"{where}: a content part of type {other.get('type')!r} is not text; only text conversations "
+                        "can be recorded (leave out the other parts, or the conversation)")
+    raise DataError(f"{where}: content must be text or a list of text parts, not {type(content).__name__}")
+
+
+def text_conversation(messages: Sequence[dict]) -> list[dict]:
+    """``messages`` with every content as text (:func:`content_text`): the form the chat template renders."""
+    return [m if isinstance(m["content"], str) else {**m, "content": content_text(m["content"])} for m in messages]
+
+
 def conversation_text(messages: Sequence[dict]) -> str:
     """The text tools show for a conversation: one ``role: content`` line per turn, the assistant turns
     numbered (``assistant #2:``) so that a per-turn value (``worst_turn``) points at one."""
     lines, k = [], 0
-    for m in messages:
+    for m in text_conversation(messages):
         if m["role"] == ASSISTANT:
             k += 1
             lines.append(f"{ASSISTANT} #{k}: {m['content']}")

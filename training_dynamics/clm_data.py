@@ -154,7 +154,15 @@ def _normalise(ds, text_columns: Sequence[str], where: str, *, conversation: boo
     _check_columns(ds, text_columns, where)
     for col in text_columns:
         if conversation:
-            check_conversations(ds[col], col, where)
+            convs = ds[col]
+            check_conversations(convs, col, where)
+            if any(not isinstance(m["content"], str) for conv in convs for m in conv):  # text parts: joined
+                from .chat import text_conversation
+
+                import datasets
+
+                ds = datasets.Dataset.from_dict({**{c: ds[c] for c in ds.column_names if c != col},
+                                                 col: [text_conversation(c) for c in convs]})
         else:
             _check_texts(ds[col], col, where)
     guid_col = next((c for c in ("idx", GUID) if c in ds.column_names), None)

@@ -516,6 +516,23 @@ def push_to_hub(df: pd.DataFrame, repo_id: str, *, private: bool = False) -> Non
     logger.info("pushed the corrected dataset to https://huggingface.co/datasets/%s", repo_id)
 
 
+def _check_kind_of_file(corrections, kind, train_file, cache_dir) -> None:
+    """Where the data did not load as the corrections' kind: say so in one line when the file is another
+    kind's data (sentences of words and tags given classification corrections)."""
+    if kind.name != kinds.CLASSIFICATION or not train_file:
+        return
+    try:
+        from .data import _load_file
+
+        first = _load_file(train_file, cache_dir)[0]
+    except Exception:  # noqa: BLE001 - the loader's own error says what is wrong
+        return
+    if any(isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in first.values()):
+        raise CorrectionsError(f"{corrections} holds corrections of a classification run (one label per example), "
+                               f"but {train_file} holds sentences of words and tags (a token classification run's "
+                               "data): give apply the corrections.json that this NER run's review page exported")
+
+
 def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | None = None,
                            task_name: str | None = None, text_columns: Sequence[str] | None = None,
                            label_column: str | None = None, class_names: Sequence[str] | None = None,
@@ -535,10 +552,14 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
     if kind.name != kinds.CLASSIFICATION and not train_file:
         raise CorrectionsError(f"{corrections}: corrections of a {kind.name} run apply to its training file: "
                                "pass --train_file")
-    data = kind.load_data({"kind": kind.name, "task_name": task_name,
-                           "train_file": str(Path(train_file).resolve()) if train_file else None,
-                           "text_columns": text_columns, "label_column": label_column},
-                          label_names=class_names, cache_dir=cache_dir, where=str(corrections))
+    try:
+        data = kind.load_data({"kind": kind.name, "task_name": task_name,
+                               "train_file": str(Path(train_file).resolve()) if train_file else None,
+                               "text_columns": text_columns, "label_column": label_column},
+                              label_names=class_names, cache_dir=cache_dir, where=str(corrections))
+    except TrainingDynamicsError:
+        _check_kind_of_file(corrections, kind, train_file, cache_dir)
+        raise
     where = str(corrections)
     if kind.corrections_name_labels:  # before the fingerprints, which would only say that the data changed
         check_label_names(data, parsed, where=where)

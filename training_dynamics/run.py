@@ -151,6 +151,12 @@ class Run:
     def require(self) -> "Run":
         """``self``, or a one-line error when the folder holds no recorded dynamics."""
         if not self.dynamics_dir.is_dir():
+            inside = sorted(p.name for p in self.path.iterdir() if dynamics_file.dynamics_dir(p).is_dir()) \
+                if self.path.is_dir() else []
+            if inside:  # a task folder (dy_log/<task>): its runs are one level down
+                listed = ", ".join(inside[:8]) + (f", ... ({len(inside) - 8} more)" if len(inside) > 8 else "")
+                raise FileNotFoundError(f"{self.path} is a folder of runs, not a run: give one of them as --run_dir "
+                                        f"({listed}), e.g. --run_dir {self.path / inside[0]}")
             where = f"{self.path}: no such run folder" if not self.path.exists() else f"{self.dynamics_dir}: no such folder"
             raise FileNotFoundError(f"{where} (a run folder holds training_dynamics/; record one with "
                                     "`training-dynamics record` first)")

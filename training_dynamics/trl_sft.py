@@ -100,6 +100,17 @@ class DynamicsSFTMixin(GenerativeRecording):
         trl_class = next((c for c in type(self).__mro__ if c.__module__.split(".")[0] == "trl"), None)
         self.dynamics_meta.setdefault("trainer", f"trl.{trl_class.__name__}" if trl_class else type(self).__name__)
 
+    def train(self, *args, **kwargs):
+        """``Trainer.train``; a refusal (a folder that holds a recording, a locked run) advises this class's
+        arguments, not the command line's flags."""
+        try:
+            return super().train(*args, **kwargs)
+        except (FileExistsError, TrainingDynamicsError) as exc:
+            advice = python_advice(str(exc))
+            if advice == str(exc):
+                raise
+            raise type(exc)(advice) from None
+
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
         """TRL's preparation, with the training examples' lengths counted before TRL truncates them to
         ``max_length`` (as TRL does it: ``truncation_mode``, then examples left with no label dropped): the
@@ -169,6 +180,20 @@ class DynamicsSFTMixin(GenerativeRecording):
                                                              num_items_in_batch=num_items_in_batch)
         finally:
             self._td_rows = None
+
+
+#: the command line's advice, as the Python API's arguments (a DynamicsSFTTrainer has no flags)
+PYTHON_ADVICE = {"--overwrite_dynamics": "overwrite_dynamics=True", "--dy_model_name": "dynamics_dir=<another folder>",
+                 "--dy_log_dir": "dynamics_dir", "--resume_from_checkpoint": "trainer.train(resume_from_checkpoint=...)",
+                 "--overwrite_output_dir": "overwrite_output_dir=True"}
+
+
+def python_advice(message: str) -> str:
+    """``message`` with the recording commands' flags replaced by :class:`DynamicsSFTTrainer`'s arguments."""
+    import re
+
+    return re.sub("|".join(re.escape(f) for f in sorted(PYTHON_ADVICE, key=len, reverse=True)),
+                  lambda m: PYTHON_ADVICE[m.group(0)], message)
 
 
 def with_dynamics(sft_trainer_class: type) -> type:
