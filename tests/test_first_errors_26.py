@@ -207,3 +207,152 @@ def test_two_token_runs_given_to_find_issues_is_one_line(ner_run, tmp_path):
     proc = run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", ner_run["run"], other,
                    "--output_dir", tmp_path / "out", check=False)
     one_line_error(proc, "find_label_issues.py", "token classification run: give one --run_dir")
+
+
+# -- D. messages ---------------------------------------------------------------------------------------------
+def test_unknown_flag_is_refused_before_any_heavy_import_with_the_closest_flag():
+    code = ("import sys, time; t = time.time(); from training_dynamics.cli import main; "
+            "rc = main(['record', '--model_name_or_path', 'm', '--train_file', 't.csv', '--num_epochs', '3']); "
+            "print(rc, 'torch' in sys.modules, 'transformers' in sys.modules, round(time.time() - t, 2))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    rc, torch_loaded, tf_loaded, seconds = proc.stdout.split()
+    assert (rc, torch_loaded, tf_loaded) == ("2", "False", "False") and float(seconds) < 1.0, proc.stdout
+    assert proc.stderr.strip() == ("training-dynamics record: error: unrecognized argument --num_epochs (did you mean "
+                                   "--num_train_epochs?); --help lists the flags")
+
+
+def test_unknown_flag_checks_accept_every_training_argument():
+    from training_dynamics.cli.flags import UnknownFlagError, check_unknown, training_argument_names
+
+    fields = training_argument_names()
+    assert {"num_train_epochs", "learning_rate", "fsdp", "remove_unused_columns"} <= fields
+    check_unknown(["--learning-rate", "1e-3", "--no_remove_unused_columns", "--fsdp=full_shard"], {"--seed"},
+                  extra_fields=fields)
+    with pytest.raises(UnknownFlagError, match=r"--lerning_rate \(did you mean --learning_rate\?\)"):
+        check_unknown(["--lerning_rate", "1"], {"--seed"}, extra_fields=fields)
+    proc = run_cli("td_metrics.py", "--run_dir", "x", "--bunr_out", "2", check=False)
+    one_line_error(proc, "td_metrics.py", "unrecognized argument --bunr_out (did you mean --burn_out?)")
+
+
+def test_class_names_name_the_classes_with_source_dynamics(synthetic_dynamics, tmp_path):
+    run, _ = synthetic_dynamics(classes=2)
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--class_names", "negative,positive",
+            "--output_dir", tmp_path / "out")
+    rows = [json.loads(line) for line in open(tmp_path / "out" / "label_issues.jsonl")]
+    assert {r["gold_name"] for r in rows} == {"negative", "positive"}
+    assert {r["predicted_name"] for r in rows} <= {"negative", "positive"}
+    settings = json.loads((tmp_path / "out" / "label_issues_settings.json").read_text())
+    assert settings["label_names"] == ["negative", "positive"]
+    assert all(p["given"] in ("negative", "positive") for p in settings["decision"]["by_class_pair"])
+    proc = run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--class_names", "a,b,c",
+                   "--output_dir", tmp_path / "out3", check=False)
+    one_line_error(proc, "find_label_issues.py", "--class_names names 3 classes", "the ranking has 2")
+
+
+def test_plot_error_names_the_flag_the_user_typed(synthetic_dynamics):
+    run, _ = synthetic_dynamics()
+    run_cli("td_metrics.py", "--run_dir", run)
+    proc = run_cli("plot_cartography.py", "--run_dir", run, "--plots_dir", run, check=False)
+    line = one_line_error(proc, "plot_cartography.py", "--plots_dir")
+    assert "--output_dir" not in line
+
+
+def test_a_task_folder_as_run_dir_lists_its_runs(synthetic_dynamics):
+    run, _ = synthetic_dynamics()
+    proc = run_cli("td_metrics.py", "--run_dir", run.parent, check=False)
+    one_line_error(proc, "td_metrics.py", "is a folder of runs, not a run", "(run)", f"--run_dir {run}")
+
+
+def test_num_proc_is_capped_at_the_cores(synthetic_dynamics, monkeypatch):
+    import os
+
+    run, _ = synthetic_dynamics(n=40)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    proc = run_cli("td_metrics.py", "--run_dir", run, "--num_proc", "64")
+    assert "--num_proc 64: this machine has 1 CPU core(s); using 1 processes" in proc.stderr
+    assert (run / "td_metrics.jsonl").is_file() and len((run / "td_metrics.jsonl").read_text().splitlines()) == 40
+
+
+def test_null_ner_tags_are_named_as_such(tmp_path):
+    from training_dynamics.data import DataError
+    from training_dynamics.ner_data import load_token_classification
+
+    path = _jsonl(tmp_path / "n.jsonl", [{"tokens": ["a", "b"], "ner_tags": [None, None]}])
+    with pytest.raises(DataError, match=r"'ner_tags' has empty \(null\) tags in 1 of 1 rows \(first: row 0\)"):
+        load_token_classification(train_file=str(path))
+
+
+def test_integer_ner_tags_take_the_models_tag_names():
+    from types import SimpleNamespace
+
+    from training_dynamics.ner_data import TokenClassificationData, names_from_config
+
+    def data():
+        return TokenClassificationData(None, None, [str(i) for i in range(3)], tags_as_ids=True)
+
+    named = SimpleNamespace(id2label={0: "O", 1: "B-PER", 2: "I-PER"})
+    assert names_from_config(data(), named, given=False).label_names == ["O", "B-PER", "I-PER"]
+    assert names_from_config(data(), named, given=True).label_names == ["0", "1", "2"]  # --class_names wins
+    generic = SimpleNamespace(id2label={0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
+    assert names_from_config(data(), generic, given=False).label_names == ["0", "1", "2"]
+
+
+def test_chat_content_as_text_parts_is_joined_and_other_parts_refused(tmp_path):
+    from training_dynamics.chat import conversation_text
+    from training_dynamics.clm_data import load_generative
+    from training_dynamics.data import DataError
+
+    parts = [{"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "you"}]},
+                           {"role": "assistant", "content": [{"type": "text", "text": "hello"}]}]}]
+    data = load_generative(train_file=str(_jsonl(tmp_path / "p.jsonl", parts)))
+    assert data.train[0]["messages"] == [{"role": "user", "content": "hi\nyou"}, {"role": "assistant", "content": "hello"}]
+    assert conversation_text(parts[0]["messages"]) == conversation_text(data.train[0]["messages"])  # (SFT binding)
+    image = [{"messages": [{"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": "x"}]},
+                           {"role": "assistant", "content": [{"type": "text", "text": "y"}]}]}]
+    with pytest.raises(DataError, match=r"row 0 of column 'messages', turn 0: a content part of type 'image' is not "
+                                        "text") as err:
+        load_generative(train_file=str(_jsonl(tmp_path / "i.jsonl", image)))
+    assert "\n" not in str(err.value)
+
+
+def test_bidi_controls_stay_inside_their_text_on_the_review_page():
+    from training_dynamics import web
+
+    css = (Path(web.__file__).parent / "review.css").read_text()
+    js = (Path(web.__file__).parent / "review.js").read_text()
+    assert "unicode-bidi: isolate" in css and ".text, .text span" in css
+    assert 'e.dir = "auto"' in js and ".textContent = String(text)" in js  # text, never HTML
+
+
+def test_sft_refusals_advise_python_arguments():
+    from training_dynamics.trl_sft import python_advice
+
+    msg = ("dy/training_dynamics already holds training dynamics (epochs 0..1); pass --overwrite_dynamics to replace "
+           "them, or another --dy_model_name")
+    assert python_advice(msg) == ("dy/training_dynamics already holds training dynamics (epochs 0..1); pass "
+                                  "overwrite_dynamics=True to replace them, or another dynamics_dir=<another folder>")
+
+
+def test_find_issues_honours_text_columns_of_a_renamed_file(recorded_run, demo_data, tmp_path):
+    rows = [json.loads(line) for line in open(demo_data["train"])]
+    renamed = _jsonl(tmp_path / "renamed.jsonl", [{"review": r.pop("sentence"), **r} for r in rows])
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", recorded_run, "--train_file", renamed,
+            "--text_columns", "review", "--output_dir", tmp_path / "out")
+    issues = [json.loads(line) for line in open(tmp_path / "out" / "label_issues.jsonl")]
+    by_guid = {i: r["review"] for i, r in enumerate(json.loads(line) for line in open(renamed))}
+    assert len(issues) == len(rows) and all(by_guid[r["guid"]] == r["text"] for r in issues)
+
+
+@pytest.mark.slow
+def test_token_runs_refuse_partitions_and_parquet_and_classification_corrections(ner_run, tmp_path):
+    for extra in (["--partition", "0/2"], ["--output_format", "parquet"], ["--num_proc", "2"]):
+        proc = run_cli("td_metrics.py", "--run_dir", ner_run["run"], *extra, check=False)
+        one_line_error(proc, "td_metrics.py", "is a token_classification run", extra[0], "not supported")
+    corrections = tmp_path / "corrections.json"
+    corrections.write_text(json.dumps({"dataset": "x", "dataset_fingerprint": None, "label_names": ["a", "b"],
+                                       "corrections": [{"guid": 0, "action": "relabel", "label": "b",
+                                                        "original_label": "a"}]}))
+    proc = run_cli("apply_corrections.py", "--train_file", ner_run["train"], "--corrections", corrections,
+                   "--output", tmp_path / "fixed.jsonl", check=False)
+    one_line_error(proc, "apply_corrections.py", "holds corrections of a classification run",
+                   "holds sentences of words and tags")

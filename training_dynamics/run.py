@@ -340,7 +340,8 @@ class Run:
         return Binding.read(self.dynamics_dir)
 
     def data(self, *, train_file: str | None = None, cache_dir: str | None = None,
-             allow_changed: bool = False) -> TextClassificationData:
+             allow_changed: bool = False, text_columns: Sequence[str] | None = None,
+             label_column: str | None = None) -> TextClassificationData:
         """The training data the run was recorded on, from the source named in its meta, checked
         against the run's binding (:func:`binding.check`).
 
@@ -354,6 +355,10 @@ class Run:
         src = dict(self.meta.get("data") or {})
         if train_file:
             src.update(train_file=str(train_file), task_name=None)
+        if text_columns:  # the file's columns renamed since (``--text_columns``): still checked by the binding
+            src["text_columns"] = list(text_columns)
+        if label_column:
+            src["label_column"] = label_column
         data = self.kind.load_data(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
                                    where=self.dynamics_dir / dynamics_file.META_NAME)
         return bind_data(data, self.binding, run=self.path, allow_changed=allow_changed)

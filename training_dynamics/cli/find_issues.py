@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     data = None
     if runs and (data_args.train_file or (not data_args.given and runs[0].meta.get("data"))):
         # the run's own data (or its moved file, read with the recorded columns), checked against its binding
+        from ..data import split_list
+
         data = runs[0].data(train_file=data_args.train_file, cache_dir=model_args.cache_dir,
+                            text_columns=split_list(data_args.text_columns), label_column=data_args.label_column,
                             allow_changed=args.allow_changed_data)
     elif data_args.given:
         data = data_args.load(cache_dir=model_args.cache_dir)
