@@ -252,7 +252,7 @@ def saved_config(model_args: ModelArguments):
 
 
 def check_head_size(model_args: ModelArguments, num_labels: int, *, head: str = "ForSequenceClassification",
-                    what: str = "classes") -> None:
+                    what: tuple[str, str] = ("class", "classes")) -> None:
     """Refuse, before loading the weights, a model that cannot be found, or a saved classifier whose
     head has another number of classes than the data (unless ``--ignore_mismatched_sizes``): loading it
     would end in a size-mismatch traceback."""
@@ -262,8 +262,8 @@ def check_head_size(model_args: ModelArguments, num_labels: int, *, head: str = 
     if not any(a.endswith(head) for a in getattr(saved, "architectures", None) or ()):
         return  # a base model: its new head gets the data's classes
     if saved.num_labels != num_labels:
-        raise DataError(f"{model_args.model_name_or_path} is a classifier with {saved.num_labels} {what} but the "
-                        f"data has {num_labels}; pass --ignore_mismatched_sizes to train a new {num_labels}-{what[:-1]} "
+        raise DataError(f"{model_args.model_name_or_path} is a classifier with {saved.num_labels} {what[1]} but the "
+                        f"data has {num_labels}; pass --ignore_mismatched_sizes to train a new {num_labels}-{what[0]} "
                         "head (or check --class_names and the label column)")
 
 
@@ -360,7 +360,7 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     from .ner_data import names_from_config
 
     data = names_from_config(data, saved_config(model_args), given=bool(getattr(data_args, "class_names", None)))
-    check_head_size(model_args, data.num_labels, head="ForTokenClassification", what="tags")
+    check_head_size(model_args, data.num_labels, head="ForTokenClassification", what=("tag", "tags"))
     id2label = dict(enumerate(data.label_names))
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,
                                         label2id={v: k for k, v in id2label.items()}, cache_dir=model_args.cache_dir)
