@@ -105,3 +105,39 @@ def test_sft_trainer_run_is_bound_to_its_conversations(tmp_path):
     # other conversations: refused
     proc = find(other["train"], "o3")
     one_line_error(proc, "find_label_issues.py", "changed since")
+
+
+@pytest.mark.slow
+def test_sft_truncation_is_counted_and_trls_training_unchanged(tmp_path):
+    trl = pytest.importorskip("trl")
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    from training_dynamics.demo_data import TINY_CHAT_TEMPLATE_TAGGED, build_tiny_gpt2, chat_texts, write_chat_demo
+    from training_dynamics.run import Run
+    from training_dynamics.trl_sft import DynamicsSFTTrainer
+
+    paths = write_chat_demo(tmp_path / "data", n_train=16, n_validation=2, seed=3)
+    model_dir = build_tiny_gpt2(tmp_path / "gpt2", chat_texts(paths["train"]), hidden_size=32, max_length=96)
+
+    def train(cls, **extra):
+        set_seed(0)
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        tok.chat_template = TINY_CHAT_TEMPLATE_TAGGED
+        ds = load_dataset("json", data_files=str(paths["train"]), split="train")
+        config = trl.SFTConfig(output_dir=str(tmp_path / cls.__name__), num_train_epochs=1, max_length=20,
+                               per_device_train_batch_size=4, learning_rate=1e-2, logging_steps=1, save_strategy="no",
+                               report_to="none", seed=0, assistant_only_loss=True, dataloader_pin_memory=False,
+                               disable_tqdm=True, bf16=False)
+        trainer = cls(model=AutoModelForCausalLM.from_pretrained(model_dir), train_dataset=ds, processing_class=tok,
+                      args=config, **extra)
+        n = len(trainer.train_dataset)
+        trainer.train()
+        return [h["loss"] for h in trainer.state.log_history if "loss" in h], n
+
+    plain, n_plain = train(trl.SFTTrainer)
+    recorded, n_rec = train(DynamicsSFTTrainer, dynamics_dir=tmp_path / "run" / "training_dynamics")
+    assert recorded == plain and n_rec == n_plain  # TRL's truncation, done the same way
+    cut = Run(tmp_path / "run").meta["truncation"]
+    assert cut["strategy"] == "end" and cut["max_seq_length"] == 20 and cut["num_examples"] == 16
+    assert 0 < cut["num_truncated"] <= 16 and cut["max_tokens"] > 20
