@@ -356,3 +356,32 @@ def test_token_runs_refuse_partitions_and_parquet_and_classification_corrections
                    "--output", tmp_path / "fixed.jsonl", check=False)
     one_line_error(proc, "apply_corrections.py", "holds corrections of a classification run",
                    "holds sentences of words and tags")
+
+
+@pytest.mark.slow
+def test_record_clm_prompt_response_truncation_is_kept_and_greyed(tmp_path):
+    from conftest import _run_in_process
+
+    from training_dynamics.clm_data import SEPARATOR
+    from training_dynamics.demo_data import build_tiny_gpt2, make_instructions
+
+    rows = [{"prompt": r["prompt"], "response": r["response"]} for r in make_instructions(12, seed=0, bad_rate=0.0)]
+    rows[5] = {"prompt": "tell me " * 30 + "about the fox", "response": rows[5]["response"]}
+    train = _jsonl(tmp_path / "pr.jsonl", rows)
+    model = build_tiny_gpt2(tmp_path / "gpt2", [r["prompt"] + " " + r["response"] for r in rows], hidden_size=32,
+                            max_length=32)
+    args = ["--model_name_or_path", model, "--train_file", train, "--output_dir", tmp_path / "out", "--dy_log_dir",
+            tmp_path / "dy", "--dy_model_name", "m", "--num_train_epochs", 1, "--per_device_train_batch_size", 4,
+            "--report_to", "none", "--disable_tqdm", "true"]
+    rec = _run_in_process("record-clm", "run_clm_and_record_td.py", [str(a) for a in args])
+    assert rec.returncode == 0, rec.stderr[-3000:]
+    assert "using --max_seq_length 32" in rec.stderr and "1 of 12 training examples" in rec.stderr
+    run = next((tmp_path / "dy").iterdir()) / "m"
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--output_dir", tmp_path / "iss")
+    issues = {r["guid"]: r for r in (json.loads(line) for line in open(tmp_path / "iss" / "label_issues.jsonl"))}
+    assert all(issues[g].get("seen") is None for g in range(12) if g != 5)
+    text = issues[5]["text"]
+    (p0, p1), (r0, r1) = issues[5]["seen"]
+    prompt = rows[5]["prompt"]
+    assert 0 < p0 < p1 == len(prompt) and text[p0:p1].endswith("about the fox")
+    assert text[r0:r1] == rows[5]["response"] and r0 == len(prompt) + len(SEPARATOR)

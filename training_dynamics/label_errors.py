@@ -343,6 +343,10 @@ def seen_by_model(run: Run, guids: np.ndarray, data: TextClassificationData) -> 
         from .truncation import seen_conversations
 
         return seen_conversations(run, guids, data)
+    if cut.get("num_truncated") and run.meta.get("kind") == "generative":
+        from .truncation import seen_prompt_response
+
+        return seen_prompt_response(run, guids, data)
     if not cut.get("num_truncated") or getattr(data, "separator", None) is not None:
         return None
     try:

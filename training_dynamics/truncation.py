@@ -122,3 +122,56 @@ def seen_conversations(run, guids, data):
         kept.append(None if len(enc["input_ids"]) <= limit else int(enc["offset_mapping"][limit - 1][1]))
     spans = prefix_spans([conversation_text(c) for c in convs], convs, rendered, kept)
     return pd.Series(spans, index=as_guids(guids), dtype=object)
+
+
+def seen_prompt_response(run, guids, data):
+    """Per guid, what the model saw of a prompt/response pair (or plain text) that ``record-clm`` cut: character
+    spans of its display text (prompt, separator, response; :func:`training_dynamics.clm_data.tokenize_generative`
+    keeps the end of the prompt and the start of the response), ``None`` when seen whole; ``None`` overall when
+    nothing was cut or the run's tokenizer cannot be loaded (a warning)."""
+    import pandas as pd
+
+    from .ids import as_guids
+
+    cut = run.meta.get("truncation") or {}
+    if not cut.get("num_truncated") or cut.get("strategy") not in ("prompt_start", "end"):
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(run.meta["model_name_or_path"])
+    except Exception as exc:  # a moved model folder or no Hub: the page then shows whole texts
+        logger.warning("%s: cannot load the run's tokenizer (%s), so the review cannot mark what the model saw of "
+                       "the %d cut examples", run.path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                       cut["num_truncated"])
+        return None
+    limit = int(cut["max_seq_length"])
+    eos = 1 if tokenizer.eos_token_id is not None else 0
+    train = data.train
+    row = pd.Series(np.arange(len(train)), index=as_guids(train["guid"])).reindex(as_guids(guids)).to_numpy()
+    cols = [[train[int(i)][c] for i in row] for c in data.text_columns]
+    sep = data.separator or ""
+    spans: list[list[list[int]] | None] = []
+    if len(cols) == 1:  # plain text: every token, cut at the end
+        for text in cols[0]:
+            enc = tokenizer(text, return_offsets_mapping=True)
+            n = len(enc["input_ids"]) + eos
+            ends = [e for _, e in enc["offset_mapping"][:limit] if e > 0]
+            spans.append(None if n <= limit else [[0, max(ends, default=0)]])
+        return pd.Series(spans, index=as_guids(guids), dtype=object)
+    for prompt, response in zip(*cols):
+        r = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)
+        p = tokenizer(prompt, return_offsets_mapping=True)
+        n_r = len(r["input_ids"]) + eos
+        at = len(prompt) + len(sep)
+        if len(p["input_ids"]) + n_r <= limit:
+            spans.append(None)
+        elif n_r >= limit:  # the response alone fills the budget: its start only
+            ends = [e for _, e in r["offset_mapping"][:limit] if e > 0]
+            spans.append([[at, at + max(ends, default=0)]])
+        else:
+            keep = limit - n_r
+            starts = [s for s, e in p["offset_mapping"][len(p["input_ids"]) - keep:] if e > s]
+            first = min(starts, default=len(prompt))
+            spans.append(([[first, len(prompt)]] if first < len(prompt) else []) + [[at, at + len(response)]])
+    return pd.Series(spans, index=as_guids(guids), dtype=object)
