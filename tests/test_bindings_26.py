@@ -138,6 +138,9 @@ def test_sft_truncation_is_counted_and_trls_training_unchanged(tmp_path):
     plain, n_plain = train(trl.SFTTrainer)
     recorded, n_rec = train(DynamicsSFTTrainer, dynamics_dir=tmp_path / "run" / "training_dynamics")
     assert recorded == plain and n_rec == n_plain  # TRL's truncation, done the same way
+    with pytest.raises(FileExistsError, match="pass overwrite_dynamics=True to replace them") as err:  # advice in
+        train(DynamicsSFTTrainer, dynamics_dir=tmp_path / "run" / "training_dynamics")  # Python, not CLI flags
+    assert "--" not in str(err.value)
     cut = Run(tmp_path / "run").meta["truncation"]
     assert cut["strategy"] == "end" and cut["max_seq_length"] == 20 and cut["num_examples"] == 16
     assert 0 < cut["num_truncated"] <= 16 and cut["max_tokens"] > 20

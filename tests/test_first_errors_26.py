@@ -154,7 +154,7 @@ def test_record_clm_lora_c_attn_records_two_epochs_and_chat_truncation_is_kept_a
 
 
 # -- C. tracebacks become one line -------------------------------------------------------------------------
-def test_chat_template_syntax_error_is_one_line():
+def test_chat_template_syntax_error_is_one_line(tmp_path):
     from training_dynamics.chat import read_chat_template
     from training_dynamics.data import DataError
     from training_dynamics.demo_data import TINY_CHAT_TEMPLATE_TAGGED
@@ -163,6 +163,13 @@ def test_chat_template_syntax_error_is_one_line():
     with pytest.raises(DataError, match=r"Jinja syntax error at line 2 of the template: .*fix the template") as err:
         read_chat_template("{% for m in messages %}\n{{ m.content }\n{% endfor %}")
     assert "\n" not in str(err.value)
+    from conftest import _run_in_process
+
+    train = _jsonl(Path(tmp_path) / "c.jsonl", [{"messages": [{"role": "user", "content": "a"},
+                                                              {"role": "assistant", "content": "b"}]}])
+    proc = _run_in_process("record-clm", "run_clm_and_record_td.py", [
+        "--model_name_or_path", "m", "--train_file", str(train), "--chat_template", "{% if x %}{{ x }"])
+    one_line_error(proc, "run_clm_and_record_td.py", "--chat_template: Jinja syntax error at line 1")
 
 
 def test_worst_turn_on_a_run_without_turns_is_one_line(synthetic_dynamics, tmp_path):
@@ -196,6 +203,25 @@ def test_record_ner_with_a_head_of_another_size_is_one_line(ner_run, tmp_path):
                    "--num_train_epochs", 1, "--report_to", "none", check=False)
     one_line_error(proc, "run_ner_and_record_td.py", "is a classifier with 7 tags but the data has 3",
                    "--ignore_mismatched_sizes")
+
+
+@pytest.mark.slow
+def test_integer_ner_tags_are_recorded_with_the_models_tag_names(ner_run, tmp_path):
+    from training_dynamics.ner_demo_data import LABEL_NAMES
+
+    index = {n: i for i, n in enumerate(LABEL_NAMES)}
+    rows = [json.loads(line) for line in open(ner_run["train"])][:8]
+    ids = _jsonl(tmp_path / "ids.jsonl", [{"tokens": r["tokens"], "ner_tags": [index[t] for t in r["ner_tags"]]}
+                                          for r in rows])
+    run_cli("run_ner_and_record_td.py", "--model_name_or_path", ner_run["model"], "--train_file", ids,
+            "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy", "--dy_model_name", "ids",
+            "--num_train_epochs", 1, "--report_to", "none", "--disable_tqdm", "true")
+    run = next((tmp_path / "dy").iterdir()) / "ids"
+    meta = json.loads((run / "training_dynamics" / "dynamics_meta.json").read_text())
+    assert meta["label_names"] == list(LABEL_NAMES)
+    run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--output_dir", tmp_path / "iss")
+    settings = json.loads((tmp_path / "iss" / "label_issues_settings.json").read_text())
+    assert settings["label_names"] == list(LABEL_NAMES)
 
 
 @pytest.mark.slow

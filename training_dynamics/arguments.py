@@ -227,6 +227,10 @@ class GenerativeDataArguments:
 
     def __post_init__(self):
         _check_positive(max_train_samples=self.max_train_samples, max_seq_length=self.max_seq_length)
+        if self.chat_template:  # a Jinja syntax error is one line, before anything loads
+            from .chat import read_chat_template
+
+            read_chat_template(self.chat_template)
 
     def load(self, *, cache_dir: str | None = None):
         """Load and check the data (:func:`training_dynamics.clm_data.load_generative`)."""
