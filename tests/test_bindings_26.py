@@ -95,7 +95,7 @@ def test_sft_trainer_run_is_bound_to_its_conversations(tmp_path):
     # reversed, but with their guids: aligned by guid
     proc = find(_jsonl(tmp_path / "reversed_ids.jsonl", [{**r, "guid": i} for i, r in enumerate(rows)][::-1]), "o2")
     assert proc.returncode == 0, proc.stderr
-    assert "recorded before runs kept their data binding" not in proc.stderr
+    assert "keeps no data binding" not in proc.stderr
     issues = [json.loads(line) for line in open(next((tmp_path / "o2").glob("*.jsonl")))]
     from training_dynamics.chat import conversation_text
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import ROOT, one_line_error, run_cli
@@ -91,7 +89,8 @@ def test_record_ner_caps_a_sentence_longer_than_the_position_table(tmp_path):
                    "--report_to", "none", "--disable_tqdm", "true", check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "--max_seq_length 512 is longer than" in proc.stderr and "using --max_seq_length 64" in proc.stderr
-    meta = json.loads((next((tmp_path / "dy").iterdir()) / "m" / "training_dynamics" / "dynamics_meta.json").read_text())
+    run = next((tmp_path / "dy").iterdir()) / "m"
+    meta = json.loads((run / "training_dynamics" / "dynamics_meta.json").read_text())
     assert meta["max_seq_length"] == 64 and meta["num_sentences"] == 10
 
 

@@ -150,8 +150,8 @@ def check(recorded: Binding | None, data, *, run: str | os.PathLike, allow_chang
         DataChangedError: examples changed or are gone, one line naming how many and the first.
     """
     if recorded is None:
-        logger.warning("%s was recorded before runs kept their data binding: cannot check that its training "
-                       "file is unchanged", run)
+        logger.warning("%s keeps no data binding (recorded before runs kept one, or from rows that held no text): "
+                       "cannot check that its training file is unchanged", run)
         return None
     now = Binding.of(data, scheme=recorded.scheme)
     ref = recorded if guids is None else _subset(recorded, guids)

@@ -70,11 +70,13 @@ def content_text(content: Any, *, where: str = "a message") -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list) and content and all(isinstance(p, dict) for p in content):
-        other = next((p for p in content if p.get("type", "text") != "text" or not isinstance(p.get("text"), str)), None)
+        other = next((p for p in content
+                      if p.get("type", "text") != "text" or not isinstance(p.get("text"), str)), None)
         if other is None:
             text = PART_SEPARATOR.join(p["text"] for p in content)
             if _SURROGATE.search(text):
-                raise DataError(f"{where}: the text holds a lone surrogate (invalid Unicode); repair the file's encoding")
+                raise DataError(f"{where}: the text holds a lone surrogate (invalid Unicode); repair the file's "
+                                "encoding")
             return text
         raise DataError(f"{where}: a content part of type {other.get('type')!r} is not text; only text conversations "
                         "can be recorded (leave out the other parts, or the conversation)")

@@ -32,8 +32,9 @@ def model_limit(tokenizer: Any = None, config: Any = None) -> tuple[int, str] | 
         value = getattr(text, attr, None)
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value < _UNBOUNDED:
             usable = value
-            if getattr(text, "model_type", "") in _OFFSET_POSITIONS and isinstance(getattr(text, "pad_token_id", None), int):
-                usable = value - text.pad_token_id - 1
+            pad = getattr(text, "pad_token_id", None)
+            if getattr(text, "model_type", "") in _OFFSET_POSITIONS and isinstance(pad, int):
+                usable = value - pad - 1
             limits.append((usable, f"the model's {attr} {value}"))
             break
     return min(limits) if limits else None

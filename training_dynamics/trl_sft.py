@@ -184,7 +184,8 @@ class DynamicsSFTMixin(GenerativeRecording):
 
 #: the command line's advice, as the Python API's arguments (a DynamicsSFTTrainer has no flags)
 PYTHON_ADVICE = {"--overwrite_dynamics": "overwrite_dynamics=True", "--dy_model_name": "dynamics_dir=<another folder>",
-                 "--dy_log_dir": "dynamics_dir", "--resume_from_checkpoint": "trainer.train(resume_from_checkpoint=...)",
+                 "--dy_log_dir": "dynamics_dir",
+                 "--resume_from_checkpoint": "trainer.train(resume_from_checkpoint=...)",
                  "--overwrite_output_dir": "overwrite_output_dir=True"}
 
 
