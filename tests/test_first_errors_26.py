@@ -95,6 +95,7 @@ def test_record_ner_caps_a_sentence_longer_than_the_position_table(tmp_path):
 
 
 # -- chat truncation, LoRA as TRL users type it -----------------------------------------------------------
+@pytest.mark.slow  # (a recorded run / imports torch)
 def test_lora_target_modules_as_trl_users_type_them():
     from training_dynamics.data import DataError
     from training_dynamics.train import lora_targets
@@ -358,6 +359,7 @@ def test_sft_refusals_advise_python_arguments():
                                   "overwrite_dynamics=True to replace them, or another dynamics_dir=<another folder>")
 
 
+@pytest.mark.slow  # (a recorded run / imports torch)
 def test_find_issues_honours_text_columns_of_a_renamed_file(recorded_run, demo_data, tmp_path):
     rows = [json.loads(line) for line in open(demo_data["train"])]
     renamed = _jsonl(tmp_path / "renamed.jsonl", [{"review": r.pop("sentence"), **r} for r in rows])
