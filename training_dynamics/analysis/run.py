@@ -154,6 +154,12 @@ class Run:
     def require(self) -> "Run":
         """``self``, or a one-line error when the folder holds no recorded dynamics."""
         if not self.dynamics_dir.is_dir():
+            inside = sorted(p.name for p in self.path.iterdir() if dynamics_file.dynamics_dir(p).is_dir()) \
+                if self.path.is_dir() else []
+            if inside:  # a task folder (dy_log/<task>): its runs are one level down
+                listed = ", ".join(inside[:8]) + (f", ... ({len(inside) - 8} more)" if len(inside) > 8 else "")
+                raise FileNotFoundError(f"{self.path} is a folder of runs, not a run: give one of them as --run_dir "
+                                        f"({listed}), e.g. --run_dir {self.path / inside[0]}")
             where = f"{self.path}: no such run folder" if not self.path.exists() else f"{self.dynamics_dir}: no such folder"
             raise FileNotFoundError(f"{where} (a run folder holds training_dynamics/; record one with "
                                     "`training-dynamics record` first)")
@@ -384,7 +390,8 @@ class Run:
         return Binding.read(self.dynamics_dir)
 
     def data(self, *, train_file: str | None = None, cache_dir: str | None = None,
-             allow_changed: bool = False) -> TextClassificationData:
+             allow_changed: bool = False, text_columns: Sequence[str] | None = None,
+             label_column: str | None = None) -> TextClassificationData:
         """The training data the run was recorded on, from the source named in its meta, checked
         against the run's binding (:func:`binding.check`).
 
@@ -398,6 +405,10 @@ class Run:
         src = dict(self.meta.get("data") or {})
         if train_file:
             src.update(train_file=str(train_file), task_name=None)
+        if text_columns:  # the file's columns renamed since (``--text_columns``): still checked by the binding
+            src["text_columns"] = list(text_columns)
+        if label_column:
+            src["label_column"] = label_column
         data = self.kind.load_data(src, label_names=self.meta.get("label_names"), cache_dir=cache_dir,
                                    where=self.dynamics_dir / dynamics_file.META_NAME)
         return bind_data(data, self.binding, run=self.path, allow_changed=allow_changed)

@@ -160,10 +160,16 @@ def parse(dataclass_types: Sequence[type], argv: Sequence[str] | None, *, prog: 
     A value a dataclass refuses (its ``__post_init__``) or an unknown flag raises ``ValueError``;
     it becomes a :class:`TrainingDynamicsError`, which :func:`run` prints as one line.
     """
+    from training_dynamics.cli.flags import check_unknown, option_names
+
     parser = parser_for(dataclass_types, prog=prog, doc=doc)
     with usage_errors():
-        return parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv),
-                                                  look_for_args_file=False)
+        *parsed, unknown = parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv),
+                                                             look_for_args_file=False, return_remaining_strings=True)
+    check_unknown(unknown, option_names(parser))
+    if unknown:  # a stray value, not a flag
+        raise TrainingDynamicsError(f"unrecognized argument(s): {' '.join(unknown)}; --help lists the flags")
+    return tuple(parsed)
 
 
 @contextlib.contextmanager

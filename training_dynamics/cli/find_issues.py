@@ -114,7 +114,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     data = None
     if runs and (data_args.train_file or (not data_args.given and runs[0].meta.get("data"))):
         # the run's own data (or its moved file, read with the recorded columns), checked against its binding
+        from training_dynamics.core.data import split_list
+
         data = runs[0].data(train_file=data_args.train_file, cache_dir=model_args.cache_dir,
+                            text_columns=split_list(data_args.text_columns), label_column=data_args.label_column,
                             allow_changed=args.allow_changed_data)
     elif data_args.given:
         data = data_args.load(cache_dir=model_args.cache_dir)
@@ -126,6 +129,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
         max_seq_length=model_args.max_seq_length, device=model_args.device,
         trust_label_order=model_args.trust_label_order, cache_dir=model_args.cache_dir,
         progress=not progress.disable_tqdm)
+    if data_args.class_names:  # (a ranking loaded with them already has them: then nothing changes)
+        from training_dynamics.core.data import split_list
+
+        found.rename_labels(split_list(data_args.class_names))
     found.write(args.output_dir)
     guard.written(*issue_paths(args.output_dir).values())
     top = found.table.head(5)

@@ -18,6 +18,7 @@ td_metrics_settings.json); they must hold the same examples with the same labels
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -113,6 +114,20 @@ def write_averaged(run_dirs: list[str], output_dir: str, *, burn_out: int | None
     return cols
 
 
+def _check_run_flags(run, run_args) -> None:
+    """Refuse, in one line, what a run of this kind cannot do (a token run: partitions, parquet); cap
+    ``--num_proc`` at the machine's cores (more processes than cores only wait on each other)."""
+    used = [f"--{f}" for f in ("partition", "merge_partitions", "num_proc") if getattr(run_args, f) is not None]
+    if run_args.output_format == "parquet":
+        used.append("--output_format parquet")
+    run.kind.check_metrics_flags(run, used)
+    cpus = os.cpu_count() or 1
+    if run_args.num_proc is not None and run_args.num_proc > cpus:
+        logger.info("--num_proc %d: this machine has %d CPU core(s); using %d processes", run_args.num_proc, cpus,
+                    cpus)
+        run_args.num_proc = cpus
+
+
 def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metrics") -> int:
     """Compute and write the metrics; log a per-epoch summary."""
     run_args, metric_args, progress = parse((MetricsRunArguments, MetricsArguments, ProgressArguments), argv,
@@ -127,6 +142,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics metric
                        overwrite=run_args.overwrite_output_dir)
         return 0
     run = Run(run_args.run_dir[0]).require()
+    _check_run_flags(run, run_args)
     if run_args.partition is not None:
         from training_dynamics.core.outputs import Outputs
         from training_dynamics.analysis.partitions import partition_path, write_partition

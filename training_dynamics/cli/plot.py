@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics plot")
     extra = kinds.of_run(rm.run).extra_maps(rm.run) if rm.run is not None else {}  # e.g. a token run's sentence map
     extra_stems = {name: stem.split("_data_map")[0] + f"_{name}" for name in extra}
     guard = Outputs("plot", inputs=[src.run_dir, src.metrics_file, args.hue_file], overwrite=args.overwrite_output_dir)
-    guard.check_folder(out)
+    from training_dynamics.cli.flags import typed_flag
+
+    guard.check_folder(out, flag=typed_flag(argv, "--output_dir", "--plots_dir"))
     guard.check_files([out / f"{stem}.{fmt}" for fmt in ("png", "pdf", *(("html",) if args.interactive else ()))]
                       + [out / f"{s}.{fmt}" for s in extra_stems.values() for fmt in ("png", "pdf")])
     fig = plots.plot_data_map(rm.df, hue=args.hue, num_epochs=rm.num_epochs, show_hist=args.show_hist, title=title,

@@ -20,6 +20,7 @@ import sys
 
 from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.cli.common import parser_for, usage_errors
+from training_dynamics.cli.flags import check_unknown, option_names, training_argument_names
 from training_dynamics.cli.training_flags import RECORD_DEFAULTS, TRAINING_GROUP, CommonTrainingArguments, EarlyTrainingArguments
 
 
@@ -119,8 +120,11 @@ def parse_early(argv: list[str], *, prog: str = "training-dynamics record", data
         if len(argv) == 1 and argv[0].endswith(".json"):
             with open(argv[0], encoding="utf-8") as fh:
                 return parser.parse_dict(json.load(fh), allow_extra_keys=True)
-        *parsed, _unknown = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False,
-                                                              return_remaining_strings=True)
+        *parsed, unknown = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False,
+                                                             return_remaining_strings=True)
+    fields = training_argument_names()
+    if fields is not None:  # a mistyped flag is refused now, not after loading torch
+        check_unknown(unknown, option_names(parser), extra_fields=fields)
     return tuple(parsed)
 
 

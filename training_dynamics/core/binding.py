@@ -14,22 +14,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from training_dynamics.core.errors import DataChangedError
+from training_dynamics.core.errors import DataChangedError, TrainingDynamicsError
 from training_dynamics.core.ids import as_guids
 
 logger = logging.getLogger(__name__)
 
 BINDING_NAME = "data_binding.npz"
+#: how examples are hashed: 2 hashes a token run's words as a JSON list (word boundaries count); 1 (a file
+#: without ``scheme``) joined them by spaces. Data is checked with the scheme its run was bound with.
+SCHEME = 2
 #: how a user goes on with the unchanged examples only
 ALLOW_FLAG = "--allow_changed_data"
 ALLOW_HELP = ("Where the training file changed since the run was recorded (rows inserted, edited or removed), go on "
               "with the unchanged examples only (the output says how many were left out) instead of refusing.")
+
+
+class BindingError(TrainingDynamicsError):
+    """A run's data binding file that cannot be read."""
 
 
 def example_hashes(texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
@@ -43,25 +51,36 @@ def example_hashes(texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
 
 @dataclass
 class Binding:
-    """The examples a run was recorded on: ``guids`` and one content hash per guid."""
+    """The examples a run was recorded on: ``guids`` and one content hash per guid (hashed as ``scheme`` says)."""
 
     guids: np.ndarray
     hashes: np.ndarray
+    scheme: int = SCHEME
 
     @classmethod
-    def of(cls, data) -> "Binding":
+    def of(cls, data, *, scheme: int = SCHEME) -> "Binding":
         """The binding of loaded data (``TextClassificationData`` or ``GenerativeData``: ``train`` with
         ``guid``, ``label`` and the text columns, ``label_names``, ``text_columns``)."""
-        return cls(as_guids(data.train["guid"]), example_hashes(data.display_texts(), data.binding_labels()))
+        return cls(as_guids(data.train["guid"]), example_hashes(data.binding_texts(scheme), data.binding_labels()), scheme)
 
     @classmethod
     def read(cls, dy_dir: str | os.PathLike) -> "Binding | None":
-        """The binding a run kept (``None`` for a run recorded before bindings existed)."""
+        """The binding a run kept (``None`` for a run recorded before bindings existed).
+
+        Raises:
+            BindingError: the file is damaged (one line saying how to proceed).
+        """
         path = Path(dy_dir) / BINDING_NAME
         if not path.is_file():
             return None
-        with np.load(path, allow_pickle=False) as z:
-            return cls(as_guids(z["guid"]), z["hash"].astype(np.uint64))
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                scheme = int(z["scheme"]) if "scheme" in z.files else 1
+                return cls(as_guids(z["guid"]), z["hash"].astype(np.uint64), scheme)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+            raise BindingError(f"{path}: the run's data binding is damaged ({type(exc).__name__}: "
+                               f"{' '.join(str(exc).split())[:80]}), so its rows cannot be checked against the "
+                               "data; record the run again (or move the file away to use the run unchecked)") from None
 
     def write(self, dy_dir: str | os.PathLike) -> Path:
         """Save into ``dy_dir`` (atomically)."""
@@ -69,7 +88,7 @@ class Binding:
 
         path = Path(dy_dir) / BINDING_NAME
         with atomic_write(path, "wb") as fh:
-            np.savez(fh, guid=self.guids, hash=self.hashes)
+            np.savez(fh, guid=self.guids, hash=self.hashes, scheme=np.int64(self.scheme))
         return path
 
     def __len__(self) -> int:
@@ -127,10 +146,10 @@ def check(recorded: Binding | None, data, *, run: str | os.PathLike, allow_chang
         DataChangedError: examples changed or are gone, one line naming how many and the first.
     """
     if recorded is None:
-        logger.warning("%s was recorded before runs kept their data binding: cannot check that its training "
-                       "file is unchanged", run)
+        logger.warning("%s keeps no data binding (recorded before runs kept one, or from rows that held no text): "
+                       "cannot check that its training file is unchanged", run)
         return None
-    now = Binding.of(data)
+    now = Binding.of(data, scheme=recorded.scheme)
     ref = recorded if guids is None else _subset(recorded, guids)
     changed, missing = ref.diff(now)
     if not len(changed) and not len(missing):
@@ -151,7 +170,7 @@ def check(recorded: Binding | None, data, *, run: str | os.PathLike, allow_chang
 def _subset(b: Binding, guids: np.ndarray) -> Binding:
     pos = _positions(b.guids, as_guids(guids))
     keep = pos[pos >= 0]
-    return Binding(b.guids[keep], b.hashes[keep])
+    return Binding(b.guids[keep], b.hashes[keep], b.scheme)
 
 
 def _describe_first(changed: np.ndarray, missing: np.ndarray, data) -> str:

@@ -85,6 +85,10 @@ class TextClassificationData:
         """One string per training example, as every tool shows it (a pair joined by `` [SEP] ``)."""
         return example_texts(self.train, self.text_columns, separator=getattr(self, "separator", None))
 
+    def binding_texts(self, scheme: int) -> list[str]:
+        """Each training example's text as its binding hashes it (``scheme``: :data:`core.binding.SCHEME`): as shown."""
+        return self.display_texts()
+
     def binding_labels(self, label_names: Sequence[str] | None = None) -> list[str]:
         """Each training example's label as the binding and the review fingerprints hash it: its name
         (``label_names``: the names of the ids, default :attr:`label_names`)."""

@@ -63,6 +63,10 @@ class Kind(abc.ABC):
         """``(data arguments class, trainer builder)`` of ``record --problem_type`` :attr:`problem_type`."""
         raise KindError(f"a {self.name} run is not recorded by `training-dynamics record --problem_type`")
 
+    def explain_load_failure(self, where: str, train_file: str | None, cache_dir: str | None = None) -> None:
+        """When ``apply`` cannot load ``train_file`` as this kind's data: raise a clearer one-line error if the
+        file is recognisably another kind's (default: nothing to add)."""
+
     def check_apply_source(self, train_file: str | None, where: str) -> None:
         """Refuse, in one line, corrections that cannot be applied without ``--train_file``."""
         if not train_file:
@@ -76,6 +80,13 @@ class Kind(abc.ABC):
     @abc.abstractmethod
     def compute_metrics(self, run, *, burn_out: int | None, include_ci: bool, progress: bool) -> dict:
         """The run's metrics table as columns, written nowhere."""
+
+    def check_metrics_flags(self, run, used: Sequence[str]) -> None:
+        """Refuse, in one line, ``metrics`` flags this kind's tables do not support (``used``: partitions,
+        parquet; default: a kind with tables of its own writes them whole, as JSON lines)."""
+        if used:
+            raise KindError(f"{run.path} is a {self.name} run: {', '.join(used)} is not supported for its metrics yet "
+                            "(its tables are written whole, as jsonl); run metrics without it")
 
     def extra_maps(self, run) -> dict:
         """More data maps of a run beside its main map: ``{file name part: (table, title)}``."""

@@ -284,9 +284,9 @@ def dynamics_score(cols: dict[str, np.ndarray], score: str) -> np.ndarray:
         return np.asarray(cols["loss"], dtype=np.float64)
     if score == "worst_turn":
         if "worst_turn_confidence" not in cols:
-            raise ValueError("--score worst_turn ranks conversations by their least confident assistant turn; this run "
-                             "has no per-turn values (a conversational run with several assistant turns has); use "
-                             "--score confidence")
+            raise TrainingDynamicsError("--score worst_turn ranks conversations by their least confident assistant "
+                                        "turn; this run has no per-turn values (a conversational run with several "
+                                        "assistant turns has); use --score confidence")
         return 1.0 - np.asarray(cols["worst_turn_confidence"], dtype=np.float64)
     if score == "rank_mean":
         return (ranks01(-np.asarray(cols["confidence"])) + ranks01(-np.asarray(cols["aum"]))) / 2.0

@@ -1,5 +1,5 @@
 """Offline multi-label demo: generated texts about 4 topics with planted wrong labels (ground truth beside
-them), and a tiny BERT built with :mod:`training_dynamics.demo_data`'s tokenizer and model builders.
+them), and a tiny BERT built with :mod:`training_dynamics.demo.data`'s tokenizer and model builders.
 
 A text mentions 1 to 3 topics (2 or 3 cue words each, among filler words) and is labelled with the
 topics it mentions. In ``noise_rate`` of the examples one label is wrong: a mentioned topic left out
@@ -85,7 +85,7 @@ def noisy_pairs(truth_path: str | Path) -> set[tuple[int, str]]:
 
 
 def build_tiny_bert(out_dir: str | Path, texts, *, hidden_size: int = 64, num_layers: int = 2, seed: int = 0) -> Path:
-    """:func:`training_dynamics.demo_data.build_tiny_bert` with a head of one logit per topic."""
+    """:func:`training_dynamics.demo.data.build_tiny_bert` with a head of one logit per topic."""
     from training_dynamics.demo.data import build_tiny_bert as build
 
     return build(out_dir, texts, hidden_size=hidden_size, num_layers=num_layers, num_labels=len(LABEL_NAMES), seed=seed)

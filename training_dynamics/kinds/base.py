@@ -38,6 +38,9 @@ class ExampleKind(Kind):
     def compute_metrics(self, run, *, burn_out=None, include_ci=False, progress=False) -> dict:
         return run.example_metrics(burn_out=burn_out, include_ci=include_ci, progress=progress)
 
+    def check_metrics_flags(self, run, used) -> None:
+        """Every flag applies: partitions and parquet are the streamed example metrics'."""
+
     def ranking_extras(self, run, guids, *, data, burn_out=None) -> dict:
         """Columns a ranking from dynamics adds for this kind (``seen``: a Series by guid of what the model
         read of each cut text, which the review page greys around)."""

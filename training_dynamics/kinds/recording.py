@@ -102,19 +102,19 @@ def saved_config(model_args: ModelArguments):
                         f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
 
 
-def check_head_size(model_args: ModelArguments, num_labels: int) -> None:
+def check_head_size(model_args: ModelArguments, num_labels: int, *, head: str = "ForSequenceClassification",
+                    what: tuple[str, str] = ("class", "classes")) -> None:
     """Refuse, before loading the weights, a model that cannot be found, or a saved classifier whose
     head has another number of classes than the data (unless ``--ignore_mismatched_sizes``): loading it
     would end in a size-mismatch traceback."""
     saved = saved_config(model_args)
     if model_args.ignore_mismatched_sizes:
         return
-    heads = ("ForSequenceClassification", "ForTokenClassification")
-    if not any(a.endswith(heads) for a in getattr(saved, "architectures", None) or ()):
+    if not any(a.endswith(head) for a in getattr(saved, "architectures", None) or ()):
         return  # a base model: its new head gets the data's classes
     if saved.num_labels != num_labels:
-        raise DataError(f"{model_args.model_name_or_path} is a classifier with {saved.num_labels} classes but the "
-                        f"data has {num_labels}; pass --ignore_mismatched_sizes to train a new {num_labels}-class "
+        raise DataError(f"{model_args.model_name_or_path} is a classifier with {saved.num_labels} {what[1]} but the "
+                        f"data has {num_labels}; pass --ignore_mismatched_sizes to train a new {num_labels}-{what[0]} "
                         "head (or check --class_names and the label column)")
 
 

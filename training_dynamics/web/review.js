@@ -70,6 +70,7 @@
     var e = document.createElement(tag);
     if (cls) e.className = cls;
     if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls === "text" || cls === "sentence") e.dir = "auto";  // (with review.css: a bidi control stays inside)
     return e;
   }
   function opt(sel, value, text) { var o = el("option", null, text); o.value = value; sel.appendChild(o); }
@@ -247,7 +248,7 @@
   }
   function buildText(pos) {  // a prompt/response pair as two labelled blocks; else the text as it is
     var t = IT.text[pos], cut = CARD.parts && SEP ? t.indexOf(SEP) : -1;
-    if (!CARD.parts) return seenText(pos);
+    if (!CARD.parts || (IT.seen && IT.seen[pos])) return seenText(pos);  // (a cut conversation: greyed too)
     var box = el("div", "pair"), parts = cut < 0 ? [["text", t]] : [[CARD.parts[0], t.slice(0, cut)], [CARD.parts[1], t.slice(cut + SEP.length)]];
     parts.forEach(function (p) {
       var row = el("div", "part part-" + p[0]);

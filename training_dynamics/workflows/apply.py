@@ -9,6 +9,7 @@ from typing import Sequence
 import pandas as pd
 
 from training_dynamics.core import kind as kinds
+from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.review.corrections import (CorrectionsError, check_dataset_fingerprint, check_outputs,
                                                   data_fingerprints, push_to_hub, read_corrections, write_corrected)
 
@@ -32,10 +33,14 @@ def apply_corrections_file(corrections: str | os.PathLike, *, train_file: str | 
         raise CorrectionsError(f"--output {output}: a corrected {kind.name} dataset is written as "
                                f"{', '.join(kind.output_formats)}")
     kind.check_apply_source(train_file, where)
-    data = kind.load_data({"kind": kind.name, "task_name": task_name,
-                           "train_file": str(Path(train_file).resolve()) if train_file else None,
-                           "text_columns": text_columns, "label_column": label_column},
-                          label_names=class_names, cache_dir=cache_dir, where=str(corrections))
+    try:
+        data = kind.load_data({"kind": kind.name, "task_name": task_name,
+                               "train_file": str(Path(train_file).resolve()) if train_file else None,
+                               "text_columns": text_columns, "label_column": label_column},
+                              label_names=class_names, cache_dir=cache_dir, where=str(corrections))
+    except TrainingDynamicsError:
+        kind.explain_load_failure(where, train_file, cache_dir)
+        raise
     kind.check_corrections(data, parsed, where=where)  # before the fingerprints, which only say the data changed
     fingerprints = data_fingerprints(data)
     check_dataset_fingerprint(data, parsed, ignore=ignore_fingerprint, where=where, fingerprints=fingerprints)

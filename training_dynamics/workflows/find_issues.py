@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Sequence
 from training_dynamics.core import kind as kinds
 from training_dynamics.decisions import ranking as le
 from training_dynamics.decisions import rules as decision
+from training_dynamics.core.errors import TrainingDynamicsError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +48,27 @@ class Issues:
     def describe(self) -> str:
         """The decision in one line, in the words of the run's kind ("" without a decision)."""
         return self.kind.describe_decision(self.decision, self.label_names) if self.decision is not None else ""
+
+    def rename_labels(self, names: Sequence[str], *, flag: str = "--class_names") -> None:
+        """Name the classes ``names`` (in id order) in the table (``*_name`` columns), the settings and the
+        decision's summary: ``find-issues --class_names`` on any source (a run of integer labels records
+        ``0``, ``1``, ...).
+
+        Raises:
+            TrainingDynamicsError: not one name per class.
+        """
+        old = self.label_names
+        names = [str(n) for n in names]
+        if len(names) != len(old):
+            raise TrainingDynamicsError(f"{flag} names {len(names)} classes ({', '.join(names)}) but the ranking has "
+                                        f"{len(old)} ({', '.join(old)}); give one name per class, in id order")
+        rename = dict(zip(old, names))
+        for col in [c for c in self.table.columns if str(c).endswith("_name") and c != "score_name"]:
+            self.table[col] = self.table[col].map(lambda v: rename.get(v, v))
+        self.table.attrs["label_names"] = names
+        self.settings["label_names"] = names
+        if self.decision is not None:
+            self.settings["decision"] = self.decision.summary(names)
 
     def write(self, output_dir: str | os.PathLike) -> None:
         """``label_issues.jsonl``, ``label_issues.csv`` and ``label_issues_settings.json`` in ``output_dir``."""

@@ -27,6 +27,7 @@ from training_dynamics.analysis.run import Run, bind_data, model_run_name, task_
 from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.kinds.recording import (_names, bind_training, check_head_size, load_classifier,  # noqa: F401
                                                load_report_line, run_dir, saved_config)
+from training_dynamics.core.lengths import cap_max_seq_length
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +104,12 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, dy_args:
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForSequenceClassification, model_args, config)
     truncation = getattr(data_args, "truncation", "head")
+    max_len = cap_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
     with training_args.main_process_first(desc="tokenizing"):
-        train_tok = tokenize(train, tokenizer, data.text_columns, data_args.max_seq_length, truncation=truncation)
-        val_tok = tokenize(data.validation, tokenizer, data.text_columns, data_args.max_seq_length,
+        train_tok = tokenize(train, tokenizer, data.text_columns, max_len, truncation=truncation)
+        val_tok = tokenize(data.validation, tokenizer, data.text_columns, max_len,
                            truncation=truncation) if data.validation is not None else None
-    cut = truncation_report(train_tok["num_tokens"], data_args.max_seq_length, truncation)
+    cut = truncation_report(train_tok["num_tokens"], max_len, truncation)
     (logger.warning if cut["num_truncated"] else logger.info)(describe_truncation(cut))
     train_tok = train_tok.remove_columns("num_tokens")
     if val_tok is not None:
@@ -148,11 +150,24 @@ def lora_config(model_args):
         from peft import LoraConfig
     except ImportError:
         raise ImportError("--use_peft needs the peft package: pip install peft (or training-dynamics[peft])") from None
-    targets = model_args.lora_target_modules
-    if targets is not None and len(targets) == 1:
-        targets = targets[0]  # "all-linear" (or one module name) as PEFT takes it
+    targets = lora_targets(model_args.lora_target_modules)
     return LoraConfig(task_type="CAUSAL_LM", r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
                       lora_dropout=model_args.lora_dropout, target_modules=targets, bias="none")
+
+
+def lora_targets(names) -> list[str] | str | None:
+    """``--lora_target_modules`` as TRL users type them (``c_attn``; ``q_proj v_proj``; ``q_proj,v_proj``;
+    ``all-linear``) as PEFT takes them: a list of module names (each matches a module whose path ends with
+    it), or PEFT's special value ``"all-linear"`` (a string; a single string would be a full-path regex)."""
+    if not names:
+        return None
+    flat = [n for name in names for n in str(name).replace(",", " ").split()]
+    if "all-linear" in flat:
+        if len(flat) > 1:
+            raise DataError(f"--lora_target_modules {' '.join(flat)}: all-linear already means every linear layer; "
+                            "give it alone, or give module names")
+        return "all-linear"
+    return flat
 
 
 def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsArguments, training_args, *,
@@ -164,6 +179,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     from training_dynamics.kinds.generative.chat import read_chat_template
     from training_dynamics.kinds.generative.data import LABEL_NAMES, CausalLMCollator, tokenize_generative
     from training_dynamics.kinds.generative.record import CausalLMDynamicsTrainer
+    from training_dynamics.kinds.generative.truncation import generative_truncation
 
     if data is None:
         data = data_args.load(cache_dir=model_args.cache_dir)
@@ -190,13 +206,18 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         logger.info("LoRA r=%d alpha=%d on %s: %d of %d parameters trained", lora.r, lora.lora_alpha,
                     _names(lora.target_modules or ()), trainable, total)
     where = data.source["train_file"]
+    max_len = cap_max_seq_length(data_args.max_seq_length, tokenizer, config)
     with training_args.main_process_first(desc="tokenizing"):
-        train_tok = tokenize_generative(train, tokenizer, data.text_columns, data_args.max_seq_length, where=where)
-        val_tok = tokenize_generative(data.validation, tokenizer, data.text_columns, data_args.max_seq_length,
+        train_tok = tokenize_generative(train, tokenizer, data.text_columns, max_len, where=where, with_num_tokens=True)
+        val_tok = tokenize_generative(data.validation, tokenizer, data.text_columns, max_len,
                                       where=data.source.get("validation_file", where)) \
             if data.validation is not None else None
+    whole = getattr(data, "conversational", False) or len(data.text_columns) == 1  # cut at the end
+    cut = generative_truncation(train_tok["num_tokens"], max_len, strategy="end" if whole else "prompt_start",
+                                noun="conversations" if getattr(data, "conversational", False) else "examples")
+    train_tok = train_tok.remove_columns([c for c in ("num_tokens",) if c in train_tok.column_names])
     if val_tok is not None:
-        val_tok = val_tok.remove_columns("guid")
+        val_tok = val_tok.remove_columns([c for c in ("guid", "num_tokens") if c in val_tok.column_names])
     kwargs = dict(model=model, args=training_args, eval_dataset=val_tok, processing_class=tokenizer,
                   data_collator=CausalLMCollator(tokenizer.pad_token_id))
     if not record:
@@ -205,7 +226,9 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         return Trainer(train_dataset=train_tok.remove_columns("guid"), **kwargs)
     meta = {"kind": "generative", "data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": list(LABEL_NAMES), "model_name_or_path": model_args.model_name_or_path,
-            "seed": training_args.seed, "max_seq_length": data_args.max_seq_length}
+            "seed": training_args.seed, "max_seq_length": max_len, "truncation": cut}
+    if template:
+        meta["chat_template"] = template  # what rendered the conversations (the review marks what was cut)
     if lora is not None:
         meta["peft"] = {"method": "lora", "r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
                         "target_modules": sorted(lora.target_modules) if isinstance(lora.target_modules, (set, list))
@@ -230,14 +253,18 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
     train = train_filter(data) if train_filter else data.train
     if len(train) == 0:
         raise DataError("no training sentences left to train on")
-    check_head_size(model_args, data.num_labels)  # a token classifier saved with another tag set
+    from training_dynamics.kinds.token.data import names_from_config
+
+    data = names_from_config(data, saved_config(model_args), given=bool(getattr(data_args, "class_names", None)))
+    check_head_size(model_args, data.num_labels, head="ForTokenClassification", what=("tag", "tags"))
     id2label = dict(enumerate(data.label_names))
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, num_labels=data.num_labels, id2label=id2label,
                                         label2id={v: k for k, v in id2label.items()}, cache_dir=model_args.cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir)
     model = load_classifier(AutoModelForTokenClassification, model_args, config)
     where = data.source.get("train_file") or data_args.dataset_name
-    opts = dict(max_seq_length=data_args.max_seq_length, label_all_tokens=data_args.label_all_tokens,
+    max_len = cap_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
+    opts = dict(max_seq_length=max_len, label_all_tokens=data_args.label_all_tokens,
                 label_names=data.label_names)
     with training_args.main_process_first(desc="tokenizing"):
         train_tok = tokenize_and_align(train, tokenizer, where=where, **opts)
@@ -258,7 +285,7 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         return Trainer(train_dataset=train_tok.remove_columns(["guid", WORD, "word_index", "word_tags"]), **kwargs)
     meta = {"kind": KIND, "data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
-            "seed": training_args.seed, "max_seq_length": data_args.max_seq_length,
+            "seed": training_args.seed, "max_seq_length": max_len,
             "label_all_tokens": data_args.label_all_tokens}
     return TokenDynamicsTrainer(
         train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=bind_training(data, train),

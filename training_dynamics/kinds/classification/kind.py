@@ -6,7 +6,7 @@ import os
 from typing import Sequence
 
 from training_dynamics.core.data import load_text_classification
-from training_dynamics.core.kind import DEFAULT_KIND
+from training_dynamics.core.kind import DEFAULT_KIND, KindError
 from training_dynamics.decisions.rules import DECISIONS
 from training_dynamics.kinds.base import ExampleKind, check_source
 from training_dynamics.web import DEFAULT_CARD
@@ -44,6 +44,22 @@ class ClassificationKind(ExampleKind):
         pairs = ", ".join(f"{p['given']} -> {p['likely_true']}: {p['count']}"
                           for p in dec.summary(label_names)["by_class_pair"])
         return f"{dec.rule}: estimated {dec.num_flagged} of {n} labels wrong {share}{': ' + pairs if pairs else ''}"
+
+    def explain_load_failure(self, where: str, train_file: str | None, cache_dir: str | None = None) -> None:
+        """The data did not load as texts with labels: say so in one line when the file is another kind's data
+        (sentences of words and tags given classification corrections)."""
+        if not train_file:
+            return
+        try:
+            from training_dynamics.core.data import _load_file
+
+            first = _load_file(train_file, cache_dir)[0]
+        except Exception:  # noqa: BLE001 - the loader's own error says what is wrong
+            return
+        if any(isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in first.values()):
+            raise KindError(f"{where} holds corrections of a classification run (one label per example), but "
+                            f"{train_file} holds sentences of words and tags (a token classification run's data): "
+                            "give apply the corrections.json that this NER run's review page exported")
 
     def check_corrections(self, data, parsed, *, where: str) -> None:
         """The corrections name the data's own labels."""

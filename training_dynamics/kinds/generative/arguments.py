@@ -49,6 +49,10 @@ class GenerativeDataArguments(BaseDataArguments):
         super().__post_init__()
         if not self.train_file:
             raise TrainingDynamicsError("give --train_file (prompt/response pairs, text, or conversations)")
+        if self.chat_template:  # a Jinja syntax error is one line, before anything loads
+            from training_dynamics.kinds.generative.chat import read_chat_template
+
+            read_chat_template(self.chat_template)
 
     def load(self, *, cache_dir: str | None = None):
         """Load and check the data (:func:`training_dynamics.kinds.generative.data.load_generative`)."""

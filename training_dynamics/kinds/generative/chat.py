@@ -44,6 +44,9 @@ def check_conversations(conversations: Sequence, column: str, where: str) -> Non
         if not is_conversation(conv):
             raise DataError(f"{where}: row {row} of column {column!r} is not a list of {{'role', 'content'}} turns")
         for k, m in enumerate(conv):
+            if isinstance(m["content"], list):
+                content_text(m["content"], where=f"{where}: row {row} of column {column!r}, turn {k}")
+                continue
             if not isinstance(m["role"], str) or not isinstance(m["content"], str):
                 raise DataError(f"{where}: row {row} of column {column!r}, turn {k}: role and content must be text")
             if _SURROGATE.search(m["content"]):
@@ -53,11 +56,43 @@ def check_conversations(conversations: Sequence, column: str, where: str) -> Non
             raise DataError(f"{where}: row {row} of column {column!r} has no assistant turn to learn")
 
 
+#: between the text parts of one message (the Hub's multimodal format), as they are joined into one text
+PART_SEPARATOR = "\n"
+
+
+def content_text(content: Any, *, where: str = "a message") -> str:
+    """A message's content as text: a string as it is; a list of parts (the Hub's multimodal format,
+    ``[{"type": "text", "text": ...}, ...]``) joined by :data:`PART_SEPARATOR` when every part is text.
+
+    Raises:
+        DataError: a part that is not text (an image, audio, ...), in one line.
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content and all(isinstance(p, dict) for p in content):
+        other = next((p for p in content
+                      if p.get("type", "text") != "text" or not isinstance(p.get("text"), str)), None)
+        if other is None:
+            text = PART_SEPARATOR.join(p["text"] for p in content)
+            if _SURROGATE.search(text):
+                raise DataError(f"{where}: the text holds a lone surrogate (invalid Unicode); repair the file's "
+                                "encoding")
+            return text
+        raise DataError(f"{where}: a content part of type {other.get('type')!r} is not text; only text conversations "
+                        "can be recorded (leave out the other parts, or the conversation)")
+    raise DataError(f"{where}: content must be text or a list of text parts, not {type(content).__name__}")
+
+
+def text_conversation(messages: Sequence[dict]) -> list[dict]:
+    """``messages`` with every content as text (:func:`content_text`): the form the chat template renders."""
+    return [m if isinstance(m["content"], str) else {**m, "content": content_text(m["content"])} for m in messages]
+
+
 def conversation_text(messages: Sequence[dict]) -> str:
     """The text tools show for a conversation: one ``role: content`` line per turn, the assistant turns
     numbered (``assistant #2:``) so that a per-turn value (``worst_turn``) points at one."""
     lines, k = [], 0
-    for m in messages:
+    for m in text_conversation(messages):
         if m["role"] == ASSISTANT:
             k += 1
             lines.append(f"{ASSISTANT} #{k}: {m['content']}")
@@ -68,7 +103,51 @@ def conversation_text(messages: Sequence[dict]) -> str:
 
 def read_chat_template(value: str | None) -> str | None:
     """``--chat_template``: a Jinja template string, or the path of a file holding one (``.jinja``, or a
-    ``tokenizer_config.json``-style ``.json`` with a ``chat_template`` key)."""
+    ``tokenizer_config.json``-style ``.json`` with a ``chat_template`` key); a Jinja syntax error is one line."""
+    text = _read_chat_template(value)
+    if text:
+        check_template_syntax(text, where=f"--chat_template {value}" if "{" not in value else "--chat_template")
+    return text
+
+
+def check_template_syntax(template: str, *, where: str) -> None:
+    """Compile ``template`` as transformers does (a sandboxed Jinja environment).
+
+    Raises:
+        DataError: the Jinja syntax error, with its line.
+    """
+    try:
+        from jinja2 import TemplateSyntaxError
+        from jinja2.ext import loopcontrols
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+    except ImportError:  # transformers needs jinja2 to render templates at all
+        return
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.add_extension(_generation_extension())
+    try:
+        env.parse(template)
+    except TemplateSyntaxError as exc:
+        raise DataError(f"{where}: Jinja syntax error at line {exc.lineno} of the template: {exc.message}; fix the "
+                        "template") from None
+
+
+def _generation_extension():
+    """A stand-in for transformers' ``{% generation %}`` tag, so that a template using it parses."""
+    from jinja2 import nodes
+    from jinja2.ext import Extension
+
+    class Generation(Extension):
+        tags = {"generation"}
+
+        def parse(self, parser):
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return nodes.Scope(body, lineno=lineno)
+
+    return Generation
+
+
+def _read_chat_template(value: str | None) -> str | None:
     if not value:
         return None
     if "{" not in value and os.path.isfile(value):
@@ -128,7 +207,8 @@ def has_generation_tags(template: str | None) -> bool:
     return bool(template and _GENERATION_TAG.search(template))
 
 
-def tokenize_conversations(ds, tokenizer, column: str, max_seq_length: int, *, where: str = "data"):
+def tokenize_conversations(ds, tokenizer, column: str, max_seq_length: int, *, where: str = "data",
+                           with_num_tokens: bool = False):
     """``input_ids``/``attention_mask``/``labels`` per conversation; labels ``-100`` but on assistant tokens.
 
     A conversation longer than ``max_seq_length`` tokens is cut at the end (as TRL truncates).
@@ -161,13 +241,15 @@ def tokenize_conversations(ds, tokenizer, column: str, max_seq_length: int, *, w
             for a, b in spans:  # the tokens overlapping a turn's characters
                 mask |= (ends > a) & (starts < b)
             mask = mask.tolist()
+        n = len(ids)
         ids, mask = ids[:max_seq_length], mask[:max_seq_length]
-        return ids, [t if m else -100 for t, m in zip(ids, mask)]
+        return ids, [t if m else -100 for t, m in zip(ids, mask)], n
 
     def fn(batch):
-        out = {"input_ids": [], "attention_mask": [], "labels": []}
+        out = {"input_ids": [], "attention_mask": [], "labels": [], "num_tokens": []}
         for messages in batch[column]:
-            ids, labels = one(messages)
+            ids, labels, n = one(messages)
+            out["num_tokens"].append(n)
             out["input_ids"].append(ids)
             out["attention_mask"].append([1] * len(ids))
             out["labels"].append(labels)
@@ -181,4 +263,4 @@ def tokenize_conversations(ds, tokenizer, column: str, max_seq_length: int, *, w
         raise DataError(f"{where}: conversation guid {tok[GUID][int(empty[0])]!r} has no assistant token to learn "
                         f"within --max_seq_length {max_seq_length} ({len(empty)} such example(s)); raise "
                         "--max_seq_length or check the chat template")
-    return tok
+    return tok if with_num_tokens else tok.remove_columns("num_tokens")

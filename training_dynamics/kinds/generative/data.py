@@ -75,6 +75,10 @@ class GenerativeData:
             return [conversation_text(m) for m in self.train[self.text_columns[0]]]
         return example_texts(self.train, self.text_columns, separator=self.separator)
 
+    def binding_texts(self, scheme: int) -> list[str]:
+        """Each training example's text as its binding hashes it (``scheme``: :data:`core.binding.SCHEME`): as shown."""
+        return self.display_texts()
+
     def binding_labels(self, label_names: Sequence[str] | None = None) -> list[str]:
         """Each example's outcome name (``response``), as the binding hashes it."""
         names = np.asarray(list(label_names if label_names is not None else self.label_names), dtype=object)
@@ -168,7 +172,15 @@ def _normalise(ds, text_columns: Sequence[str], where: str, *, conversation: boo
     _check_columns(ds, text_columns, where)
     for col in text_columns:
         if conversation:
-            check_conversations(ds[col], col, where)
+            convs = ds[col]
+            check_conversations(convs, col, where)
+            if any(not isinstance(m["content"], str) for conv in convs for m in conv):  # text parts: joined
+                from training_dynamics.kinds.generative.chat import text_conversation
+
+                import datasets
+
+                ds = datasets.Dataset.from_dict({**{c: ds[c] for c in ds.column_names if c != col},
+                                                 col: [text_conversation(c) for c in convs]})
         else:
             _check_texts(ds[col], col, where)
     guid_col = next((c for c in ("idx", GUID) if c in ds.column_names), None)
@@ -179,7 +191,8 @@ def _normalise(ds, text_columns: Sequence[str], where: str, *, conversation: boo
     return ds.add_column(LABEL, [0] * len(ds)).add_column(GUID, guids.tolist())
 
 
-def tokenize_generative(ds, tokenizer, text_columns: Sequence[str], max_seq_length: int = 256, *, where: str = "data"):
+def tokenize_generative(ds, tokenizer, text_columns: Sequence[str], max_seq_length: int = 256, *, where: str = "data",
+                        with_num_tokens: bool = False):
     """``input_ids``/``attention_mask``/``labels`` per example (no padding; :class:`CausalLMCollator` pads).
 
     Prompt/response: the prompt's tokens (with the tokenizer's special tokens, e.g. a BOS), then the
@@ -189,20 +202,23 @@ def tokenize_generative(ds, tokenizer, text_columns: Sequence[str], max_seq_leng
     the end. Plain text: every token is a label.
 
     Conversations (one column of role/content turns): :func:`training_dynamics.kinds.generative.chat.tokenize_conversations`.
+    ``with_num_tokens``: add ``num_tokens``, each example's length before any cut (the truncation report).
 
     Raises:
         DataError: an example with no token to learn (an empty response).
     """
     if len(text_columns) == 1 and len(ds) and is_conversation(ds[0][text_columns[0]]):
-        return tokenize_conversations(ds, tokenizer, text_columns[0], max_seq_length, where=where)
+        return tokenize_conversations(ds, tokenizer, text_columns[0], max_seq_length, where=where,
+                                      with_num_tokens=with_num_tokens)
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     pair = len(text_columns) == 2
 
     def fn(batch):
-        out = {"input_ids": [], "attention_mask": [], "labels": []}
+        out = {"input_ids": [], "attention_mask": [], "labels": [], "num_tokens": []}
         responses = tokenizer(batch[text_columns[-1]], add_special_tokens=not pair)["input_ids"]
         prompts = tokenizer(batch[text_columns[0]])["input_ids"] if pair else [[] for _ in responses]
         for prompt, response in zip(prompts, responses):
+            out["num_tokens"].append(len(prompt) + len(response) + len(eos))
             response = (response + eos)[:max_seq_length]
             keep = max(0, max_seq_length - len(response))
             prompt = prompt[max(0, len(prompt) - keep):] if keep else []
@@ -222,7 +238,7 @@ def tokenize_generative(ds, tokenizer, text_columns: Sequence[str], max_seq_leng
     if len(empty):
         raise DataError(f"{where}: example guid {tok[GUID][int(empty[0])]!r} has no response token to learn "
                         f"({len(empty)} such example(s)); remove empty responses")
-    return tok
+    return tok if with_num_tokens else tok.remove_columns("num_tokens")
 
 
 class CausalLMCollator:

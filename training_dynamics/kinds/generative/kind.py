@@ -29,13 +29,21 @@ class GenerativeKind(ExampleKind):
                                        max_train_samples=src.get("max_train_samples"), cache_dir=cache_dir)
 
     def ranking_extras(self, run, guids, *, data, burn_out=None) -> dict:
-        """A conversation's least confident assistant turn (``worst_turn``, ``worst_turn_confidence``), when the
-        run recorded per-turn values."""
-        if not run.meta.get("max_turns"):
-            return {}
-        from training_dynamics.kinds.generative.dynamics import worst_turns
+        """What the model read of each cut example (``seen``: a conversation's or a prompt/response pair's kept
+        characters) and a conversation's least confident assistant turn (``worst_turn``,
+        ``worst_turn_confidence``), when the run recorded per-turn values."""
+        out: dict = {}
+        if data is not None and (run.meta.get("truncation") or {}).get("num_truncated"):
+            from training_dynamics.kinds.generative.truncation import seen_conversations, seen_prompt_response
 
-        return worst_turns(run, guids, burn_out)
+            seen = (seen_conversations if data.conversational else seen_prompt_response)(run, guids, data)
+            if seen is not None:
+                out["seen"] = seen
+        if run.meta.get("max_turns"):
+            from training_dynamics.kinds.generative.dynamics import worst_turns
+
+            out.update(worst_turns(run, guids, burn_out))
+        return out
 
     def write_selected_data(self, path, data, guids):
         """Prompt, response and guid: what ``record-clm`` reads (no label column)."""

@@ -74,9 +74,23 @@ class DynamicsSFTMixin(GenerativeRecording):
         _check_config(targs)
         ds = kwargs.get("train_dataset")
         if ds is not None and not ({"guid", "idx"} & set(ds.column_names)):
-            kwargs["train_dataset"] = ds.add_column("guid", list(range(len(ds))))  # ids before TRL's preparation
+            ds = kwargs["train_dataset"] = ds.add_column("guid", list(range(len(ds))))  # ids before TRL's preparation
+        source = None
+        if ds is not None and kwargs.get("binding") is None:  # the rows as given, before TRL's preparation
+            from training_dynamics.kinds.generative.sft_data import sft_binding
+
+            kwargs["binding"], source = sft_binding(ds, targs, guid_column="guid" if "guid" in ds.column_names
+                                                    else "idx")
         self._td_rows: torch.Tensor | None = None
+        self._td_truncation: dict | None = None
         super().__init__(*args, **kwargs)
+        if source is not None:
+            self.dynamics_meta.setdefault("data", source)
+        if self._td_truncation is not None:
+            self.dynamics_meta.setdefault("truncation", self._td_truncation)
+            template = getattr(self.processing_class, "chat_template", None)
+            if self._td_truncation["num_truncated"] and isinstance(template, str):
+                self.dynamics_meta.setdefault("chat_template", template)
         if ds is not None and len(self.train_dataset) != len(ds):
             logger.warning("TRL's preparation left %d of the %d training examples; the dropped ones get no dynamics",
                            len(self.train_dataset), len(ds))
@@ -85,6 +99,46 @@ class DynamicsSFTMixin(GenerativeRecording):
         self.dynamics_meta.setdefault("model_name_or_path", getattr(self.model.config, "name_or_path", None))
         trl_class = next((c for c in type(self).__mro__ if c.__module__.split(".")[0] == "trl"), None)
         self.dynamics_meta.setdefault("trainer", f"trl.{trl_class.__name__}" if trl_class else type(self).__name__)
+
+    def train(self, *args, **kwargs):
+        """``Trainer.train``; a refusal (a folder that holds a recording, a locked run) advises this class's
+        arguments, not the command line's flags."""
+        try:
+            return super().train(*args, **kwargs)
+        except (FileExistsError, TrainingDynamicsError) as exc:
+            advice = python_advice(str(exc))
+            if advice == str(exc):
+                raise
+            raise type(exc)(advice) from None
+
+    def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
+        """TRL's preparation, with the training examples' lengths counted before TRL truncates them to
+        ``max_length`` (as TRL does it: ``truncation_mode``, then examples left with no label dropped): the
+        run's meta keeps the ``truncation`` report and a warning says how many were cut."""
+        import copy
+
+        from datasets import Dataset
+
+        if dataset_name != "train" or packing or args.max_length is None or not isinstance(dataset, Dataset):
+            return super()._prepare_dataset(dataset, processing_class, args, packing, formatting_func, dataset_name)
+        whole = copy.copy(args)
+        whole.max_length = None
+        prepared = super()._prepare_dataset(dataset, processing_class, whole, packing, formatting_func, dataset_name)
+        if "labels" not in prepared.column_names:  # a layout this does not know: TRL's own preparation
+            return super()._prepare_dataset(dataset, processing_class, args, packing, formatting_func, dataset_name)
+        from training_dynamics.kinds.generative.truncation import generative_truncation
+
+        keep_end = args.truncation_mode == "keep_end"
+        self._td_truncation = generative_truncation(
+            [len(ids) for ids in prepared["input_ids"]], args.max_length, strategy="keep_end" if keep_end else "end",
+            noun="examples", flag="max_length")
+        if not self._td_truncation["num_truncated"]:
+            return prepared
+        sl = slice(-args.max_length, None) if keep_end else slice(None, args.max_length)
+        cut = prepared.map(lambda ex: {"input_ids": ex["input_ids"][sl], "labels": ex["labels"][sl]},
+                           desc=f"Truncating {dataset_name} dataset")
+        return cut.filter(lambda ex: any(label != -100 for label in ex["labels"]),
+                          desc=f"Dropping fully masked examples from {dataset_name} dataset")
 
     def _turns_of(self, ds) -> np.ndarray:
         if "labels" in ds.column_names:
@@ -126,6 +180,21 @@ class DynamicsSFTMixin(GenerativeRecording):
                                                              num_items_in_batch=num_items_in_batch)
         finally:
             self._td_rows = None
+
+
+#: the command line's advice, as the Python API's arguments (a DynamicsSFTTrainer has no flags)
+PYTHON_ADVICE = {"--overwrite_dynamics": "overwrite_dynamics=True", "--dy_model_name": "dynamics_dir=<another folder>",
+                 "--dy_log_dir": "dynamics_dir",
+                 "--resume_from_checkpoint": "trainer.train(resume_from_checkpoint=...)",
+                 "--overwrite_output_dir": "overwrite_output_dir=True"}
+
+
+def python_advice(message: str) -> str:
+    """``message`` with the recording commands' flags replaced by :class:`DynamicsSFTTrainer`'s arguments."""
+    import re
+
+    return re.sub("|".join(re.escape(f) for f in sorted(PYTHON_ADVICE, key=len, reverse=True)),
+                  lambda m: PYTHON_ADVICE[m.group(0)], message)
 
 
 def with_dynamics(sft_trainer_class: type) -> type:

@@ -54,6 +54,10 @@ class MultiLabelData:
         """One string per training example (a pair joined by `` [SEP] ``)."""
         return display_texts(self)
 
+    def binding_texts(self, scheme: int) -> list[str]:
+        """Each training example's text as its binding hashes it (``scheme``: :data:`core.binding.SCHEME`): as shown."""
+        return self.display_texts()
+
     def binding_labels(self, label_names: Sequence[str] | None = None) -> list[str]:
         """An example's label names, sorted, joined by ``|`` (the binding hashes them with the text)."""
         return binding_labels(self, label_names)

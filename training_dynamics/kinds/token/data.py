@@ -55,6 +55,15 @@ class TokenClassificationData:
         """A sentence: its words joined by spaces."""
         return [" ".join(words) for words in self.train[TOKENS]]
 
+    def binding_texts(self, scheme: int) -> list[str]:
+        """A sentence's words as a JSON list, so that a moved word boundary changes it (scheme 1, older runs:
+        joined by spaces, as shown)."""
+        if scheme < 2:
+            return self.display_texts()
+        import json
+
+        return [json.dumps(list(words), ensure_ascii=False) for words in self.train[TOKENS]]
+
     def binding_labels(self, label_names: Sequence[str] | None = None) -> list[str]:
         """A sentence's tags, by name, joined by spaces."""
         names = list(label_names if label_names is not None else self.label_names)
@@ -146,7 +155,12 @@ def tag_names(ds, column: str, given: Sequence[str] | None, where: str) -> list[
         return list(given) if given else list(inner.names)
     if given:
         return [str(g) for g in given]
-    values = {v for tags in ds[column] if tags is not None for v in tags}
+    all_tags = ds[column]
+    nulls = [row for row, tags in enumerate(all_tags) if tags is None or any(v is None for v in tags)]
+    if nulls:
+        raise DataError(f"{where}: column {column!r} has empty (null) tags in {len(nulls)} of {len(all_tags)} rows "
+                        f"(first: row {nulls[0]}); every word needs a tag (is --label_column_name the tags column?)")
+    values = {v for tags in all_tags for v in tags}
     if not values:
         raise DataError(f"{where}: column {column!r} holds no tags")
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
@@ -194,6 +208,21 @@ def _normalise(ds, text_column: str, label_column: str, names: list[str], where:
     if len(np.unique(guids)) != len(ds):
         raise DataError(f"{where}: column {guid_col!r} has repeated ids")
     return datasets.Dataset.from_dict({TOKENS: words, TAGS: ids, GUID: guids.tolist()})
+
+
+def names_from_config(data: TokenClassificationData, config, *, given: bool) -> TokenClassificationData:
+    """Integer tags named by the model: where the file held bare ids (and no ``--class_names`` named them),
+    the saved model's ``id2label`` names them when it has a name for each id (``B-PER``, not ``0`` or
+    ``LABEL_0``), so that the run records ``B-PER``, not ``"0"``."""
+    id2label = getattr(config, "id2label", None) or {}
+    if given or not data.tags_as_ids or any(str(n) != str(i) for i, n in enumerate(data.label_names)):
+        return data
+    names = [str(id2label.get(i, "")) for i in range(len(id2label))]
+    if len(names) < data.num_labels or any(not n or n == str(i) or n == f"LABEL_{i}" for i, n in enumerate(names)):
+        return data
+    logger.info("integer tags named by the model's id2label: %s", names)
+    data.label_names = names
+    return data
 
 
 def b_to_i(label_names: Sequence[str]) -> list[int]:
