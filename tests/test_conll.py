@@ -179,8 +179,11 @@ def test_save_to_disk_folders_are_read_by_record_ner_and_record(tmp_path):
 
 # -- end to end (slow) --------------------------------------------------------------------------------
 def _page_payload(path) -> dict:
+    from training_dynamics.review.scale import expand_payload
+
     html = open(path, encoding="utf-8").read()
-    return json.loads(re.search(r'<script type="application/json" id="td-data">(.*?)</script>', html, re.S).group(1))
+    return expand_payload(json.loads(re.search(r'<script type="application/json" id="td-data">(.*?)</script>', html,
+                                               re.S).group(1)))
 
 
 @pytest.mark.slow

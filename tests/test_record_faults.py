@@ -175,7 +175,7 @@ def test_log_has_one_handler_a_short_load_report_and_the_run_folder(demo_data, b
     assert not [line for line in bare if line.startswith("[transformers]")]
     assert "pin_memory" not in proc.stderr  # ... once each; no pinned-memory warning on CPU
     assert "LOAD REPORT" not in proc.stderr and "newly initialized" not in proc.stderr
-    assert [msg for _, name, msg in logged if name == "training_dynamics.workflows.train" and msg.startswith("loaded")] == [
+    assert [msg for _, name, msg in logged if name == "training_dynamics.kinds.recording" and msg.startswith("loaded")] == [
         f"loaded {base_model}: weights 2 newly initialised (classifier.bias, classifier.weight); "
         "fine-tuning trains the new head"]
     d = dy_dir(tmp_path)
