@@ -122,6 +122,7 @@ def test_alignment_first_sub_token_labels_the_word():
     assert every[WORD] == enc[WORD]  # the dynamics still come from the first sub-token
     cut = tokenize_and_align(ds, tok, label_names=names, max_seq_length=5)[0]
     assert cut["word_index"] == [0, 1, 2]  # "today" lost to truncation is not recorded
+    assert enc["num_tokens"] == cut["num_tokens"] == 7  # the sentence's length before the cut: the run's report
 
 
 # -- end to end (slow): the real CLIs on generated sentences and a tiny WordPiece BERT -------------
@@ -168,6 +169,7 @@ def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo
             assert len(r[f"logprob_epoch_{e}"]) == len(r["word_index"])
     meta = json.loads((run / "training_dynamics" / "dynamics_meta.json").read_text())
     assert meta["kind"] == "token_classification" and meta["num_words"] == sum(len(s["tokens"]) for s in sentences)
+    assert meta["truncation"]["num_examples"] == len(sentences) and meta["truncation"]["num_truncated"] == 0
 
     run_cli("td_metrics.py", "--run_dir", run)
     words = [json.loads(line) for line in open(run / "td_metrics.jsonl")]

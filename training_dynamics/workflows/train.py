@@ -270,8 +270,13 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         train_tok = tokenize_and_align(train, tokenizer, where=where, **opts)
         val_tok = tokenize_and_align(data.validation, tokenizer, where=data.source.get("validation_file", where), **opts) \
             if data.validation is not None else None
+    cut = truncation_report(train_tok["num_tokens"], max_len, "head")
+    (logger.warning if cut["num_truncated"] else logger.info)(
+        describe_truncation(cut).replace("training texts", "training sentences").replace(
+            " (--truncation head_tail keeps the start and the end)", ": the words past them are not recorded"))
+    train_tok = train_tok.remove_columns("num_tokens")
     if val_tok is not None:
-        val_tok = val_tok.remove_columns(["guid", WORD, "word_index", "word_tags"])
+        val_tok = val_tok.remove_columns(["guid", WORD, "word_index", "word_tags", "num_tokens"])
 
     def compute_metrics(p):
         pred, labels = np.asarray(p.predictions).argmax(-1), np.asarray(p.label_ids)
@@ -285,7 +290,7 @@ def build_ner_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
         return Trainer(train_dataset=train_tok.remove_columns(["guid", WORD, "word_index", "word_tags"]), **kwargs)
     meta = {"kind": KIND, "data": {**data.source, "max_train_samples": data_args.max_train_samples},
             "label_names": data.label_names, "model_name_or_path": model_args.model_name_or_path,
-            "seed": training_args.seed, "max_seq_length": max_len,
+            "seed": training_args.seed, "max_seq_length": max_len, "truncation": cut,
             "label_all_tokens": data_args.label_all_tokens}
     return TokenDynamicsTrainer(
         train_dataset=train_tok, writer=RunWriter(run_dir(data_args, model_args, dy_args)), binding=bind_training(data, train),

@@ -243,6 +243,7 @@ def tokenize_and_align(ds, tokenizer, *, max_seq_length: int = 128, label_all_to
 
     def fn(batch):
         enc = tokenizer(batch[TOKENS], truncation=True, max_length=max_seq_length, is_split_into_words=True)
+        full = tokenizer(batch[TOKENS], truncation=False, is_split_into_words=True, verbose=False)["input_ids"]
         labels, slots, kept, kept_tags = [], [], [], []
         for i, tags in enumerate(batch[TAGS]):
             lab, slot, words = [], [], []
@@ -264,6 +265,7 @@ def tokenize_and_align(ds, tokenizer, *, max_seq_length: int = 128, label_all_to
             kept.append(words)
             kept_tags.append([tags[w] for w in words])
         enc["labels"], enc[WORD], enc["word_index"], enc["word_tags"] = labels, slots, kept, kept_tags
+        enc["num_tokens"] = [len(ids) for ids in full]  # before the cut: the run's truncation report
         return enc
 
     tok = ds.map(fn, batched=True, remove_columns=[TOKENS, TAGS], desc="Tokenizing")
