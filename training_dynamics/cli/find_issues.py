@@ -32,8 +32,10 @@ logger = logging.getLogger(__name__)
 @dataclass
 class FindIssuesArguments:
     _argument_group_name = "ranking"
-    source: Literal["model", "dynamics"] = field(metadata={"help": "Score with a trained model, or from recorded dynamics."})
     output_dir: str = field(metadata={"help": "Where label_issues.jsonl, label_issues.csv and label_issues_settings.json go."})
+    source: Literal["model", "dynamics"] = field(default="dynamics", metadata={"help": "Score from the recorded "
+                                                 "dynamics of --run_dir (the default), or with a trained model "
+                                                 "(--model_name_or_path, one pass)."})
     top_k: int | None = field(default=None, metadata={"help": "Keep only the K most suspicious examples (default: all)."})
     allow_changed_data: bool = field(default=False, metadata={"help": ALLOW_HELP})
     run_dir: list[str] | None = field(default=None, metadata={"aliases": ["--model_dir"], "help": "Recorded run "
