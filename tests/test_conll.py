@@ -251,6 +251,7 @@ def test_a_token_classifier_saved_with_another_tag_set_is_refused_in_one_line(tm
     from training_dynamics.workflows.train import check_head_size
 
     BertConfig(num_labels=7, architectures=["BertForTokenClassification"]).save_pretrained(tmp_path / "ner7")
-    with pytest.raises(DataError, match="classifier with 7 classes but the data has 13.*--ignore_mismatched_sizes"):
-        check_head_size(ModelArguments(model_name_or_path=str(tmp_path / "ner7")), 13)
-    check_head_size(ModelArguments(model_name_or_path=str(tmp_path / "ner7"), ignore_mismatched_sizes=True), 13)
+    token = dict(head="ForTokenClassification", what=("tag", "tags"))
+    with pytest.raises(DataError, match="classifier with 7 tags but the data has 13.*--ignore_mismatched_sizes"):
+        check_head_size(ModelArguments(model_name_or_path=str(tmp_path / "ner7")), 13, **token)
+    check_head_size(ModelArguments(model_name_or_path=str(tmp_path / "ner7"), ignore_mismatched_sizes=True), 13, **token)

@@ -317,7 +317,8 @@ def check_outputs(model_args, data_args, dy_args, training_args) -> None:
     from training_dynamics.core.outputs import Outputs
 
     guard = Outputs("record", inputs=_inputs(model_args, data_args))
-    guard.check_folder(training_args.output_dir, flag="--output_dir")  # (the run folder: RunWriter.acquire)
+    # every process: not an input; the main process claims the folder itself (model_dir.check_model_dir)
+    guard.check_folder(training_args.output_dir, flag="--output_dir", claim=False)
 
 
 def train_and_record(model_args, data_args, dy_args, training_args, *, train_filter=None,
