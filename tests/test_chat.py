@@ -13,7 +13,7 @@ from conftest import _run_in_process, run_cli
 from training_dynamics.kinds.generative import dynamics as gen_dynamics
 from training_dynamics.kinds.generative import chat, data as clm_data
 from training_dynamics.core import dynamics_file
-from training_dynamics.analysis import metrics
+
 from training_dynamics.core.data import DataError
 from training_dynamics.demo.data import (TINY_CHAT_TEMPLATE, TINY_CHAT_TEMPLATE_TAGGED, build_causal_tokenizer,
                                          build_tiny_gpt2, chat_texts, write_chat_demo)

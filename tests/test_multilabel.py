@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import _run_in_process, one_line_error, run_cli
-from training_dynamics import kinds
+
 from training_dynamics.core.binding import bind
 from training_dynamics.review.corrections import data_fingerprints
 from training_dynamics.review.scale import expand_payload

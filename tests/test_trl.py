@@ -10,7 +10,7 @@ trl = pytest.importorskip("trl")
 
 from training_dynamics.kinds.generative import dynamics as gen_dynamics
 from training_dynamics.kinds.generative import data as clm_data
-from training_dynamics.core import dynamics_file  # noqa: E402
+
 from training_dynamics.demo.data import (TINY_CHAT_TEMPLATE_TAGGED, build_tiny_gpt2, chat_texts,  # noqa: E402
                                          write_chat_demo)
 from training_dynamics.kinds.generative.record import count_turns  # noqa: E402

@@ -11,7 +11,6 @@ errors come fast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from training_dynamics.core.binding import ALLOW_HELP

@@ -25,8 +25,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from training_dynamics.core import dynamics_file, fileio
-from training_dynamics.analysis import metrics, selection
+from training_dynamics.core import fileio
+from training_dynamics.analysis import selection
 from training_dynamics.core.data import DataError
 from training_dynamics.core.data import TextClassificationData, encode_texts, example_texts
 from training_dynamics.core.ids import as_guids

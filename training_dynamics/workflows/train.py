@@ -20,10 +20,9 @@ from training_dynamics.analysis import selection
 from training_dynamics.core.arguments import DataArguments, DynamicsArguments, ModelArguments, SelectionArguments
 from training_dynamics.core.data import DataError, check_trainable, describe_truncation, tokenize, truncation_report
 from training_dynamics.analysis.glue_metrics import classification_metrics
-from training_dynamics.core.binding import bind
 from training_dynamics.core.recorder import DynamicsTrainer
 from training_dynamics.core.run_writer import RunWriter
-from training_dynamics.analysis.run import Run, bind_data, model_run_name, task_run_name
+from training_dynamics.analysis.run import Run, bind_data
 from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.kinds.recording import (_names, bind_training, check_head_size, load_classifier,  # noqa: F401
                                                load_report_line, run_dir, saved_config)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from training_dynamics.core.arguments import RecordDataArguments
 from training_dynamics.core.data import split_list
-from training_dynamics.kinds.multilabel.data import PROBLEM_TYPE, load_multilabel
+from training_dynamics.kinds.multilabel.data import load_multilabel
 
 
 @dataclass

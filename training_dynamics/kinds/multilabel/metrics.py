@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from training_dynamics.core.version import __version__
-from training_dynamics.core import fileio
 from training_dynamics.analysis import metrics
 from training_dynamics.kinds.multilabel.dynamics import MultiLabelDynamics, read_dynamics
 

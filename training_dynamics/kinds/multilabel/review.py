@@ -28,7 +28,6 @@ import pandas as pd
 from training_dynamics.core import fileio
 from training_dynamics.review.corrections import Corrections, CorrectionsError, data_fingerprints
 from training_dynamics.core.data import GUID
-from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.core.ids import as_guids, guid_keys
 from training_dynamics.kinds.multilabel.data import MultiLabelData, as_file_rows
 
