@@ -45,8 +45,11 @@ class Issues:
         return list(self.table.attrs["label_names"])
 
     def describe(self) -> str:
-        """The decision in one line, in the words of the run's kind ("" without a decision)."""
-        return self.kind.describe_decision(self.decision, self.label_names) if self.decision is not None else ""
+        """The decision in one line, in the words of the run's kind ("" without a decision); when the run
+        cannot support a count, the line that says so (:mod:`training_dynamics.evidence`)."""
+        if self.decision is None:
+            return ""
+        return self.decision.details.get("cannot_count") or self.kind.describe_decision(self.decision, self.label_names)
 
     def write(self, output_dir: str | os.PathLike) -> None:
         """``label_issues.jsonl``, ``label_issues.csv`` and ``label_issues_settings.json`` in ``output_dir``."""
@@ -127,6 +130,26 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
         counted = le.count_probabilities(runs, count_epochs=count_epochs, burn_out=burn_out)
         settings.update(counted[2].details())
     df, dec = decision.decide_table(df, rule, threshold=threshold, count_probabilities=counted[:2] if counted else None)
+    if dec is not None and rule != "aum_threshold" and (runs or source == "model"):  # can this run count at all?
+        from .evidence import restrict
+
+        verdict = kind.judge_count(df, dec, runs=runs, source=source, window=counted[2] if counted else None,
+                                   burn_out=burn_out)
+        if not verdict.countable and counted and count_epochs is None and kind.name == kinds.CLASSIFICATION:
+            from .evidence import countable_window  # a later window whose count the evidence supports
+
+            grown = countable_window(runs, counted[2], burn_out=burn_out)
+            if grown is not None and grown != counted[2].epochs:
+                logger.info("rank_count: at epoch %d the model rejects too few of the labels it would count; the "
+                            "window grows to epoch(s) 0..%d", counted[2].epochs - 1, grown - 1)
+                counted = le.count_probabilities(runs, count_epochs=grown, burn_out=burn_out)
+                counted[2].chosen = True
+                settings.update(counted[2].details(), count_window_grown_by="the evidence (rejected labels)")
+                df, dec = decision.decide_table(df.drop(columns=["is_label_issue", "likely_true", "likely_true_name"]),
+                                                rule, count_probabilities=counted[:2])
+                verdict = kind.judge_count(df, dec, runs=runs, source=source, window=counted[2], burn_out=burn_out)
+        dec = restrict(dec, verdict, df["gold"].to_numpy(), noun=f"{kind.example_noun}s")
+        df["is_label_issue"] = dec.flagged
     if top_k is not None:
         df = df.head(top_k).copy()
     settings["label_names"] = df.attrs["label_names"]

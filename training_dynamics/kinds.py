@@ -142,6 +142,12 @@ class Kind:
                           for p in dec.summary(label_names)["by_class_pair"])
         return f"{dec.rule}: estimated {dec.num_flagged} of {n} labels wrong {share}{': ' + pairs if pairs else ''}"
 
+    def judge_count(self, df, dec, *, runs, source: str, window=None, burn_out: int | None = None):
+        """Whether the run's evidence supports the decision's count (:mod:`training_dynamics.evidence`)."""
+        from .evidence import judge_table
+
+        return judge_table(df, dec, runs=runs, source=source, window=window, burn_out=burn_out)
+
     def finish_corrections(self, df):
         """The corrected table as a dataset of this kind (classification: the relabelled rows, unchanged)."""
         return df
@@ -197,6 +203,12 @@ class GenerativeKind(Kind):
         n = len(dec.flagged)
         return (f"{dec.rule}: {dec.num_flagged} of {n} responses flagged as suspicious "
                 f"({100.0 * dec.num_flagged / max(n, 1):.1f}%)")
+
+    def judge_count(self, df, dec, *, runs, source: str, window=None, burn_out: int | None = None):
+        """Flags are supported when the loss fell and the responses were learned (:func:`evidence.judge_generative`)."""
+        from .evidence import judge_generative_runs
+
+        return judge_generative_runs(runs, dec, burn_out=burn_out)
 
     def finish_corrections(self, df):
         """Responses relabelled as bad (``other``) are left out; the rest keep prompt, response and guid."""
