@@ -208,6 +208,8 @@ def judge_classification(probabilities: np.ndarray, gold: np.ndarray, *, num_fla
         reasons.append(f"the model had not fitted the data (training accuracy {curve}, chance {chance:.2f}): at "
                        f"{where} it rejects the given label of only {int(rej.sum())} examples, "
                        f"{100 * share:.0f}% of the {num_flagged} a count would flag")
+    if acc - chance < MIN_GAIN:  # a model at chance supports no flag at all
+        rej = np.zeros(n, dtype=bool)
     numbers = {"judged_on": where, "training_accuracy": round(acc, 4), "chance_accuracy": round(chance, 4),
                "rejected": int(rej.sum()), "rejected_share_of_count": round(share, 4),
                "min_rejected_share": MIN_REJECTED_SHARE, "reject_below": round(REJECT / p.shape[1], 4)}
