@@ -51,6 +51,12 @@ class Issues:
             return ""
         return self.decision.details.get("cannot_count") or self.kind.describe_decision(self.decision, self.label_names)
 
+    def describe_agreement(self) -> str:
+        """How far the sources at hand agree, in one line ("" with one source; :mod:`training_dynamics.agreement`)."""
+        from .agreement import describe
+
+        return describe(self.settings["agreement"]) if self.settings.get("agreement") else ""
+
     def write(self, output_dir: str | os.PathLike) -> None:
         """``label_issues.jsonl``, ``label_issues.csv`` and ``label_issues_settings.json`` in ``output_dir``."""
         le.write_issues(self.table, output_dir, self.settings)
@@ -61,7 +67,7 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
                       proportion: float = 0.33, count_epochs: int | None = None, threshold_run: Run | None = None,
                       top_k: int | None = None, model_name_or_path: str | None = None, batch_size: int = 64,
                       max_seq_length: int = 128, device: str | None = None, trust_label_order: bool = False,
-                      cache_dir: str | None = None, progress: bool = True) -> Issues:
+                      cache_dir: str | None = None, progress: bool = True, compare: bool = True) -> Issues:
     """Rank training examples by how likely their label is wrong and flag the likely wrong ones.
 
     Args:
@@ -77,6 +83,9 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
             :func:`label_errors.count_probabilities`).
         threshold_run: ``aum_threshold``: the run with threshold samples.
         top_k: keep only the K most suspicious examples.
+        compare: when another source is at hand (the runs beside ``source="model"``, a model beside
+            ``source="dynamics"``), apply the same rule to it too and record how far the two agree
+            (:mod:`training_dynamics.agreement`; ``settings["agreement"]``).
 
     Returns:
         :class:`Issues`: the table, the decision and the settings that produced them.
@@ -150,6 +159,21 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
                 verdict = kind.judge_count(df, dec, runs=runs, source=source, window=counted[2], burn_out=burn_out)
         dec = restrict(dec, verdict, df["gold"].to_numpy(), noun=f"{kind.example_noun}s")
         df["is_label_issue"] = dec.flagged
+    other = ("model" if source == "dynamics" and model_name_or_path and data is not None
+             else "dynamics" if source == "model" and runs else None)
+    if compare and other and dec is not None and kind.scores_with_model:  # which source to believe
+        from . import agreement
+
+        other_rule = rule if rule not in ("aum_mixture", "aum_threshold") or other == "dynamics" else kind.default_decision
+        alt = find_label_issues(runs=runs, data=data, source=other, score=score, rule=other_rule, burn_out=burn_out,
+                                proportion=proportion, count_epochs=count_epochs if other == "dynamics" else None,
+                                threshold_run=threshold_run, model_name_or_path=model_name_or_path,
+                                batch_size=batch_size, max_seq_length=max_seq_length, device=device,
+                                trust_label_order=trust_label_order, cache_dir=cache_dir, progress=progress,
+                                compare=False)
+        settings["agreement"] = agreement.compare({source: df, other: alt.table}, used=source)
+        settings["agreement"]["countable"] = {source: dec.details.get("countable"),
+                                              other: alt.decision.details.get("countable") if alt.decision else None}
     if top_k is not None:
         df = df.head(top_k).copy()
     settings["label_names"] = df.attrs["label_names"]

@@ -77,7 +77,9 @@ class FindIssuesArguments:
 class ScoringModelArguments:
     _argument_group_name = "model source"
     model_name_or_path: str | None = field(default=None, metadata={"help": "A trained classifier: a local folder "
-                                           "saved with save_pretrained, or a Hub id."})
+                                           "saved with save_pretrained, or a Hub id. With --source dynamics it is "
+                                           "scored too, and the summary and label_issues_settings.json (agreement) "
+                                           "say how far its ranking and flags agree with the dynamics'."})
     max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
     per_device_eval_batch_size: int = field(default=64, metadata={"aliases": ["--batch_size"],
                                             "help": "Examples per forward pass."})
@@ -130,4 +132,6 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
     if found.decision is not None:
         print(found.describe())
+    if found.describe_agreement():
+        print(found.describe_agreement())
     return 0
