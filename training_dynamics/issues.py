@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
+import numpy as np
+
 from . import decision, kinds
 from . import label_errors as le
 from .errors import TrainingDynamicsError
@@ -134,16 +136,31 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
         if threshold_run is None:
             raise TrainingDynamicsError("--decision aum_threshold needs --threshold_run_dir")
         threshold = decision.aum_threshold_from_run(threshold_run.require(), burn_out=burn_out)
-    counted = None
-    if rule == "rank_count" and source == "dynamics":
-        counted = le.count_probabilities(runs, count_epochs=count_epochs, burn_out=burn_out)
-        settings.update(counted[2].details())
-    df, dec = decision.decide_table(df, rule, threshold=threshold, count_probabilities=counted[:2] if counted else None)
-    if dec is not None and rule != "aum_threshold" and (runs or source == "model"):  # can this run count at all?
-        from .evidence import restrict
+    counted = heldout = None
+    if source == "dynamics" and len(runs) == 1 and kind.name == kinds.CLASSIFICATION:  # a cross-fitted run
+        from .crossfit import heldout_count_probabilities
 
-        verdict = kind.judge_count(df, dec, runs=runs, source=source, window=counted[2] if counted else None,
-                                   burn_out=burn_out)
+        heldout = heldout_count_probabilities(runs[0], burn_out=burn_out)
+    if rule == "rank_count" and source == "dynamics" and heldout is not None and count_epochs is None:
+        settings.update(heldout[2])  # the count from held-out probabilities (training_dynamics/crossfit.py)
+        df, dec = decision.decide_table(df, rule, threshold=threshold, count_probabilities=heldout[:2])
+    else:
+        if rule == "rank_count" and source == "dynamics":
+            counted = le.count_probabilities(runs, count_epochs=count_epochs, burn_out=burn_out)
+            settings.update(counted[2].details())
+        df, dec = decision.decide_table(df, rule, threshold=threshold,
+                                        count_probabilities=counted[:2] if counted else None)
+    if dec is not None and rule != "aum_threshold" and (runs or source == "model"):  # can this run count at all?
+        from .evidence import align, judge_classification, restrict
+
+        if heldout is not None and not counted:  # judged on the probabilities the count rests on
+            verdict = judge_classification(align(heldout[0], heldout[1], df["guid"].to_numpy()),
+                                           df["gold"].to_numpy(np.int64), num_flagged=dec.num_flagged,
+                                           accuracy=heldout[2]["heldout_accuracy"],
+                                           epoch=heldout[2]["count_heldout_epoch"])
+        else:
+            verdict = kind.judge_count(df, dec, runs=runs, source=source, window=counted[2] if counted else None,
+                                       burn_out=burn_out)
         if not verdict.countable and counted and count_epochs is None and kind.name == kinds.CLASSIFICATION:
             from .evidence import countable_window  # a later window whose count the evidence supports
 
@@ -174,6 +191,19 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
         settings["agreement"] = agreement.compare({source: df, other: alt.table}, used=source)
         settings["agreement"]["countable"] = {source: dec.details.get("countable"),
                                               other: alt.decision.details.get("countable") if alt.decision else None}
+    if compare and heldout is not None and dec is not None:  # the held-out ranking beside the dynamics'
+        from . import agreement
+        from .evidence import align
+
+        held = align(heldout[0], heldout[1], df["guid"].to_numpy())
+        gold = df["gold"].to_numpy(np.int64)
+        score = 1.0 - held[np.arange(len(gold)), gold]
+        k = int(dec.details.get("would_flag", dec.num_flagged))
+        held_table = df[["guid"]].assign(score=score, is_label_issue=decision.top_k(score, k, df["guid"].to_numpy()))
+        tables = {source: df, "held-out": held_table}
+        if other and "agreement" in settings:
+            tables[other] = alt.table
+        settings["agreement"] = {**settings.get("agreement", {}), **agreement.compare(tables, used=source)}
     if top_k is not None:
         df = df.head(top_k).copy()
     settings["label_names"] = df.attrs["label_names"]
