@@ -128,7 +128,7 @@ def main(argv=None) -> int:
            "ap": float(average_precision_score(flipped, score)),
            "training_accuracy": settings.get("training_accuracy"), "chance": settings.get("chance_accuracy"),
            "count_epochs": settings.get("count_epochs"), "countable": settings["decision"].get("countable"), "would_flag": settings["decision"].get("would_flag"),
-           "record_cpu_s": round(cpu, 1)}
+           "record_cpu_s": round(cpu, 1), "data": {"hard_share": args.hard_share, "distractors": args.distractors}}
     print(json.dumps(res))
     (out / "result.json").write_text(json.dumps(res, indent=1))
     return 0

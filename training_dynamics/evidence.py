@@ -73,7 +73,7 @@ class Countability:
                      else "is_label_issue marks none")
         return (f"{dec.rule}: cannot count the wrong {noun} of {n}: {'; '.join(self.reasons)}"
                 f"{f' (it would have flagged {would})' if would is not None else ''}; {supported}; "
-                f"the ranking stands; {ADVICE}")
+                f"the ranking stands; {self.numbers.get('advice', ADVICE)}")
 
 
 def restrict(dec: Decision, countability: Countability, gold: np.ndarray, *, noun: str = "labels") -> Decision:
@@ -179,7 +179,7 @@ def rejected(probabilities: np.ndarray, gold: np.ndarray, *, reject: float = REJ
 
 def judge_classification(probabilities: np.ndarray, gold: np.ndarray, *, num_flagged: int,
                          accuracy: Sequence[float] | None = None, chance: float | None = None,
-                         epoch: int | None = None) -> Countability:
+                         epoch: int | None = None, what: str = "training accuracy") -> Countability:
     """Whether a classification count is supported (module docstring).
 
     Args:
@@ -190,6 +190,7 @@ def judge_classification(probabilities: np.ndarray, gold: np.ndarray, *, num_fla
         accuracy: (E,) training accuracy per epoch (dynamics), for the message; default: of ``probabilities``.
         chance: accuracy of always predicting the most common given label (default: from ``gold``).
         epoch: which epoch ``probabilities`` are (dynamics), for the message.
+        what: what ``accuracy`` is, for the message (``"held-out accuracy"`` for a cross-fitted run).
     """
     p = np.asarray(probabilities, dtype=np.float64)
     gold = np.asarray(gold, dtype=np.int64)
@@ -202,10 +203,10 @@ def judge_classification(probabilities: np.ndarray, gold: np.ndarray, *, num_fla
     curve = (", ".join(f"{a:.2f}" for a in accuracy) if accuracy is not None else f"{acc:.2f}")
     reasons = []
     if acc - chance < MIN_GAIN:
-        reasons.append(f"training accuracy {curve} is near chance ({chance:.2f} by always predicting the most "
+        reasons.append(f"{what} {curve} is near chance ({chance:.2f} by always predicting the most "
                        f"common label)")
     elif share < MIN_REJECTED_SHARE:
-        reasons.append(f"the model had not fitted the data (training accuracy {curve}, chance {chance:.2f}): at "
+        reasons.append(f"the model had not fitted the data ({what} {curve}, chance {chance:.2f}): at "
                        f"{where} it rejects the given label of only {int(rej.sum())} examples, "
                        f"{100 * share:.0f}% of the {num_flagged} a count would flag")
     if acc - chance < MIN_GAIN:  # a model at chance supports no flag at all
@@ -213,6 +214,8 @@ def judge_classification(probabilities: np.ndarray, gold: np.ndarray, *, num_fla
     numbers = {"judged_on": where, "training_accuracy": round(acc, 4), "chance_accuracy": round(chance, 4),
                "rejected": int(rej.sum()), "rejected_share_of_count": round(share, 4),
                "min_rejected_share": MIN_REJECTED_SHARE, "reject_below": round(REJECT / p.shape[1], 4)}
+    if what != "training accuracy":  # already held-out evidence: cross-fitting again will not help
+        numbers["advice"] = "train longer (more epochs, or a larger learning rate), or use a bigger model"
     return Countability(not reasons, reasons, numbers, rej)
 
 

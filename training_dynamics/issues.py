@@ -157,7 +157,7 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
             verdict = judge_classification(align(heldout[0], heldout[1], df["guid"].to_numpy()),
                                            df["gold"].to_numpy(np.int64), num_flagged=dec.num_flagged,
                                            accuracy=heldout[2]["heldout_accuracy"],
-                                           epoch=heldout[2]["count_heldout_epoch"])
+                                           epoch=heldout[2]["count_heldout_epoch"], what="held-out accuracy")
         else:
             verdict = kind.judge_count(df, dec, runs=runs, source=source, window=counted[2] if counted else None,
                                        burn_out=burn_out)
