@@ -137,9 +137,9 @@ def main(argv=None) -> int:
             row.update(auroc_heldout=round(float(roc_auc_score(flips, hs)), 4),
                        ap_heldout=round(float(average_precision_score(flips, hs)), 4),
                        train_cpu_s=round(train_cpu, 1), heldout_scoring_cpu_s=round(score_cpu, 1))
-            first = 1 - np.exp(log_softmax(Run(run).dynamics(progress=False).logits[:, 0].astype(np.float64)))
             d = Run(run).dynamics(progress=False)
-            fv = 1 - first[np.arange(len(d.gold)), d.gold]
+            first = np.exp(log_softmax(d.logits[:, 0].astype(np.float64)))
+            fv = 1 - first[np.arange(len(d.gold)), d.gold]  # suspicion: low epoch-0 (first visit) confidence
             row.update(auroc_epoch0=round(float(roc_auc_score(flipped_by_guid[d.guids], fv)), 4),
                        ap_epoch0=round(float(average_precision_score(flipped_by_guid[d.guids], fv)), 4))
         out[name] = row

@@ -134,9 +134,13 @@ def judge_table(df, dec: Decision, *, runs: Sequence = (), source: str = "dynami
                                 accuracy=window.accuracy, chance=window.chance, epoch=last)
 
 
-def countable_window(runs: Sequence, window, *, burn_out: int | None = None) -> int | None:
+def countable_window(runs: Sequence, window, *, burn_out: int | None = None
+                     ) -> tuple[int, int, np.ndarray, np.ndarray] | None:
     """The smallest count window, from ``window.epochs`` on, whose count the evidence supports
-    (:func:`judge_classification` at its last epoch); ``None`` when none is.
+    (:func:`judge_classification` at its last epoch): ``(first, end, guids, probabilities)``, the count then
+    rests on the mean probabilities of epochs ``first..end-1``; ``None`` when none is. For each end epoch the
+    window from epoch 0 is tried first, then the end epoch alone (the early, underfit epochs of a slow
+    start spread their probability and inflate the count).
 
     The training curve alone (:func:`decision.choose_count_epochs`) may end the window on an epoch in which
     the model predicts better than chance but still spreads its probability: it merely disagrees with many
@@ -157,9 +161,11 @@ def countable_window(runs: Sequence, window, *, burn_out: int | None = None) -> 
     probs = probs / len(dyns)
     gold = np.asarray(ref.gold, dtype=np.int64)
     for w in range(window.epochs, used + 1):
-        k = int(num_label_issues(gold, probs[:, :w].mean(axis=1), estimation_method="off_diagonal_calibrated"))
-        if judge_classification(probs[:, w - 1], gold, num_flagged=k, chance=window.chance).countable:
-            return w
+        for first in dict.fromkeys((0, w - 1)):
+            counted = probs[:, first:w].mean(axis=1)
+            k = int(num_label_issues(gold, counted, estimation_method="off_diagonal_calibrated"))
+            if judge_classification(probs[:, w - 1], gold, num_flagged=k, chance=window.chance).countable:
+                return first, w, ref.guids, counted
     return None
 
 

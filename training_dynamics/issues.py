@@ -165,12 +165,14 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
             from .evidence import countable_window  # a later window whose count the evidence supports
 
             grown = countable_window(runs, counted[2], burn_out=burn_out)
-            if grown is not None and grown != counted[2].epochs:
+            if grown is not None and grown[:2] != (0, counted[2].epochs):
+                first, end, guids, probs = grown
                 logger.info("rank_count: at epoch %d the model rejects too few of the labels it would count; the "
-                            "window grows to epoch(s) 0..%d", counted[2].epochs - 1, grown - 1)
-                counted = le.count_probabilities(runs, count_epochs=grown, burn_out=burn_out)
-                counted[2].chosen = True
-                settings.update(counted[2].details(), count_window_grown_by="the evidence (rejected labels)")
+                            "count window grows to epoch(s) %d..%d", counted[2].epochs - 1, first, end - 1)
+                window = decision.CountWindow(end, counted[2].accuracy, counted[2].chance, counted[2].fitted)
+                counted = (guids, probs, window)
+                settings.update(window.details(), count_first_epoch=first,
+                                count_window_grown_by="the evidence (rejected labels)")
                 df, dec = decision.decide_table(df.drop(columns=["is_label_issue", "likely_true", "likely_true_name"]),
                                                 rule, count_probabilities=counted[:2])
                 verdict = kind.judge_count(df, dec, runs=runs, source=source, window=counted[2], burn_out=burn_out)
