@@ -66,7 +66,7 @@ def test_find_issues_counts_from_the_heldout_probabilities(tmp_path, capsys):
     flagged = settings["decision"]["num_label_issues"]
     assert abs(flagged - flipped.sum()) <= 0.15 * flipped.sum()
     ag = settings["agreement"]
-    assert ag["used"] == "dynamics" and set(ag["flagged"]) == {"dynamics", "held-out"}
+    assert ag["used"] == "dynamics (count from held-out)" and set(ag["flagged"]) == {"dynamics", "held-out"}
     assert lines[1].startswith("sources: dynamics flags ") and "held-out flags" in lines[1]
     # without the held-out files the in-sample count falls far below the flips (the flips are memorised)
     for p in dynamics_file.dynamics_dir(tmp_path / "run").glob("heldout_epoch_*.npz"):
@@ -90,3 +90,47 @@ def test_heldout_files_of_other_examples_are_a_one_line_error(tmp_path, capsys):
     assert run_command("find-issues", ["--source", "dynamics", "--run_dir", str(tmp_path / "run"), "--output_dir",
                                        str(tmp_path / "o"), "--disable_tqdm"]) == 2
     assert "held-out epochs [0, 2] are not 0..1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_record_cross_fit_2_writes_heldout_evidence_then_find_issues_counts_from_it(demo_data, tiny_model, tmp_path):
+    """record --cross_fit 2 end to end: two half models, every example in-sample once and held-out once per
+    epoch, the binding of all rows, and the last held-out epoch equal to the saved half model scoring the
+    other half."""
+    from conftest import N_TRAIN, run_cli, train_args
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training_dynamics.label_errors import predict_logits
+    from training_dynamics.metrics import log_softmax
+    from training_dynamics.run import Run
+
+    run_cli("run_glue_and_record_td.py", *train_args(tiny_model, demo_data, tmp_path, "--dy_model_name", "cf",
+                                                      "--cross_fit", 2, epochs=2))
+    run = Run(tmp_path / "dy_log" / "train" / "cf")
+    dy = run.dynamics_dir
+    meta = json.loads((dy / "dynamics_meta.json").read_text())
+    assert meta["cross_fit"]["folds"] == 2 and sum(meta["cross_fit"]["fold_sizes"]) == N_TRAIN == meta["num_examples"]
+    assert meta["cross_fit"]["heldout_files"] == ["heldout_epoch_0.npz", "heldout_epoch_1.npz"]
+    dyn = run.dynamics(progress=False)
+    assert sorted(dyn.guids.tolist()) == list(range(N_TRAIN)) and dyn.num_epochs == 2
+    guids, held = crossfit.read_heldout(dy, dyn.guids)
+    assert held.shape == (N_TRAIN, 2, 2)
+    fold = crossfit.fold_of(dyn.guids, seed=1)
+    rows = [json.loads(line) for line in open(demo_data["train"])]
+    for k in (0, 1):  # the saved model of half k scores the other half as its last held-out epoch did
+        other = np.flatnonzero(fold != k)
+        model_dir = tmp_path / "model_out" / f"half_{k}"
+        logits = predict_logits(AutoModelForSequenceClassification.from_pretrained(model_dir),
+                                AutoTokenizer.from_pretrained(model_dir),
+                                [[rows[int(g)]["sentence"] for g in dyn.guids[other]]], device="cpu", progress=False)
+        np.testing.assert_allclose(np.exp(log_softmax(logits.astype(np.float64))), held[other, 1], atol=2e-3)
+    # the binding covers every row: find-issues reads the run's data and counts from the held-out probabilities
+    out = tmp_path / "issues"
+    proc = run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run.path, "--output_dir", out)
+    settings = json.loads((out / "label_issues_settings.json").read_text())
+    assert settings["count_source"] == "held-out" and len(pd.read_json(out / "label_issues.jsonl", lines=True)) == N_TRAIN
+    assert "held-out" in settings["agreement"]["flagged"] and proc.stdout.startswith("rank_count: ")
+    # not supported yet: resuming, in one line
+    bad = run_cli("run_glue_and_record_td.py", *train_args(tiny_model, demo_data, tmp_path / "r", "--cross_fit", 2,
+                                                           "--resume_from_checkpoint", "last", epochs=1), check=False)
+    assert bad.returncode == 2 and "--cross_fit 2 cannot resume yet" in bad.stderr.strip().splitlines()[-1]

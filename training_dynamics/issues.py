@@ -205,7 +205,8 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
         tables = {source: df, "held-out": held_table}
         if other and "agreement" in settings:
             tables[other] = alt.table
-        settings["agreement"] = {**settings.get("agreement", {}), **agreement.compare(tables, used=source)}
+        used = f"{source} (count from held-out)" if settings.get("count_source") == "held-out" else source
+        settings["agreement"] = {**settings.get("agreement", {}), **agreement.compare(tables, used=used)}
     if top_k is not None:
         df = df.head(top_k).copy()
     settings["label_names"] = df.attrs["label_names"]
