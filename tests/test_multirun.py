@@ -121,7 +121,8 @@ def test_find_issues_over_several_runs_ranks_by_the_averaged_confidence(two_runs
     settings = json.loads((out / le.SETTINGS_NAME).read_text())
     assert len(settings["run_dirs"]) == 2 and settings["decision"]["rule"] == "loss_mixture"
     assert settings["decision"]["num_label_issues"] == int(got["is_label_issue"].sum())
-    assert "loss_mixture: estimated" in capsys.readouterr().out
+    said = capsys.readouterr().out  # random runs at chance accuracy: the one line says the count is not supported
+    assert "loss_mixture: estimated" in said or "loss_mixture: cannot count the wrong labels of 40" in said
 
 
 def test_metrics_cli_averages_into_output_dir_and_refuses_mismatches(two_runs, tmp_path, capsys):

@@ -184,8 +184,13 @@ def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo
     scores = planted_scores(tmp_path / "issues" / "label_issues.jsonl", ner_demo["truth"])
     assert scores["auroc"] >= 0.9, scores
     # rank_count's estimate comes from the first half of the epochs, which on 300 sentences are still
-    # under-trained: it over-counts (about 0.3 precision here; 0.85 on the 1,200-sentence fixture, docs)
-    assert scores["recall"] >= 0.7 and scores["precision"] >= 4 * scores["num_planted"] / scores["num_words"], scores
+    # under-trained: the model has not learned I-LOC there (0 of its 69 words right at epoch 2), so the count
+    # (391 for 111 planted) is not believed: find-issues says it cannot count and flags only the tags the model
+    # rejects, of learned types (training_dynamics/evidence.py)
+    dec = json.loads((tmp_path / "issues" / "label_issues_settings.json").read_text())["decision"]
+    assert dec["countable"] is False and dec["evidence"]["never_learned_tags"] == ["I-LOC"]
+    assert dec["would_flag"] > 3 * scores["num_planted"] > dec["num_label_issues"]
+    assert scores["recall"] >= 0.6 and scores["precision"] >= 0.9, scores
 
     # review -> corrections (a reviewer who relabels the flagged words that are wrong and keeps the rest,
     # exported as the page does) -> apply: the planted errors flagged are fixed in the output file
@@ -208,7 +213,7 @@ def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo
     fixed = [json.loads(line) for line in open(tmp_path / "fixed.jsonl")]
     wrong = lambda rows: sum(a != b for r in rows for a, b in zip(r["ner_tags"], truth[r["guid"]]["clean_tags"]))
     assert wrong(sentences_with_guids(sentences)) == scores["num_planted"]
-    assert wrong(fixed) == scores["num_planted"] - len(planted_flagged) <= 0.3 * scores["num_planted"]
+    assert wrong(fixed) == scores["num_planted"] - len(planted_flagged) <= 0.4 * scores["num_planted"]  # flags: supported only
     assert [r["tokens"] for r in fixed] == [s["tokens"] for s in sentences]
 
     # a sentence retagged since recording: refused in one line, or left out with --allow_changed_data

@@ -79,7 +79,9 @@ class FindIssuesArguments:
 class ScoringModelArguments:
     _argument_group_name = "model source"
     model_name_or_path: str | None = field(default=None, metadata={"help": "A trained classifier: a local folder "
-                                           "saved with save_pretrained, or a Hub id."})
+                                           "saved with save_pretrained, or a Hub id. With --source dynamics it is "
+                                           "scored too, and the summary and label_issues_settings.json (agreement) "
+                                           "say how far its ranking and flags agree with the dynamics'."})
     max_seq_length: int | None = field(default=None, metadata={"help": "--source model: longer inputs are cut as the run "
                                        "was trained (its --max_seq_length and --truncation, from its meta; 128 without a "
                                        "run)."})
@@ -141,4 +143,6 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics find-i
     logger.info("most suspicious: %s", "; ".join(f"guid {g} ({s:.3f})" for g, s in zip(top["guid"], top["score"])))
     if found.decision is not None:
         print(found.describe())
+    if found.describe_agreement():
+        print(found.describe_agreement())
     return 0

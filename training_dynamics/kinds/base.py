@@ -89,8 +89,11 @@ class ExampleKind(Kind):
     def find_issues(self, runs: Sequence, *, data, source: str, score: str, rule: str, burn_out=None,
                     proportion: float = 0.33, count_epochs=None, threshold_run=None, top_k=None,
                     model_name_or_path=None, batch_size: int = 64, max_seq_length: int | None = None, device=None,
-                    trust_label_order: bool = False, cache_dir=None, progress: bool = True, **_):
-        """Rank the examples from their dynamics (or one model pass) and decide on the ranking."""
+                    trust_label_order: bool = False, cache_dir=None, progress: bool = True, compare: bool = True, **_):
+        """Rank the examples from their dynamics (or one model pass) and decide on the ranking; say when the run
+        cannot support a count (:mod:`training_dynamics.decisions.evidence`) and, with ``compare``, how far the
+        other source at hand agrees (:mod:`training_dynamics.decisions.agreement`)."""
+        from training_dynamics.core.heldout import heldout_count_probabilities
         from training_dynamics.decisions import ranking as le
         from training_dynamics.decisions import rules as decision
 
@@ -127,15 +130,115 @@ class ExampleKind(Kind):
             if threshold_run is None:
                 raise TrainingDynamicsError("--decision aum_threshold needs --threshold_run_dir")
             threshold = decision.aum_threshold_from_run(threshold_run.require(), burn_out=burn_out)
-        counted = None
-        if rule == "rank_count" and source == "dynamics":
-            counted = le.count_probabilities(runs, count_epochs=count_epochs, burn_out=burn_out)
-            settings.update(counted[2].details())
-        df, dec = decision.decide_table(df, rule, threshold=threshold,
-                                        count_probabilities=counted[:2] if counted else None)
+        counted = heldout = None
+        if source == "dynamics" and len(runs) == 1:  # a cross-fitted run: held-out probabilities beside its epochs
+            heldout = heldout_count_probabilities(runs[0], burn_out=burn_out)
+        if rule == "rank_count" and source == "dynamics" and heldout is not None and count_epochs is None:
+            settings.update(heldout[2])  # the count from held-out probabilities (workflows/crossfit.py)
+            df, dec = decision.decide_table(df, rule, threshold=threshold, count_probabilities=heldout[:2])
+        else:
+            if rule == "rank_count" and source == "dynamics":
+                counted = le.count_probabilities(runs, count_epochs=count_epochs, burn_out=burn_out)
+                settings.update(counted[2].details())
+            df, dec = decision.decide_table(df, rule, threshold=threshold,
+                                            count_probabilities=counted[:2] if counted else None)
+        if dec is not None and rule != "aum_threshold" and (runs or source == "model"):  # can this run count at all?
+            df, dec, counted = self._judge(df, dec, rule=rule, runs=runs, source=source, counted=counted,
+                                           heldout=heldout, count_epochs=count_epochs, burn_out=burn_out,
+                                           settings=settings)
+        if compare and dec is not None:  # which source to believe
+            self._compare_sources(df, dec, settings, runs=runs, data=data, source=source, score=score, rule=rule,
+                                  burn_out=burn_out, proportion=proportion, count_epochs=count_epochs,
+                                  threshold_run=threshold_run, model_name_or_path=model_name_or_path,
+                                  batch_size=batch_size, max_seq_length=max_seq_length, device=device,
+                                  trust_label_order=trust_label_order, cache_dir=cache_dir, progress=progress,
+                                  heldout=heldout)
         if top_k is not None:
             df = df.head(top_k).copy()
         return df, dec, settings
+
+    def judge_count(self, df, dec, *, runs, source: str, window=None, burn_out: int | None = None):
+        """Whether the run's evidence supports the decision's count (:func:`decisions.evidence.judge_table`)."""
+        from training_dynamics.decisions.evidence import judge_table
+
+        return judge_table(df, dec, runs=runs, source=source, window=window, burn_out=burn_out)
+
+    def _judge(self, df, dec, *, rule, runs, source, counted, heldout, count_epochs, burn_out, settings):
+        """The decision keeping only the flags the evidence supports, with the count window grown by the evidence
+        where a later one is supported (a model still learning in the default window)."""
+        import numpy as np
+
+        from training_dynamics.decisions import rules as decision
+        from training_dynamics.decisions.evidence import align, countable_window, judge_classification, restrict
+
+        if heldout is not None and not counted:  # judged on the probabilities the count rests on
+            verdict = judge_classification(align(heldout[0], heldout[1], df["guid"].to_numpy()),
+                                           df["gold"].to_numpy(np.int64), num_flagged=dec.num_flagged,
+                                           accuracy=heldout[2]["heldout_accuracy"],
+                                           epoch=heldout[2]["count_heldout_epoch"], what="held-out accuracy")
+        else:
+            verdict = self.judge_count(df, dec, runs=runs, source=source, window=counted[2] if counted else None,
+                                       burn_out=burn_out)
+        if not verdict.countable and counted and count_epochs is None:  # (counted: rank_count over classes)
+            grown = countable_window(runs, counted[2], burn_out=burn_out)
+            if grown is not None and grown[:2] != (0, counted[2].epochs):
+                first, end, guids, probs = grown
+                logger.info("rank_count: at epoch %d the model rejects too few of the labels it would count; the "
+                            "count window grows to epoch(s) %d..%d", counted[2].epochs - 1, first, end - 1)
+                window = decision.CountWindow(end, counted[2].accuracy, counted[2].chance, counted[2].fitted)
+                counted = (guids, probs, window)
+                settings.update(window.details(), count_first_epoch=first,
+                                count_window_grown_by="the evidence (rejected labels)")
+                df, dec = decision.decide_table(df.drop(columns=["is_label_issue", "likely_true", "likely_true_name"]),
+                                                rule, count_probabilities=counted[:2])
+                verdict = self.judge_count(df, dec, runs=runs, source=source, window=counted[2], burn_out=burn_out)
+        dec = restrict(dec, verdict, df["gold"].to_numpy(), noun=f"{self.example_noun}s")
+        df["is_label_issue"] = dec.flagged
+        return df, dec, counted
+
+    def _compare_sources(self, df, dec, settings, *, runs, data, source, score, rule, burn_out, proportion,
+                         count_epochs, threshold_run, model_name_or_path, batch_size, max_seq_length, device,
+                         trust_label_order, cache_dir, progress, heldout):
+        """``settings["agreement"]``: how far the dynamics', the model's and the held-out rankings and flags agree."""
+        import numpy as np
+
+        from training_dynamics.decisions import agreement
+        from training_dynamics.decisions import rules as decision
+        from training_dynamics.decisions.evidence import align
+
+        other = ("model" if source == "dynamics" and model_name_or_path and data is not None
+                 else "dynamics" if source == "model" and runs else None)
+        alt = None
+        if other is not None:
+            try:
+                self.check_decision(rule, source=other, where="the other source")
+            except KindError:
+                other = None  # this kind is not scored by a model
+        if other is not None:
+            other_rule = (rule if rule not in ("aum_mixture", "aum_threshold") or other == "dynamics"
+                          else self.default_decision)
+            table, alt_dec, _ = self.find_issues(
+                runs, data=data, source=other, score=score, rule=other_rule, burn_out=burn_out, proportion=proportion,
+                count_epochs=count_epochs if other == "dynamics" else None, threshold_run=threshold_run,
+                model_name_or_path=model_name_or_path, batch_size=batch_size, max_seq_length=max_seq_length,
+                device=device, trust_label_order=trust_label_order, cache_dir=cache_dir, progress=progress,
+                compare=False)
+            alt = table
+            settings["agreement"] = agreement.compare({source: df, other: table}, used=source)
+            settings["agreement"]["countable"] = {source: dec.details.get("countable"),
+                                                  other: alt_dec.details.get("countable") if alt_dec else None}
+        if heldout is not None:  # the held-out ranking beside the dynamics'
+            held = align(heldout[0], heldout[1], df["guid"].to_numpy())
+            gold = df["gold"].to_numpy(np.int64)
+            held_score = 1.0 - held[np.arange(len(gold)), gold]
+            k = int(dec.details.get("would_flag", dec.num_flagged))
+            held_table = df[["guid"]].assign(score=held_score,
+                                             is_label_issue=decision.top_k(held_score, k, df["guid"].to_numpy()))
+            tables = {source: df, "held-out": held_table}
+            if alt is not None:
+                tables[other] = alt
+            used = f"{source} (count from held-out)" if settings.get("count_source") == "held-out" else source
+            settings["agreement"] = {**settings.get("agreement", {}), **agreement.compare(tables, used=used)}
 
 
 __all__ = ["ExampleKind", "Kind", "KindError", "check_source"]

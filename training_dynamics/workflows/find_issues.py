@@ -46,8 +46,17 @@ class Issues:
         return list(self.table.attrs["label_names"])
 
     def describe(self) -> str:
-        """The decision in one line, in the words of the run's kind ("" without a decision)."""
-        return self.kind.describe_decision(self.decision, self.label_names) if self.decision is not None else ""
+        """The decision in one line, in the words of the run's kind ("" without a decision); when the run
+        cannot support a count, the line that says so (:mod:`training_dynamics.decisions.evidence`)."""
+        if self.decision is None:
+            return ""
+        return self.decision.details.get("cannot_count") or self.kind.describe_decision(self.decision, self.label_names)
+
+    def describe_agreement(self) -> str:
+        """How far the sources at hand agree, in one line ("" with one source; :mod:`training_dynamics.decisions.agreement`)."""
+        from training_dynamics.decisions.agreement import describe
+
+        return describe(self.settings["agreement"]) if self.settings.get("agreement") else ""
 
     def rename_labels(self, names: Sequence[str], *, flag: str = "--class_names") -> None:
         """Name the classes ``names`` (in id order) in the table (``*_name`` columns), the settings and the
@@ -80,7 +89,7 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
                       proportion: float = 0.33, count_epochs: int | None = None, threshold_run: Run | None = None,
                       top_k: int | None = None, model_name_or_path: str | None = None, batch_size: int = 64,
                       max_seq_length: int | None = None, device: str | None = None, trust_label_order: bool = False,
-                      cache_dir: str | None = None, progress: bool = True) -> Issues:
+                      cache_dir: str | None = None, progress: bool = True, compare: bool = True) -> Issues:
     """Rank training examples by how likely their label is wrong and flag the likely wrong ones.
 
     Args:
@@ -96,6 +105,9 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
             :func:`label_errors.count_probabilities`).
         threshold_run: ``aum_threshold``: the run with threshold samples.
         top_k: keep only the K most suspicious examples.
+        compare: when another source is at hand (the runs beside ``source="model"``, a model beside
+            ``source="dynamics"``), apply the same rule to it too and record how far the two agree
+            (:mod:`training_dynamics.decisions.agreement`; ``settings["agreement"]``).
 
     Returns:
         :class:`Issues`: the table, the decision and the settings that produced them.
@@ -110,7 +122,8 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
                                          proportion=proportion, count_epochs=count_epochs, threshold_run=threshold_run,
                                          top_k=top_k, model_name_or_path=model_name_or_path, batch_size=batch_size,
                                          max_seq_length=max_seq_length, device=device,
-                                         trust_label_order=trust_label_order, cache_dir=cache_dir, progress=progress)
+                                         trust_label_order=trust_label_order, cache_dir=cache_dir, progress=progress,
+                                         compare=compare)
     if "label_names" not in settings:
         settings["label_names"] = df.attrs["label_names"]
         settings["decision"] = dec.summary(df.attrs["label_names"]) if dec is not None else {"rule": "none"}

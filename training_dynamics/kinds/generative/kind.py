@@ -65,6 +65,13 @@ class GenerativeKind(ExampleKind):
         return (f"{dec.rule}: {dec.num_flagged} of {n} responses flagged as suspicious "
                 f"({100.0 * dec.num_flagged / max(n, 1):.1f}%)")
 
+    def judge_count(self, df, dec, *, runs, source: str, window=None, burn_out: int | None = None):
+        """Flags are supported when the loss fell and the responses were learned
+        (:func:`~training_dynamics.decisions.evidence.judge_generative_runs`)."""
+        from training_dynamics.decisions.evidence import judge_generative_runs
+
+        return judge_generative_runs(runs, dec, burn_out=burn_out)
+
     def finish_corrections(self, df):
         """Responses relabelled as bad (``other``) are left out; the rest keep prompt, response and guid."""
         bad = df["corrected_label"] == LABEL_NAMES[1]

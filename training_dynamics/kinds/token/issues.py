@@ -140,8 +140,29 @@ def find_word_issues(run, *, data=None, score: str = le.DEFAULT_DYNAMICS_SCORE, 
     if rule == "rank_count":
         counted, settings["count_epochs"] = count_probabilities(run, count_epochs=count_epochs, burn_out=burn_out)
     df, dec = decide_words(df, rule, counted=counted)
+    if dec is not None:  # can this run count at all? (training_dynamics.decisions.evidence)
+        dec = judge_word_count(run, df, dec, epochs=settings.get("count_epochs"), burn_out=burn_out)
+        df["is_label_issue"] = dec.flagged
     if top_k is not None:
         df = df.head(top_k).copy()
     settings["label_names"] = df.attrs["label_names"]
     settings["decision"] = dec.summary(df.attrs["label_names"]) if dec is not None else {"rule": "none"}
     return df, dec, settings
+
+
+def judge_word_count(run, df, dec, *, epochs: int | None = None, burn_out: int | None = None):
+    """The decision with only the supported flags kept when the run cannot support a count
+    (:func:`training_dynamics.decisions.evidence.judge_tokens`, judged at the last epoch the count rests on: the
+    first half of the epochs unless ``epochs`` is given)."""
+    from training_dynamics.decisions.rules import count_epochs as default_epochs
+    from training_dynamics.decisions.evidence import judge_tokens, restrict
+
+    dyn = read_token_dynamics(run.dynamics_dir)
+    used = dyn.num_epochs if burn_out is None else min(burn_out, dyn.num_epochs)
+    last = (epochs if epochs is not None else default_epochs(used)) - 1
+    rows = df["index"].to_numpy()
+    gold = dyn.gold[rows]
+    names = df.attrs.get("label_names") or run.label_names or []
+    verdict = judge_tokens(dyn.pred[rows, last], gold, np.exp(dyn.logprob[rows, last]), num_flagged=dec.num_flagged,
+                           label_names=names, likely_true=dec.likely_true, epoch=last)
+    return restrict(dec, verdict, gold, noun="word tags")
