@@ -181,7 +181,7 @@ def _rank_buffers(n: int, world: int, batch: int = 3, seed: int = 0):
     guids = np.arange(1000, 1000 + n)
     recorders, rows_of = [], []
     for rank in range(world):
-        rec = DynamicsRecorder(guids, np.zeros(n, dtype=np.int64), len(dynamics_file.GENERATIVE_VALUES))
+        rec = DynamicsRecorder(guids, np.zeros(n, dtype=np.int64), len(gen_dynamics.GENERATIVE_VALUES))
         rows = torch.tensor(list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed)))
         for b in rows.split(batch):
             logits = torch.randn(len(b), seq, vocab, generator=g) * (rank + 1)  # each process sees other values
@@ -215,7 +215,7 @@ def test_gathered_generative_buffers_hold_each_row_once_from_one_process(n, worl
     seen = [r for rows in rows_of for r in rows]
     assert (len(seen) - len(set(seen))) == (-n) % world  # the sampler's padding: rows two processes saw
     values, filled = _gathered_on_rank0(recorders)
-    assert values.shape == (n, len(dynamics_file.GENERATIVE_VALUES)) and filled.tolist() == [1] * n
+    assert values.shape == (n, len(gen_dynamics.GENERATIVE_VALUES)) and filled.tolist() == [1] * n
     for row in range(n):  # the whole row (all its values) comes from the first process that saw it
         first = next(rank for rank, rows in enumerate(rows_of) if row in rows)
         assert torch.equal(values[row], recorders[first].state()[0][row])

@@ -73,7 +73,7 @@ def _select(rows: _EpochRows, partition: tuple[int, int]) -> _EpochRows:
     """The rows of one partition (messages still name the rows and lines of the whole file)."""
     keep = np.flatnonzero(partition_of(rows.guids, partition[1]) == partition[0])
     sub = _EpochRows(rows.path, rows.epoch, rows.guids[keep], rows.logits[keep], rows.gold[keep])
-    sub.generative, sub.rows_in_file = rows.generative, keep
+    sub.layout, sub.rows_in_file = rows.layout, keep
     return sub
 
 
@@ -130,7 +130,7 @@ class _Aligner:
         first = self.first
         n = len(first.guids)
         same_kind = (rows.guids.dtype.kind == "U") == (first.guids.dtype.kind == "U") and \
-            rows.generative == first.generative
+            rows.layout is first.layout
         if same_kind and rows.logits.shape[1] == first.logits.shape[1] and len(rows.guids) == n:
             if np.array_equal(rows.guids, first.guids):
                 self._check_gold(rows, None)
@@ -195,7 +195,7 @@ def _each_once(values: np.ndarray, span: int) -> bool:
 class _Accumulators:
     """Per-example running sums over the epochs used, in the first file's row order."""
 
-    def __init__(self, n: int, generative: bool):
+    def __init__(self, n: int, mean_columns: tuple[str, ...] = ()):
         self.count = 0
         self.mean = np.zeros(n)          # running mean of p_e (Welford)
         self.m2 = np.zeros(n)            # running sum of squared deviations from it
@@ -207,7 +207,7 @@ class _Accumulators:
         self.forgotten = np.zeros(n, dtype=np.int32)
         self.was_correct = np.zeros(n, dtype=bool)
         self.last_pred = np.zeros(n, dtype=np.int32)
-        self.token_accuracy = np.zeros(n) if generative else None
+        self.extra = {c: np.zeros(n) for c in mean_columns}  # the layout's own per-epoch values, summed
 
     def add(self, s: slice, values: dict[str, np.ndarray], correct: np.ndarray, *, last: bool) -> None:
         """Fold one epoch's values of the examples ``s`` in (``self.count`` epochs already folded;
@@ -231,8 +231,8 @@ class _Accumulators:
             self.was_correct[s] = correct
         else:
             self.last_pred[s] = values["pred"]
-        if self.token_accuracy is not None:
-            self.token_accuracy[s] += values["token_accuracy"]
+        for c, total in self.extra.items():
+            total[s] += values[c]
 
     def columns(self, guids: np.ndarray, gold: np.ndarray, *, include_ci: bool,
                 index: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -260,18 +260,14 @@ class _Accumulators:
         }
         self.forgotten = self.last_pred = None
         out = {c: cols[c] for c in metrics.COLUMNS}
-        if self.token_accuracy is not None:
-            self.token_accuracy /= e
-            out["token_accuracy"] = self.token_accuracy
+        for c, total in self.extra.items():
+            out[c] = total / e
         return out
 
 
 def _epoch_values(rows: _EpochRows, s: slice, gold: np.ndarray) -> dict[str, np.ndarray]:
     """Per-example values (:func:`metrics.per_row`) of the rows ``s`` of an aligned epoch, whose labels are ``gold``."""
-    x = rows.logits[s]
-    if rows.generative:
-        return metrics.generative_per_epoch(x)
-    return metrics.per_row(x, gold)
+    return rows.layout.per_row(rows.logits[s], gold)
 
 
 def default_threads() -> int:
@@ -312,7 +308,8 @@ def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, in
     paths, sources, meta = dynamics_file._open_folder(dy_dir)
     used = metrics.resolve_burn_out(burn_out, len(paths), where=dy_dir)
     threads = threads or default_threads()
-    first = aligner = acc = num_tokens = None
+    first = aligner = acc = None
+    constant: dict = {}
     loss, accuracy = [], []
     with dynamics_file._progress_bar(sum(s["size"] for s in sources), f"reading {len(paths)} epoch file(s)",
                                      progress) as bar, ThreadPoolExecutor(1) as reader, \
@@ -335,9 +332,8 @@ def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, in
             if first is None:
                 first, aligner = rows, _Aligner(rows)
                 n, c = rows.logits.shape
-                acc = _Accumulators(n, rows.generative)
-                if rows.generative:
-                    num_tokens = np.rint(rows.logits[:, -1]).astype(np.int64)
+                acc = _Accumulators(n, rows.layout.mean_columns)
+                constant = rows.layout.constant_columns(rows.logits)  # e.g. a response's number of tokens
                 first_gold = aligner.gold
             upcoming = read(e + 1)  # the next file is read and aligned while this one is folded in
             bar.update(sources[e]["size"])
@@ -364,17 +360,15 @@ def stream_metrics(dy_dir: str | os.PathLike, *, burn_out: int | None = None, in
             del rows, fold
     aligner = None  # its lookup table and row numbers: not needed any more
     checked = meta if partition is None else {k: v for k, v in meta.items() if k != "num_examples"}
-    dynamics_file._check_meta(dy_dir, checked, n, len(paths), 2 if first.generative else c, first.path)
+    dynamics_file._check_meta(dy_dir, checked, n, len(paths), first.layout.num_classes(c), first.path)
     cols = acc.columns(first.guids, first_gold, include_ci=include_ci, index=first.rows_in_file)
-    if num_tokens is not None:
-        cols["num_tokens"] = num_tokens
+    cols.update(constant)
     e_all = len(paths)
     sums = {"logp_gold": loss, "correct": accuracy}
     summary = summary_columns(sums, n)
     logger.debug("streamed %d examples x %d epochs from %s", n, e_all, dy_dir)
     return StreamedMetrics(columns=cols, summary=summary, epoch_sums=sums, num_examples=n, num_epochs=e_all,
-                           num_classes=2 if first.generative else c,
-                           kind=dynamics_file.GENERATIVE if first.generative else "classification",
+                           num_classes=first.layout.num_classes(c), kind=first.layout.kind,
                            dy_dir=dy_dir, meta=meta, files=paths, sources=sources)
 
 

@@ -10,7 +10,7 @@ Reading (:func:`read_dynamics`) accepts every format the writer produces -- the 
 (``{"guid": 7, "logits_epoch_<e>": [...], "gold": 1, "device": "cpu"}``; ``device`` and any other
 extra key are ignored) and ``.npz`` (arrays ``guid``, ``logits``, ``gold``), even mixed across
 epochs -- and validates it. A generative run (a causal LM on prompt/response data, ``meta["kind"]
-== "generative"``) stores a few numbers per example instead of logits (:data:`GENERATIVE_VALUES`):
+== "generative"``) stores a few numbers per example instead of logits (its own :class:`EpochLayout`, in its package):
 ``{"guid": 7, "logprob_epoch_<e>": -1.2, "token_accuracy_epoch_<e>": 0.6, "num_tokens": 12,
 "device": "cpu"}`` (npz: one array per name); a conversational run adds each assistant turn's values
 (``"turns_epoch_<e>"``, see :func:`training_dynamics.kinds.generative.dynamics.write_generative_epoch`). Every problem raises :class:`DynamicsError` with a one-line message
@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from training_dynamics.core import epoch_values
 from training_dynamics.core.fileio import atomic_write, file_stat, json_loads, loads_line, numpy_view
 from training_dynamics.core.ids import as_guids, guid_list  # noqa: F401  (the id type has its own module)
 from training_dynamics.core.binding import BINDING_NAME
@@ -44,13 +45,6 @@ FORMATS = ("jsonl", "npz")
 EPOCH_FILE_RE = re.compile(r"dynamics_epoch_(\d+)\.(jsonl|npz)")
 _JSON_BLOCK_SIZE = 4 << 20  # pyarrow parses blocks of this many bytes in parallel
 _INT64 = np.iinfo(np.int64)
-#: what a generative run records per example and epoch, over the response tokens: mean log-probability
-#: of the gold token, share of tokens whose greedy argmax is the gold token; and the number of tokens
-GENERATIVE_VALUES = ("logprob", "token_accuracy", "num_tokens")
-GENERATIVE = "generative"
-TURN_PREFIX = "turn_"  #: npz arrays of a conversational run's per-turn values: turn_logprob, ...
-
-
 class DynamicsError(TrainingDynamicsError):
     """Bad or inconsistent dynamics files; the message is one line naming the file and the example."""
 
@@ -156,10 +150,10 @@ class Dynamics:
         meta: ``dynamics_meta.json`` (``{}`` for seed runs, which have none).
         files: (E,) the epoch files read, in epoch order.
         sources: per file ``{"file", "size", "mtime_ns"}``, taken before reading (staleness checks).
-        values: generative runs only: (N, E, 3) in :data:`GENERATIVE_VALUES` order. Their ``logits``
-            are then two-class stand-ins ``[log p_e, log(1 - p_e)]`` with ``p_e`` = exp(mean token
-            log-probability) and ``gold`` 0 ("the response"), so that code reading probabilities
-            sees ``[p_e, 1 - p_e]``.
+        values: the recorded values when they are not logits (a kind's own :class:`EpochLayout`, e.g. a
+            generative run's (N, E, 3)); ``logits`` are then the layout's class view of them
+            (:meth:`EpochLayout.finish`), for code that reads probabilities.
+        layout: how the epoch files held the values (:data:`LOGITS` for a classifier's).
     """
 
     guids: np.ndarray
@@ -170,11 +164,21 @@ class Dynamics:
     files: list[Path] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
     values: np.ndarray | None = None
+    layout: "EpochLayout" = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        if self.layout is None:
+            self.layout = LOGITS
 
     @property
     def kind(self) -> str:
-        """``"classification"`` or ``"generative"``."""
-        return GENERATIVE if self.values is not None else "classification"
+        """The kind of run the values' layout belongs to (``"classification"`` for logits)."""
+        return self.layout.kind
+
+    @property
+    def recorded(self) -> np.ndarray:
+        """(N, E, V) the values as the epoch files hold them (the logits, or a kind's own values)."""
+        return self.logits if self.values is None else self.values
 
     @property
     def num_examples(self) -> int:
@@ -229,7 +233,7 @@ class _EpochRows:
         self.path, self.epoch = path, epoch
         self.guids, self.logits, self.gold = guids, logits, gold
         self.order = self.sorted = None  # filled by check()
-        self.generative = False  # "logits" are a generative run's values (GENERATIVE_VALUES)
+        self.layout: EpochLayout = LOGITS  # how the file holds its values (set by the reader)
         self.rows_in_file: np.ndarray | None = None  # a subset of the file's rows: their row numbers in it
         self._line_numbers: np.ndarray | None = None
 
@@ -437,70 +441,57 @@ def _read_jsonl(path: Path, epoch: int) -> _EpochRows:
         return _read_jsonl_slow(path, epoch)
 
 
-def _is_generative(path: Path, epoch: int) -> bool:
-    """Whether an epoch file holds a generative run's values (it names ``logprob``) rather than logits."""
-    if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return "logprob" in z.files
-        except Exception:
-            return False  # the logits reader names the damage
-    with open(path, "rb") as fh:
-        for line in fh:
-            if line.strip():
-                return f'"logprob_epoch_{epoch}"'.encode() in line
-    return False
+class EpochLayout:
+    """How a kind's epoch files hold their per-example values, and what one epoch's values say about each
+    example. This one is a classifier's: logits (N, C) and a gold label; a kind whose files hold other values
+    (a generative run's log-probability, token accuracy and length) subclasses it in its own package and
+    registers it (:func:`register_layout`), so the readers and the metrics never ask which kind a run is."""
+
+    name = "logits"
+    kind = "classification"  #: the kind of run whose files this layout reads
+    description = "logits"  #: what the files hold, in a message
+
+    def holds(self, path: Path, epoch: int) -> bool:
+        """Whether the epoch file ``path`` is in this layout (the default layout takes any file)."""
+        return True
+
+    def read(self, path: Path, epoch: int) -> "_EpochRows":
+        """The file's rows: guids, (N, V) values, gold."""
+        return _read_npz(path, epoch) if path.suffix == ".npz" else _read_jsonl(path, epoch)
+
+    def finish(self, stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(logits (N, E, C), values or None)`` of every epoch's values stacked (N, E, V)."""
+        return stacked, None
+
+    def num_classes(self, width: int) -> int:
+        """The number of classes of values ``width`` wide."""
+        return width
+
+    def per_row(self, x: np.ndarray, gold: np.ndarray) -> dict[str, np.ndarray]:
+        """One epoch's values of M examples (M, V) -> ``{logp_gold, pred, margin, el2n, ...: (M,)}``."""
+        return epoch_values.per_row(x, gold)
+
+    def per_epoch(self, stacked: np.ndarray, gold: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`per_row` of every epoch: (N, E, V) values -> ``{name: (N, E)}``."""
+        return epoch_values.per_epoch_arrays(stacked, gold)
+
+    #: per-epoch values (of :meth:`per_row`) beyond the shared ones whose mean over the epochs is a metric column
+    mean_columns: tuple[str, ...] = ()
+
+    def constant_columns(self, first: np.ndarray) -> dict[str, np.ndarray]:
+        """Metric columns that the first epoch's values (N, V) fix (default none)."""
+        return {}
 
 
-def _read_generative(path: Path, epoch: int) -> _EpochRows:
-    """A generative epoch file as rows whose "logits" are the (N, 3) values and whose gold is 0."""
-    names = [f"{k}_epoch_{epoch}" for k in GENERATIVE_VALUES[:-1]] + ["num_tokens"]
-    if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                missing = [k for k in ("guid", *GENERATIVE_VALUES) if k not in z.files]
-                if missing:
-                    raise DynamicsError(f"{path}: no array {missing[0]!r} (arrays: {', '.join(z.files)})")
-                guids = as_guids(z["guid"], where=f"{path}: guid")
-                values = np.stack([np.asarray(z[k], dtype=np.float64) for k in GENERATIVE_VALUES], axis=1)
-        except DynamicsError:
-            raise
-        except Exception as exc:
-            raise DynamicsError(f"{path}: not a readable .npz file of a generative run: {exc}") from None
-        rows = _EpochRows(path, epoch, guids, values, np.zeros(len(guids), np.int64))
-    else:
-        guids_l, values_l = [], []
-        with open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                rec = loads_line(line, where=f"{path}: line {lineno}", error=DynamicsError)
-                missing = [k for k in ("guid", *names) if not isinstance(rec, dict) or k not in rec]
-                if missing:
-                    raise DynamicsError(f"{path}: line {lineno}: no {missing[0]!r}")
-                vals = [rec[k] for k in names]
-                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-                    raise DynamicsError(f"{path}: line {lineno} (guid {rec['guid']}): values must be numbers, got {vals}")
-                guids_l.append(rec["guid"])
-                values_l.append(vals)
-        try:
-            guids = as_guids(guids_l, where=f"{path}: guid") if guids_l else np.zeros(0, np.int64)
-        except ValueError as exc:
-            raise DynamicsError(str(exc)) from None
-        values = np.asarray(values_l, dtype=np.float64).reshape(len(values_l), len(GENERATIVE_VALUES))
-        rows = _EpochRows(path, epoch, guids, values, np.zeros(len(guids), np.int64))
-    if len(values):
-        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
-        if bad.size:
-            raise rows.fail(bad[0], f"values are not finite: {values[bad[0]].tolist()}")
-        checks = ((values[:, 0] > 1e-6, "logprob is positive (a log-probability is <= 0)"),
-                  ((values[:, 1] < 0) | (values[:, 1] > 1), "token_accuracy is outside 0..1"),
-                  ((values[:, -1] < 1) | (values[:, -1] != np.rint(values[:, -1])), "num_tokens is not a whole number >= 1"))
-        for bad_rows, what in checks:
-            if bad_rows.any():
-                r = int(np.flatnonzero(bad_rows)[0])
-                raise rows.fail(r, f"{what}: {dict(zip(GENERATIVE_VALUES, values[r].tolist()))}")
-    return rows
+LOGITS = EpochLayout()
+
+
+def layout_of(path: Path, epoch: int) -> EpochLayout:
+    """The layout an epoch file is in: a kind's that holds it (:func:`training_dynamics.core.kind.layouts`:
+    every kind plugin's ``epoch_layout``), else logits."""
+    from training_dynamics.core import kind
+
+    return next((layout for layout in kind.layouts() if layout.holds(path, epoch)), LOGITS)
 
 
 def _read_epoch_file(path: str | os.PathLike, epoch: int, *, repeats: bool = True) -> _EpochRows:
@@ -509,20 +500,11 @@ def _read_epoch_file(path: str | os.PathLike, epoch: int, *, repeats: bool = Tru
     ``repeats=False``: leave the check for repeated examples (a sort) to the caller.
     """
     path = Path(path)
-    if _is_generative(path, epoch):
-        rows = _read_generative(path, epoch)
-        rows.generative = True
-    else:
-        rows = _read_npz(path, epoch) if path.suffix == ".npz" else _read_jsonl(path, epoch)
+    layout = layout_of(path, epoch)
+    rows = layout.read(path, epoch)
+    rows.layout = layout
     rows.check() if repeats else rows.check_values()
     return rows
-
-
-def pseudo_logits(logprob: np.ndarray) -> np.ndarray:
-    """(..., 2) two-class logits ``[log p, log(1 - p)]`` for mean token log-probabilities ``logprob``
-    (softmax gives back ``[p, 1 - p]``; ``1 - p`` is floored at 1e-300 so that they stay finite)."""
-    logprob = np.minimum(np.asarray(logprob, dtype=np.float64), 0.0)
-    return np.stack([logprob, np.log(np.maximum(-np.expm1(logprob), 1e-300))], axis=-1)
 
 
 def _check_meta(dy_dir: Path, meta: dict, n: int, e: int, c: int, first: Path) -> None:
@@ -551,11 +533,10 @@ def _open_folder(dy_dir: Path) -> tuple[list[Path], list[dict], dict]:
 
 
 def _check_same_kind(first: _EpochRows, rows: _EpochRows) -> None:
-    """Both files hold logits, or both a generative run's values."""
-    if rows.generative != first.generative:
-        kinds = {True: "a generative run's values", False: "logits"}
-        raise rows.fail(None, f"holds {kinds[rows.generative]}, but {first.path.name} holds "
-                              f"{kinds[first.generative]}: the epochs come from different runs")
+    """Both files hold their values in the same layout (logits, or a kind's own values)."""
+    if rows.layout is not first.layout:
+        raise rows.fail(None, f"holds {rows.layout.description}, but {first.path.name} holds "
+                              f"{first.layout.description}: the epochs come from different runs")
 
 
 def _gold_changed(first: _EpochRows, rows: _EpochRows, r0: int, r: int) -> DynamicsError:
@@ -602,14 +583,12 @@ def read_dynamics(dy_dir: str | os.PathLike, *, progress: bool = True) -> Dynami
             if bad.size:
                 r0 = int(bad[0])
                 raise _gold_changed(first, rows, r0, r0 if perm is None else int(perm[r0]))
-    values = None
-    if first.generative:
-        values, logits = logits, pseudo_logits(logits[..., 0])
+    logits, values = first.layout.finish(logits)
     n, e, c = logits.shape
     _check_meta(dy_dir, meta, n, e, c, first.path)
     logger.debug("read %d examples x %d epochs x %d classes from %s", n, e, c, dy_dir)
     return Dynamics(guids=first.guids, gold=gold, logits=logits, dy_dir=dy_dir, meta=meta, files=paths,
-                    sources=sources, values=values)
+                    sources=sources, values=values, layout=first.layout)
 
 
 class _NoBar:

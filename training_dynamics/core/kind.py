@@ -46,6 +46,9 @@ class Kind(abc.ABC):
     #: decisions of :mod:`training_dynamics.decisions.rules` that apply to this kind, and the default
     decisions: tuple[str, ...] = ()
     default_decision: str = ""
+    #: how this kind's epoch files hold their values when not as logits
+    #: (a :class:`~training_dynamics.core.dynamics_file.EpochLayout`; registered with the kind)
+    epoch_layout = None
     #: the ``record --problem_type`` (transformers' ``config.problem_type``) that records this kind, if any
     problem_type: str | None = None
     #: what ``apply --output`` may write for this kind
@@ -167,11 +170,36 @@ def _load(name: str) -> None:
     if ep is not None:
         kind = ep.load()
         _KINDS.setdefault(name, kind() if isinstance(kind, type) else kind)
+        _register_layout(_KINDS[name])
     elif not _entry_points():  # a source checkout without installed metadata: the built-in kinds
         import importlib
 
         for builtin, kind in importlib.import_module("training_dynamics.kinds").BUILTIN.items():
             _KINDS.setdefault(builtin, kind)
+            _register_layout(kind)
+
+
+_LAYOUTS: list = []
+
+
+def _register_layout(kind: Kind) -> None:
+    """The kind's epoch-file layout, for the readers (:func:`~training_dynamics.core.dynamics_file.layout_of`)."""
+    if kind.epoch_layout is not None:
+        register_layout(kind.epoch_layout)
+
+
+def register_layout(layout):
+    """Add an epoch-file layout (:class:`~training_dynamics.core.dynamics_file.EpochLayout`) the readers try
+    before the logits layout; a kind's ``epoch_layout`` is added when the kind is loaded."""
+    if all(existing.name != layout.name for existing in _LAYOUTS):
+        _LAYOUTS.append(layout)
+    return layout
+
+
+def layouts() -> list:
+    """Every registered epoch-file layout (the kind plugins loaded first)."""
+    _load_plugins()
+    return list(_LAYOUTS)
 
 
 def _load_plugins() -> None:

@@ -232,7 +232,7 @@ def judge_generative(values: np.ndarray, *, flagged_share: float | None = None,
 
     Args:
         values: (N, E, 3) per response and epoch: mean token log-probability, token accuracy, tokens
-            (:data:`dynamics_file.GENERATIVE_VALUES`).
+            (:data:`~training_dynamics.kinds.generative.dynamics.GENERATIVE_VALUES`).
         flagged_share: the share the rule flags.
     """
     v = np.asarray(values, dtype=np.float64)

@@ -213,7 +213,7 @@ def build_clm_trainer(model_args: ModelArguments, data_args, dy_args: DynamicsAr
             if data.validation is not None else None
     whole = getattr(data, "conversational", False) or len(data.text_columns) == 1  # cut at the end
     cut = generative_truncation(train_tok["num_tokens"], max_len, strategy="end" if whole else "prompt_start",
-                                noun="conversations" if getattr(data, "conversational", False) else "examples")
+                                noun=data.noun)
     train_tok = train_tok.remove_columns([c for c in ("num_tokens",) if c in train_tok.column_names])
     if val_tok is not None:
         val_tok = val_tok.remove_columns([c for c in ("guid", "num_tokens") if c in val_tok.column_names])

@@ -68,6 +68,11 @@ class GenerativeData:
         """Whether the examples are conversations (one column of role/content turns)."""
         return self.source.get("format") == CONVERSATION
 
+    @property
+    def noun(self) -> str:
+        """What one example is, in messages: a conversation, or an example."""
+        return "conversations" if self.conversational else "examples"
+
     def display_texts(self) -> list[str]:
         """Prompt, arrow, response; a conversation one ``role: content`` line per turn, the assistant turns
         numbered (:func:`~training_dynamics.kinds.generative.chat.conversation_text`)."""

@@ -9,6 +9,7 @@ from typing import Sequence
 from training_dynamics.core.kind import KindError
 from training_dynamics.kinds.base import ExampleKind, check_source
 from training_dynamics.kinds.generative.data import KIND as NAME
+from training_dynamics.kinds.generative.dynamics import LAYOUT
 from training_dynamics.kinds.generative.data import LABEL_NAMES, SEPARATOR, load_generative_columns
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ class GenerativeKind(ExampleKind):
 
     name = NAME
     example_noun = "response"
+    epoch_layout = LAYOUT  #: mean token log-probability, token accuracy and length per response, not logits
     decisions = ("score_mixture", "loss_mixture", "aum_mixture", "none")
     default_decision = "score_mixture"
 

@@ -29,22 +29,19 @@ from transformers import Trainer
 
 from training_dynamics.kinds.generative import dynamics as gen_dynamics
 from training_dynamics.kinds.generative import data as clm_data
-from training_dynamics.core import dynamics_file
+
 from training_dynamics.core.recorder import ROW, DynamicsRecorder, DynamicsTrainer, _logits_of
 from training_dynamics.core.errors import TrainingDynamicsError
 
 IGNORE_INDEX = -100
 
-
 def _shifted(labels: torch.Tensor, device, ignore_index: int) -> torch.Tensor:
     """(B, T) the token each position predicts (``labels`` moved left by one; the last position none)."""
     return F.pad(labels, (0, 1), value=ignore_index)[..., 1:].to(device)
 
-
 def _token_nll(flat: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
     """(B*T,) each position's NLL of its target, 0 where none: transformers' fused cross-entropy on fp32."""
     return F.cross_entropy(flat.float(), target, ignore_index=ignore_index, reduction="none")
-
 
 def _means(key: torch.Tensor, per_token: torch.Tensor, size: int) -> torch.Tensor:
     """(size, 3): per key, the mean of each of the two per-token columns and the number of tokens."""
@@ -52,11 +49,10 @@ def _means(key: torch.Tensor, per_token: torch.Tensor, size: int) -> torch.Tenso
     n = torch.bincount(key, minlength=size).to(sums.dtype)
     return torch.cat([sums / n.clamp(min=1.0).unsqueeze(1), n.unsqueeze(1)], dim=1)
 
-
 @torch.no_grad()
 def _per_sequence(flat: torch.Tensor, target: torch.Tensor, logp: torch.Tensor, batch: int, ignore_index: int,
                   turns: int = 1) -> torch.Tensor:
-    """(batch, 3): the values of :data:`dynamics_file.GENERATIVE_VALUES` of each sequence, from the
+    """(batch, 3): the values of :data:`gen_dynamics.GENERATIVE_VALUES` of each sequence, from the
     flattened logits (B*T, V), targets (B*T,) and each position's log-probability of its target.
 
     ``turns`` K > 1: (batch, 3 + 3K), then the same three values of each sequence's first K runs of
@@ -67,7 +63,6 @@ def _per_sequence(flat: torch.Tensor, target: torch.Tensor, logp: torch.Tensor, 
     idx = valid.nonzero().squeeze(1)
     correct = flat[idx, target[idx]] >= flat.amax(dim=-1)[idx]  # the greedy prediction is the target (a tie counts)
     return reduce_tokens(valid.view(batch, -1), logp[idx], correct, turns)
-
 
 @torch.no_grad()
 def reduce_tokens(learned: torch.Tensor, logp: torch.Tensor, correct: torch.Tensor, turns: int = 1) -> torch.Tensor:
@@ -82,7 +77,6 @@ def reduce_tokens(learned: torch.Tensor, logp: torch.Tensor, correct: torch.Tens
     idx = learned.reshape(-1).nonzero().squeeze(1)
     seq = torch.div(idx, width, rounding_mode="floor")
     return _combine(learned, idx, seq, logp, correct, batch, turns)
-
 
 def _combine(learned: torch.Tensor, idx: torch.Tensor, seq: torch.Tensor, logp: torch.Tensor, correct: torch.Tensor,
              batch: int, turns: int) -> torch.Tensor:
@@ -99,7 +93,6 @@ def _combine(learned: torch.Tensor, idx: torch.Tensor, seq: torch.Tensor, logp: 
     per_turn = _means(seq * turns + turn, per_token, batch * turns).reshape(batch, 3 * turns)
     return torch.cat([out, per_turn], dim=1)
 
-
 @torch.no_grad()
 def reduce_packed(learned: torch.Tensor, position_ids: torch.Tensor, logp: torch.Tensor, correct: torch.Tensor,
                   batch: int, turns: int = 1) -> torch.Tensor:
@@ -112,18 +105,16 @@ def reduce_packed(learned: torch.Tensor, position_ids: torch.Tensor, logp: torch
     seq = token_seq[1:][idx].to(idx.device)  # position p predicts token p + 1, of that token's sequence
     return _combine(learned, idx, seq, logp, correct, batch, turns)
 
-
 @torch.no_grad()
 def token_stats(logits: torch.Tensor, labels: torch.Tensor, *, ignore_index: int = IGNORE_INDEX,
                 turns: int = 1) -> torch.Tensor:
-    """(B, 3) per-sequence values of :data:`dynamics_file.GENERATIVE_VALUES` from a causal LM's
+    """(B, 3) per-sequence values of :data:`gen_dynamics.GENERATIVE_VALUES` from a causal LM's
     logits (B, T, V) and its labels (B, T) (unshifted, as passed to the model; ``ignore_index`` = no loss);
     (B, 3 + 3K) with the values of each of K ``turns`` (see :func:`_per_sequence`)."""
     flat = logits.detach().reshape(-1, logits.shape[-1])
     target = _shifted(labels, logits.device, ignore_index).reshape(-1)
     logp = -_token_nll(flat, target, ignore_index)
     return _per_sequence(flat, target, logp, labels.shape[0], ignore_index, turns)
-
 
 def causal_lm_loss_and_stats(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None, *,
                              ignore_index: int = IGNORE_INDEX, turns: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +129,6 @@ def causal_lm_loss_and_stats(logits: torch.Tensor, labels: torch.Tensor, num_ite
     else:
         loss = nll.sum() / (num_items_in_batch.to(nll.device) if torch.is_tensor(num_items_in_batch) else num_items_in_batch)
     return loss, _per_sequence(flat.detach(), target, -nll.detach(), labels.shape[0], ignore_index, turns)
-
 
 def count_turns(masks, *, ignore_index: int | None = IGNORE_INDEX) -> np.ndarray:
     """(N,) the number of runs of learned tokens (assistant turns) of each example, from its ``labels``
@@ -156,10 +146,9 @@ def count_turns(masks, *, ignore_index: int | None = IGNORE_INDEX) -> np.ndarray
     row = np.repeat(np.arange(len(lengths)), lengths)
     return np.bincount(row[starts], minlength=len(lengths))
 
-
 class GenerativeRecording:
     """What a causal LM's recording stores (a mixin for a :class:`~training_dynamics.core.recorder.DynamicsTrainer`):
-    the values of :data:`dynamics_file.GENERATIVE_VALUES` per example, and per assistant turn when the
+    the values of :data:`gen_dynamics.GENERATIVE_VALUES` per example, and per assistant turn when the
     examples have several; generative epoch files and ``"kind": "generative"`` in the meta."""
 
     td_turns: int = 1
@@ -174,7 +163,7 @@ class GenerativeRecording:
     def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
         #: K: the most assistant turns of an example; K > 1: each turn's values are recorded too
         self.td_turns = int(max(self._turns_of(ds).max(initial=1), 1))
-        width = len(dynamics_file.GENERATIVE_VALUES) * (1 + (self.td_turns if self.td_turns > 1 else 0))
+        width = len(gen_dynamics.GENERATIVE_VALUES) * (1 + (self.td_turns if self.td_turns > 1 else 0))
         return DynamicsRecorder(guids, np.zeros(len(guids), dtype=np.int64), width)
 
     def _record(self, rows: torch.Tensor, outputs, labels: torch.Tensor | None) -> None:
@@ -183,16 +172,15 @@ class GenerativeRecording:
         self.recorder.update(rows, token_stats(_logits_of(outputs), labels, turns=self.td_turns))
 
     def _write_epoch_file(self, epoch: int, guids: np.ndarray, values: np.ndarray, gold: np.ndarray):
-        k = len(dynamics_file.GENERATIVE_VALUES)
+        k = len(gen_dynamics.GENERATIVE_VALUES)
         turns = values[:, k:].reshape(len(values), -1, k) if values.shape[1] > k else None
         return gen_dynamics.write_generative_epoch(self._td_out, epoch, guids, values[:, :k], turns=turns,
                                                     device=str(self.args.device), fmt=self.td_format)
 
     def _meta_fields(self) -> dict:
-        return {"kind": dynamics_file.GENERATIVE, "num_labels": len(clm_data.LABEL_NAMES),
-                "label_names": list(clm_data.LABEL_NAMES), "values": list(dynamics_file.GENERATIVE_VALUES),
+        return {"kind": clm_data.KIND, "num_labels": len(clm_data.LABEL_NAMES),
+                "label_names": list(clm_data.LABEL_NAMES), "values": list(gen_dynamics.GENERATIVE_VALUES),
                 **({"max_turns": self.td_turns} if self.td_turns > 1 else {})}
-
 
 class CausalLMDynamicsTrainer(GenerativeRecording, DynamicsTrainer):
     """A :class:`~training_dynamics.core.recorder.DynamicsTrainer` for ``AutoModelForCausalLM`` models.
