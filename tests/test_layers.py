@@ -1,6 +1,7 @@
 """The package's structure is tested like behaviour: layers import downward only, kinds are plugins."""
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -70,3 +71,23 @@ def test_no_relative_or_flat_imports_left():
             if isinstance(node, ast.ImportFrom) and node.level:
                 flat.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not flat, flat
+
+
+SHARED_LAYERS = ("core", "analysis", "decisions", "review", "web")
+#: a condition that asks which kind a run is, tests a capability flag or sniffs a kind's own column
+KIND_TEST = re.compile(r"\b(if|elif)\b.*(kind\.name|\.kind ==|kind_name\(|ranks_words|joins_runs|writes_labels|"
+                       r"scores_with_model|corrections_name_labels|metrics_module|\.generative\b|GENERATIVE|word_index|"
+                       r"label_index|conversational|separator|max_turns|\"(classification|generative|token_classification|"
+                       r"multi_label)\")")
+
+
+def test_no_shared_layer_branches_on_a_kind():
+    """Core, analysis, decisions, review and web never ask which kind a run is: they call the kind (or the data,
+    or the epoch-file layout) they are given. Counted the way docs/design.md states it."""
+    hits = []
+    for layer in SHARED_LAYERS:
+        for path in (PACKAGE / layer).rglob("*.py"):
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if KIND_TEST.search(line) and "dtype.kind" not in line:
+                    hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not hits, "\n".join(hits)

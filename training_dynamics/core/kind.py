@@ -154,7 +154,7 @@ _LOADED = False
 
 def register(kind: Kind) -> Kind:
     """Add ``kind`` under its name (a plugin that is not installed with an entry point calls this)."""
-    if not isinstance(kind, Kind) or not kind.name:
+    if not isinstance(kind, Kind) or not getattr(kind, "name", ""):  # a named Kind, whatever its name
         raise TypeError(f"{kind!r} is not a named training_dynamics Kind")
     _KINDS[kind.name] = kind
     return kind
