@@ -223,7 +223,8 @@ def test_the_plain_pytorch_example_of_the_doc_runs_and_every_command_works_on_it
         if cmd[1] == "apply":  # the reviewer relabels the top of the ranking to the suggested label
             issues = pd.read_json(tmp_path / "issues" / "label_issues.jsonl", lines=True)
             flagged = set(issues["guid"][issues["is_label_issue"]])
-            assert flagged <= set(flipped) and len(flagged) >= 0.9 * len(flipped), sorted(flagged)
+            # every flag is a flip; how many the count takes depends on the evidence rule (docs/label_errors.md)
+            assert flagged <= set(flipped) and len(flagged) >= 0.5 * len(flipped), sorted(flagged)
             top = issues[: len(flipped)]
             assert set(top["guid"]) == set(flipped)  # the flipped labels rank first
             doc = corrections_document(Run(run).data(), top["guid"].tolist(), top["likely_true_name"].tolist())

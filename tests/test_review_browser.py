@@ -728,7 +728,7 @@ def test_hostile_texts_go_through_record_rank_and_review_inert(browser, tiny_mod
             "--dy_model_name", "tiny")
     run = tmp_path / "dy_log" / "hostile" / "tiny"
     run_cli("find_label_issues.py", "--source", "dynamics", "--run_dir", run, "--output_dir", tmp_path / "issues")
-    run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / le.ISSUES_NAME)
+    run_cli("review_label_issues.py", "--issues", tmp_path / "issues" / le.ISSUES_NAME, "--top_k", 1000)  # every row
     html = tmp_path / "issues" / "review.html"
     page_text = html.read_text(encoding="utf-8")
     assert page_text.count("<script") == 2 and "alert(2)</script>" not in page_text and "\x00" not in page_text

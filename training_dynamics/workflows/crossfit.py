@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from pathlib import Path
 
 from training_dynamics.core.heldout import (HeldoutError, heldout_count_probabilities, heldout_epochs,  # noqa: F401
                                             heldout_path, read_heldout, write_heldout_epoch)
