@@ -8,6 +8,8 @@ import logging
 import numpy as np
 from pathlib import Path
 
+from training_dynamics.core import fileio
+from training_dynamics.core.errors import TrainingDynamicsError
 from training_dynamics.core.heldout import (HeldoutError, heldout_count_probabilities, heldout_epochs,  # noqa: F401
                                             heldout_path, read_heldout, write_heldout_epoch)
 
