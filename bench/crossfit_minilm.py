@@ -36,6 +36,35 @@ def evaluate(issues_dir: Path, flipped: np.ndarray) -> dict:
             "countable": settings.get("decision", {}).get("countable"), "count_source": settings.get("count_source")}
 
 
+def instance_dependent(cfg: dict, ns, out: Path) -> dict:
+    """Chen et al. (AAAI 2021): a model trained on the clean labels gives the ``rate`` share of examples it is least
+    sure about (lowest probability of the true label) its most likely wrong label."""
+    from training_dynamics.core.arguments import DataArguments
+    from training_dynamics.decisions import ranking as le
+
+    work = out / "sst2_instance"
+    work.mkdir(parents=True, exist_ok=True)
+    texts, clean, names, guids = cfg["texts"], cfg["clean"], cfg["names"], cfg["guids"]
+    ln.write_jsonl(work / "clean.jsonl", guids, texts, clean, names)
+    if not (work / "model_clean" / "train_results.json").exists():
+        ln.sh([sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", cfg["model"], "--train_file",
+               work / "clean.jsonl", "--output_dir", work / "model_clean", "--dy_log_dir", work / "dy_log_clean",
+               *cfg["common"]])
+    data = DataArguments(train_file=str(work / "clean.jsonl"), class_names=",".join(names)).load()
+    df = le.issues_from_model(data, str(work / "model_clean"), batch_size=128, progress=False)
+    cols = [df.attrs["label_names"].index(n) for n in names]
+    probs = np.zeros((len(texts), len(names)))
+    probs[df["guid"].to_numpy()] = np.array(df["probabilities"].tolist())[:, cols]
+    k = int(round(ns.rate * len(texts)))
+    unsure = np.lexsort((guids, probs[np.arange(len(texts)), clean]))[:k]  # least sure of the true label
+    other = probs.copy()
+    other[np.arange(len(texts)), clean] = -1.0
+    noisy = clean.copy()
+    noisy[unsure] = other[unsure].argmax(axis=1)
+    ln.write_jsonl(work / "train.jsonl", guids, texts, noisy, names)
+    return {**cfg, "work": work, "noisy": noisy}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n_train", type=int, default=1000)
@@ -44,6 +73,8 @@ def main() -> int:
     p.add_argument("--lr", default="5e-5")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise", choices=("uniform", "instance"), default="uniform", help="uniform flips, or "
+                   "instance-dependent: a clean model's least sure examples get its most likely wrong label")
     p.add_argument("--out", default=str(ln.ROOT / "bench" / "results" / "crossfit_minilm"))
     args = p.parse_args()
     ns = argparse.Namespace(dataset="sst2", n_train=args.n_train, seed=args.seed, sst2_dir=str(ln.ROOT.parent / "shared" /
@@ -51,6 +82,8 @@ def main() -> int:
                             model="minilm", steps=["cv"], folds=args.folds, extra_seeds=[], hidden_size=64, num_layers=2)
     out = Path(args.out)
     cfg = ln.prepare("sst2", "uniform", ns, out)
+    if args.noise == "instance":
+        cfg = instance_dependent(cfg, ns, out)
     work, noisy, clean, names = cfg["work"], cfg["noisy"], cfg["clean"], cfg["names"]
     flipped = noisy != clean
     timings = ln.train_config(cfg, ns)  # the plain recorded run and the CV models (kept on a rerun)
@@ -73,7 +106,7 @@ def main() -> int:
     d = ln.timed_decision("confident_learning", noisy, cv, score)
     results[f"cleanlab on {args.folds}-fold CV"] = {**ln.ranking_metrics(score, flipped, np.arange(len(noisy))),
                                                      **ln.decision_metrics(d, flipped)}
-    print(f"SST-2 {args.n_train}, {args.rate:.0%} uniform flips ({int(flipped.sum())}), MiniLM-L6, {args.epochs} epochs, "
+    print(f"SST-2 {args.n_train}, {args.rate:.0%} {args.noise} noise ({int(flipped.sum())}), MiniLM-L6, {args.epochs} epochs, "
           f"lr {args.lr}")
     print("| method | AUROC | AP | flagged | P | R | F1 | countable |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
