@@ -47,7 +47,7 @@ def main(report: str, argv: list[str]) -> int:
     from transformers import set_seed
 
     from training_dynamics.kinds.generative.arguments import GenerativeDataArguments
-    from training_dynamics.cli.record import parse_args
+    from training_dynamics.cli.record import end_process_group, parse_args
     from training_dynamics.workflows.train import build_clm_trainer
 
     margs, dargs, yargs, targs, _ = parse_args(argv, prog="clm_distributed_probe", data_class=GenerativeDataArguments)
@@ -65,6 +65,7 @@ def main(report: str, argv: list[str]) -> int:
             "global_step": trainer.state.global_step, "epochs_written": trainer.epochs_written,
             "dynamics_dir": str(trainer.dynamics_dir), "rank": int(os.environ.get("RANK", 0)),
         }, default=str))
+    end_process_group()  # as the CLI does: no process exits while another's gloo thread still runs
     return 0
 
 

@@ -241,11 +241,11 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
         else:
             train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args, builder=builder,
                              data=data)
-    _end_process_group()
+    end_process_group()
     return 0
 
 
-def _end_process_group() -> None:
+def end_process_group() -> None:
     """Under torchrun: wait for every process, then close the process group, so that no process exits while
     another's communication thread still runs (gloo then aborts it: "terminate called without an active
     exception")."""
