@@ -1,5 +1,5 @@
-"""Held-out evidence of a cross-fitted run (training_dynamics/crossfit.py): the held-out files, and find-issues
-taking its count from them; the recording side (record --cross_fit 2) is not built yet."""
+"""Held-out evidence of a cross-fitted run (workflows/crossfit.py, core/heldout.py): the held-out files, find-issues
+taking its count and its default ranking from them, and record --cross_fit 2 end to end."""
 from __future__ import annotations
 
 import json
@@ -76,6 +76,37 @@ def test_find_issues_counts_from_the_heldout_probabilities(tmp_path, capsys):
                                        str(tmp_path / "plain"), "--disable_tqdm"]) == 0
     plain = json.loads((tmp_path / "plain" / "label_issues_settings.json").read_text())
     assert "count_source" not in plain and plain["decision"]["num_label_issues"] < 0.7 * flagged
+
+
+def test_a_cross_fitted_run_ranks_by_held_out_and_in_sample_confidence_by_default(tmp_path, capsys):
+    """``--score auto`` (the default) is ``combined`` on a cross-fitted run: the mean of the ranks of the held-out
+    and in-sample confidence, with ``heldout_confidence`` in the table; it finds the memorised flips the in-sample
+    ranking misses. On a run without held-out files it is ``confidence``, and ``combined`` is a one-line error."""
+    from sklearn.metrics import average_precision_score
+
+    guids, flipped = _run(tmp_path)
+    dy = dynamics_file.dynamics_dir(tmp_path / "run")
+    out = tmp_path / "issues"
+    assert run_command("find-issues", ["--run_dir", str(tmp_path / "run"), "--output_dir", str(out),
+                                       "--disable_tqdm"]) == 0
+    settings = json.loads((out / "label_issues_settings.json").read_text())
+    assert settings["score"] == "combined" and settings["score_name"].startswith("mean rank(1-heldout_confidence")
+    table = pd.read_json(out / "label_issues.jsonl", lines=True).set_index("guid").loc[guids]
+    _, held = crossfit.read_heldout(dy, guids)
+    gold = table["gold"].to_numpy()
+    np.testing.assert_allclose(table["heldout_confidence"], held[np.arange(len(guids)), :, gold].mean(axis=1), atol=1e-6)
+    ap = {s: average_precision_score(flipped, table["score"] if s == "combined" else 1 - table[s])
+          for s in ("combined", "confidence", "heldout_confidence")}
+    assert ap["combined"] > ap["confidence"] + 0.2 and ap["heldout_confidence"] > ap["confidence"] + 0.2
+    for p in dy.glob("heldout_epoch_*.npz"):
+        p.unlink()
+    assert run_command("find-issues", ["--run_dir", str(tmp_path / "run"), "--output_dir", str(tmp_path / "plain"),
+                                       "--disable_tqdm"]) == 0
+    assert json.loads((tmp_path / "plain" / "label_issues_settings.json").read_text())["score"] == "confidence"
+    capsys.readouterr()
+    assert run_command("find-issues", ["--run_dir", str(tmp_path / "run"), "--output_dir", str(tmp_path / "c"),
+                                       "--score", "combined", "--disable_tqdm"]) == 2
+    assert "--score combined needs held-out probabilities: record the run with --cross_fit 2" in capsys.readouterr().err
 
 
 def test_heldout_files_of_other_examples_are_a_one_line_error(tmp_path, capsys):

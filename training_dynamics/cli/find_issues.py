@@ -2,7 +2,9 @@
 
   --source model:    one no-grad pass of a trained model; score = per-example cross-entropy (loss).
   --source dynamics: recorded training dynamics only (one run, or several of the same data,
-                     averaged); score = 1-confidence (default), -aum, mean loss or their mean rank.
+                     averaged); score = 1-confidence (default), -aum, mean loss or their mean rank;
+                     a cross-fitted run (record --cross_fit 2) ranks by default on the mean rank of
+                     its held-out and in-sample confidence, and counts from the held-out probabilities.
 
 Higher score = more suspicious; rank 1 first. --decision flags the likely wrong labels
 (is_label_issue) and prints how many there are per given -> likely-true class pair.
@@ -42,10 +44,13 @@ class FindIssuesArguments:
                                       "folder(s) dy_log/<task>/<model>; several runs of the same data (seeds or models) "
                                       "are averaged. Required for --source dynamics; with --source model they add "
                                       "each example's region."})
-    score: Literal["confidence", "aum", "loss", "rank_mean", "worst_turn"] = field(default="confidence", metadata={
-        "help": "Dynamics source: rank by low confidence (score = 1-confidence), low AUM (-aum), high mean loss "
-                "over epochs, rank_mean (the mean of the confidence and AUM ranks), or worst_turn (conversations: "
-                "the confidence of the least confident assistant turn)."})
+    score: Literal["auto", "confidence", "aum", "loss", "rank_mean", "worst_turn", "combined"] = field(
+        default="auto", metadata={
+            "help": "Dynamics source: auto (default) is combined on a cross-fitted run (record --cross_fit 2) and "
+                    "confidence otherwise. Rank by low confidence (score = 1-confidence), low AUM (-aum), high mean "
+                    "loss over epochs, rank_mean (the mean of the confidence and AUM ranks), worst_turn "
+                    "(conversations: the confidence of the least confident assistant turn) or combined (the mean of "
+                    "the ranks of held-out and in-sample confidence)."})
     burn_out: int | None = field(default=None, metadata={"help": "Use only the first N epochs of the dynamics (default: all)."})
     decision: str | None = field(
         default=None, metadata={"choices": DECISIONS, "help": "Which labels to flag (is_label_issue): " + "; ".join(

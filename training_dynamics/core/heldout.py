@@ -87,6 +87,22 @@ def read_heldout(dy_dir: str | os.PathLike, guids: np.ndarray | None = None) -> 
     return ref, np.stack(per_epoch, axis=1)
 
 
+def heldout_confidence(run, guids: np.ndarray, gold: np.ndarray, *, burn_out: int | None = None) -> np.ndarray | None:
+    """(N,) each example's mean held-out probability of its (given) label over the held-out epochs (within
+    ``burn_out``), in the order of ``guids`` (a subset of the run's examples); ``None`` when the run has none."""
+    found = read_heldout(run.dynamics_dir)
+    if found is None:
+        return None
+    held_guids, probs = found
+    probs = probs[:, : burn_out or probs.shape[1]]
+    order = np.argsort(held_guids, kind="stable")
+    rows = order[np.minimum(np.searchsorted(held_guids, np.asarray(guids), sorter=order), len(order) - 1)]
+    if not np.array_equal(held_guids[rows], np.asarray(guids)):
+        raise HeldoutError(f"{run.dynamics_dir}: the held-out files do not score every recorded example; "
+                           "record the run again")
+    return probs[rows, :, np.asarray(gold, dtype=np.int64)].mean(axis=1)
+
+
 def heldout_count_probabilities(run, *, burn_out: int | None = None):
     """``(guids, probabilities (N, C), details)`` for ``rank_count``'s count from a run's held-out files: the last
     held-out epoch (within ``burn_out``); ``None`` when the run has none."""

@@ -46,8 +46,12 @@ DYNAMICS_SCORES = {"confidence": ("1-confidence", "low mean gold probability ove
                    "loss": ("mean loss", "mean cross-entropy of the gold label over epochs"),
                    "rank_mean": ("mean rank(1-confidence, -aum)", "mean of the two ranks, as a fraction of N"),
                    "worst_turn": ("1-worst_turn_confidence", "low confidence of the least confident assistant turn "
-                                  "(conversational runs)")}
+                                  "(conversational runs)"),
+                   "combined": ("mean rank(1-heldout_confidence, 1-confidence)",
+                                "a cross-fitted run (record --cross_fit 2): the mean of the ranks of its held-out and "
+                                "in-sample confidence")}
 DEFAULT_DYNAMICS_SCORE = "confidence"
+AUTO_SCORE = "auto"  # combined on a cross-fitted run, confidence otherwise (resolve_score)
 COLUMNS = ["rank", "guid", "text", "gold", "gold_name", "predicted", "predicted_name", "probabilities",
            "score", "score_name", "region"]
 _GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
@@ -274,6 +278,23 @@ def ranks01(x: np.ndarray) -> np.ndarray:
     return ranks / len(x)
 
 
+def combined_score(heldout_confidence: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """(N,) the default score of a cross-fitted run: the mean of the ranks (as fractions of N) of low held-out
+    confidence (the mean gold probability of the epochs in which a model that never trained on the example scored
+    it) and low in-sample confidence. Chosen on ``bench/crossfit_scores.py``: docs/results.md."""
+    return (ranks01(-np.asarray(heldout_confidence, dtype=np.float64))
+            + ranks01(-np.asarray(confidence, dtype=np.float64))) / 2.0
+
+
+def resolve_score(score: str, runs: Sequence[Run]) -> str:
+    """``auto`` (the default) → ``combined`` for one cross-fitted run (it has held-out files), else ``confidence``."""
+    from training_dynamics.core.heldout import heldout_epochs
+
+    if score != AUTO_SCORE:
+        return score
+    return "combined" if len(runs) == 1 and heldout_epochs(runs[0].dynamics_dir) else DEFAULT_DYNAMICS_SCORE
+
+
 def dynamics_score(cols: dict[str, np.ndarray], score: str) -> np.ndarray:
     """(N,) suspicion score (higher = more suspicious) from metric columns; see :data:`DYNAMICS_SCORES`."""
     if score == "confidence":
@@ -290,6 +311,11 @@ def dynamics_score(cols: dict[str, np.ndarray], score: str) -> np.ndarray:
         return 1.0 - np.asarray(cols["worst_turn_confidence"], dtype=np.float64)
     if score == "rank_mean":
         return (ranks01(-np.asarray(cols["confidence"])) + ranks01(-np.asarray(cols["aum"]))) / 2.0
+    if score == "combined":
+        if "heldout_confidence" not in cols:
+            raise TrainingDynamicsError("--score combined needs held-out probabilities: record the run with "
+                                        "--cross_fit 2 (one run folder), or use --score confidence")
+        return combined_score(cols["heldout_confidence"], cols["confidence"])
     raise TrainingDynamicsError(f"--score must be one of {', '.join(DYNAMICS_SCORES)}, not {score!r}")
 
 
@@ -330,6 +356,12 @@ def issues_from_dynamics(run: Run | Sequence[Run], *, score: str = DEFAULT_DYNAM
         data = data if data is not None else first.data()
         texts = first.texts(cols["guid"], data)
     extra = {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
+    if len(runs) == 1:  # a cross-fitted run: the mean held-out gold probability beside the in-sample one
+        from training_dynamics.core.heldout import heldout_confidence
+
+        held = heldout_confidence(first, cols["guid"], cols["gold"], burn_out=burn_out)
+        if held is not None:
+            extra["heldout_confidence"] = held
     kind_extra = dict(first.kind.ranking_extras(first, cols["guid"], data=data, burn_out=burn_out))
     seen = kind_extra.pop("seen", None)  # what the model read of each cut text (a Series by guid)
     extra.update(kind_extra)

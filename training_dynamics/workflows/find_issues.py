@@ -85,7 +85,7 @@ class Issues:
 
 
 def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dynamics",
-                      score: str = "confidence", rule: str | None = None, burn_out: int | None = None,
+                      score: str = "auto", rule: str | None = None, burn_out: int | None = None,
                       proportion: float = 0.33, count_epochs: int | None = None, threshold_run: Run | None = None,
                       top_k: int | None = None, model_name_or_path: str | None = None, batch_size: int = 64,
                       max_seq_length: int | None = None, device: str | None = None, trust_label_order: bool = False,
@@ -99,7 +99,8 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
         data: the training data (default: the data the first run names, checked against its binding).
         source: ``"dynamics"`` (score from the recorded epochs) or ``"model"`` (one pass of
             ``model_name_or_path``; score = loss).
-        score: the dynamics score (:data:`label_errors.DYNAMICS_SCORES`).
+        score: the dynamics score (:data:`ranking.DYNAMICS_SCORES`); ``"auto"``: ``combined`` for one
+            cross-fitted run, else ``confidence`` (:func:`ranking.resolve_score`).
         rule: the decision (:data:`decision.DECISIONS`; default: the kind's default).
         count_epochs: ``rank_count`` from dynamics: the epochs the count rests on (default: chosen by
             :func:`label_errors.count_probabilities`).
@@ -117,6 +118,7 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
     if data is None and runs and runs[0].meta.get("data"):
         data = runs[0].data(cache_dir=cache_dir)
     rule = rule or kind.default_decision
+    score = le.resolve_score(score, runs)
     kind.check_decision(rule, source=source, where=str(runs[0].path) if runs else "the data")
     df, dec, settings = kind.find_issues(runs, data=data, source=source, score=score, rule=rule, burn_out=burn_out,
                                          proportion=proportion, count_epochs=count_epochs, threshold_run=threshold_run,
