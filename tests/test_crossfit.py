@@ -166,3 +166,61 @@ def test_record_cross_fit_2_writes_heldout_evidence_then_find_issues_counts_from
     bad = run_cli("run_glue_and_record_td.py", *train_args(tiny_model, demo_data, tmp_path / "r", "--cross_fit", 2,
                                                            "--resume_from_checkpoint", "last", epochs=1), check=False)
     assert bad.returncode == 2 and "--cross_fit 2 cannot resume yet" in bad.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_record_ner_cross_fit_2_scores_every_word_held_out_and_find_issues_counts_from_them(tmp_path):
+    """record-ner --cross_fit 2 end to end: every recorded word in-sample once and held-out once per epoch (keyed
+    by guid and word_index), the last held-out epoch equal to the saved half model on the other half's words,
+    and find-issues ranking on held-out + in-sample confidence and counting from the held-out epoch."""
+    import torch
+    from conftest import run_cli
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from training_dynamics.analysis.run import Run
+    from training_dynamics.core.heldout import read_heldout_rows
+    from training_dynamics.demo.ner_data import build_tiny_token_bert, planted_scores, write_ner_demo
+    from training_dynamics.kinds.token.dynamics import read_token_dynamics
+
+    paths = write_ner_demo(tmp_path / "data", n_train=200, n_validation=20, seed=3, retype_rate=0.1)
+    sentences = [{**json.loads(line), "guid": i} for i, line in enumerate(open(paths["train"]))]  # guid: the row
+    model = build_tiny_token_bert(tmp_path / "model", [s["tokens"] for s in sentences], hidden_size=32)
+    run_cli("run_ner_and_record_td.py", "--model_name_or_path", model, "--train_file", paths["train"],
+            "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy_log", "--dy_model_name", "cf",
+            "--num_train_epochs", 3, "--learning_rate", "3e-3", "--per_device_train_batch_size", 16,
+            "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", 1,
+            "--text_column_name", "tokens", "--label_column_name", "ner_tags", "--cross_fit", 2)
+    run = Run(tmp_path / "dy_log" / "train" / "cf")
+    meta = run.meta
+    n_words = sum(len(s["tokens"]) for s in sentences)
+    assert meta["kind"] == "token_classification" and meta["num_words"] == n_words
+    assert meta["num_sentences"] == len(sentences) == sum(meta["cross_fit"]["fold_sizes"])
+    assert meta["truncation"]["num_examples"] == len(sentences)
+    dyn = read_token_dynamics(run.dynamics_dir)
+    assert dyn.num_epochs == 3 and sorted(dyn.guids.tolist()) == sorted(s["guid"] for s in sentences)
+    keys, held = read_heldout_rows(run.dynamics_dir)
+    assert held.shape == (n_words, 3, len(meta["label_names"])) and set(keys) == {"guid", "word_index"}
+    np.testing.assert_allclose(held.sum(axis=2), 1.0, atol=1e-5)
+    fold = crossfit.fold_of(np.asarray([s["guid"] for s in sentences]), seed=1)
+    for k in (0, 1):  # the saved model of half k scores the other half's words as its last held-out epoch did
+        other = [s for s, f in zip(sentences, fold) if f != k][:5]
+        model_dir = tmp_path / "out" / f"half_{k}"
+        m = AutoModelForTokenClassification.from_pretrained(model_dir).eval()
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        for s in other:
+            enc = tok(s["tokens"], is_split_into_words=True, return_tensors="pt")
+            with torch.no_grad():
+                p = torch.softmax(m(**enc).logits[0], dim=-1).numpy()
+            first = [i for i, w in enumerate(enc.word_ids()) if w is not None and w != enc.word_ids()[i - 1]]
+            rows = np.flatnonzero(keys["guid"] == s["guid"])
+            assert keys["word_index"][rows].tolist() == list(range(len(s["tokens"])))
+            np.testing.assert_allclose(held[rows, 2], p[first], atol=1e-4)
+
+    run_cli("find_label_issues.py", "--run_dir", run.path, "--output_dir", tmp_path / "issues")
+    settings = json.loads((tmp_path / "issues" / "label_issues_settings.json").read_text())
+    assert settings["score"] == "combined" and settings["count_source"] == "held-out"
+    assert settings["count_heldout_epoch"] == 2 and 0 < settings["heldout_accuracy"] <= 1
+    issues = [json.loads(line) for line in open(tmp_path / "issues" / "label_issues.jsonl")]
+    assert len(issues) == n_words and all("heldout_confidence" in r for r in issues[:5])
+    scores = planted_scores(tmp_path / "issues" / "label_issues.jsonl", paths["truth"])
+    assert scores["auroc"] >= 0.8, scores

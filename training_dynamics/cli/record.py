@@ -234,10 +234,10 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
         if getattr(dy_args, "cross_fit", 0):  # held-out evidence (training_dynamics/crossfit.py)
             from training_dynamics.workflows.crossfit import record_cross_fit
 
-            if builder is not None or (sel_args is not None and sel_args.with_data_selection):
-                raise TrainingDynamicsError("--cross_fit 2 is for `record` (classification) without a data selection "
-                                            "for now")
-            record_cross_fit(model_args, data_args, dy_args, training_args, data=data, folds=dy_args.cross_fit)
+            if sel_args is not None and sel_args.with_data_selection:
+                raise TrainingDynamicsError("--cross_fit 2 records all the rows; run it without --with_data_selection")
+            record_cross_fit(model_args, data_args, dy_args, training_args, data=data, folds=dy_args.cross_fit,
+                             builder=builder)
         else:
             train_and_record(model_args, data_args, dy_args, training_args, sel_args=sel_args, builder=builder,
                              data=data)

@@ -28,7 +28,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -120,6 +120,29 @@ def write_epoch(
     return path
 
 
+
+
+def concat_epoch_files(paths: Sequence[str | os.PathLike], dest: str | os.PathLike) -> Path:
+    """Write one epoch file that holds the rows of ``paths`` (epoch files of the same epoch and format, of disjoint
+    examples: the halves of a cross-fitted run) one after another, atomically. Kind-agnostic: jsonl lines are
+    copied as they are; each array of an npz file is concatenated (per-example and per-word arrays alike)."""
+    dest = Path(dest)
+    paths = [Path(p) for p in paths]
+    if dest.suffix == ".npz":
+        parts = []
+        for p in paths:
+            with np.load(p, allow_pickle=False) as z:
+                parts.append({k: z[k] for k in z.files})
+        if any(set(part) != set(parts[0]) for part in parts):
+            raise DynamicsError(f"{', '.join(map(str, paths))}: epoch files with different arrays cannot be joined")
+        with atomic_write(dest, "wb") as fh:
+            np.savez(fh, **{k: np.concatenate([part[k] for part in parts]) for k in parts[0]})
+        return dest
+    with atomic_write(dest) as fh:
+        for p in paths:
+            text = p.read_text(encoding="utf-8")
+            fh.write(text if not text or text.endswith("\n") else text + "\n")
+    return dest
 
 
 def _json_ids(guids: np.ndarray) -> list[str]:

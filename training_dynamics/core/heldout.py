@@ -38,18 +38,36 @@ def heldout_path(dy_dir: str | os.PathLike, epoch: int) -> Path:
     return Path(dy_dir) / f"heldout_epoch_{int(epoch)}.npz"
 
 
-def write_heldout_epoch(dy_dir: str | os.PathLike, epoch: int, guids: np.ndarray, probabilities: np.ndarray) -> Path:
-    """Write one epoch's held-out probabilities atomically: ``guids`` (N,), ``probabilities`` (N, C) rows summing to 1."""
+def write_heldout_epoch(dy_dir: str | os.PathLike, epoch: int, guids: np.ndarray, probabilities: np.ndarray, *,
+                        keys: dict | None = None) -> Path:
+    """Write one epoch's held-out probabilities atomically: ``guids`` (R,), ``probabilities`` (R, C) rows summing to
+    1. A row is an example, or a part of one named by the integer arrays ``keys`` (R,) beside its guid (a kind's
+    own: the words of a sentence); every row appears exactly once."""
     guids = np.asarray(guids)
     probabilities = np.asarray(probabilities, dtype=np.float32)
     if probabilities.ndim != 2 or len(probabilities) != len(guids):
         raise ValueError(f"probabilities {probabilities.shape} must be (N, C) for {len(guids)} guids")
-    if len(np.unique(guids)) != len(guids):
+    all_keys = {"guid": guids, **{k: np.asarray(v, dtype=np.int64) for k, v in (keys or {}).items()}}
+    if len(_sorted_keys(all_keys)[1]["guid"]) != len(guids):
         raise ValueError("a held-out epoch holds every example exactly once; guids repeat")
     path = heldout_path(dy_dir, epoch)
     with fileio.atomic_write(path, "wb") as fh:
-        np.savez(fh, guid=guids, probabilities=probabilities)
+        np.savez(fh, probabilities=probabilities, **all_keys)
     return path
+
+
+def _sorted_keys(keys: dict) -> tuple[np.ndarray, dict]:
+    """(row order sorting the rows by their keys, guid first, the distinct sorted keys)."""
+    names = ["guid"] + sorted(k for k in keys if k != "guid")
+    order = np.lexsort([keys[k] for k in reversed(names)])  # lexsort: the last key is the primary one
+    sorted_cols = {k: keys[k][order] for k in names}
+    if len(order) < 2:
+        return order, sorted_cols
+    new = np.zeros(len(order), dtype=bool)
+    for v in sorted_cols.values():
+        new[1:] |= v[1:] != v[:-1]
+    new[0] = True
+    return order, {k: v[new] for k, v in sorted_cols.items()}
 
 
 def heldout_epochs(dy_dir: str | os.PathLike) -> list[Path]:
@@ -66,24 +84,46 @@ def heldout_epochs(dy_dir: str | os.PathLike) -> list[Path]:
 def read_heldout(dy_dir: str | os.PathLike, guids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """``(guids (N,), probabilities (N, E, C))`` of a run's held-out files, every epoch aligned to the first's
     guids (or to ``guids``, the run's examples, which they must cover exactly); ``None`` when there are none."""
+    found = read_heldout_rows(dy_dir)
+    if found is None:
+        return None
+    keys, probs = found
+    if set(keys) != {"guid"}:
+        raise HeldoutError(f"{dy_dir}: held-out rows keyed by {', '.join(sorted(keys))}, not by example; read them "
+                           "with read_heldout_rows")
+    have = keys["guid"]
+    if guids is None:
+        return have, probs
+    want = np.asarray(guids)
+    if len(have) != len(want) or not np.array_equal(have, np.sort(want)):
+        missing = np.setdiff1d(want, have)
+        raise HeldoutError(f"{heldout_epochs(dy_dir)[0]}: not the run's examples ({len(have)} held-out vs {len(want)}"
+                           f"{f'; guid {missing[0]} missing' if len(missing) else ''}); record the run again")
+    return want, probs[np.searchsorted(have, want)]
+
+
+def read_heldout_rows(dy_dir: str | os.PathLike) -> tuple[dict, np.ndarray] | None:
+    """``(keys, probabilities (R, E, C))`` of a run's held-out files, rows sorted by their keys (``guid``, then a
+    kind's own); every epoch must score the same rows exactly once. ``None`` when there are none."""
     files = heldout_epochs(dy_dir)
     if not files:
         return None
-    per_epoch = []
-    ref = None
+    per_epoch, ref = [], None
     for path in files:
         with np.load(path, allow_pickle=False) as z:
-            g, p = np.asarray(z["guid"]), np.asarray(z["probabilities"], dtype=np.float64)
-        if len(np.unique(g)) != len(g):
+            keys = {k: np.asarray(z[k]) for k in z.files if k != "probabilities"}
+            p = np.asarray(z["probabilities"], dtype=np.float64)
+        order, distinct = _sorted_keys(keys)
+        if len(distinct["guid"]) != len(order):
             raise HeldoutError(f"{path}: a guid appears twice; every example is scored once per epoch")
-        want = ref if ref is not None else (np.asarray(guids) if guids is not None else g)
-        if len(g) != len(want) or not np.array_equal(np.sort(g), np.sort(want)):
-            missing = np.setdiff1d(want, g)
-            raise HeldoutError(f"{path}: not the run's examples ({len(g)} held-out vs {len(want)}"
+        if ref is not None and (set(distinct) != set(ref) or len(distinct["guid"]) != len(ref["guid"])
+                                or any(not np.array_equal(distinct[k], ref[k]) for k in ref)):
+            have, want = distinct["guid"], ref["guid"]
+            missing = np.setdiff1d(want, have)
+            raise HeldoutError(f"{path}: not the run's examples ({len(have)} held-out vs {len(want)}"
                                f"{f'; guid {missing[0]} missing' if len(missing) else ''}); record the run again")
-        order = np.argsort(g, kind="stable")
-        per_epoch.append(p[order[np.searchsorted(g, want, sorter=order)]])
-        ref = want
+        per_epoch.append(p[order])
+        ref = distinct
     return ref, np.stack(per_epoch, axis=1)
 
 

@@ -143,6 +143,14 @@ class Kind(abc.ABC):
     def apply_corrections(self, data, parsed, *, where: str, unsure: str, skip_changed: bool, fingerprints):
         """The corrected dataset as a table, in the data's own columns."""
 
+    # -- held-out evidence (record --cross_fit 2) -------------------------------------------------
+    def heldout_scorer(self, trainer, rows, data):
+        """A callable ``score() -> (keys, probabilities (R, C))``: ``trainer``'s model, in eval mode, on ``rows``
+        (the other half's rows of the loaded training ``data``), read as the training rows were (the cut in
+        ``trainer.dynamics_meta``); ``keys`` holds ``guid`` (and ``word_index`` where a row is a word). Default:
+        not supported, in one line."""
+        raise KindError(f"--cross_fit 2 is not supported for {self.name} runs yet; record without it")
+
     def __repr__(self) -> str:
         return f"<kind {self.name}>"
 

@@ -256,7 +256,7 @@ def judge_generative(values: np.ndarray, *, flagged_share: float | None = None,
 
 def judge_tokens(pred: np.ndarray, gold: np.ndarray, gold_probability: np.ndarray, *, num_flagged: int,
                  label_names: Sequence[str], likely_true: np.ndarray | None = None,
-                 epoch: int | None = None) -> Countability:
+                 epoch: int | None = None, where: str | None = None) -> Countability:
     """Whether a token classification count is supported (module docstring).
 
     Args:
@@ -264,6 +264,7 @@ def judge_tokens(pred: np.ndarray, gold: np.ndarray, gold_probability: np.ndarra
         gold_probability: (W,) the probability of the given tag at that epoch.
         num_flagged: how many words the rule flags.
         likely_true: (W,) each word's likely true tag (a flag needs it learned too).
+        where: what the messages call the values (default: ``epoch <epoch>``).
     """
     pred, gold = np.asarray(pred, dtype=np.int64), np.asarray(gold, dtype=np.int64)
     names = [str(n) for n in label_names]
@@ -278,7 +279,7 @@ def judge_tokens(pred: np.ndarray, gold: np.ndarray, gold_probability: np.ndarra
     judged = (counts >= MIN_TAG_WORDS) & (np.arange(c) != base_tag)
     unlearned = np.flatnonzero(judged & (recall < MIN_TAG_RECALL))
     name = (lambda t: names[t] if t < len(names) else str(t))
-    where = f"epoch {epoch}" if epoch is not None else "the last epoch"
+    where = where or (f"epoch {epoch}" if epoch is not None else "the last epoch")
     reasons = []
     if gain < MIN_TOKEN_GAIN:
         reasons.append(f"token accuracy {acc:.3f} at {where} is near the all-{name(base_tag)} baseline {base:.3f} "

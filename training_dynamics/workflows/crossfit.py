@@ -25,22 +25,24 @@ def fold_of(guids: np.ndarray, *, seed: int, folds: int = 2) -> np.ndarray:
                     dtype=np.int64)
 
 
-def record_cross_fit(model_args, data_args, dy_args, training_args, *, data, folds: int = 2) -> None:
-    """``record --cross_fit 2``: one model per half of the rows (by :func:`fold_of`), trained with the user's
-    settings (so the two together take the gradient steps of one run over all rows); after every epoch each
-    scores the *other* half in eval mode. The run folder then holds, as one run, the in-sample epoch files of
-    every example (from the model of its half), ``heldout_epoch_<e>.npz`` and the binding of all rows; the meta
-    says ``cross_fit``. Each half's model goes to ``--output_dir/half_<k>``.
+def record_cross_fit(model_args, data_args, dy_args, training_args, *, data, folds: int = 2, builder=None) -> None:
+    """``record --cross_fit 2`` (and ``record-ner``): one model per half of the rows (by :func:`fold_of`), trained
+    with the user's settings (so the two together take the gradient steps of one run over all rows); after every
+    epoch each scores the *other* half in eval mode (the kind's :meth:`~training_dynamics.core.kind.Kind.heldout_scorer`).
+    The run folder then holds, as one run, the in-sample epoch files of every example (from the model of its
+    half), ``heldout_epoch_<e>.npz`` and the binding of all rows; the meta says ``cross_fit``. Each half's model
+    goes to ``--output_dir/half_<k>``. ``builder``: the kind's trainer builder (default: classification's).
 
-    Not supported yet (one-line errors): resuming, several processes (DDP), ``--max_steps``."""
+    Not supported yet (one-line errors): resuming, several processes (DDP), ``--max_steps``, kinds without a
+    held-out scorer."""
     from dataclasses import replace
 
+    from training_dynamics.core import kind as kinds
     from training_dynamics.core.binding import bind
-    from training_dynamics.core.data import tokenize
-    from training_dynamics.core.recorder import DynamicsTrainer
     from training_dynamics.core.run_writer import RunWriter
     from training_dynamics.workflows.train import build_trainer, check_outputs, check_training_length, run_dir
 
+    builder = builder or build_trainer
     if folds != 2:
         raise TrainingDynamicsError(f"--cross_fit {folds}: only --cross_fit 2 is supported")
     if training_args.resume_from_checkpoint:
@@ -65,71 +67,74 @@ def record_cross_fit(model_args, data_args, dy_args, training_args, *, data, fol
         for k in range(folds):
             mine = set(guids[fold == k].tolist())
             args_k = replace(training_args, output_dir=str(Path(training_args.output_dir) / f"half_{k}"))
-            half_dir = Path(args_k.output_dir) / "run"
-            trainer = build_trainer(model_args, data_args, dy_args, args_k, data=data,
-                                    train_filter=lambda d, mine=mine: d.train.filter(lambda g: g in mine,
-                                                                                     input_columns="guid"))
-            trainer.writer = RunWriter(half_dir)
+            trainer = builder(model_args, data_args, dy_args, args_k, data=data,
+                              train_filter=lambda d, mine=mine: d.train.filter(lambda g: g in mine,
+                                                                               input_columns="guid"))
+            trainer.writer = RunWriter(Path(args_k.output_dir) / "run")
             trainer.dynamics_dir = trainer.writer.dynamics_dir
             trainer.overwrite_dynamics = True
             other = data.train.filter(lambda g, mine=mine: g not in mine, input_columns="guid")
-            other_tok = tokenize(other, trainer.processing_class, data.text_columns, data_args.max_seq_length,
-                                 truncation=getattr(data_args, "truncation", "head"))
-            scorer = _ScoreOtherHalf(trainer, other_tok.remove_columns([c for c in ("guid", "num_tokens")
-                                                                        if c in other_tok.column_names]),
-                                     np.asarray(other["guid"]))
+            scorer = _ScoreOtherHalf(kinds.of_meta(trainer.dynamics_meta).heldout_scorer(trainer, other, data))
             trainer.add_callback(scorer)
             logger.info("--cross_fit 2: half %d trains on %d examples and scores the other %d after every epoch", k,
                         len(mine), len(other))
             trainer.train()
             trainer.save_model()
             halves.append((trainer, scorer))
-        _assemble(writer, data, halves, bind(data), fmt=dy_args.td_format, folds=folds, seed=training_args.seed)
+        _assemble(writer, halves, bind(data), folds=folds, seed=training_args.seed)
     finally:
         writer.release()
 
 
-def _ScoreOtherHalf(trainer, dataset, guids: np.ndarray):
-    """A TrainerCallback that, after every epoch, scores the other half (``dataset``, rows ``guids``) in eval mode
-    (``Trainer.predict``: no grad; the next training step puts the model back in train mode) and keeps the
-    probabilities in ``.probabilities`` (one (M, C) array per epoch)."""
+def _ScoreOtherHalf(score):
+    """A TrainerCallback that calls ``score()`` (a kind's held-out scorer) after every epoch and keeps what it
+    returns in ``.scores`` (one ``(keys, probabilities)`` per epoch)."""
     from transformers import TrainerCallback
-
-    from training_dynamics.analysis.metrics import log_softmax
 
     class ScoreOtherHalf(TrainerCallback):
         def __init__(self):
-            self.guids = guids
-            self.probabilities: list[np.ndarray] = []
+            self.scores: list[tuple[dict, np.ndarray]] = []
 
         def on_epoch_end(self, args, state, control, **kwargs):
-            logits = np.asarray(trainer.predict(dataset, metric_key_prefix="heldout").predictions, dtype=np.float64)
-            self.probabilities.append(np.exp(log_softmax(logits)))
+            self.scores.append(score())
 
     return ScoreOtherHalf()
 
 
-def _assemble(writer, data, halves, binding, *, fmt: str, folds: int, seed: int) -> None:
-    """Write the run folder of a cross-fitted run from its halves (through ``writer``: staged, then swapped in)."""
-    from training_dynamics.core import dynamics_file
-    from training_dynamics.analysis.run import Run
+#: the meta's counts of a half run that add up over the halves
+_COUNTS = ("num_examples", "num_sentences", "num_words")
 
-    dyns = [Run(t.writer.run_dir).dynamics(progress=False) for t, _ in halves]
-    epochs = min(min(d.num_epochs for d in dyns), min(len(s.probabilities) for _, s in halves))
+
+def _assemble(writer, halves, binding, *, folds: int, seed: int) -> None:
+    """Write the run folder of a cross-fitted run from its halves (through ``writer``: staged, then swapped in):
+    each epoch's files of the halves joined (kind-agnostic), and their held-out scores."""
+    from training_dynamics.core import dynamics_file
+
+    files = [dynamics_file.list_epoch_files(t.writer.dynamics_dir) for t, _ in halves]
+    epochs = min(min(len(f) for f in files), min(len(s.scores) for _, s in halves))
     staged = writer.begin_new()
     binding.write(staged)
     for e in range(epochs):
-        dynamics_file.write_epoch(staged, e, np.concatenate([d.guids for d in dyns]),
-                                  np.concatenate([d.logits[:, e] for d in dyns]).astype(np.float32),
-                                  np.concatenate([d.gold for d in dyns]), fmt=fmt)
-        write_heldout_epoch(staged, e, np.concatenate([s.guids for _, s in halves]),
-                            np.concatenate([s.probabilities[e] for _, s in halves]))
-    meta = {**dynamics_file.read_meta(halves[0][0].writer.dynamics_dir), "num_examples": int(sum(len(d.guids) for d in dyns)),
+        dynamics_file.concat_epoch_files([f[e] for f in files], staged / files[0][e].name)
+        keys = [s.scores[e][0] for _, s in halves]
+        write_heldout_epoch(staged, e, np.concatenate([k["guid"] for k in keys]),
+                            np.concatenate([s.scores[e][1] for _, s in halves]),
+                            keys={name: np.concatenate([k[name] for k in keys]) for name in keys[0] if name != "guid"})
+    metas = [dynamics_file.read_meta(t.writer.dynamics_dir) for t, _ in halves]
+    meta = {**metas[0], **{c: int(sum(m[c] for m in metas)) for c in _COUNTS if c in metas[0]},
             "epochs_completed": epochs,
-            "cross_fit": {"folds": folds, "seed": seed, "fold_sizes": [int(len(d.guids)) for d in dyns],
+            "cross_fit": {"folds": folds, "seed": seed, "fold_sizes": [int(len(t.train_dataset)) for t, _ in halves],
                           "heldout_files": [heldout_path(writer.dynamics_dir, e).name for e in range(epochs)],
                           "half_runs": [str(t.writer.run_dir) for t, _ in halves]}}
+    if isinstance(meta.get("truncation"), dict):  # the cut of all rows: the halves' reports added up
+        cuts = [m["truncation"] for m in metas]
+        n, hit = (sum(c[k] for c in cuts) for k in ("num_examples", "num_truncated"))
+        meta["truncation"] = {**cuts[0], "num_examples": n, "num_truncated": hit,
+                              "max_tokens": max(c["max_tokens"] for c in cuts),
+                              "mean_tokens": round(sum(c["mean_tokens"] * c["num_examples"] for c in cuts) / max(n, 1), 1),
+                              "mean_tokens_cut": round(sum(c["mean_tokens_cut"] * c["num_truncated"] for c in cuts)
+                                                       / max(hit, 1), 1)}
     fileio.write_json(staged / dynamics_file.META_NAME, meta)
     writer.epoch_complete()
-    logger.info("--cross_fit 2: wrote %d epoch(s) of in-sample and held-out probabilities of %d examples to %s",
-                epochs, meta["num_examples"], writer.dynamics_dir)
+    logger.info("--cross_fit 2: wrote %d epoch(s) of in-sample and held-out probabilities of %s examples to %s",
+                epochs, sum(meta["cross_fit"]["fold_sizes"]), writer.dynamics_dir)

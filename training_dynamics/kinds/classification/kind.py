@@ -71,5 +71,25 @@ class ClassificationKind(ExampleKind):
         """Gold and predicted label, a button per class."""
         return dict(DEFAULT_CARD)
 
+    def heldout_scorer(self, trainer, rows, data):
+        """Softmax of ``trainer.predict`` (no grad, eval mode; the next training step puts the model back in train
+        mode) on ``rows``, cut by the one cutter as the training texts were."""
+        import numpy as np
+
+        from training_dynamics.analysis.metrics import log_softmax
+        from training_dynamics.core.data import tokenize
+
+        cut = trainer.dynamics_meta["truncation"]
+        tok = tokenize(rows, trainer.processing_class, data.text_columns, cut["max_seq_length"],
+                       truncation=cut["strategy"])
+        tok = tok.remove_columns([c for c in ("guid", "num_tokens") if c in tok.column_names])
+        keys = {"guid": np.asarray(rows["guid"])}
+
+        def score():
+            logits = np.asarray(trainer.predict(tok, metric_key_prefix="heldout").predictions, dtype=np.float64)
+            return keys, np.exp(log_softmax(logits))
+
+        return score
+
 
 KIND = ClassificationKind()

@@ -53,6 +53,10 @@ def issues_from_token_dynamics(run, *, score: str = le.DEFAULT_DYNAMICS_SCORE, b
     run.warn_if_incomplete(dyn.num_epochs)
     burn_out = metrics.resolve_burn_out(burn_out, dyn.num_epochs, where=dyn.dy_dir)
     cols = word_metrics(dyn, burn_out=burn_out)
+    held = heldout_words(run, dyn)  # a cross-fitted run: each word's mean held-out probability of its given tag
+    if held is not None:
+        rows = cols["index"]
+        cols["heldout_confidence"] = held[rows, :burn_out, dyn.gold[rows]].mean(axis=1)
     names = run.label_names or [str(i) for i in range(int(dyn.meta.get("num_labels") or dyn.gold.max() + 1))]
     probs = vote_probabilities(dyn, epochs=burn_out, num_classes=len(names))
     import pandas as pd
@@ -67,7 +71,8 @@ def issues_from_token_dynamics(run, *, score: str = le.DEFAULT_DYNAMICS_SCORE, b
     region = selection.region_of(pd.DataFrame(cols), proportion=proportion)
     words, texts = word_texts(cols["guid"], cols["word_index"], data)
     extra = {"word_index": cols["word_index"], "word": words, "index": cols["index"], "last_pred": cols["last_pred"]}
-    extra |= {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss")}
+    extra |= {k: cols[k] for k in ("confidence", "variability", "correctness", "aum", "loss", "heldout_confidence")
+              if k in cols}
     df = le.rank_examples(guids=cols["guid"], texts=texts, gold=cols["gold"], probabilities=probs,
                           score=le.dynamics_score(cols, score), score_name=le.DYNAMICS_SCORES[score][0],
                           label_names=names, region=list(region), extra=extra)
@@ -94,6 +99,26 @@ def word_texts(word_guids: np.ndarray, word_index: np.ndarray, data) -> tuple[li
         words.append(tokens[row][w])
         texts.append(" ".join(tokens[row]))
     return words, texts
+
+
+def heldout_words(run, dyn) -> np.ndarray | None:
+    """(W, E, C) the held-out probabilities of each recorded word (``record-ner --cross_fit 2``) in the dynamics'
+    word order; ``None`` when the run has none."""
+    from training_dynamics.core.heldout import HeldoutError, read_heldout_rows
+
+    found = read_heldout_rows(run.dynamics_dir)
+    if found is None:
+        return None
+    keys, probs = found
+    order = np.lexsort((dyn.word_index, dyn.word_guids))
+    if ("word_index" not in keys or len(keys["guid"]) != len(order)
+            or not np.array_equal(keys["guid"], dyn.word_guids[order])
+            or not np.array_equal(keys["word_index"], dyn.word_index[order])):
+        raise HeldoutError(f"{run.dynamics_dir}: the held-out files do not score the run's recorded words "
+                           f"({len(keys['guid'])} held-out rows vs {len(order)} words); record the run again")
+    aligned = np.empty_like(probs)
+    aligned[order] = probs
+    return aligned
 
 
 def count_probabilities(run, *, count_epochs: int | None = None, burn_out: int | None = None):
@@ -136,12 +161,21 @@ def find_word_issues(run, *, data=None, score: str = le.DEFAULT_DYNAMICS_SCORE, 
                 "run_dir": str(run.path.resolve()), "proportion": proportion}
     if len(getattr(data, "excluded_guids", ())):
         settings["left_out_changed"] = len(data.excluded_guids)
-    counted = None
+    counted = held = None
     if rule == "rank_count":
-        counted, settings["count_epochs"] = count_probabilities(run, count_epochs=count_epochs, burn_out=burn_out)
+        dyn = read_token_dynamics(run.dynamics_dir)
+        held = heldout_words(run, dyn) if count_epochs is None else None
+        if held is not None:  # a cross-fitted run: count on the last held-out epoch (never trained on the word)
+            last = (held.shape[1] if burn_out is None else min(burn_out, held.shape[1])) - 1
+            counted = held[:, last]
+            acc = float((counted.argmax(axis=1) == dyn.gold).mean())
+            settings.update(count_source="held-out", count_heldout_epoch=last, heldout_accuracy=round(acc, 4))
+        else:
+            counted, settings["count_epochs"] = count_probabilities(run, count_epochs=count_epochs, burn_out=burn_out)
     df, dec = decide_words(df, rule, counted=counted)
     if dec is not None:  # can this run count at all? (training_dynamics.decisions.evidence)
-        dec = judge_word_count(run, df, dec, epochs=settings.get("count_epochs"), burn_out=burn_out)
+        dec = judge_word_count(run, df, dec, epochs=settings.get("count_epochs"), burn_out=burn_out,
+                               heldout=None if held is None else (counted, settings["count_heldout_epoch"]))
         df["is_label_issue"] = dec.flagged
     if top_k is not None:
         df = df.head(top_k).copy()
@@ -150,10 +184,11 @@ def find_word_issues(run, *, data=None, score: str = le.DEFAULT_DYNAMICS_SCORE, 
     return df, dec, settings
 
 
-def judge_word_count(run, df, dec, *, epochs: int | None = None, burn_out: int | None = None):
+def judge_word_count(run, df, dec, *, epochs: int | None = None, burn_out: int | None = None, heldout=None):
     """The decision with only the supported flags kept when the run cannot support a count
     (:func:`training_dynamics.decisions.evidence.judge_tokens`, judged at the last epoch the count rests on: the
-    first half of the epochs unless ``epochs`` is given)."""
+    first half of the epochs unless ``epochs`` is given; ``heldout``: ``(probabilities (W, C), epoch)`` of a
+    cross-fitted run's count, judged on them)."""
     from training_dynamics.decisions.rules import count_epochs as default_epochs
     from training_dynamics.decisions.evidence import judge_tokens, restrict
 
@@ -163,6 +198,12 @@ def judge_word_count(run, df, dec, *, epochs: int | None = None, burn_out: int |
     rows = df["index"].to_numpy()
     gold = dyn.gold[rows]
     names = df.attrs.get("label_names") or run.label_names or []
-    verdict = judge_tokens(dyn.pred[rows, last], gold, np.exp(dyn.logprob[rows, last]), num_flagged=dec.num_flagged,
-                           label_names=names, likely_true=dec.likely_true, epoch=last)
+    if heldout is not None:
+        probs = heldout[0][rows]
+        verdict = judge_tokens(probs.argmax(axis=1), gold, probs[np.arange(len(rows)), gold],
+                               num_flagged=dec.num_flagged, label_names=names, likely_true=dec.likely_true,
+                               where=f"held-out epoch {heldout[1]}")
+    else:
+        verdict = judge_tokens(dyn.pred[rows, last], gold, np.exp(dyn.logprob[rows, last]),
+                               num_flagged=dec.num_flagged, label_names=names, likely_true=dec.likely_true, epoch=last)
     return restrict(dec, verdict, gold, noun="word tags")

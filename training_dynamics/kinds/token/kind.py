@@ -52,6 +52,12 @@ class TokenClassificationKind(Kind):
         """The selected sentences in the columns the run read (words, tag names, guid): ``record-ner`` reads it."""
         return write_sentences(path, data, guids)
 
+    def heldout_scorer(self, trainer, rows, data):
+        """Each recorded word of the other half, by its first sub-token (:func:`~training_dynamics.kinds.token.record.heldout_scorer`)."""
+        from training_dynamics.kinds.token.record import heldout_scorer
+
+        return heldout_scorer(trainer, rows, data)
+
     def check_joinable(self, run) -> None:
         raise KindError(f"{run.path} is a {self.name} run: averaging and comparing its runs is not supported yet; "
                         "give one --run_dir (metrics, plot, select and find-issues work on it)")

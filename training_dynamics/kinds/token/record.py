@@ -100,3 +100,44 @@ class TokenDynamicsTrainer(DynamicsTrainer):
         return {"kind": token_dynamics.KIND, "num_labels": n, "num_sentences": len(self._td_counts),
                 "num_words": int(self._td_counts.sum()), "values": list(token_dynamics.WORD_VALUES),
                 "label_names": [self.model.config.id2label.get(i, str(i)) for i in range(n)]}
+
+
+def heldout_scorer(trainer: TokenDynamicsTrainer, rows, data):
+    """``record-ner --cross_fit 2``: a callable ``score() -> (keys, probabilities (W, C))`` that scores each recorded
+    word of the sentences ``rows`` (softmax of its first sub-token's logits) with ``trainer``'s model in eval mode,
+    the sentences cut as the training sentences were (the run's meta)."""
+    from torch.utils.data import DataLoader
+
+    from training_dynamics.kinds.token.data import TokenCollator, tokenize_and_align
+
+    meta = trainer.dynamics_meta
+    tok = tokenize_and_align(rows, trainer.processing_class, max_seq_length=meta["max_seq_length"],
+                             label_all_tokens=bool(meta.get("label_all_tokens")), label_names=meta["label_names"])
+    keys = {"guid": np.repeat(np.asarray(tok["guid"]), [len(w) for w in tok["word_index"]]),
+            "word_index": np.concatenate([np.asarray(w, dtype=np.int64) for w in tok["word_index"]] or [np.zeros(0)])}
+    features = tok.remove_columns([c for c in ("guid", "num_tokens", "labels") if c in tok.column_names])
+    collate = TokenCollator(trainer.processing_class)
+
+    @torch.no_grad()
+    def score():
+        model = trainer.model
+        was_training = model.training
+        model.eval()
+        out = []
+        try:
+            for batch in DataLoader(features, batch_size=trainer.args.per_device_eval_batch_size, collate_fn=collate):
+                slots = batch.pop(WORD)
+                batch = {k: v.to(trainer.args.device) for k, v in batch.items()}
+                logits = _logits_of(model(**batch)).float()
+                tok_rows, tok_cols = (slots >= 0).nonzero(as_tuple=True)
+                order = torch.argsort(tok_rows * slots.shape[1] + slots[tok_rows, tok_cols])  # sentence, then word
+                picked = logits[tok_rows.to(logits.device), tok_cols.to(logits.device)][order.to(logits.device)]
+                out.append(torch.softmax(picked, dim=-1).cpu().numpy().astype(np.float64))
+        finally:
+            model.train(was_training)
+        probs = np.concatenate(out) if out else np.zeros((0, int(trainer.model.config.num_labels)))
+        if len(probs) != len(keys["guid"]):
+            raise RuntimeError(f"scored {len(probs)} words of the other half, expected {len(keys['guid'])}")
+        return keys, probs
+
+    return score
