@@ -94,6 +94,34 @@ def labels_underfit(dyn: MultiLabelDynamics, epochs: int) -> list[str]:
                                                        & (gain >= dec_rules.MIN_GAIN))]
 
 
+def judge_pairs(dyn: MultiLabelDynamics, table: pd.DataFrame, dec: dec_rules.Decision, *, epochs: int,
+                unfitted: Sequence[str]):
+    """Whether the run supports ``rank_count``'s per-label counts (:mod:`training_dynamics.decisions.evidence`):
+    not when a label was never learned or is far behind the others at epoch ``epochs - 1`` (``unfitted``; its
+    mean probabilities still carry the early epochs, so its count is too high). The flags of the fitted labels
+    stand; a pair of an unfitted label stays flagged only when the model rejects its given value there (predicts
+    the other value and gives the given one at most ``REJECT / 2`` of the probability)."""
+    from training_dynamics.decisions.evidence import REJECT, Countability
+
+    rows = table["index"].to_numpy(np.int64)
+    k_of = table["label_index"].to_numpy(np.int64)
+    names = dyn.label_names
+    bad = np.isin(k_of, [names.index(n) for n in unfitted])
+    margin = dyn.margin.reshape(-1, dyn.num_epochs)[rows, epochs - 1]
+    p_given = np.exp(dyn.logprob.reshape(-1, dyn.num_epochs)[rows, epochs - 1])
+    rejected = (margin < 0) & (p_given <= REJECT / 2)
+    acc = (dyn.margin[:, :, epochs - 1] > 0).mean(axis=0)
+    reasons = [f"label(s) {', '.join(f'{n} (training accuracy {acc[names.index(n)]:.2f})' for n in unfitted)} not "
+               f"fitted at epoch {epochs - 1} (the others {np.delete(acc, [names.index(n) for n in unfitted]).min():.2f}"
+               " and above)"] if unfitted and len(unfitted) < len(names) else (
+        [f"no label fitted at epoch {epochs - 1}"] if unfitted else [])
+    numbers = {"judged_on": f"epoch {epochs - 1}", "training_accuracy_by_label":
+               {n: round(float(a), 4) for n, a in zip(names, acc)}, "unfitted_labels": list(unfitted),
+               "rejected": int((rejected & bad).sum()), "would_flag": dec.num_flagged,
+               "advice": "train longer (more epochs, or a larger learning rate) or use a bigger model"}
+    return Countability(not unfitted, reasons, numbers, ~bad | rejected)
+
+
 def decide_pairs(rule: str, table: pd.DataFrame, *, counts: np.ndarray | None = None,
                  label_names: Sequence[str] = ()) -> dec_rules.Decision | None:
     """The :class:`~training_dynamics.decisions.rules.Decision` of ``rule`` over the ranked pair table (every row);
@@ -125,13 +153,19 @@ def decide_pairs(rule: str, table: pd.DataFrame, *, counts: np.ndarray | None = 
         raise TrainingDynamicsError(f"--decision {rule} does not apply to a multi-label run; choose one of "
                                     f"{', '.join(DECISIONS)}")
     likely = 1 - gold
-    by_label = []
+    details["by_label"] = flags_by_label(flagged, table, label_names)
+    return dec_rules.Decision(rule, flagged, likely, dec_rules.noise_counts(gold, likely, flagged, 2), details)
+
+
+def flags_by_label(flagged: np.ndarray, table: pd.DataFrame, label_names: Sequence[str]) -> list[dict]:
+    """How many flagged pairs of each label would add it and how many remove it (``details["by_label"]``)."""
+    gold, label_index = table["gold"].to_numpy(np.int64), table["label_index"].to_numpy(np.int64)
+    out = []
     for k in range(int(label_index.max()) + 1 if len(label_index) else 0):
         at = flagged & (label_index == k)
-        by_label.append({"label": str(label_names[k]) if len(label_names) > k else str(k),
-                         "add": int((at & (gold == 0)).sum()), "remove": int((at & (gold == 1)).sum())})
-    details["by_label"] = by_label
-    return dec_rules.Decision(rule, flagged, likely, dec_rules.noise_counts(gold, likely, flagged, 2), details)
+        out.append({"label": str(label_names[k]) if len(label_names) > k else str(k),
+                    "add": int((at & (gold == 0)).sum()), "remove": int((at & (gold == 1)).sum())})
+    return out
 
 
 def summary(dec: dec_rules.Decision) -> dict:
@@ -239,6 +273,12 @@ def find_pair_issues(run, *, data=None, score: str = "confidence", rule: str = D
                                  dyn.num_labels)
         settings["count_epochs"] = epochs
     dec = decide_pairs(rule, df, counts=counts, label_names=names)
+    if dec is not None and rule == "rank_count":  # can this run count? (training_dynamics.decisions.evidence)
+        from training_dynamics.decisions.evidence import restrict
+
+        verdict = judge_pairs(dyn, df, dec, epochs=used, unfitted=[*unlearned, *behind])
+        dec = restrict(dec, verdict, df["gold"].to_numpy(np.int64), noun="(example, label) pairs")
+        dec.details["by_label"] = flags_by_label(dec.flagged, df, names)
     if dec is not None:
         df["is_label_issue"] = dec.flagged
         df["suggested_fix"] = np.where(dec.flagged, np.asarray(FIXES, dtype=object)[df["gold"].to_numpy(np.int64)],
