@@ -185,7 +185,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=None, help="first N sentences only (a smoke run)")
     p.add_argument("--fold_jobs", type=int, default=1, help="folds trained at once (1: one after another)")
     p.add_argument("--skip", default="", help="reuse from a previous run (its compute.json): ours (the recording "
-                   "run), peer (the fold probabilities)")
+                   "run), ours_cf (the --cross_fit 2 recording), peer (the fold probabilities)")
+    p.add_argument("--cross_fit", action="store_true", help="also record the same settings with --cross_fit 2")
     p.add_argument("--fold", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     OUT = ROOT / "bench" / "results" / (f"wnut_{args.split}_s{args.seed}" + (f"_n{args.n}" if args.n else ""))
@@ -210,30 +211,38 @@ def main() -> None:
     env_py = sys.executable
     comp = json.load(open(OUT / "compute.json")) if (OUT / "compute.json").exists() else {}
 
-    # ours: one recording run, then metrics and find-issues
-    run = OUT / "dy_log" / "train" / "minilm"
-    if "ours" not in skip:
-        w, c = timed([env_py, "run_ner_and_record_td.py", "--model_name_or_path", model,
-                      "--train_file", OUT / "train.jsonl", "--text_column_name", "tokens",
-                      "--label_column_name", "ner_tags", "--output_dir", OUT / "ner_out",
-                      "--dy_log_dir", OUT / "dy_log", "--dy_model_name", "minilm",
-                      "--num_train_epochs", args.epochs, "--learning_rate", args.lr,
-                      "--per_device_train_batch_size", args.batch_size, "--max_seq_length", args.max_seq_length,
-                      "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true",
-                      "--seed", args.seed, "--overwrite_dynamics"])
-        comp["ours"] = {"record_wall": w, "record_cpu": c}
-    w, c = timed([env_py, "td_metrics.py", "--run_dir", run])
-    comp.setdefault("ours", {}).update(metrics_wall=w, metrics_cpu=c)
+    # ours: one recording run, then metrics and find-issues; and the same settings with --cross_fit 2
+    runs = {"": OUT / "dy_log" / "train" / "minilm", "cf": OUT / "dy_log" / "train" / "minilm_cf"}
     rows = {}
-    for rule in ("rank_count", "score_mixture", "loss_mixture"):
-        out = OUT / f"issues_{rule}"
-        w, c = timed([env_py, "find_label_issues.py", "--source", "dynamics", "--run_dir", run,
-                      "--output_dir", out, "--decision", rule, "--overwrite_output_dir"])
-        comp.setdefault("ours", {})[f"find_{rule}_wall"], comp["ours"][f"find_{rule}_cpu"] = w, c
-        iss = [json.loads(line) for line in open(out / "label_issues.jsonl")]
-        keys = [(int(r["guid"]), int(r["word_index"])) for r in iss]
-        rows[f"dynamics `{rule}`"] = scores(truth, keys, np.asarray([r["score"] for r in iss], float),
-                                             np.asarray([bool(r["is_label_issue"]) for r in iss]))
+    for variant, run in runs.items():
+        tag = "ours" + (f"_{variant}" if variant else "")
+        if variant and not args.cross_fit:
+            continue
+        if tag not in skip:
+            w, c = timed([env_py, "run_ner_and_record_td.py", "--model_name_or_path", model,
+                          "--train_file", OUT / "train.jsonl", "--text_column_name", "tokens",
+                          "--label_column_name", "ner_tags", "--output_dir", OUT / f"ner_out{variant}",
+                          "--dy_log_dir", OUT / "dy_log", "--dy_task_name", "train", "--dy_model_name", run.name,
+                          "--num_train_epochs", args.epochs, "--learning_rate", args.lr,
+                          "--per_device_train_batch_size", args.batch_size, "--max_seq_length", args.max_seq_length,
+                          "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true",
+                          "--seed", args.seed, "--overwrite_dynamics", "--overwrite_output_dir"]
+                         + (["--cross_fit", 2] if variant else []))
+            comp[tag] = {"record_wall": w, "record_cpu": c}
+            json.dump(comp, open(OUT / "compute.json", "w"), indent=1)
+        w, c = timed([env_py, "td_metrics.py", "--run_dir", run, "--overwrite_output_dir"])
+        comp.setdefault(tag, {}).update(metrics_wall=w, metrics_cpu=c)
+        for rule in ("rank_count",) if variant else ("rank_count", "score_mixture", "loss_mixture"):
+            out = OUT / f"issues_{rule}{'_' + variant if variant else ''}"
+            w, c = timed([env_py, "find_label_issues.py", "--source", "dynamics", "--run_dir", run,
+                          "--output_dir", out, "--decision", rule, "--overwrite_output_dir"])
+            comp.setdefault(tag, {})[f"find_{rule}_wall"], comp[tag][f"find_{rule}_cpu"] = w, c
+            iss = [json.loads(line) for line in open(out / "label_issues.jsonl")]
+            keys = [(int(r["guid"]), int(r["word_index"])) for r in iss]
+            name = f"dynamics `{rule}`" + (" (`--cross_fit 2`: held-out + in-sample ranking, held-out count)"
+                                           if variant else "")
+            rows[name] = scores(truth, keys, np.asarray([r["score"] for r in iss], float),
+                                np.asarray([bool(r["is_label_issue"]) for r in iss]))
 
     # peer: K-fold cross-validated probabilities of the same model, then cleanlab
     if "peer" not in skip:
@@ -286,6 +295,9 @@ def main() -> None:
         print(f"| {name} | {s['words']} | {s['planted']} | {s['auroc']:.3f} | {s['ap']:.3f} | {s['flagged']} | "
               f"{s['p']:.3f} | {s['r']:.3f} | {s['f1']:.3f} | {s['r_retyped']:.3f} / {s['r_dropped']:.3f} |")
     o, q = comp.get("ours", {}), comp.get("peer", {})
+    if "ours_cf" in comp:
+        print(f"compute of --cross_fit 2 (s, wall / CPU): record-ner {comp['ours_cf'].get('record_wall', 0):.0f} / "
+              f"{comp['ours_cf'].get('record_cpu', 0):.0f}")
     print(f"\ncompute (s, wall / CPU): ours record-ner {o.get('record_wall', 0):.0f} / {o.get('record_cpu', 0):.0f}, "
           f"metrics {o.get('metrics_wall', 0):.1f} / {o.get('metrics_cpu', 0):.1f}, find-issues rank_count "
           f"{o.get('find_rank_count_wall', 0):.1f} / {o.get('find_rank_count_cpu', 0):.1f}; peer {args.folds}-fold "
