@@ -189,7 +189,9 @@ def main() -> None:
     p.add_argument("--cross_fit", action="store_true", help="also record the same settings with --cross_fit 2")
     p.add_argument("--fold", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
-    OUT = ROOT / "bench" / "results" / (f"wnut_{args.split}_s{args.seed}" + (f"_n{args.n}" if args.n else ""))
+    OUT = ROOT / "bench" / "results" / (f"wnut_{args.split}_s{args.seed}" + (f"_n{args.n}" if args.n else "")
+                                         + (f"_e{args.epochs}_lr{args.lr:g}" if (args.epochs, args.lr) != (4, 1e-4)
+                                            else ""))
     if args.fold is not None:
         return run_fold(args)
     data = Path(args.data_dir)

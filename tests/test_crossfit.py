@@ -224,3 +224,23 @@ def test_record_ner_cross_fit_2_scores_every_word_held_out_and_find_issues_count
     assert len(issues) == n_words and all("heldout_confidence" in r for r in issues[:5])
     scores = planted_scores(tmp_path / "issues" / "label_issues.jsonl", paths["truth"])
     assert scores["auroc"] >= 0.8, scores
+
+
+@pytest.mark.slow
+def test_cross_fit_of_a_kind_without_a_held_out_scorer_is_one_line(tmp_path, capsys):
+    """record-clm --cross_fit 2: the generative kind has no held-out scorer yet; one line, before any training."""
+    from conftest import run_cli
+
+    from training_dynamics.demo.data import build_tiny_gpt2, write_generative_demo
+
+    paths = write_generative_demo(tmp_path / "data", n_train=20, n_validation=4, seed=0)
+    texts = [json.loads(line)[k] for line in open(paths["train"]) for k in ("prompt", "response")]
+    model = build_tiny_gpt2(tmp_path / "gpt2", texts, seed=0, hidden_size=32, num_layers=1, num_heads=2)
+    proc = run_cli("run_clm_and_record_td.py", "--model_name_or_path", model, "--train_file", paths["train"],
+                   "--output_dir", tmp_path / "out", "--dy_log_dir", tmp_path / "dy_log", "--num_train_epochs", 1,
+                   "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--cross_fit", 2,
+                   check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "--cross_fit 2 is not supported for generative runs yet; record without it" in last
+    assert "Traceback" not in proc.stderr and not (tmp_path / "dy_log").exists()
