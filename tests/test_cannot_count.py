@@ -1,4 +1,4 @@
-"""An honest "cannot count" (training_dynamics/evidence.py): a run whose model did not fit its data still
+"""An honest "cannot count" (decisions/evidence.py and each kind's evidence): a run whose model did not fit its data still
 ranks, but says so in one line instead of flagging a quarter of the data, for every kind; a fitted run
 still counts. Runs are written as epoch files directly (no training needed)."""
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 
 from training_dynamics.core import dynamics_file
 from training_dynamics.kinds.generative import dynamics as gen_dynamics
+from training_dynamics.kinds.generative import evidence as generative_evidence
 from training_dynamics.decisions import evidence
 from training_dynamics.kinds.token import dynamics as token_dynamics
 from training_dynamics.cli import run_command
@@ -136,7 +137,7 @@ def test_a_lora_like_run_that_learned_nothing_cannot_count(tmp_path, capsys):
     assert got["is_label_issue"].sum() == 0 and len(got) == 400
     dec = json.loads((tmp_path / "issues" / "label_issues_settings.json").read_text())["decision"]
     assert dec["countable"] is False and dec["would_flag"] >= 60
-    assert dec["evidence"]["never_learned_share"] == 1.0 and dec["evidence"]["loss_drop"] < evidence.MIN_LOSS_DROP
+    assert dec["evidence"]["never_learned_share"] == 1.0 and dec["evidence"]["loss_drop"] < generative_evidence.MIN_LOSS_DROP
 
 
 def test_a_generative_run_that_learned_still_flags(tmp_path, capsys):

@@ -186,7 +186,7 @@ def test_ner_pipeline_records_every_word_and_finds_the_retyped_mentions(ner_demo
     # rank_count's estimate comes from the first half of the epochs, which on 300 sentences are still
     # under-trained: the model has not learned I-LOC there (0 of its 69 words right at epoch 2), so the count
     # (391 for 111 planted) is not believed: find-issues says it cannot count and flags only the tags the model
-    # rejects, of learned types (training_dynamics/evidence.py)
+    # rejects, of learned types (kinds/token/evidence.py)
     dec = json.loads((tmp_path / "issues" / "label_issues_settings.json").read_text())["decision"]
     assert dec["countable"] is False and dec["evidence"]["never_learned_tags"] == ["I-LOC"]
     assert dec["would_flag"] > 3 * scores["num_planted"] > dec["num_label_issues"]

@@ -60,7 +60,6 @@ if TYPE_CHECKING:  # pandas is imported only where a DataFrame is made: td_metri
 logger = logging.getLogger(__name__)
 
 NEVER_LEARNED_FORGETFULNESS = 1000
-GENERATIVE_COLUMNS = ("token_accuracy", "num_tokens")
 SEED_COLUMNS = ("guid", "index", "threshold_closeness", "confidence", "variability", "correctness", "forgetfulness")
 EXTRA_COLUMNS = ("never_learned", "loss", "aum", "aleatoric", "el2n", "last_pred", "gold")
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS

@@ -525,14 +525,14 @@ def read_td_metrics(path: str | os.PathLike) -> pd.DataFrame:
             raise TrainingDynamicsError(f"{path}: missing column(s) {', '.join(missing)}")
         if df[list(metrics.COLUMNS)].isna().any().any():
             raise TrainingDynamicsError(f"{path}: missing values")
-        return df[list(metrics.COLUMNS) + [c for c in metrics.GENERATIVE_COLUMNS if c in df]]
+        return df[list(metrics.COLUMNS) + [c for c in kinds.metric_columns() if c in df]]
     import pyarrow as pa
     import pyarrow.json as pj
 
-    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_(), "num_tokens": pa.int64(),
-                                                     "word_index": pa.int64()}
-    optional = metrics.GENERATIVE_COLUMNS + ("word_index",)  # only in a generative / token classification run's file
-    columns = metrics.COLUMNS + optional
+    optional = kinds.metric_columns()  # a kind's own columns (a generative run's token accuracy, a word's index)
+    types = {c: pa.int64() for c in _INT_COLUMNS} | {"never_learned": pa.bool_()} | {
+        c: pa.int64() if t == "int" else pa.float64() for c, t in optional.items()}
+    columns = metrics.COLUMNS + tuple(optional)
     table = None
     for guid_type in (pa.int64(), pa.string()):  # integer ids (the usual), else string ids
         schema = pa.schema([(c, guid_type if c == "guid" else types.get(c, pa.float64())) for c in columns])

@@ -83,7 +83,7 @@ class StreamedMetrics:
 
     Attributes:
         columns: ``{column: (N,) array}`` in :data:`metrics.COLUMNS` order (plus
-            :data:`metrics.GENERATIVE_COLUMNS` for a generative run), as :func:`metrics.td_metrics_columns`.
+            a kind's :attr:`~training_dynamics.core.kind.Kind.metric_columns`), as :func:`metrics.td_metrics_columns`.
         summary: ``{column: (E,) array}`` as :func:`metrics.training_summary_columns` (every recorded epoch).
     """
 

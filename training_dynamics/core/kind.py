@@ -53,6 +53,8 @@ class Kind(abc.ABC):
     problem_type: str | None = None
     #: what ``apply --output`` may write for this kind
     output_formats: tuple[str, ...] = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+    #: columns this kind's ``td_metrics`` files hold beyond the shared ones: ``{name: "int" | "float"}``
+    metric_columns: dict[str, str] = {}
 
     # -- data -------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -257,6 +259,13 @@ def for_problem_type(problem_type: str) -> Kind | None:
 def problem_types() -> list[str]:
     """Every problem type a registered kind records."""
     return [get(n).problem_type for n in names() if get(n).problem_type]
+
+
+def metric_columns() -> dict[str, str]:
+    """The extra ``td_metrics`` columns of every registered kind (``{name: "int" | "float"}``), for readers that
+    hold a metrics file and no run."""
+    _load_plugins()
+    return {c: t for k in _KINDS.values() for c, t in k.metric_columns.items()}
 
 
 def names() -> list[str]:

@@ -13,14 +13,12 @@ kind, whether the evidence supports a count, from numbers the run already has:
   the model predicts another class and gives the given one at most :data:`REJECT` / C of its
   probability (C classes): a fitted model that learned the clean pattern gives a wrong label
   almost nothing, an underfit one spreads its mass and merely disagrees.
-* **generative** (:func:`judge_generative`): the mean response loss must have fallen by at least
-  :data:`MIN_LOSS_DROP` (relative) from the first recorded epoch to the last, fewer than
-  :data:`MAX_NEVER_LEARNED` of the responses may be "never learned", and the mixture may flag at most
-  half of them.
-* **token classification** (:func:`judge_tokens`): at the last epoch the count rests on, the token
-  accuracy must close at least :data:`MIN_TOKEN_GAIN` of the gap between the all-O baseline (always the
-  most common tag) and 1, and every tag with at least :data:`MIN_TAG_WORDS` words must have been
-  learned (recall at least :data:`MIN_TAG_RECALL`).
+* **every other kind** judges its own runs with :class:`Countability` and :func:`restrict` (each kind's
+  ``evidence``/``issues`` module): generative (:mod:`training_dynamics.kinds.generative.evidence`: the
+  response loss fell, most responses were learned, the mixture flags at most half), token classification
+  (:mod:`training_dynamics.kinds.token.evidence`: token accuracy above the all-O baseline, every frequent
+  tag learned), multi-label (:func:`training_dynamics.kinds.multilabel.issues.judge_pairs`: every label
+  fitted).
 
 When the evidence does not support a count, ``find-issues`` still ranks every example, but
 ``is_label_issue`` keeps only the flagged examples the evidence supports (classification and tokens:
@@ -42,12 +40,6 @@ logger = logging.getLogger(__name__)
 
 REJECT = 0.5  #: a label is rejected when predicted against and given at most REJECT / C of the probability
 MIN_REJECTED_SHARE = 0.75  #: a count needs at least this share of the flagged number to be rejected labels
-MIN_LOSS_DROP = 0.05  #: generative: the mean loss must fall at least this much (relative) over the epochs
-MAX_NEVER_LEARNED = 0.9  #: generative: at most this share of responses may be never learned
-MIN_TOKEN_GAIN = 0.2  #: tokens: (accuracy - all-O) / (1 - all-O) at least this
-MIN_TAG_RECALL = 0.1  #: tokens: a tag is learned when the model gets at least this share of its words right
-MIN_TAG_WORDS = 10  #: tokens: tags with fewer words are not judged
-TOKEN_REJECT = 0.1  #: tokens: a word's tag is rejected when predicted against and given at most this probability
 ADVICE = "train longer (more epochs, or a larger learning rate), record with --cross_fit 2, or use a bigger model"
 
 
@@ -169,12 +161,6 @@ def countable_window(runs: Sequence, window, *, burn_out: int | None = None
     return None
 
 
-def judge_generative_runs(runs: Sequence, dec: Decision, *, burn_out: int | None = None) -> Countability:
-    """:func:`judge_generative` on the first run's values (the first ``burn_out`` epochs)."""
-    values = runs[0].dynamics(progress=False).values
-    return judge_generative(values[:, :burn_out], flagged_share=float(dec.flagged.mean()) if len(dec.flagged) else 0.0)
-
-
 def rejected(probabilities: np.ndarray, gold: np.ndarray, *, reject: float = REJECT) -> np.ndarray:
     """(N,) bool: the model predicts another class and gives the given one at most ``reject / C``."""
     p = np.asarray(probabilities, dtype=np.float64)
@@ -223,81 +209,3 @@ def judge_classification(probabilities: np.ndarray, gold: np.ndarray, *, num_fla
     if what != "training accuracy":  # already held-out evidence: cross-fitting again will not help
         numbers["advice"] = "train longer (more epochs, or a larger learning rate), or use a bigger model"
     return Countability(not reasons, reasons, numbers, rej)
-
-
-def judge_generative(values: np.ndarray, *, flagged_share: float | None = None,
-                     correct_token_accuracy: float = 0.9) -> Countability:
-    """Whether a generative run's flags are supported: the loss fell, most responses were learned, and the
-    mixture did not flag most of them.
-
-    Args:
-        values: (N, E, 3) per response and epoch: mean token log-probability, token accuracy, tokens
-            (:data:`~training_dynamics.kinds.generative.dynamics.GENERATIVE_VALUES`).
-        flagged_share: the share the rule flags.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    loss = -v[:, :, 0].mean(axis=0)  # (E,) mean response loss per epoch
-    never = float((v[:, :, 1] < correct_token_accuracy).all(axis=1).mean())
-    drop = float((loss[0] - loss[-1]) / loss[0]) if len(loss) > 1 and loss[0] > 0 else None
-    curve = ", ".join(f"{x:.3f}" for x in loss)
-    reasons = []
-    if drop is not None and drop < MIN_LOSS_DROP:
-        reasons.append(f"the response loss did not fall over the {len(loss)} epochs ({curve}: "
-                       f"{100 * drop:.1f}%, at least {100 * MIN_LOSS_DROP:.0f}% needed)")
-    if never >= MAX_NEVER_LEARNED:
-        reasons.append(f"{100 * never:.0f}% of the responses were never learned (token accuracy below "
-                       f"{correct_token_accuracy:g} in every epoch)")
-    if flagged_share is not None and flagged_share > 0.5:
-        reasons.append(f"the mixture would flag {100 * flagged_share:.0f}% of them (no small suspicious group)")
-    numbers = {"loss_per_epoch": [round(float(x), 4) for x in loss], "loss_drop": None if drop is None else round(drop, 4),
-               "never_learned_share": round(never, 4)}
-    return Countability(not reasons, reasons, numbers, np.zeros(len(v), dtype=bool))
-
-
-def judge_tokens(pred: np.ndarray, gold: np.ndarray, gold_probability: np.ndarray, *, num_flagged: int,
-                 label_names: Sequence[str], likely_true: np.ndarray | None = None,
-                 epoch: int | None = None, where: str | None = None) -> Countability:
-    """Whether a token classification count is supported (module docstring).
-
-    Args:
-        pred, gold: (W,) predicted (at the last epoch the count rests on) and given tag of each word.
-        gold_probability: (W,) the probability of the given tag at that epoch.
-        num_flagged: how many words the rule flags.
-        likely_true: (W,) each word's likely true tag (a flag needs it learned too).
-        where: what the messages call the values (default: ``epoch <epoch>``).
-    """
-    pred, gold = np.asarray(pred, dtype=np.int64), np.asarray(gold, dtype=np.int64)
-    names = [str(n) for n in label_names]
-    c = max(len(names), int(max(gold.max(initial=0), pred.max(initial=0))) + 1)
-    acc = float((pred == gold).mean()) if len(gold) else 0.0
-    counts = np.bincount(gold, minlength=c)
-    base_tag = int(counts.argmax())
-    base = float(counts[base_tag] / max(len(gold), 1))
-    gain = (acc - base) / (1 - base) if base < 1 else 0.0
-    hits = np.bincount(gold[pred == gold], minlength=c)
-    recall = np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
-    judged = (counts >= MIN_TAG_WORDS) & (np.arange(c) != base_tag)
-    unlearned = np.flatnonzero(judged & (recall < MIN_TAG_RECALL))
-    name = (lambda t: names[t] if t < len(names) else str(t))
-    where = where or (f"epoch {epoch}" if epoch is not None else "the last epoch")
-    reasons = []
-    if gain < MIN_TOKEN_GAIN:
-        reasons.append(f"token accuracy {acc:.3f} at {where} is near the all-{name(base_tag)} baseline {base:.3f} "
-                       f"({100 * gain:.0f}% of the gap to 1 closed, {100 * MIN_TOKEN_GAIN:.0f}% needed)")
-    if len(unlearned):
-        listed = ", ".join(f"{name(t)} {hits[t]}/{counts[t]}" for t in unlearned[:6])
-        more = f" and {len(unlearned) - 6} more" if len(unlearned) > 6 else ""
-        reasons.append(f"the model never learned {len(unlearned)} of the {int(judged.sum())} tags (words right at "
-                       f"{where}: {listed}{more})")
-    rej = (pred != gold) & (np.asarray(gold_probability, dtype=np.float64) <= TOKEN_REJECT)
-    learned = np.ones(c, dtype=bool)
-    learned[unlearned] = False
-    supported = rej & learned[gold]
-    if likely_true is not None:
-        supported &= learned[np.asarray(likely_true, dtype=np.int64)]
-    numbers = {"judged_on": where, "token_accuracy": round(acc, 4), "baseline_tag": name(base_tag),
-               "baseline_accuracy": round(base, 4), "gain_over_baseline": round(float(gain), 4),
-               "never_learned_tags": [name(t) for t in unlearned],
-               "tag_recall": {name(t): round(float(recall[t]), 4) for t in np.flatnonzero(judged)},
-               "rejected": int(rej.sum())}
-    return Countability(not reasons, reasons, numbers, supported)

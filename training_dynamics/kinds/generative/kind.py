@@ -23,6 +23,7 @@ class GenerativeKind(ExampleKind):
     epoch_layout = LAYOUT  #: mean token log-probability, token accuracy and length per response, not logits
     decisions = ("score_mixture", "loss_mixture", "aum_mixture", "none")
     default_decision = "score_mixture"
+    metric_columns = {"token_accuracy": "float", "num_tokens": "int"}  #: td_metrics beside the shared columns
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
@@ -69,8 +70,8 @@ class GenerativeKind(ExampleKind):
 
     def judge_count(self, df, dec, *, runs, source: str, window=None, burn_out: int | None = None):
         """Flags are supported when the loss fell and the responses were learned
-        (:func:`~training_dynamics.decisions.evidence.judge_generative_runs`)."""
-        from training_dynamics.decisions.evidence import judge_generative_runs
+        (:func:`~training_dynamics.kinds.generative.evidence.judge_generative_runs`)."""
+        from training_dynamics.kinds.generative.evidence import judge_generative_runs
 
         return judge_generative_runs(runs, dec, burn_out=burn_out)
 

@@ -186,11 +186,12 @@ def find_word_issues(run, *, data=None, score: str = le.DEFAULT_DYNAMICS_SCORE, 
 
 def judge_word_count(run, df, dec, *, epochs: int | None = None, burn_out: int | None = None, heldout=None):
     """The decision with only the supported flags kept when the run cannot support a count
-    (:func:`training_dynamics.decisions.evidence.judge_tokens`, judged at the last epoch the count rests on: the
+    (:func:`training_dynamics.kinds.token.evidence.judge_tokens`, judged at the last epoch the count rests on: the
     first half of the epochs unless ``epochs`` is given; ``heldout``: ``(probabilities (W, C), epoch)`` of a
     cross-fitted run's count, judged on them)."""
     from training_dynamics.decisions.rules import count_epochs as default_epochs
-    from training_dynamics.decisions.evidence import judge_tokens, restrict
+    from training_dynamics.decisions.evidence import restrict
+    from training_dynamics.kinds.token.evidence import judge_tokens
 
     dyn = read_token_dynamics(run.dynamics_dir)
     used = dyn.num_epochs if burn_out is None else min(burn_out, dyn.num_epochs)
