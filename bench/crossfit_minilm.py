@@ -71,7 +71,8 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--rate", type=float, default=0.1)
     p.add_argument("--lr", default="5e-5")
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=int, default=5, help="the cleanlab peer's K-fold CV (0: no peer)")
+    p.add_argument("--no_cross_fit", action="store_true", help="the plain run only (no --cross_fit 2 run)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--noise", choices=("uniform", "instance"), default="uniform", help="uniform flips, or "
                    "instance-dependent: a clean model's least sure examples get its most likely wrong label")
@@ -79,7 +80,7 @@ def main() -> int:
     args = p.parse_args()
     ns = argparse.Namespace(dataset="sst2", n_train=args.n_train, seed=args.seed, sst2_dir=str(ln.ROOT.parent / "shared" /
                             "data" / "sst2"), rate=args.rate, epochs=args.epochs, lr=args.lr, max_seq_length=64,
-                            model="minilm", steps=["cv"], folds=args.folds, extra_seeds=[], hidden_size=64, num_layers=2)
+                            model="minilm", steps=["cv"] if args.folds else [], folds=args.folds, extra_seeds=[], hidden_size=64, num_layers=2)
     out = Path(args.out)
     cfg = ln.prepare("sst2", "uniform", ns, out)
     if args.noise == "instance":
@@ -88,7 +89,7 @@ def main() -> int:
     flipped = noisy != clean
     timings = ln.train_config(cfg, ns)  # the plain recorded run and the CV models (kept on a rerun)
     cf_run = work / "dy_log" / "noisy_cf" / "m"
-    if not (cf_run / "training_dynamics" / "heldout_epoch_0.npz").exists():
+    if not args.no_cross_fit and not (cf_run / "training_dynamics" / "heldout_epoch_0.npz").exists():
         timings["train + record dynamics, --cross_fit 2"] = ln.sh(
             [sys.executable, "run_glue_and_record_td.py", "--model_name_or_path", cfg["model"], "--train_file",
              work / "train.jsonl", "--output_dir", work / "model_cf", "--dy_log_dir", work / "dy_log", "--dy_task_name",
@@ -96,16 +97,17 @@ def main() -> int:
         ln.save_timings(work, timings)
     results = {}
     for name, run in (("plain run, find-issues defaults", work / "dy_log" / "noisy" / "m"),
-                      ("--cross_fit 2, find-issues defaults", cf_run)):
+                      ("--cross_fit 2, find-issues defaults", cf_run))[: 1 if args.no_cross_fit else 2]:
         dest = work / f"issues_default_{'cf' if run == cf_run else 'plain'}"
         if not (dest / "label_issues.jsonl").exists():
             ln.sh([sys.executable, "find_label_issues.py", "--run_dir", run, "--output_dir", dest, "--disable_tqdm"])
         results[name] = evaluate(dest, flipped)
-    cv = ln.cv_probabilities(work, n=len(noisy), names=names, folds=args.folds, timings=timings)
-    score = 1.0 - cv[np.arange(len(noisy)), noisy]
-    d = ln.timed_decision("confident_learning", noisy, cv, score)
-    results[f"cleanlab on {args.folds}-fold CV"] = {**ln.ranking_metrics(score, flipped, np.arange(len(noisy))),
-                                                     **ln.decision_metrics(d, flipped)}
+    if args.folds:
+        cv = ln.cv_probabilities(work, n=len(noisy), names=names, folds=args.folds, timings=timings)
+        score = 1.0 - cv[np.arange(len(noisy)), noisy]
+        d = ln.timed_decision("confident_learning", noisy, cv, score)
+        results[f"cleanlab on {args.folds}-fold CV"] = {**ln.ranking_metrics(score, flipped, np.arange(len(noisy))),
+                                                         **ln.decision_metrics(d, flipped)}
     print(f"SST-2 {args.n_train}, {args.rate:.0%} {args.noise} noise ({int(flipped.sum())}), MiniLM-L6, {args.epochs} epochs, "
           f"lr {args.lr}")
     print("| method | AUROC | AP | flagged | P | R | F1 | countable |")
