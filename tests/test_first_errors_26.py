@@ -247,6 +247,23 @@ def test_unknown_flag_is_refused_before_any_heavy_import_with_the_closest_flag()
                                    "--num_train_epochs?); --help lists the flags")
 
 
+@pytest.mark.parametrize("command,argv,flag,meant", [
+    ("record-ner", ["--model_name_or_path", "m", "--train_fle", "a.conll", "--output_dir", "o"], "--train_fle",
+     "--train_file"),
+    ("record", ["--model_name_or_path", "m", "--train_fle", "a.csv"], "--train_fle", "--train_file"),
+    ("apply", ["--train_file", "a.conll", "--corection", "c.json", "--output", "f.conll"], "--corection",
+     "--corrections"),
+])
+def test_a_mistyped_flag_is_named_before_the_flag_it_left_missing(command, argv, flag, meant, capsys):
+    """A user who mistypes a required flag hears of the typo, not of a missing --train_file / --corrections."""
+    from training_dynamics.cli import run_command
+
+    assert run_command(command, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"training-dynamics {command}: error: unrecognized argument {flag} (did you mean {meant}?); "
+                   "--help lists the flags"]
+
+
 def test_unknown_flag_checks_accept_every_training_argument():
     from training_dynamics.cli.flags import UnknownFlagError, check_unknown, training_argument_names
 

@@ -163,9 +163,12 @@ def parse(dataclass_types: Sequence[type], argv: Sequence[str] | None, *, prog: 
     from training_dynamics.cli.flags import check_unknown, option_names
 
     parser = parser_for(dataclass_types, prog=prog, doc=doc)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" not in argv and "--help" not in argv:
+        check_unknown(argv, option_names(parser))  # a typo first, before the flag it left missing (--corection)
     with usage_errors():
-        *parsed, unknown = parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv),
-                                                             look_for_args_file=False, return_remaining_strings=True)
+        *parsed, unknown = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False,
+                                                             return_remaining_strings=True)
     check_unknown(unknown, option_names(parser))
     if unknown:  # a stray value, not a flag
         raise TrainingDynamicsError(f"unrecognized argument(s): {' '.join(unknown)}; --help lists the flags")

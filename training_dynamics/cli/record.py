@@ -116,13 +116,15 @@ def parse_early(argv: list[str], *, prog: str = "training-dynamics record", data
     :func:`parse_args` (which also reports any unknown flag)."""
     parser = _light_parser(prog, data_class, doc, training_class=EarlyTrainingArguments, model_class=model_class,
                            allow_abbrev=False)
+    fields = training_argument_names()
+    if fields is not None and not (len(argv) == 1 and argv[0].endswith(".json")):  # a typo first, before what
+        check_unknown(argv, option_names(parser), extra_fields=fields)  # it left missing (--train_fle)
     with usage_errors():
         if len(argv) == 1 and argv[0].endswith(".json"):
             with open(argv[0], encoding="utf-8") as fh:
                 return parser.parse_dict(json.load(fh), allow_extra_keys=True)
         *parsed, unknown = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False,
                                                              return_remaining_strings=True)
-    fields = training_argument_names()
     if fields is not None:  # a mistyped flag is refused now, not after loading torch
         check_unknown(unknown, option_names(parser), extra_fields=fields)
     return tuple(parsed)
@@ -231,7 +233,7 @@ def main(argv: list[str] | None = None, *, prog: str = "training-dynamics record
         single_log_handler()
         transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
         stack.enter_context(progress_bars_disabled(bool(training_args.disable_tqdm)))  # transformers' bars too
-        if getattr(dy_args, "cross_fit", 0):  # held-out evidence (training_dynamics/crossfit.py)
+        if getattr(dy_args, "cross_fit", 0):  # held-out evidence (training_dynamics/workflows/crossfit.py)
             from training_dynamics.workflows.crossfit import record_cross_fit
 
             if sel_args is not None and sel_args.with_data_selection:

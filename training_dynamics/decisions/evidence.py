@@ -7,7 +7,7 @@ and cleanlab's count then takes a quarter to a half of all labels for wrong. Thi
 kind, whether the evidence supports a count, from numbers the run already has:
 
 * **classification** (:func:`judge_classification`): at the last epoch the count rests on (or the
-  final model's probabilities), the training accuracy must be at least :data:`decision.MIN_GAIN` above
+  final model's probabilities), the training accuracy must be at least :data:`rules.MIN_GAIN` above
   chance (always predicting the most common label), and the model must *reject* the given label of
   at least :data:`MIN_REJECTED_SHARE` of as many examples as the rule flags. A label is rejected when
   the model predicts another class and gives the given one at most :data:`REJECT` / C of its
@@ -81,7 +81,7 @@ def restrict(dec: Decision, countability: Countability, gold: np.ndarray, *, nou
     counts = noise_counts(np.asarray(gold, dtype=np.int64), dec.likely_true, flagged, dec.noise_counts.shape[0])
     out = Decision(dec.rule, flagged, dec.likely_true, counts, {**details, "would_flag": dec.num_flagged})
     out.details["cannot_count"] = countability.describe(out, noun=noun)
-    logger.warning("%s", out.details["cannot_count"])
+    logger.info("%s", out.details["cannot_count"])  # the CLI prints it; a library caller reads the details
     return out
 
 
@@ -108,9 +108,9 @@ def align(guids: np.ndarray, values: np.ndarray, want: np.ndarray) -> np.ndarray
 
 def judge_table(df, dec: Decision, *, runs: Sequence = (), source: str = "dynamics", window=None,
                 burn_out: int | None = None) -> Countability:
-    """:func:`judge_classification` of a ranked table (:func:`label_errors.rank_examples`, every row) and the
+    """:func:`judge_classification` of a ranked table (:func:`ranking.rank_examples`, every row) and the
     decision made on it: on the final model's probabilities (``source="model"``), else on the probabilities
-    of the last epoch the count rests on (``window``: a :class:`decision.CountWindow`; default chosen from
+    of the last epoch the count rests on (``window``: a :class:`rules.CountWindow`; default chosen from
     the training curve)."""
     gold = df["gold"].to_numpy(np.int64)
     if source == "model" or not runs:
@@ -134,7 +134,7 @@ def countable_window(runs: Sequence, window, *, burn_out: int | None = None
     window from epoch 0 is tried first, then the end epoch alone (the early, underfit epochs of a slow
     start spread their probability and inflate the count).
 
-    The training curve alone (:func:`decision.choose_count_epochs`) may end the window on an epoch in which
+    The training curve alone (:func:`rules.choose_count_epochs`) may end the window on an epoch in which
     the model predicts better than chance but still spreads its probability: it merely disagrees with many
     labels it does not reject, and cleanlab counts them. The window then grows, as it does for an underfit
     epoch, until the model rejects most of what it would count."""
