@@ -468,7 +468,7 @@ class EpochLayout:
     """How a kind's epoch files hold their per-example values, and what one epoch's values say about each
     example. This one is a classifier's: logits (N, C) and a gold label; a kind whose files hold other values
     (a generative run's log-probability, token accuracy and length) subclasses it in its own package and
-    registers it (:func:`register_layout`), so the readers and the metrics never ask which kind a run is."""
+    registers it (:func:`core.kind.register_layout`), so the readers and the metrics never ask which kind a run is."""
 
     name = "logits"
     kind = "classification"  #: the kind of run whose files this layout reads

@@ -8,9 +8,9 @@ example then has per-epoch held-out probabilities, stored in the run's dynamics 
 
 When a run has them, ``find-issues --source dynamics`` takes the *count* of wrong labels from the held-out
 probabilities of the last held-out epoch (confident learning's assumption, out-of-sample probabilities,
-holds there; in-sample epochs need the count window of :func:`decision.choose_count_epochs`), judges
+holds there; in-sample epochs need the count window of :func:`decisions.rules.choose_count_epochs`), judges
 whether that count is supported on the same probabilities (:mod:`training_dynamics.decisions.evidence`), and
-compares the held-out ranking (``1 - held-out confidence``) with the dynamics' (:mod:`agreement`).
+compares the held-out ranking (``1 - held-out confidence``) with the dynamics' (:mod:`decisions.agreement`).
 """
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ class DynamicsTrainer(Trainer):
         self.epochs_written: list[int] = []  #: epochs the last ``train`` call wrote
         self.add_callback(_RecordEachEpoch(self))
 
-    # -- what is recorded (a subclass records something else: see record_clm) ------------------
+    # -- what is recorded (a subclass records something else: see kinds/<kind>/record.py) ------------------
     def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
         """The buffer for the training set ``ds``: one logit per class per example, and its gold label."""
         label_col = next((c for c in ("label", "labels") if c in ds.column_names), None)

@@ -405,7 +405,7 @@ def count_probabilities(runs: Sequence[Run], *, count_epochs: int | None = None,
                         burn_out: int | None = None) -> tuple[np.ndarray, np.ndarray, "decision.CountWindow"]:  # noqa: F821
     """(guids (N,), probabilities (N, C), window): the runs' probabilities averaged over the first
     ``window.epochs`` epochs, for ``rank_count``'s estimate of how many labels are wrong. The window is
-    ``count_epochs`` when given, else chosen from the training curve (:func:`decision.choose_count_epochs`;
+    ``count_epochs`` when given, else chosen from the training curve (:func:`rules.choose_count_epochs`;
     each epoch's training accuracy averaged over the runs). It warns when the count can only rest on
     epochs in which the model had not yet fitted the data."""
     from training_dynamics.decisions import rules as decision

@@ -376,7 +376,7 @@ def aum_threshold_from_run(run, *, fake_class: str = FAKE_CLASS, burn_out: int |
 
 
 def decide_table(df, rule: str, *, threshold: float | None = None, count_probabilities=None):
-    """Apply ``rule`` to a ranked issues table (:func:`label_errors.rank_examples`, every row); returns the
+    """Apply ``rule`` to a ranked issues table (:func:`ranking.rank_examples`, every row); returns the
     table with ``is_label_issue`` and ``likely_true`` columns added, and the :class:`Decision` (``None`` for none).
 
     ``count_probabilities``: optional ``(guids (N,), probabilities (N, C))`` for ``rank_count``'s count.

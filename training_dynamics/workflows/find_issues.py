@@ -101,9 +101,9 @@ def find_label_issues(*, runs: Sequence[Run] = (), data=None, source: str = "dyn
             ``model_name_or_path``; score = loss).
         score: the dynamics score (:data:`ranking.DYNAMICS_SCORES`); ``"auto"``: ``combined`` for one
             cross-fitted run, else ``confidence`` (:func:`ranking.resolve_score`).
-        rule: the decision (:data:`decision.DECISIONS`; default: the kind's default).
+        rule: the decision (:data:`rules.DECISIONS`; default: the kind's default).
         count_epochs: ``rank_count`` from dynamics: the epochs the count rests on (default: chosen by
-            :func:`label_errors.count_probabilities`).
+            :func:`ranking.count_probabilities`).
         threshold_run: ``aum_threshold``: the run with threshold samples.
         top_k: keep only the K most suspicious examples.
         compare: when another source is at hand (the runs beside ``source="model"``, a model beside

@@ -1,6 +1,6 @@
 """Record training dynamics from any training loop: plain PyTorch, Lightning, JAX, a model served elsewhere.
 
-:class:`Recorder` is the public face of the recording the Trainer does (:class:`record.DynamicsRecorder`'s
+:class:`Recorder` is the public face of the recording the Trainer does (:class:`core.recorder.DynamicsRecorder`'s
 shape: a buffer preallocated per epoch and filled by example row, so a duplicated example is harmless) with
 no dependency on any framework: it takes numpy arrays, or anything with ``.detach().cpu().numpy()``
 (torch tensors) or ``__array__`` (JAX, TensorFlow). It writes the same run folder a ``record`` run writes,

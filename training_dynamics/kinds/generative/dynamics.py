@@ -154,7 +154,7 @@ LAYOUT = register_layout(GenerativeLayout())  # (the kind registers it too, when
 
 def write_generative_epoch(dy_dir: str | os.PathLike, epoch: int, guids: np.ndarray, values: np.ndarray, *,
                            turns: np.ndarray | None = None, device: str = "cpu", fmt: str = "jsonl") -> Path:
-    """Write one epoch of a generative run atomically: ``values`` (N, 3) in :data:`~training_dynamics.core.dynamics_file.GENERATIVE_VALUES` order.
+    """Write one epoch of a generative run atomically: ``values`` (N, 3) in :data:`GENERATIVE_VALUES` order.
 
     ``turns`` (N, K, 3): the same values of each assistant turn of a conversation (``num_tokens`` 0: the
     example has fewer turns), written beside the example's own values -- jsonl ``"turns_epoch_<e>": [[logprob,
@@ -194,7 +194,7 @@ def write_generative_epoch(dy_dir: str | os.PathLike, epoch: int, guids: np.ndar
 
 def read_turns(dy_dir: str | os.PathLike, guids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The per-turn values of a conversational run (written by :func:`write_generative_epoch`), or ``None``
-    when its epoch files hold none: ``(guids (N,), turns (N, E, K, 3))`` in :data:`~training_dynamics.core.dynamics_file.GENERATIVE_VALUES` order,
+    when its epoch files hold none: ``(guids (N,), turns (N, E, K, 3))`` in :data:`GENERATIVE_VALUES` order,
     ``num_tokens`` 0 where an example has fewer than K turns; rows in the order of ``guids`` when given
     (every one must be recorded), else of the first epoch file.
 

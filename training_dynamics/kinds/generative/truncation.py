@@ -3,7 +3,7 @@
 Classification's report (:func:`training_dynamics.core.data.truncation_report`) with the generative kinds'
 strategies: a conversation (or a plain text) is cut at its end (``"end"``; TRL's ``keep_start``), a
 prompt/response pair loses its prompt's start first (``"prompt_start"``); TRL's ``keep_end`` keeps the end.
-The review page greys what the model never saw (:func:`seen_spans_generative`).
+The review page greys what the model never saw (:func:`seen_conversations`, :func:`seen_prompt_response`).
 """
 
 from __future__ import annotations

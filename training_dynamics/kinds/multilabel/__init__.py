@@ -1,4 +1,5 @@
-"""Multi-label text classification: a kind of run in one folder (see docs/multilabel.md).
+"""Multi-label text classification: a kind of run in this folder, plus an entry point and a few generalisations in
+shared layers (see docs/multilabel.md, "What lies outside the folder").
 
 ==============  ====================================================================================
 ``kind``        :class:`MultiLabelKind` (``KIND``), named in the ``training_dynamics.kinds`` entry points
@@ -9,8 +10,10 @@
 ``metrics``     the pair table (``td_pair_metrics.jsonl``) and the example table (``td_metrics.jsonl``)
 ``issues``      ranking and decisions over pairs (``label_issues.jsonl``: one row per pair)
 ``review``      the review page's rows (labels as toggles) and ``apply``
-``demo_data``   generated topic data with planted wrong labels, for the bench and the tests
 ==============  ====================================================================================
+
+The generated topic data with planted wrong labels (for the bench and the tests) is
+:mod:`training_dynamics.demo.multilabel_data`.
 """
 
 from training_dynamics.kinds.multilabel.kind import KIND, NAME, MultiLabelKind

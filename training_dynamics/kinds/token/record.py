@@ -4,7 +4,7 @@ The same recorder as for classifiers (:mod:`training_dynamics.core.recorder`: ev
 epoch, in_training or post_epoch, atomic epoch files, exact resume, DDP gather), with one buffer row
 per *word* of the training set. In the training step, the logits of each word's first sub-token
 (the token that carries the word's label, as in ``run_ner.py``) are reduced on the device to four
-numbers (:data:`token_dynamics.WORD_VALUES`) -- never stored per token:
+numbers (:data:`kinds.token.dynamics.WORD_VALUES`) -- never stored per token:
 
 ==============  ===========================================================================
 ``logprob``     log softmax(z)[gold tag]
@@ -28,7 +28,7 @@ from training_dynamics.core.recorder import DynamicsRecorder, DynamicsTrainer, _
 
 @torch.no_grad()
 def word_values(logits: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
-    """(K, 4) :data:`token_dynamics.WORD_VALUES` of K words from their first sub-tokens' logits (K, C)
+    """(K, 4) :data:`kinds.token.dynamics.WORD_VALUES` of K words from their first sub-tokens' logits (K, C)
     and gold tag ids (K,)."""
     z = logits.detach().float()
     logp = torch.log_softmax(z, dim=-1)
@@ -54,7 +54,7 @@ class TokenDynamicsTrainer(DynamicsTrainer):
     def _make_recorder(self, ds, guids: np.ndarray) -> DynamicsRecorder:
         for col in (WORD, "word_index", "word_tags"):
             if col not in ds.column_names:
-                raise ValueError(f"the training dataset needs a {col!r} column (see ner_data.tokenize_and_align)")
+                raise ValueError(f"the training dataset needs a {col!r} column (see kinds.token.data.tokenize_and_align)")
         self._td_word_index = [np.asarray(w, dtype=np.int64) for w in ds["word_index"]]
         counts = np.asarray([len(w) for w in self._td_word_index], dtype=np.int64)
         self._td_sentence_guids = guids
@@ -80,7 +80,7 @@ class TokenDynamicsTrainer(DynamicsTrainer):
     def _record(self, rows: torch.Tensor, outputs: Any, labels: torch.Tensor | None) -> None:
         slots = self._td_words
         if slots is None:
-            raise RuntimeError(f"a token classification batch without {WORD!r}: use ner_data.TokenCollator")
+            raise RuntimeError(f"a token classification batch without {WORD!r}: use kinds.token.data.TokenCollator")
         logits = _logits_of(outputs)
         slots = slots.to(logits.device)
         tok = (slots >= 0).nonzero(as_tuple=True)
