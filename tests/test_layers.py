@@ -91,3 +91,29 @@ def test_no_shared_layer_branches_on_a_kind():
                 if KIND_TEST.search(line) and "dtype.kind" not in line:
                     hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert not hits, "\n".join(hits)
+
+
+def test_the_previous_releases_flat_import_paths_still_import_with_a_warning():
+    """``from training_dynamics.trl_sft import DynamicsSFTTrainer`` (the old README) and the other moved modules
+    import as the module that holds their names now, with a DeprecationWarning naming it (docs/changes.md)."""
+    import importlib
+    import warnings
+
+    from training_dynamics._moved import MOVED
+
+    for old, new in MOVED.items():
+        if old == "trl_sft" and importlib.util.find_spec("trl") is None:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = importlib.import_module(f"training_dynamics.{old}")
+        assert module is importlib.import_module(f"training_dynamics.{new}"), old
+        assert module.__name__ == f"training_dynamics.{new}"
+    proc = subprocess.run([sys.executable, "-W", "always::DeprecationWarning", "-c",
+                           "from training_dynamics.record import DynamicsTrainer; print(DynamicsTrainer.__module__)"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.stdout.strip() == "training_dynamics.core.recorder"
+    assert ("DeprecationWarning: training_dynamics.record has moved to training_dynamics.core.recorder; import it "
+            "from there (docs/changes.md)") in proc.stderr
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("training_dynamics.no_such_module")

@@ -1,7 +1,10 @@
 """training-dynamics: dataset cartography for fine-tuning data (classification, multi-label, token
 classification, generative and chat) on Hugging Face transformers."""
 
+from training_dynamics import _moved
 from training_dynamics.core.version import __version__  # noqa: F401
+
+_moved.install()  # the previous release's flat import paths still import (docs/changes.md)
 
 
 def __getattr__(name: str):
