@@ -384,3 +384,184 @@ def test_argilla_sdk_reads_records_settings_and_export(ranked, tmp_path):
     for name in ("nested.json", "flat.json"):
         doc = lt.corrections_from_export(tmp_path / name, "argilla", ranked["issues"])
         assert len(doc["corrections"]) == 100 and {c["label"] for c in doc["corrections"]} == {"positive"}
+
+
+# -- multi-label: one task / record per example, its label set ------------------------------------------------------
+def _ml_ranked(tmp_path):
+    """A synthetic multi-label run (tests/test_multilabel.py) with two planted wrong values, ranked by the CLI:
+    score_mixture flags exactly the planted pairs (example 2: add bio; example 4: remove arts or add it)."""
+    from test_multilabel import NAMES as ML_NAMES, _synthetic_run
+
+    planted = [(2, 1), (4, 0)]
+    run, data, _, given = _synthetic_run(tmp_path, n=20, planted=planted)
+    _cli("find-issues", "--source", "dynamics", "--run_dir", run, "--decision", "score_mixture", "--output_dir",
+         tmp_path / "issues", "--disable_tqdm")
+    issues = tmp_path / "issues" / "label_issues.jsonl"
+    rows = [json.loads(line) for line in issues.read_text().splitlines()]
+    assert {(r["guid"], r["label"]) for r in rows if r["is_label_issue"]} == {(i, ML_NAMES[j]) for i, j in planted}
+    return {"issues": issues, "given": given, "names": ML_NAMES, "planted": planted, "data": data,
+            "train": tmp_path / "train.jsonl"}
+
+
+def _ml_sets(given_row, names) -> list[str]:
+    return [n for n, x in zip(names, given_row) if x]
+
+
+@pytest.mark.parametrize("fmt", ["label-studio", "argilla"])
+def test_multilabel_round_trip_one_task_per_example_changes_exactly_the_chosen_labels(tmp_path, fmt):
+    from training_dynamics.review.corrections import data_fingerprints
+
+    ml = _ml_ranked(tmp_path)
+    given, names, train = ml["given"], ml["names"], ml["train"]
+    _cli("review", "--issues", ml["issues"], "--format", fmt, "--top_k", 60, "--output_dir", tmp_path / "out")
+    fp, example_fps = data_fingerprints(ml["data"])
+    if fmt == "label-studio":
+        tasks = json.loads((tmp_path / "out" / "label_studio_tasks.json").read_text())
+        view = ElementTree.fromstring((tmp_path / "out" / "label_studio_config.xml").read_text())
+        assert view.find("Choices").get("choice") == "multiple"
+        assert [c.get("value") for c in view.iter("Choice")] == names
+        exported = [t["data"] for t in tasks]
+        for t in tasks:  # pre-annotations: the given set, and the suggested set with its score
+            d = t["data"]
+            assert [p["model_version"] for p in t["predictions"]] == ["given-label", "training-dynamics"]
+            got = [[r["value"]["choices"] for r in p["result"]] for p in t["predictions"]]
+            assert got == [[d["given_labels"]] if d["given_labels"] else [],
+                           [d["suggested_labels"]] if d["suggested_labels"] else []]
+    else:
+        records = json.loads((tmp_path / "out" / "argilla_records.json").read_text())
+        settings = json.loads((tmp_path / "out" / "argilla_settings.json").read_text())
+        q = {x["name"]: x for x in settings["questions"]}["label"]
+        assert q["type"] == q["settings"]["type"] == "multi_label_selection"
+        assert [o["value"] for o in q["settings"]["options"]] == names
+        assert {m["name"] for m in settings["metadata"]} >= {"guid", "given_labels", "ranked_labels", "fingerprint"}
+        exported = [{**r["metadata"], "text": r["fields"]["text"],
+                     "suggested_labels": r["suggestions"].get("label", {}).get("value", [])} for r in records]
+        assert all(r["id"] == r["metadata"]["guid"] for r in records)
+    # one task per example (every pair is among the 60 rows): guids unique, each carrying its own given set
+    guids = [d["guid"] for d in exported]
+    assert len(guids) == len(set(guids)) == 20
+    for d in exported:
+        g = int(d["guid"])
+        assert d["given_labels"] == _ml_sets(given[g], names) and d["text"] == f"text number {g}"
+        assert d["fingerprint"] == example_fps[d["guid"]] and d["dataset_fingerprint"] == fp
+        assert sorted(d["ranked_labels"]) == names
+    by_guid = {d["guid"]: d for d in exported}
+    for g, j in ml["planted"]:  # the suggestion: the planted pair's fix, and the set with it made
+        fix = "remove" if given[g, j] else "add"
+        want = given[g].copy()
+        want[j] = 1 - want[j]
+        assert by_guid[str(g)]["suggested_labels"] == _ml_sets(want, names)
+        if fmt == "label-studio":
+            (change,) = by_guid[str(g)]["suggested_changes"]
+            assert (change["label"], change["fix"]) == (names[j], fix) and 0.5 < change["score"] <= 1
+    assert all(d["suggested_labels"] == d["given_labels"] for g, d in by_guid.items()
+               if int(g) not in dict(ml["planted"]))
+    # the annotators: accept example 2's suggestion; keep example 4 as given (reject it); example 7 is skipped
+    g2, g4 = "2", "4"
+    chosen = {g2: by_guid[g2]["suggested_labels"], g4: by_guid[g4]["given_labels"]}
+    export = tmp_path / "export.json"
+    if fmt == "label-studio":
+        out = []
+        for k, t in enumerate(tasks):
+            g = t["data"]["guid"]
+            anns = ([{"result": [{"from_name": "label", "to_name": "text", "type": "choices",
+                                  "value": {"choices": chosen[g]}}], "was_cancelled": False}] if g in chosen
+                    else [{"result": [], "was_cancelled": True}] if g == "7" else [])
+            out.append({"id": k + 1, "data": t["data"], "annotations": anns})
+        export.write_text(json.dumps(out))
+    else:
+        export.write_text(json.dumps(_argilla_nested(records, chosen, discarded={"7"})))
+    _cli("import-labels", "--format", fmt, "--input", export, "--issues", ml["issues"], "--output_dir", tmp_path)
+    doc = json.loads((tmp_path / "corrections.json").read_text())
+    assert doc["kind"] == "multi_label" and doc["label_names"] == names and doc["dataset_fingerprint"] == fp
+    got = {(c["guid"], c["label_index"]): c for c in doc["corrections"]}
+    assert got[(g2, 1)]["action"] == "relabel" and got[(g2, 1)]["fix"] == ("remove" if given[2, 1] else "add")
+    assert got[(g2, 1)]["label"] == "bio" and got[(g2, 1)]["example_fingerprint"] == example_fps[g2]
+    assert [c["action"] for k, c in got.items() if k[0] == g4] == ["keep"] * 3
+    assert [c["action"] for k, c in got.items() if k[0] == "7"] == ["unsure"] * 3
+    assert [k for k, c in got.items() if c["action"] == "relabel"] == [(g2, 1)]
+    _cli("apply", "--corrections", tmp_path / "corrections.json", "--train_file", train, "--output",
+         tmp_path / "fixed.jsonl")
+    fixed = [json.loads(line) for line in (tmp_path / "fixed.jsonl").read_text().splitlines()]
+    want = given.copy()
+    want[2, 1] = 1 - want[2, 1]
+    assert [r["labels"] for r in fixed] == [_ml_sets(w, names) for w in want]  # exactly bio of example 2 changed
+    assert [r["original_labels"] for r in fixed] == [_ml_sets(w, names) for w in given]
+    assert fixed[2]["review_actions"] == ["arts: keep", "bio: relabel", "cars: keep"]
+
+
+def test_multilabel_import_disagreement_and_refusals(tmp_path):
+    """Annotators who disagree on a label give unsure on that label only (the labels they agree on apply); a
+    per-pair export of an older version, and given labels that are not the ranking's, are refused in one line."""
+    ml = _ml_ranked(tmp_path)
+    given, names = ml["given"], ml["names"]
+    lt.export_issues(ml["issues"], "label-studio", tmp_path / "ls", top_k=60)
+    tasks = json.loads((tmp_path / "ls" / "label_studio_tasks.json").read_text())
+    t2 = next(t for t in tasks if t["data"]["guid"] == "2")
+    flipped = _ml_sets(np.where(np.arange(3) == 1, 1 - given[2], given[2]), names)  # bio flipped
+    both = _ml_sets(np.where(np.arange(3) <= 1, 1 - given[2], given[2]), names)  # arts and bio flipped
+    minimal = [{**t2["data"], "id": 1, "label": {"choices": flipped}, "annotator": 1, "annotation_id": 1},
+               {**t2["data"], "id": 1, "label": {"choices": both}, "annotator": 2, "annotation_id": 2, "note": "hm"}]
+    (tmp_path / "min.json").write_text(json.dumps(minimal))
+    doc = lt.corrections_from_export(tmp_path / "min.json", "label-studio", ml["issues"])
+    got = {c["label"]: c for c in doc["corrections"]}
+    assert (got["bio"]["action"], got["arts"]["action"], got["cars"]["action"]) == ("relabel", "unsure", "keep")
+    assert got["arts"]["note"].startswith("annotators disagree on arts: carried 1, not carried 1")
+    # an export made one task per pair (no given_labels) by an older version: refused, nothing written
+    old = [{"data": {k: v for k, v in t["data"].items() if k not in ("given_labels", "ranked_labels")},
+            "annotations": [{"result": [{"from_name": "label", "to_name": "text", "type": "choices",
+                                         "value": {"choices": ["arts"]}}]}]} for t in tasks[:2]]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    err = _cli("import-labels", "--format", "label-studio", "--input", tmp_path / "old.json", "--issues", ml["issues"],
+               "--output", tmp_path / "c.json", expect_fail=True)
+    assert "no given_labels" in err and "export the ranking again" in err and err.count("\n") == 1
+    assert not (tmp_path / "c.json").exists()
+    # given labels edited in the tool (not the ranking's): refused rather than flipping the wrong way
+    edited = [{**t2, "data": {**t2["data"], "given_labels": flipped},
+               "annotations": [{"result": [{"from_name": "label", "to_name": "text", "type": "choices",
+                                            "value": {"choices": flipped}}]}]}]
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    err = _cli("import-labels", "--format", "label-studio", "--input", tmp_path / "edited.json", "--issues",
+               ml["issues"], "--output", tmp_path / "c.json", expect_fail=True)
+    assert "are not the labels the ranking has for it" in err and err.count("\n") == 1
+
+
+# -- generative: keep (response) or drop (other) ---------------------------------------------------------------------
+def test_generative_round_trip_drops_exactly_the_responses_chosen_other(tmp_path):
+    from training_dynamics.kinds.generative.dynamics import write_generative_epoch
+
+    prompts = [("owl", "bird"), ("fox", "fish"), ("cod", "fish"), ("cow", "mammal"), ("bee", "mammal")]
+    train = _jsonl(tmp_path / "sft.jsonl", [{"prompt": f"what is a {a}", "response": f"it is a {k}"}
+                                            for a, k in prompts])
+    values = np.array([[[-0.1, 1.0, 4], [-0.1, 1.0, 4]], [[-2.0, 0.2, 4], [-1.9, 0.2, 4]],
+                       [[-0.2, 1.0, 4], [-0.1, 1.0, 4]], [[-0.3, 0.9, 4], [-0.2, 1.0, 4]],
+                       [[-1.8, 0.3, 4], [-1.7, 0.3, 4]]])
+    dy = tmp_path / "run" / "training_dynamics"
+    dy.mkdir(parents=True)
+    for e in range(2):
+        write_generative_epoch(dy, e, list(range(5)), values[:, e])
+    (dy / "dynamics_meta.json").write_text(json.dumps({"kind": "generative", "label_names": ["response", "other"],
+                                                       "num_labels": 2, "num_examples": 5}))
+    _cli("find-issues", "--source", "dynamics", "--run_dir", tmp_path / "run", "--train_file", train,
+         "--output_dir", tmp_path / "issues", "--disable_tqdm")
+    issues = tmp_path / "issues" / "label_issues.jsonl"
+    _cli("review", "--issues", issues, "--format", "label-studio", "--output_dir", tmp_path / "ls")
+    tasks = json.loads((tmp_path / "ls" / "label_studio_tasks.json").read_text())
+    view = ElementTree.fromstring((tmp_path / "ls" / "label_studio_config.xml").read_text())
+    assert [c.get("value") for c in view.iter("Choice")] == ["response", "other"]
+    assert [t["data"]["guid"] for t in tasks][:2] == ["1", "4"]  # the least learned responses first
+    assert {t["data"]["given_label"] for t in tasks} == {"response"}
+    assert tasks[0]["data"]["text"] == "what is a fox\n\u27f6 it is a fish"
+    chosen = {"1": "other", "4": "response", "0": "response"}  # drop fox; keep bee and owl
+    (tmp_path / "export.json").write_text(json.dumps(_ls_export(tasks, chosen)))
+    _cli("import-labels", "--format", "label-studio", "--input", tmp_path / "export.json", "--issues", issues,
+         "--output_dir", tmp_path)
+    doc = json.loads((tmp_path / "corrections.json").read_text())
+    assert doc["kind"] == "generative"
+    assert sorted((c["guid"], c["action"]) for c in doc["corrections"]) == [("0", "keep"), ("1", "relabel"),
+                                                                             ("4", "keep")]
+    _cli("apply", "--corrections", tmp_path / "corrections.json", "--train_file", train, "--output",
+         tmp_path / "clean.jsonl")
+    clean = [json.loads(line) for line in (tmp_path / "clean.jsonl").read_text().splitlines()]
+    assert [r["guid"] for r in clean] == [0, 2, 3, 4]
+    assert [r["review_action"] for r in clean] == ["keep", "unreviewed", "unreviewed", "keep"]

@@ -145,6 +145,27 @@ class Kind(abc.ABC):
     def apply_corrections(self, data, parsed, *, where: str, unsure: str, skip_changed: bool, fingerprints):
         """The corrected dataset as a table, in the data's own columns."""
 
+    # -- labeling tools (review --format label-studio | argilla, import-labels) ---------------------
+    #: what an annotator picks on one exported task / record: ``"single"`` (one label name) or ``"multiple"``
+    #: (every label the example has: Label Studio's ``Choices choice="multiple"``, Argilla's MultiLabelQuestion)
+    labeling_choice: str = "single"
+
+    def labeling_examples(self, rows, payload: dict) -> list[dict] | None:
+        """The tasks / records a labeling tool shows for the review rows ``rows`` (:meth:`review_rows`' table;
+        ``payload``: the review page's payload of them), one plain dict each with ``guid``, ``fingerprint``,
+        ``dataset_fingerprint``, ``text``, ``rank``, ``score`` and what this kind's choice needs
+        (:mod:`training_dynamics.workflows.labeling_tools`). Default ``None``: one per row, its given label and the
+        suggested one (a single choice)."""
+        return None
+
+    def labeling_corrections(self, choices: Sequence[dict], *, issues, label_names: Sequence[str],
+                             where: str) -> list[dict] | None:
+        """The corrections (each as the review page exports it) that the annotators' ``choices`` make:
+        per exported example ``{"ex": its exported binding, "votes": [tuple of label names per annotator],
+        "skipped": n, "note": text}``; ``issues``: the ranking they were exported from. Default ``None``: one
+        correction per example (keep, relabel or unsure), the single-choice reading."""
+        return None
+
     # -- held-out evidence (record --cross_fit 2) -------------------------------------------------
     def heldout_scorer(self, trainer, rows, data):
         """A callable ``score() -> (keys, probabilities (R, C))``: ``trainer``'s model, in eval mode, on ``rows``

@@ -119,6 +119,20 @@ class MultiLabelKind(Kind):
         rows, fingerprint, warnings, extra = review_rows(issues, settings, label_names, data=data)
         return rows, fingerprint, warnings, extra  # on the data map, a pair is its example
 
+    labeling_choice = "multiple"  #: an annotator in Label Studio / Argilla picks the example's whole label set
+
+    def labeling_examples(self, rows, payload: dict) -> list[dict]:
+        """One task / record per example: its given labels and the suggested changes (add / remove a label)."""
+        from training_dynamics.kinds.multilabel.review import labeling_examples
+
+        return labeling_examples(rows, payload)
+
+    def labeling_corrections(self, choices, *, issues, label_names: Sequence[str], where: str) -> list[dict]:
+        """Pair corrections (``label_index``, ``fix``, as the review page exports them) from the chosen label sets."""
+        from training_dynamics.kinds.multilabel.review import labeling_corrections
+
+        return labeling_corrections(choices, issues=issues, label_names=label_names, where=where)
+
     def apply_corrections(self, data, parsed, *, where: str, unsure: str, skip_changed: bool, fingerprints):
         from training_dynamics.kinds.multilabel.review import apply_pair_corrections
 

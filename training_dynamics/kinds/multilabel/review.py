@@ -13,6 +13,10 @@ so it never applies to an example the reviewer did not see. The page exports eac
 text column(s), the label column as the file wrote it (a list of names, or a multi-hot list),
 ``guid``, plus ``original_labels`` (same format) and ``review_actions`` (``"label: action"`` per
 reviewed pair); ``record --problem_type multi_label_classification --train_file`` reads it back.
+
+Label Studio and Argilla (``review --format``, ``import-labels``): :func:`labeling_examples` exports one
+task / record per example (its label set, the suggested changes), :func:`labeling_corrections` turns the
+label sets annotators chose back into the page's pair corrections.
 """
 
 from __future__ import annotations
@@ -169,3 +173,113 @@ def write_rows(path: str | Path, data: MultiLabelData, guids) -> Path:
             rec = {**{c: rows[c][i] for c in data.text_columns}, label_col: labels[i], GUID: guid}
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     return Path(path)
+
+
+# -- labeling tools (review --format label-studio | argilla, import-labels) -------------------------
+def _p(x: float) -> float:
+    return round(float(x), 4)
+
+
+def labeling_examples(rows: pd.DataFrame, payload: dict) -> list[dict]:
+    """One task / record per *example* with a ranked pair among ``rows`` (:func:`review_rows`' table, in rank
+    order; ``payload``: the review page's payload of them), ordered by its best-ranked pair: ``guid``,
+    ``fingerprint`` (the whole example's), ``dataset_fingerprint``, ``text``, ``rank`` and ``score`` (of that pair),
+    ``given_labels`` (the labels it carries, in label order), ``ranked_labels`` (its labels ranked here: a choice
+    left as given on one of them is a ``keep``), ``suggested_changes`` (``[{"label", "fix": "add" | "remove",
+    "score": p of the suggested value}]``: the decision's flagged pairs, or without a decision the pairs whose
+    given value the model gives under one half), ``suggested_labels`` (the given labels with those changes made),
+    ``suggested_score`` (the lowest probability among the suggestion's ranked labels) and, to show, ``given`` and
+    ``suggested`` as text."""
+    names = [str(n) for n in payload["label_names"]]
+    it, examples = payload["items"], payload["examples"]
+    label_index = rows["gold"].to_numpy(np.int64)
+    given = np.asarray(it["given"], dtype=bool)
+    conf = rows["confidence"].to_numpy(np.float64)
+    if "suggested_fix" in rows:
+        change = rows["suggested_fix"].notna().to_numpy() & rows["suggested_fix"].astype(str).isin(["add", "remove"])
+    else:
+        change = conf < 0.5
+    pairs: dict[int, list[int]] = {}
+    for i, e in enumerate(it["ex"]):
+        pairs.setdefault(int(e), []).append(i)
+    out = []
+    for e, at in pairs.items():
+        carried = {names[j] for j in examples["labels"][e]}
+        fixes = {names[label_index[i]]: ("remove" if given[i] else "add", 1.0 - conf[i]) for i in at if change[i]}
+        suggested = (carried - {n for n, (f, _) in fixes.items() if f == "remove"}) | {
+            n for n, (f, _) in fixes.items() if f == "add"}
+        probs = [1.0 - conf[i] if change[i] else conf[i] for i in at]
+        first = at[0]
+        out.append({
+            "guid": str(examples["guid"][e]), "fingerprint": it["fp"][first],
+            "dataset_fingerprint": payload["dataset_fingerprint"],
+            "given_labels": [n for n in names if n in carried],
+            "ranked_labels": [names[label_index[i]] for i in at],
+            "suggested_changes": [{"label": n, "fix": f, "score": _p(p)} for n, (f, p) in fixes.items()],
+            "suggested_labels": [n for n in names if n in suggested],
+            "suggested_score": _p(min(probs)), "rank": int(rows["rank"].iloc[first]),
+            "score": round(float(rows["score"].iloc[first]), 6), "text": str(it["text"][first]),
+            "given": ", ".join(n for n in names if n in carried) or "(none)",
+            "suggested": "; ".join(f"{f} {n} (p = {_p(p)})" for n, (f, p) in fixes.items()) or "no change"})
+    return out
+
+
+def labeling_corrections(choices: Sequence[dict], *, issues: pd.DataFrame, label_names: Sequence[str],
+                         where: str) -> list[dict]:
+    """Pair corrections, as the review page exports them, from the label sets annotators chose on the examples
+    :func:`labeling_examples` exported. Per example and label: every annotator's set agrees on it and differs
+    from the given value -> ``relabel`` (``fix`` add / remove); agrees with the given value on a ranked label ->
+    ``keep``; the annotators disagree -> ``unsure`` with a note counting them. An example skipped (and not
+    labelled) is ``unsure`` on each of its ranked labels; a note goes with its first correction.
+
+    Raises:
+        CorrectionsError: an export made per pair (``given_labels`` missing: exported by an older version), or
+            given labels that are not the ranking's (another ranking, or an edited export).
+    """
+    names = [str(n) for n in label_names]
+    ranked_given: dict[tuple[str, str], bool] = {}
+    if {"guid", "label", "given"} <= set(issues.columns):
+        for g, lab, gv in zip(guid_keys(as_guids(issues["guid"])), issues["label"].astype(str), issues["given"]):
+            ranked_given[(g, lab)] = bool(gv)
+    out = []
+    for c in choices:
+        ex, votes, note = c["ex"], [set(v) for v in c["votes"]], c.get("note") or ""
+        guid = ex["guid"]
+        if not isinstance(ex.get("given_labels"), list):
+            raise CorrectionsError(f"{where}: guid {guid}: no given_labels: this export was made one task per "
+                                   "(example, label) pair by an older training-dynamics; export the ranking again "
+                                   "with `training-dynamics review --format ...`")
+        given = {str(n) for n in ex["given_labels"]}
+        ranked = [str(n) for n in (ex.get("ranked_labels") or [])]
+        wrong = sorted(n for n in given | set(ranked) if n not in names) + [
+            n for n in names if ranked_given.get((guid, n), n in given) != (n in given)]
+        if wrong:
+            raise CorrectionsError(f"{where}: guid {guid}: given_labels {sorted(given)} are not the labels the ranking "
+                                   f"has for it ({wrong[0]!r} differs): another ranking, or an edited export?")
+        made = []
+        if votes:
+            for j, n in enumerate(names):
+                carried = [n in v for v in votes]
+                if all(carried) or not any(carried):
+                    if carried[0] != (n in given):
+                        made.append((j, "relabel", None))
+                    elif n in ranked:
+                        made.append((j, "keep", None))
+                else:
+                    k = sum(carried)
+                    made.append((j, "unsure", f"annotators disagree on {n}: carried {k}, not carried "
+                                             f"{len(carried) - k}"))
+        elif c.get("skipped"):
+            made = [(names.index(n), "unsure", None) for n in ranked]
+        elif note and ranked:
+            made = [(names.index(ranked[0]), None, None)]
+        for k, (j, action, why) in enumerate(made):
+            n = names[j]
+            corr = {"guid": guid, "example_fingerprint": ex.get("fingerprint"), "label_index": j, "label": n,
+                    "given": n in given, "action": action,
+                    "fix": ("remove" if n in given else "add") if action == "relabel" else None}
+            text = "; ".join(t for t in (why, note if k == 0 else "") if t)
+            if text:
+                corr["note"] = text
+            out.append(corr)
+    return out
