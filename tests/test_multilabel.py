@@ -390,3 +390,39 @@ def test_labels_never_learned_or_far_behind_are_named(tmp_path):
                                     meta={"label_names": NAMES})
     assert labels_not_learned(dyn, e) == ["cars"]
     assert labels_underfit(dyn, e) == ["bio"]
+
+
+@pytest.mark.slow
+def test_cross_fit_2_scores_every_pair_held_out_and_find_issues_counts_from_it(topics, tmp_path):
+    """record --problem_type multi_label_classification --cross_fit 2: every (example, label) pair held-out once per
+    epoch, [p(not carried), p(carried)] of the saved half model on the other half; find-issues ranks on held-out +
+    in-sample confidence and counts per label from the last held-out epoch."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training_dynamics.core.heldout import read_heldout_rows
+    from training_dynamics.workflows.crossfit import fold_of
+
+    run = _record(topics, tmp_path, "--problem_type", "multi_label_classification", "--cross_fit", 2, epochs=3)
+    meta = json.loads((run / "training_dynamics" / "dynamics_meta.json").read_text())
+    assert meta["kind"] == "multi_label" and sum(meta["cross_fit"]["fold_sizes"]) == 600 == meta["num_examples"]
+    keys, held = read_heldout_rows(run / "training_dynamics")
+    assert set(keys) == {"guid", "label_index"} and held.shape == (600 * 4, 3, 2)
+    np.testing.assert_allclose(held.sum(axis=2), 1.0, atol=1e-5)
+    rows = [json.loads(line) for line in open(topics["train"])]
+    guids = np.arange(len(rows))  # the file has no guid column: the row
+    fold = fold_of(guids, seed=1)
+    for k in (0, 1):
+        other = np.flatnonzero(fold != k)[:8]
+        model_dir = tmp_path / "model_out" / f"half_{k}"
+        m = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        with torch.no_grad():
+            p = torch.sigmoid(m(**tok([rows[i]["text"] for i in other], padding=True, truncation=True, max_length=128,
+                                      return_tensors="pt")).logits).numpy()
+        at = np.searchsorted(keys["guid"] * 4 + keys["label_index"], other[:, None] * 4 + np.arange(4))
+        np.testing.assert_allclose(held[at, 2, 1], p, atol=1e-4)
+    issues = _find_issues(run, tmp_path / "issues")
+    settings = json.loads((tmp_path / "issues" / "label_issues_settings.json").read_text())
+    assert settings["score"] == "combined" and settings["count_source"] == "held-out"
+    assert len(issues) == 2400 and all("heldout_confidence" in r for r in issues[:5])

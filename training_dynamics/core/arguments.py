@@ -183,8 +183,8 @@ class DynamicsArguments:
     td_format: Literal["jsonl", "npz"] = field(default="jsonl", metadata={"help": "jsonl (the seed's format) or npz (binary, for large datasets)."})
     dy_task_name: str | None = field(default=None, metadata={"help": "Run folder's task part: <dy_log_dir>/<dy_task_name>/<dy_model_name>. Default: --task_name, else the training file's stem, or the name of its folder when the stem says nothing (train, training, data, ...: data/sst2/train.tsv gives sst2)."})
     dy_model_name: str | None = field(default=None, metadata={"help": "Run folder's model part. Default: the last path part of --model_name_or_path; a generic one (model, final, best, checkpoint-N) is named after the folder above it."})
-    cross_fit: int = field(default=0, metadata={"help": "2: held-out evidence at about the cost of one run (record and "
-                           "record-ner): one model per half of the rows (a seeded hash of the guid) with these settings, "
+    cross_fit: int = field(default=0, metadata={"help": "2: held-out evidence at about the cost of one run (record, "
+                           "multi-label included, and record-ner): one model per half of the rows (a seeded hash of the guid) with these settings, "
                            "each scoring the other half after every epoch; the run folder gets heldout_epoch_<e>.npz "
                            "beside the in-sample epochs, and find-issues ranks and counts with them "
                            "(docs/label_errors.md). 0: off."})

@@ -44,7 +44,7 @@ from training_dynamics.kinds.multilabel.metrics import example_metrics, pair_met
 logger = logging.getLogger(__name__)
 
 VALUE_NAMES = ("not carried", "carried")  #: a pair's two values, as ``gold_name`` / ``predicted_name`` name them
-SCORES = ("confidence", "aum", "loss", "rank_mean")
+SCORES = ("confidence", "aum", "loss", "rank_mean", "combined")
 FIXES = ("add", "remove")  #: the fix of a flagged pair, by its given value (not carried -> add, carried -> remove)
 
 
@@ -183,14 +183,39 @@ def describe(dec: dec_rules.Decision) -> str:
             f"({100.0 * dec.num_flagged / max(n, 1):.1f}%){': ' + parts if parts else ''} (+ add, - remove)")
 
 
+def heldout_pairs(run, dyn: MultiLabelDynamics) -> np.ndarray | None:
+    """(N*K, E, 2) the held-out probabilities of each (example, label) pair (``--cross_fit 2``), in the dynamics'
+    pair order (example-major); ``None`` when the run has none."""
+    from training_dynamics.core.heldout import HeldoutError, read_heldout_rows
+
+    found = read_heldout_rows(run.dynamics_dir)
+    if found is None:
+        return None
+    keys, probs = found
+    guids = np.repeat(dyn.guids, dyn.num_labels)
+    labels = np.tile(np.arange(dyn.num_labels), dyn.num_examples)
+    order = np.lexsort((labels, guids))
+    if ("label_index" not in keys or len(keys["guid"]) != len(order) or not np.array_equal(keys["guid"], guids[order])
+            or not np.array_equal(keys["label_index"], labels[order])):
+        raise HeldoutError(f"{run.dynamics_dir}: the held-out files do not score the run's (example, label) pairs; "
+                           "record the run again")
+    aligned = np.empty_like(probs)
+    aligned[order] = probs
+    return aligned
+
+
 def rank_pairs(dyn: MultiLabelDynamics, data, *, score: str = "confidence", burn_out: int | None = None,
-               proportion: float = 0.33) -> pd.DataFrame:
+               proportion: float = 0.33, heldout: np.ndarray | None = None) -> pd.DataFrame:
     """The ranked pair table (module docstring) of the recorded run ``dyn`` on ``data``, without a decision;
-    ``df.attrs["label_names"]`` are the labels' names."""
+    ``df.attrs["label_names"]`` are the labels' names. ``heldout``: :func:`heldout_pairs` of a cross-fitted run
+    (adds ``heldout_confidence``, the mean held-out probability of each pair's given value)."""
     if score not in SCORES:
         raise TrainingDynamicsError(f"--score {score} does not apply to a multi-label run; choose one of "
                                     f"{', '.join(SCORES)}")
     pairs = pair_metrics(dyn, burn_out=burn_out)
+    if heldout is not None:
+        rows = np.asarray(pairs["index"], dtype=np.int64)
+        pairs["heldout_confidence"] = heldout[rows, :burn_out, np.asarray(pairs["gold"], dtype=np.int64)].mean(axis=1)
     examples = pd.DataFrame(example_metrics(pairs, dyn.guids, dyn.num_labels))
     region = pd.Series(np.asarray(selection.region_of(examples, proportion=proportion), dtype=object),
                        index=examples["guid"].to_numpy())
@@ -224,8 +249,10 @@ def rank_pairs(dyn: MultiLabelDynamics, data, *, score: str = "confidence", burn
         "gold": gold[order], "gold_name": names[gold[order]], "predicted": predicted[order],
         "predicted_name": names[predicted[order]], "probabilities": list(probs[order]),
         "region": region.reindex(guids[order]).fillna("").to_numpy(dtype=object)})
-    for c in ("confidence", "variability", "correctness", "forgetfulness", "aum", "loss", "index"):
-        df[c] = cols[c][order]
+    for c in ("confidence", "variability", "correctness", "forgetfulness", "aum", "loss", "index",
+              "heldout_confidence"):
+        if c in cols:
+            df[c] = cols[c][order]
     df.attrs["label_names"] = list(dyn.label_names)
     return df
 
@@ -241,7 +268,8 @@ def find_pair_issues(run, *, data=None, score: str = "confidence", rule: str = D
     dyn = read_dynamics(run.require().dynamics_dir)
     run.warn_if_incomplete(dyn.num_epochs)
     used = resolve_burn_out(burn_out, dyn.num_epochs, where=dyn.dy_dir)
-    df = rank_pairs(dyn, data, score=score, burn_out=used, proportion=proportion)
+    held = heldout_pairs(run, dyn)  # a cross-fitted run (record --cross_fit 2)
+    df = rank_pairs(dyn, data, score=score, burn_out=used, proportion=proportion, heldout=held)
     names = df.attrs["label_names"]
     settings = {"source": "dynamics", "kind": run.meta.get("kind"), "top_k": top_k,
                 "score_name": le.DYNAMICS_SCORES[score][0], "score": score, "burn_out": burn_out, "data": data.source,
@@ -267,11 +295,17 @@ def find_pair_issues(run, *, data=None, score: str = "confidence", rule: str = D
         epochs = count_epochs if count_epochs is not None else used
         if not 1 <= epochs <= dyn.num_epochs:
             raise TrainingDynamicsError(f"--count_epochs {epochs}: the run recorded {dyn.num_epochs} epochs")
-        p = pd.Series(count_probabilities(dyn, epochs), index=np.arange(dyn.num_examples * dyn.num_labels))
         rows = df["index"].to_numpy(np.int64)
-        counts = per_label_count(df["gold"].to_numpy(np.int64), p.to_numpy()[rows], df["label_index"].to_numpy(),
-                                 dyn.num_labels)
-        settings["count_epochs"] = epochs
+        gold = df["gold"].to_numpy(np.int64)
+        if held is not None and count_epochs is None:  # count on the last held-out epoch (never trained on the pair)
+            last = min(used, held.shape[1]) - 1
+            p_given = held[rows, last, gold]
+            settings.update(count_source="held-out", count_heldout_epoch=last,
+                            heldout_accuracy=round(float((p_given > 0.5).mean()), 4))
+        else:
+            p_given = count_probabilities(dyn, epochs)[rows]
+            settings["count_epochs"] = epochs
+        counts = per_label_count(gold, p_given, df["label_index"].to_numpy(), dyn.num_labels)
     dec = decide_pairs(rule, df, counts=counts, label_names=names)
     if dec is not None and rule == "rank_count":  # can this run count? (training_dynamics.decisions.evidence)
         from training_dynamics.decisions.evidence import restrict

@@ -83,6 +83,12 @@ class MultiLabelKind(Kind):
 
         return write_rows(path, data, guids)
 
+    def heldout_scorer(self, trainer, rows, data):
+        """Every (example, label) pair of the other half (:func:`~training_dynamics.kinds.multilabel.record.heldout_scorer`)."""
+        from training_dynamics.kinds.multilabel.record import heldout_scorer
+
+        return heldout_scorer(trainer, rows, data)
+
     def find_issues(self, runs, *, data=None, source: str = "dynamics", score: str = "confidence",
                     rule: str | None = None, burn_out: int | None = None, proportion: float = 0.33,
                     count_epochs: int | None = None, top_k: int | None = None, **_):

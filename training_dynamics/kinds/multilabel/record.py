@@ -129,3 +129,26 @@ def build_trainer(model_args, data_args, dy_args, training_args, *, train_filter
 
 
 __all__ = ["MultiLabelDynamicsTrainer", "build_trainer", "pair_values", "multilabel_metrics"]
+
+
+def heldout_scorer(trainer: MultiLabelDynamicsTrainer, rows, data):
+    """``record --problem_type multi_label_classification --cross_fit 2``: a callable ``score() -> (keys,
+    probabilities (M*K, 2))`` that scores every (example, label) pair of ``rows`` with ``trainer``'s model in eval
+    mode (``Trainer.predict``), the texts cut as the training texts were: per pair ``[p(not carried), p(carried)]``,
+    keyed by ``guid`` and ``label_index``."""
+    from training_dynamics.core.data import tokenize
+
+    cut = trainer.dynamics_meta["truncation"]
+    tok = tokenize(rows, trainer.processing_class, data.text_columns, cut["max_seq_length"],
+                   truncation=cut["strategy"])
+    tok = tok.remove_columns([c for c in ("guid", "num_tokens") if c in tok.column_names])
+    guids = np.asarray(rows["guid"])
+    k = int(trainer.model.config.num_labels)
+    keys = {"guid": np.repeat(guids, k), "label_index": np.tile(np.arange(k), len(guids))}
+
+    def score():
+        z = np.asarray(trainer.predict(tok, metric_key_prefix="heldout").predictions, dtype=np.float64).reshape(-1)
+        carried = 1.0 / (1.0 + np.exp(-z))
+        return keys, np.stack([1.0 - carried, carried], axis=1)
+
+    return score
