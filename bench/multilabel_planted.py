@@ -60,6 +60,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--learning_rate", default="1e-3")
     p.add_argument("--td_mode", default="in_training")
+    p.add_argument("--cross_fit", action="store_true", help="record with --cross_fit 2 (held-out evidence)")
     p.add_argument("--warmup_steps", default="0", help="an int, or a float < 1: a share of the steps")
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--hidden_size", type=int, default=64)
@@ -82,7 +83,7 @@ def main() -> None:
         "--num_train_epochs", args.epochs, "--per_device_train_batch_size", args.batch_size, "--learning_rate", args.learning_rate,
         "--warmup_steps", args.warmup_steps,
         "--td_mode", args.td_mode, "--report_to", "none", "--save_strategy", "no", "--seed", args.seed,
-        "--disable_tqdm", "true", "--overwrite_dynamics")
+        "--disable_tqdm", "true", "--overwrite_dynamics", *(["--cross_fit", 2] if args.cross_fit else []))
     t_record = time.perf_counter() - t0
     cli("metrics", "--run_dir", run)
     cli("plot", "--run_dir", run, "--output_dir", work / "plots", "--overwrite_output_dir")
