@@ -33,15 +33,14 @@ def flips(work: Path) -> dict:
 
 def variants(run_dir: Path) -> tuple[np.ndarray, dict]:
     """(guids, {name: score}) of the candidate scores a run supports."""
+    from training_dynamics.analysis.metrics import log_softmax
     from training_dynamics.analysis.run import Run
     from training_dynamics.core.heldout import read_heldout
     from training_dynamics.decisions.ranking import ranks01
 
     dyn = Run(run_dir).dynamics(progress=False)
     guids, gold = np.asarray(dyn.guids), np.asarray(dyn.gold)
-    logits = np.asarray(dyn.logits, dtype=np.float64)
-    p_in = np.exp(logits - logits.max(-1, keepdims=True))
-    p_in /= p_in.sum(-1, keepdims=True)
+    p_in = np.exp(log_softmax(np.asarray(dyn.logits, dtype=np.float64)))
     n = np.arange(len(gold))
     g_in = p_in[n, :, gold]  # (N, E)
     out = {"in-sample 1-confidence": 1 - g_in.mean(1)}

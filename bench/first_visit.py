@@ -67,6 +67,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bins", type=int, default=10)
     args = p.parse_args()
+    from training_dynamics.analysis.metrics import log_softmax
     from training_dynamics.analysis.run import Run
     from training_dynamics.decisions.ranking import ranks01
 
@@ -75,9 +76,7 @@ def main() -> int:
     seconds = time.perf_counter() - t0
     dyn = Run(run_dir).dynamics(progress=False)
     guids, gold = np.asarray(dyn.guids), np.asarray(dyn.gold)
-    z = np.asarray(dyn.logits, dtype=np.float64)
-    probs = np.exp(z - z.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
+    probs = np.exp(log_softmax(np.asarray(dyn.logits, dtype=np.float64)))
     gp = probs[np.arange(len(gold)), :, gold]  # (N, E)
     first_seen = {g: i for i, g in reversed(list(enumerate(order.tolist())))}
     position = np.array([first_seen[g] for g in guids.tolist()]) / len(guids)

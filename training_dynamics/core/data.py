@@ -643,6 +643,15 @@ def truncation_report(num_tokens: Sequence[int], max_seq_length: int, truncation
             "mean_tokens_cut": round(float(cut[hit].mean()), 1) if hit.any() else 0.0}
 
 
+def merge_truncation_reports(reports: Sequence[dict]) -> dict:
+    """One :func:`truncation_report` of several disjoint parts of the training set (the halves of a cross-fitted
+    run): counts added, the longest kept, the means weighted."""
+    n, hit = (sum(r[k] for r in reports) for k in ("num_examples", "num_truncated"))
+    return {**reports[0], "num_examples": n, "num_truncated": hit, "max_tokens": max(r["max_tokens"] for r in reports),
+            "mean_tokens": round(sum(r["mean_tokens"] * r["num_examples"] for r in reports) / max(n, 1), 1),
+            "mean_tokens_cut": round(sum(r["mean_tokens_cut"] * r["num_truncated"] for r in reports) / max(hit, 1), 1)}
+
+
 def describe_truncation(report: dict) -> str:
     """One log line of :func:`truncation_report`."""
     n, k, limit = report["num_examples"], report["num_truncated"], report["max_seq_length"]

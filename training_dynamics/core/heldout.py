@@ -87,19 +87,30 @@ def read_heldout(dy_dir: str | os.PathLike, guids: np.ndarray | None = None) -> 
     found = read_heldout_rows(dy_dir)
     if found is None:
         return None
-    keys, probs = found
-    if set(keys) != {"guid"}:
-        raise HeldoutError(f"{dy_dir}: held-out rows keyed by {', '.join(sorted(keys))}, not by example; read them "
-                           "with read_heldout_rows")
-    have = keys["guid"]
     if guids is None:
-        return have, probs
-    want = np.asarray(guids)
-    if len(have) != len(want) or not np.array_equal(have, np.sort(want)):
-        missing = np.setdiff1d(want, have)
-        raise HeldoutError(f"{heldout_epochs(dy_dir)[0]}: not the run's examples ({len(have)} held-out vs {len(want)}"
-                           f"{f'; guid {missing[0]} missing' if len(missing) else ''}); record the run again")
-    return want, probs[np.searchsorted(have, want)]
+        if set(found[0]) != {"guid"}:
+            raise HeldoutError(f"{dy_dir}: held-out rows keyed by {', '.join(sorted(found[0]))}, not by example")
+        return found[0]["guid"], found[1]
+    return np.asarray(guids), align_heldout(found, {"guid": np.asarray(guids)}, where=dy_dir)
+
+
+def align_heldout(found: tuple[dict, np.ndarray], keys: dict, *, where, exact: bool = True) -> np.ndarray:
+    """(R, E, C) the held-out probabilities (:func:`read_heldout_rows`) of the rows named by ``keys`` (``guid`` and a
+    kind's own keys, (R,) each), in their order. ``exact``: the rows must be all the held-out rows (the run's
+    examples), else a subset of them (some left out since). A row the files do not score is one line."""
+    import pandas as pd
+
+    have, probs = found
+    names = sorted(have)
+    if set(keys) != set(have):
+        raise HeldoutError(f"{where}: held-out rows keyed by {', '.join(names)}, not by {', '.join(sorted(keys))}")
+    want = [np.asarray(keys[k]) for k in names]
+    rows = pd.MultiIndex.from_arrays([have[k] for k in names]).get_indexer(pd.MultiIndex.from_arrays(want))
+    if (rows < 0).any() or (exact and len(rows) != len(have["guid"])):
+        missing = f"; guid {want[names.index('guid')][rows < 0][0]} missing" if (rows < 0).any() else ""
+        raise HeldoutError(f"{where}: not the run's examples ({len(have['guid'])} held-out vs {len(rows)}{missing}); "
+                           "record the run again")
+    return probs[rows]
 
 
 def read_heldout_rows(dy_dir: str | os.PathLike) -> tuple[dict, np.ndarray] | None:
@@ -130,17 +141,11 @@ def read_heldout_rows(dy_dir: str | os.PathLike) -> tuple[dict, np.ndarray] | No
 def heldout_confidence(run, guids: np.ndarray, gold: np.ndarray, *, burn_out: int | None = None) -> np.ndarray | None:
     """(N,) each example's mean held-out probability of its (given) label over the held-out epochs (within
     ``burn_out``), in the order of ``guids`` (a subset of the run's examples); ``None`` when the run has none."""
-    found = read_heldout(run.dynamics_dir)
+    found = read_heldout_rows(run.dynamics_dir)
     if found is None:
         return None
-    held_guids, probs = found
-    probs = probs[:, : burn_out or probs.shape[1]]
-    order = np.argsort(held_guids, kind="stable")
-    rows = order[np.minimum(np.searchsorted(held_guids, np.asarray(guids), sorter=order), len(order) - 1)]
-    if not np.array_equal(held_guids[rows], np.asarray(guids)):
-        raise HeldoutError(f"{run.dynamics_dir}: the held-out files do not score every recorded example; "
-                           "record the run again")
-    return probs[rows, :, np.asarray(gold, dtype=np.int64)].mean(axis=1)
+    probs = align_heldout(found, {"guid": np.asarray(guids)}, where=run.dynamics_dir, exact=False)
+    return probs[np.arange(len(probs)), : burn_out or probs.shape[1], np.asarray(gold, dtype=np.int64)].mean(axis=1)
 
 
 def heldout_count_probabilities(run, *, burn_out: int | None = None):

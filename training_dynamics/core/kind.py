@@ -55,6 +55,8 @@ class Kind(abc.ABC):
     output_formats: tuple[str, ...] = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
     #: columns this kind's ``td_metrics`` files hold beyond the shared ones: ``{name: "int" | "float"}``
     metric_columns: dict[str, str] = {}
+    #: the meta's counts of recorded rows, which add up over disjoint parts of the data (a cross-fitted run's halves)
+    meta_counts: tuple[str, ...] = ("num_examples",)
 
     # -- data -------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -123,3 +123,13 @@ def bind_training(data, train):
     from dataclasses import replace as dc_replace
 
     return bind(dc_replace(data, train=train))
+
+
+def cut_like_training(trainer, rows, data):
+    """``rows`` of ``data`` tokenized as the run's training texts were (the one cutter, with the run's
+    ``truncation`` from ``trainer.dynamics_meta``), ready for ``trainer.predict``: a held-out scorer's input."""
+    from training_dynamics.core.data import tokenize
+
+    cut = trainer.dynamics_meta["truncation"]
+    tok = tokenize(rows, trainer.processing_class, data.text_columns, cut["max_seq_length"], truncation=cut["strategy"])
+    return tok.remove_columns([c for c in ("guid", "num_tokens") if c in tok.column_names])

@@ -101,14 +101,12 @@ def _ScoreOtherHalf(score):
     return ScoreOtherHalf()
 
 
-#: the meta's counts of a half run that add up over the halves
-_COUNTS = ("num_examples", "num_sentences", "num_words")
-
-
 def _assemble(writer, halves, binding, *, folds: int, seed: int) -> None:
     """Write the run folder of a cross-fitted run from its halves (through ``writer``: staged, then swapped in):
     each epoch's files of the halves joined (kind-agnostic), and their held-out scores."""
     from training_dynamics.core import dynamics_file
+    from training_dynamics.core import kind as kinds
+    from training_dynamics.core.data import merge_truncation_reports
 
     files = [dynamics_file.list_epoch_files(t.writer.dynamics_dir) for t, _ in halves]
     epochs = min(min(len(f) for f in files), min(len(s.scores) for _, s in halves))
@@ -121,19 +119,14 @@ def _assemble(writer, halves, binding, *, folds: int, seed: int) -> None:
                             np.concatenate([s.scores[e][1] for _, s in halves]),
                             keys={name: np.concatenate([k[name] for k in keys]) for name in keys[0] if name != "guid"})
     metas = [dynamics_file.read_meta(t.writer.dynamics_dir) for t, _ in halves]
-    meta = {**metas[0], **{c: int(sum(m[c] for m in metas)) for c in _COUNTS if c in metas[0]},
+    counts = kinds.of_meta(metas[0]).meta_counts
+    meta = {**metas[0], **{c: int(sum(m[c] for m in metas)) for c in counts if c in metas[0]},
             "epochs_completed": epochs,
             "cross_fit": {"folds": folds, "seed": seed, "fold_sizes": [int(len(t.train_dataset)) for t, _ in halves],
                           "heldout_files": [heldout_path(writer.dynamics_dir, e).name for e in range(epochs)],
                           "half_runs": [str(t.writer.run_dir) for t, _ in halves]}}
-    if isinstance(meta.get("truncation"), dict):  # the cut of all rows: the halves' reports added up
-        cuts = [m["truncation"] for m in metas]
-        n, hit = (sum(c[k] for c in cuts) for k in ("num_examples", "num_truncated"))
-        meta["truncation"] = {**cuts[0], "num_examples": n, "num_truncated": hit,
-                              "max_tokens": max(c["max_tokens"] for c in cuts),
-                              "mean_tokens": round(sum(c["mean_tokens"] * c["num_examples"] for c in cuts) / max(n, 1), 1),
-                              "mean_tokens_cut": round(sum(c["mean_tokens_cut"] * c["num_truncated"] for c in cuts)
-                                                       / max(hit, 1), 1)}
+    if isinstance(meta.get("truncation"), dict):  # the cut of all rows
+        meta["truncation"] = merge_truncation_reports([m["truncation"] for m in metas])
     fileio.write_json(staged / dynamics_file.META_NAME, meta)
     writer.epoch_complete()
     logger.info("--cross_fit 2: wrote %d epoch(s) of in-sample and held-out probabilities of %s examples to %s",

@@ -77,12 +77,9 @@ class ClassificationKind(ExampleKind):
         import numpy as np
 
         from training_dynamics.analysis.metrics import log_softmax
-        from training_dynamics.core.data import tokenize
+        from training_dynamics.kinds.recording import cut_like_training
 
-        cut = trainer.dynamics_meta["truncation"]
-        tok = tokenize(rows, trainer.processing_class, data.text_columns, cut["max_seq_length"],
-                       truncation=cut["strategy"])
-        tok = tok.remove_columns([c for c in ("guid", "num_tokens") if c in tok.column_names])
+        tok = cut_like_training(trainer, rows, data)
         keys = {"guid": np.asarray(rows["guid"])}
 
         def score():

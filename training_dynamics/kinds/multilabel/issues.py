@@ -186,22 +186,12 @@ def describe(dec: dec_rules.Decision) -> str:
 def heldout_pairs(run, dyn: MultiLabelDynamics) -> np.ndarray | None:
     """(N*K, E, 2) the held-out probabilities of each (example, label) pair (``--cross_fit 2``), in the dynamics'
     pair order (example-major); ``None`` when the run has none."""
-    from training_dynamics.core.heldout import HeldoutError, read_heldout_rows
+    from training_dynamics.core.heldout import align_heldout, read_heldout_rows
 
     found = read_heldout_rows(run.dynamics_dir)
-    if found is None:
-        return None
-    keys, probs = found
-    guids = np.repeat(dyn.guids, dyn.num_labels)
-    labels = np.tile(np.arange(dyn.num_labels), dyn.num_examples)
-    order = np.lexsort((labels, guids))
-    if ("label_index" not in keys or len(keys["guid"]) != len(order) or not np.array_equal(keys["guid"], guids[order])
-            or not np.array_equal(keys["label_index"], labels[order])):
-        raise HeldoutError(f"{run.dynamics_dir}: the held-out files do not score the run's (example, label) pairs; "
-                           "record the run again")
-    aligned = np.empty_like(probs)
-    aligned[order] = probs
-    return aligned
+    return None if found is None else align_heldout(
+        found, {"guid": np.repeat(dyn.guids, dyn.num_labels),
+                "label_index": np.tile(np.arange(dyn.num_labels), dyn.num_examples)}, where=run.dynamics_dir)
 
 
 def rank_pairs(dyn: MultiLabelDynamics, data, *, score: str = "confidence", burn_out: int | None = None,

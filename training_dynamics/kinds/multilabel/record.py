@@ -136,12 +136,9 @@ def heldout_scorer(trainer: MultiLabelDynamicsTrainer, rows, data):
     probabilities (M*K, 2))`` that scores every (example, label) pair of ``rows`` with ``trainer``'s model in eval
     mode (``Trainer.predict``), the texts cut as the training texts were: per pair ``[p(not carried), p(carried)]``,
     keyed by ``guid`` and ``label_index``."""
-    from training_dynamics.core.data import tokenize
+    from training_dynamics.kinds.recording import cut_like_training
 
-    cut = trainer.dynamics_meta["truncation"]
-    tok = tokenize(rows, trainer.processing_class, data.text_columns, cut["max_seq_length"],
-                   truncation=cut["strategy"])
-    tok = tok.remove_columns([c for c in ("guid", "num_tokens") if c in tok.column_names])
+    tok = cut_like_training(trainer, rows, data)
     guids = np.asarray(rows["guid"])
     k = int(trainer.model.config.num_labels)
     keys = {"guid": np.repeat(guids, k), "label_index": np.tile(np.arange(k), len(guids))}

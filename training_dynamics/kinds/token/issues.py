@@ -44,17 +44,20 @@ def vote_probabilities(dyn: TokenDynamics, *, epochs: int | None = None, num_cla
 
 
 def issues_from_token_dynamics(run, *, score: str = le.DEFAULT_DYNAMICS_SCORE, burn_out: int | None = None,
-                               proportion: float = 0.33, data=None) -> "pd.DataFrame":  # noqa: F821
+                               proportion: float = 0.33, data=None, dyn: TokenDynamics | None = None,
+                               held: np.ndarray | None = None) -> "pd.DataFrame":  # noqa: F821
     """The ranked word table of a token classification run (:class:`~training_dynamics.analysis.run.Run`).
 
     ``data``: the training sentences (default: those named in the run's meta), for the words and texts.
+    ``dyn``, ``held``: the run's dynamics and :func:`heldout_words`, when the caller has read them.
     """
-    dyn = read_token_dynamics(run.require().dynamics_dir)
+    if dyn is None:
+        dyn = read_token_dynamics(run.require().dynamics_dir)
+        held = heldout_words(run, dyn)
     run.warn_if_incomplete(dyn.num_epochs)
     burn_out = metrics.resolve_burn_out(burn_out, dyn.num_epochs, where=dyn.dy_dir)
     cols = word_metrics(dyn, burn_out=burn_out)
-    held = heldout_words(run, dyn)  # a cross-fitted run: each word's mean held-out probability of its given tag
-    if held is not None:
+    if held is not None:  # a cross-fitted run: each word's mean held-out probability of its given tag
         rows = cols["index"]
         cols["heldout_confidence"] = held[rows, :burn_out, dyn.gold[rows]].mean(axis=1)
     names = run.label_names or [str(i) for i in range(int(dyn.meta.get("num_labels") or dyn.gold.max() + 1))]
@@ -104,21 +107,11 @@ def word_texts(word_guids: np.ndarray, word_index: np.ndarray, data) -> tuple[li
 def heldout_words(run, dyn) -> np.ndarray | None:
     """(W, E, C) the held-out probabilities of each recorded word (``record-ner --cross_fit 2``) in the dynamics'
     word order; ``None`` when the run has none."""
-    from training_dynamics.core.heldout import HeldoutError, read_heldout_rows
+    from training_dynamics.core.heldout import align_heldout, read_heldout_rows
 
     found = read_heldout_rows(run.dynamics_dir)
-    if found is None:
-        return None
-    keys, probs = found
-    order = np.lexsort((dyn.word_index, dyn.word_guids))
-    if ("word_index" not in keys or len(keys["guid"]) != len(order)
-            or not np.array_equal(keys["guid"], dyn.word_guids[order])
-            or not np.array_equal(keys["word_index"], dyn.word_index[order])):
-        raise HeldoutError(f"{run.dynamics_dir}: the held-out files do not score the run's recorded words "
-                           f"({len(keys['guid'])} held-out rows vs {len(order)} words); record the run again")
-    aligned = np.empty_like(probs)
-    aligned[order] = probs
-    return aligned
+    return None if found is None else align_heldout(
+        found, {"guid": dyn.word_guids, "word_index": dyn.word_index}, where=run.dynamics_dir)
 
 
 def count_probabilities(run, *, count_epochs: int | None = None, burn_out: int | None = None):
@@ -154,18 +147,19 @@ def find_word_issues(run, *, data=None, score: str = le.DEFAULT_DYNAMICS_SCORE, 
     """(ranked word table, decision or ``None``, settings) of a token classification run: what
     :func:`training_dynamics.workflows.find_issues.find_label_issues` returns for this kind."""
     data = data if data is not None else run.data()
-    df = issues_from_token_dynamics(run, score=score, burn_out=burn_out, proportion=proportion, data=data)
+    dyn = read_token_dynamics(run.require().dynamics_dir)
+    held = heldout_words(run, dyn)  # a cross-fitted run (record-ner --cross_fit 2)
+    df = issues_from_token_dynamics(run, score=score, burn_out=burn_out, proportion=proportion, data=data, dyn=dyn,
+                                    held=held)
     settings = {"source": "dynamics", "kind": run.meta.get("kind"), "top_k": top_k,
                 "score_name": le.DYNAMICS_SCORES[score][0], "score": score, "burn_out": burn_out, "data": data.source,
                 "dataset": le.dataset_name(data.source), "model_name_or_path": run.meta.get("model_name_or_path"),
                 "run_dir": str(run.path.resolve()), "proportion": proportion}
     if len(getattr(data, "excluded_guids", ())):
         settings["left_out_changed"] = len(data.excluded_guids)
-    counted = held = None
+    counted = None
     if rule == "rank_count":
-        dyn = read_token_dynamics(run.dynamics_dir)
-        held = heldout_words(run, dyn) if count_epochs is None else None
-        if held is not None:  # a cross-fitted run: count on the last held-out epoch (never trained on the word)
+        if held is not None and count_epochs is None:  # count on the last held-out epoch (never trained on the word)
             last = (held.shape[1] if burn_out is None else min(burn_out, held.shape[1])) - 1
             counted = held[:, last]
             acc = float((counted.argmax(axis=1) == dyn.gold).mean())
@@ -174,8 +168,9 @@ def find_word_issues(run, *, data=None, score: str = le.DEFAULT_DYNAMICS_SCORE, 
             counted, settings["count_epochs"] = count_probabilities(run, count_epochs=count_epochs, burn_out=burn_out)
     df, dec = decide_words(df, rule, counted=counted)
     if dec is not None:  # can this run count at all? (training_dynamics.decisions.evidence)
-        dec = judge_word_count(run, df, dec, epochs=settings.get("count_epochs"), burn_out=burn_out,
-                               heldout=None if held is None else (counted, settings["count_heldout_epoch"]))
+        dec = judge_word_count(run, df, dec, epochs=settings.get("count_epochs"), burn_out=burn_out, dyn=dyn,
+                               heldout=(counted, settings["count_heldout_epoch"]) if "count_heldout_epoch" in settings
+                               else None)
         df["is_label_issue"] = dec.flagged
     if top_k is not None:
         df = df.head(top_k).copy()
@@ -184,7 +179,8 @@ def find_word_issues(run, *, data=None, score: str = le.DEFAULT_DYNAMICS_SCORE, 
     return df, dec, settings
 
 
-def judge_word_count(run, df, dec, *, epochs: int | None = None, burn_out: int | None = None, heldout=None):
+def judge_word_count(run, df, dec, *, epochs: int | None = None, burn_out: int | None = None, heldout=None,
+                     dyn: TokenDynamics | None = None):
     """The decision with only the supported flags kept when the run cannot support a count
     (:func:`training_dynamics.kinds.token.evidence.judge_tokens`, judged at the last epoch the count rests on: the
     first half of the epochs unless ``epochs`` is given; ``heldout``: ``(probabilities (W, C), epoch)`` of a
@@ -193,7 +189,7 @@ def judge_word_count(run, df, dec, *, epochs: int | None = None, burn_out: int |
     from training_dynamics.decisions.evidence import restrict
     from training_dynamics.kinds.token.evidence import judge_tokens
 
-    dyn = read_token_dynamics(run.dynamics_dir)
+    dyn = dyn if dyn is not None else read_token_dynamics(run.dynamics_dir)
     used = dyn.num_epochs if burn_out is None else min(burn_out, dyn.num_epochs)
     last = (epochs if epochs is not None else default_epochs(used)) - 1
     rows = df["index"].to_numpy()

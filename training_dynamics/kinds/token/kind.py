@@ -28,6 +28,7 @@ class TokenClassificationKind(Kind):
     #: a sentence's words and tags are lists; CoNLL: one word per line (:mod:`training_dynamics.kinds.token.conll`)
     output_formats = (".jsonl", ".json", ".parquet", ".conll", ".iob", ".bio", ".txt")
     metric_columns = {"word_index": "int"}  #: td_metrics (one row per word) beside the shared columns
+    meta_counts = ("num_examples", "num_sentences", "num_words")
 
     def load_data(self, src: dict, *, label_names: Sequence[str] | None = None, cache_dir: str | None = None,
                   where: str | os.PathLike = "the settings"):
